@@ -1,0 +1,1 @@
+//! Printing: see crates/printing/README (issue 4).

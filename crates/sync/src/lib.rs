@@ -1,0 +1,1 @@
+//! Sync: wire protocol, device engine, server merge (issue 3).
