@@ -1,1 +1,24 @@
-//! Printing: see crates/printing/README (issue 4).
+//! Printing for the POS (issue 4). Crate-level docs are completed below.
+
+mod codepage_tables;
+mod font;
+
+pub mod codepage;
+pub mod error;
+pub mod escpos;
+pub mod image;
+pub mod layout;
+pub mod page;
+pub mod preview;
+pub mod profile;
+pub mod render;
+pub mod samples;
+pub mod text;
+
+pub use codepage::CodePage;
+pub use error::PrintError;
+pub use image::RasterImage;
+pub use layout::*;
+pub use page::{Align, Block, Page, Style};
+pub use profile::{CutMode, DrawerPin, DrawerPulse, Paper, PrinterProfile};
+pub use render::{layout, render_escpos, render_png, render_text};
