@@ -11,9 +11,12 @@ pub mod layout;
 pub mod page;
 pub mod preview;
 pub mod profile;
+pub mod queue;
 pub mod render;
 pub mod samples;
+pub mod status;
 pub mod text;
+pub mod transport;
 
 pub use codepage::CodePage;
 pub use error::PrintError;
@@ -21,4 +24,9 @@ pub use image::RasterImage;
 pub use layout::*;
 pub use page::{Align, Block, Page, Style};
 pub use profile::{CutMode, DrawerPin, DrawerPulse, Paper, PrinterProfile};
+pub use queue::{JobId, JobInfo, JobState, PrintQueue, QueueOptions, Recovery};
 pub use render::{layout, render_escpos, render_png, render_text};
+pub use status::{query_status, PrinterStatus, StatusFlags};
+pub use transport::{
+    Connector, DeviceConfig, FlowControl, SerialConfig, TcpConfig, Transport, TransportConfig,
+};

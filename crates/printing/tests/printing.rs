@@ -16,4 +16,6 @@
 mod printing {
     pub mod codepages;
     pub mod golden;
+    pub mod support;
+    pub mod transports;
 }
