@@ -1,0 +1,246 @@
+//! Roles, named permissions and the one `can` check.
+//!
+//! **Architecture invariant: this matrix is the only place that says what a role may do.** The
+//! device runs it to guard the UI and its local writes; the server runs the same function,
+//! authoritatively, on every change a device pushes (through [`crate::policy`]).
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+use uuid::Uuid;
+
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum AuthError {
+    #[error("unknown role {0:?}")]
+    UnknownRole(String),
+    #[error("unknown permission {0:?}")]
+    UnknownPermission(String),
+    #[error("role {role} lacks permission {permission}")]
+    Forbidden { role: Role, permission: Permission },
+}
+
+/// A staff or head-office role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Owner,
+    Admin,
+    Manager,
+    Cashier,
+    Kitchen,
+}
+
+impl Role {
+    pub const ALL: [Role; 5] = [
+        Role::Owner,
+        Role::Admin,
+        Role::Manager,
+        Role::Cashier,
+        Role::Kitchen,
+    ];
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Role::Owner => "owner",
+            Role::Admin => "admin",
+            Role::Manager => "manager",
+            Role::Cashier => "cashier",
+            Role::Kitchen => "kitchen",
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Role {
+    type Err = AuthError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Role::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| AuthError::UnknownRole(s.to_string()))
+    }
+}
+
+macro_rules! permissions {
+    ($($variant:ident => $name:literal, $doc:literal;)*) => {
+        /// A named permission. The string form (`sale.refund`) is what the admin API and the
+        /// audit log show.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        pub enum Permission {
+            $(#[doc = $doc] #[serde(rename = $name)] $variant,)*
+        }
+
+        impl Permission {
+            pub const ALL: &'static [Permission] = &[$(Permission::$variant,)*];
+
+            pub fn as_str(&self) -> &'static str {
+                match self { $(Permission::$variant => $name,)* }
+            }
+        }
+
+        impl FromStr for Permission {
+            type Err = AuthError;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                match s {
+                    $($name => Ok(Permission::$variant),)*
+                    _ => Err(AuthError::UnknownPermission(s.to_string())),
+                }
+            }
+        }
+    };
+}
+
+permissions! {
+    SaleCreate => "sale.create", "Open a sale and add, change or remove unfired lines.";
+    SaleDiscount => "sale.discount", "Give a line or order discount up to the store's threshold.";
+    DiscountOverride => "discount.override", "Give or approve a discount above the threshold.";
+    PriceOverride => "price.override", "Sell a line at a price other than the catalog price, including zero.";
+    SaleTender => "sale.tender", "Take payment and close a sale.";
+    SaleFire => "sale.fire", "Fire lines to the kitchen.";
+    SaleVoid => "sale.void", "Void an unpaid sale, or remove a line already fired.";
+    SaleRefund => "sale.refund", "Refund a closed sale.";
+    DrawerNoSale => "drawer.no_sale", "Open the cash drawer without a sale.";
+    ShiftOpen => "shift.open", "Open a shift with a float.";
+    ShiftCash => "shift.cash", "Record a paid-in or paid-out.";
+    ShiftClose => "shift.close", "Close a shift with a cash count.";
+    ReportX => "report.x", "Print an X report mid-shift.";
+    ReportZ => "report.z", "Take the numbered end-of-day Z report.";
+    StockReceive => "stock.receive", "Receive stock from a supplier.";
+    StockAdjust => "stock.adjust", "Adjust stock with a reason.";
+    StockCount => "stock.count", "Count stock.";
+    StockTransfer => "stock.transfer", "Transfer stock between stores.";
+    CatalogEdit => "catalog.edit", "Create and edit items and categories, except prices.";
+    PriceEdit => "price.edit", "Change catalog prices.";
+    KdsBump => "kds.bump", "Start, bump and recall kitchen tickets.";
+    SettingsEdit => "settings.edit", "Change the store's settings.";
+    StaffManage => "staff.manage", "Manage the store's staff and PINs.";
+    DeviceEnrol => "device.enrol", "Issue enrolment codes and revoke devices.";
+    ReportView => "report.view", "Read sales, stock and audit reports.";
+    TenantAdmin => "tenant.admin", "Manage stores, roles and the tenant's settings.";
+}
+
+impl fmt::Display for Permission {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The permission matrix. The single source of truth for what a role may do.
+pub fn can(role: Role, permission: Permission) -> bool {
+    use Permission::*;
+    match role {
+        Role::Owner => true,
+        Role::Admin => true,
+        Role::Manager => !matches!(permission, TenantAdmin),
+        Role::Cashier => matches!(
+            permission,
+            SaleCreate
+                | SaleDiscount
+                | SaleTender
+                | SaleFire
+                | ShiftOpen
+                | ShiftClose
+                | ReportX
+                | StockCount
+        ),
+        Role::Kitchen => matches!(permission, KdsBump),
+    }
+}
+
+/// [`can`] as a `Result`, for `?`.
+pub fn require(role: Role, permission: Permission) -> Result<(), AuthError> {
+    if can(role, permission) {
+        Ok(())
+    } else {
+        Err(AuthError::Forbidden { role, permission })
+    }
+}
+
+/// Who makes a change: a staff member on a device. Every local change records it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Actor {
+    pub user_id: Uuid,
+    pub role: Role,
+    pub device_id: Uuid,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use Permission::*;
+
+    /// The matrix, spelled out row by row, so that a change to `can` must change this test.
+    #[test]
+    fn permission_matrix() {
+        let expect = |role: Role, allowed: &[Permission]| {
+            for p in Permission::ALL {
+                assert_eq!(
+                    can(role, *p),
+                    allowed.contains(p),
+                    "{role} / {p}: matrix disagrees with the table"
+                );
+            }
+        };
+        expect(Role::Owner, Permission::ALL);
+        expect(Role::Admin, Permission::ALL);
+        let manager: Vec<Permission> = Permission::ALL
+            .iter()
+            .copied()
+            .filter(|p| *p != TenantAdmin)
+            .collect();
+        expect(Role::Manager, &manager);
+        expect(
+            Role::Cashier,
+            &[
+                SaleCreate,
+                SaleDiscount,
+                SaleTender,
+                SaleFire,
+                ShiftOpen,
+                ShiftClose,
+                ReportX,
+                StockCount,
+            ],
+        );
+        expect(Role::Kitchen, &[KdsBump]);
+    }
+
+    #[test]
+    fn a_cashier_cannot_change_prices_or_refund() {
+        assert_eq!(
+            require(Role::Cashier, PriceEdit),
+            Err(AuthError::Forbidden {
+                role: Role::Cashier,
+                permission: PriceEdit
+            })
+        );
+        assert!(!can(Role::Cashier, SaleRefund));
+        assert!(!can(Role::Cashier, PriceOverride));
+        assert!(!can(Role::Kitchen, SaleTender));
+    }
+
+    #[test]
+    fn names_round_trip() {
+        for p in Permission::ALL {
+            assert_eq!(p.as_str().parse::<Permission>().unwrap(), *p);
+        }
+        for r in Role::ALL {
+            assert_eq!(r.as_str().parse::<Role>().unwrap(), r);
+        }
+        assert_eq!(
+            "sale.steal".parse::<Permission>(),
+            Err(AuthError::UnknownPermission("sale.steal".into()))
+        );
+        assert_eq!(
+            "intern".parse::<Role>(),
+            Err(AuthError::UnknownRole("intern".into()))
+        );
+    }
+}

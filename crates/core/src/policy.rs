@@ -1,0 +1,449 @@
+//! The document policy: which roles may change which fields of which document, in which state.
+//!
+//! **Architecture invariant: the device and the server run this same function.** The device runs
+//! it on every local write (so the UI cannot do what the server would refuse); the server runs
+//! it, authoritatively, on every pushed change, after applying the change to a fork of its copy.
+//!
+//! Input: the actor, the envelope, the document before (or `None` at creation) and after, and the
+//! automerge patches between them. The check has three parts:
+//! 1. **Frozen states**: a closed or voided sale, a refund, a Z report, a posted stock document and
+//!    a closed shift never change again.
+//! 2. **Field rules**: every changed field (a typed diff of before and after, where a missing value
+//!    and `null` are the same) maps to a permission, to "immutable", or to nothing known, which is
+//!    refused. Every automerge patch must land on a field the typed document knows, so a hostile
+//!    client cannot smuggle unknown keys into the master.
+//! 3. **Value rules**: the document's own invariants, the discount threshold, and cross-document
+//!    rules such as the refund bound, through [`PolicyContext`].
+
+use std::collections::BTreeSet;
+
+use serde_json::Value;
+use thiserror::Error;
+use uuid::Uuid;
+
+use crate::auth::{can, Actor, Permission, Role};
+use crate::catalog::{CatalogError, StoreSettings};
+use crate::doc::{AnyDoc, DocType, Envelope, PatchPath};
+use crate::inventory::{StockDocKind, StockDocStatus, StockError};
+use crate::kitchen::KitchenTicket;
+use crate::refund::{Refund, RefundError};
+use crate::sale::{Discount, Sale, SaleError, SaleStatus};
+use crate::shift::{count_cash, CashEventKind, ShiftError, ShiftStatus};
+
+/// Why a change was refused. `code()` gives the machine-readable reason.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum PolicyError {
+    #[error("role {role} lacks {permission} to change {field}")]
+    Forbidden {
+        role: Role,
+        permission: Permission,
+        field: String,
+    },
+    #[error("{doc_type} is {state} and can no longer change")]
+    Frozen {
+        doc_type: DocType,
+        state: &'static str,
+    },
+    #[error("field {0} cannot change after creation")]
+    Immutable(String),
+    #[error("field {0} is not part of a {1} document")]
+    UnknownField(String, DocType),
+    #[error("document type changed from {before} to {after}")]
+    TypeChanged { before: DocType, after: DocType },
+    #[error("discount of {share_bp} bp exceeds the {threshold_bp} bp threshold and needs discount.override")]
+    DiscountNeedsOverride { share_bp: i64, threshold_bp: i64 },
+    #[error("sale must be in the store's currency {expected} and tax mode, got {got}")]
+    SaleSettingsMismatch { expected: String, got: String },
+    #[error("depends on {0}, which is not here yet")]
+    MissingDependency(String),
+    #[error(transparent)]
+    Sale(#[from] SaleError),
+    #[error(transparent)]
+    Refund(#[from] RefundError),
+    #[error(transparent)]
+    Stock(#[from] StockError),
+    #[error(transparent)]
+    Shift(#[from] ShiftError),
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+}
+
+impl PolicyError {
+    /// A stable, machine-readable reason for the wire protocol.
+    pub fn code(&self) -> &'static str {
+        match self {
+            PolicyError::Forbidden { .. } => "forbidden",
+            PolicyError::Frozen { .. } => "frozen",
+            PolicyError::Immutable(_) => "immutable_field",
+            PolicyError::UnknownField(..) => "unknown_field",
+            PolicyError::TypeChanged { .. } => "type_changed",
+            PolicyError::DiscountNeedsOverride { .. } => "discount_needs_override",
+            PolicyError::SaleSettingsMismatch { .. } => "settings_mismatch",
+            PolicyError::MissingDependency(_) => "missing_dependency",
+            PolicyError::Refund(RefundError::ExceedsRefundable { .. }) => "refund_exceeds_sale",
+            PolicyError::Sale(_)
+            | PolicyError::Refund(_)
+            | PolicyError::Stock(_)
+            | PolicyError::Shift(_)
+            | PolicyError::Catalog(_) => "invalid_document",
+        }
+    }
+}
+
+/// What the policy needs to know beyond the document itself. The device answers from its local
+/// replica; the server from Postgres.
+pub trait PolicyContext {
+    /// The settings of the store the document belongs to.
+    fn settings(&self, store_id: Uuid) -> Option<StoreSettings>;
+    /// The role of a user of this tenant (for approvals such as a manager's discount override).
+    fn role_of(&self, user_id: &str) -> Option<Role>;
+    /// A sale and every refund of it except `excluding` (the refund being checked).
+    fn sale_and_refunds(&self, sale_id: Uuid, excluding: Uuid) -> Option<(Sale, Vec<Refund>)>;
+}
+
+/// What a changed field requires.
+enum Need {
+    Perm(Permission),
+    /// Settable at creation only.
+    Immutable,
+    /// No rule knows this field.
+    Unknown,
+}
+
+use Need::*;
+
+/// Checks a change. See the module documentation.
+pub fn authorize(
+    ctx: &dyn PolicyContext,
+    actor: &Actor,
+    env: &Envelope,
+    before: Option<&AnyDoc>,
+    after: &AnyDoc,
+    patches: &[PatchPath],
+) -> Result<(), PolicyError> {
+    if let Some(b) = before {
+        if b.doc_type() != after.doc_type() {
+            return Err(PolicyError::TypeChanged {
+                before: b.doc_type(),
+                after: after.doc_type(),
+            });
+        }
+        if let Some(state) = frozen_state(b) {
+            return Err(PolicyError::Frozen {
+                doc_type: b.doc_type(),
+                state,
+            });
+        }
+    }
+    let after_json = after.to_json();
+    for p in patches {
+        if !known_path(&after_json, p) {
+            return Err(PolicyError::UnknownField(p.to_string(), after.doc_type()));
+        }
+    }
+    let before_json = before.map(AnyDoc::to_json).unwrap_or(Value::Null);
+    let mut changed = Vec::new();
+    diff_json(&before_json, &after_json, &mut Vec::new(), &mut changed);
+
+    let need_perm = |permission: Permission, field: &str| -> Result<(), PolicyError> {
+        if can(actor.role, permission) {
+            Ok(())
+        } else {
+            Err(PolicyError::Forbidden {
+                role: actor.role,
+                permission,
+                field: field.to_string(),
+            })
+        }
+    };
+
+    // Creating a document needs its type's create permission.
+    if before.is_none() {
+        need_perm(create_permission(after), "(new document)")?;
+    }
+    for path in &changed {
+        let segs: Vec<&str> = path.iter().map(String::as_str).collect();
+        let field = path.join(".");
+        match field_rule(before, after, &segs) {
+            Perm(p) => need_perm(p, &field)?,
+            Immutable if before.is_some() => return Err(PolicyError::Immutable(field)),
+            Immutable => {}
+            Unknown => return Err(PolicyError::UnknownField(field, after.doc_type())),
+        }
+    }
+    value_rules(ctx, actor, env, before, after, &changed)
+}
+
+fn frozen_state(doc: &AnyDoc) -> Option<&'static str> {
+    match doc {
+        AnyDoc::Sale(s) if s.status != SaleStatus::Open => Some(s.status.as_str()),
+        AnyDoc::Refund(_) => Some("issued"),
+        AnyDoc::ZReport(_) => Some("issued"),
+        AnyDoc::Stock(s) if s.status == StockDocStatus::Posted => Some("posted"),
+        AnyDoc::Shift(s) if s.status == ShiftStatus::Closed => Some("closed"),
+        _ => None,
+    }
+}
+
+fn stock_permission(kind: StockDocKind) -> Permission {
+    match kind {
+        StockDocKind::Receive => Permission::StockReceive,
+        StockDocKind::Adjust => Permission::StockAdjust,
+        StockDocKind::Count => Permission::StockCount,
+        StockDocKind::TransferOut | StockDocKind::TransferIn => Permission::StockTransfer,
+    }
+}
+
+fn create_permission(doc: &AnyDoc) -> Permission {
+    match doc {
+        AnyDoc::StoreSettings(_) => Permission::SettingsEdit,
+        AnyDoc::Category(_) | AnyDoc::Item(_) => Permission::CatalogEdit,
+        AnyDoc::Sale(_) => Permission::SaleCreate,
+        AnyDoc::Refund(_) => Permission::SaleRefund,
+        AnyDoc::KitchenTicket(_) => Permission::SaleFire,
+        AnyDoc::Stock(s) => stock_permission(s.kind),
+        AnyDoc::Shift(_) => Permission::ShiftOpen,
+        AnyDoc::ZReport(_) => Permission::ReportZ,
+    }
+}
+
+/// The rule for one changed field. Slice patterns keep the table readable.
+fn field_rule(before: Option<&AnyDoc>, after: &AnyDoc, path: &[&str]) -> Need {
+    use Permission::*;
+    match after {
+        AnyDoc::StoreSettings(_) => Perm(SettingsEdit),
+        AnyDoc::Category(_) => Perm(CatalogEdit),
+        AnyDoc::Item(_) => match path {
+            ["price", ..] | ["store_prices", ..] => Perm(PriceEdit),
+            _ => Perm(CatalogEdit),
+        },
+        AnyDoc::Sale(_) => {
+            let before_sale = match before {
+                Some(AnyDoc::Sale(s)) => Some(s),
+                _ => None,
+            };
+            let fired_before = |line: &str| {
+                before_sale
+                    .and_then(|s| s.lines.get(line))
+                    .is_some_and(|l| l.fired_at.is_some())
+            };
+            let paid_before = |id: &str| before_sale.is_some_and(|s| s.payments.contains_key(id));
+            match path {
+                ["currency", ..] | ["tax_mode", ..] | ["opened_at", ..] | ["opened_by", ..] => {
+                    Immutable
+                }
+                ["lines", _, "note", ..] => Perm(SaleCreate),
+                ["lines", line, ..] if fired_before(line) => Perm(SaleVoid),
+                ["lines", _, "price_override", ..] => Perm(PriceOverride),
+                ["lines", _, "discount", ..] => Perm(SaleDiscount),
+                ["lines", _, "fired_at", ..] => Perm(SaleFire),
+                ["lines", ..] | ["ticket", ..] | ["kind", ..] => Perm(SaleCreate),
+                ["order_discount", ..] => Perm(SaleDiscount),
+                ["payments", id, ..] if paid_before(id) => Immutable,
+                ["payments", ..] | ["receipt_no", ..] | ["closed_at", ..] | ["shift_id", ..] => {
+                    Perm(SaleTender)
+                }
+                ["status", ..] => match after {
+                    AnyDoc::Sale(s) if s.status == SaleStatus::Voided => Perm(SaleVoid),
+                    _ => Perm(SaleTender),
+                },
+                ["voided_at", ..] | ["void_reason", ..] => Perm(SaleVoid),
+                _ => Unknown,
+            }
+        }
+        AnyDoc::Refund(_) | AnyDoc::ZReport(_) => Immutable,
+        AnyDoc::KitchenTicket(_) => match path {
+            ["status", ..]
+            | ["started_at", ..]
+            | ["ready_at", ..]
+            | ["bumped_at", ..]
+            | ["recalled_at", ..]
+            | ["items", _, "bumped_at", ..] => Perm(KdsBump),
+            _ => Immutable,
+        },
+        AnyDoc::Stock(s) => match path {
+            ["kind", ..] | ["created_at", ..] | ["created_by", ..] => Immutable,
+            _ => Perm(stock_permission(s.kind)),
+        },
+        AnyDoc::Shift(s) => match path {
+            ["events", id, ..] => match s.events.get(*id) {
+                _ if matches!(before, Some(AnyDoc::Shift(b)) if b.events.contains_key(*id)) => {
+                    Immutable
+                }
+                Some(e) if e.kind == CashEventKind::NoSale => Perm(DrawerNoSale),
+                Some(_) => Perm(ShiftCash),
+                None => Unknown,
+            },
+            ["status", ..]
+            | ["closed_at", ..]
+            | ["closed_by", ..]
+            | ["counted", ..]
+            | ["expected_cash", ..]
+            | ["counted_cash", ..]
+            | ["over_short", ..] => Perm(ShiftClose),
+            _ => Immutable,
+        },
+    }
+}
+
+fn value_rules(
+    ctx: &dyn PolicyContext,
+    actor: &Actor,
+    env: &Envelope,
+    before: Option<&AnyDoc>,
+    after: &AnyDoc,
+    changed: &[Vec<String>],
+) -> Result<(), PolicyError> {
+    match after {
+        AnyDoc::StoreSettings(s) => s.validate()?,
+        AnyDoc::Category(_) => {}
+        AnyDoc::Item(i) => i.validate()?,
+        AnyDoc::Sale(sale) => {
+            sale.validate()?;
+            let store = env
+                .store_id
+                .ok_or(PolicyError::MissingDependency("store".into()))?;
+            let settings = ctx
+                .settings(store)
+                .ok_or_else(|| PolicyError::MissingDependency(format!("settings of {store}")))?;
+            if before.is_none()
+                && (sale.currency != settings.currency || sale.tax_mode != settings.tax_mode)
+            {
+                return Err(PolicyError::SaleSettingsMismatch {
+                    expected: settings.currency.clone(),
+                    got: sale.currency.clone(),
+                });
+            }
+            check_discounts(ctx, actor, &settings, sale, changed)?;
+        }
+        AnyDoc::Refund(r) => {
+            let sale_id: Uuid = r
+                .sale_id
+                .parse()
+                .map_err(|_| RefundError::UnknownLine(r.sale_id.clone()))?;
+            let (sale, others) = ctx
+                .sale_and_refunds(sale_id, env.doc_id)
+                .ok_or_else(|| PolicyError::MissingDependency(format!("sale {sale_id}")))?;
+            r.validate_against(sale_id, &sale, &others)?;
+        }
+        AnyDoc::KitchenTicket(t) => validate_ticket(t)?,
+        AnyDoc::Stock(s) => s.validate()?,
+        AnyDoc::Shift(s) => {
+            if s.float < 0 {
+                return Err(ShiftError::NegativeFloat(s.float).into());
+            }
+            count_cash(&s.currency, &s.counted)?;
+        }
+        AnyDoc::ZReport(_) => {}
+    }
+    Ok(())
+}
+
+fn validate_ticket(_t: &KitchenTicket) -> Result<(), PolicyError> {
+    Ok(())
+}
+
+/// Share of `base` that `discount` takes, in basis points.
+fn share_bp(d: &Discount, base: i64) -> Result<i64, SaleError> {
+    let amount = d.amount_on(base)?;
+    if base <= 0 {
+        return Ok(0);
+    }
+    Ok(((i128::from(amount) * 10_000) / i128::from(base)) as i64)
+}
+
+fn check_discounts(
+    ctx: &dyn PolicyContext,
+    actor: &Actor,
+    settings: &StoreSettings,
+    sale: &Sale,
+    changed: &[Vec<String>],
+) -> Result<(), PolicyError> {
+    let touched = |prefix: &[&str]| {
+        changed
+            .iter()
+            .any(|p| p.len() >= prefix.len() && p.iter().zip(prefix).all(|(a, b)| a == b))
+    };
+    let approved = |d: &Discount| {
+        can(actor.role, Permission::DiscountOverride)
+            || d.approved_by
+                .as_deref()
+                .and_then(|u| ctx.role_of(u))
+                .is_some_and(|r| can(r, Permission::DiscountOverride))
+    };
+    let threshold = settings.discount_threshold_bp;
+    let totals = sale.totals()?;
+    let mut checks: Vec<(&Discount, i64)> = Vec::new();
+    for (id, line) in &sale.lines {
+        if let Some(d) = &line.discount {
+            if touched(&["lines", id, "discount"]) {
+                checks.push((d, line.gross()?));
+            }
+        }
+    }
+    if let Some(d) = &sale.order_discount {
+        if touched(&["order_discount"]) {
+            checks.push((d, totals.subtotal - totals.line_discounts));
+        }
+    }
+    for (d, base) in checks {
+        let share = share_bp(d, base)?;
+        if share > threshold && !approved(d) {
+            return Err(PolicyError::DiscountNeedsOverride {
+                share_bp: share,
+                threshold_bp: threshold,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Whether an automerge patch lands on a field the typed document knows.
+fn known_path(after: &Value, p: &PatchPath) -> bool {
+    let mut cur = after;
+    for (i, seg) in p.segments.iter().enumerate() {
+        match cur {
+            Value::Object(map) => match map.get(seg) {
+                Some(v) => cur = v,
+                // Deleting a map entry (a line, a payment) leaves no trace in `after`.
+                None => return p.deletion && i == p.segments.len() - 1,
+            },
+            // Sequences (barcodes, modifiers) are leaves of the typed view.
+            Value::Array(_) => return true,
+            // A value inside a scalar: only possible through a foreign object.
+            _ => return false,
+        }
+    }
+    true
+}
+
+/// Collects the leaf paths where `a` and `b` differ. `null` and a missing key are the same.
+/// An added object reports its leaves (so a new line's price override is seen); a removed one
+/// reports only its own path (removing a line is not editing its fields).
+fn diff_json(a: &Value, b: &Value, path: &mut Vec<String>, out: &mut Vec<Vec<String>>) {
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            let keys: BTreeSet<&String> = x.keys().chain(y.keys()).collect();
+            for k in keys {
+                path.push(k.clone());
+                diff_json(
+                    x.get(k).unwrap_or(&Value::Null),
+                    y.get(k).unwrap_or(&Value::Null),
+                    path,
+                    out,
+                );
+                path.pop();
+            }
+        }
+        (Value::Null, Value::Object(y)) => {
+            for (k, v) in y {
+                path.push(k.clone());
+                diff_json(&Value::Null, v, path, out);
+                path.pop();
+            }
+        }
+        (Value::Null, Value::Null) => {}
+        (x, y) if x == y => {}
+        _ => out.push(path.clone()),
+    }
+}

@@ -1,0 +1,813 @@
+//! The sale lifecycle: open → (fire) → paid and closed, or voided before payment.
+//!
+//! A quick-service sale and a restaurant ticket (a table or a tab) are the same document; a
+//! ticket just has a label and stays open, shared by the store's terminals, until it is paid.
+//!
+//! Totals are never stored: they are derived from the lines by [`Sale::totals`], so two
+//! terminals editing one ticket cannot leave a stale total behind.
+
+use std::collections::BTreeMap;
+
+use autosurgeon::{Hydrate, Reconcile};
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+use uuid::Uuid;
+
+use crate::catalog::{CatalogError, Item, StoreSettings};
+use crate::money::{
+    allocate, apply_bp, tax_for_rate, BasisPoints, Currency, Money, MoneyError, TaxMode,
+};
+
+/// Milliseconds since the Unix epoch. Domain functions take the time as an argument.
+pub type Timestamp = i64;
+
+/// Largest quantity on one line; keeps every product far from i64 overflow.
+pub const MAX_QTY: i64 = 1_000_000;
+
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum SaleError {
+    #[error("sale is {0:?}, not open")]
+    NotOpen(SaleStatus),
+    #[error("quantity must be between 1 and {MAX_QTY}, got {0}")]
+    BadQuantity(i64),
+    #[error("unknown line {0}")]
+    UnknownLine(String),
+    #[error("item {0:?} is not active")]
+    InactiveItem(String),
+    #[error("item {item:?} is priced in {item_currency}, the sale is in {sale_currency}")]
+    ItemCurrency {
+        item: String,
+        item_currency: String,
+        sale_currency: String,
+    },
+    #[error("unknown modifier {group}/{option}")]
+    UnknownModifier { group: String, option: String },
+    #[error("modifier group {group:?} allows at most {max} choices")]
+    TooManyModifiers { group: String, max: i64 },
+    #[error("price must not be negative, got {0}")]
+    NegativePrice(i64),
+    #[error("percent discount must be 0 to 10000 bp, got {0}")]
+    DiscountPercentOutOfRange(i64),
+    #[error("discount {discount} exceeds the amount {amount}")]
+    DiscountExceedsAmount { discount: i64, amount: i64 },
+    #[error("line {0} was already fired to the kitchen; void it instead")]
+    LineFired(String),
+    #[error("payments were taken; lines and discounts can no longer change")]
+    PaymentsTaken,
+    #[error("nothing to fire")]
+    NothingToFire,
+    #[error("payment amount must be positive, got {0}")]
+    NonPositivePayment(i64),
+    #[error("payment of {amount} exceeds the {due} due (only cash may be over-tendered)")]
+    Overpayment { amount: i64, due: i64 },
+    #[error("a card payment needs the terminal's reference")]
+    MissingCardReference,
+    #[error("an 'other' payment needs a label")]
+    MissingTenderLabel,
+    #[error("nothing is due")]
+    NothingDue,
+    #[error("{due} is still due")]
+    NotFullyPaid { due: i64 },
+    #[error("a sale needs at least one line")]
+    Empty,
+    #[error("a sale with payments cannot be voided")]
+    VoidAfterPayment,
+    #[error("a closed sale needs a receipt number")]
+    MissingReceiptNumber,
+    #[error(transparent)]
+    Money(#[from] MoneyError),
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Reconcile, Hydrate, Serialize, Deserialize)]
+pub enum SaleStatus {
+    Open,
+    Closed,
+    Voided,
+}
+
+impl SaleStatus {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            SaleStatus::Open => "open",
+            SaleStatus::Closed => "closed",
+            SaleStatus::Voided => "voided",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Reconcile, Hydrate, Serialize, Deserialize)]
+pub enum SaleKind {
+    /// Counter service: open, pay, done.
+    Quick,
+    /// A table or tab that stays open across terminals.
+    Ticket,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Reconcile, Hydrate, Serialize, Deserialize)]
+pub enum DiscountKind {
+    /// `value` in basis points of the amount.
+    Percent,
+    /// `value` in minor units.
+    Amount,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Reconcile, Hydrate, Serialize, Deserialize)]
+pub struct Discount {
+    pub kind: DiscountKind,
+    pub value: i64,
+    /// The user who approved a discount above the store's threshold (manager PIN).
+    pub approved_by: Option<String>,
+    pub reason: String,
+}
+
+impl Discount {
+    pub fn percent(bp: BasisPoints) -> Discount {
+        Discount {
+            kind: DiscountKind::Percent,
+            value: bp,
+            approved_by: None,
+            reason: String::new(),
+        }
+    }
+
+    pub fn amount(minor: i64) -> Discount {
+        Discount {
+            kind: DiscountKind::Amount,
+            value: minor,
+            approved_by: None,
+            reason: String::new(),
+        }
+    }
+
+    pub fn approved_by(mut self, user: Uuid) -> Discount {
+        self.approved_by = Some(user.to_string());
+        self
+    }
+
+    /// The discount in minor units on `base`. Errors if it is out of range.
+    pub fn amount_on(&self, base: i64) -> Result<i64, SaleError> {
+        match self.kind {
+            DiscountKind::Percent => {
+                if !(0..=10_000).contains(&self.value) {
+                    return Err(SaleError::DiscountPercentOutOfRange(self.value));
+                }
+                Ok(apply_bp(base, self.value)?)
+            }
+            DiscountKind::Amount => {
+                if self.value < 0 || self.value > base.max(0) {
+                    return Err(SaleError::DiscountExceedsAmount {
+                        discount: self.value,
+                        amount: base,
+                    });
+                }
+                Ok(self.value)
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Reconcile, Hydrate, Serialize, Deserialize)]
+pub enum Tender {
+    Cash,
+    Card,
+    Other,
+}
+
+impl Tender {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Tender::Cash => "cash",
+            Tender::Card => "card",
+            Tender::Other => "other",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Reconcile, Hydrate, Serialize, Deserialize)]
+pub struct Payment {
+    pub tender: Tender,
+    /// What this payment settles, in minor units.
+    pub amount: i64,
+    /// What the customer handed over (cash); equals `amount` for other tenders.
+    pub tendered: i64,
+    /// Change given back (cash only): `tendered - amount`.
+    pub change: i64,
+    /// The card terminal's reference.
+    pub reference: Option<String>,
+    /// A label for `Other` tenders (voucher, bank transfer, ...).
+    pub label: Option<String>,
+    pub at: Timestamp,
+    pub by: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Reconcile, Hydrate, Serialize, Deserialize)]
+pub struct LineModifier {
+    pub group: String,
+    pub option: String,
+    pub name: String,
+    pub price_delta: i64,
+}
+
+/// A line of a sale. Item data is copied in when the line is added, so the sale keeps the price
+/// it was sold at whatever happens to the catalog later.
+#[derive(Debug, Clone, PartialEq, Eq, Reconcile, Hydrate, Serialize, Deserialize)]
+pub struct SaleLine {
+    /// Display order (ties broken by line id).
+    pub pos: i64,
+    pub item_id: String,
+    pub sku: String,
+    pub name: String,
+    pub qty: i64,
+    pub catalog_price: i64,
+    /// A price override; needs `price.override`.
+    pub price_override: Option<i64>,
+    pub tax_class: String,
+    pub tax_rate_bp: i64,
+    pub station: Option<String>,
+    pub track_stock: bool,
+    pub modifiers: Vec<LineModifier>,
+    pub note: String,
+    pub discount: Option<Discount>,
+    pub course: i64,
+    pub fired_at: Option<Timestamp>,
+    pub added_by: String,
+}
+
+impl SaleLine {
+    /// Unit price including modifiers.
+    pub fn unit_price(&self) -> Result<i64, SaleError> {
+        let base = self.price_override.unwrap_or(self.catalog_price);
+        self.modifiers
+            .iter()
+            .try_fold(base, |acc, m| acc.checked_add(m.price_delta))
+            .ok_or(SaleError::Money(MoneyError::Overflow))
+    }
+
+    /// Quantity × unit price.
+    pub fn gross(&self) -> Result<i64, SaleError> {
+        self.unit_price()?
+            .checked_mul(self.qty)
+            .ok_or(SaleError::Money(MoneyError::Overflow))
+    }
+}
+
+/// The sale document.
+#[derive(Debug, Clone, PartialEq, Eq, Reconcile, Hydrate, Serialize, Deserialize)]
+pub struct Sale {
+    pub kind: SaleKind,
+    pub status: SaleStatus,
+    pub currency: String,
+    pub tax_mode: TaxMode,
+    /// Table or tab label for tickets.
+    pub ticket: Option<String>,
+    pub opened_at: Timestamp,
+    pub opened_by: String,
+    pub shift_id: Option<String>,
+    pub lines: BTreeMap<String, SaleLine>,
+    pub order_discount: Option<Discount>,
+    pub payments: BTreeMap<String, Payment>,
+    pub receipt_no: Option<String>,
+    pub closed_at: Option<Timestamp>,
+    pub voided_at: Option<Timestamp>,
+    pub void_reason: Option<String>,
+}
+
+/// Per-line result of [`Sale::totals`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LineTotal {
+    pub line_id: String,
+    pub gross: i64,
+    pub line_discount: i64,
+    pub order_discount: i64,
+    /// `gross - line_discount - order_discount`: the line's share of the sale, before
+    /// tax in exclusive mode, including tax in inclusive mode.
+    pub total: i64,
+    pub tax_rate_bp: i64,
+}
+
+/// Tax for one rate over the receipt.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Reconcile, Hydrate)]
+pub struct TaxLine {
+    pub rate_bp: i64,
+    pub net: i64,
+    pub tax: i64,
+    pub gross: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SaleTotals {
+    pub lines: Vec<LineTotal>,
+    /// Σ line gross (before any discount).
+    pub subtotal: i64,
+    pub line_discounts: i64,
+    pub order_discount: i64,
+    pub taxes: Vec<TaxLine>,
+    pub tax: i64,
+    /// What the customer owes.
+    pub total: i64,
+    pub paid: i64,
+    pub change: i64,
+    pub due: i64,
+}
+
+/// Tax per rate over `(rate, amount)` pairs, plus the grand total. Shared by sales and refunds.
+pub fn tax_breakdown(
+    amounts: impl IntoIterator<Item = (i64, i64)>,
+    mode: TaxMode,
+) -> Result<(Vec<TaxLine>, i64), SaleError> {
+    let mut by_rate: BTreeMap<i64, i64> = BTreeMap::new();
+    for (rate, amount) in amounts {
+        let e = by_rate.entry(rate).or_insert(0);
+        *e = e.checked_add(amount).ok_or(MoneyError::Overflow)?;
+    }
+    let mut taxes = Vec::with_capacity(by_rate.len());
+    let mut total: i64 = 0;
+    for (rate, amount) in by_rate {
+        let (net, tax, gross) = tax_for_rate(amount, rate, mode)?;
+        total = total.checked_add(gross).ok_or(MoneyError::Overflow)?;
+        taxes.push(TaxLine {
+            rate_bp: rate,
+            net,
+            tax,
+            gross,
+        });
+    }
+    Ok((taxes, total))
+}
+
+fn new_id() -> String {
+    Uuid::now_v7().to_string()
+}
+
+impl Sale {
+    /// Opens a sale in the store's currency and tax mode.
+    pub fn open(
+        kind: SaleKind,
+        settings: &StoreSettings,
+        ticket: Option<String>,
+        shift_id: Option<Uuid>,
+        by: Uuid,
+        now: Timestamp,
+    ) -> Result<Sale, SaleError> {
+        settings.currency()?;
+        Ok(Sale {
+            kind,
+            status: SaleStatus::Open,
+            currency: settings.currency.clone(),
+            tax_mode: settings.tax_mode,
+            ticket: ticket.filter(|t| !t.trim().is_empty()),
+            opened_at: now,
+            opened_by: by.to_string(),
+            shift_id: shift_id.map(|s| s.to_string()),
+            lines: BTreeMap::new(),
+            order_discount: None,
+            payments: BTreeMap::new(),
+            receipt_no: None,
+            closed_at: None,
+            voided_at: None,
+            void_reason: None,
+        })
+    }
+
+    pub fn currency(&self) -> Result<Currency, SaleError> {
+        Ok(Currency::from_code(&self.currency)?)
+    }
+
+    fn ensure_open(&self) -> Result<(), SaleError> {
+        if self.status != SaleStatus::Open {
+            return Err(SaleError::NotOpen(self.status));
+        }
+        Ok(())
+    }
+
+    fn ensure_editable(&self) -> Result<(), SaleError> {
+        self.ensure_open()?;
+        if !self.payments.is_empty() {
+            return Err(SaleError::PaymentsTaken);
+        }
+        Ok(())
+    }
+
+    fn line_mut(&mut self, line_id: &str) -> Result<&mut SaleLine, SaleError> {
+        self.lines
+            .get_mut(line_id)
+            .ok_or_else(|| SaleError::UnknownLine(line_id.to_string()))
+    }
+
+    fn check_qty(qty: i64) -> Result<(), SaleError> {
+        if !(1..=MAX_QTY).contains(&qty) {
+            return Err(SaleError::BadQuantity(qty));
+        }
+        Ok(())
+    }
+
+    /// Lines in display order.
+    pub fn ordered_lines(&self) -> Vec<(&String, &SaleLine)> {
+        let mut v: Vec<_> = self.lines.iter().collect();
+        v.sort_by(|a, b| a.1.pos.cmp(&b.1.pos).then(a.0.cmp(b.0)));
+        v
+    }
+
+    /// Adds `qty` of `item` with the chosen modifiers (`(group, option)` keys). Returns the new
+    /// line's id.
+    #[allow(clippy::too_many_arguments)]
+    pub fn add_line(
+        &mut self,
+        item_id: Uuid,
+        item: &Item,
+        store_id: Uuid,
+        settings: &StoreSettings,
+        qty: i64,
+        modifiers: &[(String, String)],
+        course: i64,
+        by: Uuid,
+    ) -> Result<String, SaleError> {
+        self.ensure_editable()?;
+        Self::check_qty(qty)?;
+        if !item.active {
+            return Err(SaleError::InactiveItem(item.name.clone()));
+        }
+        if item.currency != self.currency {
+            return Err(SaleError::ItemCurrency {
+                item: item.name.clone(),
+                item_currency: item.currency.clone(),
+                sale_currency: self.currency.clone(),
+            });
+        }
+        let tax_rate_bp = settings.tax_rate(&item.tax_class)?;
+        let mut mods = Vec::with_capacity(modifiers.len());
+        let mut per_group: BTreeMap<&str, i64> = BTreeMap::new();
+        for (group, option) in modifiers {
+            let m = item
+                .modifier(group, option)
+                .ok_or_else(|| SaleError::UnknownModifier {
+                    group: group.clone(),
+                    option: option.clone(),
+                })?;
+            let count = per_group.entry(group.as_str()).or_insert(0);
+            *count += 1;
+            let max = item.modifier_groups.get(group).map(|g| g.max).unwrap_or(0);
+            if *count > max {
+                return Err(SaleError::TooManyModifiers {
+                    group: group.clone(),
+                    max,
+                });
+            }
+            mods.push(LineModifier {
+                group: group.clone(),
+                option: option.clone(),
+                name: m.name.clone(),
+                price_delta: m.price_delta,
+            });
+        }
+        let pos = self.lines.values().map(|l| l.pos).max().unwrap_or(0) + 1;
+        let line = SaleLine {
+            pos,
+            item_id: item_id.to_string(),
+            sku: item.sku.clone(),
+            name: item.name.clone(),
+            qty,
+            catalog_price: item.price_in(store_id),
+            price_override: None,
+            tax_class: item.tax_class.clone(),
+            tax_rate_bp,
+            station: item.station.clone(),
+            track_stock: item.track_stock,
+            modifiers: mods,
+            note: String::new(),
+            discount: None,
+            course: course.max(1),
+            fired_at: None,
+            added_by: by.to_string(),
+        };
+        line.gross()?; // overflow check before the line exists
+        let id = new_id();
+        self.lines.insert(id.clone(), line);
+        self.totals()?;
+        Ok(id)
+    }
+
+    /// Changes a line's quantity. A fired line cannot change; void it and add a new one.
+    pub fn set_qty(&mut self, line_id: &str, qty: i64) -> Result<(), SaleError> {
+        self.ensure_editable()?;
+        Self::check_qty(qty)?;
+        let line = self.line_mut(line_id)?;
+        if line.fired_at.is_some() {
+            return Err(SaleError::LineFired(line_id.to_string()));
+        }
+        let old = line.qty;
+        line.qty = qty;
+        if let Err(e) = self.totals() {
+            self.line_mut(line_id)?.qty = old;
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Removes a line. Removing a fired line is allowed here; the policy requires `sale.void`.
+    pub fn remove_line(&mut self, line_id: &str) -> Result<SaleLine, SaleError> {
+        self.ensure_editable()?;
+        let line = self
+            .lines
+            .remove(line_id)
+            .ok_or_else(|| SaleError::UnknownLine(line_id.to_string()))?;
+        // An order discount by amount may now exceed the smaller subtotal: drop it.
+        if self.totals().is_err() {
+            self.order_discount = None;
+        }
+        Ok(line)
+    }
+
+    pub fn set_note(&mut self, line_id: &str, note: &str) -> Result<(), SaleError> {
+        self.ensure_open()?;
+        self.line_mut(line_id)?.note = note.trim().to_string();
+        Ok(())
+    }
+
+    pub fn set_ticket(&mut self, ticket: Option<String>) -> Result<(), SaleError> {
+        self.ensure_open()?;
+        self.ticket = ticket.filter(|t| !t.trim().is_empty());
+        self.kind = if self.ticket.is_some() {
+            SaleKind::Ticket
+        } else {
+            self.kind
+        };
+        Ok(())
+    }
+
+    /// Sets (or clears) a price override on a line. Zero is allowed; the policy requires
+    /// `price.override` for any override.
+    pub fn override_price(&mut self, line_id: &str, price: Option<i64>) -> Result<(), SaleError> {
+        self.ensure_editable()?;
+        if let Some(p) = price {
+            if p < 0 {
+                return Err(SaleError::NegativePrice(p));
+            }
+        }
+        let line = self.line_mut(line_id)?;
+        let old = line.price_override;
+        line.price_override = price;
+        if let Err(e) = self.totals() {
+            self.line_mut(line_id)?.price_override = old;
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Sets (or clears) a line discount.
+    pub fn set_line_discount(
+        &mut self,
+        line_id: &str,
+        discount: Option<Discount>,
+    ) -> Result<(), SaleError> {
+        self.ensure_editable()?;
+        let line = self.line_mut(line_id)?;
+        if let Some(d) = &discount {
+            d.amount_on(line.gross()?)?;
+        }
+        let old = std::mem::replace(&mut line.discount, discount);
+        if let Err(e) = self.totals() {
+            self.line_mut(line_id)?.discount = old;
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Sets (or clears) the order discount.
+    pub fn set_order_discount(&mut self, discount: Option<Discount>) -> Result<(), SaleError> {
+        self.ensure_editable()?;
+        let old = std::mem::replace(&mut self.order_discount, discount);
+        if let Err(e) = self.totals() {
+            self.order_discount = old;
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Fires the unfired lines of `course` (or of every course) to the kitchen. Returns the ids
+    /// of the lines fired, in display order.
+    pub fn fire(&mut self, course: Option<i64>, now: Timestamp) -> Result<Vec<String>, SaleError> {
+        self.ensure_open()?;
+        let ids: Vec<String> = self
+            .ordered_lines()
+            .into_iter()
+            .filter(|(_, l)| l.fired_at.is_none() && course.is_none_or(|c| l.course == c))
+            .map(|(id, _)| id.clone())
+            .collect();
+        if ids.is_empty() {
+            return Err(SaleError::NothingToFire);
+        }
+        for id in &ids {
+            self.line_mut(id)?.fired_at = Some(now);
+        }
+        Ok(ids)
+    }
+
+    /// Derived totals. See [`crate::money`] for the rounding rule.
+    pub fn totals(&self) -> Result<SaleTotals, SaleError> {
+        let ordered = self.ordered_lines();
+        let mut lines = Vec::with_capacity(ordered.len());
+        let mut subtotal: i64 = 0;
+        let mut line_discounts: i64 = 0;
+        for (id, l) in &ordered {
+            let gross = l.gross()?;
+            let disc = match &l.discount {
+                Some(d) => d.amount_on(gross)?,
+                None => 0,
+            };
+            subtotal = subtotal.checked_add(gross).ok_or(MoneyError::Overflow)?;
+            line_discounts += disc;
+            lines.push(LineTotal {
+                line_id: (*id).clone(),
+                gross,
+                line_discount: disc,
+                order_discount: 0,
+                total: gross - disc,
+                tax_rate_bp: l.tax_rate_bp,
+            });
+        }
+        let after_lines = subtotal - line_discounts;
+        let order_discount = match &self.order_discount {
+            Some(d) => d.amount_on(after_lines)?,
+            None => 0,
+        };
+        let weights: Vec<i64> = lines.iter().map(|l| l.total).collect();
+        for (l, share) in lines.iter_mut().zip(allocate(order_discount, &weights)) {
+            l.order_discount = share;
+            l.total -= share;
+        }
+        let (taxes, total) = tax_breakdown(
+            lines.iter().map(|l| (l.tax_rate_bp, l.total)),
+            self.tax_mode,
+        )?;
+        let tax = taxes.iter().map(|t| t.tax).sum();
+        let paid: i64 = self.payments.values().map(|p| p.amount).sum();
+        let change: i64 = self.payments.values().map(|p| p.change).sum();
+        Ok(SaleTotals {
+            lines,
+            subtotal,
+            line_discounts,
+            order_discount,
+            taxes,
+            tax,
+            total,
+            paid,
+            change,
+            due: total - paid,
+        })
+    }
+
+    /// Takes a payment. Cash may be over-tendered (change is due back); card and other tenders
+    /// may not exceed what is due. Returns the recorded payment's id.
+    pub fn add_payment(
+        &mut self,
+        tender: Tender,
+        tendered: Money,
+        reference: Option<String>,
+        by: Uuid,
+        now: Timestamp,
+    ) -> Result<String, SaleError> {
+        self.ensure_open()?;
+        if self.lines.is_empty() {
+            return Err(SaleError::Empty);
+        }
+        let currency = self.currency()?;
+        if tendered.currency != currency {
+            return Err(SaleError::Money(MoneyError::CurrencyMismatch {
+                expected: currency,
+                got: tendered.currency,
+            }));
+        }
+        if tendered.minor <= 0 {
+            return Err(SaleError::NonPositivePayment(tendered.minor));
+        }
+        let due = self.totals()?.due;
+        if due <= 0 {
+            return Err(SaleError::NothingDue);
+        }
+        let reference = reference
+            .map(|r| r.trim().to_string())
+            .filter(|r| !r.is_empty());
+        let (amount, change, reference, label) = match tender {
+            Tender::Cash => {
+                let amount = tendered.minor.min(due);
+                (amount, tendered.minor - amount, None, None)
+            }
+            Tender::Card | Tender::Other => {
+                if tendered.minor > due {
+                    return Err(SaleError::Overpayment {
+                        amount: tendered.minor,
+                        due,
+                    });
+                }
+                match (tender, reference) {
+                    (Tender::Card, Some(r)) => (tendered.minor, 0, Some(r), None),
+                    (Tender::Card, None) => return Err(SaleError::MissingCardReference),
+                    (_, Some(l)) => (tendered.minor, 0, None, Some(l)),
+                    (_, None) => return Err(SaleError::MissingTenderLabel),
+                }
+            }
+        };
+        let id = new_id();
+        self.payments.insert(
+            id.clone(),
+            Payment {
+                tender,
+                amount,
+                tendered: tendered.minor,
+                change,
+                reference,
+                label,
+                at: now,
+                by: by.to_string(),
+            },
+        );
+        Ok(id)
+    }
+
+    /// Closes a fully paid sale with its receipt number.
+    pub fn close(&mut self, receipt_no: String, now: Timestamp) -> Result<(), SaleError> {
+        self.ensure_open()?;
+        if self.lines.is_empty() {
+            return Err(SaleError::Empty);
+        }
+        let due = self.totals()?.due;
+        if due != 0 {
+            return Err(SaleError::NotFullyPaid { due });
+        }
+        if receipt_no.is_empty() {
+            return Err(SaleError::MissingReceiptNumber);
+        }
+        self.status = SaleStatus::Closed;
+        self.receipt_no = Some(receipt_no);
+        self.closed_at = Some(now);
+        Ok(())
+    }
+
+    /// Voids an open sale. Only before any payment.
+    pub fn void(&mut self, reason: &str, now: Timestamp) -> Result<(), SaleError> {
+        self.ensure_open()?;
+        if !self.payments.is_empty() {
+            return Err(SaleError::VoidAfterPayment);
+        }
+        self.status = SaleStatus::Voided;
+        self.voided_at = Some(now);
+        self.void_reason = Some(reason.trim().to_string());
+        Ok(())
+    }
+
+    /// Checks the invariants every stored sale must hold, whoever wrote it. The server runs this
+    /// on every pushed change (through [`crate::policy`]).
+    pub fn validate(&self) -> Result<(), SaleError> {
+        self.currency()?;
+        for l in self.lines.values() {
+            Self::check_qty(l.qty)?;
+            if l.catalog_price < 0 {
+                return Err(SaleError::NegativePrice(l.catalog_price));
+            }
+            if let Some(p) = l.price_override {
+                if p < 0 {
+                    return Err(SaleError::NegativePrice(p));
+                }
+            }
+        }
+        for p in self.payments.values() {
+            if p.amount <= 0 {
+                return Err(SaleError::NonPositivePayment(p.amount));
+            }
+            if p.tender == Tender::Card && p.reference.is_none() {
+                return Err(SaleError::MissingCardReference);
+            }
+        }
+        let t = self.totals()?;
+        match self.status {
+            SaleStatus::Open => {
+                if t.due < 0 {
+                    return Err(SaleError::Overpayment {
+                        amount: t.paid,
+                        due: t.total,
+                    });
+                }
+            }
+            SaleStatus::Closed => {
+                if self.lines.is_empty() {
+                    return Err(SaleError::Empty);
+                }
+                if t.due != 0 {
+                    return Err(SaleError::NotFullyPaid { due: t.due });
+                }
+                if self.receipt_no.as_deref().is_none_or(str::is_empty) {
+                    return Err(SaleError::MissingReceiptNumber);
+                }
+            }
+            SaleStatus::Voided => {
+                if !self.payments.is_empty() {
+                    return Err(SaleError::VoidAfterPayment);
+                }
+            }
+        }
+        Ok(())
+    }
+}

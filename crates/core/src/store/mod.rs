@@ -1,0 +1,804 @@
+//! The device's local replica: a SQLite file (WAL) holding the store's documents, their
+//! projections, the outbox and the sync cursor.
+//!
+//! **Architecture invariant: [`Store::write`] is the only way anything changes.** One call is one
+//! SQLite transaction holding, for every document it touches: the automerge change, the
+//! document's new projection rows, and the outbox entry. If any part fails, none of it happened,
+//! and the in-memory copies of the touched documents are dropped so the next read reloads them.
+//!
+//! Before a change is stored, [`crate::policy::authorize`] runs on it with the acting staff
+//! member's role: the device refuses what the server would refuse.
+
+mod ops;
+mod query;
+pub mod schema;
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use automerge::{ActorId, AutoCommit, Change, ChangeHash};
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Transaction};
+use thiserror::Error;
+use uuid::Uuid;
+
+use crate::auth::{Actor, AuthError, Role};
+use crate::catalog::{CatalogError, StoreSettings};
+use crate::doc::{patch_paths, AnyDoc, DocError, Document, Envelope};
+use crate::inventory::StockError;
+use crate::kitchen::KitchenError;
+use crate::money::MoneyError;
+use crate::policy::{self, PolicyContext, PolicyError};
+use crate::projection::{self, ProjectionError, Value, TABLES};
+use crate::receipt::{ReceiptError, ReceiptNumber};
+use crate::refund::{Refund, RefundError};
+use crate::sale::{Sale, SaleError};
+use crate::shift::ShiftError;
+
+pub use ops::*;
+pub use query::*;
+
+/// Everything that can go wrong in the store. Domain errors pass through typed.
+#[derive(Debug, Error)]
+pub enum StoreError {
+    #[error("{path}: not a POS store (not a SQLite database); the file was left untouched")]
+    NotAStore { path: PathBuf },
+    #[error("{path}: a SQLite database of another application (application_id {app_id:#x}); the file was left untouched")]
+    Foreign { path: PathBuf, app_id: i32 },
+    #[error("{path}: written by a newer version (schema {found}, this build knows {known}); the file was left untouched")]
+    TooNew {
+        path: PathBuf,
+        found: i32,
+        known: i32,
+    },
+    #[error("{path}: the store is damaged ({reason}); the file was left untouched")]
+    Corrupt { path: PathBuf, reason: String },
+    #[error("{path}: no store here; create one first")]
+    Missing { path: PathBuf },
+    #[error("{path}: a file is already there; refusing to overwrite it")]
+    AlreadyExists { path: PathBuf },
+    #[error("the store has no identity (tenant, store, device)")]
+    NoIdentity,
+    #[error("unknown document {0}")]
+    UnknownDocument(Uuid),
+    #[error("unknown user {0}")]
+    UnknownUser(String),
+    #[error("no open shift on this device")]
+    NoOpenShift,
+    #[error("a shift is already open on this device")]
+    ShiftAlreadyOpen,
+    #[error("the store has no settings yet")]
+    NoSettings,
+    #[error("receipt {0} not found")]
+    UnknownReceipt(String),
+    #[error("i/o error on {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("sqlite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("automerge: {0}")]
+    Automerge(#[from] automerge::AutomergeError),
+    #[error("stored change is unreadable: {0}")]
+    BadChange(String),
+    #[error(transparent)]
+    Doc(#[from] DocError),
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
+    #[error(transparent)]
+    Sale(#[from] SaleError),
+    #[error(transparent)]
+    Refund(#[from] RefundError),
+    #[error(transparent)]
+    Shift(#[from] ShiftError),
+    #[error(transparent)]
+    Stock(#[from] StockError),
+    #[error(transparent)]
+    Kitchen(#[from] KitchenError),
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+    #[error(transparent)]
+    Money(#[from] MoneyError),
+    #[error(transparent)]
+    Receipt(#[from] ReceiptError),
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+    #[error(transparent)]
+    Projection(#[from] ProjectionError),
+}
+
+/// Who this device is. Fixed when the store is created (by enrolment, or the demo).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct DeviceIdentity {
+    pub tenant_id: Uuid,
+    pub store_id: Uuid,
+    pub device_id: Uuid,
+    /// Printed in receipt numbers, e.g. `S01`.
+    pub store_code: String,
+    /// Printed in receipt numbers, e.g. `T1`.
+    pub device_code: String,
+}
+
+/// Milliseconds since the Unix epoch, now.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+struct CachedDoc {
+    env: Envelope,
+    am: AutoCommit,
+    typed: AnyDoc,
+    /// Changes stored since the last snapshot.
+    pending: i64,
+}
+
+/// Documents kept in memory between writes. Bounded: cleared when it grows past this.
+const CACHE_LIMIT: usize = 512;
+
+/// A document is compacted into a snapshot once it has this many changes since the last one,
+/// or when it reaches a state where it no longer changes (a closed sale).
+const COMPACT_AFTER: i64 = 32;
+
+/// The local replica. See the module documentation.
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+    identity: DeviceIdentity,
+    cache: HashMap<Uuid, CachedDoc>,
+    settings: Option<(Uuid, StoreSettings)>,
+}
+
+const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
+
+fn configure(conn: &Connection) -> Result<(), rusqlite::Error> {
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    Ok(())
+}
+
+/// Checks, without writing anything, that `path` is a POS store this build can open.
+/// Returns its schema version.
+fn inspect(path: &Path) -> Result<i32, StoreError> {
+    let io = |source| StoreError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut header = [0u8; 16];
+    let mut f = std::fs::File::open(path).map_err(io)?;
+    let n = f.read(&mut header).map_err(io)?;
+    if n < 16 || &header != SQLITE_MAGIC {
+        return Err(StoreError::NotAStore {
+            path: path.to_path_buf(),
+        });
+    }
+    let corrupt = |e: rusqlite::Error| StoreError::Corrupt {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    };
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(corrupt)?;
+    let app_id: i32 = conn
+        .pragma_query_value(None, "application_id", |r| r.get(0))
+        .map_err(corrupt)?;
+    let version: i32 = conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .map_err(corrupt)?;
+    let tables: i64 = conn
+        .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))
+        .map_err(corrupt)?;
+    if app_id != schema::APPLICATION_ID {
+        return Err(StoreError::Foreign {
+            path: path.to_path_buf(),
+            app_id,
+        });
+    }
+    if version > schema::CURRENT_VERSION {
+        return Err(StoreError::TooNew {
+            path: path.to_path_buf(),
+            found: version,
+            known: schema::CURRENT_VERSION,
+        });
+    }
+    if tables == 0 {
+        return Err(StoreError::Corrupt {
+            path: path.to_path_buf(),
+            reason: "no tables".into(),
+        });
+    }
+    // Read the identity to prove the schema is really ours and readable.
+    conn.query_row("SELECT count(*) FROM meta", [], |r| r.get::<_, i64>(0))
+        .map_err(corrupt)?;
+    Ok(version)
+}
+
+fn read_identity(conn: &Connection) -> Result<DeviceIdentity, StoreError> {
+    let get = |k: &str| -> Result<String, StoreError> {
+        conn.query_row("SELECT value FROM meta WHERE key = ?1", [k], |r| r.get(0))
+            .optional()?
+            .ok_or(StoreError::NoIdentity)
+    };
+    let uuid = |k: &str| -> Result<Uuid, StoreError> {
+        get(k)?.parse().map_err(|_| StoreError::NoIdentity)
+    };
+    Ok(DeviceIdentity {
+        tenant_id: uuid("tenant_id")?,
+        store_id: uuid("store_id")?,
+        device_id: uuid("device_id")?,
+        store_code: get("store_code")?,
+        device_code: get("device_code")?,
+    })
+}
+
+impl Store {
+    /// Creates a new store at `path` for this device. Refuses to touch an existing file.
+    pub fn create(path: &Path, identity: DeviceIdentity) -> Result<Store, StoreError> {
+        if path.exists() {
+            return Err(StoreError::AlreadyExists {
+                path: path.to_path_buf(),
+            });
+        }
+        ReceiptNumber::new(&identity.store_code, &identity.device_code, 1)?;
+        let mut conn = Connection::open(path)?;
+        configure(&conn)?;
+        schema::migrate(&mut conn, 0, schema::CURRENT_VERSION)?;
+        {
+            let tx = conn.transaction()?;
+            for (k, v) in [
+                ("tenant_id", identity.tenant_id.to_string()),
+                ("store_id", identity.store_id.to_string()),
+                ("device_id", identity.device_id.to_string()),
+                ("store_code", identity.store_code.clone()),
+                ("device_code", identity.device_code.clone()),
+            ] {
+                tx.execute(
+                    "INSERT INTO meta (key, value) VALUES (?1, ?2)",
+                    params![k, v],
+                )?;
+            }
+            tx.commit()?;
+        }
+        Ok(Store {
+            conn,
+            path: path.to_path_buf(),
+            identity,
+            cache: HashMap::new(),
+            settings: None,
+        })
+    }
+
+    /// Opens an existing store, migrating it if an older version wrote it. A file that is not a
+    /// POS store, or is damaged, gives an error and is not modified.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        if !path.exists() {
+            return Err(StoreError::Missing {
+                path: path.to_path_buf(),
+            });
+        }
+        let version = inspect(path)?;
+        let mut conn = Connection::open(path)?;
+        configure(&conn)?;
+        if version < schema::CURRENT_VERSION {
+            schema::migrate(&mut conn, version, schema::CURRENT_VERSION)?;
+        }
+        let identity = read_identity(&conn)?;
+        let mut store = Store {
+            conn,
+            path: path.to_path_buf(),
+            identity,
+            cache: HashMap::new(),
+            settings: None,
+        };
+        store.settings = store.load_settings()?;
+        Ok(store)
+    }
+
+    pub fn identity(&self) -> &DeviceIdentity {
+        &self.identity
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Schema version of the open file.
+    pub fn schema_version(&self) -> Result<i32, StoreError> {
+        Ok(self
+            .conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))?)
+    }
+
+    pub(crate) fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
+    fn load_settings(&self) -> Result<Option<(Uuid, StoreSettings)>, StoreError> {
+        let id: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT doc_id FROM p_settings WHERE store_id = ?1",
+                [self.identity.store_id.to_string()],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let Some(id) = id else { return Ok(None) };
+        let id: Uuid = id.parse().map_err(|_| StoreError::NoSettings)?;
+        let (_, _, typed, _) = load_doc(&self.conn, id)?;
+        Ok(Some((id, StoreSettings::from_any(typed)?)))
+    }
+
+    /// The store's settings (store name, currency, tax rates...).
+    pub fn settings(&self) -> Result<&StoreSettings, StoreError> {
+        self.settings
+            .as_ref()
+            .map(|(_, s)| s)
+            .ok_or(StoreError::NoSettings)
+    }
+
+    /// Reads a document, typed.
+    pub fn get<D: Document>(&mut self, id: Uuid) -> Result<D, StoreError> {
+        if let Some(c) = self.cache.get(&id) {
+            return Ok(D::from_any(c.typed.clone())?);
+        }
+        let (_, _, typed, _) = load_doc(&self.conn, id)?;
+        Ok(D::from_any(typed)?)
+    }
+
+    /// The envelope of a document.
+    pub fn envelope(&self, id: Uuid) -> Result<Envelope, StoreError> {
+        if let Some(c) = self.cache.get(&id) {
+            return Ok(c.env);
+        }
+        load_envelope(&self.conn, id)
+    }
+
+    /// Runs `f` as one write: one SQLite transaction for every document it creates or changes,
+    /// their projections and their outbox entries. See the module documentation.
+    pub fn write<T>(
+        &mut self,
+        actor: &Actor,
+        f: impl FnOnce(&mut WriteTx<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        if self.cache.len() > CACHE_LIMIT {
+            self.cache.clear();
+        }
+        let now = now_ms();
+        let (result, touched) = {
+            let tx = self.conn.transaction()?;
+            let mut w = WriteTx {
+                tx,
+                cache: &mut self.cache,
+                identity: &self.identity,
+                settings: &mut self.settings,
+                actor: *actor,
+                touched: Vec::new(),
+                now,
+            };
+            let result = f(&mut w);
+            let WriteTx { tx, touched, .. } = w;
+            (
+                result.and_then(|v| tx.commit().map(|_| v).map_err(StoreError::from)),
+                touched,
+            )
+        };
+        if result.is_err() {
+            for id in touched {
+                self.cache.remove(&id);
+            }
+            // Settings may have been replaced inside the failed transaction: reread them.
+            if let Ok(s) = self.load_settings() {
+                self.settings = s;
+            }
+        }
+        result
+    }
+}
+
+fn load_envelope(conn: &Connection, id: Uuid) -> Result<Envelope, StoreError> {
+    let row = conn
+        .query_row(
+            "SELECT doc_type, tenant_id, store_id, created_by_device FROM documents WHERE doc_id = ?1",
+            [id.to_string()],
+            |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, Option<String>>(2)?,
+                    r.get::<_, String>(3)?,
+                ))
+            },
+        )
+        .optional()?
+        .ok_or(StoreError::UnknownDocument(id))?;
+    let bad = |_| StoreError::Corrupt {
+        path: PathBuf::from("documents"),
+        reason: format!("bad envelope for {id}"),
+    };
+    Ok(Envelope {
+        doc_id: id,
+        doc_type: row.0.parse()?,
+        tenant_id: row.1.parse().map_err(bad)?,
+        store_id: row.2.map(|s| s.parse()).transpose().map_err(bad)?,
+        created_by_device: row.3.parse().map_err(bad)?,
+    })
+}
+
+/// Loads a document from its snapshot plus the changes stored since.
+fn load_doc(
+    conn: &Connection,
+    id: Uuid,
+) -> Result<(Envelope, AutoCommit, AnyDoc, i64), StoreError> {
+    let env = load_envelope(conn, id)?;
+    let (actor, snapshot, pending): (Vec<u8>, Option<Vec<u8>>, i64) = conn.query_row(
+        "SELECT actor, snapshot, pending_changes FROM documents WHERE doc_id = ?1",
+        [id.to_string()],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+    )?;
+    let mut am = match snapshot {
+        Some(bytes) => AutoCommit::load(&bytes)?,
+        None => AutoCommit::new(),
+    };
+    let mut stmt =
+        conn.prepare_cached("SELECT bytes FROM doc_changes WHERE doc_id = ?1 ORDER BY seq")?;
+    let mut changes = Vec::new();
+    for bytes in stmt.query_map([id.to_string()], |r| r.get::<_, Vec<u8>>(0))? {
+        changes.push(Change::from_bytes(bytes?).map_err(|e| StoreError::BadChange(e.to_string()))?);
+    }
+    am.apply_changes(changes)?;
+    am.set_actor(ActorId::from(actor));
+    let typed = AnyDoc::hydrate(env.doc_type, &am)?;
+    Ok((env, am, typed, pending))
+}
+
+fn heads_text(heads: &[ChangeHash]) -> String {
+    heads
+        .iter()
+        .map(|h| h.to_string())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// One write in progress. Obtained from [`Store::write`].
+pub struct WriteTx<'s> {
+    tx: Transaction<'s>,
+    cache: &'s mut HashMap<Uuid, CachedDoc>,
+    identity: &'s DeviceIdentity,
+    settings: &'s mut Option<(Uuid, StoreSettings)>,
+    actor: Actor,
+    touched: Vec<Uuid>,
+    now: i64,
+}
+
+/// The policy's view of the local replica, inside the write's transaction.
+struct LocalContext<'a> {
+    tx: &'a Transaction<'a>,
+    settings: Option<&'a (Uuid, StoreSettings)>,
+}
+
+impl PolicyContext for LocalContext<'_> {
+    fn settings(&self, _store_id: Uuid) -> Option<StoreSettings> {
+        self.settings.map(|(_, s)| s.clone())
+    }
+
+    fn role_of(&self, user_id: &str) -> Option<Role> {
+        let role: Option<String> = self
+            .tx
+            .query_row(
+                "SELECT role FROM staff WHERE user_id = ?1",
+                [user_id],
+                |r| r.get(0),
+            )
+            .optional()
+            .ok()
+            .flatten();
+        role.and_then(|r| r.parse().ok())
+    }
+
+    fn sale_and_refunds(&self, sale_id: Uuid, excluding: Uuid) -> Option<(Sale, Vec<Refund>)> {
+        let (_, _, sale, _) = load_doc(self.tx, sale_id).ok()?;
+        let sale = Sale::from_any(sale).ok()?;
+        let mut stmt = self
+            .tx
+            .prepare_cached("SELECT doc_id FROM p_refunds WHERE sale_id = ?1 AND doc_id <> ?2")
+            .ok()?;
+        let ids: Vec<String> = stmt
+            .query_map([sale_id.to_string(), excluding.to_string()], |r| r.get(0))
+            .ok()?
+            .collect::<Result<_, _>>()
+            .ok()?;
+        let mut refunds = Vec::with_capacity(ids.len());
+        for id in ids {
+            let (_, _, r, _) = load_doc(self.tx, id.parse().ok()?).ok()?;
+            refunds.push(Refund::from_any(r).ok()?);
+        }
+        Some((sale, refunds))
+    }
+}
+
+impl WriteTx<'_> {
+    /// The time of this write, in ms since the epoch.
+    pub fn now(&self) -> i64 {
+        self.now
+    }
+
+    pub fn actor(&self) -> &Actor {
+        &self.actor
+    }
+
+    pub fn identity(&self) -> &DeviceIdentity {
+        self.identity
+    }
+
+    pub fn settings(&self) -> Result<&StoreSettings, StoreError> {
+        self.settings
+            .as_ref()
+            .map(|(_, s)| s)
+            .ok_or(StoreError::NoSettings)
+    }
+
+    /// Read access to the transaction, for queries inside a write.
+    pub(crate) fn sql(&self) -> &Connection {
+        &self.tx
+    }
+
+    fn cached(&mut self, id: Uuid) -> Result<&mut CachedDoc, StoreError> {
+        if !self.cache.contains_key(&id) {
+            let (env, am, typed, pending) = load_doc(&self.tx, id)?;
+            self.cache.insert(
+                id,
+                CachedDoc {
+                    env,
+                    am,
+                    typed,
+                    pending,
+                },
+            );
+        }
+        self.cache
+            .get_mut(&id)
+            .ok_or(StoreError::UnknownDocument(id))
+    }
+
+    /// Reads a document, typed, as this write sees it.
+    pub fn get<D: Document>(&mut self, id: Uuid) -> Result<D, StoreError> {
+        Ok(D::from_any(self.cached(id)?.typed.clone())?)
+    }
+
+    /// Creates a document. Its envelope comes from this device's identity, never from input.
+    pub fn create<D: Document>(&mut self, doc: D) -> Result<Uuid, StoreError> {
+        let id = Uuid::now_v7();
+        let env = Envelope {
+            doc_id: id,
+            tenant_id: self.identity.tenant_id,
+            store_id: (!D::TYPE.is_tenant_wide()).then_some(self.identity.store_id),
+            doc_type: D::TYPE,
+            created_by_device: self.identity.device_id,
+        };
+        env.validate()?;
+        let actor_bytes = Uuid::now_v7().as_bytes().to_vec();
+        let mut am = AutoCommit::new();
+        am.set_actor(ActorId::from(actor_bytes.clone()));
+        let typed = doc.into_any();
+        self.tx.execute(
+            "INSERT INTO documents (doc_id, doc_type, tenant_id, store_id, created_by_device, actor,
+                snapshot, heads, pending_changes, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULL, '', 0, ?7)",
+            params![
+                id.to_string(),
+                env.doc_type.as_str(),
+                env.tenant_id.to_string(),
+                env.store_id.map(|s| s.to_string()),
+                env.created_by_device.to_string(),
+                actor_bytes,
+                self.now
+            ],
+        )?;
+        self.touched.push(id);
+        self.cache.insert(
+            id,
+            CachedDoc {
+                env,
+                am,
+                typed: typed.clone(),
+                pending: 0,
+            },
+        );
+        self.commit_doc(id, None, typed)?;
+        Ok(id)
+    }
+
+    /// Changes a document through `f`, which edits the typed value. Nothing is written if `f`
+    /// fails or changes nothing.
+    pub fn update<D: Document, R, E>(
+        &mut self,
+        id: Uuid,
+        f: impl FnOnce(&mut D) -> Result<R, E>,
+    ) -> Result<R, StoreError>
+    where
+        StoreError: From<E>,
+    {
+        let before = self.cached(id)?.typed.clone();
+        let mut value = D::from_any(before.clone())?;
+        let result = f(&mut value)?;
+        let after = value.into_any();
+        if after != before {
+            self.touched.push(id);
+            self.commit_doc(id, Some(before), after)?;
+        }
+        Ok(result)
+    }
+
+    /// Reconciles `after` into the automerge document, checks the policy on the resulting
+    /// change, and stores change, projections and outbox entry.
+    fn commit_doc(
+        &mut self,
+        id: Uuid,
+        before: Option<AnyDoc>,
+        after: AnyDoc,
+    ) -> Result<(), StoreError> {
+        let now = self.now;
+        let cached = self.cached(id)?;
+        let env = cached.env;
+        let heads_before = cached.am.get_heads();
+        after.reconcile(&mut cached.am)?;
+        let seconds = now / 1000;
+        let Some(hash) = cached
+            .am
+            .commit_with(automerge::transaction::CommitOptions::default().with_time(seconds))
+        else {
+            return Ok(());
+        };
+        let heads_after = cached.am.get_heads();
+        let patches = cached.am.diff(&heads_before, &heads_after);
+        let paths = patch_paths(&patches);
+        let change = cached
+            .am
+            .get_last_local_change()
+            .ok_or_else(|| StoreError::BadChange("no local change after commit".into()))?;
+        let bytes = change.raw_bytes().to_vec();
+        cached.typed = after.clone();
+        let seq = cached.pending;
+        cached.pending += 1;
+        let compact = cached.pending >= COMPACT_AFTER || policy_frozen(&after);
+        let snapshot = compact.then(|| cached.am.save());
+        if compact {
+            cached.pending = 0;
+        }
+        let heads = heads_text(&heads_after);
+
+        {
+            let ctx = LocalContext {
+                tx: &self.tx,
+                settings: self.settings.as_ref(),
+            };
+            policy::authorize(&ctx, &self.actor, &env, before.as_ref(), &after, &paths)?;
+        }
+
+        let hash_text = hash.to_string();
+        self.tx
+            .prepare_cached(
+                "INSERT INTO doc_changes (doc_id, seq, hash, bytes) VALUES (?1, ?2, ?3, ?4)",
+            )?
+            .execute(params![id.to_string(), seq, hash_text, bytes])?;
+        match snapshot {
+            Some(snap) => {
+                self.tx
+                    .prepare_cached("DELETE FROM doc_changes WHERE doc_id = ?1")?
+                    .execute([id.to_string()])?;
+                self.tx
+                    .prepare_cached(
+                        "UPDATE documents SET snapshot = ?2, heads = ?3, pending_changes = 0, updated_at = ?4 WHERE doc_id = ?1",
+                    )?
+                    .execute(params![id.to_string(), snap, heads, now])?;
+            }
+            None => {
+                self.tx
+                    .prepare_cached(
+                        "UPDATE documents SET heads = ?2, pending_changes = pending_changes + 1, updated_at = ?3 WHERE doc_id = ?1",
+                    )?
+                    .execute(params![id.to_string(), heads, now])?;
+            }
+        }
+        self.tx
+            .prepare_cached(
+                "INSERT INTO outbox (doc_id, change_hash, bytes, user_id, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![
+                id.to_string(),
+                hash_text,
+                bytes,
+                self.actor.user_id.to_string(),
+                now
+            ])?;
+        write_projection(&self.tx, &env, &after)?;
+        if let AnyDoc::StoreSettings(s) = &after {
+            if env.store_id == Some(self.identity.store_id) {
+                *self.settings = Some((id, s.clone()));
+            }
+        }
+        Ok(())
+    }
+
+    /// Allocates the next number of a gapless per-device sequence, inside this transaction.
+    pub fn next_in_sequence(&mut self, name: &str) -> Result<i64, StoreError> {
+        let v: i64 = self.tx.query_row(
+            "INSERT INTO counters (name, value) VALUES (?1, 1)
+             ON CONFLICT (name) DO UPDATE SET value = value + 1 RETURNING value",
+            [name],
+            |r| r.get(0),
+        )?;
+        Ok(v)
+    }
+
+    /// The next receipt number of this device.
+    pub fn next_receipt_number(&mut self) -> Result<ReceiptNumber, StoreError> {
+        let seq = self.next_in_sequence("receipt")?;
+        Ok(ReceiptNumber::new(
+            &self.identity.store_code,
+            &self.identity.device_code,
+            seq,
+        )?)
+    }
+}
+
+/// Documents in a state where they will not change again are compacted at once.
+fn policy_frozen(doc: &AnyDoc) -> bool {
+    matches!(doc, AnyDoc::Sale(s) if s.status != crate::sale::SaleStatus::Open)
+}
+
+/// Replaces a document's projection rows with the rows of its new state.
+pub(crate) fn write_projection(
+    conn: &Connection,
+    env: &Envelope,
+    doc: &AnyDoc,
+) -> Result<(), StoreError> {
+    let rows = projection::project(env, doc)?;
+    let id = env.doc_id.to_string();
+    for t in projection::tables_of(env.doc_type) {
+        conn.prepare_cached(&format!("DELETE FROM {} WHERE doc_id = ?1", t.name))?
+            .execute([&id])?;
+    }
+    for row in rows {
+        let def = TABLES
+            .iter()
+            .find(|t| t.name == row.table)
+            .ok_or_else(|| StoreError::BadChange(format!("no table {}", row.table)))?;
+        let sql = format!(
+            "INSERT INTO {} ({}) VALUES ({})",
+            def.name,
+            def.columns.join(", "),
+            (1..=def.columns.len())
+                .map(|i| format!("?{i}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let mut stmt = conn.prepare_cached(&sql)?;
+        let params: Vec<&dyn rusqlite::ToSql> = row
+            .values
+            .iter()
+            .map(|v| v as &dyn rusqlite::ToSql)
+            .collect();
+        stmt.execute(params.as_slice())?;
+    }
+    Ok(())
+}
+
+impl rusqlite::ToSql for Value {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        use rusqlite::types::{ToSqlOutput, ValueRef};
+        Ok(match self {
+            Value::Null => ToSqlOutput::Borrowed(ValueRef::Null),
+            Value::Int(i) => ToSqlOutput::Borrowed(ValueRef::Integer(*i)),
+            Value::Text(s) => ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes())),
+        })
+    }
+}

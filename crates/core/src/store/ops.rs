@@ -1,0 +1,633 @@
+//! The store's operations: one function per thing a user does. Each is one [`Store::write`]: a
+//! domain function from this crate applied to a document, checked by the policy, stored with its
+//! projections and outbox entry. The desktop app's commands call these and nothing else.
+
+use std::collections::BTreeMap;
+
+use rusqlite::{params, OptionalExtension};
+use uuid::Uuid;
+
+use super::{Store, StoreError, WriteTx};
+use crate::auth::{Actor, Role};
+use crate::catalog::{CatalogError, Category, Item, StoreSettings};
+use crate::inventory::{StockDoc, StockDocKind};
+use crate::kitchen::{route, KitchenTicket};
+use crate::money::Money;
+use crate::refund::{Refund, RefundRequest};
+use crate::sale::{Discount, Sale, SaleKind, SaleStatus, Tender};
+use crate::shift::{CashEventKind, Shift, ShiftReport, ZReport};
+
+/// The result of a payment.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct PaymentOutcome {
+    pub payment_id: String,
+    /// Change to hand back for this payment (cash).
+    pub change: i64,
+    /// Still due after it.
+    pub due: i64,
+    /// Set when this payment completed the sale.
+    pub receipt_no: Option<String>,
+}
+
+/// A line of a stock document to write: item, quantity (signed for adjustments), unit cost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StockInput {
+    pub item_id: Uuid,
+    pub qty: i64,
+    pub unit_cost: Option<i64>,
+}
+
+impl WriteTx<'_> {
+    fn open_shift_id(&self) -> Result<Option<Uuid>, StoreError> {
+        let id: Option<String> = self
+            .sql()
+            .query_row(
+                "SELECT doc_id FROM p_shifts WHERE device_id = ?1 AND status = 'Open'",
+                [self.identity().device_id.to_string()],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(id.and_then(|s| s.parse().ok()))
+    }
+}
+
+impl Store {
+    // ----- staff and setup -------------------------------------------------------------------
+
+    /// Records a staff member of this store (synced down from the server; seeded by the demo).
+    pub fn upsert_staff(
+        &mut self,
+        user_id: Uuid,
+        name: &str,
+        role: Role,
+        pin_hash: Option<&str>,
+    ) -> Result<(), StoreError> {
+        self.conn().execute(
+            "INSERT INTO staff (user_id, name, role, pin_hash) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (user_id) DO UPDATE SET name = excluded.name, role = excluded.role,
+                pin_hash = excluded.pin_hash",
+            params![user_id.to_string(), name, role.as_str(), pin_hash],
+        )?;
+        Ok(())
+    }
+
+    /// The acting identity of a staff member on this device.
+    pub fn actor(&self, user_id: Uuid) -> Result<Actor, StoreError> {
+        let role: Option<String> = self
+            .conn()
+            .query_row(
+                "SELECT role FROM staff WHERE user_id = ?1",
+                [user_id.to_string()],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let role = role.ok_or_else(|| StoreError::UnknownUser(user_id.to_string()))?;
+        Ok(Actor {
+            user_id,
+            role: role.parse()?,
+            device_id: self.identity().device_id,
+        })
+    }
+
+    /// Creates or replaces this store's settings.
+    pub fn save_settings(
+        &mut self,
+        actor: &Actor,
+        settings: StoreSettings,
+    ) -> Result<Uuid, StoreError> {
+        settings.validate()?;
+        let existing = self.settings.as_ref().map(|(id, _)| *id);
+        self.write(actor, |w| match existing {
+            Some(id) => w.update(id, |s: &mut StoreSettings| {
+                *s = settings;
+                Ok::<_, StoreError>(id)
+            }),
+            None => w.create(settings),
+        })
+    }
+
+    pub fn create_category(&mut self, actor: &Actor, c: Category) -> Result<Uuid, StoreError> {
+        self.write(actor, |w| w.create(c))
+    }
+
+    pub fn create_item(&mut self, actor: &Actor, item: Item) -> Result<Uuid, StoreError> {
+        item.validate()?;
+        self.write(actor, |w| w.create(item))
+    }
+
+    /// Edits an item; the policy decides which fields the actor may touch.
+    pub fn update_item(
+        &mut self,
+        actor: &Actor,
+        id: Uuid,
+        f: impl FnOnce(&mut Item) -> Result<(), CatalogError>,
+    ) -> Result<(), StoreError> {
+        self.write(actor, |w| {
+            w.update(id, |i: &mut Item| {
+                f(i)?;
+                i.validate()
+            })
+        })
+    }
+
+    // ----- selling ---------------------------------------------------------------------------
+
+    /// Opens a sale (a ticket if `ticket` names a table or tab), in this device's open shift.
+    pub fn open_sale(&mut self, actor: &Actor, ticket: Option<String>) -> Result<Uuid, StoreError> {
+        self.write(actor, |w| {
+            let settings = w.settings()?.clone();
+            let shift = w.open_shift_id()?;
+            let kind = if ticket.is_some() {
+                SaleKind::Ticket
+            } else {
+                SaleKind::Quick
+            };
+            let sale = Sale::open(kind, &settings, ticket, shift, w.actor().user_id, w.now())?;
+            w.create(sale)
+        })
+    }
+
+    /// Adds an item to a sale. Returns the new line id.
+    pub fn add_item(
+        &mut self,
+        actor: &Actor,
+        sale_id: Uuid,
+        item_id: Uuid,
+        qty: i64,
+        modifiers: &[(String, String)],
+        course: i64,
+    ) -> Result<String, StoreError> {
+        self.write(actor, |w| {
+            let item: Item = w.get(item_id)?;
+            let settings = w.settings()?.clone();
+            let store = w.identity().store_id;
+            let by = w.actor().user_id;
+            w.update(sale_id, |s: &mut Sale| {
+                s.add_line(item_id, &item, store, &settings, qty, modifiers, course, by)
+            })
+        })
+    }
+
+    /// Adds one unit of the item with this barcode. An unknown barcode is
+    /// [`CatalogError::UnknownBarcode`].
+    pub fn scan(
+        &mut self,
+        actor: &Actor,
+        sale_id: Uuid,
+        barcode: &str,
+    ) -> Result<String, StoreError> {
+        let item = self.item_by_barcode(barcode)?;
+        self.add_item(actor, sale_id, item.id, 1, &[], 1)
+    }
+
+    pub fn set_line_qty(
+        &mut self,
+        actor: &Actor,
+        sale_id: Uuid,
+        line_id: &str,
+        qty: i64,
+    ) -> Result<(), StoreError> {
+        self.write(actor, |w| {
+            w.update(sale_id, |s: &mut Sale| s.set_qty(line_id, qty))
+        })
+    }
+
+    pub fn remove_line(
+        &mut self,
+        actor: &Actor,
+        sale_id: Uuid,
+        line_id: &str,
+    ) -> Result<(), StoreError> {
+        self.write(actor, |w| {
+            w.update(sale_id, |s: &mut Sale| s.remove_line(line_id).map(|_| ()))
+        })
+    }
+
+    pub fn set_line_note(
+        &mut self,
+        actor: &Actor,
+        sale_id: Uuid,
+        line_id: &str,
+        note: &str,
+    ) -> Result<(), StoreError> {
+        self.write(actor, |w| {
+            w.update(sale_id, |s: &mut Sale| s.set_note(line_id, note))
+        })
+    }
+
+    pub fn set_line_discount(
+        &mut self,
+        actor: &Actor,
+        sale_id: Uuid,
+        line_id: &str,
+        discount: Option<Discount>,
+    ) -> Result<(), StoreError> {
+        self.write(actor, |w| {
+            w.update(sale_id, |s: &mut Sale| {
+                s.set_line_discount(line_id, discount)
+            })
+        })
+    }
+
+    pub fn set_order_discount(
+        &mut self,
+        actor: &Actor,
+        sale_id: Uuid,
+        discount: Option<Discount>,
+    ) -> Result<(), StoreError> {
+        self.write(actor, |w| {
+            w.update(sale_id, |s: &mut Sale| s.set_order_discount(discount))
+        })
+    }
+
+    pub fn override_price(
+        &mut self,
+        actor: &Actor,
+        sale_id: Uuid,
+        line_id: &str,
+        price: Option<i64>,
+    ) -> Result<(), StoreError> {
+        self.write(actor, |w| {
+            w.update(sale_id, |s: &mut Sale| s.override_price(line_id, price))
+        })
+    }
+
+    /// Fires a course (or everything unfired) to the kitchen: marks the lines fired and creates
+    /// one kitchen ticket per station, in one transaction. Returns the ticket ids.
+    pub fn fire(
+        &mut self,
+        actor: &Actor,
+        sale_id: Uuid,
+        course: Option<i64>,
+    ) -> Result<Vec<Uuid>, StoreError> {
+        self.write(actor, |w| {
+            let now = w.now();
+            let fired = w.update(sale_id, |s: &mut Sale| s.fire(course, now))?;
+            let sale: Sale = w.get(sale_id)?;
+            let tickets = route(sale_id, &sale, &fired, now)?;
+            tickets.into_iter().map(|t| w.create(t)).collect()
+        })
+    }
+
+    /// Takes a payment. When it settles the sale, the sale closes in the same transaction with
+    /// the next receipt number of this device.
+    pub fn pay(
+        &mut self,
+        actor: &Actor,
+        sale_id: Uuid,
+        tender: Tender,
+        amount: Money,
+        reference: Option<String>,
+    ) -> Result<PaymentOutcome, StoreError> {
+        self.write(actor, |w| {
+            let now = w.now();
+            let by = w.actor().user_id;
+            let shift = w.open_shift_id()?;
+            let payment_id = w.update(sale_id, |s: &mut Sale| {
+                let id = s.add_payment(tender, amount, reference, by, now)?;
+                if s.shift_id.is_none() {
+                    s.shift_id = shift.map(|x| x.to_string());
+                }
+                Ok::<_, StoreError>(id)
+            })?;
+            let sale: Sale = w.get(sale_id)?;
+            let totals = sale.totals()?;
+            let change = sale
+                .payments
+                .get(&payment_id)
+                .map(|p| p.change)
+                .unwrap_or(0);
+            let mut receipt_no = None;
+            if totals.due == 0 {
+                let no = w.next_receipt_number()?.to_string();
+                w.update(sale_id, |s: &mut Sale| s.close(no.clone(), now))?;
+                receipt_no = Some(no);
+            }
+            Ok(PaymentOutcome {
+                payment_id,
+                change,
+                due: totals.due,
+                receipt_no,
+            })
+        })
+    }
+
+    /// Closes a sale whose total is zero (everything discounted), with a receipt number.
+    pub fn close_zero_sale(&mut self, actor: &Actor, sale_id: Uuid) -> Result<String, StoreError> {
+        self.write(actor, |w| {
+            let now = w.now();
+            let no = w.next_receipt_number()?.to_string();
+            w.update(sale_id, |s: &mut Sale| s.close(no.clone(), now))?;
+            Ok(no)
+        })
+    }
+
+    /// Voids an unpaid sale.
+    pub fn void_sale(
+        &mut self,
+        actor: &Actor,
+        sale_id: Uuid,
+        reason: &str,
+    ) -> Result<(), StoreError> {
+        self.write(actor, |w| {
+            let now = w.now();
+            w.update(sale_id, |s: &mut Sale| s.void(reason, now))
+        })
+    }
+
+    /// Refunds lines of a closed sale, as a new refund document with its own receipt number.
+    pub fn refund(
+        &mut self,
+        actor: &Actor,
+        sale_id: Uuid,
+        requests: &[RefundRequest],
+        tender: Tender,
+        reference: Option<String>,
+        reason: &str,
+    ) -> Result<Uuid, StoreError> {
+        let prior = self.refunds_of(sale_id)?;
+        self.write(actor, |w| {
+            let sale: Sale = w.get(sale_id)?;
+            let no = w.next_receipt_number()?.to_string();
+            let shift = w.open_shift_id()?;
+            let refund = Refund::build(
+                sale_id,
+                &sale,
+                &prior,
+                requests,
+                tender,
+                reference,
+                reason,
+                no,
+                shift,
+                w.actor().user_id,
+                w.now(),
+            )?;
+            w.create(refund)
+        })
+    }
+
+    /// Every refund of a sale.
+    pub fn refunds_of(&mut self, sale_id: Uuid) -> Result<Vec<Refund>, StoreError> {
+        let ids = self.ids(
+            "SELECT doc_id FROM p_refunds WHERE sale_id = ?1 ORDER BY created_at",
+            &sale_id.to_string(),
+        )?;
+        ids.into_iter().map(|id| self.get::<Refund>(id)).collect()
+    }
+
+    // ----- kitchen ---------------------------------------------------------------------------
+
+    /// Applies a KDS action to a ticket.
+    pub fn kitchen(
+        &mut self,
+        actor: &Actor,
+        ticket_id: Uuid,
+        action: KitchenAction,
+    ) -> Result<(), StoreError> {
+        self.write(actor, |w| {
+            let now = w.now();
+            w.update(ticket_id, |t: &mut KitchenTicket| match &action {
+                KitchenAction::Start => t.start(now),
+                KitchenAction::Ready => t.ready(now),
+                KitchenAction::Bump => t.bump(now),
+                KitchenAction::BumpItem(line) => t.bump_item(line, now),
+                KitchenAction::Recall => t.recall(now),
+            })
+        })
+    }
+
+    // ----- shifts ----------------------------------------------------------------------------
+
+    /// Opens a shift on this device with a float.
+    pub fn open_shift(&mut self, actor: &Actor, float: i64) -> Result<Uuid, StoreError> {
+        self.write(actor, |w| {
+            if w.open_shift_id()?.is_some() {
+                return Err(StoreError::ShiftAlreadyOpen);
+            }
+            let currency = w.settings()?.currency()?;
+            let shift = Shift::open(
+                w.identity().device_id,
+                currency,
+                float,
+                w.actor().user_id,
+                w.now(),
+            )?;
+            w.create(shift)
+        })
+    }
+
+    /// Records a paid-in, paid-out or no-sale on the open shift.
+    pub fn cash_event(
+        &mut self,
+        actor: &Actor,
+        kind: CashEventKind,
+        amount: i64,
+        reason: &str,
+    ) -> Result<String, StoreError> {
+        self.write(actor, |w| {
+            let id = w.open_shift_id()?.ok_or(StoreError::NoOpenShift)?;
+            let (by, now) = (w.actor().user_id, w.now());
+            w.update(id, |s: &mut Shift| s.record(kind, amount, reason, by, now))
+        })
+    }
+
+    /// The open shift of this device, if any.
+    pub fn open_shift_id(&self) -> Result<Option<Uuid>, StoreError> {
+        let id: Option<String> = self
+            .conn()
+            .query_row(
+                "SELECT doc_id FROM p_shifts WHERE device_id = ?1 AND status = 'Open'",
+                [self.identity().device_id.to_string()],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(id.and_then(|s| s.parse().ok()))
+    }
+
+    /// The report of a shift as it stands (an X report for an open shift).
+    pub fn shift_report(&mut self, shift_id: Uuid) -> Result<ShiftReport, StoreError> {
+        let shift: Shift = self.get(shift_id)?;
+        let sid = shift_id.to_string();
+        let sale_ids = self.ids("SELECT doc_id FROM p_sales WHERE shift_id = ?1", &sid)?;
+        let sales = sale_ids
+            .into_iter()
+            .map(|id| self.get::<Sale>(id))
+            .collect::<Result<Vec<_>, _>>()?;
+        let refund_ids = self.ids("SELECT doc_id FROM p_refunds WHERE shift_id = ?1", &sid)?;
+        let refunds = refund_ids
+            .into_iter()
+            .map(|id| self.get::<Refund>(id))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(ShiftReport::compute(
+            shift_id,
+            &shift,
+            &sales,
+            &refunds,
+            super::now_ms(),
+        )?)
+    }
+
+    /// An X report of the open shift: the figures so far, unnumbered, nothing changes.
+    pub fn x_report(&mut self) -> Result<ShiftReport, StoreError> {
+        let id = self.open_shift_id()?.ok_or(StoreError::NoOpenShift)?;
+        self.shift_report(id)
+    }
+
+    /// Closes the open shift with a denomination count and takes its numbered Z report, in one
+    /// transaction. Returns the shift id and the Z report's id.
+    pub fn close_shift(
+        &mut self,
+        actor: &Actor,
+        counts: BTreeMap<String, i64>,
+    ) -> Result<(Uuid, Uuid), StoreError> {
+        let shift_id = self.open_shift_id()?.ok_or(StoreError::NoOpenShift)?;
+        let report = self.shift_report(shift_id)?;
+        self.write(actor, |w| {
+            let (by, now) = (w.actor().user_id, w.now());
+            w.update(shift_id, |s: &mut Shift| s.close(counts, &report, by, now))?;
+            let shift: Shift = w.get(shift_id)?;
+            let number = w.next_in_sequence("z_report")?;
+            let mut report = report;
+            report.until = now;
+            let z = ZReport::take(number, shift_id, &shift, report, by, now)?;
+            let z_id = w.create(z)?;
+            Ok((shift_id, z_id))
+        })
+    }
+
+    // ----- stock -----------------------------------------------------------------------------
+
+    fn stock_doc(
+        &mut self,
+        actor: &Actor,
+        kind: StockDocKind,
+        lines: &[StockInput],
+        fill: impl FnOnce(&mut StockDoc),
+    ) -> Result<Uuid, StoreError> {
+        let names = lines
+            .iter()
+            .map(|l| Ok((l.item_id, self.get::<Item>(l.item_id)?.name)))
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        self.write(actor, |w| {
+            let (by, now) = (w.actor().user_id, w.now());
+            let mut doc = StockDoc::new(kind, by, now);
+            fill(&mut doc);
+            for (l, (_, name)) in lines.iter().zip(&names) {
+                doc.set_line(l.item_id, name, l.qty, l.unit_cost)?;
+            }
+            doc.post(by, now)?;
+            w.create(doc)
+        })
+    }
+
+    /// Receives stock from a supplier (each line needs a unit cost).
+    pub fn receive_stock(
+        &mut self,
+        actor: &Actor,
+        supplier_ref: &str,
+        lines: &[StockInput],
+    ) -> Result<Uuid, StoreError> {
+        let r = supplier_ref.trim().to_string();
+        self.stock_doc(actor, StockDocKind::Receive, lines, |d| {
+            d.supplier_ref = Some(r)
+        })
+    }
+
+    /// Adjusts stock by signed quantities, with a reason (damage, theft, ...).
+    pub fn adjust_stock(
+        &mut self,
+        actor: &Actor,
+        reason: &str,
+        lines: &[StockInput],
+    ) -> Result<Uuid, StoreError> {
+        let r = reason.trim().to_string();
+        self.stock_doc(actor, StockDocKind::Adjust, lines, |d| d.reason = Some(r))
+    }
+
+    /// Sends stock to another store.
+    pub fn transfer_out(
+        &mut self,
+        actor: &Actor,
+        to_store: Uuid,
+        lines: &[StockInput],
+    ) -> Result<Uuid, StoreError> {
+        self.stock_doc(actor, StockDocKind::TransferOut, lines, |d| {
+            d.other_store_id = Some(to_store.to_string())
+        })
+    }
+
+    /// Receives a transfer from another store.
+    pub fn transfer_in(
+        &mut self,
+        actor: &Actor,
+        from_store: Uuid,
+        transfer_out_id: Uuid,
+        lines: &[StockInput],
+    ) -> Result<Uuid, StoreError> {
+        self.stock_doc(actor, StockDocKind::TransferIn, lines, |d| {
+            d.other_store_id = Some(from_store.to_string());
+            d.transfer_out_id = Some(transfer_out_id.to_string());
+        })
+    }
+
+    /// Starts a count sheet (a draft until posted).
+    pub fn start_count(&mut self, actor: &Actor) -> Result<Uuid, StoreError> {
+        self.write(actor, |w| {
+            let doc = StockDoc::new(StockDocKind::Count, w.actor().user_id, w.now());
+            w.create(doc)
+        })
+    }
+
+    /// Records a counted quantity on a count sheet; the expected level is read now.
+    pub fn count_item(
+        &mut self,
+        actor: &Actor,
+        count_id: Uuid,
+        item_id: Uuid,
+        counted: i64,
+    ) -> Result<(), StoreError> {
+        let item: Item = self.get(item_id)?;
+        let expected = self.stock_level(item_id)?.on_hand;
+        self.write(actor, |w| {
+            w.update(count_id, |d: &mut StockDoc| {
+                d.set_count(item_id, &item.name, expected, counted)
+            })
+        })
+    }
+
+    /// Posts a count: each line moves stock by `counted - expected`.
+    pub fn post_count(&mut self, actor: &Actor, count_id: Uuid) -> Result<(), StoreError> {
+        self.write(actor, |w| {
+            let (by, now) = (w.actor().user_id, w.now());
+            w.update(count_id, |d: &mut StockDoc| d.post(by, now))
+        })
+    }
+
+    pub(crate) fn ids(&self, sql: &str, arg: &str) -> Result<Vec<Uuid>, StoreError> {
+        let mut stmt = self.conn().prepare_cached(sql)?;
+        let rows = stmt.query_map([arg], |r| r.get::<_, String>(0))?;
+        let mut out = Vec::new();
+        for r in rows {
+            if let Ok(id) = r?.parse() {
+                out.push(id);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Whether a sale is still open (for restoring the cart after a restart).
+    pub fn sale_status(&mut self, sale_id: Uuid) -> Result<SaleStatus, StoreError> {
+        Ok(self.get::<Sale>(sale_id)?.status)
+    }
+}
+
+/// What the KDS can do to a ticket.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum KitchenAction {
+    Start,
+    Ready,
+    Bump,
+    BumpItem(String),
+    Recall,
+}
