@@ -20,6 +20,7 @@
 
 pub mod auth;
 pub mod catalog;
+pub mod demo;
 pub mod doc;
 pub mod inventory;
 pub mod kitchen;

@@ -33,7 +33,7 @@ use crate::shift::{count_cash, CashEventKind, ShiftError, ShiftStatus};
 /// Why a change was refused. `code()` gives the machine-readable reason.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum PolicyError {
-    #[error("role {role} lacks {permission} to change {field}")]
+    #[error("role {role} lacks {permission} for {field}")]
     Forbidden {
         role: Role,
         permission: Permission,
@@ -159,7 +159,10 @@ pub fn authorize(
 
     // Creating a document needs its type's create permission.
     if before.is_none() {
-        need_perm(create_permission(after), "(new document)")?;
+        need_perm(
+            create_permission(after),
+            &format!("a new {}", after.doc_type()),
+        )?;
     }
     for path in &changed {
         let segs: Vec<&str> = path.iter().map(String::as_str).collect();
@@ -252,6 +255,8 @@ fn field_rule(before: Option<&AnyDoc>, after: &AnyDoc, path: &[&str]) -> Need {
             }
         }
         AnyDoc::Refund(_) | AnyDoc::ZReport(_) => Immutable,
+        // Created whole by firing / opening; the create permission covers their fields.
+        AnyDoc::KitchenTicket(_) | AnyDoc::Shift(_) if before.is_none() => Immutable,
         AnyDoc::KitchenTicket(_) => match path {
             ["status", ..]
             | ["started_at", ..]
