@@ -30,7 +30,7 @@
 //!    in this phase, no byte of the job has left the process: on the next start the job is
 //!    retried. *No loss, no duplicate.*
 //! 2. Just before the first byte of the job is written, the phase becomes `sending`
-//!    (committed, `synchronous = FULL`). `done` is committed right after the printer confirmed
+//!    (a durable commit: `synchronous = FULL`). `done` is committed right after the printer confirmed
 //!    reception. If the app stops between the two, the printer may have printed all, part or
 //!    none of the job. The [`Recovery`] policy decides:
 //!    * [`Recovery::Resend`] (default): the job is sent again. **At-least-once**: nothing is
@@ -337,6 +337,7 @@ impl PrintQueue {
             last_status: Mutex::new(None),
         });
         let worker_conn = open_conn(&path)?;
+        worker_conn.pragma_update(None, "synchronous", "NORMAL")?;
         let printer = options.printer.clone();
         let w_shared = shared.clone();
         let worker = std::thread::Builder::new()
@@ -685,10 +686,21 @@ fn next_job(conn: &Connection, printer: &str) -> Result<Option<(JobId, i64)>, Pr
         .optional()?)
 }
 
-fn set_phase(conn: &Connection, id: JobId, phase: &str) -> Result<(), PrintError> {
-    conn.execute(
-        "UPDATE print_jobs SET phase = ?2, updated_at = ?3 WHERE id = ?1 AND state = 'printing'",
-        params![id, phase, now_ms()],
+/// Runs one statement as a durable commit (`synchronous = FULL`: the WAL is synced before it
+/// returns). The worker's other commits use `NORMAL`: losing them on a power cut is harmless
+/// (the job is then found `queued` or `printing`/`connecting` and retried, nothing was sent).
+fn durable(conn: &Connection, sql: &str, p: impl rusqlite::Params) -> Result<usize, PrintError> {
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    let r = conn.execute(sql, p);
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    Ok(r?)
+}
+
+fn set_sending(conn: &Connection, id: JobId) -> Result<(), PrintError> {
+    durable(
+        conn,
+        "UPDATE print_jobs SET phase = 'sending', updated_at = ?2 WHERE id = ?1 AND state = 'printing'",
+        params![id, now_ms()],
     )?;
     Ok(())
 }
@@ -744,7 +756,8 @@ fn process(
     )?;
     match attempt(conn, connector, o, shared, id, &payload) {
         Ok(()) => {
-            conn.execute(
+            durable(
+                conn,
                 "UPDATE print_jobs SET state = 'done', phase = NULL, last_error = NULL, \
                  updated_at = ?2 WHERE id = ?1",
                 params![id, now_ms()],
@@ -776,7 +789,7 @@ fn attempt(
             return Err(PrintError::NotReady(problem));
         }
     }
-    set_phase(conn, id, "sending")?;
+    set_sending(conn, id)?;
     t.write_all(payload)?;
     t.flush()?;
     if o.check_status {

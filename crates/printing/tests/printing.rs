@@ -16,6 +16,7 @@
 mod printing {
     pub mod codepages;
     pub mod golden;
+    pub mod preview;
     pub mod queue;
     pub mod support;
     pub mod transports;

@@ -134,7 +134,7 @@ fn tcp_write_to_printer_that_stops_reading_times_out() {
     // Far more than the kernel buffers on both sides can hold.
     let big = vec![b'x'; 64 << 20];
     let started = Instant::now();
-    let e = t.write_all(&big).err().expect("write must time out");
+    let e = t.write_all(&big).expect_err("write must time out");
     assert!(
         matches!(
             e,
