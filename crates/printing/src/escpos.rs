@@ -254,6 +254,24 @@ mod tests {
     }
 
     #[test]
+    fn cut_full_partial_none() {
+        assert_eq!(cut(CutMode::Full), &[0x1D, 0x56, 0x00]);
+        assert_eq!(cut(CutMode::Partial), &[0x1D, 0x56, 0x01]);
+        assert!(cut(CutMode::None).is_empty());
+        let p = PrinterProfile::new(Paper::Mm58, 32, "PC437")
+            .unwrap()
+            .with_cut(CutMode::Full, 2);
+        let page = Page {
+            columns: 32,
+            blocks: vec![],
+        };
+        assert_eq!(
+            page.to_escpos(&p).unwrap(),
+            vec![0x1B, 0x40, 0x1B, 0x74, 0, 0x1B, 0x64, 2, 0x1D, 0x56, 0x00]
+        );
+    }
+
+    #[test]
     fn raster_is_chunked() {
         let img = RasterImage::from_fn(16, 300, |x, y| (x + y) % 2 == 0).unwrap();
         let mut out = Vec::new();

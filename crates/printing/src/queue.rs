@@ -375,24 +375,23 @@ impl PrintQueue {
         let now = now_ms();
         let id = {
             let conn = self.conn();
-            if let Some(k) = key {
-                let existing: Option<JobId> = conn
-                    .query_row(
-                        "SELECT id FROM print_jobs WHERE printer = ?1 AND job_key = ?2",
-                        params![self.printer, k],
-                        |r| r.get(0),
-                    )
-                    .optional()?;
-                if let Some(id) = existing {
-                    return Ok(id);
-                }
-            }
-            conn.execute(
+            // With a key, a concurrent or repeated enqueue hits the UNIQUE (printer, job_key)
+            // constraint and adds nothing; the existing job's id is returned.
+            let n = conn.execute(
                 "INSERT INTO print_jobs (printer, job_key, label, payload, state, attempts, \
-                 next_attempt_at, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, 'queued', 0, ?5, ?5, ?5)",
+                 next_attempt_at, created_at, updated_at) \
+                 VALUES (?1, ?2, ?3, ?4, 'queued', 0, ?5, ?5, ?5) \
+                 ON CONFLICT (printer, job_key) DO NOTHING",
                 params![self.printer, key, label, payload, now],
             )?;
-            conn.last_insert_rowid()
+            match (n, key) {
+                (0, Some(k)) => conn.query_row(
+                    "SELECT id FROM print_jobs WHERE printer = ?1 AND job_key = ?2",
+                    params![self.printer, k],
+                    |r| r.get(0),
+                )?,
+                _ => conn.last_insert_rowid(),
+            }
         };
         self.wake();
         Ok(id)

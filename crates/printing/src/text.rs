@@ -172,4 +172,25 @@ mod tests {
         );
         fits(&three_col("VAT", "1", "2", 12, 8), 12);
     }
+
+    proptest::proptest! {
+        #[test]
+        fn wrapped_lines_fit_and_keep_every_character(
+            text in "[a-zé€ ]{0,80}",
+            right in "[0-9.,-]{0,12}",
+            width in 1usize..50,
+        ) {
+            let strip = |s: &str| s.chars().filter(|c| *c != ' ').collect::<String>();
+            let lines = wrap(&text, width);
+            for l in &lines {
+                proptest::prop_assert!(l.chars().count() <= width, "{:?} > {}", l, width);
+            }
+            proptest::prop_assert_eq!(strip(&lines.concat()), strip(&text));
+            let lines = two_col(&text, &right, width, 2);
+            for l in &lines {
+                proptest::prop_assert!(l.chars().count() <= width, "{:?} > {}", l, width);
+            }
+            proptest::prop_assert_eq!(strip(&lines.concat()), strip(&format!("{text}{right}")));
+        }
+    }
 }
