@@ -164,7 +164,6 @@ fn configure(conn: &Connection) -> Result<(), rusqlite::Error> {
 }
 
 /// Checks, without writing anything, that `path` is a POS store this build can open.
-/// Returns its schema version.
 fn inspect(path: &Path) -> Result<i32, StoreError> {
     let io = |source| StoreError::Io {
         path: path.to_path_buf(),
@@ -182,10 +181,16 @@ fn inspect(path: &Path) -> Result<i32, StoreError> {
         path: path.to_path_buf(),
         reason: e.to_string(),
     };
-    let conn = Connection::open_with_flags(
-        path,
-        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )
+    // Without a WAL beside it, open the file as immutable: SQLite then creates no -wal or -shm
+    // file, so a file we end up refusing is left exactly as it was, directory included.
+    let wal = PathBuf::from(format!("{}-wal", path.display()));
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = if wal.exists() {
+        Connection::open_with_flags(path, flags)
+    } else {
+        let uri = format!("file:{}?mode=ro&immutable=1", path.display());
+        Connection::open_with_flags(uri, flags | OpenFlags::SQLITE_OPEN_URI)
+    }
     .map_err(corrupt)?;
     let app_id: i32 = conn
         .pragma_query_value(None, "application_id", |r| r.get(0))
@@ -284,9 +289,18 @@ impl Store {
                 path: path.to_path_buf(),
             });
         }
-        let version = inspect(path)?;
+        inspect(path)?;
         let mut conn = Connection::open(path)?;
         configure(&conn)?;
+        // Read the version again through the real connection (a WAL may hold a newer header).
+        let version: i32 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        if version > schema::CURRENT_VERSION {
+            return Err(StoreError::TooNew {
+                path: path.to_path_buf(),
+                found: version,
+                known: schema::CURRENT_VERSION,
+            });
+        }
         if version < schema::CURRENT_VERSION {
             schema::migrate(&mut conn, version, schema::CURRENT_VERSION)?;
         }
@@ -359,6 +373,61 @@ impl Store {
             return Ok(c.env);
         }
         load_envelope(&self.conn, id)
+    }
+
+    /// Rebuilds every projection row from the stored documents (the projections are derived
+    /// data: this must give the same rows the write path produced).
+    pub fn rebuild_projections(&mut self) -> Result<(), StoreError> {
+        let tx = self.conn.transaction()?;
+        for t in TABLES {
+            tx.execute(&format!("DELETE FROM {}", t.name), [])?;
+        }
+        let ids: Vec<String> = {
+            let mut stmt = tx.prepare("SELECT doc_id FROM documents ORDER BY doc_id")?;
+            let rows = stmt.query_map([], |r| r.get(0))?;
+            rows.collect::<Result<_, _>>()?
+        };
+        for id in ids {
+            let id: Uuid = id.parse().map_err(|_| StoreError::Corrupt {
+                path: self.path.clone(),
+                reason: format!("bad document id {id}"),
+            })?;
+            let (env, _, typed, _) = load_doc(&tx, id)?;
+            write_projection(&tx, &env, &typed)?;
+        }
+        tx.commit()?;
+        self.cache.clear();
+        Ok(())
+    }
+
+    /// SHA-256 over a canonical dump of every projection table (rows sorted, values as JSON).
+    /// Two replicas with equal digests show the same data on every screen.
+    pub fn projection_digest(&self) -> Result<String, StoreError> {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        for t in TABLES {
+            let cols = t.columns.join(", ");
+            let sql = format!("SELECT {cols} FROM {} ORDER BY {cols}", t.name);
+            let mut stmt = self.conn.prepare(&sql)?;
+            let mut rows = stmt.query([])?;
+            h.update(t.name.as_bytes());
+            while let Some(row) = rows.next()? {
+                let mut vals = Vec::with_capacity(t.columns.len());
+                for i in 0..t.columns.len() {
+                    vals.push(match row.get_ref(i)? {
+                        rusqlite::types::ValueRef::Null => Value::Null,
+                        rusqlite::types::ValueRef::Integer(v) => Value::Int(v),
+                        rusqlite::types::ValueRef::Text(b) => {
+                            Value::Text(String::from_utf8_lossy(b).into_owned())
+                        }
+                        other => Value::Text(format!("{other:?}")),
+                    });
+                }
+                h.update(serde_json::to_vec(&vals).unwrap_or_default());
+                h.update(b"\n");
+            }
+        }
+        Ok(hex::encode(h.finalize()))
     }
 
     /// Runs `f` as one write: one SQLite transaction for every document it creates or changes,

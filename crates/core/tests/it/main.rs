@@ -1,0 +1,25 @@
+//! Integration tests of pos-core, compiled as one binary.
+//!
+//! Where new tests go:
+//! - `sale.rs`: the sale lifecycle, discounts, payments, void.
+//! - `refund.rs`: refunds and their bounds.
+//! - `shift.rs`: shifts, cash counts, X and Z reports.
+//! - `inventory.rs`: the stock ledger and its flags.
+//! - `kitchen.rs`: routing to stations and the ticket lifecycle.
+//! - `policy.rs`: the document policy (who may change what), including hostile edits.
+//! - `store.rs`: the local replica: one write path, atomicity, outbox, reopen, receipts.
+//! - `store_files.rs`: corrupt, foreign and older store files.
+//! - `props.rs`: property tests over random operation sequences.
+//!
+//! Regression tests are named after the bug they pin down. Shared helpers are in `common.rs`.
+
+mod common;
+mod inventory;
+mod kitchen;
+mod policy;
+mod props;
+mod refund;
+mod sale;
+mod shift;
+mod store;
+mod store_files;

@@ -1,0 +1,383 @@
+use pos_core::catalog::CatalogError;
+use pos_core::refund::RefundRequest;
+use pos_core::sale::{Sale, SaleError, SaleStatus, Tender};
+use pos_core::store::{StockFilter, StockInput, Store, StoreError};
+use uuid::Uuid;
+
+use crate::common::*;
+
+fn count(store: &Store, table: &str) -> i64 {
+    let digest_probe = store.projection_digest().unwrap();
+    assert_eq!(digest_probe.len(), 64);
+    rows(store, table)
+}
+
+fn rows(store: &Store, table: &str) -> i64 {
+    // Reading through a second connection proves the data is committed, not just cached.
+    let conn = rusqlite::Connection::open(store.path()).unwrap();
+    conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+        .unwrap()
+}
+
+#[test]
+fn a_failed_write_leaves_nothing_behind() {
+    let mut f = demo_store();
+    let (docs, outbox, sales) = (
+        rows(&f.store, "documents"),
+        rows(&f.store, "outbox"),
+        rows(&f.store, "p_sales"),
+    );
+    let settings = f.store.settings().unwrap().clone();
+    let cashier = f.demo.cashier;
+    let mut created = None;
+    let r: Result<(), StoreError> = f.store.write(&cashier, |w| {
+        let sale = Sale::open(
+            pos_core::sale::SaleKind::Quick,
+            &settings,
+            None,
+            None,
+            cashier.user_id,
+            w.now(),
+        )?;
+        created = Some(w.create(sale)?);
+        Err(SaleError::Empty.into()) // something later in the same write fails
+    });
+    assert!(r.is_err());
+    assert_eq!(rows(&f.store, "documents"), docs);
+    assert_eq!(rows(&f.store, "outbox"), outbox);
+    assert_eq!(count(&f.store, "p_sales"), sales);
+    assert!(matches!(
+        f.store.get::<Sale>(created.unwrap()),
+        Err(StoreError::UnknownDocument(_))
+    ));
+}
+
+#[test]
+fn a_refused_change_is_forgotten_and_the_next_one_works() {
+    let mut f = demo_store();
+    let c = f.demo.cashier;
+    let sale = f.store.open_sale(&c, None).unwrap();
+    let line = f.store.scan(&c, sale, &f.demo.barcodes["RET-MUG"]).unwrap();
+    let outbox = rows(&f.store, "outbox");
+    assert!(f.store.override_price(&c, sale, &line, Some(1)).is_err());
+    assert_eq!(
+        f.store.get::<Sale>(sale).unwrap().lines[&line].price_override,
+        None
+    );
+    assert_eq!(rows(&f.store, "outbox"), outbox);
+    f.store.set_line_qty(&c, sale, &line, 2).unwrap();
+    assert_eq!(rows(&f.store, "outbox"), outbox + 1);
+    // and the document on disk agrees with memory
+    let path = f.store.path().to_path_buf();
+    drop(f.store);
+    let mut reopened = Store::open(&path).unwrap();
+    assert_eq!(reopened.get::<Sale>(sale).unwrap().lines[&line].qty, 2);
+}
+
+#[test]
+fn every_change_goes_to_the_outbox_once_and_no_op_writes_add_nothing() {
+    let mut f = demo_store();
+    let c = f.demo.cashier;
+    let before = f.store.outbox_len().unwrap();
+    let sale = f.store.open_sale(&c, None).unwrap();
+    let line = f.store.scan(&c, sale, &f.demo.barcodes["COF-ESP"]).unwrap();
+    f.store.set_line_note(&c, sale, &line, "hot").unwrap();
+    assert_eq!(f.store.outbox_len().unwrap(), before + 3);
+    f.store.set_line_note(&c, sale, &line, "hot").unwrap();
+    assert_eq!(
+        f.store.outbox_len().unwrap(),
+        before + 3,
+        "an unchanged document makes no change"
+    );
+}
+
+#[test]
+fn an_open_sale_survives_a_restart_and_receipts_continue_gapless() {
+    let f = demo_store();
+    let path = f.store.path().to_path_buf();
+    let (c, m) = (f.demo.cashier, f.demo.manager);
+    let mut store = f.store;
+    let first = store.open_sale(&c, None).unwrap();
+    store.scan(&c, first, &f.demo.barcodes["COF-ESP"]).unwrap();
+    let r1 = store.pay(&c, first, Tender::Cash, eur(1000), None).unwrap();
+    assert_eq!(r1.receipt_no.as_deref(), Some("S01-T1-000001"));
+    // a refund refused mid-write must not burn a receipt number
+    let line = store
+        .get::<Sale>(first)
+        .unwrap()
+        .lines
+        .keys()
+        .next()
+        .unwrap()
+        .clone();
+    let req = [RefundRequest {
+        sale_line_id: line,
+        qty: 1,
+        restock: true,
+    }];
+    assert!(store
+        .refund(&c, first, &req, Tender::Cash, None, "x")
+        .is_err());
+    let open = store.open_sale(&c, Some("Table 9".into())).unwrap();
+    store.scan(&c, open, &f.demo.barcodes["KIT-BUR"]).unwrap();
+    drop(store); // the app is killed
+
+    let mut store = Store::open(&path).unwrap();
+    let open_sales = store.open_sales().unwrap();
+    assert_eq!(open_sales.len(), 1);
+    assert_eq!(open_sales[0].id, open);
+    assert_eq!(open_sales[0].ticket.as_deref(), Some("Table 9"));
+    assert_eq!(store.sale_status(open).unwrap(), SaleStatus::Open);
+    let refund = store
+        .refund(&m, first, &req, Tender::Cash, None, "x")
+        .unwrap();
+    let no: String = store
+        .get::<pos_core::refund::Refund>(refund)
+        .unwrap()
+        .receipt_no;
+    assert_eq!(no, "S01-T1-000002");
+    let r3 = store.pay(&c, open, Tender::Cash, eur(2000), None).unwrap();
+    assert_eq!(r3.receipt_no.as_deref(), Some("S01-T1-000003"));
+}
+
+#[test]
+fn projections_rebuilt_from_documents_are_identical() {
+    let mut f = demo_store();
+    let c = f.demo.cashier;
+    let sale = f.store.open_sale(&c, Some("Table 3".into())).unwrap();
+    f.store
+        .add_item(&c, sale, f.demo.item("KIT-BUR").unwrap(), 2, &[], 1)
+        .unwrap();
+    f.store.fire(&c, sale, None).unwrap();
+    f.store
+        .pay(&c, sale, Tender::Card, eur(2580), Some("R-1".into()))
+        .unwrap();
+    let before = f.store.projection_digest().unwrap();
+    f.store.rebuild_projections().unwrap();
+    assert_eq!(f.store.projection_digest().unwrap(), before);
+}
+
+#[test]
+fn search_finds_items_by_name_prefix_sku_and_barcode() {
+    let mut f = demo_store();
+    let names = |store: &Store, q: &str| -> Vec<String> {
+        store
+            .search_items(q, 10)
+            .unwrap()
+            .into_iter()
+            .map(|i| i.name)
+            .collect()
+    };
+    assert_eq!(names(&f.store, "lat"), vec!["Latte"]);
+    assert_eq!(names(&f.store, "coff bea"), vec!["Coffee beans 500 g"]);
+    assert_eq!(names(&f.store, "KIT-SAL"), vec!["Caesar salad"]);
+    assert_eq!(
+        names(&f.store, &f.demo.barcodes["BAK-MUF"]),
+        vec!["Blueberry muffin"]
+    );
+    assert!(
+        names(&f.store, "\"*:()").is_empty(),
+        "FTS syntax in input is not an error"
+    );
+    assert!(names(&f.store, "zzz").is_empty());
+    let muffin = f.demo.item("BAK-MUF").unwrap();
+    f.store
+        .update_item(&f.demo.owner, muffin, |i| {
+            i.active = false;
+            Ok(())
+        })
+        .unwrap();
+    assert!(
+        names(&f.store, "muffin").is_empty(),
+        "inactive items are not offered"
+    );
+}
+
+#[test]
+fn an_unknown_barcode_is_a_typed_error() {
+    let mut f = demo_store();
+    let sale = f.store.open_sale(&f.demo.cashier, None).unwrap();
+    match f.store.scan(&f.demo.cashier, sale, "4006381333931") {
+        Err(StoreError::Catalog(CatalogError::UnknownBarcode(code))) => {
+            assert_eq!(code, "4006381333931")
+        }
+        other => panic!("expected an unknown barcode, got {other:?}"),
+    }
+    assert!(f.store.get::<Sale>(sale).unwrap().lines.is_empty());
+}
+
+#[test]
+fn selling_the_last_unit_twice_is_accepted_and_flagged_oversold() {
+    let mut f = demo_store();
+    let c = f.demo.cashier;
+    let mug = f.demo.item("RET-MUG").unwrap();
+    let on_hand = f.store.stock_level(mug).unwrap().on_hand;
+    let sale = f.store.open_sale(&c, None).unwrap();
+    f.store
+        .add_item(&c, sale, mug, on_hand + 1, &[], 1)
+        .unwrap();
+    f.store
+        .pay(
+            &c,
+            sale,
+            Tender::Card,
+            eur((on_hand + 1) * 1200),
+            Some("R".into()),
+        )
+        .unwrap();
+    let level = f.store.stock_level(mug).unwrap();
+    assert_eq!(level.on_hand, -1);
+    assert!(level.oversold);
+    let oversold = f.store.stock_levels(StockFilter::Oversold).unwrap();
+    assert_eq!(
+        oversold.iter().map(|r| r.item_id).collect::<Vec<_>>(),
+        vec![mug]
+    );
+    assert_eq!(f.store.movements_sum(mug).unwrap(), -1);
+}
+
+#[test]
+fn a_count_records_the_difference_from_the_expected_level() {
+    let mut f = demo_store();
+    let m = f.demo.manager;
+    let beans = f.demo.item("RET-BEA").unwrap();
+    assert_eq!(f.store.stock_level(beans).unwrap().on_hand, 8);
+    let count = f.store.start_count(&m).unwrap();
+    f.store.count_item(&m, count, beans, 5).unwrap();
+    assert_eq!(
+        f.store.stock_level(beans).unwrap().on_hand,
+        8,
+        "a draft count moves nothing"
+    );
+    f.store.post_count(&m, count).unwrap();
+    let level = f.store.stock_level(beans).unwrap();
+    assert_eq!(level.on_hand, 5);
+    assert!(level.low_stock);
+    assert!(
+        f.store.post_count(&m, count).is_err(),
+        "a posted count is frozen"
+    );
+    f.store
+        .receive_stock(
+            &m,
+            "PO-77",
+            &[StockInput {
+                item_id: beans,
+                qty: 10,
+                unit_cost: Some(700),
+            }],
+        )
+        .unwrap();
+    f.store
+        .transfer_out(
+            &m,
+            Uuid::now_v7(),
+            &[StockInput {
+                item_id: beans,
+                qty: 3,
+                unit_cost: None,
+            }],
+        )
+        .unwrap();
+    assert_eq!(f.store.stock_level(beans).unwrap().on_hand, 12);
+    assert_eq!(f.store.movements_sum(beans).unwrap(), 12);
+    assert!(f
+        .store
+        .receive_stock(
+            &m,
+            "",
+            &[StockInput {
+                item_id: beans,
+                qty: 1,
+                unit_cost: Some(1)
+            }]
+        )
+        .is_err());
+    assert!(
+        f.store
+            .adjust_stock(
+                &f.demo.cashier,
+                "theft",
+                &[StockInput {
+                    item_id: beans,
+                    qty: -1,
+                    unit_cost: None
+                }]
+            )
+            .is_err(),
+        "a cashier may not adjust stock"
+    );
+}
+
+#[test]
+fn a_document_with_many_changes_is_compacted_and_reloads_identically() {
+    let mut f = demo_store();
+    let c = f.demo.cashier;
+    let sale = f.store.open_sale(&c, None).unwrap();
+    let line = f.store.scan(&c, sale, &f.demo.barcodes["COF-ESP"]).unwrap();
+    for q in 2..60 {
+        f.store.set_line_qty(&c, sale, &line, q).unwrap();
+    }
+    let in_memory: Sale = f.store.get(sale).unwrap();
+    let path = f.store.path().to_path_buf();
+    drop(f.store);
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let pending: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM doc_changes WHERE doc_id = ?1",
+            [sale.to_string()],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(
+        pending < 32,
+        "changes were folded into a snapshot ({pending} left)"
+    );
+    let mut reopened = Store::open(&path).unwrap();
+    assert_eq!(reopened.get::<Sale>(sale).unwrap(), in_memory);
+}
+
+#[test]
+fn closing_a_shift_takes_a_numbered_z_report_and_a_second_close_is_refused() {
+    let mut f = demo_store();
+    let (m, c) = (f.demo.manager, f.demo.cashier);
+    f.store.open_shift(&m, 10_000).unwrap();
+    assert!(matches!(
+        f.store.open_shift(&m, 0),
+        Err(StoreError::ShiftAlreadyOpen)
+    ));
+    let sale = f.store.open_sale(&c, None).unwrap();
+    f.store.scan(&c, sale, &f.demo.barcodes["COF-LAT"]).unwrap();
+    f.store.pay(&c, sale, Tender::Cash, eur(500), None).unwrap();
+    let outbox = f.store.outbox_len().unwrap();
+    let x = f.store.x_report().unwrap();
+    assert_eq!(
+        f.store.outbox_len().unwrap(),
+        outbox,
+        "an X report writes nothing"
+    );
+    assert_eq!(x.expected_cash, 10_350);
+    let counts = [
+        ("5000".to_string(), 2),
+        ("200".to_string(), 1),
+        ("100".to_string(), 1),
+    ]
+    .into();
+    let (_, z1) = f.store.close_shift(&m, counts).unwrap();
+    let z: pos_core::shift::ZReport = f.store.get(z1).unwrap();
+    assert_eq!(
+        (z.number, z.expected_cash, z.counted_cash, z.over_short),
+        (1, 10_350, 10_300, -50)
+    );
+    assert!(matches!(
+        f.store.close_shift(&m, Default::default()),
+        Err(StoreError::NoOpenShift)
+    ));
+    f.store.open_shift(&m, 0).unwrap();
+    let (_, z2) = f.store.close_shift(&m, Default::default()).unwrap();
+    assert_eq!(
+        f.store.get::<pos_core::shift::ZReport>(z2).unwrap().number,
+        2
+    );
+    assert_eq!(f.store.z_reports().unwrap().len(), 2);
+}

@@ -1,0 +1,171 @@
+//! Store files that are not what they should be: the device refuses them and leaves them as they
+//! were.
+
+use std::path::Path;
+
+use pos_core::store::{schema, Store, StoreError};
+
+use crate::common::*;
+
+fn bytes(p: &Path) -> Vec<u8> {
+    std::fs::read(p).unwrap()
+}
+
+fn assert_untouched(path: &Path, before: &[u8]) {
+    assert_eq!(bytes(path), before, "the file must not be modified");
+    let wal = format!("{}-wal", path.display());
+    assert!(
+        !Path::new(&wal).exists(),
+        "no WAL file may be created next to it"
+    );
+}
+
+#[test]
+fn random_bytes_are_not_a_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.sqlite");
+    let junk: Vec<u8> = (0..4096u32).map(|i| (i * 31 % 251) as u8).collect();
+    std::fs::write(&path, &junk).unwrap();
+    assert!(matches!(
+        Store::open(&path),
+        Err(StoreError::NotAStore { .. })
+    ));
+    assert_untouched(&path, &junk);
+}
+
+#[test]
+fn an_empty_file_is_not_a_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.sqlite");
+    std::fs::write(&path, b"").unwrap();
+    assert!(matches!(
+        Store::open(&path),
+        Err(StoreError::NotAStore { .. })
+    ));
+    assert_untouched(&path, b"");
+}
+
+#[test]
+fn a_foreign_sqlite_database_is_left_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("other.db");
+    {
+        let c = rusqlite::Connection::open(&path).unwrap();
+        c.execute_batch("CREATE TABLE photos (id INTEGER PRIMARY KEY, name TEXT); INSERT INTO photos (name) VALUES ('cat');").unwrap();
+    }
+    let before = bytes(&path);
+    assert!(matches!(
+        Store::open(&path),
+        Err(StoreError::Foreign { app_id: 0, .. })
+    ));
+    assert_untouched(&path, &before);
+}
+
+#[test]
+fn a_truncated_store_is_reported_damaged_and_left_alone() {
+    let f = demo_store();
+    let path = f.store.path().to_path_buf();
+    drop(f.store); // checkpoints the WAL into the main file
+    let full = bytes(&path);
+    let damaged = f.dir.path().join("damaged.sqlite");
+    std::fs::write(&damaged, &full[..full.len() / 3]).unwrap();
+    let before = bytes(&damaged);
+    let r = Store::open(&damaged);
+    assert!(
+        matches!(r, Err(StoreError::Corrupt { .. })),
+        "got {:?}",
+        r.err()
+    );
+    assert_untouched(&damaged, &before);
+}
+
+#[test]
+fn a_store_from_a_newer_version_is_refused() {
+    let f = demo_store();
+    let path = f.store.path().to_path_buf();
+    drop(f.store);
+    {
+        let c = rusqlite::Connection::open(&path).unwrap();
+        c.pragma_update(None, "user_version", schema::CURRENT_VERSION + 1)
+            .unwrap();
+        c.pragma_update(None, "journal_mode", "DELETE").unwrap();
+    }
+    let before = bytes(&path);
+    assert!(matches!(Store::open(&path), Err(StoreError::TooNew { .. })));
+    assert_eq!(bytes(&path), before);
+}
+
+#[test]
+fn create_refuses_to_overwrite_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.sqlite");
+    std::fs::write(&path, b"precious").unwrap();
+    let id = pos_core::store::DeviceIdentity {
+        tenant_id: uuid::Uuid::now_v7(),
+        store_id: uuid::Uuid::now_v7(),
+        device_id: uuid::Uuid::now_v7(),
+        store_code: "S1".into(),
+        device_code: "D1".into(),
+    };
+    assert!(matches!(
+        Store::create(&path, id),
+        Err(StoreError::AlreadyExists { .. })
+    ));
+    assert_eq!(bytes(&path), b"precious");
+}
+
+/// The checked-in fixture is a version-1 store (documents, projections, no search index and no
+/// stock-level table), written by the code of schema version 1. Regenerate it on purpose with
+/// `UPDATE_FIXTURES=1 cargo test -p pos-core --test it store_files`.
+const V1_FIXTURE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/fixtures/store-v1.sqlite"
+);
+
+fn write_v1_fixture(path: &Path) {
+    let f = demo_store();
+    let src = f.store.path().to_path_buf();
+    drop(f.store);
+    let c = rusqlite::Connection::open(&src).unwrap();
+    // Undo migration 2 exactly: what a version-1 build wrote.
+    c.execute_batch(
+        "DROP TRIGGER p_items_fts_insert; DROP TRIGGER p_items_fts_delete; DROP TABLE items_fts;
+         DROP TRIGGER p_stock_movements_level_insert; DROP TRIGGER p_stock_movements_level_delete;
+         DROP TABLE p_stock_levels; PRAGMA user_version = 1;",
+    )
+    .unwrap();
+    c.pragma_update(None, "journal_mode", "DELETE").unwrap();
+    c.execute_batch("VACUUM").unwrap();
+    drop(c);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::copy(&src, path).unwrap();
+}
+
+#[test]
+fn a_store_written_by_version_1_opens_and_is_migrated() {
+    let fixture = Path::new(V1_FIXTURE);
+    if std::env::var_os("UPDATE_FIXTURES").is_some() || !fixture.exists() {
+        write_v1_fixture(fixture);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.sqlite");
+    std::fs::copy(fixture, &path).unwrap();
+    {
+        let c = rusqlite::Connection::open(&path).unwrap();
+        let v: i32 = c
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, 1, "the fixture must be a version-1 store");
+    }
+    let store = Store::open(&path).unwrap();
+    assert_eq!(store.schema_version().unwrap(), schema::CURRENT_VERSION);
+    // migration 2 backfilled the search index and the stock levels from version-1 rows
+    assert_eq!(
+        store.search_items("croiss", 5).unwrap()[0].name,
+        "Croissant"
+    );
+    let croissant = store.search_items("croiss", 5).unwrap()[0].id;
+    assert_eq!(store.stock_level(croissant).unwrap().on_hand, 24);
+    assert_eq!(store.movements_sum(croissant).unwrap(), 24);
+    assert_eq!(store.settings().unwrap().code, "S01");
+}
