@@ -171,10 +171,64 @@ pub struct Actor {
     pub device_id: Uuid,
 }
 
+/// Failed PIN or password attempts before a lockout.
+pub const MAX_FAILURES: i64 = 5;
+/// How long a lockout lasts, in milliseconds.
+pub const LOCKOUT_MS: i64 = 5 * 60 * 1000;
+
+/// The lockout rule for PINs and passwords, the same on the device and the server: after
+/// [`MAX_FAILURES`] failures in a row the account is locked for [`LOCKOUT_MS`]; a success resets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Throttle {
+    pub failures: i64,
+    pub locked_until: Option<i64>,
+}
+
+impl Throttle {
+    /// Whether an attempt may be made at `now`; `Err(until)` while locked.
+    pub fn check(&self, now: i64) -> Result<(), i64> {
+        match self.locked_until {
+            Some(until) if now < until => Err(until),
+            _ => Ok(()),
+        }
+    }
+
+    /// Records a failure; returns the new state (locked once the limit is reached).
+    pub fn fail(self, now: i64) -> Throttle {
+        let failures = if self.locked_until.is_some_and(|u| now >= u) {
+            1
+        } else {
+            self.failures + 1
+        };
+        Throttle {
+            failures,
+            locked_until: (failures >= MAX_FAILURES).then_some(now + LOCKOUT_MS),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use Permission::*;
+
+    #[test]
+    fn five_failures_lock_for_five_minutes() {
+        let mut t = Throttle::default();
+        for i in 1..MAX_FAILURES {
+            t = t.fail(1000);
+            assert_eq!(t.failures, i);
+            assert_eq!(t.check(1000), Ok(()));
+        }
+        t = t.fail(1000);
+        assert_eq!(t.check(1000 + LOCKOUT_MS - 1), Err(1000 + LOCKOUT_MS));
+        assert_eq!(t.check(1000 + LOCKOUT_MS), Ok(()));
+        assert_eq!(
+            t.fail(1000 + LOCKOUT_MS).failures,
+            1,
+            "the count starts again after a lockout"
+        );
+    }
 
     /// The matrix, spelled out row by row, so that a change to `can` must change this test.
     #[test]

@@ -2,7 +2,6 @@
 
 use std::collections::BTreeMap;
 
-use autosurgeon::{Hydrate, Reconcile};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 use uuid::Uuid;
@@ -105,7 +104,7 @@ pub fn gtin_with_check_digit(body: &str) -> Result<String, CatalogError> {
 }
 
 /// One option of a modifier group ("oat milk", +0.40).
-#[derive(Debug, Clone, PartialEq, Eq, Reconcile, Hydrate, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Modifier {
     pub name: String,
     /// Price delta per unit, in minor units; may be negative ("no cheese").
@@ -114,7 +113,7 @@ pub struct Modifier {
 }
 
 /// A group of modifiers on an item ("Milk": choose 0 to 1).
-#[derive(Debug, Clone, PartialEq, Eq, Reconcile, Hydrate, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ModifierGroup {
     pub name: String,
     pub min: i64,
@@ -124,7 +123,7 @@ pub struct ModifierGroup {
 }
 
 /// A catalog item. A tenant-wide document: head office publishes it to every store.
-#[derive(Debug, Clone, PartialEq, Eq, Reconcile, Hydrate, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Item {
     pub sku: String,
     pub name: String,
@@ -199,7 +198,7 @@ impl Item {
 }
 
 /// A catalog category (tenant-wide).
-#[derive(Debug, Clone, PartialEq, Eq, Reconcile, Hydrate, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Category {
     pub name: String,
     pub pos: i64,
@@ -208,7 +207,7 @@ pub struct Category {
 }
 
 /// A store's settings (store-scoped document).
-#[derive(Debug, Clone, PartialEq, Eq, Reconcile, Hydrate, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoreSettings {
     pub name: String,
     /// Short code printed in receipt numbers, e.g. `S01`.

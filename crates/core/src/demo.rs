@@ -256,9 +256,10 @@ pub fn seed(path: &Path) -> Result<(Store, Demo), StoreError> {
     };
     let mut store = Store::create(path, identity)?;
     let mut ids = Vec::new();
-    for (name, role, _pin) in STAFF {
+    for (name, role, pin) in STAFF {
         let id = Uuid::now_v7();
         store.upsert_staff(id, name, *role, None)?;
+        store.set_pin(id, pin)?;
         ids.push(store.actor(id)?);
     }
     let owner = ids[0];

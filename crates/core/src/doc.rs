@@ -10,6 +10,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use automerge::{AutoCommit, PatchAction, Prop};
+
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 use uuid::Uuid;
@@ -128,10 +129,9 @@ impl Envelope {
     }
 }
 
-/// A typed document.
-pub trait Document:
-    autosurgeon::Hydrate + autosurgeon::Reconcile + Clone + Serialize + Sized
-{
+/// A typed document. Its serde (JSON) form *is* its automerge layout: maps are maps, lists are
+/// lists, unit enums are strings, integers are `Int`, `None` is `null` (see [`codec`]).
+pub trait Document: Serialize + serde::de::DeserializeOwned + Clone + Sized {
     const TYPE: DocType;
     fn into_any(self) -> AnyDoc;
     fn from_any(doc: AnyDoc) -> Result<Self, DocError>;
@@ -171,22 +171,13 @@ macro_rules! any_doc {
                 }
             }
 
-            /// Reads a document of the given type out of automerge.
-            pub fn hydrate(doc_type: DocType, doc: &AutoCommit) -> Result<AnyDoc, DocError> {
+            /// Reads a document of the given type from its JSON form.
+            pub fn from_json(doc_type: DocType, json: serde_json::Value) -> Result<AnyDoc, DocError> {
                 match doc_type {
-                    $(DocType::$variant => autosurgeon::hydrate::<_, $variant>(doc)
+                    $(DocType::$variant => serde_json::from_value::<$variant>(json)
                         .map(AnyDoc::$variant)
                         .map_err(|e| DocError::Hydrate { doc_type, reason: e.to_string() }),)*
                 }
-            }
-
-            /// Writes this document into automerge, as the smallest set of operations.
-            pub fn reconcile(&self, doc: &mut AutoCommit) -> Result<(), DocError> {
-                let doc_type = self.doc_type();
-                match self {
-                    $(AnyDoc::$variant(d) => autosurgeon::reconcile(doc, d),)*
-                }
-                .map_err(|e| DocError::Reconcile { doc_type, reason: e.to_string() })
             }
         }
     };
@@ -208,9 +199,178 @@ any_doc!(
 pub type Stock = StockDoc;
 
 impl AnyDoc {
-    /// A JSON view of the document, for the policy's field diff and for debugging.
+    /// The JSON form of the document: its automerge layout, and the policy's view of it.
     pub fn to_json(&self) -> serde_json::Value {
         serde_json::to_value(self).unwrap_or(serde_json::Value::Null)
+    }
+
+    /// Reads a document of the given type out of automerge (one pass over the document).
+    pub fn hydrate(doc_type: DocType, doc: &AutoCommit) -> Result<AnyDoc, DocError> {
+        AnyDoc::from_json(doc_type, codec::read(doc))
+    }
+
+    /// Writes this document into an automerge document that currently holds `before` (its
+    /// JSON form; an empty object for a new document), as the smallest set of operations.
+    pub fn write_into(
+        &self,
+        doc: &mut AutoCommit,
+        before: &serde_json::Value,
+    ) -> Result<(), DocError> {
+        codec::write_diff(doc, &automerge::ROOT, before, &self.to_json()).map_err(|e| {
+            DocError::Reconcile {
+                doc_type: self.doc_type(),
+                reason: e.to_string(),
+            }
+        })
+    }
+}
+
+/// The mapping between a document's JSON form and automerge.
+///
+/// Writing is driven by the difference between the JSON before and after a change, so its cost
+/// follows the size of the change, not of the document. Lists are small (barcodes, modifiers)
+/// and are replaced whole: concurrent edits of one list resolve last-writer-wins, like a scalar.
+pub mod codec {
+    use automerge::transaction::Transactable;
+    use automerge::{hydrate, AutoCommit, AutomergeError, ObjId, ObjType, ReadDoc, ScalarValue};
+    use serde_json::{Map, Number, Value};
+
+    /// The whole document as JSON.
+    pub fn read(doc: &AutoCommit) -> Value {
+        match doc.hydrate(automerge::ROOT, None) {
+            Ok(v) => from_hydrated(&v),
+            Err(_) => Value::Object(Map::new()),
+        }
+    }
+
+    /// Converts automerge's materialised form to JSON.
+    pub fn from_hydrated(v: &hydrate::Value) -> Value {
+        match v {
+            hydrate::Value::Scalar(s) => scalar(s),
+            hydrate::Value::Map(m) => Value::Object(
+                m.iter()
+                    .map(|(k, mv)| (k.clone(), from_hydrated(&mv.value)))
+                    .collect(),
+            ),
+            hydrate::Value::List(l) => {
+                Value::Array(l.iter().map(|lv| from_hydrated(&lv.value)).collect())
+            }
+            hydrate::Value::Text(t) => Value::String(t.to_string()),
+        }
+    }
+
+    fn scalar(s: &ScalarValue) -> Value {
+        match s {
+            ScalarValue::Str(s) => Value::String(s.to_string()),
+            ScalarValue::Int(i) => Value::Number((*i).into()),
+            ScalarValue::Uint(u) => Value::Number((*u).into()),
+            ScalarValue::F64(f) => Number::from_f64(*f)
+                .map(Value::Number)
+                .unwrap_or(Value::Null),
+            ScalarValue::Counter(c) => Value::Number(i64::from(c).into()),
+            ScalarValue::Timestamp(t) => Value::Number((*t).into()),
+            ScalarValue::Boolean(b) => Value::Bool(*b),
+            ScalarValue::Null => Value::Null,
+            ScalarValue::Bytes(b) => Value::String(b.iter().map(|x| format!("{x:02x}")).collect()),
+            ScalarValue::Unknown { .. } => Value::Null,
+        }
+    }
+
+    fn to_scalar(v: &Value) -> ScalarValue {
+        match v {
+            Value::Null => ScalarValue::Null,
+            Value::Bool(b) => ScalarValue::Boolean(*b),
+            Value::Number(n) => match (n.as_i64(), n.as_u64(), n.as_f64()) {
+                (Some(i), _, _) => ScalarValue::Int(i),
+                (None, Some(u), _) => ScalarValue::Uint(u),
+                (_, _, Some(f)) => ScalarValue::F64(f),
+                _ => ScalarValue::Null,
+            },
+            Value::String(s) => ScalarValue::Str(s.as_str().into()),
+            Value::Array(_) | Value::Object(_) => ScalarValue::Null,
+        }
+    }
+
+    /// Puts `v` at `key` of the map `obj`, creating objects as needed.
+    fn put_map(
+        doc: &mut AutoCommit,
+        obj: &ObjId,
+        key: &str,
+        v: &Value,
+    ) -> Result<(), AutomergeError> {
+        match v {
+            Value::Object(m) => {
+                let child = doc.put_object(obj, key, ObjType::Map)?;
+                fill_map(doc, &child, m)
+            }
+            Value::Array(items) => {
+                let child = doc.put_object(obj, key, ObjType::List)?;
+                fill_list(doc, &child, items)
+            }
+            other => doc.put(obj, key, to_scalar(other)),
+        }
+    }
+
+    fn fill_map(
+        doc: &mut AutoCommit,
+        obj: &ObjId,
+        m: &Map<String, Value>,
+    ) -> Result<(), AutomergeError> {
+        for (k, v) in m {
+            put_map(doc, obj, k, v)?;
+        }
+        Ok(())
+    }
+
+    fn fill_list(doc: &mut AutoCommit, obj: &ObjId, items: &[Value]) -> Result<(), AutomergeError> {
+        for (i, v) in items.iter().enumerate() {
+            match v {
+                Value::Object(m) => {
+                    let child = doc.insert_object(obj, i, ObjType::Map)?;
+                    fill_map(doc, &child, m)?;
+                }
+                Value::Array(inner) => {
+                    let child = doc.insert_object(obj, i, ObjType::List)?;
+                    fill_list(doc, &child, inner)?;
+                }
+                other => doc.insert(obj, i, to_scalar(other))?,
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the difference between `before` and `after` (both objects) into the map `obj`.
+    pub fn write_diff(
+        doc: &mut AutoCommit,
+        obj: &ObjId,
+        before: &Value,
+        after: &Value,
+    ) -> Result<(), AutomergeError> {
+        let empty = Map::new();
+        let b = before.as_object().unwrap_or(&empty);
+        let Some(a) = after.as_object() else {
+            return Ok(());
+        };
+        for (k, av) in a {
+            match (b.get(k), av) {
+                (Some(bv), av) if bv == av => {}
+                (Some(bv @ Value::Object(_)), Value::Object(_)) => {
+                    match doc.get(obj, k.as_str())? {
+                        Some((automerge::Value::Object(ObjType::Map), child)) => {
+                            write_diff(doc, &child, bv, av)?
+                        }
+                        _ => put_map(doc, obj, k, av)?,
+                    }
+                }
+                _ => put_map(doc, obj, k, av)?,
+            }
+        }
+        for k in b.keys() {
+            if !a.contains_key(k) {
+                doc.delete(obj, k.as_str())?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -259,4 +419,40 @@ pub fn patch_paths(patches: &[automerge::Patch]) -> Vec<PatchPath> {
             PatchPath { segments, deletion }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// Writing the diff then reading back gives exactly the new JSON, including removed keys,
+    /// replaced lists and nulls.
+    #[test]
+    fn codec_round_trips_through_automerge() {
+        let mut am = AutoCommit::new();
+        let v1 = json!({"a": 1, "m": {"x": {"q": 1, "n": null}, "y": {"q": 2}}, "l": ["p", "q"], "s": "t"});
+        let v2 =
+            json!({"a": 2, "m": {"x": {"q": 1, "n": 5}, "z": {"q": 3}}, "l": ["q"], "b": true});
+        codec::write_diff(&mut am, &automerge::ROOT, &json!({}), &v1).unwrap();
+        assert_eq!(codec::read(&am), v1);
+        codec::write_diff(&mut am, &automerge::ROOT, &v1, &v2).unwrap();
+        assert_eq!(codec::read(&am), v2);
+        // an unchanged document produces no operation
+        let before = am.get_heads();
+        codec::write_diff(&mut am, &automerge::ROOT, &v2, &v2).unwrap();
+        am.commit();
+        assert_eq!(am.get_heads(), before);
+    }
+
+    #[test]
+    fn every_demo_document_type_round_trips() {
+        let s = crate::demo::settings();
+        let docs = vec![AnyDoc::StoreSettings(s.clone())];
+        for d in docs {
+            let mut am = AutoCommit::new();
+            d.write_into(&mut am, &json!({})).unwrap();
+            assert_eq!(AnyDoc::hydrate(d.doc_type(), &am).unwrap(), d);
+        }
+    }
 }

@@ -7,7 +7,6 @@
 
 use std::collections::BTreeMap;
 
-use autosurgeon::{Hydrate, Reconcile};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 use uuid::Uuid;
@@ -45,7 +44,7 @@ pub enum StockError {
     WrongKind(StockDocKind),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Reconcile, Hydrate, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum StockDocKind {
     Receive,
     Adjust,
@@ -54,13 +53,13 @@ pub enum StockDocKind {
     TransferIn,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Reconcile, Hydrate, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum StockDocStatus {
     Draft,
     Posted,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Reconcile, Hydrate, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StockLine {
     pub name: String,
     /// Receive and transfers: units moved (positive). Adjust: signed delta. Count: unused.
@@ -74,7 +73,7 @@ pub struct StockLine {
 
 /// A stock document: a receipt, an adjustment, a count sheet or one side of a transfer.
 /// Lines are keyed by item id. It moves stock only once posted, and is frozen from then on.
-#[derive(Debug, Clone, PartialEq, Eq, Reconcile, Hydrate, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StockDoc {
     pub kind: StockDocKind,
     pub status: StockDocStatus,

@@ -5,7 +5,6 @@
 
 use std::collections::BTreeMap;
 
-use autosurgeon::{Hydrate, Reconcile};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 use uuid::Uuid;
@@ -27,7 +26,7 @@ pub enum KitchenError {
     NotFired(String),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Reconcile, Hydrate, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum TicketStatus {
     New,
     InProgress,
@@ -46,7 +45,7 @@ impl TicketStatus {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Reconcile, Hydrate, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KitchenItem {
     pub pos: i64,
     pub item_id: String,
@@ -58,7 +57,7 @@ pub struct KitchenItem {
 }
 
 /// A kitchen ticket document: the lines of one firing for one station.
-#[derive(Debug, Clone, PartialEq, Eq, Reconcile, Hydrate, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KitchenTicket {
     pub sale_id: String,
     pub station: String,

@@ -30,5 +30,6 @@ pub mod projection;
 pub mod receipt;
 pub mod refund;
 pub mod sale;
+pub mod secret;
 pub mod shift;
 pub mod store;

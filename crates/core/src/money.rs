@@ -20,7 +20,6 @@
 
 use std::fmt;
 
-use autosurgeon::{Hydrate, Reconcile};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
@@ -268,8 +267,8 @@ pub fn apply_bp(amount: i64, bp: BasisPoints) -> Result<i64, MoneyError> {
 }
 
 /// Whether shelf prices include tax (EU-style) or tax is added at the till (US-style).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Reconcile, Hydrate)]
-#[serde(rename_all = "snake_case")]
+/// Serialized as `Inclusive` / `Exclusive`: the serde form of a document is its automerge layout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum TaxMode {
     Inclusive,
     Exclusive,

@@ -6,7 +6,6 @@
 
 use std::collections::BTreeMap;
 
-use autosurgeon::{Hydrate, Reconcile};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 use uuid::Uuid;
@@ -42,7 +41,7 @@ pub enum RefundError {
     Money(#[from] MoneyError),
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Reconcile, Hydrate, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RefundLine {
     pub sale_line_id: String,
     pub item_id: String,
@@ -57,7 +56,7 @@ pub struct RefundLine {
 }
 
 /// The refund document.
-#[derive(Debug, Clone, PartialEq, Eq, Reconcile, Hydrate, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Refund {
     pub sale_id: String,
     pub sale_receipt_no: String,

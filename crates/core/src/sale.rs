@@ -8,7 +8,6 @@
 
 use std::collections::BTreeMap;
 
-use autosurgeon::{Hydrate, Reconcile};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 use uuid::Uuid;
@@ -80,7 +79,7 @@ pub enum SaleError {
     Catalog(#[from] CatalogError),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Reconcile, Hydrate, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum SaleStatus {
     Open,
     Closed,
@@ -97,7 +96,7 @@ impl SaleStatus {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Reconcile, Hydrate, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum SaleKind {
     /// Counter service: open, pay, done.
     Quick,
@@ -105,7 +104,7 @@ pub enum SaleKind {
     Ticket,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Reconcile, Hydrate, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum DiscountKind {
     /// `value` in basis points of the amount.
     Percent,
@@ -113,7 +112,7 @@ pub enum DiscountKind {
     Amount,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Reconcile, Hydrate, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Discount {
     pub kind: DiscountKind,
     pub value: i64,
@@ -168,7 +167,7 @@ impl Discount {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Reconcile, Hydrate, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Tender {
     Cash,
     Card,
@@ -185,7 +184,7 @@ impl Tender {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Reconcile, Hydrate, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Payment {
     pub tender: Tender,
     /// What this payment settles, in minor units.
@@ -202,7 +201,7 @@ pub struct Payment {
     pub by: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Reconcile, Hydrate, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LineModifier {
     pub group: String,
     pub option: String,
@@ -212,7 +211,7 @@ pub struct LineModifier {
 
 /// A line of a sale. Item data is copied in when the line is added, so the sale keeps the price
 /// it was sold at whatever happens to the catalog later.
-#[derive(Debug, Clone, PartialEq, Eq, Reconcile, Hydrate, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SaleLine {
     /// Display order (ties broken by line id).
     pub pos: i64,
@@ -254,7 +253,7 @@ impl SaleLine {
 }
 
 /// The sale document.
-#[derive(Debug, Clone, PartialEq, Eq, Reconcile, Hydrate, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Sale {
     pub kind: SaleKind,
     pub status: SaleStatus,
@@ -288,7 +287,7 @@ pub struct LineTotal {
 }
 
 /// Tax for one rate over the receipt.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Reconcile, Hydrate)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TaxLine {
     pub rate_bp: i64,
     pub net: i64,

@@ -3,7 +3,6 @@
 
 use std::collections::BTreeMap;
 
-use autosurgeon::{Hydrate, Reconcile};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 use uuid::Uuid;
@@ -41,13 +40,13 @@ pub enum ShiftError {
     Refund(#[from] RefundError),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Reconcile, Hydrate, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ShiftStatus {
     Open,
     Closed,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Reconcile, Hydrate, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum CashEventKind {
     PaidIn,
     PaidOut,
@@ -55,7 +54,7 @@ pub enum CashEventKind {
     NoSale,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Reconcile, Hydrate, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CashEvent {
     pub kind: CashEventKind,
     pub amount: i64,
@@ -65,7 +64,7 @@ pub struct CashEvent {
 }
 
 /// A shift document: one cash drawer on one device, from float to count.
-#[derive(Debug, Clone, PartialEq, Eq, Reconcile, Hydrate, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Shift {
     pub device_id: String,
     pub currency: String,
@@ -228,7 +227,7 @@ impl Shift {
 }
 
 /// The figures of an X or Z report.
-#[derive(Debug, Clone, PartialEq, Eq, Reconcile, Hydrate, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ShiftReport {
     pub currency: String,
     pub opened_at: Timestamp,
@@ -351,7 +350,7 @@ impl ShiftReport {
 
 /// The numbered, immutable end-of-day report. Once written it is never edited: the policy
 /// refuses every change to it.
-#[derive(Debug, Clone, PartialEq, Eq, Reconcile, Hydrate, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ZReport {
     /// Gapless per device.
     pub number: i64,

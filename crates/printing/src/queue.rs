@@ -30,7 +30,8 @@
 //!    in this phase, no byte of the job has left the process: on the next start the job is
 //!    retried. *No loss, no duplicate.*
 //! 2. Just before the first byte of the job is written, the phase becomes `sending`
-//!    (a durable commit: `synchronous = FULL`). `done` is committed right after the printer confirmed
+//!    (a durable commit: `synchronous = FULL`, the queue's only fsync per job; enqueue and
+//!    `done` commit with `NORMAL`, the store's own durability). `done` is committed right after the printer confirmed
 //!    reception. If the app stops between the two, the printer may have printed all, part or
 //!    none of the job. The [`Recovery`] policy decides:
 //!    * [`Recovery::Resend`] (default): the job is sent again. **At-least-once**: nothing is
@@ -246,7 +247,10 @@ fn open_conn(path: &Path) -> Result<Connection, PrintError> {
             path.display()
         )));
     }
-    conn.pragma_update(None, "synchronous", "FULL")?;
+    // The same durability as the device's store, whose sale commit a job follows: a killed
+    // app loses nothing committed. Only the `sending` mark is made durable across a power cut
+    // (see `durable`), because it is what prevents a duplicate print.
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
     Ok(conn)
 }
 
@@ -755,8 +759,9 @@ fn process(
     )?;
     match attempt(conn, connector, o, shared, id, &payload) {
         Ok(()) => {
-            durable(
-                conn,
+            // NORMAL, like the store's own commits: a power cut that loses this leaves the job
+            // in `sending`, which the recovery policy handles (at worst one duplicate print).
+            conn.execute(
                 "UPDATE print_jobs SET state = 'done', phase = NULL, last_error = NULL, \
                  updated_at = ?2 WHERE id = ?1",
                 params![id, now_ms()],

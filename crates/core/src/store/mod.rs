@@ -25,7 +25,7 @@ use uuid::Uuid;
 
 use crate::auth::{Actor, AuthError, Role};
 use crate::catalog::{CatalogError, StoreSettings};
-use crate::doc::{patch_paths, AnyDoc, DocError, Document, Envelope};
+use crate::doc::{codec, patch_paths, AnyDoc, DocError, Document, Envelope};
 use crate::inventory::StockError;
 use crate::kitchen::KitchenError;
 use crate::money::MoneyError;
@@ -64,6 +64,14 @@ pub enum StoreError {
     UnknownDocument(Uuid),
     #[error("unknown user {0}")]
     UnknownUser(String),
+    #[error("wrong PIN; {attempts_left} attempt(s) left before a lockout")]
+    WrongPin { attempts_left: i64 },
+    #[error("too many wrong PINs: locked until {until} (ms since epoch)")]
+    LockedOut { until: i64 },
+    #[error("no PIN is set for this user")]
+    NoPin,
+    #[error(transparent)]
+    Secret(#[from] crate::secret::SecretError),
     #[error("no open shift on this device")]
     NoOpenShift,
     #[error("a shift is already open on this device")]
@@ -133,6 +141,8 @@ struct CachedDoc {
     env: Envelope,
     am: AutoCommit,
     typed: AnyDoc,
+    /// `typed` as JSON: what the automerge document holds, the base of the next write's diff.
+    json: serde_json::Value,
     /// Changes stored since the last snapshot.
     pending: i64,
 }
@@ -147,6 +157,8 @@ const COMPACT_AFTER: i64 = 32;
 /// The local replica. See the module documentation.
 pub struct Store {
     conn: Connection,
+    /// Moves the WAL into the main file off the selling thread (see [`Checkpointer`]).
+    checkpointer: Option<Checkpointer>,
     path: PathBuf,
     identity: DeviceIdentity,
     cache: HashMap<Uuid, CachedDoc>,
@@ -159,8 +171,66 @@ fn configure(conn: &Connection) -> Result<(), rusqlite::Error> {
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
+    // Checkpoints run on the background checkpointer, never inside a sale's commit.
+    conn.pragma_update(None, "wal_autocheckpoint", 0)?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
     Ok(())
+}
+
+/// A background thread with its own connection that checkpoints the WAL (PASSIVE: it never
+/// blocks a writer) every half second. Without it, SQLite checkpoints inside whichever commit
+/// crosses the WAL threshold, and that sale waits for it: the p99 of a write was ten times its
+/// median before this (docs/benchmarks.md).
+struct Checkpointer {
+    stop: std::sync::mpsc::Sender<()>,
+    handle: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Checkpointer {
+    fn start(path: &Path) -> Result<Checkpointer, StoreError> {
+        let conn = Connection::open(path)?;
+        conn.busy_timeout(std::time::Duration::from_millis(100))?;
+        let (stop, rx) = std::sync::mpsc::channel::<()>();
+        let handle = std::thread::Builder::new()
+            .name("pos-store-checkpoint".into())
+            .spawn(move || loop {
+                match rx.recv_timeout(std::time::Duration::from_millis(500)) {
+                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                        // A busy or locked database just means: next time.
+                        let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+                    }
+                    _ => return,
+                }
+            })
+            .map_err(|e| StoreError::Io {
+                path: path.to_path_buf(),
+                source: e,
+            })?;
+        Ok(Checkpointer {
+            stop,
+            handle: Some(handle),
+        })
+    }
+}
+
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        let _ = self.stop.send(());
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        // Stop the checkpointer first, so that this connection closes last and folds the WAL
+        // into the main file.
+        self.checkpointer.take();
+        let _ = self
+            .conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+    }
 }
 
 /// Checks, without writing anything, that `path` is a POS store this build can open.
@@ -273,6 +343,7 @@ impl Store {
             tx.commit()?;
         }
         Ok(Store {
+            checkpointer: Some(Checkpointer::start(path)?),
             conn,
             path: path.to_path_buf(),
             identity,
@@ -306,6 +377,7 @@ impl Store {
         }
         let identity = read_identity(&conn)?;
         let mut store = Store {
+            checkpointer: Some(Checkpointer::start(path)?),
             conn,
             path: path.to_path_buf(),
             identity,
@@ -438,7 +510,11 @@ impl Store {
         f: impl FnOnce(&mut WriteTx<'_>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         if self.cache.len() > CACHE_LIMIT {
-            self.cache.clear();
+            // Documents that will not change again go first; then everything.
+            self.cache.retain(|_, c| !policy_frozen(&c.typed));
+            if self.cache.len() > CACHE_LIMIT {
+                self.cache.clear();
+            }
         }
         let now = now_ms();
         let (result, touched) = {
@@ -622,12 +698,14 @@ impl WriteTx<'_> {
     fn cached(&mut self, id: Uuid) -> Result<&mut CachedDoc, StoreError> {
         if !self.cache.contains_key(&id) {
             let (env, am, typed, pending) = load_doc(&self.tx, id)?;
+            let json = typed.to_json();
             self.cache.insert(
                 id,
                 CachedDoc {
                     env,
                     am,
                     typed,
+                    json,
                     pending,
                 },
             );
@@ -678,6 +756,7 @@ impl WriteTx<'_> {
                 env,
                 am,
                 typed: typed.clone(),
+                json: serde_json::Value::Object(Default::default()),
                 pending: 0,
             },
         );
@@ -718,7 +797,13 @@ impl WriteTx<'_> {
         let cached = self.cached(id)?;
         let env = cached.env;
         let heads_before = cached.am.get_heads();
-        after.reconcile(&mut cached.am)?;
+        let after_json = after.to_json();
+        codec::write_diff(&mut cached.am, &automerge::ROOT, &cached.json, &after_json).map_err(
+            |e| DocError::Reconcile {
+                doc_type: env.doc_type,
+                reason: e.to_string(),
+            },
+        )?;
         let seconds = now / 1000;
         let Some(hash) = cached
             .am
@@ -735,6 +820,7 @@ impl WriteTx<'_> {
             .ok_or_else(|| StoreError::BadChange("no local change after commit".into()))?;
         let bytes = change.raw_bytes().to_vec();
         cached.typed = after.clone();
+        cached.json = after_json;
         let seq = cached.pending;
         cached.pending += 1;
         let compact = cached.pending >= COMPACT_AFTER || policy_frozen(&after);

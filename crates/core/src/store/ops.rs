@@ -71,6 +71,84 @@ impl Store {
         Ok(())
     }
 
+    /// Sets a staff member's PIN (stored as an argon2id hash).
+    pub fn set_pin(&mut self, user_id: Uuid, pin: &str) -> Result<(), StoreError> {
+        crate::secret::check_pin(pin)?;
+        let hash = crate::secret::hash_secret(pin)?;
+        let n = self.conn().execute(
+            "UPDATE staff SET pin_hash = ?2, failed_attempts = 0, locked_until = NULL WHERE user_id = ?1",
+            params![user_id.to_string(), hash],
+        )?;
+        if n == 0 {
+            return Err(StoreError::UnknownUser(user_id.to_string()));
+        }
+        Ok(())
+    }
+
+    /// Logs a staff member in with their PIN, offline. Repeated failures lock the user out
+    /// ([`crate::auth::Throttle`], the same rule as the server's).
+    pub fn login(&mut self, user_id: Uuid, pin: &str) -> Result<Actor, StoreError> {
+        let now = super::now_ms();
+        let row: Option<(Option<String>, i64, Option<i64>)> = self
+            .conn()
+            .query_row(
+                "SELECT pin_hash, failed_attempts, locked_until FROM staff WHERE user_id = ?1",
+                [user_id.to_string()],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?;
+        let (hash, failures, locked_until) =
+            row.ok_or_else(|| StoreError::UnknownUser(user_id.to_string()))?;
+        let throttle = crate::auth::Throttle {
+            failures,
+            locked_until,
+        };
+        throttle
+            .check(now)
+            .map_err(|until| StoreError::LockedOut { until })?;
+        let hash = hash.ok_or(StoreError::NoPin)?;
+        if crate::secret::verify_secret(pin, &hash)? {
+            self.conn().execute(
+                "UPDATE staff SET failed_attempts = 0, locked_until = NULL WHERE user_id = ?1",
+                [user_id.to_string()],
+            )?;
+            return self.actor(user_id);
+        }
+        let next = throttle.fail(now);
+        self.conn().execute(
+            "UPDATE staff SET failed_attempts = ?2, locked_until = ?3 WHERE user_id = ?1",
+            params![user_id.to_string(), next.failures, next.locked_until],
+        )?;
+        match next.locked_until {
+            Some(until) => Err(StoreError::LockedOut { until }),
+            None => Err(StoreError::WrongPin {
+                attempts_left: crate::auth::MAX_FAILURES - next.failures,
+            }),
+        }
+    }
+
+    /// The store's staff, for the login screen: `(id, name, role)`.
+    pub fn staff(&self) -> Result<Vec<(Uuid, String, Role)>, StoreError> {
+        let mut stmt = self
+            .conn()
+            .prepare_cached("SELECT user_id, name, role FROM staff ORDER BY name")?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, name, role) = row?;
+            if let (Ok(id), Ok(role)) = (id.parse(), role.parse()) {
+                out.push((id, name, role));
+            }
+        }
+        Ok(out)
+    }
+
     /// The acting identity of a staff member on this device.
     pub fn actor(&self, user_id: Uuid) -> Result<Actor, StoreError> {
         let role: Option<String> = self

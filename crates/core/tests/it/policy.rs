@@ -64,7 +64,10 @@ fn check<D: Document + std::fmt::Debug + PartialEq>(
         ctx,
         who,
         before,
-        |am| after.clone().into_any().reconcile(am).unwrap(),
+        |am| {
+            let b = before.clone().into_any().to_json();
+            after.clone().into_any().write_into(am, &b).unwrap()
+        },
         after,
     )
 }
@@ -77,7 +80,11 @@ fn check_raw<D: Document + std::fmt::Debug + PartialEq>(
     typed_after: &D,
 ) -> Result<(), PolicyError> {
     let mut am = AutoCommit::new();
-    before.clone().into_any().reconcile(&mut am).unwrap();
+    before
+        .clone()
+        .into_any()
+        .write_into(&mut am, &serde_json::json!({}))
+        .unwrap();
     am.commit();
     let h0 = am.get_heads();
     edit(&mut am);

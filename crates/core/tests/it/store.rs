@@ -381,3 +381,37 @@ fn closing_a_shift_takes_a_numbered_z_report_and_a_second_close_is_refused() {
     );
     assert_eq!(f.store.z_reports().unwrap().len(), 2);
 }
+
+#[test]
+fn pin_login_works_offline_and_locks_out_after_five_failures() {
+    let mut f = demo_store();
+    let carl = f.demo.cashier.user_id;
+    assert_eq!(f.store.login(carl, "3333").unwrap(), f.demo.cashier);
+    for left in (1..5).rev() {
+        match f.store.login(carl, "0000") {
+            Err(StoreError::WrongPin { attempts_left }) => assert_eq!(attempts_left, left),
+            other => panic!("expected a wrong PIN, got {other:?}"),
+        }
+    }
+    assert!(matches!(
+        f.store.login(carl, "0000"),
+        Err(StoreError::LockedOut { .. })
+    ));
+    // even the right PIN is refused while locked
+    assert!(matches!(
+        f.store.login(carl, "3333"),
+        Err(StoreError::LockedOut { .. })
+    ));
+    // others are not affected
+    assert!(f.store.login(f.demo.manager.user_id, "2222").is_ok());
+    assert!(matches!(
+        f.store.set_pin(carl, "12"),
+        Err(StoreError::Secret(_))
+    ));
+    assert!(matches!(
+        f.store.login(Uuid::now_v7(), "1234"),
+        Err(StoreError::UnknownUser(_))
+    ));
+    let names: Vec<String> = f.store.staff().unwrap().into_iter().map(|s| s.1).collect();
+    assert_eq!(names.len(), 4);
+}

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs what this project needs on a fresh Debian machine, and nothing that is already there.
+# Called by ./run.sh and ./test.sh; safe to run again.
+set -euo pipefail
+
+# Debian packages the build and the tests need (pkg-config and a C compiler for the bundled
+# SQLite; PostgreSQL's server binaries for the sync server's throwaway test clusters).
+PACKAGES=(build-essential pkg-config)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing missing Debian packages: ${missing[*]}"
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+command -v cargo >/dev/null || { echo "cargo (Rust) is required: https://rustup.rs" >&2; exit 1; }
