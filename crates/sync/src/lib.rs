@@ -1,1 +1,8 @@
-//! Sync: wire protocol, device engine, server merge (issue 3).
+//! `pos-sync`: the wire protocol between devices and the server, the device sync engine and
+//! the server's merge engine.
+//!
+//! **Architecture invariant: the merge engine knows nothing of HTTP or Postgres.** The server
+//! loads what a batch needs, calls [`merge`], and writes what it returns in one transaction; so
+//! the engine can be tested and benchmarked alone.
+
+pub mod wire;

@@ -1,0 +1,255 @@
+//! The wire protocol between devices and the server, version 1: JSON over HTTP under `/v1`,
+//! with change bytes in base64.
+//!
+//! **Architecture invariant: a wire type changes only with a new protocol version.** Fields
+//! may be added (old readers ignore them); nothing is renamed or removed within a version.
+
+use pos_core::doc::Envelope;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// The protocol version this build speaks. Sent in every push; the server refuses others.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// Most changes in one push.
+pub const MAX_PUSH_CHANGES: usize = 2_000;
+
+/// Largest accepted request body.
+pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
+
+/// Most changes in one pull page.
+pub const MAX_PULL_CHANGES: usize = 5_000;
+
+/// Who made a change: the staff member and the device. The server checks the device against
+/// its token and the user's membership of the store, and takes the role from its own records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Author {
+    pub user_id: Uuid,
+    pub device_id: Uuid,
+}
+
+/// One automerge change, with the envelope of its document.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WireChange {
+    pub envelope: Envelope,
+    /// The automerge change hash, hex.
+    pub hash: String,
+    /// The raw change bytes.
+    #[serde(with = "b64")]
+    pub bytes: Vec<u8>,
+    pub author: Author,
+}
+
+/// `POST /v1/sync/push`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushRequest {
+    pub protocol: u32,
+    pub changes: Vec<WireChange>,
+}
+
+/// The server's answer to one pushed change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum PushResult {
+    /// Merged into the master, with its server sequence.
+    Accepted { hash: String, seq: i64 },
+    /// Already there (sent before); nothing changed.
+    Duplicate { hash: String, seq: i64 },
+    /// Refused; the device must reset the document to the server's state.
+    Rejected {
+        hash: String,
+        /// Machine-readable reason, e.g. `forbidden`, `frozen`, `refund_exceeds_sale`.
+        code: String,
+        message: String,
+    },
+    /// The change depends on changes the server has not seen yet: send again later.
+    RetryAfter {
+        hash: String,
+        missing: Vec<String>,
+        after_ms: u64,
+    },
+}
+
+impl PushResult {
+    pub fn hash(&self) -> &str {
+        match self {
+            PushResult::Accepted { hash, .. }
+            | PushResult::Duplicate { hash, .. }
+            | PushResult::Rejected { hash, .. }
+            | PushResult::RetryAfter { hash, .. } => hash,
+        }
+    }
+}
+
+/// `POST /v1/sync/push` response: one result per pushed change, in order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushResponse {
+    pub results: Vec<PushResult>,
+}
+
+/// A change as pulled: what was accepted, with its server sequence.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PulledChange {
+    pub seq: i64,
+    pub envelope: Envelope,
+    pub hash: String,
+    #[serde(with = "b64")]
+    pub bytes: Vec<u8>,
+}
+
+/// `GET /v1/sync/pull?cursor=N&limit=M`: everything in the device's scopes after `cursor`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PullResponse {
+    pub changes: Vec<PulledChange>,
+    /// The cursor to ask from next time.
+    pub cursor: i64,
+    /// More is waiting beyond this page.
+    pub more: bool,
+}
+
+/// A document's current state, for bootstrap and for resetting a rejected document.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DocSnapshot {
+    pub envelope: Envelope,
+    /// `automerge::AutoCommit::save()` bytes.
+    #[serde(with = "b64")]
+    pub bytes: Vec<u8>,
+}
+
+/// `GET /v1/sync/bootstrap?page=TOKEN`: the store's documents as snapshots, in pages. The
+/// first page's `cursor` is where the device starts pulling when it has read every page.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BootstrapPage {
+    pub docs: Vec<DocSnapshot>,
+    pub cursor: i64,
+    /// Token of the next page, if any.
+    pub next: Option<String>,
+    /// Documents in the whole bootstrap (for a progress bar).
+    pub total: i64,
+}
+
+/// A staff member of the store, synced down so staff can log in offline.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StaffRecord {
+    pub user_id: Uuid,
+    pub name: String,
+    /// `owner`, `admin`, `manager`, `cashier` or `kitchen`.
+    pub role: String,
+    /// argon2id PHC string of the PIN.
+    pub pin_hash: Option<String>,
+}
+
+/// `POST /v1/devices/enrol`: a device trades a one-time code for its credential.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnrolRequest {
+    pub code: String,
+    /// A name for the device, shown in the admin API.
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnrolResponse {
+    pub tenant_id: Uuid,
+    pub store_id: Uuid,
+    pub device_id: Uuid,
+    pub store_code: String,
+    pub device_code: String,
+    /// The device's long-lived secret; only its hash is kept on the server.
+    pub device_secret: String,
+}
+
+/// `POST /v1/devices/token`: a device trades its credential for a short-lived access token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceTokenRequest {
+    pub device_id: Uuid,
+    pub device_secret: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenResponse {
+    pub access_token: String,
+    /// Seconds until the access token expires.
+    pub expires_in: i64,
+}
+
+/// What the live channel (`GET /v1/sync/live`, WebSocket) sends: only "there is more".
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum LiveMessage {
+    /// Changes up to `seq` exist in your store's scope: pull.
+    More { seq: i64 },
+}
+
+/// The one error shape of the API: `{"error": {"code", "message", "details"}}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorDetail {
+    /// `VALIDATION`, `AUTHN`, `AUTHZ`, `NOT_FOUND`, `CONFLICT`, `RATE_LIMIT` or `INTERNAL`.
+    pub code: String,
+    pub message: String,
+    #[serde(default)]
+    pub details: serde_json::Value,
+}
+
+mod b64 {
+    use base64::Engine;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&base64::engine::general_purpose::STANDARD.encode(bytes))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let s = String::deserialize(d)?;
+        base64::engine::general_purpose::STANDARD
+            .decode(s)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pos_core::doc::DocType;
+
+    #[test]
+    fn push_result_is_tagged_by_status() {
+        let r = PushResult::Rejected {
+            hash: "ab".into(),
+            code: "forbidden".into(),
+            message: "role cashier lacks price.edit for price".into(),
+        };
+        let j = serde_json::to_value(&r).unwrap();
+        assert_eq!(j["status"], "rejected");
+        assert_eq!(j["code"], "forbidden");
+        assert_eq!(serde_json::from_value::<PushResult>(j).unwrap(), r);
+    }
+
+    #[test]
+    fn change_bytes_travel_as_base64() {
+        let c = WireChange {
+            envelope: Envelope {
+                doc_id: Uuid::now_v7(),
+                tenant_id: Uuid::now_v7(),
+                store_id: Some(Uuid::now_v7()),
+                doc_type: DocType::Sale,
+                created_by_device: Uuid::now_v7(),
+            },
+            hash: "00".into(),
+            bytes: vec![0, 1, 2, 255],
+            author: Author {
+                user_id: Uuid::now_v7(),
+                device_id: Uuid::now_v7(),
+            },
+        };
+        let j = serde_json::to_value(&c).unwrap();
+        assert_eq!(j["bytes"], "AAEC/w==");
+        assert_eq!(serde_json::from_value::<WireChange>(j).unwrap(), c);
+        let bad = serde_json::json!({"envelope": c.envelope, "hash": "00", "bytes": "***", "author": c.author});
+        assert!(serde_json::from_value::<WireChange>(bad).is_err());
+    }
+}
