@@ -3,9 +3,11 @@
 # Called by ./run.sh and ./test.sh; safe to run again.
 set -euo pipefail
 
-# Debian packages the build and the tests need (pkg-config and a C compiler for the bundled
-# SQLite; PostgreSQL's server binaries for the sync server's throwaway test clusters).
-PACKAGES=(build-essential pkg-config)
+# Debian packages the build and the tests need:
+# - a C compiler and pkg-config (bundled SQLite, ring);
+# - PostgreSQL 15's server binaries (the sync server's own cluster and the tests' throwaway ones);
+# - WebKitGTK, Xvfb and WebKitWebDriver (the Tauri desktop app and its end-to-end tests).
+PACKAGES=(build-essential pkg-config postgresql-15 libwebkit2gtk-4.1-dev xvfb xauth webkit2gtk-driver fonts-dejavu-core)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
