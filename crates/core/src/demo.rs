@@ -245,7 +245,8 @@ const CATALOG: &[Row] = &[
     ),
 ];
 
-/// Seeds a new demo store at `path`: settings, staff, categories and items.
+/// Seeds a new demo store at `path`, with a new tenant, store and device: settings, staff,
+/// categories, items and opening stock.
 pub fn seed(path: &Path) -> Result<(Store, Demo), StoreError> {
     let identity = DeviceIdentity {
         tenant_id: Uuid::now_v7(),
@@ -255,6 +256,12 @@ pub fn seed(path: &Path) -> Result<(Store, Demo), StoreError> {
         device_code: "T1".into(),
     };
     let mut store = Store::create(path, identity)?;
+    let demo = seed_store(&mut store)?;
+    Ok((store, demo))
+}
+
+/// Seeds an empty store (of any identity) with the demo's staff, settings, catalog and stock.
+pub fn seed_store(store: &mut Store) -> Result<Demo, StoreError> {
     let mut ids = Vec::new();
     for (name, role, pin) in STAFF {
         let id = Uuid::now_v7();
@@ -336,5 +343,5 @@ pub fn seed(path: &Path) -> Result<(Store, Demo), StoreError> {
     })
     .collect::<Result<_, StoreError>>()?;
     store.receive_stock(&demo.manager, "WHOLESALE-0001", &opening)?;
-    Ok((store, demo))
+    Ok(demo)
 }

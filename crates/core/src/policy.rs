@@ -97,8 +97,13 @@ pub trait PolicyContext {
     fn settings(&self, store_id: Uuid) -> Option<StoreSettings>;
     /// The role of a user of this tenant (for approvals such as a manager's discount override).
     fn role_of(&self, user_id: &str) -> Option<Role>;
-    /// A sale and every refund of it except `excluding` (the refund being checked).
-    fn sale_and_refunds(&self, sale_id: Uuid, excluding: Uuid) -> Option<(Sale, Vec<Refund>)>;
+    /// A sale and every refund of it (with their ids) except `excluding` (the refund being
+    /// checked).
+    fn sale_and_refunds(
+        &self,
+        sale_id: Uuid,
+        excluding: Uuid,
+    ) -> Option<(Sale, Vec<(Uuid, Refund)>)>;
 }
 
 /// What a changed field requires.
@@ -329,6 +334,7 @@ fn value_rules(
             let (sale, others) = ctx
                 .sale_and_refunds(sale_id, env.doc_id)
                 .ok_or_else(|| PolicyError::MissingDependency(format!("sale {sale_id}")))?;
+            let others: Vec<Refund> = others.into_iter().map(|(_, r)| r).collect();
             r.validate_against(sale_id, &sale, &others)?;
         }
         AnyDoc::KitchenTicket(t) => validate_ticket(t)?,

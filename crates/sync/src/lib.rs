@@ -5,4 +5,7 @@
 //! loads what a batch needs, calls [`merge`], and writes what it returns in one transaction; so
 //! the engine can be tested and benchmarked alone.
 
+pub mod device;
+pub mod memory;
+pub mod merge;
 pub mod wire;

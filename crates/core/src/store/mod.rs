@@ -12,6 +12,7 @@
 mod ops;
 mod query;
 pub mod schema;
+mod sync;
 
 use std::collections::HashMap;
 use std::io::Read;
@@ -38,6 +39,7 @@ use crate::shift::ShiftError;
 
 pub use ops::*;
 pub use query::*;
+pub use sync::*;
 
 /// Everything that can go wrong in the store. Domain errors pass through typed.
 #[derive(Debug, Error)]
@@ -648,7 +650,11 @@ impl PolicyContext for LocalContext<'_> {
         role.and_then(|r| r.parse().ok())
     }
 
-    fn sale_and_refunds(&self, sale_id: Uuid, excluding: Uuid) -> Option<(Sale, Vec<Refund>)> {
+    fn sale_and_refunds(
+        &self,
+        sale_id: Uuid,
+        excluding: Uuid,
+    ) -> Option<(Sale, Vec<(Uuid, Refund)>)> {
         let (_, _, sale, _) = load_doc(self.tx, sale_id).ok()?;
         let sale = Sale::from_any(sale).ok()?;
         let mut stmt = self
@@ -662,8 +668,9 @@ impl PolicyContext for LocalContext<'_> {
             .ok()?;
         let mut refunds = Vec::with_capacity(ids.len());
         for id in ids {
-            let (_, _, r, _) = load_doc(self.tx, id.parse().ok()?).ok()?;
-            refunds.push(Refund::from_any(r).ok()?);
+            let id: Uuid = id.parse().ok()?;
+            let (_, _, r, _) = load_doc(self.tx, id).ok()?;
+            refunds.push((id, Refund::from_any(r).ok()?));
         }
         Some((sale, refunds))
     }

@@ -10,10 +10,10 @@ use rusqlite::Connection;
 pub const APPLICATION_ID: i32 = 0x504F_5331;
 
 /// One step of the schema: `(version it produces, SQL)`.
-pub const MIGRATIONS: &[(i32, &str)] = &[(1, V1), (2, V2)];
+pub const MIGRATIONS: &[(i32, &str)] = &[(1, V1), (2, V2), (3, V3)];
 
 /// The version this build writes.
-pub const CURRENT_VERSION: i32 = 2;
+pub const CURRENT_VERSION: i32 = 3;
 
 /// Version 1: documents, changes, outbox, sync state, counters, staff and the projections.
 const V1: &str = r#"
@@ -151,6 +151,19 @@ CREATE TRIGGER p_stock_movements_level_delete AFTER DELETE ON p_stock_movements 
 END;
 INSERT INTO p_stock_levels (store_id, item_id, on_hand)
     SELECT store_id, item_id, SUM(qty) FROM p_stock_movements GROUP BY store_id, item_id;
+"#;
+
+/// Version 3: what sync needs to show the user: changes the server refused, and why.
+const V3: &str = r#"
+CREATE TABLE sync_problems (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    doc_id TEXT NOT NULL,
+    doc_type TEXT NOT NULL,
+    change_hash TEXT NOT NULL,
+    code TEXT NOT NULL,
+    message TEXT NOT NULL,
+    at INTEGER NOT NULL
+) STRICT;
 "#;
 
 /// Applies the migrations above `from` up to `to`, each in its own transaction.

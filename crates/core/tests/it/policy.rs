@@ -19,7 +19,7 @@ use crate::common::*;
 struct Ctx {
     settings: Option<StoreSettings>,
     roles: HashMap<String, Role>,
-    sale: Option<(Sale, Vec<Refund>)>,
+    sale: Option<(Sale, Vec<(Uuid, Refund)>)>,
 }
 
 impl PolicyContext for Ctx {
@@ -29,7 +29,7 @@ impl PolicyContext for Ctx {
     fn role_of(&self, user: &str) -> Option<Role> {
         self.roles.get(user).copied()
     }
-    fn sale_and_refunds(&self, _: Uuid, _: Uuid) -> Option<(Sale, Vec<Refund>)> {
+    fn sale_and_refunds(&self, _: Uuid, _: Uuid) -> Option<(Sale, Vec<(Uuid, Refund)>)> {
         self.sale.clone()
     }
 }

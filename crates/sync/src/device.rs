@@ -1,0 +1,319 @@
+//! The device sync engine: push the outbox, handle each answer, pull by cursor.
+//!
+//! One [`SyncEngine::sync_once`] call:
+//! 1. pushes the outbox in batches of [`PUSH_BATCH`], oldest first;
+//!    - accepted and duplicate changes leave the outbox;
+//!    - a **rejected** change resets its document to the server's state (dropping the local
+//!      changes built on it), is recorded as a visible sync problem, and is never sent again;
+//!    - a change answered **retry after** stays in the outbox and is not sent again in this
+//!      round (its dependency is on its way), so the engine cannot loop on it;
+//! 2. pulls everything after the cursor, page by page, and applies it through the store's
+//!    write path, moving the cursor with each page.
+//!
+//! Transport failures put the engine in backoff (exponential, capped); [`SyncStatus`] is what
+//! the UI shows. The engine is synchronous and knows nothing of HTTP: [`Transport`] is
+//! implemented over HTTP in [`crate::http`] and in memory by the tests.
+
+use std::collections::HashSet;
+
+use pos_core::store::{Store, StoreError};
+use serde::Serialize;
+use thiserror::Error;
+use uuid::Uuid;
+
+use crate::wire::{
+    Author, BootstrapPage, DocSnapshot, PullResponse, PushRequest, PushResponse, PushResult,
+    StaffRecord, WireChange, PROTOCOL_VERSION,
+};
+
+/// Changes per push request.
+pub const PUSH_BATCH: usize = 500;
+/// Changes per pull page.
+pub const PULL_PAGE: usize = 1_000;
+
+#[derive(Debug, Error)]
+pub enum TransportError {
+    /// The server cannot be reached (network down, refused, timeout). Retry later.
+    #[error("server unreachable: {0}")]
+    Unreachable(String),
+    /// The server refused the device's credentials (revoked, expired, unknown).
+    #[error("not authorized: {0}")]
+    Unauthorized(String),
+    /// The server answered with an error.
+    #[error("server error {status}: {message}")]
+    Server { status: u16, message: String },
+    /// The answer did not parse.
+    #[error("bad answer from server: {0}")]
+    Protocol(String),
+}
+
+#[derive(Debug, Error)]
+pub enum SyncError {
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the server answered {answers} results for {sent} changes")]
+    Mismatch { sent: usize, answers: usize },
+}
+
+/// What a device needs from the server.
+pub trait Transport {
+    fn push(&mut self, req: &PushRequest) -> Result<PushResponse, TransportError>;
+    fn pull(&mut self, cursor: i64, limit: usize) -> Result<PullResponse, TransportError>;
+    /// The server's current state of a document (`None` if it has none).
+    fn document(&mut self, doc_id: Uuid) -> Result<Option<DocSnapshot>, TransportError>;
+    fn bootstrap(&mut self, page: Option<&str>) -> Result<BootstrapPage, TransportError>;
+    fn staff(&mut self) -> Result<Vec<StaffRecord>, TransportError>;
+}
+
+/// What the UI shows about sync.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
+pub struct SyncStatus {
+    pub online: bool,
+    /// Local changes not yet acknowledged.
+    pub pending: i64,
+    /// Last successful round, ms since the epoch.
+    pub last_success: Option<i64>,
+    /// Changes the server refused (see `Store::sync_problems`).
+    pub problems: i64,
+    pub last_error: Option<String>,
+    /// Milliseconds to wait before the next attempt after a failure.
+    pub backoff_ms: u64,
+}
+
+/// What one round did.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct SyncReport {
+    pub pushed: usize,
+    pub accepted: usize,
+    pub duplicates: usize,
+    pub rejected: usize,
+    pub retry_later: usize,
+    pub pulled: usize,
+}
+
+/// The engine. Keep one per device.
+#[derive(Debug, Default)]
+pub struct SyncEngine {
+    status: SyncStatus,
+    failures: u32,
+}
+
+const BACKOFF_BASE_MS: u64 = 500;
+const BACKOFF_MAX_MS: u64 = 60_000;
+
+impl SyncEngine {
+    pub fn new() -> SyncEngine {
+        SyncEngine::default()
+    }
+
+    pub fn status(&self) -> &SyncStatus {
+        &self.status
+    }
+
+    /// One round: push everything, then pull everything. On a transport failure the status goes
+    /// offline with a backoff; the outbox is untouched, so nothing is lost.
+    pub fn sync_once(
+        &mut self,
+        store: &mut Store,
+        t: &mut dyn Transport,
+    ) -> Result<SyncReport, SyncError> {
+        let result = self.round(store, t);
+        self.status.pending = store.outbox_len().unwrap_or(self.status.pending);
+        self.status.problems = store.sync_problems().map(|p| p.len() as i64).unwrap_or(0);
+        match &result {
+            Ok(_) => {
+                self.failures = 0;
+                self.status.online = true;
+                self.status.last_success = Some(pos_core::store::now_ms());
+                self.status.last_error = None;
+                self.status.backoff_ms = 0;
+            }
+            Err(e) => {
+                self.failures = self.failures.saturating_add(1);
+                self.status.online =
+                    !matches!(e, SyncError::Transport(TransportError::Unreachable(_)));
+                self.status.last_error = Some(e.to_string());
+                self.status.backoff_ms = BACKOFF_BASE_MS
+                    .saturating_mul(1u64 << self.failures.min(16))
+                    .min(BACKOFF_MAX_MS);
+            }
+        }
+        result
+    }
+
+    fn round(&mut self, store: &mut Store, t: &mut dyn Transport) -> Result<SyncReport, SyncError> {
+        let mut report = SyncReport::default();
+        self.push_all(store, t, &mut report)?;
+        self.pull_all(store, t, &mut report)?;
+        Ok(report)
+    }
+
+    fn push_all(
+        &mut self,
+        store: &mut Store,
+        t: &mut dyn Transport,
+        report: &mut SyncReport,
+    ) -> Result<(), SyncError> {
+        let device_id = store.identity().device_id;
+        // Changes answered "retry after" in this round are not sent again in it.
+        let mut held: HashSet<String> = HashSet::new();
+        loop {
+            let batch: Vec<_> = store
+                .outbox_batch(PUSH_BATCH + held.len())?
+                .into_iter()
+                .filter(|e| !held.contains(&e.hash))
+                .take(PUSH_BATCH)
+                .collect();
+            if batch.is_empty() {
+                return Ok(());
+            }
+            let req = PushRequest {
+                protocol: PROTOCOL_VERSION,
+                changes: batch
+                    .iter()
+                    .map(|e| WireChange {
+                        envelope: e.envelope,
+                        hash: e.hash.clone(),
+                        bytes: e.bytes.clone(),
+                        author: Author {
+                            user_id: e.user_id,
+                            device_id,
+                        },
+                    })
+                    .collect(),
+            };
+            let resp = t.push(&req)?;
+            if resp.results.len() != batch.len() {
+                return Err(SyncError::Mismatch {
+                    sent: batch.len(),
+                    answers: resp.results.len(),
+                });
+            }
+            report.pushed += batch.len();
+            let mut done = Vec::new();
+            let mut retried = 0usize;
+            let mut reset: Vec<(usize, String, String)> = Vec::new();
+            for (i, r) in resp.results.iter().enumerate() {
+                match r {
+                    PushResult::Accepted { hash, .. } => {
+                        report.accepted += 1;
+                        done.push(hash.clone());
+                    }
+                    PushResult::Duplicate { hash, .. } => {
+                        report.duplicates += 1;
+                        done.push(hash.clone());
+                    }
+                    PushResult::Rejected { code, message, .. } => {
+                        report.rejected += 1;
+                        reset.push((i, code.clone(), message.clone()));
+                    }
+                    PushResult::RetryAfter { hash, .. } => {
+                        report.retry_later += 1;
+                        retried += 1;
+                        held.insert(hash.clone());
+                    }
+                }
+            }
+            let progressed = !done.is_empty() || !reset.is_empty() || retried > 0;
+            store.outbox_done(&done)?;
+            if !progressed {
+                return Ok(());
+            }
+            let mut reset_docs: HashSet<Uuid> = HashSet::new();
+            for (i, code, message) in reset {
+                let entry = &batch[i];
+                if !reset_docs.insert(entry.envelope.doc_id) {
+                    continue;
+                }
+                let snapshot = t.document(entry.envelope.doc_id)?;
+                store.reset_document(
+                    &entry.envelope,
+                    snapshot.as_ref().map(|s| s.bytes.as_slice()),
+                    (&entry.hash, &code, &message),
+                )?;
+                // Its other outbox entries went with the reset.
+                for e in batch
+                    .iter()
+                    .filter(|e| e.envelope.doc_id == entry.envelope.doc_id)
+                {
+                    held.insert(e.hash.clone());
+                }
+            }
+        }
+    }
+
+    fn pull_all(
+        &mut self,
+        store: &mut Store,
+        t: &mut dyn Transport,
+        report: &mut SyncReport,
+    ) -> Result<(), SyncError> {
+        loop {
+            let cursor = store.sync_cursor()?;
+            let page = t.pull(cursor, PULL_PAGE)?;
+            let changes: Vec<_> = page
+                .changes
+                .iter()
+                .map(|c| (c.envelope, c.bytes.clone()))
+                .collect();
+            let applied = store.apply_remote(&changes)?;
+            report.pulled += applied.applied;
+            if page.cursor > cursor {
+                store.set_sync_cursor(page.cursor)?;
+            }
+            if !page.more || page.changes.is_empty() {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Brings a freshly enrolled device's store up to date from document snapshots (not the
+    /// whole history), then pulls from the bootstrap's cursor. `progress(done, total)` is called
+    /// after each page, for a progress bar.
+    pub fn bootstrap(
+        &mut self,
+        store: &mut Store,
+        t: &mut dyn Transport,
+        mut progress: impl FnMut(i64, i64),
+    ) -> Result<SyncReport, SyncError> {
+        let mut page_token: Option<String> = None;
+        let mut cursor: Option<i64> = None;
+        let mut done = 0i64;
+        loop {
+            let page = t.bootstrap(page_token.as_deref())?;
+            cursor.get_or_insert(page.cursor);
+            for d in &page.docs {
+                store.import_snapshot(&d.envelope, &d.bytes)?;
+            }
+            done += page.docs.len() as i64;
+            progress(done, page.total);
+            match page.next {
+                Some(n) => page_token = Some(n),
+                None => break,
+            }
+        }
+        self.refresh_staff(store, t)?;
+        if let Some(c) = cursor {
+            store.set_sync_cursor(c)?;
+        }
+        self.sync_once(store, t)
+    }
+
+    /// Replaces the store's staff list (with PIN hashes) by the server's.
+    pub fn refresh_staff(
+        &mut self,
+        store: &mut Store,
+        t: &mut dyn Transport,
+    ) -> Result<(), SyncError> {
+        for s in t.staff()? {
+            let role = s
+                .role
+                .parse()
+                .map_err(|e: pos_core::auth::AuthError| TransportError::Protocol(e.to_string()))?;
+            store.upsert_staff(s.user_id, &s.name, role, s.pin_hash.as_deref())?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,309 @@
+//! An in-memory server around [`crate::merge::merge`]: the reference the engine's unit and
+//! property tests (and the merge benchmark) run against. It holds documents, a change log with
+//! per-tenant sequences, store settings and staff roles, exactly as the Postgres server does, but
+//! in maps. It is not the proof of any feature: the end-to-end tests use the real server.
+
+use std::collections::HashMap;
+
+use pos_core::auth::Role;
+use pos_core::catalog::StoreSettings;
+use pos_core::doc::{AnyDoc, DocType, Envelope};
+use pos_core::policy::PolicyContext;
+use pos_core::refund::Refund;
+use pos_core::sale::Sale;
+use uuid::Uuid;
+
+use crate::device::{Transport, TransportError};
+use crate::merge::{load_master, merge, Decision, MasterDoc, Scope};
+use crate::wire::{
+    BootstrapPage, DocSnapshot, PullResponse, PulledChange, PushRequest, PushResponse, PushResult,
+    StaffRecord,
+};
+
+/// One tenant's server state.
+#[derive(Debug, Default, Clone)]
+pub struct MemoryServer {
+    pub tenant_id: Uuid,
+    pub docs: HashMap<Uuid, MasterDoc>,
+    typed: HashMap<Uuid, AnyDoc>,
+    /// `(seq, envelope, hash, bytes)` in sequence order.
+    pub log: Vec<(i64, Envelope, String, Vec<u8>)>,
+    hashes: HashMap<String, i64>,
+    /// Staff per store: user id → (name, role, pin hash).
+    pub staff: HashMap<Uuid, HashMap<Uuid, (String, Role, Option<String>)>>,
+    pub revoked: Vec<Uuid>,
+    /// Concurrent field values per document, as the last merge reported them.
+    pub conflicts: HashMap<Uuid, Vec<crate::merge::FieldConflict>>,
+}
+
+struct Ctx<'a> {
+    server: &'a MemoryServer,
+    store_id: Uuid,
+}
+
+impl PolicyContext for Ctx<'_> {
+    fn settings(&self, store_id: Uuid) -> Option<StoreSettings> {
+        self.server.docs.values().find_map(|d| {
+            (d.envelope.doc_type == DocType::StoreSettings && d.envelope.store_id == Some(store_id))
+                .then(|| match self.server.typed.get(&d.envelope.doc_id) {
+                    Some(AnyDoc::StoreSettings(s)) => Some(s.clone()),
+                    _ => None,
+                })
+                .flatten()
+        })
+    }
+
+    fn role_of(&self, user_id: &str) -> Option<Role> {
+        let id: Uuid = user_id.parse().ok()?;
+        self.server.staff.get(&self.store_id)?.get(&id).map(|s| s.1)
+    }
+
+    fn sale_and_refunds(
+        &self,
+        sale_id: Uuid,
+        excluding: Uuid,
+    ) -> Option<(Sale, Vec<(Uuid, Refund)>)> {
+        let sale = match self.server.typed.get(&sale_id)? {
+            AnyDoc::Sale(s) => s.clone(),
+            _ => return None,
+        };
+        let refunds = self
+            .server
+            .typed
+            .iter()
+            .filter_map(|(id, d)| match d {
+                AnyDoc::Refund(r) if *id != excluding && r.sale_id == sale_id.to_string() => {
+                    Some((*id, r.clone()))
+                }
+                _ => None,
+            })
+            .collect();
+        Some((sale, refunds))
+    }
+}
+
+impl MemoryServer {
+    pub fn new(tenant_id: Uuid) -> MemoryServer {
+        MemoryServer {
+            tenant_id,
+            ..MemoryServer::default()
+        }
+    }
+
+    /// Registers a staff member of a store.
+    pub fn add_staff(
+        &mut self,
+        store_id: Uuid,
+        user_id: Uuid,
+        name: &str,
+        role: Role,
+        pin_hash: Option<String>,
+    ) {
+        self.staff
+            .entry(store_id)
+            .or_default()
+            .insert(user_id, (name.to_string(), role, pin_hash));
+    }
+
+    /// Handles a push from the device `scope` names.
+    pub fn push(&mut self, scope: &Scope, req: &PushRequest) -> PushResponse {
+        let ids: Vec<Uuid> = req.changes.iter().map(|c| c.envelope.doc_id).collect();
+        let docs: HashMap<Uuid, MasterDoc> = ids
+            .iter()
+            .filter_map(|id| self.docs.get(id).map(|d| (*id, d.clone())))
+            .collect();
+        let known: HashMap<String, i64> = req
+            .changes
+            .iter()
+            .filter_map(|c| self.hashes.get(&c.hash).map(|s| (c.hash.clone(), *s)))
+            .collect();
+        let outcome = {
+            let ctx = Ctx {
+                server: self,
+                store_id: scope.store_id,
+            };
+            merge(scope, &ctx, docs, &known, &req.changes)
+        };
+        let mut seq_of: HashMap<usize, i64> = HashMap::new();
+        for a in &outcome.accepted {
+            let seq = self.log.last().map(|l| l.0).unwrap_or(0) + 1;
+            self.log
+                .push((seq, a.envelope, a.hash.clone(), a.bytes.clone()));
+            self.hashes.insert(a.hash.clone(), seq);
+            seq_of.insert(a.index, seq);
+        }
+        for u in outcome.docs {
+            let id = u.envelope.doc_id;
+            let entry = self.docs.entry(id).or_insert(MasterDoc {
+                envelope: u.envelope,
+                snapshot: None,
+                changes: Vec::new(),
+            });
+            match u.snapshot {
+                Some(s) => {
+                    entry.snapshot = Some(s);
+                    entry.changes.clear();
+                }
+                None => entry.changes.extend(u.appended),
+            }
+            self.typed.insert(id, u.doc);
+            if u.conflicts.is_empty() {
+                self.conflicts.remove(&id);
+            } else {
+                self.conflicts.insert(id, u.conflicts);
+            }
+        }
+        let results = outcome
+            .decisions
+            .into_iter()
+            .enumerate()
+            .map(|(i, d)| {
+                let hash = req.changes[i].hash.clone();
+                match d {
+                    Decision::Accepted => PushResult::Accepted {
+                        seq: seq_of.get(&i).copied().unwrap_or(0),
+                        hash,
+                    },
+                    Decision::Duplicate { seq } => PushResult::Duplicate { hash, seq },
+                    Decision::DuplicateInBatch { index } => PushResult::Duplicate {
+                        hash,
+                        seq: seq_of.get(&index).copied().unwrap_or(0),
+                    },
+                    Decision::Rejected { code, message } => PushResult::Rejected {
+                        hash,
+                        code,
+                        message,
+                    },
+                    Decision::RetryAfter { missing } => PushResult::RetryAfter {
+                        hash,
+                        missing,
+                        after_ms: 1_000,
+                    },
+                }
+            })
+            .collect();
+        PushResponse { results }
+    }
+
+    /// Changes in a store's scope (its own documents and tenant-wide ones) after `cursor`.
+    pub fn pull(&self, store_id: Uuid, cursor: i64, limit: usize) -> PullResponse {
+        let mut changes = Vec::new();
+        let mut last = cursor;
+        let mut more = false;
+        for (seq, env, hash, bytes) in self.log.iter().filter(|l| l.0 > cursor) {
+            if env.store_id.is_some_and(|s| s != store_id) {
+                last = *seq;
+                continue;
+            }
+            if changes.len() == limit {
+                more = true;
+                break;
+            }
+            changes.push(PulledChange {
+                seq: *seq,
+                envelope: *env,
+                hash: hash.clone(),
+                bytes: bytes.clone(),
+            });
+            last = *seq;
+        }
+        PullResponse {
+            changes,
+            cursor: last,
+            more,
+        }
+    }
+
+    /// The server's state of a document, as a snapshot.
+    pub fn document(&self, doc_id: Uuid) -> Option<DocSnapshot> {
+        let d = self.docs.get(&doc_id)?;
+        let (mut am, _) = load_master(d).ok()?;
+        Some(DocSnapshot {
+            envelope: d.envelope,
+            bytes: am.save(),
+        })
+    }
+
+    /// Every document of a store (and the tenant's catalog), as snapshots, in one page.
+    pub fn bootstrap(&self, store_id: Uuid) -> BootstrapPage {
+        let docs: Vec<DocSnapshot> = self
+            .docs
+            .values()
+            .filter(|d| d.envelope.store_id.is_none_or(|s| s == store_id))
+            .filter_map(|d| self.document(d.envelope.doc_id))
+            .collect();
+        BootstrapPage {
+            total: docs.len() as i64,
+            docs,
+            cursor: self.log.last().map(|l| l.0).unwrap_or(0),
+            next: None,
+        }
+    }
+
+    /// The typed state of a document on the server.
+    pub fn typed(&self, doc_id: Uuid) -> Option<&AnyDoc> {
+        self.typed.get(&doc_id)
+    }
+}
+
+/// A [`Transport`] from one device to a shared [`MemoryServer`], with a switch to cut the
+/// network.
+pub struct MemoryTransport<'a> {
+    pub server: &'a std::sync::Mutex<MemoryServer>,
+    pub scope: Scope,
+    pub online: bool,
+}
+
+impl MemoryTransport<'_> {
+    fn server(&self) -> Result<std::sync::MutexGuard<'_, MemoryServer>, TransportError> {
+        if !self.online {
+            return Err(TransportError::Unreachable("network is down".into()));
+        }
+        let s = self
+            .server
+            .lock()
+            .map_err(|_| TransportError::Unreachable("server crashed".into()))?;
+        if s.revoked.contains(&self.scope.device_id) {
+            return Err(TransportError::Unauthorized("device revoked".into()));
+        }
+        Ok(s)
+    }
+}
+
+impl Transport for MemoryTransport<'_> {
+    fn push(&mut self, req: &PushRequest) -> Result<PushResponse, TransportError> {
+        let scope = self.scope;
+        Ok(self.server()?.push(&scope, req))
+    }
+
+    fn pull(&mut self, cursor: i64, limit: usize) -> Result<PullResponse, TransportError> {
+        Ok(self.server()?.pull(self.scope.store_id, cursor, limit))
+    }
+
+    fn document(&mut self, doc_id: Uuid) -> Result<Option<DocSnapshot>, TransportError> {
+        Ok(self.server()?.document(doc_id))
+    }
+
+    fn bootstrap(&mut self, _page: Option<&str>) -> Result<BootstrapPage, TransportError> {
+        Ok(self.server()?.bootstrap(self.scope.store_id))
+    }
+
+    fn staff(&mut self) -> Result<Vec<StaffRecord>, TransportError> {
+        let store = self.scope.store_id;
+        Ok(self
+            .server()?
+            .staff
+            .get(&store)
+            .map(|m| {
+                m.iter()
+                    .map(|(id, (name, role, pin))| StaffRecord {
+                        user_id: *id,
+                        name: name.clone(),
+                        role: role.as_str().to_string(),
+                        pin_hash: pin.clone(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+}

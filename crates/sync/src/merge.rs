@@ -1,0 +1,705 @@
+//! The server's merge engine: pushed changes in, decisions and rows to write out.
+//!
+//! **Architecture invariant: no HTTP, no Postgres here.** The server loads the batch's documents
+//! and the facts the policy needs, calls [`merge`], and writes the [`MergeOutcome`] in one
+//! transaction. So the engine is tested and benchmarked alone.
+//!
+//! For every change, in order:
+//! 1. the author's device must be the token's device, and the envelope must be in the token's
+//!    tenant and store (or tenant-wide for catalog documents), and equal the stored envelope;
+//! 2. a change already known (by hash) is a duplicate;
+//! 3. a change whose dependencies are missing is answered "retry after", not rejected;
+//! 4. the change is applied to the server's copy, the patches between before and after are
+//!    taken, and [`pos_core::policy::authorize`] runs on them with the author's role *from the
+//!    server's records*; a refused change is undone;
+//! 5. accepted changes yield the document's new state, its projection rows and an audit event.
+//!
+//! Documents are independent except that a refund is checked against its sale (which may be in
+//! the same batch), so the batch runs in phases — catalog and settings, then the other store
+//! documents in parallel on every core, then refunds and Z reports — each change in its input
+//! order within its document.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use automerge::{AutoCommit, Change, ChangeHash, ReadDoc};
+use pos_core::auth::Actor;
+use pos_core::catalog::StoreSettings;
+use pos_core::doc::{codec, patch_paths, AnyDoc, DocType, Document, Envelope};
+use pos_core::policy::{authorize, PolicyContext};
+use pos_core::projection::{project, Row};
+use pos_core::refund::Refund;
+use pos_core::sale::{Sale, SaleStatus};
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::wire::{Author, WireChange};
+
+/// What the token says the caller is. Never taken from the request body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Scope {
+    pub tenant_id: Uuid,
+    pub store_id: Uuid,
+    pub device_id: Uuid,
+}
+
+/// The server's stored copy of a document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MasterDoc {
+    pub envelope: Envelope,
+    /// `save()` bytes of the last compaction, if any.
+    pub snapshot: Option<Vec<u8>>,
+    /// Raw changes accepted since the snapshot, in order.
+    pub changes: Vec<Vec<u8>>,
+}
+
+/// The decision on one pushed change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum Decision {
+    Accepted,
+    /// Already in the change log, with this sequence.
+    Duplicate {
+        seq: i64,
+    },
+    /// The same change appears earlier in this batch, at this index.
+    DuplicateInBatch {
+        index: usize,
+    },
+    Rejected {
+        code: String,
+        message: String,
+    },
+    RetryAfter {
+        missing: Vec<String>,
+    },
+}
+
+/// A change to append to the change log. The server gives it the next sequence number.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AcceptedChange {
+    /// Index of the change in the pushed batch.
+    pub index: usize,
+    pub envelope: Envelope,
+    pub hash: String,
+    pub bytes: Vec<u8>,
+    pub author: Author,
+}
+
+/// A document's new state after the batch.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DocUpdate {
+    pub envelope: Envelope,
+    /// The document did not exist before this batch.
+    pub created: bool,
+    /// `Some`: the document was compacted: store this snapshot and drop its stored changes.
+    pub snapshot: Option<Vec<u8>>,
+    /// Otherwise: append these changes to the stored ones.
+    pub appended: Vec<Vec<u8>>,
+    pub heads: Vec<String>,
+    pub doc: AnyDoc,
+    /// Concurrent values of a field (e.g. two offline price edits): the winner is in `doc`,
+    /// all of them are here, for head office.
+    pub conflicts: Vec<FieldConflict>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldConflict {
+    pub field: String,
+    pub values: Vec<serde_json::Value>,
+}
+
+/// One audit event per accepted change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AuditEvent {
+    pub index: usize,
+    pub actor: Author,
+    pub doc_id: Uuid,
+    pub doc_type: DocType,
+    pub hash: String,
+    /// The fields the change touched.
+    pub fields: Vec<String>,
+}
+
+/// Everything the server writes for a batch.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MergeOutcome {
+    /// One decision per pushed change, in order.
+    pub decisions: Vec<Decision>,
+    pub accepted: Vec<AcceptedChange>,
+    pub docs: Vec<DocUpdate>,
+    /// Projection rows per updated document (replace the document's rows with these).
+    pub projections: Vec<(Envelope, Vec<Row>)>,
+    pub audit: Vec<AuditEvent>,
+}
+
+/// Compact a document's stored changes into a snapshot past this many.
+pub const COMPACT_AFTER: usize = 64;
+
+/// A document being merged.
+struct Working {
+    env: Envelope,
+    created: bool,
+    base: MasterDoc,
+    am: AutoCommit,
+    typed: Option<AnyDoc>,
+    hydrated: Option<automerge::hydrate::Value>,
+    known: HashSet<ChangeHash>,
+    accepted: Vec<Vec<u8>>,
+    failed_load: Option<String>,
+}
+
+fn load(base: &MasterDoc) -> Result<AutoCommit, String> {
+    let mut am = match &base.snapshot {
+        Some(s) => AutoCommit::load(s).map_err(|e| e.to_string())?,
+        None => AutoCommit::new(),
+    };
+    let changes = base
+        .changes
+        .iter()
+        .map(|b| Change::from_bytes(b.clone()).map_err(|e| e.to_string()))
+        .collect::<Result<Vec<_>, _>>()?;
+    am.apply_changes(changes).map_err(|e| e.to_string())?;
+    Ok(am)
+}
+
+impl Working {
+    fn new(env: Envelope, base: Option<MasterDoc>) -> Working {
+        let created = base.is_none();
+        let base = base.unwrap_or(MasterDoc {
+            envelope: env,
+            snapshot: None,
+            changes: Vec::new(),
+        });
+        let (am, failed_load) = match load(&base) {
+            Ok(am) => (am, None),
+            Err(e) => (AutoCommit::new(), Some(e)),
+        };
+        let mut w = Working {
+            env: base.envelope,
+            created,
+            base,
+            am,
+            typed: None,
+            hydrated: None,
+            known: HashSet::new(),
+            accepted: Vec::new(),
+            failed_load,
+        };
+        w.reset_view();
+        w
+    }
+
+    /// Recomputes the typed view and the known hashes from the automerge document.
+    fn reset_view(&mut self) {
+        self.known = self
+            .am
+            .get_changes_meta(&[])
+            .into_iter()
+            .map(|m| m.hash)
+            .collect();
+        if self.am.get_heads().is_empty() {
+            self.typed = None;
+            self.hydrated = None;
+        } else {
+            let hv = self
+                .am
+                .hydrate(automerge::ROOT, None)
+                .unwrap_or_else(|_| automerge::hydrate::Value::map());
+            self.typed = AnyDoc::from_json(self.env.doc_type, codec::from_hydrated(&hv)).ok();
+            self.hydrated = Some(hv);
+        }
+    }
+
+    /// Undoes a refused change: back to the stored state plus the changes accepted so far.
+    fn rollback(&mut self) {
+        if let Ok(mut am) = load(&self.base) {
+            let accepted = self
+                .accepted
+                .iter()
+                .filter_map(|b| Change::from_bytes(b.clone()).ok())
+                .collect::<Vec<_>>();
+            if am.apply_changes(accepted).is_ok() {
+                self.am = am;
+            }
+        }
+        self.reset_view();
+    }
+}
+
+/// A policy context that answers from this batch first (a refund may arrive with its sale),
+/// then from the server's preloaded facts.
+struct BatchContext<'a> {
+    inner: &'a (dyn PolicyContext + Sync),
+    sales: &'a HashMap<Uuid, Sale>,
+    refunds: &'a HashMap<Uuid, Refund>,
+}
+
+impl PolicyContext for BatchContext<'_> {
+    fn settings(&self, store_id: Uuid) -> Option<StoreSettings> {
+        self.inner.settings(store_id)
+    }
+
+    fn role_of(&self, user_id: &str) -> Option<pos_core::auth::Role> {
+        self.inner.role_of(user_id)
+    }
+
+    fn sale_and_refunds(
+        &self,
+        sale_id: Uuid,
+        excluding: Uuid,
+    ) -> Option<(Sale, Vec<(Uuid, Refund)>)> {
+        let outer = self.inner.sale_and_refunds(sale_id, excluding);
+        let sale = self
+            .sales
+            .get(&sale_id)
+            .cloned()
+            .or_else(|| outer.as_ref().map(|(s, _)| s.clone()))?;
+        let mut refunds: BTreeMap<Uuid, Refund> = outer
+            .map(|(_, r)| r.into_iter().collect())
+            .unwrap_or_default();
+        for (id, r) in self.refunds {
+            if *id != excluding && r.sale_id == sale_id.to_string() {
+                refunds.insert(*id, r.clone());
+            }
+        }
+        Some((sale, refunds.into_iter().collect()))
+    }
+}
+
+fn reject(code: &str, message: impl Into<String>) -> Decision {
+    Decision::Rejected {
+        code: code.to_string(),
+        message: message.into(),
+    }
+}
+
+/// Checks what does not need the document: device, scope, envelope shape.
+fn check_scope(scope: &Scope, c: &WireChange) -> Result<(), Decision> {
+    if c.author.device_id != scope.device_id {
+        return Err(reject(
+            "device_mismatch",
+            format!(
+                "change authored by device {} pushed by device {}",
+                c.author.device_id, scope.device_id
+            ),
+        ));
+    }
+    let env = &c.envelope;
+    if env.tenant_id != scope.tenant_id {
+        return Err(reject(
+            "wrong_tenant",
+            format!("document {} belongs to another tenant", env.doc_id),
+        ));
+    }
+    env.validate()
+        .map_err(|e| reject("bad_envelope", e.to_string()))?;
+    match env.store_id {
+        Some(store) if store != scope.store_id => Err(reject(
+            "wrong_store",
+            format!(
+                "document {} belongs to store {store}, not this device's",
+                env.doc_id
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// The phase a document type is merged in (see the module docs).
+fn phase(t: DocType) -> usize {
+    match t {
+        DocType::StoreSettings | DocType::Category | DocType::Item => 0,
+        DocType::Refund | DocType::ZReport => 2,
+        _ => 1,
+    }
+}
+
+/// Merges a pushed batch. `docs` holds the server's copy of every existing document the batch
+/// touches; `known` maps the hashes of changes already in the change log to their sequence.
+pub fn merge(
+    scope: &Scope,
+    ctx: &(dyn PolicyContext + Sync),
+    mut docs: HashMap<Uuid, MasterDoc>,
+    known: &HashMap<String, i64>,
+    changes: &[WireChange],
+) -> MergeOutcome {
+    let mut decisions: Vec<Option<Decision>> = vec![None; changes.len()];
+    // Pre-pass: scope checks, duplicates (stored or earlier in the batch).
+    let mut first_index: HashMap<&str, usize> = HashMap::new();
+    let mut by_doc: BTreeMap<(usize, Uuid), Vec<usize>> = BTreeMap::new();
+    for (i, c) in changes.iter().enumerate() {
+        if let Err(d) = check_scope(scope, c) {
+            decisions[i] = Some(d);
+            continue;
+        }
+        if let Some(seq) = known.get(&c.hash) {
+            decisions[i] = Some(Decision::Duplicate { seq: *seq });
+            continue;
+        }
+        if let Some(first) = first_index.get(c.hash.as_str()) {
+            decisions[i] = Some(Decision::DuplicateInBatch { index: *first });
+            continue;
+        }
+        first_index.insert(&c.hash, i);
+        by_doc
+            .entry((phase(c.envelope.doc_type), c.envelope.doc_id))
+            .or_default()
+            .push(i);
+    }
+
+    let mut sales: HashMap<Uuid, Sale> = HashMap::new();
+    let mut refunds: HashMap<Uuid, Refund> = HashMap::new();
+    let mut finished: Vec<(Working, Vec<(usize, Vec<String>)>)> = Vec::new();
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .clamp(1, 8);
+    for ph in 0..3 {
+        let groups: Vec<(Uuid, Vec<usize>)> = by_doc
+            .iter()
+            .filter(|((p, _), _)| *p == ph)
+            .map(|((_, id), idx)| (*id, idx.clone()))
+            .collect();
+        if groups.is_empty() {
+            continue;
+        }
+        let jobs: Vec<(Working, Vec<usize>)> = groups
+            .into_iter()
+            .map(|(id, idx)| {
+                let env = changes[idx[0]].envelope;
+                (Working::new(env, docs.remove(&id)), idx)
+            })
+            .collect();
+        let batch_ctx = BatchContext {
+            inner: ctx,
+            sales: &sales,
+            refunds: &refunds,
+        };
+        let results: Vec<(Working, Vec<(usize, Decision, Vec<String>)>)> =
+            if jobs.len() > 1 && threads > 1 {
+                let chunk = jobs.len().div_ceil(threads);
+                let mut jobs = jobs;
+                let mut parts = Vec::new();
+                while !jobs.is_empty() {
+                    let rest = jobs.split_off(chunk.min(jobs.len()));
+                    parts.push(std::mem::replace(&mut jobs, rest));
+                }
+                std::thread::scope(|s| {
+                    let handles: Vec<_> = parts
+                        .into_iter()
+                        .map(|part| {
+                            let bc = &batch_ctx;
+                            s.spawn(move || {
+                                part.into_iter()
+                                    .map(|(w, idx)| run_doc(scope, bc, w, &idx, changes))
+                                    .collect::<Vec<_>>()
+                            })
+                        })
+                        .collect();
+                    handles
+                        .into_iter()
+                        .flat_map(|h| h.join().unwrap_or_default())
+                        .collect()
+                })
+            } else {
+                jobs.into_iter()
+                    .map(|(w, idx)| run_doc(scope, &batch_ctx, w, &idx, changes))
+                    .collect()
+            };
+        for (w, results) in results {
+            let mut fields = Vec::new();
+            for (i, d, f) in results {
+                if d == Decision::Accepted {
+                    fields.push((i, f));
+                }
+                decisions[i] = Some(d);
+            }
+            match &w.typed {
+                Some(AnyDoc::Sale(s)) => {
+                    sales.insert(w.env.doc_id, s.clone());
+                }
+                Some(AnyDoc::Refund(r)) => {
+                    refunds.insert(w.env.doc_id, r.clone());
+                }
+                _ => {}
+            }
+            finished.push((w, fields));
+        }
+    }
+
+    let mut outcome = MergeOutcome {
+        decisions: Vec::with_capacity(changes.len()),
+        accepted: Vec::new(),
+        docs: Vec::new(),
+        projections: Vec::new(),
+        audit: Vec::new(),
+    };
+    let mut accepted_idx: Vec<(usize, Envelope)> = Vec::new();
+    for (mut w, fields) in finished {
+        if w.accepted.is_empty() {
+            continue;
+        }
+        let Some(doc) = w.typed.clone() else { continue };
+        for (i, f) in fields {
+            accepted_idx.push((i, w.env));
+            outcome.audit.push(AuditEvent {
+                index: i,
+                actor: changes[i].author,
+                doc_id: w.env.doc_id,
+                doc_type: w.env.doc_type,
+                hash: changes[i].hash.clone(),
+                fields: f,
+            });
+        }
+        let stored = w.base.changes.len() + w.accepted.len();
+        let frozen = matches!(&doc, AnyDoc::Sale(s) if s.status != SaleStatus::Open);
+        let compact = stored >= COMPACT_AFTER || frozen;
+        let conflicts = conflicts_of(&w.am, &doc);
+        let rows = project(&w.env, &doc).unwrap_or_default();
+        outcome.projections.push((w.env, rows));
+        outcome.docs.push(DocUpdate {
+            envelope: w.env,
+            created: w.created,
+            snapshot: compact.then(|| w.am.save()),
+            appended: if compact {
+                Vec::new()
+            } else {
+                std::mem::take(&mut w.accepted)
+            },
+            heads: w.am.get_heads().iter().map(|h| h.to_string()).collect(),
+            doc,
+            conflicts,
+        });
+    }
+    accepted_idx.sort_by_key(|(i, _)| *i);
+    for (i, env) in accepted_idx {
+        let c = &changes[i];
+        outcome.accepted.push(AcceptedChange {
+            index: i,
+            envelope: env,
+            hash: c.hash.clone(),
+            bytes: c.bytes.clone(),
+            author: c.author,
+        });
+    }
+    outcome.decisions = decisions
+        .into_iter()
+        .map(|d| d.unwrap_or_else(|| reject("internal", "change was not processed")))
+        .collect();
+    outcome
+}
+
+/// Merges the changes of one document, in order.
+fn run_doc(
+    scope: &Scope,
+    ctx: &BatchContext<'_>,
+    mut w: Working,
+    idx: &[usize],
+    changes: &[WireChange],
+) -> (Working, Vec<(usize, Decision, Vec<String>)>) {
+    let mut out = Vec::with_capacity(idx.len());
+    for &i in idx {
+        let (d, fields) = run_change(scope, ctx, &mut w, &changes[i]);
+        out.push((i, d, fields));
+    }
+    (w, out)
+}
+
+fn run_change(
+    scope: &Scope,
+    ctx: &BatchContext<'_>,
+    w: &mut Working,
+    c: &WireChange,
+) -> (Decision, Vec<String>) {
+    if let Some(e) = &w.failed_load {
+        return (
+            reject("internal", format!("stored document is unreadable: {e}")),
+            vec![],
+        );
+    }
+    if c.envelope != w.env {
+        return (
+            reject(
+                "envelope_mismatch",
+                format!("envelope of {} differs from the stored one", w.env.doc_id),
+            ),
+            vec![],
+        );
+    }
+    if w.created
+        && w.typed.is_none()
+        && w.accepted.is_empty()
+        && c.envelope.created_by_device != scope.device_id
+    {
+        return (
+            reject(
+                "envelope_mismatch",
+                "a new document must be created by the pushing device",
+            ),
+            vec![],
+        );
+    }
+    let change = match Change::from_bytes(c.bytes.clone()) {
+        Ok(ch) => ch,
+        Err(e) => {
+            return (
+                reject("malformed", format!("change bytes do not parse: {e}")),
+                vec![],
+            )
+        }
+    };
+    if change.hash().to_string() != c.hash {
+        return (
+            reject(
+                "hash_mismatch",
+                format!("change hash is {}, not {}", change.hash(), c.hash),
+            ),
+            vec![],
+        );
+    }
+    if w.known.contains(&change.hash()) {
+        return (Decision::Duplicate { seq: 0 }, vec![]);
+    }
+    let missing: Vec<String> = change
+        .deps()
+        .iter()
+        .filter(|d| !w.known.contains(d))
+        .map(|d| d.to_string())
+        .collect();
+    if !missing.is_empty() {
+        return (Decision::RetryAfter { missing }, vec![]);
+    }
+    let Some(role) = ctx.role_of(&c.author.user_id.to_string()) else {
+        return (
+            reject(
+                "unknown_user",
+                format!("user {} is not a member of this store", c.author.user_id),
+            ),
+            vec![],
+        );
+    };
+    let actor = Actor {
+        user_id: c.author.user_id,
+        role,
+        device_id: c.author.device_id,
+    };
+
+    let before_heads = w.am.get_heads();
+    let hash = change.hash();
+    if let Err(e) = w.am.apply_changes([change]) {
+        w.rollback();
+        return (
+            reject("malformed", format!("change does not apply: {e}")),
+            vec![],
+        );
+    }
+    let after_heads = w.am.get_heads();
+    let patches = w.am.diff(&before_heads, &after_heads);
+    let paths = patch_paths(&patches);
+    let mut hv = w
+        .hydrated
+        .clone()
+        .unwrap_or_else(automerge::hydrate::Value::map);
+    let enc = w.am.text_encoding();
+    if hv.apply_patches(enc, patches).is_err() {
+        hv =
+            w.am.hydrate(automerge::ROOT, None)
+                .unwrap_or_else(|_| automerge::hydrate::Value::map());
+    }
+    let after = match AnyDoc::from_json(w.env.doc_type, codec::from_hydrated(&hv)) {
+        Ok(a) => a,
+        Err(e) => {
+            w.rollback();
+            return (reject("invalid_document", e.to_string()), vec![]);
+        }
+    };
+    if let Err(e) = authorize(ctx, &actor, &w.env, w.typed.as_ref(), &after, &paths) {
+        w.rollback();
+        return (reject(e.code(), e.to_string()), vec![]);
+    }
+    w.known.insert(hash);
+    w.accepted.push(c.bytes.clone());
+    w.typed = Some(after);
+    w.hydrated = Some(hv);
+    let mut fields: Vec<String> = paths.iter().map(|p| p.to_string()).collect();
+    fields.sort();
+    fields.dedup();
+    (Decision::Accepted, fields)
+}
+
+/// Concurrent values of the fields head office must see: an item's price and store prices.
+fn conflicts_of(am: &AutoCommit, doc: &AnyDoc) -> Vec<FieldConflict> {
+    let AnyDoc::Item(_) = doc else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    let scalar_values =
+        |vals: Vec<(automerge::Value<'_>, automerge::ObjId)>| -> Vec<serde_json::Value> {
+            vals.into_iter()
+                .filter_map(|(v, _)| match v {
+                    automerge::Value::Scalar(s) => Some(match s.as_ref() {
+                        automerge::ScalarValue::Int(i) => serde_json::json!(i),
+                        other => serde_json::json!(other.to_string()),
+                    }),
+                    _ => None,
+                })
+                .collect()
+        };
+    if let Ok(vals) = am.get_all(automerge::ROOT, "price") {
+        if vals.len() > 1 {
+            out.push(FieldConflict {
+                field: "price".into(),
+                values: scalar_values(vals),
+            });
+        }
+    }
+    if let Ok(Some((automerge::Value::Object(_), sp))) = am.get(automerge::ROOT, "store_prices") {
+        for key in am.keys(&sp).collect::<Vec<_>>() {
+            if let Ok(vals) = am.get_all(&sp, key.as_str()) {
+                if vals.len() > 1 {
+                    out.push(FieldConflict {
+                        field: format!("store_prices.{key}"),
+                        values: scalar_values(vals),
+                    });
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Convenience for the server and tests: the typed state of a stored document.
+pub fn load_master(doc: &MasterDoc) -> Result<(AutoCommit, AnyDoc), String> {
+    let am = load(doc)?;
+    let typed = AnyDoc::hydrate(doc.envelope.doc_type, &am).map_err(|e| e.to_string())?;
+    Ok((am, typed))
+}
+
+/// Writes a server-side edit (head office publishing an item or a price) as a change on the
+/// server's copy of a document, ready to go through [`merge`] like any device's change.
+/// `before` is `None` for a new document.
+pub fn author_change<D: Document>(
+    envelope: Envelope,
+    before: Option<&MasterDoc>,
+    after: &D,
+    actor_bytes: &[u8],
+) -> Result<(String, Vec<u8>), String> {
+    let (mut am, before_json) = match before {
+        Some(m) => {
+            let (am, typed) = load_master(m)?;
+            (am, typed.to_json())
+        }
+        None => (AutoCommit::new(), serde_json::json!({})),
+    };
+    am.set_actor(automerge::ActorId::from(actor_bytes.to_vec()));
+    let _ = envelope;
+    after
+        .clone()
+        .into_any()
+        .write_into(&mut am, &before_json)
+        .map_err(|e| e.to_string())?;
+    am.commit().ok_or_else(|| "no change".to_string())?;
+    let ch = am
+        .get_last_local_change()
+        .ok_or_else(|| "no change".to_string())?;
+    Ok((ch.hash().to_string(), ch.raw_bytes().to_vec()))
+}

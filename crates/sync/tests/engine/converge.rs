@@ -1,0 +1,196 @@
+use pos_core::sale::{Sale, Tender};
+use pos_core::store::StockInput;
+
+use crate::common::*;
+
+#[test]
+fn a_second_device_bootstraps_the_whole_store() {
+    let t = Tenant::new(2);
+    let b = &t.devices[1].store;
+    assert_eq!(b.settings().unwrap().code, "S01");
+    assert_eq!(b.search_items("latte", 5).unwrap().len(), 1);
+    assert_eq!(
+        b.stock_level(t.demo.item("BAK-CRO").unwrap())
+            .unwrap()
+            .on_hand,
+        24
+    );
+    assert_eq!(b.staff().unwrap().len(), 4, "staff synced down");
+    assert_eq!(t.digests()[0], t.digests()[1]);
+}
+
+#[test]
+fn devices_selling_offline_converge_and_count_each_sale_once() {
+    let mut t = Tenant::new(3);
+    for d in t.devices.iter_mut() {
+        d.online = false;
+    }
+    let d = t.demo.clone();
+    let mut receipts = Vec::new();
+    for (i, dev) in t.devices.iter_mut().enumerate() {
+        let c = dev.store.actor(d.cashier.user_id).unwrap();
+        for _ in 0..3 {
+            let sale = dev.store.open_sale(&c, None).unwrap();
+            dev.store
+                .add_item(&c, sale, d.item("BAK-CRO").unwrap(), 1 + i as i64, &[], 1)
+                .unwrap();
+            let due = dev.store.get::<Sale>(sale).unwrap().totals().unwrap().due;
+            let out = dev
+                .store
+                .pay(&c, sale, Tender::Cash, eur(due), None)
+                .unwrap();
+            receipts.push(out.receipt_no.unwrap());
+        }
+        assert!(matches!(sync(&t.server, dev), Err(_)), "offline");
+        assert!(
+            dev.store.outbox_len().unwrap() > 0,
+            "nothing lost while offline"
+        );
+    }
+    for dev in t.devices.iter_mut() {
+        dev.online = true;
+    }
+    t.settle();
+    let digests = t.digests();
+    assert!(
+        digests.iter().all(|x| *x == digests[0]),
+        "every device shows the same data"
+    );
+    for dev in &t.devices {
+        assert_eq!(dev.store.outbox_len().unwrap(), 0);
+        let sales = dev.store.closed_sales(100).unwrap();
+        assert_eq!(sales.len(), 9, "every sale exactly once");
+        let mut nos: Vec<String> = sales.into_iter().filter_map(|s| s.receipt_no).collect();
+        nos.sort();
+        let mut expected = receipts.clone();
+        expected.sort();
+        assert_eq!(nos, expected);
+        // 24 croissants, 3 devices selling 3 × (1, 2, 3)
+        assert_eq!(
+            dev.store
+                .stock_level(d.item("BAK-CRO").unwrap())
+                .unwrap()
+                .on_hand,
+            24 - 18
+        );
+    }
+}
+
+#[test]
+fn selling_the_last_unit_on_two_offline_devices_is_accepted_and_flagged() {
+    let mut t = Tenant::new(2);
+    let d = t.demo.clone();
+    let mug = d.item("RET-MUG").unwrap();
+    let m = d.manager;
+    let on_hand = t.devices[0].store.stock_level(mug).unwrap().on_hand;
+    // leave exactly one mug
+    t.devices[0]
+        .store
+        .adjust_stock(
+            &m,
+            "display",
+            &[StockInput {
+                item_id: mug,
+                qty: -(on_hand - 1),
+                unit_cost: None,
+            }],
+        )
+        .unwrap();
+    t.settle();
+    for dev in t.devices.iter_mut() {
+        dev.online = false;
+        let c = dev.store.actor(d.cashier.user_id).unwrap();
+        let sale = dev.store.open_sale(&c, None).unwrap();
+        dev.store.add_item(&c, sale, mug, 1, &[], 1).unwrap();
+        dev.store
+            .pay(&c, sale, Tender::Card, eur(1200), Some("R".into()))
+            .unwrap();
+        dev.online = true;
+    }
+    t.settle();
+    for dev in &t.devices {
+        let level = dev.store.stock_level(mug).unwrap();
+        assert_eq!(level.on_hand, -1);
+        assert!(level.oversold);
+        assert!(
+            dev.store.sync_problems().unwrap().is_empty(),
+            "oversold is not a rejection"
+        );
+    }
+}
+
+#[test]
+fn concurrent_price_edits_converge_and_the_loser_stays_visible() {
+    let mut t = Tenant::new(2);
+    let d = t.demo.clone();
+    let latte = d.item("COF-LAT").unwrap();
+    for (dev, price) in t.devices.iter_mut().zip([390, 410]) {
+        dev.online = false;
+        let m = dev.store.actor(d.manager.user_id).unwrap();
+        dev.store
+            .update_item(&m, latte, |i| {
+                i.price = price;
+                Ok(())
+            })
+            .unwrap();
+        dev.online = true;
+    }
+    t.settle();
+    let p0 = t.devices[0]
+        .store
+        .item_by_barcode(&d.barcodes["COF-LAT"])
+        .unwrap()
+        .price;
+    let p1 = t.devices[1]
+        .store
+        .item_by_barcode(&d.barcodes["COF-LAT"])
+        .unwrap()
+        .price;
+    assert_eq!(p0, p1, "both devices agree");
+    assert!(p0 == 390 || p0 == 410);
+    let server = t.server.lock().unwrap();
+    let conflicts = server
+        .conflicts
+        .get(&latte)
+        .expect("the conflict is recorded");
+    let mut values: Vec<i64> = conflicts[0]
+        .values
+        .iter()
+        .filter_map(|v| v.as_i64())
+        .collect();
+    values.sort();
+    assert_eq!(
+        (conflicts[0].field.as_str(), values),
+        ("price", vec![390, 410])
+    );
+}
+
+#[test]
+fn two_terminals_editing_one_open_ticket_merge_their_lines() {
+    let mut t = Tenant::new(2);
+    let d = t.demo.clone();
+    let c0 = t.devices[0].store.actor(d.cashier.user_id).unwrap();
+    let ticket = t.devices[0]
+        .store
+        .open_sale(&c0, Some("Table 5".into()))
+        .unwrap();
+    t.settle();
+    for (i, dev) in t.devices.iter_mut().enumerate() {
+        dev.online = false;
+        let c = dev.store.actor(d.cashier.user_id).unwrap();
+        let sku = if i == 0 { "KIT-BUR" } else { "KIT-SAL" };
+        dev.store
+            .add_item(&c, ticket, d.item(sku).unwrap(), 1, &[], 1)
+            .unwrap();
+        dev.online = true;
+    }
+    t.settle();
+    for dev in t.devices.iter_mut() {
+        let sale: Sale = dev.store.get(ticket).unwrap();
+        let mut names: Vec<String> = sale.lines.values().map(|l| l.name.clone()).collect();
+        names.sort();
+        assert_eq!(names, vec!["Caesar salad", "Cheeseburger"]);
+    }
+    let digests = t.digests();
+    assert_eq!(digests[0], digests[1]);
+}

@@ -1,0 +1,458 @@
+//! Every change the server must refuse, each as its own test. Each also checks that the master
+//! is untouched.
+
+use automerge::transaction::Transactable;
+use automerge::{AutoCommit, ReadDoc, ROOT};
+use pos_core::auth::Role;
+use pos_core::catalog::Item;
+use pos_core::doc::{AnyDoc, DocType, Envelope};
+use pos_core::refund::RefundRequest;
+use pos_core::sale::{Sale, Tender};
+use pos_sync::memory::MemoryTransport;
+use pos_sync::wire::{Author, PushRequest, PushResult, WireChange, PROTOCOL_VERSION};
+use uuid::Uuid;
+
+use crate::common::*;
+
+/// A change made on the server's copy of `doc_id` by `edit`, authored by `user` on device 1.
+fn craft(t: &Tenant, doc_id: Uuid, user: Uuid, edit: impl FnOnce(&mut AutoCommit)) -> WireChange {
+    let snap = t
+        .server
+        .lock()
+        .unwrap()
+        .document(doc_id)
+        .expect("document on the server");
+    let mut am = AutoCommit::load(&snap.bytes).unwrap();
+    am.set_actor(automerge::ActorId::from(Uuid::now_v7().as_bytes().to_vec()));
+    edit(&mut am);
+    am.commit();
+    let ch = am.get_last_local_change().unwrap();
+    WireChange {
+        envelope: snap.envelope,
+        hash: ch.hash().to_string(),
+        bytes: ch.raw_bytes().to_vec(),
+        author: Author {
+            user_id: user,
+            device_id: t.devices[1].scope.device_id,
+        },
+    }
+}
+
+fn push(t: &Tenant, changes: Vec<WireChange>) -> Vec<PushResult> {
+    let scope = t.devices[1].scope;
+    t.server
+        .lock()
+        .unwrap()
+        .push(
+            &scope,
+            &PushRequest {
+                protocol: PROTOCOL_VERSION,
+                changes,
+            },
+        )
+        .results
+}
+
+fn rejected_code(r: &PushResult) -> &str {
+    match r {
+        PushResult::Rejected { code, .. } => code,
+        other => panic!("expected a rejection, got {other:?}"),
+    }
+}
+
+fn log_len(t: &Tenant) -> usize {
+    t.server.lock().unwrap().log.len()
+}
+
+fn price_on_server(t: &Tenant, item: Uuid) -> i64 {
+    match t.server.lock().unwrap().typed(item) {
+        Some(AnyDoc::Item(i)) => i.price,
+        other => panic!("no item: {other:?}"),
+    }
+}
+
+#[test]
+fn a_cashier_changing_a_price_is_rejected() {
+    let t = Tenant::new(2);
+    let latte = t.demo.item("COF-LAT").unwrap();
+    let before = log_len(&t);
+    let c = craft(&t, latte, t.demo.cashier.user_id, |am| {
+        am.put(ROOT, "price", 1).unwrap()
+    });
+    assert_eq!(rejected_code(&push(&t, vec![c])[0]), "forbidden");
+    assert_eq!(price_on_server(&t, latte), 350);
+    assert_eq!(log_len(&t), before);
+}
+
+#[test]
+fn a_change_for_another_tenant_is_rejected() {
+    let t = Tenant::new(2);
+    let latte = t.demo.item("COF-LAT").unwrap();
+    let mut c = craft(&t, latte, t.demo.manager.user_id, |am| {
+        am.put(ROOT, "price", 360).unwrap()
+    });
+    c.envelope.tenant_id = Uuid::now_v7();
+    assert_eq!(rejected_code(&push(&t, vec![c])[0]), "wrong_tenant");
+    assert_eq!(price_on_server(&t, latte), 350);
+}
+
+#[test]
+fn a_change_for_another_store_is_rejected() {
+    let mut t = Tenant::new(2);
+    let c0 = t.devices[0].store.actor(t.demo.cashier.user_id).unwrap();
+    let sale = t.devices[0].store.open_sale(&c0, None).unwrap();
+    t.settle();
+    let mut c = craft(&t, sale, t.demo.cashier.user_id, |am| {
+        am.put(ROOT, "ticket", "X").unwrap()
+    });
+    c.envelope.store_id = Some(Uuid::now_v7());
+    assert_eq!(rejected_code(&push(&t, vec![c])[0]), "wrong_store");
+}
+
+#[test]
+fn a_change_whose_envelope_was_altered_is_rejected() {
+    let mut t = Tenant::new(2);
+    let c0 = t.devices[0].store.actor(t.demo.cashier.user_id).unwrap();
+    let sale = t.devices[0].store.open_sale(&c0, None).unwrap();
+    t.settle();
+    let mut c = craft(&t, sale, t.demo.cashier.user_id, |am| {
+        am.put(ROOT, "ticket", "X").unwrap()
+    });
+    c.envelope.created_by_device = t.devices[1].scope.device_id;
+    assert_eq!(
+        rejected_code(&push(&t, vec![c.clone()])[0]),
+        "envelope_mismatch"
+    );
+    c.envelope = Envelope {
+        doc_type: DocType::Shift,
+        ..c.envelope
+    };
+    assert_eq!(rejected_code(&push(&t, vec![c])[0]), "envelope_mismatch");
+}
+
+#[test]
+fn a_kitchen_device_touching_payments_is_rejected() {
+    let mut t = Tenant::new(2);
+    let c0 = t.devices[0].store.actor(t.demo.cashier.user_id).unwrap();
+    let sale = t.devices[0].store.open_sale(&c0, None).unwrap();
+    t.devices[0]
+        .store
+        .add_item(&c0, sale, t.demo.item("KIT-BUR").unwrap(), 1, &[], 1)
+        .unwrap();
+    t.settle();
+    let c = craft(&t, sale, t.demo.kitchen.user_id, |am| {
+        let payments = match am.get(ROOT, "payments").unwrap() {
+            Some((automerge::Value::Object(_), id)) => id,
+            _ => panic!("no payments map"),
+        };
+        let p = am
+            .put_object(&payments, "p1", automerge::ObjType::Map)
+            .unwrap();
+        am.put(&p, "tender", "Cash").unwrap();
+        am.put(&p, "amount", 1290).unwrap();
+        am.put(&p, "tendered", 1290).unwrap();
+        am.put(&p, "change", 0).unwrap();
+        am.put(&p, "reference", automerge::ScalarValue::Null)
+            .unwrap();
+        am.put(&p, "label", automerge::ScalarValue::Null).unwrap();
+        am.put(&p, "at", 1).unwrap();
+        am.put(&p, "by", "kim").unwrap();
+    });
+    assert_eq!(rejected_code(&push(&t, vec![c])[0]), "forbidden");
+}
+
+#[test]
+fn any_edit_to_a_closed_sale_is_rejected() {
+    let mut t = Tenant::new(2);
+    let c0 = t.devices[0].store.actor(t.demo.cashier.user_id).unwrap();
+    let sale = t.devices[0].store.open_sale(&c0, None).unwrap();
+    t.devices[0]
+        .store
+        .scan(&c0, sale, &t.demo.barcodes["COF-ESP"])
+        .unwrap();
+    t.devices[0]
+        .store
+        .pay(&c0, sale, Tender::Cash, eur(220), None)
+        .unwrap();
+    t.settle();
+    let c = craft(&t, sale, t.demo.owner.user_id, |am| {
+        am.put(ROOT, "receipt_no", "FAKE").unwrap()
+    });
+    assert_eq!(rejected_code(&push(&t, vec![c])[0]), "frozen");
+}
+
+#[test]
+fn any_edit_to_a_z_report_is_rejected() {
+    let mut t = Tenant::new(2);
+    let m = t.demo.manager;
+    t.devices[0].store.open_shift(&m, 0).unwrap();
+    let (_, z) = t.devices[0]
+        .store
+        .close_shift(&m, Default::default())
+        .unwrap();
+    t.settle();
+    let c = craft(&t, z, t.demo.owner.user_id, |am| {
+        am.put(ROOT, "counted_cash", 99_999).unwrap()
+    });
+    assert_eq!(rejected_code(&push(&t, vec![c])[0]), "frozen");
+}
+
+#[test]
+fn a_refund_beyond_what_was_sold_is_rejected_and_the_device_resets() {
+    let mut t = Tenant::new(2);
+    let d = t.demo.clone();
+    let c0 = t.devices[0].store.actor(d.cashier.user_id).unwrap();
+    let sale = t.devices[0].store.open_sale(&c0, None).unwrap();
+    t.devices[0]
+        .store
+        .scan(&c0, sale, &d.barcodes["RET-MUG"])
+        .unwrap();
+    t.devices[0]
+        .store
+        .pay(&c0, sale, Tender::Cash, eur(1200), None)
+        .unwrap();
+    t.settle();
+    let line = t.devices[0]
+        .store
+        .get::<Sale>(sale)
+        .unwrap()
+        .lines
+        .keys()
+        .next()
+        .unwrap()
+        .clone();
+    let req = [RefundRequest {
+        sale_line_id: line,
+        qty: 1,
+        restock: true,
+    }];
+    let mut refunds = Vec::new();
+    for dev in t.devices.iter_mut() {
+        dev.online = false;
+        let m = dev.store.actor(d.manager.user_id).unwrap();
+        refunds.push(
+            dev.store
+                .refund(&m, sale, &req, Tender::Cash, None, "broken")
+                .unwrap(),
+        );
+        dev.online = true;
+    }
+    let r0 = t.sync(0).unwrap();
+    assert_eq!(r0.rejected, 0);
+    let r1 = t.sync(1).unwrap();
+    assert_eq!(
+        r1.rejected, 1,
+        "the second refund of the same mug is refused"
+    );
+    let problems = t.devices[1].store.sync_problems().unwrap();
+    assert_eq!(problems[0].code, "refund_exceeds_sale");
+    assert_eq!(
+        t.devices[1].store.outbox_len().unwrap(),
+        0,
+        "the refused change is not retried"
+    );
+    assert!(
+        t.devices[1]
+            .store
+            .get::<pos_core::refund::Refund>(refunds[1])
+            .is_err(),
+        "the refused refund is gone"
+    );
+    t.settle();
+    let again = t.sync(1).unwrap();
+    assert_eq!(again.pushed, 0, "nothing is sent again");
+    let digests = t.digests();
+    assert_eq!(digests[0], digests[1]);
+}
+
+#[test]
+fn a_change_with_missing_dependencies_is_answered_retry_after() {
+    let t = Tenant::new(2);
+    let latte = t.demo.item("COF-LAT").unwrap();
+    let snap = t.server.lock().unwrap().document(latte).unwrap();
+    let mut am = AutoCommit::load(&snap.bytes).unwrap();
+    am.set_actor(automerge::ActorId::from(Uuid::now_v7().as_bytes().to_vec()));
+    am.put(ROOT, "price", 360).unwrap();
+    am.commit();
+    let first = am.get_last_local_change().unwrap();
+    am.put(ROOT, "price", 370).unwrap();
+    am.commit();
+    let second = am.get_last_local_change().unwrap();
+    let wc = |ch: &automerge::Change| WireChange {
+        envelope: snap.envelope,
+        hash: ch.hash().to_string(),
+        bytes: ch.raw_bytes().to_vec(),
+        author: Author {
+            user_id: t.demo.manager.user_id,
+            device_id: t.devices[1].scope.device_id,
+        },
+    };
+    match &push(&t, vec![wc(&second)])[0] {
+        PushResult::RetryAfter { missing, .. } => {
+            assert_eq!(missing, &vec![first.hash().to_string()])
+        }
+        other => panic!("expected retry after, got {other:?}"),
+    }
+    assert_eq!(price_on_server(&t, latte), 350);
+    let r = push(&t, vec![wc(&first), wc(&second)]);
+    assert!(
+        r.iter().all(|x| matches!(x, PushResult::Accepted { .. })),
+        "{r:?}"
+    );
+    assert_eq!(price_on_server(&t, latte), 370);
+}
+
+#[test]
+fn a_duplicate_push_is_answered_with_the_first_sequence() {
+    let t = Tenant::new(2);
+    let latte = t.demo.item("COF-LAT").unwrap();
+    let c = craft(&t, latte, t.demo.manager.user_id, |am| {
+        am.put(ROOT, "price", 360).unwrap()
+    });
+    let seq = match &push(&t, vec![c.clone()])[0] {
+        PushResult::Accepted { seq, .. } => *seq,
+        other => panic!("{other:?}"),
+    };
+    let before = log_len(&t);
+    assert_eq!(
+        push(&t, vec![c.clone(), c.clone()]),
+        vec![
+            PushResult::Duplicate {
+                hash: c.hash.clone(),
+                seq
+            },
+            PushResult::Duplicate {
+                hash: c.hash.clone(),
+                seq
+            },
+        ]
+    );
+    assert_eq!(log_len(&t), before, "counted once");
+}
+
+#[test]
+fn changes_authored_on_another_device_malformed_or_mislabelled_are_rejected() {
+    let t = Tenant::new(2);
+    let latte = t.demo.item("COF-LAT").unwrap();
+    let mut other_device = craft(&t, latte, t.demo.manager.user_id, |am| {
+        am.put(ROOT, "price", 1).unwrap()
+    });
+    other_device.author.device_id = t.devices[0].scope.device_id;
+    let mut garbage = craft(&t, latte, t.demo.manager.user_id, |am| {
+        am.put(ROOT, "price", 2).unwrap()
+    });
+    garbage.bytes = vec![1, 2, 3];
+    let mut wrong_hash = craft(&t, latte, t.demo.manager.user_id, |am| {
+        am.put(ROOT, "price", 3).unwrap()
+    });
+    wrong_hash.hash = "00".repeat(32);
+    let unknown_user = craft(&t, latte, Uuid::now_v7(), |am| {
+        am.put(ROOT, "price", 4).unwrap()
+    });
+    let smuggled = craft(&t, latte, t.demo.owner.user_id, |am| {
+        am.put(ROOT, "free_for_me", true).unwrap()
+    });
+    let r = push(
+        &t,
+        vec![other_device, garbage, wrong_hash, unknown_user, smuggled],
+    );
+    let codes: Vec<&str> = r.iter().map(rejected_code).collect();
+    assert_eq!(
+        codes,
+        vec![
+            "device_mismatch",
+            "malformed",
+            "hash_mismatch",
+            "unknown_user",
+            "unknown_field"
+        ]
+    );
+    assert_eq!(price_on_server(&t, latte), 350);
+}
+
+#[test]
+fn a_rejected_change_resets_the_document_on_the_device_and_is_never_resent() {
+    let mut t = Tenant::new(2);
+    let d = t.demo.clone();
+    // The server demotes Maria to cashier; device 1 does not know yet.
+    t.server.lock().unwrap().add_staff(
+        t.store_id,
+        d.manager.user_id,
+        "Maria Manager",
+        Role::Cashier,
+        None,
+    );
+    let latte = d.item("COF-LAT").unwrap();
+    let dev = &mut t.devices[1];
+    let m = dev.store.actor(d.manager.user_id).unwrap();
+    dev.store
+        .update_item(&m, latte, |i| {
+            i.price = 1;
+            Ok(())
+        })
+        .unwrap();
+    dev.store
+        .update_item(&m, latte, |i| {
+            i.name = "Cheap latte".into();
+            Ok(())
+        })
+        .unwrap();
+    let r = t.sync(1).unwrap();
+    assert_eq!(r.rejected, 1);
+    let dev = &mut t.devices[1];
+    let item: Item = dev.store.get(latte).unwrap();
+    assert_eq!(
+        (item.price, item.name.as_str()),
+        (350, "Latte"),
+        "back to the server's state"
+    );
+    assert_eq!(
+        dev.store.outbox_len().unwrap(),
+        0,
+        "the change built on the refused one went too"
+    );
+    assert_eq!(dev.store.sync_problems().unwrap().len(), 1);
+    let again = t.sync(1).unwrap();
+    assert_eq!(again.pushed, 0);
+    // and the device keeps working on the document with a fresh actor
+    let owner = t.devices[1].store.actor(d.owner.user_id).unwrap();
+    t.devices[1]
+        .store
+        .update_item(&owner, latte, |i| {
+            i.price = 355;
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(t.sync(1).unwrap().accepted, 1);
+    assert_eq!(price_on_server(&t, latte), 355);
+}
+
+#[test]
+fn a_revoked_device_is_refused_and_keeps_its_outbox() {
+    let mut t = Tenant::new(2);
+    let d = t.demo.clone();
+    let c = t.devices[1].store.actor(d.cashier.user_id).unwrap();
+    let sale = t.devices[1].store.open_sale(&c, None).unwrap();
+    t.devices[1]
+        .store
+        .scan(&c, sale, &d.barcodes["COF-ESP"])
+        .unwrap();
+    let dev_id = t.devices[1].scope.device_id;
+    t.server.lock().unwrap().revoked.push(dev_id);
+    let pending = t.devices[1].store.outbox_len().unwrap();
+    let err = t.sync(1).unwrap_err();
+    assert!(err.to_string().contains("not authorized"), "{err}");
+    assert_eq!(t.devices[1].store.outbox_len().unwrap(), pending);
+    assert!(!t.devices[1]
+        .engine
+        .status()
+        .last_error
+        .clone()
+        .unwrap_or_default()
+        .is_empty());
+    let _ = MemoryTransport {
+        server: &t.server,
+        scope: t.devices[1].scope,
+        online: true,
+    };
+}

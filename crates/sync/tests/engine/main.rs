@@ -1,0 +1,15 @@
+//! Tests of the merge engine and the device sync engine, against the in-memory server
+//! (`pos_sync::memory`). The end-to-end tests against the real server live in `tests/` at the
+//! workspace root.
+//!
+//! Where new tests go:
+//! - `converge.rs`: devices that sell offline and converge.
+//! - `hostile.rs`: changes the server must refuse, each as its own test.
+//! - `props.rs`: random operations, delivery order, duplicates and drops.
+//!
+//! Helpers are in `common.rs`.
+
+mod common;
+mod converge;
+mod hostile;
+mod props;
