@@ -1,9 +1,20 @@
-//! The sync server (issue 3). Not built yet: this binary says so instead of pretending.
+//! `pos-sync-server`: parses the configuration, sets up JSON logs and runs the server.
 
-fn main() {
-    eprintln!(
-        "pos-sync-server is not implemented yet (issue 3). \
-         Run ./run.sh for the core demo."
-    );
-    std::process::exit(2);
+use clap::Parser;
+use pos_sync_server::Config;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let config = Config::parse();
+    tracing_subscriber::fmt()
+        .json()
+        .with_current_span(true)
+        .with_span_list(false)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_new(&config.log)
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    pos_sync_server::app::run(config).await?;
+    Ok(())
 }

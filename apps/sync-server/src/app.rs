@@ -1,0 +1,295 @@
+//! Starting and stopping the server: data directory, JWT secret, database (given or the
+//! managed local cluster), migrations, the LISTEN task, and serving with a graceful shutdown
+//! that drains in-flight requests (pushes) before the cluster stops.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rand::RngCore;
+use sqlx_postgres::{PgListener, PgPool};
+use thiserror::Error;
+use tokio::sync::{broadcast, watch};
+use uuid::Uuid;
+
+use crate::config::{Config, Settings};
+use crate::jwt::JwtKeys;
+use crate::pg::{ClusterError, ClusterOptions, LocalCluster};
+use crate::state::{AppState, Notice};
+
+#[derive(Debug, Error)]
+pub enum StartError {
+    #[error("data directory {path}: {source}")]
+    DataDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("jwt secret: {0}")]
+    Secret(String),
+    #[error("local postgres: {0}")]
+    Cluster(#[from] ClusterError),
+    #[error("database: {0}")]
+    Database(#[from] sqlx_core::Error),
+    #[error("migrations: {0}")]
+    Migrate(#[from] sqlx_core::migrate::MigrateError),
+    #[error("bootstrap admin: {0}")]
+    Bootstrap(String),
+    #[error("listen on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("server: {0}")]
+    Serve(std::io::Error),
+}
+
+/// Reads the JWT secret: given, or generated once into `<data-dir>/jwt-secret`.
+pub fn jwt_secret(config: &Config) -> Result<Vec<u8>, StartError> {
+    if let Some(s) = &config.jwt_secret {
+        return Ok(s.as_bytes().to_vec());
+    }
+    let path = config.data_dir.join("jwt-secret");
+    let io = |source| StartError::DataDir {
+        path: path.clone(),
+        source,
+    };
+    match std::fs::read_to_string(&path) {
+        Ok(s) => return Ok(s.trim().as_bytes().to_vec()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io(e)),
+    }
+    let mut b = [0u8; 48];
+    rand::thread_rng().fill_bytes(&mut b);
+    let secret = hex::encode(b);
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)
+        .map_err(io)?;
+    f.write_all(secret.as_bytes()).map_err(io)?;
+    f.sync_all().map_err(io)?;
+    tracing::info!(path = %path.display(), "generated a new JWT secret");
+    Ok(secret.into_bytes())
+}
+
+/// Creates the platform superadmin (in its own "platform" tenant) if none exists yet.
+pub async fn bootstrap_admin(pool: &PgPool, email: &str, password: &str) -> Result<(), StartError> {
+    let exists: bool = sqlx_core::query_scalar::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM users WHERE is_superadmin)",
+    )
+    .fetch_one(pool)
+    .await?;
+    if exists {
+        return Ok(());
+    }
+    if !(8..=256).contains(&password.chars().count()) {
+        return Err(StartError::Bootstrap(
+            "password must be 8 to 256 characters".into(),
+        ));
+    }
+    let pw = password.to_string();
+    let hash = tokio::task::spawn_blocking(move || pos_core::secret::hash_secret(&pw))
+        .await
+        .map_err(|e| StartError::Bootstrap(e.to_string()))?
+        .map_err(|e| StartError::Bootstrap(e.to_string()))?;
+    let mut tx = pool.begin().await?;
+    let (tenant, user) = (Uuid::now_v7(), Uuid::now_v7());
+    crate::admin::create_tenant_rows(
+        &mut tx,
+        tenant,
+        "Platform",
+        user,
+        &email.trim().to_lowercase(),
+        "Platform admin",
+        &hash,
+        true,
+    )
+    .await
+    .map_err(|e| StartError::Bootstrap(e.to_string()))?;
+    tx.commit().await?;
+    tracing::info!(%tenant, %user, "created the platform superadmin");
+    Ok(())
+}
+
+/// Forwards NOTIFYs on the changes channel to the live sockets of this instance. Reconnects
+/// after a lost connection.
+pub fn spawn_listener(
+    pool: PgPool,
+    tx: broadcast::Sender<Notice>,
+    mut stop: watch::Receiver<bool>,
+) {
+    tokio::spawn(async move {
+        loop {
+            let mut listener = match PgListener::connect_with(&pool).await {
+                Ok(l) => l,
+                Err(e) => {
+                    tracing::warn!(error = %e, "LISTEN connection failed; retrying");
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_secs(1)) => continue,
+                        _ = stop.changed() => return,
+                    }
+                }
+            };
+            if let Err(e) = listener.listen(crate::db::CHANNEL).await {
+                tracing::warn!(error = %e, "LISTEN failed; retrying");
+                continue;
+            }
+            loop {
+                tokio::select! {
+                    n = listener.recv() => match n {
+                        Ok(n) => {
+                            if let Some(notice) = Notice::parse(n.payload()) {
+                                let _ = tx.send(notice);
+                            }
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, "LISTEN connection lost; reconnecting");
+                            break;
+                        }
+                    },
+                    _ = stop.changed() => return,
+                }
+            }
+        }
+    });
+}
+
+/// A ready app: its state and the means to stop what it started.
+pub struct App {
+    pub state: AppState,
+    pub shutdown: watch::Sender<bool>,
+    pub cluster: Option<LocalCluster>,
+}
+
+/// Connects (or starts the local cluster), migrates and builds the state.
+pub async fn prepare(config: &Config) -> Result<App, StartError> {
+    std::fs::create_dir_all(&config.data_dir).map_err(|source| StartError::DataDir {
+        path: config.data_dir.clone(),
+        source,
+    })?;
+    let secret = jwt_secret(config)?;
+    let jwt = JwtKeys::new(&secret).map_err(|e| StartError::Secret(e.to_string()))?;
+    let (url, cluster) = match &config.database_url {
+        Some(u) => (u.clone(), None),
+        None => {
+            let root = config.data_dir.join("pg");
+            let opts = ClusterOptions {
+                bin_dir: config.pg_bin.clone(),
+                port: config.pg_port,
+                ephemeral: false,
+            };
+            let c = tokio::task::spawn_blocking(move || LocalCluster::start(&root, &opts))
+                .await
+                .map_err(|e| StartError::Bootstrap(e.to_string()))??;
+            tracing::info!(port = c.port(), "local postgres cluster running");
+            let url = c.url("postgres");
+            (url, Some(c))
+        }
+    };
+    let pool = crate::db::connect(&url, config.db_max_connections).await?;
+    crate::db::migrate(&pool).await?;
+    if let (Some(e), Some(p)) = (
+        &config.bootstrap_admin_email,
+        &config.bootstrap_admin_password,
+    ) {
+        bootstrap_admin(&pool, e, p).await?;
+    }
+    let (shutdown, rx) = watch::channel(false);
+    let state = AppState::new(pool, jwt, Settings::from(config), rx);
+    Ok(App {
+        state,
+        shutdown,
+        cluster,
+    })
+}
+
+/// Serves until `stop` resolves, then drains in-flight requests (up to the grace period),
+/// closes live sockets, the pool, and the local cluster.
+pub async fn serve(
+    config: &Config,
+    app: App,
+    listener: tokio::net::TcpListener,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), StartError> {
+    crate::metrics::handle();
+    let App {
+        state,
+        shutdown,
+        mut cluster,
+    } = app;
+    spawn_listener(
+        state.pool.clone(),
+        state.live.clone(),
+        state.shutdown.clone(),
+    );
+    let router = crate::routes::router(state.clone());
+    let pool = state.pool.clone();
+    let grace = Duration::from_secs(config.shutdown_grace_secs);
+    let notify = shutdown.clone();
+    let server = axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        stop.await;
+        tracing::info!("shutting down: draining in-flight requests");
+        let _ = notify.send(true);
+    });
+    let mut done = shutdown.subscribe();
+    let serving = tokio::spawn(async move { server.await });
+    let result = tokio::select! {
+        r = serving => r.map_err(|e| StartError::Serve(std::io::Error::other(e)))?.map_err(StartError::Serve),
+        _ = async {
+            let _ = done.wait_for(|v| *v).await;
+            tokio::time::sleep(grace).await;
+        } => {
+            tracing::warn!("grace period over; stopping with requests still in flight");
+            Ok(())
+        }
+    };
+    pool.close().await;
+    if let Some(c) = cluster.as_mut() {
+        let _ = tokio::task::block_in_place(|| c.stop());
+    }
+    result
+}
+
+/// Runs the server with `config` until Ctrl-C or SIGTERM.
+pub async fn run(config: Config) -> Result<(), StartError> {
+    let app = prepare(&config).await?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| StartError::Listen {
+            addr: config.listen,
+            source,
+        })?;
+    tracing::info!(addr = %config.listen, "listening");
+    serve(&config, app, listener, shutdown_signal()).await
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}
+
+/// Whether a path is inside `/root` or another folder other users cannot enter (a hint for
+/// the local cluster, which runs as `postgres` under root).
+pub fn hint_private(path: &Path) -> bool {
+    path.starts_with("/root")
+}

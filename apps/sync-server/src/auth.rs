@@ -1,0 +1,408 @@
+//! Authentication: head-office login with lockout and rate limits, rotating refresh tokens, the
+//! bearer-token extractors for users and devices, and the permission check for admin calls
+//! (through `pos_core::auth::can`, the one matrix).
+
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::request::Parts;
+use base64::Engine;
+use pos_core::auth::{can, Permission, Role, Throttle};
+use pos_core::secret::verify_secret;
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use sqlx_core::query::query;
+use sqlx_core::query_as::query_as;
+use sqlx_postgres::PgPool;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::db::{self, now_ms};
+use crate::error::ApiError;
+use crate::jwt::{Claims, Kind, AUDIENCE};
+use crate::state::AppState;
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct LoginRequest {
+    pub email: String,
+    pub password: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct LoginResponse {
+    pub access_token: String,
+    pub token_type: String,
+    /// Seconds until the access token expires.
+    pub expires_in: i64,
+    /// Opaque; trade it at `/v1/auth/refresh` for a new pair. Single use.
+    pub refresh_token: String,
+    pub user_id: Uuid,
+    pub tenant_id: Uuid,
+}
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct RefreshRequest {
+    pub refresh_token: String,
+}
+
+/// 32 random bytes, base64url.
+pub fn random_token() -> String {
+    let mut b = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut b);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
+}
+
+pub fn sha256(s: &str) -> Vec<u8> {
+    Sha256::digest(s.as_bytes()).to_vec()
+}
+
+/// The client's address (from the socket; absent in in-process tests).
+pub struct ClientIp(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        Ok(ClientIp(
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|c| c.0.ip().to_string())
+                .unwrap_or_else(|| "local".into()),
+        ))
+    }
+}
+
+pub fn user_claims(state: &AppState, user: Uuid, tenant: Uuid, superadmin: bool) -> Claims {
+    let now = now_ms() / 1000;
+    Claims {
+        sub: user,
+        kind: Kind::User,
+        tenant,
+        store: None,
+        device: None,
+        sa: superadmin,
+        aud: AUDIENCE.into(),
+        iat: now,
+        exp: now + state.settings.access_ttl_secs,
+        jti: Uuid::new_v4(),
+    }
+}
+
+/// A PHC string to verify against when the email is unknown, so both paths cost the same.
+fn dummy_hash() -> &'static str {
+    static H: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    H.get_or_init(|| pos_core::secret::hash_secret("not-a-real-password").unwrap_or_default())
+}
+
+async fn verify_blocking(password: String, phc: String) -> Result<bool, ApiError> {
+    tokio::task::spawn_blocking(move || verify_secret(&password, &phc).unwrap_or(false))
+        .await
+        .map_err(ApiError::internal)
+}
+
+/// `POST /v1/auth/login`.
+pub async fn login(
+    state: &AppState,
+    ip: &str,
+    req: LoginRequest,
+) -> Result<LoginResponse, ApiError> {
+    let email = req.email.trim().to_lowercase();
+    let now = now_ms();
+    let s = &state.settings;
+    for (key, limit) in [
+        (format!("login-ip:{ip}"), s.login_per_ip_per_min),
+        (format!("login-email:{email}"), s.login_per_email_per_min),
+    ] {
+        state
+            .limiter
+            .hit(&key, limit, now)
+            .map_err(|retry_after_secs| ApiError::RateLimit {
+                message: "too many login attempts; try again later".into(),
+                retry_after_secs,
+            })?;
+    }
+    let row: Option<(Uuid, Uuid, Option<String>, bool, i64, Option<i64>)> = query_as(
+        "SELECT tenant_id, user_id, password_hash, is_superadmin, failed_logins, locked_until
+         FROM users WHERE email = $1",
+    )
+    .bind(&email)
+    .fetch_optional(&state.pool)
+    .await?;
+    let bad = || ApiError::Authn("wrong email or password".into());
+    let Some((tenant, user, Some(phc), superadmin, failures, locked_until)) = row else {
+        let _ = verify_blocking(req.password, dummy_hash().to_string()).await;
+        return Err(bad());
+    };
+    let throttle = Throttle {
+        failures,
+        locked_until,
+    };
+    if let Err(until) = throttle.check(now) {
+        return Err(ApiError::RateLimit {
+            message: "too many failed logins: the account is locked for a while".into(),
+            retry_after_secs: ((until - now) / 1000).max(1) as u64,
+        });
+    }
+    if !verify_blocking(req.password, phc).await? {
+        let t = throttle.fail(now_ms());
+        query("UPDATE users SET failed_logins = $3, locked_until = $4 WHERE tenant_id = $1 AND user_id = $2")
+            .bind(tenant)
+            .bind(user)
+            .bind(t.failures)
+            .bind(t.locked_until)
+            .execute(&state.pool)
+            .await?;
+        return Err(bad());
+    }
+    let mut tx = state.pool.begin().await?;
+    query("UPDATE users SET failed_logins = 0, locked_until = NULL WHERE tenant_id = $1 AND user_id = $2")
+        .bind(tenant)
+        .bind(user)
+        .execute(&mut *tx)
+        .await?;
+    let refresh = issue_refresh(&mut tx, state, tenant, user, Uuid::now_v7()).await?;
+    db::audit(
+        &mut tx,
+        tenant,
+        Some(user),
+        None,
+        "auth.login",
+        &format!("user:{user}"),
+        serde_json::json!({}),
+    )
+    .await?;
+    tx.commit().await?;
+    let access = state
+        .jwt
+        .sign(&user_claims(state, user, tenant, superadmin))
+        .map_err(ApiError::internal)?;
+    Ok(LoginResponse {
+        access_token: access,
+        token_type: "Bearer".into(),
+        expires_in: state.settings.access_ttl_secs,
+        refresh_token: refresh,
+        user_id: user,
+        tenant_id: tenant,
+    })
+}
+
+async fn issue_refresh(
+    tx: &mut db::Tx<'_>,
+    state: &AppState,
+    tenant: Uuid,
+    user: Uuid,
+    family: Uuid,
+) -> Result<String, ApiError> {
+    let token = random_token();
+    query(
+        "INSERT INTO refresh_tokens (tenant_id, token_id, user_id, family_id, token_hash, expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(tenant)
+    .bind(Uuid::now_v7())
+    .bind(user)
+    .bind(family)
+    .bind(sha256(&token))
+    .bind(now_ms() + state.settings.refresh_ttl_secs * 1000)
+    .execute(&mut **tx)
+    .await?;
+    Ok(token)
+}
+
+/// `POST /v1/auth/refresh`: rotates the refresh token. Presenting a token that was already
+/// rotated (or revoked) revokes its whole family: a thief and the owner both lose the session.
+pub async fn refresh(state: &AppState, req: RefreshRequest) -> Result<LoginResponse, ApiError> {
+    let mut tx = state.pool.begin().await?;
+    let row: Option<(Uuid, Uuid, Uuid, Uuid, i64, Option<i64>, Option<i64>, bool)> = query_as(
+        "SELECT r.tenant_id, r.token_id, r.user_id, r.family_id, r.expires_at, r.rotated_at, r.revoked_at,
+                u.is_superadmin
+         FROM refresh_tokens r JOIN users u USING (tenant_id, user_id)
+         WHERE r.token_hash = $1 FOR UPDATE OF r",
+    )
+    .bind(sha256(&req.refresh_token))
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some((tenant, token_id, user, family, expires_at, rotated, revoked, superadmin)) = row
+    else {
+        return Err(ApiError::Authn("unknown refresh token".into()));
+    };
+    let now = now_ms();
+    if rotated.is_some() || revoked.is_some() {
+        query("UPDATE refresh_tokens SET revoked_at = $3 WHERE tenant_id = $1 AND family_id = $2 AND revoked_at IS NULL")
+            .bind(tenant)
+            .bind(family)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        db::audit(
+            &mut tx,
+            tenant,
+            Some(user),
+            None,
+            "auth.refresh_reuse",
+            &format!("family:{family}"),
+            serde_json::json!({"revoked": true}),
+        )
+        .await?;
+        tx.commit().await?;
+        tracing::warn!(%tenant, %user, "refresh token reuse: family revoked");
+        return Err(ApiError::Authn(
+            "refresh token was already used: every session of this login is revoked".into(),
+        ));
+    }
+    if expires_at <= now {
+        return Err(ApiError::Authn("refresh token expired".into()));
+    }
+    query("UPDATE refresh_tokens SET rotated_at = $3 WHERE tenant_id = $1 AND token_id = $2")
+        .bind(tenant)
+        .bind(token_id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+    let next = issue_refresh(&mut tx, state, tenant, user, family).await?;
+    tx.commit().await?;
+    let access = state
+        .jwt
+        .sign(&user_claims(state, user, tenant, superadmin))
+        .map_err(ApiError::internal)?;
+    Ok(LoginResponse {
+        access_token: access,
+        token_type: "Bearer".into(),
+        expires_in: state.settings.access_ttl_secs,
+        refresh_token: next,
+        user_id: user,
+        tenant_id: tenant,
+    })
+}
+
+fn bearer(parts: &Parts) -> Result<&str, ApiError> {
+    let h = parts
+        .headers
+        .get(axum::http::header::AUTHORIZATION)
+        .ok_or_else(|| ApiError::Authn("missing bearer token".into()))?;
+    let s = h
+        .to_str()
+        .map_err(|_| ApiError::Authn("malformed authorization header".into()))?;
+    s.strip_prefix("Bearer ")
+        .map(str::trim)
+        .ok_or_else(|| ApiError::Authn("authorization must be a bearer token".into()))
+}
+
+fn claims(parts: &Parts, state: &AppState) -> Result<Claims, ApiError> {
+    let token = bearer(parts)?;
+    state
+        .jwt
+        .verify(token)
+        .map_err(|e| ApiError::Authn(e.to_string()))
+}
+
+/// A head-office user, from a valid user access token.
+#[derive(Debug, Clone, Copy)]
+pub struct UserAuth {
+    pub user_id: Uuid,
+    pub tenant_id: Uuid,
+    pub superadmin: bool,
+}
+
+impl FromRequestParts<AppState> for UserAuth {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let c = claims(parts, state)?;
+        if c.kind != Kind::User {
+            return Err(ApiError::Authn("a user token is required".into()));
+        }
+        let span = tracing::Span::current();
+        span.record("tenant", tracing::field::display(c.tenant));
+        span.record("user", tracing::field::display(c.sub));
+        Ok(UserAuth {
+            user_id: c.sub,
+            tenant_id: c.tenant,
+            superadmin: c.sa,
+        })
+    }
+}
+
+/// An enrolled, not revoked device, from a valid device access token. Revocation is checked
+/// against the database on every request, so it takes effect on the next one.
+#[derive(Debug, Clone, Copy)]
+pub struct DeviceAuth {
+    pub tenant_id: Uuid,
+    pub store_id: Uuid,
+    pub device_id: Uuid,
+}
+
+impl FromRequestParts<AppState> for DeviceAuth {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let c = claims(parts, state)?;
+        let (Kind::Device, Some(store), Some(device)) = (c.kind, c.store, c.device) else {
+            return Err(ApiError::Authn("a device token is required".into()));
+        };
+        let span = tracing::Span::current();
+        span.record("tenant", tracing::field::display(c.tenant));
+        span.record("device", tracing::field::display(device));
+        let row: Option<(Uuid, Option<i64>)> = query_as(
+            "SELECT store_id, revoked_at FROM devices WHERE tenant_id = $1 AND device_id = $2",
+        )
+        .bind(c.tenant)
+        .bind(device)
+        .fetch_optional(&state.pool)
+        .await?;
+        match row {
+            Some((s, None)) if s == store => Ok(DeviceAuth {
+                tenant_id: c.tenant,
+                store_id: store,
+                device_id: device,
+            }),
+            Some((_, Some(_))) => Err(ApiError::Authn("this device has been revoked".into())),
+            _ => Err(ApiError::Authn("unknown device".into())),
+        }
+    }
+}
+
+/// The roles a user holds that apply to `store` (its store role and any tenant-wide role), or
+/// only tenant-wide roles when `store` is `None`.
+pub async fn roles_in(
+    pool: &PgPool,
+    tenant: Uuid,
+    user: Uuid,
+    store: Option<Uuid>,
+) -> Result<Vec<Role>, ApiError> {
+    let rows: Vec<(String,)> = query_as(
+        "SELECT role FROM memberships WHERE tenant_id = $1 AND user_id = $2
+         AND (store_id IS NULL OR store_id = $3)",
+    )
+    .bind(tenant)
+    .bind(user)
+    .bind(store)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().filter_map(|(r,)| r.parse().ok()).collect())
+}
+
+/// Requires `permission` for the user in `store` (or tenant-wide), via `pos_core::auth::can`.
+pub async fn require(
+    pool: &PgPool,
+    user: &UserAuth,
+    store: Option<Uuid>,
+    permission: Permission,
+) -> Result<(), ApiError> {
+    if user.superadmin {
+        return Ok(());
+    }
+    let roles = roles_in(pool, user.tenant_id, user.user_id, store).await?;
+    if roles.iter().any(|r| can(*r, permission)) {
+        Ok(())
+    } else {
+        Err(ApiError::Authz(format!(
+            "permission {permission} is required{}",
+            store.map(|s| format!(" in store {s}")).unwrap_or_default()
+        )))
+    }
+}
+
+/// The strongest of a user's roles (owner first).
+pub fn strongest(roles: impl IntoIterator<Item = Role>) -> Option<Role> {
+    roles.into_iter().min()
+}

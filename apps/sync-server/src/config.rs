@@ -1,0 +1,109 @@
+//! The server's configuration: flags, each also read from the environment.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// The multi-tenant sync server of the offline-first POS.
+#[derive(Debug, Clone, clap::Parser)]
+#[command(name = "pos-sync-server", version)]
+pub struct Config {
+    /// PostgreSQL URL of the master database. When unset, the server runs and manages its own
+    /// cluster in `<data-dir>/pg` with the machine's PostgreSQL binaries.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+
+    /// Folder for the server's own state: the generated JWT secret and the local cluster.
+    #[arg(long, env = "POS_DATA_DIR", default_value = "./server-data")]
+    pub data_dir: PathBuf,
+
+    /// Address to listen on.
+    #[arg(long, env = "POS_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+
+    /// HS256 secret for access tokens (at least 32 bytes). When unset, one is generated once and
+    /// kept in `<data-dir>/jwt-secret` (mode 0600). Never logged.
+    #[arg(long, env = "POS_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+
+    /// Lifetime of an access token (user or device), in seconds.
+    #[arg(long, env = "POS_ACCESS_TTL_SECS", default_value_t = 15 * 60)]
+    pub access_ttl_secs: i64,
+
+    /// Lifetime of a head-office refresh token, in seconds.
+    #[arg(long, env = "POS_REFRESH_TTL_SECS", default_value_t = 30 * 24 * 3600)]
+    pub refresh_ttl_secs: i64,
+
+    /// Lifetime of a device enrolment code, in seconds.
+    #[arg(long, env = "POS_ENROL_CODE_TTL_SECS", default_value_t = 15 * 60)]
+    pub enrol_code_ttl_secs: i64,
+
+    /// Login attempts allowed per client IP per minute.
+    #[arg(long, env = "POS_LOGIN_PER_IP_PER_MIN", default_value_t = 30)]
+    pub login_per_ip_per_min: u32,
+
+    /// Login attempts allowed per email per minute.
+    #[arg(long, env = "POS_LOGIN_PER_EMAIL_PER_MIN", default_value_t = 10)]
+    pub login_per_email_per_min: u32,
+
+    /// Port of the local cluster (when no DATABASE_URL); a free port when unset.
+    #[arg(long, env = "POS_PG_PORT")]
+    pub pg_port: Option<u16>,
+
+    /// Folder of the PostgreSQL binaries for the local cluster.
+    #[arg(long, env = "POS_PG_BIN", default_value = crate::pg::DEFAULT_BIN_DIR)]
+    pub pg_bin: PathBuf,
+
+    /// Largest database connection pool.
+    #[arg(long, env = "POS_DB_MAX_CONNECTIONS", default_value_t = 16)]
+    pub db_max_connections: u32,
+
+    /// Email of a platform superadmin to create at startup if none exists.
+    #[arg(long, env = "POS_BOOTSTRAP_ADMIN_EMAIL")]
+    pub bootstrap_admin_email: Option<String>,
+
+    /// Password of that superadmin. Never logged.
+    #[arg(long, env = "POS_BOOTSTRAP_ADMIN_PASSWORD", hide_env_values = true)]
+    pub bootstrap_admin_password: Option<String>,
+
+    /// Seconds to wait for in-flight requests (pushes) to finish on shutdown.
+    #[arg(long, env = "POS_SHUTDOWN_GRACE_SECS", default_value_t = 30)]
+    pub shutdown_grace_secs: u64,
+
+    /// Log filter (tracing `EnvFilter` syntax). Logs are JSON on stdout.
+    #[arg(long, env = "RUST_LOG", default_value = "info")]
+    pub log: String,
+}
+
+/// The settings the running app needs (the part of [`Config`] that handlers read).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub access_ttl_secs: i64,
+    pub refresh_ttl_secs: i64,
+    pub enrol_code_ttl_secs: i64,
+    pub login_per_ip_per_min: u32,
+    pub login_per_email_per_min: u32,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            access_ttl_secs: 15 * 60,
+            refresh_ttl_secs: 30 * 24 * 3600,
+            enrol_code_ttl_secs: 15 * 60,
+            login_per_ip_per_min: 30,
+            login_per_email_per_min: 10,
+        }
+    }
+}
+
+impl From<&Config> for Settings {
+    fn from(c: &Config) -> Self {
+        Settings {
+            access_ttl_secs: c.access_ttl_secs,
+            refresh_ttl_secs: c.refresh_ttl_secs,
+            enrol_code_ttl_secs: c.enrol_code_ttl_secs,
+            login_per_ip_per_min: c.login_per_ip_per_min,
+            login_per_email_per_min: c.login_per_email_per_min,
+        }
+    }
+}

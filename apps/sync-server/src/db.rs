@@ -1,0 +1,126 @@
+//! The database: connecting, migrating, and the few queries every part shares.
+
+use std::borrow::Cow;
+
+use sqlx_core::migrate::{MigrateError, Migration, MigrationType, Migrator};
+use sqlx_core::sql_str::SqlSafeStr;
+use sqlx_postgres::{PgPool, PgPoolOptions, Postgres};
+use uuid::Uuid;
+
+/// A Postgres transaction.
+pub type Tx<'c> = sqlx_core::transaction::Transaction<'c, Postgres>;
+
+/// The migrations in `migrations/` at the workspace root, embedded at build time. (The
+/// workspace's `sqlx` crate and its `migrate!` macro cannot be used here: see Cargo.toml.)
+const MIGRATIONS: &[(i64, &str, &str)] =
+    &[(1, "init", include_str!("../../../migrations/0001_init.sql"))];
+
+/// Applies every pending migration.
+pub async fn migrate(pool: &PgPool) -> Result<(), MigrateError> {
+    let migrations = MIGRATIONS
+        .iter()
+        .map(|(v, name, sql)| {
+            Migration::new(
+                *v,
+                Cow::Borrowed(*name),
+                MigrationType::Simple,
+                sql.into_sql_str(),
+                false,
+            )
+        })
+        .collect();
+    Migrator::with_migrations(migrations).run(pool).await
+}
+
+/// Connects a pool.
+pub async fn connect(url: &str, max_connections: u32) -> Result<PgPool, sqlx_core::Error> {
+    PgPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(std::time::Duration::from_secs(10))
+        .connect(url)
+        .await
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Takes the next `n` numbers of the tenant's server sequence; returns the first. The row lock
+/// is held until the transaction ends, so sequence order is commit order.
+pub async fn next_seqs(tx: &mut Tx<'_>, tenant: Uuid, n: i64) -> Result<i64, sqlx_core::Error> {
+    let last: i64 = sqlx_core::query_scalar::query_scalar(
+        "INSERT INTO tenant_seq (tenant_id, last_seq) VALUES ($1, $2)
+         ON CONFLICT (tenant_id) DO UPDATE SET last_seq = tenant_seq.last_seq + EXCLUDED.last_seq
+         RETURNING last_seq",
+    )
+    .bind(tenant)
+    .bind(n)
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(last - n + 1)
+}
+
+/// The tenant's latest server sequence.
+pub async fn last_seq(pool: &PgPool, tenant: Uuid) -> Result<i64, sqlx_core::Error> {
+    let v: Option<i64> = sqlx_core::query_scalar::query_scalar(
+        "SELECT last_seq FROM tenant_seq WHERE tenant_id = $1",
+    )
+    .bind(tenant)
+    .fetch_optional(pool)
+    .await?;
+    Ok(v.unwrap_or(0))
+}
+
+/// One audit event, in the caller's transaction.
+pub async fn audit(
+    tx: &mut Tx<'_>,
+    tenant: Uuid,
+    actor_user: Option<Uuid>,
+    actor_device: Option<Uuid>,
+    action: &str,
+    target: &str,
+    diff: serde_json::Value,
+) -> Result<(), sqlx_core::Error> {
+    sqlx_core::query::query(
+        "INSERT INTO audit_events (tenant_id, event_id, at, actor_user, actor_device, action, target, diff)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(tenant)
+    .bind(Uuid::now_v7())
+    .bind(now_ms())
+    .bind(actor_user)
+    .bind(actor_device)
+    .bind(action)
+    .bind(target)
+    .bind(sqlx_core::types::Json(diff))
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// The Postgres channel that carries "more to pull" between server instances.
+pub const CHANNEL: &str = "pos_changes";
+
+/// Announces, in the transaction (so only on commit), that `tenant` has changes up to `seq`
+/// for `store` (`None`: tenant-wide, every store).
+pub async fn notify(
+    tx: &mut Tx<'_>,
+    tenant: Uuid,
+    store: Option<Uuid>,
+    seq: i64,
+) -> Result<(), sqlx_core::Error> {
+    let payload = format!(
+        "{tenant}:{}:{seq}",
+        store.map(|s| s.to_string()).unwrap_or_else(|| "*".into())
+    );
+    sqlx_core::query::query("SELECT pg_notify($1, $2)")
+        .bind(CHANNEL)
+        .bind(payload)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,342 @@
+//! The master documents in Postgres: loading them for a merge, writing a merge's outcome,
+//! the generic projection writer, and documents the server writes itself (store settings and
+//! the catalog published by head office).
+
+use std::collections::HashMap;
+
+use pos_core::doc::{AnyDoc, DocType, Document, Envelope};
+use pos_core::projection::{self, Row, Value, TABLES};
+use pos_sync::merge::{author_change, load_master, MasterDoc};
+use rand::RngCore;
+use sqlx_core::query::query;
+use sqlx_core::query_as::query_as;
+use sqlx_core::sql_str::AssertSqlSafe;
+use uuid::Uuid;
+
+use crate::db::{self, now_ms, Tx};
+use crate::error::ApiError;
+
+/// The device id recorded as creator of documents the server writes itself.
+pub const SERVER_DEVICE: Uuid = Uuid::nil();
+
+type DocRow = (Uuid, String, Option<Uuid>, Uuid, Option<Vec<u8>>);
+
+fn envelope(tenant: Uuid, r: &DocRow) -> Result<Envelope, ApiError> {
+    Ok(Envelope {
+        doc_id: r.0,
+        tenant_id: tenant,
+        store_id: r.2,
+        doc_type: r.1.parse().map_err(ApiError::internal)?,
+        created_by_device: r.3,
+    })
+}
+
+/// Loads the stored copies of `ids` (those that exist). With `lock`, the document rows stay
+/// locked until the transaction ends (ids are locked in sorted order, so no deadlock).
+pub async fn load_docs(
+    tx: &mut sqlx_postgres::PgConnection,
+    tenant: Uuid,
+    ids: &[Uuid],
+    lock: bool,
+) -> Result<HashMap<Uuid, MasterDoc>, ApiError> {
+    let mut ids = ids.to_vec();
+    ids.sort();
+    ids.dedup();
+    let sql = if lock {
+        "SELECT doc_id, doc_type, store_id, created_by_device, snapshot FROM documents
+         WHERE tenant_id = $1 AND doc_id = ANY($2) ORDER BY doc_id FOR UPDATE"
+    } else {
+        "SELECT doc_id, doc_type, store_id, created_by_device, snapshot FROM documents
+         WHERE tenant_id = $1 AND doc_id = ANY($2)"
+    };
+    let rows: Vec<DocRow> = query_as(sql)
+        .bind(tenant)
+        .bind(&ids)
+        .fetch_all(&mut *tx)
+        .await?;
+    let mut out = HashMap::with_capacity(rows.len());
+    for r in &rows {
+        out.insert(
+            r.0,
+            MasterDoc {
+                envelope: envelope(tenant, r)?,
+                snapshot: r.4.clone(),
+                changes: Vec::new(),
+            },
+        );
+    }
+    if out.is_empty() {
+        return Ok(out);
+    }
+    let changes: Vec<(Uuid, Vec<u8>)> = query_as(
+        "SELECT c.doc_id, c.bytes FROM change_log c
+         JOIN documents d ON d.tenant_id = c.tenant_id AND d.doc_id = c.doc_id
+         WHERE c.tenant_id = $1 AND c.doc_id = ANY($2) AND c.seq > d.snapshot_seq
+         ORDER BY c.doc_id, c.seq",
+    )
+    .bind(tenant)
+    .bind(&ids)
+    .fetch_all(&mut *tx)
+    .await?;
+    for (id, bytes) in changes {
+        if let Some(d) = out.get_mut(&id) {
+            d.changes.push(bytes);
+        }
+    }
+    Ok(out)
+}
+
+/// A document's current state as automerge `save()` bytes.
+pub fn snapshot_of(doc: &MasterDoc) -> Result<Vec<u8>, ApiError> {
+    if doc.changes.is_empty() {
+        if let Some(s) = &doc.snapshot {
+            return Ok(s.clone());
+        }
+    }
+    let (mut am, _) = load_master(doc).map_err(ApiError::Internal)?;
+    Ok(am.save())
+}
+
+fn insert_sql(def: &projection::TableDef) -> String {
+    format!(
+        "INSERT INTO {} (tenant_id, {}) VALUES ($1, {})",
+        def.name,
+        def.columns.join(", "),
+        (2..=def.columns.len() + 1)
+            .map(|i| format!("${i}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
+}
+
+/// Replaces a document's projection rows with `rows` (the generic writer: one routine for every
+/// table of `pos_core::projection::TABLES`).
+pub async fn write_projection(
+    tx: &mut Tx<'_>,
+    env: &Envelope,
+    rows: &[Row],
+) -> Result<(), ApiError> {
+    let id = env.doc_id.to_string();
+    for t in projection::tables_of(env.doc_type) {
+        query(AssertSqlSafe(format!(
+            "DELETE FROM {} WHERE tenant_id = $1 AND doc_id = $2",
+            t.name
+        )))
+        .bind(env.tenant_id)
+        .bind(&id)
+        .execute(&mut **tx)
+        .await?;
+    }
+    for row in rows {
+        let def = TABLES
+            .iter()
+            .find(|t| t.name == row.table)
+            .ok_or_else(|| ApiError::Internal(format!("no projection table {}", row.table)))?;
+        let mut q = query(AssertSqlSafe(insert_sql(def))).bind(env.tenant_id);
+        for v in &row.values {
+            q = match v {
+                Value::Null => q.bind(None::<String>),
+                Value::Int(i) => q.bind(*i),
+                Value::Text(s) => q.bind(s.clone()),
+            };
+        }
+        q.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+/// Inserts the row of a new document (its envelope).
+pub async fn insert_document(tx: &mut Tx<'_>, env: &Envelope) -> Result<(), ApiError> {
+    let done = query(
+        "INSERT INTO documents (tenant_id, doc_id, doc_type, store_id, created_by_device)
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+    )
+    .bind(env.tenant_id)
+    .bind(env.doc_id)
+    .bind(env.doc_type.as_str())
+    .bind(env.store_id)
+    .bind(env.created_by_device)
+    .execute(&mut **tx)
+    .await?;
+    if done.rows_affected() == 0 {
+        return Err(ApiError::conflict(format!(
+            "document {} was created concurrently; retry",
+            env.doc_id
+        )));
+    }
+    Ok(())
+}
+
+/// Records a document's new state after changes up to `last_seq` were appended: either a new
+/// snapshot (the stored changes up to `last_seq` are now in it) or `appended` more changes.
+pub async fn update_document(
+    tx: &mut Tx<'_>,
+    env: &Envelope,
+    snapshot: Option<&[u8]>,
+    appended: usize,
+    last_seq: i64,
+    heads: &[String],
+) -> Result<(), ApiError> {
+    match snapshot {
+        Some(s) => {
+            query(
+                "UPDATE documents SET snapshot = $3, snapshot_seq = $4, changes_since_snapshot = 0,
+                 heads = $5, updated_at = $6 WHERE tenant_id = $1 AND doc_id = $2",
+            )
+            .bind(env.tenant_id)
+            .bind(env.doc_id)
+            .bind(s)
+            .bind(last_seq)
+            .bind(heads)
+            .bind(now_ms())
+            .execute(&mut **tx)
+            .await?
+        }
+        None => {
+            query(
+                "UPDATE documents SET changes_since_snapshot = changes_since_snapshot + $3,
+                 heads = $4, updated_at = $5 WHERE tenant_id = $1 AND doc_id = $2",
+            )
+            .bind(env.tenant_id)
+            .bind(env.doc_id)
+            .bind(appended as i32)
+            .bind(heads)
+            .bind(now_ms())
+            .execute(&mut **tx)
+            .await?
+        }
+    };
+    Ok(())
+}
+
+/// Appends one change to the change log.
+#[allow(clippy::too_many_arguments)]
+pub async fn append_change(
+    tx: &mut Tx<'_>,
+    env: &Envelope,
+    seq: i64,
+    hash: &str,
+    bytes: &[u8],
+    author_user: Option<Uuid>,
+    author_device: Option<Uuid>,
+) -> Result<(), ApiError> {
+    query(
+        "INSERT INTO change_log (tenant_id, seq, doc_id, store_id, hash, bytes, author_user, author_device, received_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(env.tenant_id)
+    .bind(seq)
+    .bind(env.doc_id)
+    .bind(env.store_id)
+    .bind(hash)
+    .bind(bytes)
+    .bind(author_user)
+    .bind(author_device)
+    .bind(now_ms())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// What a server-side edit did.
+#[derive(Debug, Clone, Copy)]
+pub struct Written {
+    /// `None`: nothing changed.
+    pub seq: Option<i64>,
+}
+
+/// Writes a document as the server (head office publishing, store settings), in the caller's
+/// transaction: one automerge change authored with a fresh actor, the change-log row with the
+/// next sequence, the projection, an audit event and a NOTIFY. `edit` gets the current typed
+/// document (`None` if new) and returns the new one.
+pub async fn write_as_server<D: Document>(
+    tx: &mut Tx<'_>,
+    env: Envelope,
+    user: Uuid,
+    action: &str,
+    edit: impl FnOnce(Option<D>) -> Result<D, ApiError>,
+) -> Result<Written, ApiError> {
+    let mut loaded = load_docs(&mut **tx, env.tenant_id, &[env.doc_id], true).await?;
+    let before = loaded.remove(&env.doc_id);
+    let env = match &before {
+        Some(b) if b.envelope.doc_type != env.doc_type => {
+            return Err(ApiError::conflict(format!(
+                "document {} is a {}, not a {}",
+                env.doc_id, b.envelope.doc_type, env.doc_type
+            )))
+        }
+        Some(b) => b.envelope,
+        None => env,
+    };
+    let before_typed: Option<D> = match &before {
+        Some(b) => {
+            let (_, any) = load_master(b).map_err(ApiError::Internal)?;
+            Some(D::from_any(any).map_err(ApiError::internal)?)
+        }
+        None => None,
+    };
+    let before_json = before_typed.clone().map(|d| d.into_any().to_json());
+    let after = edit(before_typed)?;
+    let after_any = after.clone().into_any();
+    if before_json.as_ref() == Some(&after_any.to_json()) {
+        return Ok(Written { seq: None });
+    }
+    let mut actor = [0u8; 16];
+    rand::thread_rng().fill_bytes(&mut actor);
+    let (hash, bytes) =
+        author_change(env, before.as_ref(), &after, &actor).map_err(ApiError::Internal)?;
+    if before.is_none() {
+        insert_document(tx, &env).await?;
+    }
+    let seq = db::next_seqs(tx, env.tenant_id, 1).await?;
+    append_change(tx, &env, seq, &hash, &bytes, Some(user), None).await?;
+    update_document(tx, &env, None, 1, seq, std::slice::from_ref(&hash)).await?;
+    let rows = projection::project(&env, &after_any).map_err(ApiError::internal)?;
+    write_projection(tx, &env, &rows).await?;
+    db::audit(
+        tx,
+        env.tenant_id,
+        Some(user),
+        None,
+        action,
+        &format!("{}:{}", env.doc_type, env.doc_id),
+        serde_json::json!({ "before": before_json, "after": after_any.to_json(), "seq": seq }),
+    )
+    .await?;
+    db::notify(tx, env.tenant_id, env.store_id, seq).await?;
+    Ok(Written { seq: Some(seq) })
+}
+
+/// The store settings document of a store, typed.
+pub async fn store_settings(
+    tx: &mut Tx<'_>,
+    tenant: Uuid,
+    store: Uuid,
+) -> Result<Option<pos_core::catalog::StoreSettings>, ApiError> {
+    let id: Option<Uuid> = sqlx_core::query_scalar::query_scalar(
+        "SELECT doc_id FROM documents WHERE tenant_id = $1 AND store_id = $2 AND doc_type = 'store_settings'
+         ORDER BY created_at LIMIT 1",
+    )
+    .bind(tenant)
+    .bind(store)
+    .fetch_optional(&mut **tx)
+    .await?;
+    let Some(id) = id else { return Ok(None) };
+    let mut docs = load_docs(&mut **tx, tenant, &[id], false).await?;
+    let Some(d) = docs.remove(&id) else {
+        return Ok(None);
+    };
+    match load_master(&d) {
+        Ok((_, AnyDoc::StoreSettings(s))) => Ok(Some(s)),
+        _ => Ok(None),
+    }
+}
+
+/// Whether a document type is in a device's scope: its store, or tenant-wide.
+pub fn in_scope(env: &Envelope, tenant: Uuid, store: Uuid) -> bool {
+    env.tenant_id == tenant && (env.store_id == Some(store) || env.store_id.is_none())
+}
+
+pub fn parse_doc_type(s: &str) -> Result<DocType, ApiError> {
+    s.parse().map_err(ApiError::internal)
+}

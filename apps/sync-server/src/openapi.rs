@@ -1,0 +1,49 @@
+//! The OpenAPI document of the admin and auth API, generated from the code (utoipa).
+
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use crate::admin::*;
+use crate::auth::{LoginRequest, LoginResponse, RefreshRequest};
+use crate::devices::EnrolmentCode;
+use crate::routes::*;
+
+struct Bearer;
+
+impl Modify for Bearer {
+    fn modify(&self, api: &mut utoipa::openapi::OpenApi) {
+        if let Some(c) = api.components.as_mut() {
+            c.add_security_scheme(
+                "bearer",
+                SecurityScheme::Http(
+                    HttpBuilder::new()
+                        .scheme(HttpAuthScheme::Bearer)
+                        .bearer_format("JWT")
+                        .build(),
+                ),
+            );
+        }
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "POS sync server", description = "Head-office auth and admin API. Errors: {\"error\": {\"code\", \"message\", \"details\"}}."),
+    paths(
+        login_h, refresh_h,
+        list_tenants_h, create_tenant_h, list_stores_h, create_store_h, issue_code_h,
+        list_devices_h, revoke_device_h, list_users_h, create_user_h, grant_role_h,
+        revoke_role_h, set_pin_h, publish_item_h, set_prices_h, price_conflicts_h, audit_h,
+    ),
+    components(schemas(
+        LoginRequest, LoginResponse, RefreshRequest, EnrolmentCode, CreateTenant, TenantOut,
+        CreateStore, StoreOut, DeviceOut, CreateUser, UserOut, GrantRole, MembershipOut, SetPin,
+        PublishItem, SetPrices, PublishedDoc, PriceConflictOut, AuditEventOut, AuditPage,
+    )),
+    modifiers(&Bearer),
+)]
+struct ApiDoc;
+
+pub fn document() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}

@@ -1,0 +1,399 @@
+//! A local PostgreSQL cluster managed by the server, and the test harness built on it.
+//!
+//! When no `DATABASE_URL` is given, the server runs its own cluster in `<data-dir>/pg` with the
+//! machine's PostgreSQL binaries: `initdb -A trust -U postgres` once, then `pg_ctl start` on
+//! 127.0.0.1 and a free (or configured) port, and `pg_ctl stop` on shutdown. `initdb` refuses
+//! to run as root, so as root every binary runs through `runuser -u postgres --` and the cluster
+//! directory belongs to `postgres`.
+//!
+//! [`testing`] uses the same code for tests: one throwaway cluster per test binary in a
+//! temporary directory, one database per test (copied from a migrated template), removed at
+//! process exit.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use thiserror::Error;
+
+/// Where Debian puts PostgreSQL 15.
+pub const DEFAULT_BIN_DIR: &str = "/usr/lib/postgresql/15/bin";
+
+#[derive(Debug, Error)]
+pub enum ClusterError {
+    #[error("postgres binaries not found in {0} (install postgresql-15 or pass --pg-bin)")]
+    NoBinaries(PathBuf),
+    #[error("cannot prepare {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{what} failed ({status}): {stderr}")]
+    Command {
+        what: String,
+        status: String,
+        stderr: String,
+    },
+    #[error("no free port on 127.0.0.1: {0}")]
+    NoPort(std::io::Error),
+    #[error("{0} is not reachable by the postgres user; choose a data directory outside private folders (e.g. /var/lib or /srv)")]
+    NotReachable(PathBuf),
+    #[error("bad postmaster.pid in {0}")]
+    BadPidFile(PathBuf),
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> ClusterError + '_ {
+    move |source| ClusterError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Whether this process runs as root (and so must run PostgreSQL as `postgres`).
+pub fn running_as_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// A free TCP port on 127.0.0.1 (free when asked; the caller retries on a race).
+pub fn free_port() -> Result<u16, ClusterError> {
+    let l = TcpListener::bind("127.0.0.1:0").map_err(ClusterError::NoPort)?;
+    let port = l.local_addr().map_err(ClusterError::NoPort)?.port();
+    Ok(port)
+}
+
+/// Options for a cluster.
+#[derive(Debug, Clone)]
+pub struct ClusterOptions {
+    pub bin_dir: PathBuf,
+    /// `None`: a free port.
+    pub port: Option<u16>,
+    /// Turn off fsync and friends (tests only: a crash may lose the cluster).
+    pub ephemeral: bool,
+}
+
+impl Default for ClusterOptions {
+    fn default() -> Self {
+        ClusterOptions {
+            bin_dir: PathBuf::from(DEFAULT_BIN_DIR),
+            port: None,
+            ephemeral: false,
+        }
+    }
+}
+
+/// A running cluster that this process started (or found running in its directory). Dropping it
+/// stops it.
+#[derive(Debug)]
+pub struct LocalCluster {
+    root: PathBuf,
+    data: PathBuf,
+    bin_dir: PathBuf,
+    port: u16,
+    as_postgres: bool,
+    running: bool,
+}
+
+impl LocalCluster {
+    /// Initialises (once) and starts a cluster in `root` (`root/data` holds the cluster; the
+    /// Unix socket and the log live in `root`).
+    pub fn start(root: &Path, opts: &ClusterOptions) -> Result<LocalCluster, ClusterError> {
+        if !opts.bin_dir.join("pg_ctl").exists() {
+            return Err(ClusterError::NoBinaries(opts.bin_dir.clone()));
+        }
+        std::fs::create_dir_all(root).map_err(io_err(root))?;
+        let root = root.canonicalize().map_err(io_err(root))?;
+        let as_postgres = running_as_root();
+        let mut c = LocalCluster {
+            data: root.join("data"),
+            root,
+            bin_dir: opts.bin_dir.clone(),
+            port: 0,
+            as_postgres,
+            running: false,
+        };
+        if as_postgres {
+            c.run_plain(
+                "chown",
+                &["-R", "postgres:postgres", &c.root.to_string_lossy()],
+            )?;
+            // Every folder above must be traversable by postgres.
+            let probe = Command::new("runuser")
+                .args(["-u", "postgres", "--", "test", "-w"])
+                .arg(&c.root)
+                .output()
+                .map_err(io_err(&c.root))?;
+            if !probe.status.success() {
+                return Err(ClusterError::NotReachable(c.root.clone()));
+            }
+        }
+        if !c.data.join("PG_VERSION").exists() {
+            let data = c.data.to_string_lossy().into_owned();
+            let mut args = vec!["-D", &data, "-A", "trust", "-U", "postgres", "-E", "UTF8"];
+            args.extend(["--locale=C"]);
+            if opts.ephemeral {
+                args.push("--no-sync");
+            }
+            c.run_pg("initdb", &args)?;
+        }
+        if let Some(port) = c.running_port()? {
+            // Left running by an earlier process (a crash): adopt it.
+            c.port = port;
+            c.running = true;
+            return Ok(c);
+        }
+        let mut last = None;
+        for _ in 0..5 {
+            let port = match opts.port {
+                Some(p) => p,
+                None => free_port()?,
+            };
+            let mut o = format!(
+                "-p {port} -k {} -c listen_addresses=127.0.0.1",
+                c.root.display()
+            );
+            if opts.ephemeral {
+                o.push_str(" -c fsync=off -c synchronous_commit=off -c full_page_writes=off");
+            }
+            let data = c.data.to_string_lossy().into_owned();
+            let log = c.root.join("postgres.log").to_string_lossy().into_owned();
+            match c.run_pg(
+                "pg_ctl",
+                &["-D", &data, "-l", &log, "-w", "-t", "60", "-o", &o, "start"],
+            ) {
+                Ok(_) => {
+                    c.port = port;
+                    c.running = true;
+                    return Ok(c);
+                }
+                Err(e) => {
+                    if opts.port.is_some() {
+                        return Err(e);
+                    }
+                    last = Some(e);
+                }
+            }
+        }
+        Err(last.unwrap_or(ClusterError::BadPidFile(c.data.clone())))
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The connection URL of a database of this cluster.
+    pub fn url(&self, db: &str) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/{db}", self.port)
+    }
+
+    /// Stops the cluster (fast shutdown: open sessions are ended, data is safe).
+    pub fn stop(&mut self) -> Result<(), ClusterError> {
+        if !self.running {
+            return Ok(());
+        }
+        self.running = false;
+        let data = self.data.to_string_lossy().into_owned();
+        self.run_pg("pg_ctl", &["-D", &data, "-m", "fast", "-w", "stop"])
+            .map(|_| ())
+    }
+
+    /// The port of a postmaster already running on this data directory, if any.
+    fn running_port(&self) -> Result<Option<u16>, ClusterError> {
+        let pid_file = self.data.join("postmaster.pid");
+        if !pid_file.exists() {
+            return Ok(None);
+        }
+        let data = self.data.to_string_lossy().into_owned();
+        if self.run_pg("pg_ctl", &["-D", &data, "status"]).is_err() {
+            return Ok(None);
+        }
+        let text = std::fs::read_to_string(&pid_file).map_err(io_err(&pid_file))?;
+        // Line 4 of postmaster.pid is the port.
+        text.lines()
+            .nth(3)
+            .and_then(|l| l.trim().parse().ok())
+            .map(Some)
+            .ok_or(ClusterError::BadPidFile(pid_file))
+    }
+
+    fn run_pg(&self, bin: &str, args: &[&str]) -> Result<Output, ClusterError> {
+        let path = self.bin_dir.join(bin);
+        let mut cmd = if self.as_postgres {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(&path);
+            c
+        } else {
+            Command::new(&path)
+        };
+        cmd.args(args).current_dir(&self.root);
+        finish(bin, cmd.output().map_err(io_err(&path))?)
+    }
+
+    fn run_plain(&self, bin: &str, args: &[&str]) -> Result<Output, ClusterError> {
+        let out = Command::new(bin)
+            .args(args)
+            .output()
+            .map_err(io_err(Path::new(bin)))?;
+        finish(bin, out)
+    }
+}
+
+fn finish(what: &str, out: Output) -> Result<Output, ClusterError> {
+    if out.status.success() {
+        Ok(out)
+    } else {
+        let mut stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        if stderr.trim().is_empty() {
+            stderr = String::from_utf8_lossy(&out.stdout).into_owned();
+        }
+        Err(ClusterError::Command {
+            what: what.to_string(),
+            status: out.status.to_string(),
+            stderr: stderr.trim().to_string(),
+        })
+    }
+}
+
+impl Drop for LocalCluster {
+    fn drop(&mut self) {
+        if let Err(e) = self.stop() {
+            tracing::warn!(error = %e, "stopping the local postgres cluster failed");
+        }
+    }
+}
+
+/// The test harness: a throwaway cluster per test binary, a fresh database per test.
+pub mod testing {
+    use std::sync::{Mutex, OnceLock};
+    use std::time::{Duration, Instant};
+
+    use sqlx_core::connection::Connection;
+    use sqlx_core::executor::Executor;
+    use sqlx_core::sql_str::AssertSqlSafe;
+    use sqlx_postgres::{PgConnection, PgPool, PgPoolOptions};
+
+    use super::{ClusterError, ClusterOptions, LocalCluster};
+
+    const TEMPLATE: &str = "pos_template";
+
+    struct Shared {
+        cluster: LocalCluster,
+        dir: tempfile::TempDir,
+    }
+
+    static SHARED: Mutex<Option<Shared>> = Mutex::new(None);
+    static STARTED: OnceLock<Result<String, String>> = OnceLock::new();
+
+    extern "C" fn stop_at_exit() {
+        let taken = match SHARED.lock() {
+            Ok(mut g) => g.take(),
+            Err(p) => p.into_inner().take(),
+        };
+        if let Some(mut s) = taken {
+            let _ = s.cluster.stop();
+            drop(s.cluster);
+            let _ = s.dir.close();
+        }
+    }
+
+    fn start() -> Result<String, String> {
+        let dir = tempfile::Builder::new()
+            .prefix("pos-test-pg-")
+            .tempdir()
+            .map_err(|e| format!("temp dir: {e}"))?;
+        let cluster = LocalCluster::start(
+            dir.path(),
+            &ClusterOptions {
+                ephemeral: true,
+                ..ClusterOptions::default()
+            },
+        )
+        .map_err(|e| e.to_string())?;
+        let admin_url = cluster.url("postgres");
+        let template_url = cluster.url(TEMPLATE);
+        if let Ok(mut g) = SHARED.lock() {
+            *g = Some(Shared { cluster, dir });
+        }
+        // SAFETY: registering a plain extern "C" function with atexit has no preconditions.
+        unsafe {
+            libc::atexit(stop_at_exit);
+        }
+        // Migrate a template once, on a runtime of its own (each test has its own runtime).
+        let admin = admin_url.clone();
+        std::thread::spawn(move || -> Result<(), String> {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())?;
+            rt.block_on(async move {
+                let mut c = PgConnection::connect(&admin)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                c.execute(AssertSqlSafe(format!("CREATE DATABASE {TEMPLATE}")))
+                    .await
+                    .map_err(|e| e.to_string())?;
+                c.close().await.map_err(|e| e.to_string())?;
+                let pool = PgPoolOptions::new()
+                    .max_connections(1)
+                    .connect(&template_url)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                crate::db::migrate(&pool).await.map_err(|e| e.to_string())?;
+                pool.close().await;
+                Ok(())
+            })
+        })
+        .join()
+        .map_err(|_| "template migration panicked".to_string())??;
+        Ok(admin_url)
+    }
+
+    /// A database of its own for one test.
+    pub struct TestDb {
+        pub url: String,
+        pub pool: PgPool,
+    }
+
+    /// Starts the shared cluster if needed and creates a fresh, migrated database.
+    pub async fn test_db() -> Result<TestDb, ClusterError> {
+        let admin = STARTED
+            .get_or_init(start)
+            .clone()
+            .map_err(|e| ClusterError::Command {
+                what: "test cluster".into(),
+                status: "failed".into(),
+                stderr: e,
+            })?;
+        let name = format!("t_{}", uuid::Uuid::new_v4().simple());
+        let cmd_err = |e: sqlx_core::Error| ClusterError::Command {
+            what: "create test database".into(),
+            status: "failed".into(),
+            stderr: e.to_string(),
+        };
+        let mut c = PgConnection::connect(&admin).await.map_err(cmd_err)?;
+        // Copies of one template may collide ("being accessed by other users"): retry briefly.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            match c
+                .execute(AssertSqlSafe(format!(
+                    "CREATE DATABASE {name} TEMPLATE {TEMPLATE}"
+                )))
+                .await
+            {
+                Ok(_) => break,
+                Err(e) if Instant::now() < deadline && e.to_string().contains("other users") => {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                Err(e) => return Err(cmd_err(e)),
+            }
+        }
+        let _ = c.close().await;
+        let url = format!("{}/{name}", admin.trim_end_matches("/postgres"));
+        let pool = PgPoolOptions::new()
+            .max_connections(8)
+            .connect(&url)
+            .await
+            .map_err(cmd_err)?;
+        Ok(TestDb { url, pool })
+    }
+}

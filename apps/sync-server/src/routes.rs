@@ -1,0 +1,380 @@
+//! The HTTP surface: thin handlers (parse, call one function, map the result) and the router.
+
+use std::time::Duration;
+
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderName, Request, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::Router;
+use pos_sync::wire::{
+    BootstrapPage, DeviceTokenRequest, DocSnapshot, EnrolRequest, EnrolResponse, PullResponse,
+    PushRequest, PushResponse, StaffRecord, TokenResponse, MAX_BODY_BYTES,
+};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+use uuid::Uuid;
+
+use crate::admin::{self, *};
+use crate::auth::{
+    self, ClientIp, DeviceAuth, LoginRequest, LoginResponse, RefreshRequest, UserAuth,
+};
+use crate::devices::{self, EnrolmentCode};
+use crate::error::{ApiError, Json, Path, Query};
+use crate::state::AppState;
+use crate::sync::{self, BootstrapQuery, PullQuery};
+
+type R<T> = Result<Json<T>, ApiError>;
+
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The whole API.
+pub fn router(state: AppState) -> Router {
+    let admin = Router::new()
+        .route("/tenants", get(list_tenants_h).post(create_tenant_h))
+        .route("/stores", get(list_stores_h).post(create_store_h))
+        .route("/stores/{store_id}/enrolment-codes", post(issue_code_h))
+        .route("/stores/{store_id}/devices", get(list_devices_h))
+        .route("/devices/{device_id}/revoke", post(revoke_device_h))
+        .route("/users", get(list_users_h).post(create_user_h))
+        .route("/users/{user_id}/memberships", post(grant_role_h))
+        .route(
+            "/users/{user_id}/memberships/{membership_id}",
+            axum::routing::delete(revoke_role_h),
+        )
+        .route("/users/{user_id}/pin", put(set_pin_h))
+        .route("/items", post(publish_item_h))
+        .route("/items/{item_id}/prices", put(set_prices_h))
+        .route("/price-conflicts", get(price_conflicts_h))
+        .route("/audit", get(audit_h));
+    let v1 = Router::new()
+        .route("/auth/login", post(login_h))
+        .route("/auth/refresh", post(refresh_h))
+        .route("/devices/enrol", post(enrol_h))
+        .route("/devices/token", post(device_token_h))
+        .route("/sync/push", post(push_h))
+        .route("/sync/pull", get(pull_h))
+        .route("/sync/bootstrap", get(bootstrap_h))
+        .route("/sync/doc/{doc_id}", get(doc_h))
+        .route("/sync/staff", get(staff_h))
+        .route("/sync/live", get(live_h))
+        .route("/openapi.json", get(openapi_h))
+        .nest("/admin", admin);
+    Router::new()
+        .route("/health/live", get(live_probe))
+        .route("/health/ready", get(ready_probe))
+        .route("/metrics", get(metrics_h))
+        .nest("/v1", v1)
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|req: &Request<_>| {
+                    let id = req
+                        .headers()
+                        .get(REQUEST_ID)
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("-")
+                        .to_string();
+                    tracing::info_span!(
+                        "request",
+                        method = %req.method(),
+                        path = %req.uri().path(),
+                        request_id = %id,
+                        tenant = tracing::field::Empty,
+                        device = tracing::field::Empty,
+                        user = tracing::field::Empty,
+                    )
+                })
+                .on_response(|res: &Response, latency: Duration, _span: &tracing::Span| {
+                    tracing::info!(
+                        status = res.status().as_u16(),
+                        ms = latency.as_millis() as u64,
+                        "response"
+                    );
+                }),
+        )
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .with_state(state)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::NotFound("no such route".into())
+}
+
+async fn method_not_allowed() -> Response {
+    let mut r = ApiError::validation("method not allowed on this route").into_response();
+    *r.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
+    r
+}
+
+async fn live_probe() -> &'static str {
+    "ok"
+}
+
+async fn ready_probe(State(s): State<AppState>) -> Result<&'static str, ApiError> {
+    let one: i32 = sqlx_core::query_scalar::query_scalar("SELECT 1")
+        .fetch_one(&s.pool)
+        .await
+        .map_err(|e| ApiError::Internal(format!("database not ready: {e}")))?;
+    if one == 1 {
+        Ok("ready")
+    } else {
+        Err(ApiError::Internal("database answered oddly".into()))
+    }
+}
+
+async fn metrics_h() -> Response {
+    match crate::metrics::handle() {
+        Some(h) => (
+            [(
+                axum::http::header::CONTENT_TYPE,
+                "text/plain; version=0.0.4",
+            )],
+            h.render(),
+        )
+            .into_response(),
+        None => ApiError::Internal("metrics recorder unavailable".into()).into_response(),
+    }
+}
+
+async fn openapi_h() -> axum::Json<utoipa::openapi::OpenApi> {
+    axum::Json(crate::openapi::document())
+}
+
+// ---------------------------------------------------------------- auth and devices
+
+#[utoipa::path(post, path = "/v1/auth/login", tag = "auth", request_body = LoginRequest,
+    responses((status = 200, body = LoginResponse), (status = 401), (status = 429)))]
+pub async fn login_h(
+    State(s): State<AppState>,
+    ip: ClientIp,
+    Json(req): Json<LoginRequest>,
+) -> R<LoginResponse> {
+    auth::login(&s, &ip.0, req).await.map(Json)
+}
+
+#[utoipa::path(post, path = "/v1/auth/refresh", tag = "auth", request_body = RefreshRequest,
+    responses((status = 200, body = LoginResponse), (status = 401)))]
+pub async fn refresh_h(
+    State(s): State<AppState>,
+    Json(req): Json<RefreshRequest>,
+) -> R<LoginResponse> {
+    auth::refresh(&s, req).await.map(Json)
+}
+
+async fn enrol_h(
+    State(s): State<AppState>,
+    ip: ClientIp,
+    Json(req): Json<EnrolRequest>,
+) -> R<EnrolResponse> {
+    devices::enrol(&s, &ip.0, req).await.map(Json)
+}
+
+async fn device_token_h(
+    State(s): State<AppState>,
+    Json(req): Json<DeviceTokenRequest>,
+) -> R<TokenResponse> {
+    devices::token(&s, req).await.map(Json)
+}
+
+// ---------------------------------------------------------------- sync
+
+async fn push_h(
+    State(s): State<AppState>,
+    d: DeviceAuth,
+    Json(req): Json<PushRequest>,
+) -> R<PushResponse> {
+    sync::push(&s, &d, req).await.map(Json)
+}
+
+async fn pull_h(
+    State(s): State<AppState>,
+    d: DeviceAuth,
+    Query(q): Query<PullQuery>,
+) -> R<PullResponse> {
+    sync::pull(&s, &d, q).await.map(Json)
+}
+
+async fn bootstrap_h(
+    State(s): State<AppState>,
+    d: DeviceAuth,
+    Query(q): Query<BootstrapQuery>,
+) -> R<BootstrapPage> {
+    sync::bootstrap(&s, &d, q).await.map(Json)
+}
+
+async fn doc_h(State(s): State<AppState>, d: DeviceAuth, Path(id): Path<Uuid>) -> R<DocSnapshot> {
+    sync::doc(&s, &d, id).await.map(Json)
+}
+
+async fn staff_h(State(s): State<AppState>, d: DeviceAuth) -> R<Vec<StaffRecord>> {
+    devices::staff(&s, &d).await.map(Json)
+}
+
+async fn live_h(State(s): State<AppState>, d: DeviceAuth, ws: WebSocketUpgrade) -> Response {
+    ws.on_upgrade(move |socket| sync::live(s, d, socket))
+}
+
+// ---------------------------------------------------------------- admin
+
+#[utoipa::path(get, path = "/v1/admin/tenants", tag = "admin", security(("bearer" = [])),
+    responses((status = 200, body = Vec<TenantOut>), (status = 403)))]
+pub async fn list_tenants_h(State(s): State<AppState>, u: UserAuth) -> R<Vec<TenantOut>> {
+    admin::list_tenants(&s, &u).await.map(Json)
+}
+
+#[utoipa::path(post, path = "/v1/admin/tenants", tag = "admin", security(("bearer" = [])),
+    request_body = CreateTenant, responses((status = 200, body = TenantOut), (status = 403), (status = 409)))]
+pub async fn create_tenant_h(
+    State(s): State<AppState>,
+    u: UserAuth,
+    Json(req): Json<CreateTenant>,
+) -> R<TenantOut> {
+    admin::create_tenant(&s, &u, req).await.map(Json)
+}
+
+#[utoipa::path(get, path = "/v1/admin/stores", tag = "admin", security(("bearer" = [])),
+    responses((status = 200, body = Vec<StoreOut>)))]
+pub async fn list_stores_h(State(s): State<AppState>, u: UserAuth) -> R<Vec<StoreOut>> {
+    admin::list_stores(&s, &u).await.map(Json)
+}
+
+#[utoipa::path(post, path = "/v1/admin/stores", tag = "admin", security(("bearer" = [])),
+    request_body = CreateStore, responses((status = 200, body = StoreOut), (status = 409)))]
+pub async fn create_store_h(
+    State(s): State<AppState>,
+    u: UserAuth,
+    Json(req): Json<CreateStore>,
+) -> R<StoreOut> {
+    admin::create_store(&s, &u, req).await.map(Json)
+}
+
+#[utoipa::path(post, path = "/v1/admin/stores/{store_id}/enrolment-codes", tag = "admin",
+    security(("bearer" = [])), params(("store_id" = Uuid, Path)),
+    responses((status = 200, body = EnrolmentCode), (status = 403)))]
+pub async fn issue_code_h(
+    State(s): State<AppState>,
+    u: UserAuth,
+    Path(store): Path<Uuid>,
+) -> R<EnrolmentCode> {
+    devices::issue_code(&s, &u, store).await.map(Json)
+}
+
+#[utoipa::path(get, path = "/v1/admin/stores/{store_id}/devices", tag = "admin",
+    security(("bearer" = [])), params(("store_id" = Uuid, Path)),
+    responses((status = 200, body = Vec<DeviceOut>)))]
+pub async fn list_devices_h(
+    State(s): State<AppState>,
+    u: UserAuth,
+    Path(store): Path<Uuid>,
+) -> R<Vec<DeviceOut>> {
+    admin::list_devices(&s, &u, store).await.map(Json)
+}
+
+#[utoipa::path(post, path = "/v1/admin/devices/{device_id}/revoke", tag = "admin",
+    security(("bearer" = [])), params(("device_id" = Uuid, Path)),
+    responses((status = 200, body = DeviceOut), (status = 404)))]
+pub async fn revoke_device_h(
+    State(s): State<AppState>,
+    u: UserAuth,
+    Path(id): Path<Uuid>,
+) -> R<DeviceOut> {
+    admin::revoke_device(&s, &u, id).await.map(Json)
+}
+
+#[utoipa::path(get, path = "/v1/admin/users", tag = "admin", security(("bearer" = [])),
+    responses((status = 200, body = Vec<UserOut>)))]
+pub async fn list_users_h(State(s): State<AppState>, u: UserAuth) -> R<Vec<UserOut>> {
+    admin::list_users(&s, &u).await.map(Json)
+}
+
+#[utoipa::path(post, path = "/v1/admin/users", tag = "admin", security(("bearer" = [])),
+    request_body = CreateUser, responses((status = 200, body = UserOut), (status = 409)))]
+pub async fn create_user_h(
+    State(s): State<AppState>,
+    u: UserAuth,
+    Json(req): Json<CreateUser>,
+) -> R<UserOut> {
+    admin::create_user(&s, &u, req).await.map(Json)
+}
+
+#[utoipa::path(post, path = "/v1/admin/users/{user_id}/memberships", tag = "admin",
+    security(("bearer" = [])), params(("user_id" = Uuid, Path)), request_body = GrantRole,
+    responses((status = 200, body = MembershipOut), (status = 409)))]
+pub async fn grant_role_h(
+    State(s): State<AppState>,
+    u: UserAuth,
+    Path(id): Path<Uuid>,
+    Json(req): Json<GrantRole>,
+) -> R<MembershipOut> {
+    admin::grant_role(&s, &u, id, req).await.map(Json)
+}
+
+#[utoipa::path(delete, path = "/v1/admin/users/{user_id}/memberships/{membership_id}", tag = "admin",
+    security(("bearer" = [])), params(("user_id" = Uuid, Path), ("membership_id" = Uuid, Path)),
+    responses((status = 204), (status = 404)))]
+pub async fn revoke_role_h(
+    State(s): State<AppState>,
+    u: UserAuth,
+    Path((id, m)): Path<(Uuid, Uuid)>,
+) -> Result<StatusCode, ApiError> {
+    admin::revoke_role(&s, &u, id, m)
+        .await
+        .map(|_| StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(put, path = "/v1/admin/users/{user_id}/pin", tag = "admin",
+    security(("bearer" = [])), params(("user_id" = Uuid, Path)), request_body = SetPin,
+    responses((status = 204), (status = 400)))]
+pub async fn set_pin_h(
+    State(s): State<AppState>,
+    u: UserAuth,
+    Path(id): Path<Uuid>,
+    Json(req): Json<SetPin>,
+) -> Result<StatusCode, ApiError> {
+    admin::set_pin(&s, &u, id, req)
+        .await
+        .map(|_| StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(post, path = "/v1/admin/items", tag = "admin", security(("bearer" = [])),
+    request_body = PublishItem, responses((status = 200, body = PublishedDoc), (status = 400)))]
+pub async fn publish_item_h(
+    State(s): State<AppState>,
+    u: UserAuth,
+    Json(req): Json<PublishItem>,
+) -> R<PublishedDoc> {
+    admin::publish_item(&s, &u, req).await.map(Json)
+}
+
+#[utoipa::path(put, path = "/v1/admin/items/{item_id}/prices", tag = "admin",
+    security(("bearer" = [])), params(("item_id" = Uuid, Path)), request_body = SetPrices,
+    responses((status = 200, body = PublishedDoc), (status = 404)))]
+pub async fn set_prices_h(
+    State(s): State<AppState>,
+    u: UserAuth,
+    Path(id): Path<Uuid>,
+    Json(req): Json<SetPrices>,
+) -> R<PublishedDoc> {
+    admin::set_prices(&s, &u, id, req).await.map(Json)
+}
+
+#[utoipa::path(get, path = "/v1/admin/price-conflicts", tag = "admin", security(("bearer" = [])),
+    responses((status = 200, body = Vec<PriceConflictOut>)))]
+pub async fn price_conflicts_h(State(s): State<AppState>, u: UserAuth) -> R<Vec<PriceConflictOut>> {
+    admin::price_conflicts(&s, &u).await.map(Json)
+}
+
+#[utoipa::path(get, path = "/v1/admin/audit", tag = "admin", security(("bearer" = [])),
+    params(PageQuery), responses((status = 200, body = AuditPage)))]
+pub async fn audit_h(
+    State(s): State<AppState>,
+    u: UserAuth,
+    Query(q): Query<PageQuery>,
+) -> R<AuditPage> {
+    admin::audit_log(&s, &u, q).await.map(Json)
+}

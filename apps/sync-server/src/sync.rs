@@ -1,0 +1,613 @@
+//! The sync endpoints: push (through `pos_sync::merge`), pull by cursor, bootstrap, a document's
+//! current state, the staff list and the live channel.
+//!
+//! The push handler holds no merge logic: it loads what the batch needs, calls
+//! [`pos_sync::merge::merge`] on a blocking thread, and writes the outcome (change log with the
+//! tenant's next sequences, documents, projections, conflicts, audit events, NOTIFY) in one
+//! Postgres transaction.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+use std::time::Instant;
+
+use axum::extract::ws::{Message, WebSocket};
+use pos_core::auth::Role;
+use pos_core::catalog::StoreSettings;
+use pos_core::doc::{AnyDoc, Envelope};
+use pos_core::policy::PolicyContext;
+use pos_core::refund::Refund;
+use pos_core::sale::Sale;
+use pos_sync::merge::{self, load_master, Decision, MergeOutcome, Scope};
+use pos_sync::wire::{
+    BootstrapPage, DocSnapshot, LiveMessage, PullResponse, PulledChange, PushRequest, PushResponse,
+    PushResult, MAX_PULL_CHANGES, MAX_PUSH_CHANGES, PROTOCOL_VERSION,
+};
+use serde::Deserialize;
+use sqlx_core::query::query;
+use sqlx_core::query_as::query_as;
+use sqlx_postgres::PgPool;
+use uuid::Uuid;
+
+use crate::auth::DeviceAuth;
+use crate::db::{self, now_ms};
+use crate::docs::{self, load_docs, snapshot_of};
+use crate::error::ApiError;
+use crate::metrics as m;
+use crate::state::AppState;
+
+/// How long a device should wait before resending a change with missing dependencies.
+pub const RETRY_AFTER_MS: u64 = 1_000;
+
+/// Documents per bootstrap page.
+pub const BOOTSTRAP_PAGE: i64 = 500;
+
+/// Answers the policy's questions from Postgres: the store's settings and roles are preloaded;
+/// a refund's sale is loaded on demand (the merge runs on a blocking thread, so it may wait).
+struct ServerContext {
+    settings: HashMap<Uuid, StoreSettings>,
+    roles: HashMap<String, Role>,
+    pool: PgPool,
+    tenant: Uuid,
+    handle: tokio::runtime::Handle,
+    sales: Mutex<HashMap<(Uuid, Uuid), Option<(Sale, Vec<(Uuid, Refund)>)>>>,
+}
+
+impl ServerContext {
+    async fn load(
+        state: &AppState,
+        tx: &mut db::Tx<'_>,
+        scope: &Scope,
+    ) -> Result<ServerContext, ApiError> {
+        let mut settings = HashMap::new();
+        if let Some(s) = docs::store_settings(tx, scope.tenant_id, scope.store_id).await? {
+            settings.insert(scope.store_id, s);
+        }
+        let roles = crate::devices::store_roles(&state.pool, scope.tenant_id, scope.store_id)
+            .await?
+            .into_iter()
+            .map(|(id, _, role, _)| (id.to_string(), role))
+            .collect();
+        Ok(ServerContext {
+            settings,
+            roles,
+            pool: state.pool.clone(),
+            tenant: scope.tenant_id,
+            handle: tokio::runtime::Handle::current(),
+            sales: Mutex::new(HashMap::new()),
+        })
+    }
+
+    async fn fetch_sale(
+        &self,
+        sale_id: Uuid,
+        excluding: Uuid,
+    ) -> Result<Option<(Sale, Vec<(Uuid, Refund)>)>, ApiError> {
+        let mut conn = self.pool.acquire().await?;
+        let refund_ids: Vec<(String,)> =
+            query_as("SELECT doc_id FROM p_refunds WHERE tenant_id = $1 AND sale_id = $2")
+                .bind(self.tenant)
+                .bind(sale_id.to_string())
+                .fetch_all(&mut *conn)
+                .await?;
+        let mut ids: Vec<Uuid> = refund_ids
+            .iter()
+            .filter_map(|(s,)| s.parse().ok())
+            .filter(|id| *id != excluding)
+            .collect();
+        ids.push(sale_id);
+        let docs = load_docs(&mut conn, self.tenant, &ids, false).await?;
+        let Some(sale_doc) = docs.get(&sale_id) else {
+            return Ok(None);
+        };
+        let Ok((_, AnyDoc::Sale(sale))) = load_master(sale_doc) else {
+            return Ok(None);
+        };
+        let mut refunds = Vec::new();
+        for (id, d) in &docs {
+            if *id == sale_id {
+                continue;
+            }
+            if let Ok((_, AnyDoc::Refund(r))) = load_master(d) {
+                refunds.push((*id, r));
+            }
+        }
+        refunds.sort_by_key(|(id, _)| *id);
+        Ok(Some((sale, refunds)))
+    }
+}
+
+impl PolicyContext for ServerContext {
+    fn settings(&self, store_id: Uuid) -> Option<StoreSettings> {
+        self.settings.get(&store_id).cloned()
+    }
+
+    fn role_of(&self, user_id: &str) -> Option<Role> {
+        self.roles.get(user_id).copied()
+    }
+
+    fn sale_and_refunds(
+        &self,
+        sale_id: Uuid,
+        excluding: Uuid,
+    ) -> Option<(Sale, Vec<(Uuid, Refund)>)> {
+        if let Ok(cache) = self.sales.lock() {
+            if let Some(hit) = cache.get(&(sale_id, excluding)) {
+                return hit.clone();
+            }
+        }
+        let found = self
+            .handle
+            .block_on(self.fetch_sale(sale_id, excluding))
+            .unwrap_or_else(|e| {
+                tracing::warn!(error = %e, %sale_id, "loading a sale for a refund check failed");
+                None
+            });
+        if let Ok(mut cache) = self.sales.lock() {
+            cache.insert((sale_id, excluding), found.clone());
+        }
+        found
+    }
+}
+
+/// `POST /v1/sync/push`.
+pub async fn push(
+    state: &AppState,
+    device: &DeviceAuth,
+    req: PushRequest,
+) -> Result<PushResponse, ApiError> {
+    if req.protocol != PROTOCOL_VERSION {
+        return Err(ApiError::validation(format!(
+            "protocol version {} is not supported (this server speaks {PROTOCOL_VERSION})",
+            req.protocol
+        )));
+    }
+    if req.changes.len() > MAX_PUSH_CHANGES {
+        return Err(ApiError::validation(format!(
+            "at most {MAX_PUSH_CHANGES} changes per push, got {}",
+            req.changes.len()
+        )));
+    }
+    let started = Instant::now();
+    let scope = Scope {
+        tenant_id: device.tenant_id,
+        store_id: device.store_id,
+        device_id: device.device_id,
+    };
+    let changes = req.changes;
+    let ids: Vec<Uuid> = changes
+        .iter()
+        .filter(|c| c.envelope.tenant_id == scope.tenant_id)
+        .map(|c| c.envelope.doc_id)
+        .collect();
+    let hashes: Vec<String> = changes.iter().map(|c| c.hash.clone()).collect();
+
+    let mut tx = state.pool.begin().await?;
+    let stored = load_docs(&mut tx, scope.tenant_id, &ids, true).await?;
+    let known: HashMap<String, i64> =
+        query_as("SELECT hash, seq FROM change_log WHERE tenant_id = $1 AND hash = ANY($2)")
+            .bind(scope.tenant_id)
+            .bind(&hashes)
+            .fetch_all(&mut *tx)
+            .await?
+            .into_iter()
+            .collect();
+    let ctx = ServerContext::load(state, &mut tx, &scope).await?;
+    let (outcome, changes) = tokio::task::spawn_blocking(move || {
+        let out = merge::merge(&scope, &ctx, stored, &known, &changes);
+        (out, changes)
+    })
+    .await
+    .map_err(ApiError::internal)?;
+
+    let seqs = write_outcome(&mut tx, &scope, &outcome).await?;
+    tx.commit().await?;
+
+    let results = answer(&outcome, &changes, &seqs);
+    let mut counts = [0u64; 4];
+    for r in &results {
+        counts[match r {
+            PushResult::Accepted { .. } => 0,
+            PushResult::Duplicate { .. } => 1,
+            PushResult::Rejected { .. } => 2,
+            PushResult::RetryAfter { .. } => 3,
+        }] += 1;
+    }
+    m::changes("accepted", counts[0]);
+    m::changes("duplicate", counts[1]);
+    m::changes("rejected", counts[2]);
+    m::changes("retry", counts[3]);
+    metrics::histogram!(m::PUSH_SECONDS).record(started.elapsed().as_secs_f64());
+    tracing::info!(
+        accepted = counts[0],
+        duplicate = counts[1],
+        rejected = counts[2],
+        retry = counts[3],
+        ms = started.elapsed().as_millis() as u64,
+        "push"
+    );
+    Ok(PushResponse { results })
+}
+
+/// Writes a merge outcome in the caller's transaction; returns batch index → sequence.
+async fn write_outcome(
+    tx: &mut db::Tx<'_>,
+    scope: &Scope,
+    out: &MergeOutcome,
+) -> Result<HashMap<usize, i64>, ApiError> {
+    let mut seqs = HashMap::new();
+    if out.accepted.is_empty() {
+        return Ok(seqs);
+    }
+    let tenant = scope.tenant_id;
+    for d in out.docs.iter().filter(|d| d.created) {
+        docs::insert_document(tx, &d.envelope).await?;
+    }
+    let first = db::next_seqs(tx, tenant, out.accepted.len() as i64).await?;
+    let mut last_of_doc: HashMap<Uuid, i64> = HashMap::new();
+    let (mut c_seq, mut c_doc, mut c_store, mut c_hash, mut c_bytes, mut c_user, mut c_dev) =
+        (vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
+    for (k, a) in out.accepted.iter().enumerate() {
+        let seq = first + k as i64;
+        seqs.insert(a.index, seq);
+        last_of_doc.insert(a.envelope.doc_id, seq);
+        c_seq.push(seq);
+        c_doc.push(a.envelope.doc_id);
+        c_store.push(a.envelope.store_id);
+        c_hash.push(a.hash.clone());
+        c_bytes.push(a.bytes.clone());
+        c_user.push(a.author.user_id);
+        c_dev.push(a.author.device_id);
+    }
+    query(
+        "INSERT INTO change_log (tenant_id, seq, doc_id, store_id, hash, bytes, author_user, author_device, received_at)
+         SELECT $1, s, d, st, h, b, u, dv, $9
+         FROM UNNEST($2::bigint[], $3::uuid[], $4::uuid[], $5::text[], $6::bytea[], $7::uuid[], $8::uuid[])
+              AS t(s, d, st, h, b, u, dv)",
+    )
+    .bind(tenant)
+    .bind(&c_seq)
+    .bind(&c_doc)
+    .bind(&c_store)
+    .bind(&c_hash)
+    .bind(&c_bytes)
+    .bind(&c_user)
+    .bind(&c_dev)
+    .bind(now_ms())
+    .execute(&mut **tx)
+    .await?;
+    for d in &out.docs {
+        let last = last_of_doc.get(&d.envelope.doc_id).copied().unwrap_or(0);
+        docs::update_document(
+            tx,
+            &d.envelope,
+            d.snapshot.as_deref(),
+            d.appended.len(),
+            last,
+            &d.heads,
+        )
+        .await?;
+        if !d.conflicts.is_empty() {
+            let doc_json = d.doc.to_json();
+            for c in &d.conflicts {
+                let winner = c
+                    .field
+                    .split('.')
+                    .try_fold(&doc_json, |v, k| v.get(k))
+                    .cloned()
+                    .unwrap_or(serde_json::Value::Null);
+                query(
+                    "INSERT INTO price_conflicts (tenant_id, conflict_id, doc_id, field, \"values\", winner, seq)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(tenant)
+                .bind(Uuid::now_v7())
+                .bind(d.envelope.doc_id)
+                .bind(&c.field)
+                .bind(sqlx_core::types::Json(&c.values))
+                .bind(sqlx_core::types::Json(&winner))
+                .bind(last)
+                .execute(&mut **tx)
+                .await?;
+            }
+        }
+    }
+    for (env, rows) in &out.projections {
+        docs::write_projection(tx, env, rows).await?;
+    }
+    let (mut a_id, mut a_user, mut a_dev, mut a_target, mut a_diff) =
+        (vec![], vec![], vec![], vec![], vec![]);
+    for e in &out.audit {
+        a_id.push(Uuid::now_v7());
+        a_user.push(e.actor.user_id);
+        a_dev.push(e.actor.device_id);
+        a_target.push(format!("{}:{}", e.doc_type, e.doc_id));
+        a_diff.push(serde_json::json!({
+            "hash": e.hash,
+            "seq": seqs.get(&e.index),
+            "fields": e.fields,
+        }));
+    }
+    query(
+        "INSERT INTO audit_events (tenant_id, event_id, at, actor_user, actor_device, action, target, diff)
+         SELECT $1, i, $2, u, d, 'sync.change', t, df
+         FROM UNNEST($3::uuid[], $4::uuid[], $5::uuid[], $6::text[], $7::jsonb[]) AS x(i, u, d, t, df)",
+    )
+    .bind(tenant)
+    .bind(now_ms())
+    .bind(&a_id)
+    .bind(&a_user)
+    .bind(&a_dev)
+    .bind(&a_target)
+    .bind(a_diff.into_iter().map(sqlx_core::types::Json).collect::<Vec<_>>())
+    .execute(&mut **tx)
+    .await?;
+    let last = first + out.accepted.len() as i64 - 1;
+    let stores: HashSet<Option<Uuid>> = out.accepted.iter().map(|a| a.envelope.store_id).collect();
+    for store in stores {
+        db::notify(tx, tenant, store, last).await?;
+    }
+    Ok(seqs)
+}
+
+/// One wire result per pushed change, in order.
+fn answer(
+    out: &MergeOutcome,
+    changes: &[pos_sync::wire::WireChange],
+    seqs: &HashMap<usize, i64>,
+) -> Vec<PushResult> {
+    let mut results: Vec<PushResult> = Vec::with_capacity(changes.len());
+    for (i, d) in out.decisions.iter().enumerate() {
+        let hash = changes[i].hash.clone();
+        let r = match d {
+            Decision::Accepted => match seqs.get(&i) {
+                Some(seq) => PushResult::Accepted { hash, seq: *seq },
+                None => PushResult::Rejected {
+                    hash,
+                    code: "internal".into(),
+                    message: "accepted change without a sequence".into(),
+                },
+            },
+            Decision::Duplicate { seq } => PushResult::Duplicate { hash, seq: *seq },
+            Decision::DuplicateInBatch { index } => match results.get(*index) {
+                Some(PushResult::Accepted { seq, .. } | PushResult::Duplicate { seq, .. }) => {
+                    PushResult::Duplicate { hash, seq: *seq }
+                }
+                Some(PushResult::Rejected { code, message, .. }) => PushResult::Rejected {
+                    hash,
+                    code: code.clone(),
+                    message: message.clone(),
+                },
+                _ => PushResult::RetryAfter {
+                    hash,
+                    missing: Vec::new(),
+                    after_ms: RETRY_AFTER_MS,
+                },
+            },
+            Decision::Rejected { code, message } => PushResult::Rejected {
+                hash,
+                code: code.clone(),
+                message: message.clone(),
+            },
+            Decision::RetryAfter { missing } => PushResult::RetryAfter {
+                hash,
+                missing: missing.clone(),
+                after_ms: RETRY_AFTER_MS,
+            },
+        };
+        results.push(r);
+    }
+    results
+}
+
+#[derive(Debug, Clone, Deserialize, utoipa::IntoParams)]
+pub struct PullQuery {
+    /// The last sequence already seen (0 at first).
+    #[serde(default)]
+    pub cursor: i64,
+    /// Most changes in this page (at most 5000).
+    pub limit: Option<i64>,
+}
+
+type ChangeRow = (i64, Uuid, String, Option<Uuid>, Uuid, String, Vec<u8>);
+
+/// `GET /v1/sync/pull`: accepted changes of the device's store and tenant-wide ones, after the
+/// cursor, in sequence order.
+pub async fn pull(
+    state: &AppState,
+    device: &DeviceAuth,
+    q: PullQuery,
+) -> Result<PullResponse, ApiError> {
+    let started = Instant::now();
+    let limit = q.limit.unwrap_or(1000);
+    if !(1..=MAX_PULL_CHANGES as i64).contains(&limit) || q.cursor < 0 {
+        return Err(ApiError::validation(format!(
+            "limit must be 1 to {MAX_PULL_CHANGES} and cursor not negative"
+        )));
+    }
+    let rows: Vec<ChangeRow> = query_as(
+        "SELECT c.seq, c.doc_id, d.doc_type, c.store_id, d.created_by_device, c.hash, c.bytes
+         FROM change_log c JOIN documents d ON d.tenant_id = c.tenant_id AND d.doc_id = c.doc_id
+         WHERE c.tenant_id = $1 AND c.seq > $2 AND (c.store_id = $3 OR c.store_id IS NULL)
+         ORDER BY c.seq LIMIT $4",
+    )
+    .bind(device.tenant_id)
+    .bind(q.cursor)
+    .bind(device.store_id)
+    .bind(limit + 1)
+    .fetch_all(&state.pool)
+    .await?;
+    let more = rows.len() as i64 > limit;
+    let mut changes = Vec::with_capacity(rows.len());
+    for (seq, doc_id, doc_type, store_id, created_by_device, hash, bytes) in
+        rows.into_iter().take(limit as usize)
+    {
+        changes.push(PulledChange {
+            seq,
+            envelope: Envelope {
+                doc_id,
+                tenant_id: device.tenant_id,
+                store_id,
+                doc_type: docs::parse_doc_type(&doc_type)?,
+                created_by_device,
+            },
+            hash,
+            bytes,
+        });
+    }
+    let cursor = changes.last().map(|c| c.seq).unwrap_or(q.cursor);
+    metrics::histogram!(m::PULL_SECONDS).record(started.elapsed().as_secs_f64());
+    Ok(PullResponse {
+        changes,
+        cursor,
+        more,
+    })
+}
+
+#[derive(Debug, Clone, Deserialize, utoipa::IntoParams)]
+pub struct BootstrapQuery {
+    /// The `next` token of the previous page; omit for the first.
+    pub page: Option<String>,
+}
+
+/// `GET /v1/sync/bootstrap`: the store's and the tenant-wide documents as snapshots, in pages.
+/// The page token carries the cursor of the first page, so every page answers the same one.
+pub async fn bootstrap(
+    state: &AppState,
+    device: &DeviceAuth,
+    q: BootstrapQuery,
+) -> Result<BootstrapPage, ApiError> {
+    let (cursor, after) = match q.page.as_deref() {
+        None => (db::last_seq(&state.pool, device.tenant_id).await?, None),
+        Some(t) => {
+            let (c, id) = t
+                .split_once('.')
+                .ok_or_else(|| ApiError::validation("bad page token"))?;
+            let c: i64 = c
+                .parse()
+                .map_err(|_| ApiError::validation("bad page token"))?;
+            let id: Uuid = id
+                .parse()
+                .map_err(|_| ApiError::validation("bad page token"))?;
+            (c, Some(id))
+        }
+    };
+    let total: i64 = sqlx_core::query_scalar::query_scalar(
+        "SELECT count(*) FROM documents WHERE tenant_id = $1 AND (store_id = $2 OR store_id IS NULL)",
+    )
+    .bind(device.tenant_id)
+    .bind(device.store_id)
+    .fetch_one(&state.pool)
+    .await?;
+    let ids: Vec<(Uuid,)> = query_as(
+        "SELECT doc_id FROM documents WHERE tenant_id = $1 AND (store_id = $2 OR store_id IS NULL)
+         AND ($3::uuid IS NULL OR doc_id > $3) ORDER BY doc_id LIMIT $4",
+    )
+    .bind(device.tenant_id)
+    .bind(device.store_id)
+    .bind(after)
+    .bind(BOOTSTRAP_PAGE + 1)
+    .fetch_all(&state.pool)
+    .await?;
+    let more = ids.len() as i64 > BOOTSTRAP_PAGE;
+    let ids: Vec<Uuid> = ids
+        .into_iter()
+        .take(BOOTSTRAP_PAGE as usize)
+        .map(|(id,)| id)
+        .collect();
+    let mut conn = state.pool.acquire().await?;
+    let stored = load_docs(&mut conn, device.tenant_id, &ids, false).await?;
+    drop(conn);
+    let order = ids.clone();
+    let docs = tokio::task::spawn_blocking(move || -> Result<Vec<DocSnapshot>, ApiError> {
+        order
+            .iter()
+            .filter_map(|id| stored.get(id))
+            .map(|d| {
+                Ok(DocSnapshot {
+                    envelope: d.envelope,
+                    bytes: snapshot_of(d)?,
+                })
+            })
+            .collect()
+    })
+    .await
+    .map_err(ApiError::internal)??;
+    let next = if more {
+        ids.last().map(|id| format!("{cursor}.{id}"))
+    } else {
+        None
+    };
+    Ok(BootstrapPage {
+        docs,
+        cursor,
+        next,
+        total,
+    })
+}
+
+/// `GET /v1/sync/doc/{id}`: the server's state of one document in the device's scope.
+pub async fn doc(state: &AppState, device: &DeviceAuth, id: Uuid) -> Result<DocSnapshot, ApiError> {
+    let mut conn = state.pool.acquire().await?;
+    let mut stored = load_docs(&mut conn, device.tenant_id, &[id], false).await?;
+    drop(conn);
+    let d = stored
+        .remove(&id)
+        .filter(|d| docs::in_scope(&d.envelope, device.tenant_id, device.store_id))
+        .ok_or_else(|| ApiError::NotFound(format!("no document {id} in this device's scope")))?;
+    let envelope = d.envelope;
+    let bytes = tokio::task::spawn_blocking(move || snapshot_of(&d))
+        .await
+        .map_err(ApiError::internal)??;
+    Ok(DocSnapshot { envelope, bytes })
+}
+
+/// The live channel: sends `more` with the latest sequence whenever the device's store (or the
+/// tenant's catalog) has new changes; once at connect too. Closes on server shutdown.
+pub async fn live(state: AppState, device: DeviceAuth, mut socket: WebSocket) {
+    let mut rx = state.live.subscribe();
+    let mut shutdown = state.shutdown.clone();
+    metrics::gauge!(m::CONNECTED_DEVICES).increment(1.0);
+    let send = |seq: i64| {
+        Message::Text(
+            serde_json::to_string(&LiveMessage::More { seq })
+                .unwrap_or_default()
+                .into(),
+        )
+    };
+    if let Ok(seq) = db::last_seq(&state.pool, device.tenant_id).await {
+        if socket.send(send(seq)).await.is_err() {
+            metrics::gauge!(m::CONNECTED_DEVICES).decrement(1.0);
+            return;
+        }
+    }
+    loop {
+        tokio::select! {
+            n = rx.recv() => match n {
+                Ok(n) if n.tenant == device.tenant_id
+                    && (n.store.is_none() || n.store == Some(device.store_id)) => {
+                    if socket.send(send(n.seq)).await.is_err() {
+                        break;
+                    }
+                }
+                Ok(_) => {}
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                    // Missed notices: say "more" with the latest sequence.
+                    match db::last_seq(&state.pool, device.tenant_id).await {
+                        Ok(seq) => if socket.send(send(seq)).await.is_err() { break },
+                        Err(_) => break,
+                    }
+                }
+                Err(_) => break,
+            },
+            msg = socket.recv() => match msg {
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
+                Some(Ok(_)) => {}
+            },
+            _ = shutdown.changed() => {
+                let _ = socket.send(Message::Close(None)).await;
+                break;
+            }
+        }
+    }
+    metrics::gauge!(m::CONNECTED_DEVICES).decrement(1.0);
+}
