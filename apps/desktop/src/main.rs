@@ -1,9 +1,6 @@
-//! The desktop app (issue 5). Not built yet: this binary says so instead of pretending.
+// Hides the console window of a Windows release build; does nothing elsewhere.
+#![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
 
 fn main() {
-    eprintln!(
-        "pos-desktop is not implemented yet (issue 5). \
-         Run ./run.sh for the core demo."
-    );
-    std::process::exit(2);
+    std::process::exit(pos_desktop::main_entry());
 }

@@ -1,0 +1,119 @@
+//! PIN login, logout and manager approval, all offline (`Store::login`).
+
+use pos_core::auth::{can, Actor, Permission, Role};
+use serde::Serialize;
+use tauri::State;
+
+use crate::error::{CmdResult, CommandError};
+use crate::state::AppState;
+
+use super::id;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StaffView {
+    pub id: String,
+    pub name: String,
+    pub role: Role,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct UserView {
+    pub id: String,
+    pub name: String,
+    pub role: Role,
+    /// The permissions of the role (`pos_core::auth::can`), for the UI to guard its buttons.
+    pub permissions: Vec<&'static str>,
+}
+
+impl UserView {
+    pub fn new(actor: Actor, name: String) -> UserView {
+        UserView {
+            id: actor.user_id.to_string(),
+            name,
+            role: actor.role,
+            permissions: Permission::ALL
+                .iter()
+                .filter(|p| can(actor.role, **p))
+                .map(|p| p.as_str())
+                .collect(),
+        }
+    }
+}
+
+/// The store's staff, for the user picker.
+#[tauri::command(rename_all = "snake_case")]
+pub fn staff_list(state: State<'_, AppState>) -> CmdResult<Vec<StaffView>> {
+    let mut inner = state.lock();
+    Ok(inner
+        .store()?
+        .staff()?
+        .into_iter()
+        .map(|(id, name, role)| StaffView {
+            id: id.to_string(),
+            name,
+            role,
+        })
+        .collect())
+}
+
+/// Logs a staff member in with their PIN (lockout after repeated failures, in core).
+#[tauri::command(rename_all = "snake_case")]
+pub fn login(state: State<'_, AppState>, user_id: String, pin: String) -> CmdResult<UserView> {
+    let uid = id(&user_id)?;
+    let mut inner = state.lock();
+    let actor = inner.store()?.login(uid, &pin)?;
+    let name = inner
+        .store()?
+        .staff()?
+        .into_iter()
+        .find(|(i, _, _)| *i == uid)
+        .map(|(_, n, _)| n)
+        .unwrap_or_default();
+    inner.actor = Some(actor);
+    inner.user_name = name.clone();
+    Ok(UserView::new(actor, name))
+}
+
+/// Locks the screen: nobody is logged in until a PIN is entered.
+#[tauri::command(rename_all = "snake_case")]
+pub fn logout(state: State<'_, AppState>) {
+    let mut inner = state.lock();
+    inner.actor = None;
+    inner.user_name.clear();
+}
+
+#[derive(Debug, Serialize)]
+pub struct Approval {
+    pub user_id: String,
+    pub name: String,
+}
+
+/// Checks a manager's PIN for an approval (a discount above the threshold). The logged-in user
+/// stays logged in; the approver's id goes into `Discount::approved_by`, which core's policy
+/// checks against the approver's role.
+#[tauri::command(rename_all = "snake_case")]
+pub fn approve_manager(
+    state: State<'_, AppState>,
+    user_id: String,
+    pin: String,
+) -> CmdResult<Approval> {
+    let uid = id(&user_id)?;
+    let mut inner = state.lock();
+    let approver = inner.store()?.login(uid, &pin)?;
+    if !can(approver.role, Permission::DiscountOverride) {
+        return Err(CommandError::Forbidden {
+            permission: Permission::DiscountOverride.to_string(),
+        });
+    }
+    let name = inner
+        .store()?
+        .staff()?
+        .into_iter()
+        .find(|(i, _, _)| *i == uid)
+        .map(|(_, n, _)| n)
+        .unwrap_or_default();
+    Ok(Approval {
+        user_id: uid.to_string(),
+        name,
+    })
+}

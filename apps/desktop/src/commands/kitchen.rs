@@ -1,0 +1,149 @@
+//! The kitchen display: tickets per station, bump, recall, all-day counts.
+
+use std::collections::BTreeMap;
+
+use pos_core::kitchen::{all_day, KitchenTicket};
+use pos_core::store::{now_ms, KitchenAction};
+use serde::{Deserialize, Serialize};
+use tauri::State;
+
+use crate::config::KdsSetup;
+use crate::error::{CmdResult, CommandError};
+use crate::state::{AppState, Inner};
+
+use super::id;
+
+#[derive(Debug, Serialize)]
+pub struct KitchenItemView {
+    pub line_id: String,
+    pub name: String,
+    pub qty: i64,
+    pub modifiers: Vec<String>,
+    pub note: String,
+    pub bumped: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TicketView {
+    pub id: String,
+    pub station: String,
+    pub ticket: Option<String>,
+    pub course: i64,
+    pub status: String,
+    pub fired_at: i64,
+    pub age_ms: i64,
+    pub items: Vec<KitchenItemView>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Board {
+    pub now: i64,
+    pub stations: Vec<String>,
+    pub tickets: Vec<TicketView>,
+    /// Per station: item name → quantity still to make (`pos_core::kitchen::all_day`).
+    pub all_day: BTreeMap<String, BTreeMap<String, i64>>,
+    /// The most recently bumped ticket, for "recall".
+    pub last_bumped: Option<String>,
+    pub thresholds: KdsSetup,
+}
+
+fn board(inner: &mut Inner, station: Option<String>) -> CmdResult<Board> {
+    let thresholds = inner.config.kds.clone();
+    let station = station.or_else(|| thresholds.station.clone());
+    let store = inner.store()?;
+    let now = now_ms();
+    let summaries = store.kitchen_tickets(station.as_deref(), false)?;
+    let last_bumped = store
+        .kitchen_tickets(station.as_deref(), true)?
+        .into_iter()
+        .filter(|t| t.bumped_at.is_some())
+        .max_by_key(|t| t.bumped_at)
+        .map(|t| t.id.to_string());
+    let mut docs = Vec::with_capacity(summaries.len());
+    for s in &summaries {
+        docs.push((s.id, store.get::<KitchenTicket>(s.id)?));
+    }
+    let mut stations: Vec<String> = docs.iter().map(|(_, t)| t.station.clone()).collect();
+    stations.sort();
+    stations.dedup();
+    let counts = stations
+        .iter()
+        .map(|st| (st.clone(), all_day(docs.iter().map(|(_, t)| t), st)))
+        .collect();
+    let tickets = docs
+        .into_iter()
+        .map(|(id, t)| {
+            let mut items: Vec<_> = t.items.iter().collect();
+            items.sort_by_key(|(_, i)| i.pos);
+            TicketView {
+                id: id.to_string(),
+                station: t.station.clone(),
+                ticket: t.ticket.clone(),
+                course: t.course,
+                status: t.status.as_str().to_string(),
+                fired_at: t.fired_at,
+                age_ms: t.age_ms(now),
+                items: items
+                    .into_iter()
+                    .map(|(line_id, i)| KitchenItemView {
+                        line_id: line_id.clone(),
+                        name: i.name.clone(),
+                        qty: i.qty,
+                        modifiers: i.modifiers.clone(),
+                        note: i.note.clone(),
+                        bumped: i.bumped_at.is_some(),
+                    })
+                    .collect(),
+            }
+        })
+        .collect();
+    Ok(Board {
+        now,
+        stations,
+        tickets,
+        all_day: counts,
+        last_bumped,
+        thresholds,
+    })
+}
+
+/// Open tickets (of one station, or all), oldest first, with all-day counts.
+#[tauri::command(rename_all = "snake_case")]
+pub fn kitchen_board(state: State<'_, AppState>, station: Option<String>) -> CmdResult<Board> {
+    board(&mut state.lock(), station)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActionInput {
+    Start,
+    Ready,
+    Bump,
+    Recall,
+    BumpItem,
+}
+
+/// Starts, readies, bumps or recalls a ticket, or bumps one item (`line_id`).
+#[tauri::command(rename_all = "snake_case")]
+pub fn kitchen_action(
+    state: State<'_, AppState>,
+    ticket_id: String,
+    action: ActionInput,
+    line_id: Option<String>,
+    station: Option<String>,
+) -> CmdResult<Board> {
+    let tid = id(&ticket_id)?;
+    let action = match action {
+        ActionInput::Start => KitchenAction::Start,
+        ActionInput::Ready => KitchenAction::Ready,
+        ActionInput::Bump => KitchenAction::Bump,
+        ActionInput::Recall => KitchenAction::Recall,
+        ActionInput::BumpItem => KitchenAction::BumpItem(
+            line_id.ok_or_else(|| CommandError::invalid("Which item? A line id is needed."))?,
+        ),
+    };
+    let mut inner = state.lock();
+    let (store, actor) = inner.acting()?;
+    store.kitchen(&actor, tid, action)?;
+    board(&mut inner, station)
+}

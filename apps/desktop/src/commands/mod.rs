@@ -1,0 +1,89 @@
+//! The Tauri commands. Each one parses its input, calls one function of `pos-core` or
+//! `pos-printing`, and maps the result into a view or a [`CommandError`]. No business rule lives
+//! here: permissions, totals, limits and lockouts are decided by core.
+//!
+//! Arguments are snake_case on the JS side too (`rename_all = "snake_case"`).
+
+pub mod auth;
+pub mod catalog;
+pub mod kitchen;
+pub mod sale;
+pub mod settings;
+pub mod setup;
+pub mod shift;
+pub mod stock;
+
+use uuid::Uuid;
+
+use crate::error::{CmdResult, CommandError};
+
+/// Parses an id the UI sent.
+pub(crate) fn id(s: &str) -> CmdResult<Uuid> {
+    Uuid::parse_str(s.trim())
+        .map_err(|_| CommandError::invalid(format!("{s:?} is not a valid id.")))
+}
+
+/// The invoke handler with every command; the names must match `src/command_names.in`, which the
+/// build script turns into permissions (a test checks both lists agree).
+pub fn handler<R: tauri::Runtime>() -> impl Fn(tauri::ipc::Invoke<R>) -> bool + Send + Sync + 'static
+{
+    tauri::generate_handler![
+        setup::app_info,
+        setup::setup_demo,
+        setup::enrol_device,
+        setup::set_mode,
+        auth::staff_list,
+        auth::login,
+        auth::logout,
+        auth::approve_manager,
+        catalog::categories,
+        catalog::items_in_category,
+        catalog::search_items,
+        catalog::item_detail,
+        catalog::save_item,
+        catalog::save_category,
+        sale::open_sale,
+        sale::open_sales,
+        sale::get_sale,
+        sale::scan_barcode,
+        sale::add_item,
+        sale::set_line_qty,
+        sale::remove_line,
+        sale::set_line_note,
+        sale::set_line_discount,
+        sale::set_order_discount,
+        sale::fire_sale,
+        sale::pay,
+        sale::void_sale,
+        sale::print_receipt,
+        sale::reprint_receipt,
+        sale::receipt_preview,
+        sale::open_drawer,
+        sale::find_receipt,
+        sale::refund_sale,
+        sale::closed_sales,
+        kitchen::kitchen_board,
+        kitchen::kitchen_action,
+        shift::shift_status,
+        shift::open_shift,
+        shift::cash_event,
+        shift::x_report,
+        shift::close_shift,
+        shift::print_report,
+        shift::z_reports,
+        stock::stock_levels,
+        stock::receive_stock,
+        stock::adjust_stock,
+        stock::start_count,
+        stock::count_item,
+        stock::post_count,
+        stock::transfer_out,
+        settings::device_settings,
+        settings::save_printer,
+        settings::test_print,
+        settings::printer_status,
+        settings::save_receipt_texts,
+        settings::save_device_prefs,
+        settings::sync_status,
+    ]
+}

@@ -1,0 +1,417 @@
+//! Selling: the cart, payments, receipts, the drawer and refunds.
+
+use pos_core::doc::DocType;
+use pos_core::money::Money;
+use pos_core::refund::{refundable, Refund, RefundRequest};
+use pos_core::sale::{Discount, DiscountKind, Sale, Tender};
+use pos_core::store::{PaymentOutcome, SaleSummary};
+use pos_printing::{render_text, Document, JobId};
+use serde::{Deserialize, Serialize};
+use tauri::State;
+use uuid::Uuid;
+
+use crate::error::{CmdResult, CommandError};
+use crate::receipts;
+use crate::state::{AppState, Inner};
+use crate::views::{sale_view, SaleView};
+
+use super::id;
+
+fn view(inner: &mut Inner, sale_id: Uuid) -> CmdResult<SaleView> {
+    let sale: Sale = inner.store()?.get(sale_id)?;
+    sale_view(sale_id, &sale, None)
+}
+
+/// Opens a sale; with `ticket` it is an open ticket (a table or a tab) shared by the store's tills.
+#[tauri::command(rename_all = "snake_case")]
+pub fn open_sale(state: State<'_, AppState>, ticket: Option<String>) -> CmdResult<SaleView> {
+    let ticket = ticket
+        .map(|t| t.trim().to_string())
+        .filter(|t| !t.is_empty());
+    let mut inner = state.lock();
+    let (store, actor) = inner.acting()?;
+    let sale_id = store.open_sale(&actor, ticket)?;
+    view(&mut inner, sale_id)
+}
+
+/// Open sales and tickets (held sales, tables, tabs), oldest first. The POS restores its cart
+/// from here after a restart.
+#[tauri::command(rename_all = "snake_case")]
+pub fn open_sales(state: State<'_, AppState>) -> CmdResult<Vec<SaleSummary>> {
+    let mut inner = state.lock();
+    Ok(inner.store()?.open_sales()?)
+}
+
+#[tauri::command(rename_all = "snake_case")]
+pub fn get_sale(state: State<'_, AppState>, sale_id: String) -> CmdResult<SaleView> {
+    let sid = id(&sale_id)?;
+    view(&mut state.lock(), sid)
+}
+
+/// A barcode from the scanner (a keyboard wedge) or typed in: adds one unit.
+#[tauri::command(rename_all = "snake_case")]
+pub fn scan_barcode(
+    state: State<'_, AppState>,
+    sale_id: String,
+    barcode: String,
+) -> CmdResult<SaleView> {
+    let sid = id(&sale_id)?;
+    let mut inner = state.lock();
+    let (store, actor) = inner.acting()?;
+    store.scan(&actor, sid, barcode.trim())?;
+    view(&mut inner, sid)
+}
+
+/// A modifier choice: group key and option key (`("milk", "oat")`).
+#[derive(Debug, Deserialize)]
+pub struct ModifierChoice {
+    pub group: String,
+    pub option: String,
+}
+
+#[tauri::command(rename_all = "snake_case")]
+pub fn add_item(
+    state: State<'_, AppState>,
+    sale_id: String,
+    item_id: String,
+    qty: Option<i64>,
+    modifiers: Option<Vec<ModifierChoice>>,
+) -> CmdResult<SaleView> {
+    let (sid, iid) = (id(&sale_id)?, id(&item_id)?);
+    let mods: Vec<(String, String)> = modifiers
+        .unwrap_or_default()
+        .into_iter()
+        .map(|m| (m.group, m.option))
+        .collect();
+    let mut inner = state.lock();
+    let (store, actor) = inner.acting()?;
+    store.add_item(&actor, sid, iid, qty.unwrap_or(1), &mods, 1)?;
+    view(&mut inner, sid)
+}
+
+#[tauri::command(rename_all = "snake_case")]
+pub fn set_line_qty(
+    state: State<'_, AppState>,
+    sale_id: String,
+    line_id: String,
+    qty: i64,
+) -> CmdResult<SaleView> {
+    let sid = id(&sale_id)?;
+    let mut inner = state.lock();
+    let (store, actor) = inner.acting()?;
+    store.set_line_qty(&actor, sid, &line_id, qty)?;
+    view(&mut inner, sid)
+}
+
+#[tauri::command(rename_all = "snake_case")]
+pub fn remove_line(
+    state: State<'_, AppState>,
+    sale_id: String,
+    line_id: String,
+) -> CmdResult<SaleView> {
+    let sid = id(&sale_id)?;
+    let mut inner = state.lock();
+    let (store, actor) = inner.acting()?;
+    store.remove_line(&actor, sid, &line_id)?;
+    view(&mut inner, sid)
+}
+
+#[tauri::command(rename_all = "snake_case")]
+pub fn set_line_note(
+    state: State<'_, AppState>,
+    sale_id: String,
+    line_id: String,
+    note: String,
+) -> CmdResult<SaleView> {
+    let sid = id(&sale_id)?;
+    let mut inner = state.lock();
+    let (store, actor) = inner.acting()?;
+    store.set_line_note(&actor, sid, &line_id, &note)?;
+    view(&mut inner, sid)
+}
+
+/// A discount as the UI sends it: percent in basis points or an amount in minor units, and the
+/// approving manager's id when one entered their PIN.
+#[derive(Debug, Deserialize)]
+pub struct DiscountInput {
+    pub kind: String,
+    pub value: i64,
+    #[serde(default)]
+    pub reason: String,
+    #[serde(default)]
+    pub approved_by: Option<String>,
+}
+
+impl DiscountInput {
+    fn parse(self) -> CmdResult<Discount> {
+        let kind = match self.kind.as_str() {
+            "percent" => DiscountKind::Percent,
+            "amount" => DiscountKind::Amount,
+            other => {
+                return Err(CommandError::invalid(format!(
+                    "Unknown discount kind {other:?}."
+                )))
+            }
+        };
+        let approved_by = self.approved_by.as_deref().map(id).transpose()?;
+        Ok(Discount {
+            kind,
+            value: self.value,
+            approved_by: approved_by.map(|u| u.to_string()),
+            reason: self.reason.trim().to_string(),
+        })
+    }
+}
+
+#[tauri::command(rename_all = "snake_case")]
+pub fn set_line_discount(
+    state: State<'_, AppState>,
+    sale_id: String,
+    line_id: String,
+    discount: Option<DiscountInput>,
+) -> CmdResult<SaleView> {
+    let sid = id(&sale_id)?;
+    let d = discount.map(DiscountInput::parse).transpose()?;
+    let mut inner = state.lock();
+    let (store, actor) = inner.acting()?;
+    store.set_line_discount(&actor, sid, &line_id, d)?;
+    view(&mut inner, sid)
+}
+
+#[tauri::command(rename_all = "snake_case")]
+pub fn set_order_discount(
+    state: State<'_, AppState>,
+    sale_id: String,
+    discount: Option<DiscountInput>,
+) -> CmdResult<SaleView> {
+    let sid = id(&sale_id)?;
+    let d = discount.map(DiscountInput::parse).transpose()?;
+    let mut inner = state.lock();
+    let (store, actor) = inner.acting()?;
+    store.set_order_discount(&actor, sid, d)?;
+    view(&mut inner, sid)
+}
+
+#[derive(Debug, Serialize)]
+pub struct Fired {
+    pub tickets: usize,
+    pub sale: SaleView,
+}
+
+/// Fires every unfired line to the kitchen (one ticket per station).
+#[tauri::command(rename_all = "snake_case")]
+pub fn fire_sale(state: State<'_, AppState>, sale_id: String) -> CmdResult<Fired> {
+    let sid = id(&sale_id)?;
+    let mut inner = state.lock();
+    let (store, actor) = inner.acting()?;
+    let tickets = store.fire(&actor, sid, None)?;
+    Ok(Fired {
+        tickets: tickets.len(),
+        sale: view(&mut inner, sid)?,
+    })
+}
+
+fn tender(s: &str) -> CmdResult<Tender> {
+    match s {
+        "cash" => Ok(Tender::Cash),
+        "card" => Ok(Tender::Card),
+        "other" => Ok(Tender::Other),
+        other => Err(CommandError::invalid(format!("Unknown tender {other:?}."))),
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct Paid {
+    pub outcome: PaymentOutcome,
+    pub sale: SaleView,
+}
+
+/// Takes one payment (split tenders are several calls). Cash may be over-tendered: the change is
+/// in the outcome. The payment that settles the sale closes it with a receipt number.
+#[tauri::command(rename_all = "snake_case")]
+pub fn pay(
+    state: State<'_, AppState>,
+    sale_id: String,
+    tender_kind: String,
+    amount: i64,
+    reference: Option<String>,
+) -> CmdResult<Paid> {
+    let sid = id(&sale_id)?;
+    let t = tender(&tender_kind)?;
+    let mut inner = state.lock();
+    let currency = inner
+        .store()?
+        .settings()?
+        .currency()
+        .map_err(pos_core::store::StoreError::from)?;
+    let (store, actor) = inner.acting()?;
+    let outcome = store.pay(&actor, sid, t, Money::new(amount, currency), reference)?;
+    Ok(Paid {
+        outcome,
+        sale: view(&mut inner, sid)?,
+    })
+}
+
+#[tauri::command(rename_all = "snake_case")]
+pub fn void_sale(state: State<'_, AppState>, sale_id: String, reason: String) -> CmdResult<()> {
+    let sid = id(&sale_id)?;
+    let mut inner = state.lock();
+    let (store, actor) = inner.acting()?;
+    Ok(store.void_sale(&actor, sid, &reason)?)
+}
+
+/// The receipt layout of a sale or a refund (by document id).
+fn receipt_document(inner: &mut Inner, doc_id: Uuid) -> CmdResult<(String, Document)> {
+    let cashier = Some(inner.user_name.clone()).filter(|n| !n.is_empty());
+    let store = inner.store()?;
+    let settings = store.settings()?.clone();
+    match store.envelope(doc_id)?.doc_type {
+        DocType::Sale => {
+            let sale: Sale = store.get(doc_id)?;
+            let label = sale.receipt_no.clone().unwrap_or_else(|| "draft".into());
+            Ok((label, receipts::sale_receipt(&sale, &settings, cashier)?))
+        }
+        DocType::Refund => {
+            let refund: Refund = store.get(doc_id)?;
+            let label = refund.receipt_no.clone();
+            Ok((
+                label,
+                receipts::refund_receipt(&refund, &settings, cashier)?,
+            ))
+        }
+        other => Err(CommandError::invalid(format!("A {other} has no receipt."))),
+    }
+}
+
+/// Queues the receipt of a closed sale or a refund. Idempotent per receipt number: calling it
+/// twice prints once (use `reprint_receipt` for a copy).
+#[tauri::command(rename_all = "snake_case")]
+pub fn print_receipt(state: State<'_, AppState>, doc_id: String) -> CmdResult<JobId> {
+    let did = id(&doc_id)?;
+    let mut inner = state.lock();
+    let (no, doc) = receipt_document(&mut inner, did)?;
+    let printer = inner.printer()?;
+    Ok(printer.queue.enqueue_document(
+        Some(&format!("receipt-{no}")),
+        &format!("Receipt {no}"),
+        &doc,
+        &printer.setup.profile,
+    )?)
+}
+
+/// Prints another copy of a receipt.
+#[tauri::command(rename_all = "snake_case")]
+pub fn reprint_receipt(state: State<'_, AppState>, doc_id: String) -> CmdResult<JobId> {
+    let did = id(&doc_id)?;
+    let mut inner = state.lock();
+    let (no, doc) = receipt_document(&mut inner, did)?;
+    let printer = inner.printer()?;
+    Ok(printer.queue.enqueue_document(
+        None,
+        &format!("Receipt {no} (copy)"),
+        &doc,
+        &printer.setup.profile,
+    )?)
+}
+
+/// The receipt as the printer would print it, as text (`pos_printing::render_text`).
+#[tauri::command(rename_all = "snake_case")]
+pub fn receipt_preview(state: State<'_, AppState>, doc_id: String) -> CmdResult<String> {
+    let did = id(&doc_id)?;
+    let mut inner = state.lock();
+    let (_, doc) = receipt_document(&mut inner, did)?;
+    let profile = match inner.printer.as_ref() {
+        Some(p) => p.setup.profile.clone(),
+        None => crate::state::default_profile()?,
+    };
+    Ok(render_text(&doc, &profile)?)
+}
+
+/// Pulses the cash drawer through the receipt printer.
+#[tauri::command(rename_all = "snake_case")]
+pub fn open_drawer(state: State<'_, AppState>) -> CmdResult<JobId> {
+    let inner = state.lock();
+    inner.actor()?;
+    let printer = inner.printer()?;
+    Ok(printer
+        .queue
+        .enqueue_open_drawer(None, &printer.setup.profile)?)
+}
+
+/// A closed sale by receipt number (typed or scanned off the receipt), with what is still
+/// refundable per line.
+#[tauri::command(rename_all = "snake_case")]
+pub fn find_receipt(state: State<'_, AppState>, receipt_no: String) -> CmdResult<SaleView> {
+    let mut inner = state.lock();
+    let store = inner.store()?;
+    let sid = store.sale_by_receipt(receipt_no.trim())?;
+    let sale: Sale = store.get(sid)?;
+    let prior = store.refunds_of(sid)?;
+    let left = refundable(&sale, &prior).map_err(pos_core::store::StoreError::from)?;
+    sale_view(sid, &sale, Some(&left))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RefundLineInput {
+    pub line_id: String,
+    pub qty: i64,
+    #[serde(default)]
+    pub restock: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Refunded {
+    pub refund_id: String,
+    pub receipt_no: String,
+    pub total: i64,
+}
+
+/// Refunds lines of a closed sale (core refuses more than is still refundable).
+#[tauri::command(rename_all = "snake_case")]
+pub fn refund_sale(
+    state: State<'_, AppState>,
+    sale_id: String,
+    lines: Vec<RefundLineInput>,
+    tender_kind: String,
+    reason: String,
+) -> CmdResult<Refunded> {
+    let sid = id(&sale_id)?;
+    let t = tender(&tender_kind)?;
+    let requests: Vec<RefundRequest> = lines
+        .into_iter()
+        .filter(|l| l.qty != 0)
+        .map(|l| RefundRequest {
+            sale_line_id: l.line_id,
+            qty: l.qty,
+            restock: l.restock,
+        })
+        .collect();
+    if requests.is_empty() {
+        return Err(CommandError::invalid(
+            "Choose at least one line and quantity to refund.",
+        ));
+    }
+    let reference = (t == Tender::Card).then(|| "refund".to_string());
+    let mut inner = state.lock();
+    let (store, actor) = inner.acting()?;
+    let rid = store.refund(&actor, sid, &requests, t, reference, &reason)?;
+    let refund: Refund = store.get(rid)?;
+    let total = refund
+        .totals()
+        .map_err(pos_core::store::StoreError::from)?
+        .total;
+    Ok(Refunded {
+        refund_id: rid.to_string(),
+        receipt_no: refund.receipt_no,
+        total,
+    })
+}
+
+/// Closed sales, newest first (back office, reprints).
+#[tauri::command(rename_all = "snake_case")]
+pub fn closed_sales(state: State<'_, AppState>, limit: Option<i64>) -> CmdResult<Vec<SaleSummary>> {
+    let mut inner = state.lock();
+    Ok(inner
+        .store()?
+        .closed_sales(limit.unwrap_or(100).clamp(1, 1000))?)
+}

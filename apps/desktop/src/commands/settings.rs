@@ -1,0 +1,192 @@
+//! Settings: the printer (transport, profile, drawer pulse), receipt texts, device preferences,
+//! and the sync indicator.
+
+use std::time::Duration;
+
+use pos_core::catalog::StoreSettings;
+use pos_printing::{query_status, samples, Connector, Document, JobInfo, JobState, PrinterStatus};
+use serde::Serialize;
+use tauri::State;
+
+use crate::config::{DeviceConfig, KdsSetup, PrinterSetup};
+use crate::error::{CmdResult, CommandError};
+use crate::state::AppState;
+
+#[derive(Debug, Serialize)]
+pub struct DeviceSettings {
+    pub config: DeviceConfig,
+    pub receipt_header: String,
+    pub receipt_footer: String,
+}
+
+#[tauri::command(rename_all = "snake_case")]
+pub fn device_settings(state: State<'_, AppState>) -> CmdResult<DeviceSettings> {
+    let mut inner = state.lock();
+    let config = inner.config.clone();
+    let settings = inner.store()?.settings()?.clone();
+    Ok(DeviceSettings {
+        config,
+        receipt_header: settings.receipt_header,
+        receipt_footer: settings.receipt_footer,
+    })
+}
+
+/// Sets (or with `null` removes) the receipt printer; its queue restarts on the new transport.
+/// Transport and profile are validated by their parsers (`pos_printing`).
+#[tauri::command(rename_all = "snake_case")]
+pub fn save_printer(
+    state: State<'_, AppState>,
+    printer: Option<serde_json::Value>,
+) -> CmdResult<bool> {
+    let setup: Option<PrinterSetup> = printer
+        .map(serde_json::from_value)
+        .transpose()
+        .map_err(|e| CommandError::invalid(format!("Printer settings are not valid: {e}.")))?;
+    let mut inner = state.lock();
+    inner.actor()?;
+    inner.config.printer = setup;
+    let dir = inner.data_dir.clone();
+    inner.config.save(&dir)?;
+    inner.start_printer()?;
+    Ok(inner.printer.is_some())
+}
+
+/// Queues a test page.
+#[tauri::command(rename_all = "snake_case")]
+pub fn test_print(state: State<'_, AppState>) -> CmdResult<i64> {
+    let inner = state.lock();
+    let printer = inner.printer()?;
+    let mut receipt = samples::sale_receipt(2);
+    receipt.header.name = "TEST PRINT".into();
+    receipt.receipt_number = "TEST".into();
+    Ok(printer.queue.enqueue_document(
+        None,
+        "Test print",
+        &Document::Sale(receipt),
+        &printer.setup.profile,
+    )?)
+}
+
+#[derive(Debug, Serialize)]
+pub struct PrinterStatusView {
+    pub configured: bool,
+    pub target: Option<String>,
+    pub status: Option<PrinterStatus>,
+    /// What stops printing, in words, or `None` when the printer is ready.
+    pub problem: Option<String>,
+    pub pending: u64,
+    pub last_job: Option<JobInfo>,
+}
+
+/// The printer's status: asked live (DLE EOT) when its queue is idle, otherwise as the print
+/// worker last saw it. Runs off the UI thread: a printer that does not answer takes a second.
+#[tauri::command(async, rename_all = "snake_case")]
+pub fn printer_status(state: State<'_, AppState>) -> CmdResult<PrinterStatusView> {
+    let (setup, pending, last, last_job) = {
+        let inner = state.lock();
+        let Some(p) = inner.printer.as_ref() else {
+            return Ok(PrinterStatusView {
+                configured: false,
+                target: None,
+                status: None,
+                problem: None,
+                pending: 0,
+                last_job: None,
+            });
+        };
+        let jobs = p.queue.jobs(1)?;
+        (
+            p.setup.clone(),
+            p.queue.pending_count()?,
+            p.queue.last_status().map(|(s, _)| s),
+            jobs.into_iter().next(),
+        )
+    };
+    let status = if pending == 0 && setup.profile.supports_status() {
+        match setup.transport.connect() {
+            Ok(mut t) => Some(query_status(t.as_mut(), Duration::from_millis(700))?),
+            Err(e) => Some(PrinterStatus::Unknown {
+                reason: e.to_string(),
+            }),
+        }
+    } else {
+        last
+    };
+    let mut problem = status.as_ref().and_then(|s| s.problem());
+    if let Some(j) = &last_job {
+        if matches!(
+            j.state,
+            JobState::Retrying | JobState::Failed | JobState::Interrupted
+        ) {
+            let why = j.last_error.clone().unwrap_or_else(|| j.state.to_string());
+            problem = Some(format!("{}: {why}", j.label));
+        }
+    }
+    Ok(PrinterStatusView {
+        configured: true,
+        target: Some(setup.transport.describe()),
+        status,
+        problem,
+        pending,
+        last_job,
+    })
+}
+
+/// The store's receipt header and footer (needs `settings.edit`, checked by core's policy).
+#[tauri::command(rename_all = "snake_case")]
+pub fn save_receipt_texts(
+    state: State<'_, AppState>,
+    header: String,
+    footer: String,
+) -> CmdResult<()> {
+    let mut inner = state.lock();
+    let (store, actor) = inner.acting()?;
+    let settings = StoreSettings {
+        receipt_header: header,
+        receipt_footer: footer,
+        ..store.settings()?.clone()
+    };
+    store.save_settings(&actor, settings)?;
+    Ok(())
+}
+
+/// This device's KDS thresholds and station and the auto-lock delay.
+#[tauri::command(rename_all = "snake_case")]
+pub fn save_device_prefs(
+    state: State<'_, AppState>,
+    kds: KdsSetup,
+    idle_lock_s: u64,
+) -> CmdResult<()> {
+    if kds.warn_after_s <= 0 || kds.late_after_s <= kds.warn_after_s {
+        return Err(CommandError::invalid(
+            "The late threshold must be after the warning threshold, both above zero.",
+        ));
+    }
+    let mut inner = state.lock();
+    inner.config.kds = kds;
+    inner.config.idle_lock_s = idle_lock_s;
+    let dir = inner.data_dir.clone();
+    inner.config.save(&dir)
+}
+
+#[derive(Debug, Serialize)]
+pub struct SyncStatus {
+    /// `standalone` until the device sync engine exists (`pos-sync`).
+    pub state: &'static str,
+    pub online: bool,
+    pub pending_changes: i64,
+    pub last_sync: Option<i64>,
+    pub problems: Vec<String>,
+}
+
+#[tauri::command(rename_all = "snake_case")]
+pub fn sync_status(state: State<'_, AppState>) -> CmdResult<SyncStatus> {
+    let mut inner = state.lock();
+    Ok(SyncStatus {
+        state: "standalone",
+        online: false,
+        pending_changes: inner.store()?.outbox_len()?,
+        last_sync: None,
+        problems: Vec::new(),
+    })
+}

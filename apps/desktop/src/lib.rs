@@ -1,0 +1,65 @@
+//! `pos-desktop`: the Tauri 2 shell of the POS, the kitchen display and back office.
+//!
+//! - [`commands`]: the IPC commands, one call into `pos-core` / `pos-printing` each;
+//! - [`error`]: the one serialisable error type of the commands;
+//! - [`state`]: the device's store, the logged-in user and the printer queue;
+//! - [`config`]: this device's own settings (`device.json`);
+//! - [`views`]: what the screens receive;
+//! - [`receipts`]: core documents mapped into printing layouts (presentation).
+//!
+//! The device's store lives in the platform's app-data folder, or in `--data-dir=PATH` /
+//! `$POS_DATA_DIR` (tests, several instances on one machine).
+
+pub mod commands;
+pub mod config;
+pub mod error;
+pub mod receipts;
+pub mod state;
+pub mod views;
+
+use std::path::PathBuf;
+
+use tauri::{Manager, Runtime};
+
+use state::{AppState, DATA_DIR_ENV};
+
+/// Where the device keeps its store: `--data-dir=PATH` on the command line, else
+/// `$POS_DATA_DIR`, else the platform's app-data folder.
+pub fn data_dir<R: Runtime>(app: &tauri::AppHandle<R>) -> Result<PathBuf, tauri::Error> {
+    if let Some(dir) =
+        std::env::args().find_map(|a| a.strip_prefix("--data-dir=").map(PathBuf::from))
+    {
+        return Ok(dir);
+    }
+    match std::env::var_os(DATA_DIR_ENV) {
+        Some(dir) if !dir.is_empty() => Ok(PathBuf::from(dir)),
+        _ => app.path().app_data_dir(),
+    }
+}
+
+/// Adds the commands and the state to `builder`. The real app passes `tauri::Builder::default()`,
+/// the tests `tauri::test::mock_builder()` (with an [`AppState`] already managed).
+pub fn run_app<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R> {
+    builder.invoke_handler(commands::handler()).setup(|app| {
+        if app.try_state::<AppState>().is_none() {
+            let dir = data_dir(app.handle())?;
+            app.manage(AppState::open(&dir));
+        }
+        Ok(())
+    })
+}
+
+/// The binary's entry point; returns the process exit code.
+pub fn main_entry() -> i32 {
+    let context = tauri::generate_context!("../../tauri.conf.json");
+    match run_app(tauri::Builder::default()).run(context) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("pos-desktop: {e}");
+            1
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,477 @@
+//! Presentation: core documents (sale, refund, kitchen ticket, X/Z report) mapped into the
+//! printing crate's layouts. No arithmetic on money happens here: every figure comes from core
+//! (`Sale::totals`, `Refund::totals`, `ShiftReport`).
+
+use pos_core::catalog::StoreSettings;
+use pos_core::kitchen::KitchenTicket;
+use pos_core::refund::Refund;
+use pos_core::sale::{DiscountKind, Sale};
+use pos_core::shift::ShiftReport;
+use pos_core::store::StoreError;
+use pos_printing as p;
+use pos_printing::{Amount, Document};
+
+use crate::error::{percent, CmdResult};
+use crate::views::exponent;
+
+/// `ms` since the epoch as `YYYY-MM-DD HH:MM UTC` (civil-from-days, no time-zone database).
+pub fn timestamp(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let days = secs.div_euclid(86_400);
+    let sod = secs.rem_euclid(86_400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02} UTC",
+        sod / 3600,
+        (sod / 60) % 60
+    )
+}
+
+struct Money<'a> {
+    currency: &'a str,
+    exp: u8,
+}
+
+impl Money<'_> {
+    fn of(&self, minor: i64) -> Amount {
+        Amount::minor(minor, self.currency, self.exp)
+    }
+}
+
+fn header(s: &StoreSettings) -> p::StoreHeader {
+    p::StoreHeader {
+        name: s.name.clone(),
+        address: s
+            .address
+            .split(',')
+            .map(|l| l.trim().to_string())
+            .filter(|l| !l.is_empty())
+            .collect(),
+        tax_id: (!s.tax_id.is_empty()).then(|| s.tax_id.clone()),
+        extra: lines(&s.receipt_header),
+        logo: None,
+    }
+}
+
+fn lines(text: &str) -> Vec<String> {
+    text.lines()
+        .map(str::trim_end)
+        .filter(|l| !l.is_empty())
+        .map(String::from)
+        .collect()
+}
+
+fn discount_label(kind: DiscountKind, value: i64, reason: &str) -> String {
+    let what = match kind {
+        DiscountKind::Percent => format!("Discount {}", percent(value)),
+        DiscountKind::Amount => "Discount".to_string(),
+    };
+    if reason.trim().is_empty() {
+        what
+    } else {
+        format!("{what} ({})", reason.trim())
+    }
+}
+
+fn tax_rows(m: &Money<'_>, taxes: &[pos_core::sale::TaxLine]) -> Vec<p::TaxRow> {
+    taxes
+        .iter()
+        .map(|t| p::TaxRow {
+            label: format!("VAT {}", percent(t.rate_bp)),
+            net: m.of(t.net),
+            tax: m.of(t.tax),
+        })
+        .collect()
+}
+
+fn tender_label(t: pos_core::sale::Tender) -> String {
+    match t {
+        pos_core::sale::Tender::Cash => "Cash".into(),
+        pos_core::sale::Tender::Card => "Card".into(),
+        pos_core::sale::Tender::Other => "Other".into(),
+    }
+}
+
+/// The receipt of a closed (or, for a preview, open) sale.
+pub fn sale_receipt(
+    sale: &Sale,
+    settings: &StoreSettings,
+    cashier: Option<String>,
+) -> CmdResult<Document> {
+    let totals = sale.totals().map_err(StoreError::from)?;
+    let m = Money {
+        currency: &sale.currency,
+        exp: exponent(&sale.currency),
+    };
+    let mut items = Vec::new();
+    for ((_, l), t) in sale.ordered_lines().into_iter().zip(&totals.lines) {
+        let unit = l.unit_price().map_err(StoreError::from)?;
+        let mut discounts = Vec::new();
+        if let Some(d) = &l.discount {
+            discounts.push(p::Discount {
+                label: discount_label(d.kind, d.value, &d.reason),
+                amount: m.of(-t.line_discount),
+            });
+        }
+        let mut modifiers: Vec<p::Modifier> = l
+            .modifiers
+            .iter()
+            .map(|md| p::Modifier {
+                text: md.name.clone(),
+                amount: (md.price_delta != 0).then(|| m.of(md.price_delta)),
+            })
+            .collect();
+        if !l.note.trim().is_empty() {
+            modifiers.push(p::Modifier {
+                text: format!("Note: {}", l.note.trim()),
+                amount: None,
+            });
+        }
+        items.push(p::ItemLine {
+            quantity: l.qty.to_string(),
+            description: l.name.clone(),
+            unit_price: (l.qty != 1).then(|| m.of(unit)),
+            total: m.of(t.gross - t.line_discount),
+            modifiers,
+            discounts,
+        });
+    }
+    let mut order_discounts = Vec::new();
+    if let Some(d) = &sale.order_discount {
+        order_discounts.push(p::Discount {
+            label: discount_label(d.kind, d.value, &d.reason),
+            amount: m.of(-totals.order_discount),
+        });
+    }
+    let mut total_rows = vec![p::TotalRow {
+        label: "Subtotal".into(),
+        amount: m.of(totals.subtotal - totals.line_discounts),
+        emphasis: false,
+    }];
+    if totals.order_discount != 0 {
+        total_rows.push(p::TotalRow {
+            label: "Order discount".into(),
+            amount: m.of(-totals.order_discount),
+            emphasis: false,
+        });
+    }
+    total_rows.push(p::TotalRow {
+        label: "TOTAL".into(),
+        amount: m.of(totals.total),
+        emphasis: true,
+    });
+    let mut payments: Vec<_> = sale.payments.values().collect();
+    payments.sort_by_key(|p| p.at);
+    let tenders = payments
+        .iter()
+        .map(|pm| p::Tender {
+            label: match &pm.reference {
+                Some(r) => format!("{} {r}", tender_label(pm.tender)),
+                None => tender_label(pm.tender),
+            },
+            amount: m.of(pm.tendered),
+        })
+        .collect();
+    let receipt_number = sale
+        .receipt_no
+        .clone()
+        .unwrap_or_else(|| "(not paid)".into());
+    Ok(Document::Sale(p::SaleReceipt {
+        header: header(settings),
+        code: match &sale.receipt_no {
+            Some(no) => p::ReceiptCode::Code128(no.clone()),
+            None => p::ReceiptCode::None,
+        },
+        receipt_number,
+        timestamp: timestamp(sale.closed_at.unwrap_or(sale.opened_at)),
+        cashier,
+        lines: items,
+        discounts: order_discounts,
+        totals: total_rows,
+        taxes: tax_rows(&m, &totals.taxes),
+        tenders,
+        change: (totals.change != 0).then(|| m.of(totals.change)),
+        footer: lines(&settings.receipt_footer),
+        labels: p::Labels::default(),
+    }))
+}
+
+/// The receipt of a refund.
+pub fn refund_receipt(
+    refund: &Refund,
+    settings: &StoreSettings,
+    cashier: Option<String>,
+) -> CmdResult<Document> {
+    let totals = refund.totals().map_err(StoreError::from)?;
+    let m = Money {
+        currency: &refund.currency,
+        exp: exponent(&refund.currency),
+    };
+    Ok(Document::Refund(p::RefundReceipt {
+        header: header(settings),
+        receipt_number: refund.receipt_no.clone(),
+        original_receipt_number: refund.sale_receipt_no.clone(),
+        timestamp: timestamp(refund.created_at),
+        cashier,
+        reason: (!refund.reason.trim().is_empty()).then(|| refund.reason.clone()),
+        lines: refund
+            .lines
+            .values()
+            .map(|l| p::ItemLine {
+                quantity: l.qty.to_string(),
+                description: l.name.clone(),
+                unit_price: None,
+                total: m.of(-l.amount),
+                modifiers: vec![],
+                discounts: vec![],
+            })
+            .collect(),
+        totals: vec![p::TotalRow {
+            label: "REFUND TOTAL".into(),
+            amount: m.of(-totals.total),
+            emphasis: true,
+        }],
+        taxes: tax_rows(&m, &totals.taxes),
+        refunded_to: refund
+            .tenders
+            .values()
+            .map(|t| p::Tender {
+                label: tender_label(t.tender),
+                amount: m.of(t.amount),
+            })
+            .collect(),
+        code: p::ReceiptCode::Code128(refund.receipt_no.clone()),
+        footer: lines(&settings.receipt_footer),
+        labels: p::Labels::default(),
+    }))
+}
+
+/// A kitchen ticket for a station printer.
+pub fn kitchen_ticket(t: &KitchenTicket, order_ref: &str) -> Document {
+    let mut items: Vec<_> = t.items.values().collect();
+    items.sort_by_key(|i| i.pos);
+    Document::Kitchen(p::KitchenTicket {
+        station: t.station.clone(),
+        order_ref: order_ref.to_string(),
+        table: t.ticket.clone(),
+        tab: None,
+        course: Some(t.course.to_string()),
+        server: None,
+        timestamp: timestamp(t.fired_at),
+        items: items
+            .into_iter()
+            .map(|i| p::KitchenItem {
+                quantity: i.qty.to_string(),
+                name: i.name.clone(),
+                modifiers: i.modifiers.clone(),
+                notes: lines(&i.note),
+            })
+            .collect(),
+        labels: p::Labels::default(),
+    })
+}
+
+/// Which report, and for a Z report its number and cash count.
+pub enum ReportKind {
+    X,
+    Z {
+        number: i64,
+        counted_cash: i64,
+        over_short: i64,
+    },
+}
+
+/// An X or Z report.
+pub fn shift_report(
+    kind: &ReportKind,
+    r: &ShiftReport,
+    settings: &StoreSettings,
+    device: &str,
+) -> Document {
+    let m = Money {
+        currency: &r.currency,
+        exp: exponent(&r.currency),
+    };
+    let row = |label: &str, v: Amount| p::ReportRow {
+        label: label.into(),
+        value: v,
+    };
+    let count = |n: i64| Amount::text(n.to_string());
+    let mut sections = vec![
+        p::ReportSection {
+            title: "Sales".into(),
+            rows: vec![
+                row("Sales", count(r.sales_count)),
+                row("Gross", m.of(r.gross_sales)),
+                row("Discounts", m.of(-r.discounts)),
+                row("Sales total", m.of(r.sales_total)),
+                row("Refunds", count(r.refunds_count)),
+                row("Refunded", m.of(-r.refunds_total)),
+                row("Voids", count(r.voids_count)),
+            ],
+        },
+        p::ReportSection {
+            title: "Tax".into(),
+            rows: r
+                .taxes
+                .iter()
+                .map(|t| {
+                    row(
+                        &format!("VAT {} on {}", percent(t.rate_bp), m.of(t.net).display()),
+                        m.of(t.tax),
+                    )
+                })
+                .collect(),
+        },
+        p::ReportSection {
+            title: "Tenders".into(),
+            rows: r.tenders.iter().map(|(k, v)| row(k, m.of(*v))).collect(),
+        },
+    ];
+    let mut cash = vec![
+        row("Float", m.of(r.float)),
+        row("Cash sales", m.of(r.cash_sales)),
+        row("Cash refunds", m.of(-r.cash_refunds)),
+        row("Paid in", m.of(r.paid_in)),
+        row("Paid out", m.of(-r.paid_out)),
+        row("No-sales", count(r.no_sales)),
+        row("Expected cash", m.of(r.expected_cash)),
+    ];
+    if let ReportKind::Z {
+        counted_cash,
+        over_short,
+        ..
+    } = kind
+    {
+        cash.push(row("Counted cash", m.of(*counted_cash)));
+        cash.push(row("Over / short", m.of(*over_short)));
+    }
+    sections.push(p::ReportSection {
+        title: "Cash drawer".into(),
+        rows: cash,
+    });
+    Document::Report(p::ShiftReport {
+        kind: match kind {
+            ReportKind::X => p::ReportKind::X,
+            ReportKind::Z { .. } => p::ReportKind::Z,
+        },
+        header: header(settings),
+        report_number: match kind {
+            ReportKind::X => "X".into(),
+            ReportKind::Z { number, .. } => format!("Z{number:04}"),
+        },
+        device: device.to_string(),
+        period_start: timestamp(r.opened_at),
+        period_end: timestamp(r.until),
+        sections,
+        totals: vec![p::TotalRow {
+            label: "NET TOTAL".into(),
+            amount: m.of(r.net_total),
+            emphasis: true,
+        }],
+        labels: p::Labels::default(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pos_core::demo;
+    use pos_core::money::{Currency, Money as CoreMoney};
+    use pos_core::sale::{Discount, Tender};
+    use pos_printing::{render_text, PrinterProfile};
+
+    fn profile() -> PrinterProfile {
+        PrinterProfile::from_json(r#"{"paper":"mm80","columns":48,"code_page":"PC858"}"#).unwrap()
+    }
+
+    #[test]
+    fn timestamps_are_civil_utc() {
+        assert_eq!(timestamp(0), "1970-01-01 00:00 UTC");
+        assert_eq!(timestamp(1_709_210_096_000), "2024-02-29 12:34 UTC");
+    }
+
+    #[test]
+    fn a_paid_sale_prints_its_core_totals_tenders_and_texts() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut store, d) = demo::seed(&dir.path().join("s.sqlite")).unwrap();
+        let c = d.cashier;
+        let sale = store.open_sale(&c, None).unwrap();
+        let line = store.scan(&c, sale, &d.barcodes["COF-LAT"]).unwrap();
+        store.scan(&c, sale, &d.barcodes["BAK-CRO"]).unwrap();
+        store.set_line_qty(&c, sale, &line, 2).unwrap();
+        store
+            .set_order_discount(&c, sale, Some(Discount::percent(1000)))
+            .unwrap();
+        let eur = Currency::from_code("EUR").unwrap();
+        store
+            .pay(
+                &c,
+                sale,
+                Tender::Card,
+                CoreMoney::new(500, eur),
+                Some("A1".into()),
+            )
+            .unwrap();
+        let out = store
+            .pay(&c, sale, Tender::Cash, CoreMoney::new(1000, eur), None)
+            .unwrap();
+        let no = out.receipt_no.unwrap();
+        let s: Sale = store.get(sale).unwrap();
+        let totals = s.totals().unwrap();
+        let doc = sale_receipt(&s, &demo::settings(), Some("Carl".into())).unwrap();
+        let text = render_text(&doc, &profile()).unwrap();
+        // (3.50 * 2 + 2.50) - 10% = 8.55
+        assert_eq!(totals.total, 855);
+        assert!(text.contains("8.55 EUR"), "{text}");
+        assert!(text.contains(&no), "{text}");
+        assert!(text.contains("Card A1"), "{text}");
+        assert!(text.contains("Discount 10%"), "{text}");
+        assert!(text.contains("Thank you for visiting!"), "{text}");
+        assert!(text.contains("Returns within 30 days"), "{text}");
+        assert!(text.contains("6.45 EUR"), "change due is printed: {text}");
+    }
+
+    #[test]
+    fn reports_and_tickets_render() {
+        let r = ShiftReport {
+            currency: "EUR".into(),
+            opened_at: 0,
+            until: 60_000,
+            sales_count: 2,
+            gross_sales: 1000,
+            discounts: 100,
+            sales_total: 900,
+            refunds_count: 0,
+            refunds_total: 0,
+            net_total: 900,
+            taxes: vec![],
+            tenders: [("cash".to_string(), 900)].into(),
+            voids_count: 0,
+            float: 10000,
+            paid_in: 0,
+            paid_out: 0,
+            no_sales: 1,
+            cash_sales: 900,
+            cash_refunds: 0,
+            expected_cash: 10900,
+        };
+        let z = ReportKind::Z {
+            number: 7,
+            counted_cash: 10850,
+            over_short: -50,
+        };
+        let text = render_text(&shift_report(&z, &r, &demo::settings(), "T1"), &profile()).unwrap();
+        assert!(text.contains("Z0007"), "{text}");
+        assert!(text.contains("-0.50"), "{text}");
+        assert!(text.contains("109.00"), "{text}");
+    }
+}

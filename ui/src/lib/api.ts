@@ -1,0 +1,91 @@
+// Typed wrappers over the Tauri commands. Every failure becomes a PosError with a code the
+// screens can act on and a message a person can read.
+import { invoke } from "@tauri-apps/api/core";
+
+export interface PosError {
+  code: string;
+  message: string;
+  details: Record<string, unknown> | null;
+}
+
+export function asPosError(e: unknown): PosError {
+  if (e && typeof e === "object" && "code" in e && "message" in e) return e as PosError;
+  const text = typeof e === "string" ? e : e instanceof Error ? e.message : JSON.stringify(e);
+  return { code: "INTERNAL", message: `Unexpected problem: ${text}`, details: null };
+}
+
+export async function call<T>(cmd: string, args: Record<string, unknown> = {}): Promise<T> {
+  try {
+    return await invoke<T>(cmd, args);
+  } catch (e) {
+    throw asPosError(e);
+  }
+}
+
+export type Mode = "pos" | "kds" | "back_office";
+
+export interface UserView { id: string; name: string; role: string; permissions: string[] }
+export interface AppInfo {
+  set_up: boolean; mode: Mode | null; store_name: string | null; store_code: string | null;
+  device_code: string | null; data_dir: string; startup_problem: string | null;
+  user: UserView | null; idle_lock_s: number;
+  kds: { warn_after_s: number; late_after_s: number; station: string | null };
+  printer_configured: boolean; version: string;
+}
+export interface Staff { id: string; name: string; role: string }
+export interface Category { id: string; name: string; color: string }
+export interface ItemSummary {
+  id: string; sku: string; name: string; category_id: string | null; price: number;
+  currency: string; station: string | null; track_stock: boolean; barcodes: string;
+}
+export interface DiscountView { kind: "percent" | "amount"; value: number; approved_by: string | null; reason: string }
+export interface LineView {
+  id: string; item_id: string; sku: string; name: string; qty: number; unit_price: number;
+  gross: number; line_discount: number; order_discount: number; total: number;
+  discount: DiscountView | null; modifiers: string[]; note: string; fired: boolean;
+  price_overridden: boolean; refundable_qty: number | null;
+}
+export interface SaleView {
+  id: string; status: string; ticket: string | null; receipt_no: string | null; currency: string;
+  exponent: number; opened_at: number; closed_at: number | null; lines: LineView[];
+  order_discount: DiscountView | null; subtotal: number; line_discounts: number;
+  order_discount_amount: number; taxes: { rate_bp: number; net: number; tax: number }[];
+  tax: number; total: number; paid: number; change: number; due: number;
+  payments: { tender: string; amount: number; tendered: number; change: number; reference: string | null }[];
+  has_unfired_kitchen_lines: boolean;
+}
+export interface SaleSummary {
+  id: string; status: string; ticket: string | null; receipt_no: string | null; opened_at: number;
+  closed_at: number | null; total: number; paid: number; line_count: number;
+}
+export interface StockRow {
+  item_id: string; sku: string; name: string; on_hand: number; low_stock_threshold: number;
+  low_stock: boolean; oversold: boolean;
+}
+export interface SyncStatus { state: string; online: boolean; pending_changes: number; last_sync: number | null; problems: string[] }
+export interface PrinterStatusView {
+  configured: boolean; target: string | null; problem: string | null; pending: number;
+  status: { status: string; reason?: string } | null;
+  last_job: { id: number; label: string; state: string; last_error: string | null } | null;
+}
+export interface ShiftReport {
+  currency: string; opened_at: number; until: number; sales_count: number; gross_sales: number;
+  discounts: number; sales_total: number; refunds_count: number; refunds_total: number;
+  net_total: number; tenders: Record<string, number>; voids_count: number; float: number;
+  paid_in: number; paid_out: number; no_sales: number; cash_sales: number; cash_refunds: number;
+  expected_cash: number;
+}
+export interface ReportView {
+  report: ShiftReport; number: number | null; counted_cash: number | null;
+  over_short: number | null; z_id: string | null; text: string;
+}
+export interface TicketView {
+  id: string; station: string; ticket: string | null; course: number; status: string;
+  fired_at: number; age_ms: number;
+  items: { line_id: string; name: string; qty: number; modifiers: string[]; note: string; bumped: boolean }[];
+}
+export interface Board {
+  now: number; stations: string[]; tickets: TicketView[];
+  all_day: Record<string, Record<string, number>>; last_bumped: string | null;
+  thresholds: { warn_after_s: number; late_after_s: number; station: string | null };
+}
