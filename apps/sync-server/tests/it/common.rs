@@ -1,0 +1,220 @@
+//! Shared helpers: an app on a fresh database, requests through the router, seed data.
+
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode};
+use axum::Router;
+use pos_sync_server::config::Settings;
+use pos_sync_server::jwt::JwtKeys;
+use pos_sync_server::pg::testing::{test_db, TestDb};
+use pos_sync_server::{router, AppState};
+use serde_json::{json, Value};
+use tower::ServiceExt;
+use uuid::Uuid;
+
+pub const SECRET: &[u8] = b"test-secret-test-secret-test-secret-0123";
+pub const ROOT_EMAIL: &str = "root@platform.test";
+pub const PASSWORD: &str = "correct horse battery";
+
+pub struct TestApp {
+    pub state: AppState,
+    pub router: Router,
+    pub db: TestDb,
+    _shutdown: tokio::sync::watch::Sender<bool>,
+}
+
+pub async fn app() -> TestApp {
+    app_with(Settings::default()).await
+}
+
+pub async fn app_with(settings: Settings) -> TestApp {
+    let db = test_db().await.expect("test database");
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let state = AppState::new(
+        db.pool.clone(),
+        JwtKeys::new(SECRET).expect("keys"),
+        settings,
+        rx,
+    );
+    pos_sync_server::app::bootstrap_admin(&db.pool, ROOT_EMAIL, PASSWORD)
+        .await
+        .expect("superadmin");
+    TestApp {
+        router: router(state.clone()),
+        state,
+        db,
+        _shutdown: tx,
+    }
+}
+
+pub struct Resp {
+    pub status: StatusCode,
+    pub body: Value,
+    pub headers: axum::http::HeaderMap,
+}
+
+impl TestApp {
+    pub async fn raw(&self, req: Request<Body>) -> Resp {
+        let res = self.router.clone().oneshot(req).await.expect("infallible");
+        let status = res.status();
+        let headers = res.headers().clone();
+        let bytes = axum::body::to_bytes(res.into_body(), 64 << 20)
+            .await
+            .expect("body");
+        let body = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+        Resp {
+            status,
+            body,
+            headers,
+        }
+    }
+
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Resp {
+        let mut b = Request::builder().method(method).uri(path);
+        if let Some(t) = token {
+            b = b.header("authorization", format!("Bearer {t}"));
+        }
+        let req = match body {
+            Some(v) => b
+                .header("content-type", "application/json")
+                .body(Body::from(v.to_string())),
+            None => b.body(Body::empty()),
+        }
+        .expect("request");
+        self.raw(req).await
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> Resp {
+        self.call(Method::GET, path, Some(token), None).await
+    }
+
+    pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> Resp {
+        self.call(Method::POST, path, token, Some(body)).await
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> Resp {
+        self.post(
+            "/v1/auth/login",
+            None,
+            json!({"email": email, "password": password}),
+        )
+        .await
+    }
+
+    pub async fn token(&self, email: &str, password: &str) -> String {
+        let r = self.login(email, password).await;
+        assert_eq!(r.status, StatusCode::OK, "login {email}: {:?}", r.body);
+        r.body["access_token"].as_str().expect("token").to_string()
+    }
+
+    /// A tenant with an owner, a store S01 and the owner's token.
+    pub async fn tenant(&self, name: &str) -> Tenant {
+        let root = self.token(ROOT_EMAIL, PASSWORD).await;
+        let email = format!("owner@{}.test", name.to_lowercase());
+        let r = self
+            .post(
+                "/v1/admin/tenants",
+                Some(&root),
+                json!({"name": name, "owner_email": email, "owner_name": "Owner", "owner_password": PASSWORD}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+        let tenant_id: Uuid = serde_json::from_value(r.body["tenant_id"].clone()).expect("id");
+        let owner_id: Uuid = serde_json::from_value(r.body["owner_user_id"].clone()).expect("id");
+        let owner = self.token(&email, PASSWORD).await;
+        let r = self
+            .post(
+                "/v1/admin/stores",
+                Some(&owner),
+                json!({"code": "S01", "name": format!("{name} main"), "currency": "EUR",
+                       "tax_mode": "Inclusive", "tax_rates": {"std": 2000}, "discount_threshold_bp": 1000}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+        let store_id: Uuid = serde_json::from_value(r.body["store_id"].clone()).expect("id");
+        Tenant {
+            tenant_id,
+            owner_id,
+            owner,
+            store_id,
+        }
+    }
+
+    /// Enrols a device in the tenant's store; returns its enrolment and a device token.
+    pub async fn device(&self, t: &Tenant) -> Device {
+        let r = self
+            .post(
+                &format!("/v1/admin/stores/{}/enrolment-codes", t.store_id),
+                Some(&t.owner),
+                json!({}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+        let code = r.body["code"].as_str().expect("code").to_string();
+        let r = self
+            .post(
+                "/v1/devices/enrol",
+                None,
+                json!({"code": code, "name": "till"}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+        let enrol: pos_sync::wire::EnrolResponse = serde_json::from_value(r.body).expect("enrol");
+        let r = self
+            .post(
+                "/v1/devices/token",
+                None,
+                json!({"device_id": enrol.device_id, "device_secret": enrol.device_secret}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+        Device {
+            token: r.body["access_token"].as_str().expect("token").to_string(),
+            enrol,
+        }
+    }
+
+    /// A staff user with a role in the tenant's store.
+    pub async fn staff(&self, t: &Tenant, name: &str, role: &str) -> Uuid {
+        let r = self
+            .post("/v1/admin/users", Some(&t.owner), json!({"name": name}))
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+        let id: Uuid = serde_json::from_value(r.body["user_id"].clone()).expect("id");
+        let r = self
+            .post(
+                &format!("/v1/admin/users/{id}/memberships"),
+                Some(&t.owner),
+                json!({"store_id": t.store_id, "role": role}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+        id
+    }
+}
+
+pub struct Tenant {
+    pub tenant_id: Uuid,
+    pub owner_id: Uuid,
+    pub owner: String,
+    pub store_id: Uuid,
+}
+
+pub struct Device {
+    pub token: String,
+    pub enrol: pos_sync::wire::EnrolResponse,
+}
+
+/// Asserts the design's error shape and code.
+pub fn assert_error(r: &Resp, status: StatusCode, code: &str) {
+    assert_eq!(r.status, status, "{:?}", r.body);
+    assert_eq!(r.body["error"]["code"], code, "{:?}", r.body);
+    assert!(r.body["error"]["message"].is_string(), "{:?}", r.body);
+    assert!(r.body["error"].get("details").is_some(), "{:?}", r.body);
+}

@@ -1,0 +1,17 @@
+//! Integration tests of the sync server against a real PostgreSQL (a throwaway cluster per test
+//! binary, a database per test: see `pos_sync_server::pg::testing`).
+//!
+//! Where tests go:
+//! - `ops.rs`: health, metrics, error shape, OpenAPI, schema contract, real sockets.
+//! - `auth.rs`: login, tokens, refresh, lockout, rate limits.
+//! - `devices.rs`: enrolment, device tokens, revocation, staff sync, tenant isolation.
+//! - `admin.rs`: the admin API and the audit log.
+//! - `sync.rs`: push, pull, bootstrap, live.
+
+mod common;
+
+mod admin;
+mod auth;
+mod devices;
+mod ops;
+mod sync;

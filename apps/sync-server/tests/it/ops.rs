@@ -1,0 +1,178 @@
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode};
+use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::common::*;
+
+#[tokio::test]
+async fn health_live_and_ready_answer_when_the_database_is_up() {
+    let app = app().await;
+    let r = app.call(Method::GET, "/health/live", None, None).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let r = app.call(Method::GET, "/health/ready", None, None).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert!(
+        r.headers.contains_key("x-request-id"),
+        "request id propagated"
+    );
+    app.db.pool.close().await;
+    let r = app.call(Method::GET, "/health/ready", None, None).await;
+    assert_error(&r, StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL");
+    assert_eq!(
+        r.body["error"]["message"], "internal error",
+        "no detail leaks"
+    );
+}
+
+#[tokio::test]
+async fn metrics_are_exposed_in_prometheus_format() {
+    let app = app().await;
+    let r = app.call(Method::GET, "/metrics", None, None).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let text = r.body.as_str().expect("text");
+    assert!(text.contains("pos_sync_changes_total"), "{text}");
+    assert!(text.contains("pos_sync_connected_devices"), "{text}");
+}
+
+#[tokio::test]
+async fn malformed_body_gives_400_with_the_error_shape() {
+    let app = app().await;
+    let req = Request::post("/v1/auth/login")
+        .header("content-type", "application/json")
+        .body(Body::from("{not json"))
+        .expect("req");
+    assert_error(&app.raw(req).await, StatusCode::BAD_REQUEST, "VALIDATION");
+    let r = app.post("/v1/auth/login", None, json!({"email": 3})).await;
+    assert_error(&r, StatusCode::BAD_REQUEST, "VALIDATION");
+    let req = Request::post("/v1/auth/login")
+        .body(Body::from("{}"))
+        .expect("req");
+    assert_error(&app.raw(req).await, StatusCode::BAD_REQUEST, "VALIDATION");
+}
+
+#[tokio::test]
+async fn oversized_body_gives_413_with_the_error_shape() {
+    let app = app().await;
+    let t = app.tenant("Acme").await;
+    let d = app.device(&t).await;
+    let big = vec![b' '; pos_sync::wire::MAX_BODY_BYTES + 1];
+    let req = Request::post("/v1/sync/push")
+        .header("content-type", "application/json")
+        .header("authorization", format!("Bearer {}", d.token))
+        .body(Body::from(big))
+        .expect("req");
+    assert_error(
+        &app.raw(req).await,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "VALIDATION",
+    );
+}
+
+#[tokio::test]
+async fn unknown_routes_and_bad_ids_use_the_error_shape() {
+    let app = app().await;
+    assert_error(
+        &app.call(Method::GET, "/v1/nope", None, None).await,
+        StatusCode::NOT_FOUND,
+        "NOT_FOUND",
+    );
+    let t = app.tenant("Acme").await;
+    let d = app.device(&t).await;
+    assert_error(
+        &app.get("/v1/sync/doc/not-a-uuid", &d.token).await,
+        StatusCode::BAD_REQUEST,
+        "VALIDATION",
+    );
+    assert_error(
+        &app.get("/v1/sync/pull?cursor=x", &d.token).await,
+        StatusCode::BAD_REQUEST,
+        "VALIDATION",
+    );
+}
+
+#[tokio::test]
+async fn openapi_document_is_generated_from_the_code() {
+    let app = app().await;
+    let r = app.call(Method::GET, "/v1/openapi.json", None, None).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.body["openapi"]
+        .as_str()
+        .is_some_and(|v| v.starts_with("3.")));
+    for p in [
+        "/v1/auth/login",
+        "/v1/admin/stores",
+        "/v1/admin/audit",
+        "/v1/admin/stores/{store_id}/enrolment-codes",
+    ] {
+        assert!(r.body["paths"].get(p).is_some(), "missing {p}");
+    }
+    assert!(r.body["components"]["schemas"].get("CreateStore").is_some());
+}
+
+/// The migration's projection tables are `pos_core::projection::TABLES` with `tenant_id` first.
+#[tokio::test]
+async fn projection_tables_match_the_core_definitions() {
+    let app = app().await;
+    for t in pos_core::projection::TABLES {
+        let cols: Vec<(String,)> = sqlx_core::query_as::query_as(
+            "SELECT column_name::text FROM information_schema.columns WHERE table_name = $1 ORDER BY ordinal_position",
+        )
+        .bind(t.name)
+        .fetch_all(&app.db.pool)
+        .await
+        .expect("columns");
+        let cols: Vec<String> = cols.into_iter().map(|(c,)| c).collect();
+        let mut want = vec!["tenant_id".to_string()];
+        want.extend(t.columns.iter().map(|c| c.to_string()));
+        assert_eq!(cols, want, "table {}", t.name);
+    }
+}
+
+/// A real server on a real socket: health, and the graceful shutdown.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_socket_server_answers_and_shuts_down_gracefully() {
+    let db = pos_sync_server::pg::testing::test_db().await.expect("db");
+    let dir = tempfile::tempdir().expect("dir");
+    let config = <pos_sync_server::Config as clap::Parser>::parse_from([
+        "pos-sync-server",
+        "--database-url",
+        &db.url,
+        "--data-dir",
+        &dir.path().to_string_lossy(),
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    let app = pos_sync_server::app::prepare(&config)
+        .await
+        .expect("prepare");
+    assert!(
+        dir.path().join("jwt-secret").exists(),
+        "secret generated and kept"
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        pos_sync_server::app::serve(&config, app, listener, async {
+            let _ = stop_rx.await;
+        })
+        .await
+    });
+    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    s.write_all(b"GET /health/ready HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\r\n")
+        .await
+        .expect("write");
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.expect("read");
+    assert!(out.starts_with("HTTP/1.1 200"), "{out}");
+    assert!(out.contains("ready"));
+    let _ = stop_tx.send(());
+    let r = tokio::time::timeout(std::time::Duration::from_secs(20), server)
+        .await
+        .expect("stops in time")
+        .expect("join");
+    assert!(r.is_ok(), "{r:?}");
+}

@@ -1,0 +1,251 @@
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use futures_util::StreamExt;
+use pos_core::catalog::Item;
+use pos_core::doc::{DocType, Envelope};
+use pos_sync::merge::author_change;
+use pos_sync::wire::{
+    Author, PullResponse, PushResponse, PushResult, WireChange, PROTOCOL_VERSION,
+};
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::common::*;
+
+fn item(name: &str, price: i64) -> Item {
+    Item {
+        sku: format!("SKU-{name}"),
+        name: name.into(),
+        category_id: None,
+        currency: "EUR".into(),
+        price,
+        store_prices: BTreeMap::new(),
+        tax_class: "std".into(),
+        station: None,
+        track_stock: false,
+        low_stock_threshold: 0,
+        barcodes: vec![],
+        modifier_groups: BTreeMap::new(),
+        active: true,
+    }
+}
+
+/// A device-authored change creating an item.
+fn new_item_change(t: &Tenant, d: &Device, user: Uuid, it: &Item) -> WireChange {
+    let env = Envelope {
+        doc_id: Uuid::now_v7(),
+        tenant_id: t.tenant_id,
+        store_id: None,
+        doc_type: DocType::Item,
+        created_by_device: d.enrol.device_id,
+    };
+    let (hash, bytes) = author_change(env, None, it, Uuid::new_v4().as_bytes()).expect("change");
+    WireChange {
+        envelope: env,
+        hash,
+        bytes,
+        author: Author {
+            user_id: user,
+            device_id: d.enrol.device_id,
+        },
+    }
+}
+
+async fn push(app: &TestApp, d: &Device, changes: Vec<WireChange>) -> PushResponse {
+    let r = app
+        .post(
+            "/v1/sync/push",
+            Some(&d.token),
+            json!({"protocol": PROTOCOL_VERSION, "changes": changes}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    serde_json::from_value(r.body).expect("push response")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn push_then_pull_round_trips_through_the_router() {
+    let app = app().await;
+    let t = app.tenant("Acme").await;
+    let manager = app.staff(&t, "Mia", "manager").await;
+    let cashier = app.staff(&t, "Cass", "cashier").await;
+    let d1 = app.device(&t).await;
+    let d2 = app.device(&t).await;
+
+    let good = new_item_change(&t, &d1, manager, &item("Latte", 350));
+    let forbidden = new_item_change(&t, &d1, cashier, &item("Free", 0));
+    let res = push(&app, &d1, vec![good.clone(), forbidden.clone()]).await;
+    let seq = match &res.results[0] {
+        PushResult::Accepted { hash, seq } => {
+            assert_eq!(hash, &good.hash);
+            *seq
+        }
+        other => panic!("expected accepted, got {other:?}"),
+    };
+    match &res.results[1] {
+        PushResult::Rejected { code, .. } => assert_eq!(code, "forbidden"),
+        other => panic!("a cashier cannot create items: {other:?}"),
+    }
+
+    // Idempotent by hash.
+    let again = push(&app, &d1, vec![good.clone()]).await;
+    assert_eq!(
+        again.results,
+        vec![PushResult::Duplicate {
+            hash: good.hash.clone(),
+            seq
+        }]
+    );
+
+    // The other device of the store pulls it (after the store settings), byte for byte.
+    let r = app.get("/v1/sync/pull?cursor=0&limit=1", &d2.token).await;
+    let page: PullResponse = serde_json::from_value(r.body).expect("pull");
+    assert_eq!(page.changes.len(), 1);
+    assert!(page.more);
+    let r = app
+        .get(&format!("/v1/sync/pull?cursor={}", page.cursor), &d2.token)
+        .await;
+    let page: PullResponse = serde_json::from_value(r.body).expect("pull");
+    assert!(!page.more);
+    let pulled = page
+        .changes
+        .iter()
+        .find(|c| c.hash == good.hash)
+        .expect("pulled");
+    assert_eq!(pulled.seq, seq);
+    assert_eq!(pulled.bytes, good.bytes);
+    assert_eq!(pulled.envelope, good.envelope);
+    assert!(
+        page.changes.iter().all(|c| c.hash != forbidden.hash),
+        "rejected never pulled"
+    );
+
+    // Projection, change log and audit were written together.
+    let (name,): (String,) = sqlx_core::query_as::query_as(
+        "SELECT name FROM p_items WHERE tenant_id = $1 AND doc_id = $2",
+    )
+    .bind(t.tenant_id)
+    .bind(good.envelope.doc_id.to_string())
+    .fetch_one(&app.db.pool)
+    .await
+    .expect("projection row");
+    assert_eq!(name, "Latte");
+    let (n,): (i64,) = sqlx_core::query_as::query_as(
+        "SELECT count(*) FROM audit_events WHERE tenant_id = $1 AND action = 'sync.change' AND actor_user = $2",
+    )
+    .bind(t.tenant_id)
+    .bind(manager)
+    .fetch_one(&app.db.pool)
+    .await
+    .expect("audit");
+    assert_eq!(n, 1);
+
+    // Bootstrap and the doc endpoint give the current state as an automerge snapshot.
+    let r = app
+        .get(&format!("/v1/sync/doc/{}", good.envelope.doc_id), &d2.token)
+        .await;
+    let snap: pos_sync::wire::DocSnapshot = serde_json::from_value(r.body).expect("snapshot");
+    let am = automerge::AutoCommit::load(&snap.bytes).expect("loads");
+    let doc = pos_core::doc::AnyDoc::hydrate(DocType::Item, &am).expect("item");
+    assert!(matches!(doc, pos_core::doc::AnyDoc::Item(ref i) if i.name == "Latte"));
+    let r = app.get("/v1/sync/bootstrap", &d2.token).await;
+    assert_eq!(r.body["total"], 2, "settings + item");
+    assert_eq!(r.body["cursor"], seq);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_for_another_tenant_or_another_device_is_rejected() {
+    let app = app().await;
+    let a = app.tenant("Alpha").await;
+    let b = app.tenant("Beta").await;
+    let manager = app.staff(&a, "Mia", "manager").await;
+    let da = app.device(&a).await;
+    let db = app.device(&b).await;
+    let mut c = new_item_change(&a, &da, manager, &item("Tea", 200));
+    c.envelope.tenant_id = b.tenant_id;
+    let res = push(&app, &da, vec![c]).await;
+    assert!(
+        matches!(&res.results[0], PushResult::Rejected { code, .. } if code == "wrong_tenant"),
+        "{res:?}"
+    );
+    // Pushed by another device than its author.
+    let c = new_item_change(&a, &da, manager, &item("Tea", 200));
+    let res = push(&app, &db, vec![c]).await;
+    assert!(
+        matches!(&res.results[0], PushResult::Rejected { .. }),
+        "{res:?}"
+    );
+    let r = app
+        .post(
+            "/v1/sync/push",
+            Some(&da.token),
+            json!({"protocol": 99, "changes": []}),
+        )
+        .await;
+    assert_error(&r, StatusCode::BAD_REQUEST, "VALIDATION");
+}
+
+/// The live channel on a real socket: a published item tells the store's devices there is more,
+/// through Postgres NOTIFY.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_channel_says_more_after_a_change_via_listen_notify() {
+    let app = app().await;
+    let t = app.tenant("Acme").await;
+    let d = app.device(&t).await;
+    pos_sync_server::app::spawn_listener(
+        app.state.pool.clone(),
+        app.state.live.clone(),
+        app.state.shutdown.clone(),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let router = app.router.clone();
+    tokio::spawn(async move { axum::serve(listener, router).await });
+
+    let mut req = tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(
+        format!("ws://{addr}/v1/sync/live"),
+    )
+    .expect("request");
+    req.headers_mut().insert(
+        "authorization",
+        format!("Bearer {}", d.token).parse().expect("header"),
+    );
+    let (mut ws, _) = tokio_tungstenite::connect_async(req)
+        .await
+        .expect("ws connect");
+    let msg = tokio::time::timeout(Duration::from_secs(10), ws.next())
+        .await
+        .expect("a message in time")
+        .expect("open")
+        .expect("ok");
+    let pos_sync::wire::LiveMessage::More { seq: first } =
+        serde_json::from_str(msg.to_text().expect("text")).expect("live message");
+    // The LISTEN connection may start after our first publish: publish until a notice arrives.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let r = app
+            .post("/v1/admin/items", Some(&t.owner), json!({"sku": "L", "name": "Latte", "currency": "EUR", "price": 350, "tax_class": "std"}))
+            .await;
+        let seq = r.body["seq"].as_i64().expect("seq");
+        let got = tokio::time::timeout(Duration::from_millis(500), ws.next()).await;
+        if let Ok(Some(Ok(msg))) = got {
+            let pos_sync::wire::LiveMessage::More { seq: s } =
+                serde_json::from_str(msg.to_text().expect("text")).expect("message");
+            assert!(s > first && s <= seq, "{s} after {first}, up to {seq}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no live notice");
+    }
+    let r = app
+        .call(axum::http::Method::GET, "/metrics", None, None)
+        .await;
+    assert!(r
+        .body
+        .as_str()
+        .expect("text")
+        .contains("pos_sync_connected_devices"));
+}
