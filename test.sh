@@ -1,6 +1,62 @@
 #!/usr/bin/env bash
 # Runs every test of the project. Installs what is missing first.
+#
+# 1. Debian packages (scripts/ensure-deps.sh), Node/npm if absent.
+# 2. cargo test --workspace --locked: every crate's unit and integration tests, including the
+#    desktop app's command tests on Tauri's mock runtime.
+# 3. The desktop app end to end: the UI (npm ci only when package-lock.json changed; vite build),
+#    tauri-driver (cargo install, only when it is not on PATH), the app built with
+#    --features custom-protocol, then apps/desktop/e2e/run.mjs under xvfb-run through
+#    tauri-driver + WebKitWebDriver. Screenshots land in artifacts/screenshots/.
+#    POS_SKIP_E2E=1 skips step 3.
 set -euo pipefail
 cd "$(dirname "$0")"
+root="$PWD"
 ./scripts/ensure-deps.sh
+
+step() { printf '\n== %s (%ss)\n' "$1" "$SECONDS"; }
+
+if ! command -v npm >/dev/null; then
+  echo "installing Node.js and npm (Debian packages)"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends nodejs npm
+fi
+
+step "cargo test --workspace"
 cargo test --workspace --locked "$@"
+
+if [ "${POS_SKIP_E2E:-0}" = 1 ]; then
+  echo "POS_SKIP_E2E=1: desktop end-to-end tests skipped"
+  exit 0
+fi
+
+step "UI: npm ci + vite build"
+lock_sum="$(sha256sum ui/package-lock.json | cut -d' ' -f1)"
+if [ "$(cat ui/node_modules/.pos-lock-sha256 2>/dev/null || true)" != "$lock_sum" ]; then
+  (cd ui && npm ci --no-audit --no-fund --loglevel=error)
+  echo "$lock_sum" > ui/node_modules/.pos-lock-sha256
+fi
+(cd ui && npm run --silent build)
+
+step "tauri-driver"
+cargo_bin="${CARGO_HOME:-$HOME/.cargo}/bin"
+if command -v tauri-driver >/dev/null; then
+  TAURI_DRIVER="$(command -v tauri-driver)"
+elif [ -x "$cargo_bin/tauri-driver" ]; then
+  TAURI_DRIVER="$cargo_bin/tauri-driver"
+else
+  cargo install tauri-driver --locked --version '^2'
+  TAURI_DRIVER="$cargo_bin/tauri-driver"
+fi
+export TAURI_DRIVER
+
+step "build pos-desktop --features custom-protocol"
+cargo build -p pos-desktop --features custom-protocol --locked
+target_dir="${CARGO_TARGET_DIR:-$root/target}"
+case "$target_dir" in /*) ;; *) target_dir="$root/$target_dir" ;; esac
+
+step "desktop end-to-end tests (Xvfb, tauri-driver, WebKitWebDriver)"
+timeout 600 xvfb-run -a -s "-screen 0 1920x1080x24" \
+  node apps/desktop/e2e/run.mjs "$target_dir/debug/pos-desktop"
+step "all tests passed"

@@ -1,0 +1,193 @@
+// A minimal W3C WebDriver client over Node's built-in fetch, plus the helpers the end-to-end
+// tests share: tauri-driver, a fake ESC/POS printer, screenshots, killing the app.
+import { spawn } from "node:child_process";
+import fs from "node:fs";
+import net from "node:net";
+import path from "node:path";
+
+const ELEMENT = "element-6066-11e4-a52e-4f735466cecf";
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+export async function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.listen(0, "127.0.0.1", () => { const p = s.address().port; s.close(() => resolve(p)); });
+    s.on("error", reject);
+  });
+}
+
+/** Starts tauri-driver on free ports; resolves when it answers /status. */
+export async function startDriver() {
+  const port = await freePort();
+  let nativePort = await freePort();
+  if (nativePort === port) nativePort = port + 1;
+  const bin = process.env.TAURI_DRIVER ?? "tauri-driver";
+  const proc = spawn(bin, ["--port", String(port), "--native-port", String(nativePort)], { stdio: ["ignore", "pipe", "pipe"] });
+  let log = "";
+  proc.stdout.on("data", (d) => (log += d));
+  proc.stderr.on("data", (d) => (log += d));
+  const url = `http://127.0.0.1:${port}`;
+  for (let i = 0; i < 100; i++) {
+    if (proc.exitCode !== null) throw new Error(`tauri-driver exited: ${log}`);
+    try { const r = await fetch(`${url}/status`); if (r.ok) return { url, proc, log: () => log }; } catch { /* not yet */ }
+    await sleep(100);
+  }
+  proc.kill();
+  throw new Error(`tauri-driver did not start: ${log}`);
+}
+
+async function wd(base, method, p, body) {
+  const r = await fetch(base + p, {
+    method,
+    headers: { "content-type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await r.text();
+  let j;
+  try { j = JSON.parse(text); } catch { throw new Error(`${method} ${p}: HTTP ${r.status} ${text.slice(0, 300)}`); }
+  if (!r.ok || (j.value && j.value.error)) {
+    const e = new Error(`${method} ${p}: ${JSON.stringify(j.value ?? j).slice(0, 400)}`);
+    e.wd = j.value;
+    throw e;
+  }
+  return j.value;
+}
+
+export class Session {
+  constructor(base, id, dataDir) { this.base = base; this.id = id; this.dataDir = dataDir; }
+
+  static async start(driverUrl, application, dataDir) {
+    const v = await wd(driverUrl, "POST", "/session", {
+      capabilities: { alwaysMatch: { "tauri:options": { application, args: [`--data-dir=${dataDir}`] } } },
+    });
+    return new Session(driverUrl, v.sessionId, dataDir);
+  }
+
+  cmd(method, p, body) { return wd(this.base, method, `/session/${this.id}${p}`, body); }
+
+  async findAll(css) {
+    const els = await this.cmd("POST", "/elements", { using: "css selector", value: css });
+    return els.map((e) => e[ELEMENT]);
+  }
+
+  /** Waits until `css` matches a displayed element. */
+  async find(css, timeout = 10000) {
+    const end = Date.now() + timeout;
+    let last;
+    while (Date.now() < end) {
+      try {
+        const els = await this.findAll(css);
+        for (const id of els) {
+          if (await this.cmd("GET", `/element/${id}/displayed`)) return id;
+        }
+      } catch (e) { last = e; }
+      await sleep(50);
+    }
+    throw new Error(`no visible element ${css} within ${timeout} ms${last ? ` (${last.message})` : ""}`);
+  }
+
+  async click(css) {
+    const id = await this.find(css);
+    await this.cmd("POST", `/element/${id}/click`, {});
+  }
+
+  async type(css, text, { clear = false } = {}) {
+    const id = await this.find(css);
+    if (clear) await this.cmd("POST", `/element/${id}/clear`, {});
+    await this.cmd("POST", `/element/${id}/value`, { text });
+  }
+
+  async text(css) {
+    const id = await this.find(css);
+    return this.cmd("GET", `/element/${id}/text`);
+  }
+
+  /** Waits until the text of `css` matches `re`; returns it. */
+  async waitText(css, re, timeout = 10000) {
+    const end = Date.now() + timeout;
+    let t = "";
+    while (Date.now() < end) {
+      try { t = await this.text(css); if (re.test(t)) return t; } catch { /* not there yet */ }
+      await sleep(50);
+    }
+    throw new Error(`${css}: text ${JSON.stringify(t)} never matched ${re}`);
+  }
+
+  async count(css) { return (await this.findAll(css)).length; }
+
+  exec(script, args = []) { return this.cmd("POST", "/execute/sync", { script, args }); }
+  execAsync(script, args = []) { return this.cmd("POST", "/execute/async", { script, args }); }
+
+  async keys(n, css) { for (const k of n) await this.click(`${css ?? ""}[data-testid="key-${k}"]`); }
+
+  async screenshot(dir, name) {
+    const b64 = await this.cmd("GET", "/screenshot");
+    fs.mkdirSync(dir, { recursive: true });
+    const file = path.join(dir, `${name}.png`);
+    fs.writeFileSync(file, Buffer.from(b64, "base64"));
+    return file;
+  }
+
+  setWindow(width, height) { return this.cmd("POST", "/window/rect", { width, height, x: 0, y: 0 }).catch(() => null); }
+
+  async quit() { try { await this.cmd("DELETE", ""); } catch { /* already gone */ } }
+}
+
+/** A fake ESC/POS printer on 127.0.0.1: answers every DLE EOT status request "ready" (0x12). */
+export async function fakePrinter() {
+  const received = [];
+  const server = net.createServer((sock) => {
+    sock.on("data", (chunk) => {
+      received.push(chunk);
+      for (let i = 0; i + 1 < chunk.length; i++) if (chunk[i] === 0x10 && chunk[i + 1] === 0x04) sock.write(Buffer.from([0x12]));
+    });
+    sock.on("error", () => {});
+  });
+  await new Promise((r) => server.listen(0, "127.0.0.1", r));
+  return {
+    port: server.address().port,
+    bytes: () => Buffer.concat(received),
+    close: () => new Promise((r) => server.close(r)),
+  };
+}
+
+/** PIDs of the app processes started with this data dir (exact binary and argument). */
+export function appPids(binary, dataDir) {
+  const out = [];
+  for (const d of fs.readdirSync("/proc")) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const argv = fs.readFileSync(`/proc/${d}/cmdline`, "utf8").split("\0");
+      if (argv[0] === binary && argv.includes(`--data-dir=${dataDir}`)) out.push(Number(d));
+    } catch { /* gone */ }
+  }
+  return out;
+}
+
+/** Resident memory of a process and its descendants (the WebKit web and network processes), kB. */
+export function treeRssKb(pid) {
+  const children = new Map();
+  for (const d of fs.readdirSync("/proc")) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${d}/stat`, "utf8");
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      if (!children.has(ppid)) children.set(ppid, []);
+      children.get(ppid).push(Number(d));
+    } catch { /* gone */ }
+  }
+  const rss = (p) => {
+    try { return Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${p}/status`, "utf8"))?.[1] ?? 0); } catch { return 0; }
+  };
+  const parts = [];
+  const walk = (p) => { parts.push({ pid: p, kb: rss(p) }); for (const c of children.get(p) ?? []) walk(c); };
+  walk(pid);
+  return { total: parts.reduce((s, x) => s + x.kb, 0), parts };
+}
+
+/** EAN-13 with its check digit, as the demo seeds them (`400000000NNN`). */
+export function ean13(twelve) {
+  const sum = [...twelve].reduce((s, c, i) => s + Number(c) * (i % 2 ? 3 : 1), 0);
+  return twelve + ((10 - (sum % 10)) % 10);
+}
+export const demoBarcode = (n) => ean13(`400000000${String(n).padStart(3, "0")}`);
