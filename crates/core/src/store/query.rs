@@ -69,6 +69,20 @@ pub struct TicketSummary {
     pub item_count: i64,
 }
 
+/// A shift in the history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ShiftSummary {
+    pub id: Uuid,
+    pub device_id: String,
+    pub status: String,
+    pub opened_at: i64,
+    pub closed_at: Option<i64>,
+    pub float: i64,
+    pub expected_cash: Option<i64>,
+    pub counted_cash: Option<i64>,
+    pub over_short: Option<i64>,
+}
+
 /// A Z report in the history.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ZSummary {
@@ -295,6 +309,41 @@ impl Store {
                 fired_at: r.get(5)?,
                 bumped_at: r.get(6)?,
                 item_count: r.get(7)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// All-day counts of a station: item name → quantity still to make (tickets and items not
+    /// bumped), the KDS's summary line.
+    pub fn all_day(&self, station: &str) -> Result<Vec<(String, i64)>, StoreError> {
+        let mut stmt = self.conn().prepare_cached(
+            "SELECT i.name, SUM(i.qty) FROM p_kitchen_items i
+             JOIN p_kitchen_tickets t ON t.doc_id = i.doc_id
+             WHERE t.station = ?1 AND t.status <> 'bumped' AND i.bumped_at IS NULL
+             GROUP BY i.name ORDER BY SUM(i.qty) DESC, i.name",
+        )?;
+        let rows = stmt.query_map([station], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Shifts of this store, newest first.
+    pub fn shifts(&self, limit: i64) -> Result<Vec<ShiftSummary>, StoreError> {
+        let mut stmt = self.conn().prepare_cached(
+            "SELECT doc_id, device_id, status, opened_at, closed_at, float, expected_cash, counted_cash, over_short
+             FROM p_shifts ORDER BY opened_at DESC LIMIT ?1",
+        )?;
+        let rows = stmt.query_map([limit], |r| {
+            Ok(ShiftSummary {
+                id: uuid_at(r, 0)?,
+                device_id: r.get(1)?,
+                status: r.get(2)?,
+                opened_at: r.get(3)?,
+                closed_at: r.get(4)?,
+                float: r.get(5)?,
+                expected_cash: r.get(6)?,
+                counted_cash: r.get(7)?,
+                over_short: r.get(8)?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)

@@ -415,3 +415,41 @@ fn pin_login_works_offline_and_locks_out_after_five_failures() {
     let names: Vec<String> = f.store.staff().unwrap().into_iter().map(|s| s.1).collect();
     assert_eq!(names.len(), 4);
 }
+
+#[test]
+fn all_day_counts_per_station_follow_bumps() {
+    let mut f = demo_store();
+    let c = f.demo.cashier;
+    for table in ["T1", "T2"] {
+        let sale = f.store.open_sale(&c, Some(table.into())).unwrap();
+        f.store
+            .add_item(&c, sale, f.demo.item("KIT-BUR").unwrap(), 2, &[], 1)
+            .unwrap();
+        f.store
+            .add_item(&c, sale, f.demo.item("KIT-SAL").unwrap(), 1, &[], 1)
+            .unwrap();
+        f.store.fire(&c, sale, None).unwrap();
+    }
+    assert_eq!(
+        f.store.all_day("grill").unwrap(),
+        vec![("Cheeseburger".to_string(), 4)]
+    );
+    assert_eq!(
+        f.store.all_day("cold").unwrap(),
+        vec![("Caesar salad".to_string(), 2)]
+    );
+    let first = f.store.kitchen_tickets(Some("grill"), false).unwrap()[0].id;
+    f.store
+        .kitchen(&f.demo.kitchen, first, pos_core::store::KitchenAction::Bump)
+        .unwrap();
+    assert_eq!(
+        f.store.all_day("grill").unwrap(),
+        vec![("Cheeseburger".to_string(), 2)]
+    );
+    f.store.open_shift(&f.demo.manager, 5000).unwrap();
+    let shifts = f.store.shifts(10).unwrap();
+    assert_eq!(
+        (shifts.len(), shifts[0].status.as_str(), shifts[0].float),
+        (1, "Open", 5000)
+    );
+}
