@@ -386,7 +386,7 @@ fn a_refund_beyond_the_sale_is_refused_with_its_own_code() {
     )
     .unwrap();
     let c = Ctx {
-        sale: Some((sale.clone(), vec![refund.clone()])),
+        sale: Some((sale.clone(), vec![(Uuid::now_v7(), refund.clone())])),
         ..ctx()
     };
     refund.receipt_no = "S01-T1-000003".into();
