@@ -175,6 +175,10 @@ pub async fn prepare(config: &Config) -> Result<App, StartError> {
     let (url, cluster) = match &config.database_url {
         Some(u) => (u.clone(), None),
         None => {
+            if crate::pg::running_as_root() {
+                // The cluster runs as `postgres`, which must be able to enter the data folder.
+                allow_traverse(&config.data_dir)?;
+            }
             let root = config.data_dir.join("pg");
             let opts = ClusterOptions {
                 bin_dir: config.pg_bin.clone(),
@@ -288,8 +292,17 @@ async fn shutdown_signal() {
     }
 }
 
-/// Whether a path is inside `/root` or another folder other users cannot enter (a hint for
-/// the local cluster, which runs as `postgres` under root).
-pub fn hint_private(path: &Path) -> bool {
-    path.starts_with("/root")
+/// Adds search (x) permission for others to a folder, without making it readable.
+fn allow_traverse(path: &Path) -> Result<(), StartError> {
+    use std::os::unix::fs::PermissionsExt;
+    let io = |source| StartError::DataDir {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut perms = std::fs::metadata(path).map_err(io)?.permissions();
+    if perms.mode() & 0o001 == 0 {
+        perms.set_mode(perms.mode() | 0o001);
+        std::fs::set_permissions(path, perms).map_err(io)?;
+    }
+    Ok(())
 }

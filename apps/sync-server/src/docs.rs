@@ -256,7 +256,7 @@ pub async fn write_as_server<D: Document>(
     action: &str,
     edit: impl FnOnce(Option<D>) -> Result<D, ApiError>,
 ) -> Result<Written, ApiError> {
-    let mut loaded = load_docs(&mut **tx, env.tenant_id, &[env.doc_id], true).await?;
+    let mut loaded = load_docs(tx, env.tenant_id, &[env.doc_id], true).await?;
     let before = loaded.remove(&env.doc_id);
     let env = match &before {
         Some(b) if b.envelope.doc_type != env.doc_type => {
@@ -322,7 +322,7 @@ pub async fn store_settings(
     .fetch_optional(&mut **tx)
     .await?;
     let Some(id) = id else { return Ok(None) };
-    let mut docs = load_docs(&mut **tx, tenant, &[id], false).await?;
+    let mut docs = load_docs(tx, tenant, &[id], false).await?;
     let Some(d) = docs.remove(&id) else {
         return Ok(None);
     };

@@ -11,7 +11,7 @@
 //! - [`docs`]: master documents in Postgres and the generic projection writer.
 //! - [`db`]: connection, embedded migrations, sequences, audit, NOTIFY.
 //! - [`pg`]: the managed local PostgreSQL cluster and the test harness.
-//! - [`mod@metrics`]: Prometheus.
+//! - `metrics`: Prometheus.
 
 #![allow(clippy::type_complexity)] // database rows are read as tuples
 

@@ -249,3 +249,81 @@ async fn live_channel_says_more_after_a_change_via_listen_notify() {
         .expect("text")
         .contains("pos_sync_connected_devices"));
 }
+
+/// Two devices change the same price offline: both changes are accepted, the document converges
+/// on one value, and head office sees every value.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_price_edits_converge_and_the_losing_value_stays_visible() {
+    let app = app().await;
+    let t = app.tenant("Acme").await;
+    let manager = app.staff(&t, "Mia", "manager").await;
+    let d1 = app.device(&t).await;
+    let d2 = app.device(&t).await;
+    let r = app
+        .post("/v1/admin/items", Some(&t.owner), json!({"sku": "LAT", "name": "Latte", "currency": "EUR", "price": 350, "tax_class": "std"}))
+        .await;
+    let doc_id: Uuid = serde_json::from_value(r.body["doc_id"].clone()).expect("id");
+    let r = app.get(&format!("/v1/sync/doc/{doc_id}"), &d1.token).await;
+    let snap: pos_sync::wire::DocSnapshot = serde_json::from_value(r.body).expect("snapshot");
+    let base = pos_sync::merge::MasterDoc {
+        envelope: snap.envelope,
+        snapshot: Some(snap.bytes),
+        changes: vec![],
+    };
+    let edit = |d: &Device, price: i64| {
+        let mut it = item("Latte", price);
+        it.sku = "LAT".into();
+        let (hash, bytes) =
+            author_change(snap.envelope, Some(&base), &it, Uuid::new_v4().as_bytes())
+                .expect("change");
+        WireChange {
+            envelope: snap.envelope,
+            hash,
+            bytes,
+            author: Author {
+                user_id: manager,
+                device_id: d.enrol.device_id,
+            },
+        }
+    };
+    let c1 = edit(&d1, 380);
+    let c2 = edit(&d2, 390);
+    let r1 = push(&app, &d1, vec![c1]).await;
+    let r2 = push(&app, &d2, vec![c2]).await;
+    assert!(
+        matches!(r1.results[0], PushResult::Accepted { .. }),
+        "{r1:?}"
+    );
+    assert!(
+        matches!(r2.results[0], PushResult::Accepted { .. }),
+        "{r2:?}"
+    );
+    let r = app.get("/v1/admin/price-conflicts", &t.owner).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let conflicts = r.body.as_array().expect("list");
+    let c = conflicts
+        .iter()
+        .find(|c| c["field"] == "price")
+        .expect("price conflict recorded");
+    let mut values: Vec<i64> = c["values"]
+        .as_array()
+        .expect("values")
+        .iter()
+        .filter_map(|v| v.as_i64())
+        .collect();
+    values.sort();
+    assert_eq!(values, vec![380, 390]);
+    let (price,): (i64,) = sqlx_core::query_as::query_as(
+        "SELECT price FROM p_items WHERE tenant_id = $1 AND doc_id = $2",
+    )
+    .bind(t.tenant_id)
+    .bind(doc_id.to_string())
+    .fetch_one(&app.db.pool)
+    .await
+    .expect("projection");
+    assert_eq!(
+        serde_json::json!(price),
+        c["winner"],
+        "the projection shows the winner"
+    );
+}
