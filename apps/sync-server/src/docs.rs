@@ -145,6 +145,84 @@ pub async fn write_projection(
     Ok(())
 }
 
+/// Replaces the projection rows of many documents of one tenant at once: one DELETE per table,
+/// then multi-row INSERTs per table (the batch form of [`write_projection`]).
+pub async fn write_projections(
+    tx: &mut Tx<'_>,
+    tenant: Uuid,
+    docs: &[(Envelope, Vec<Row>)],
+) -> Result<(), ApiError> {
+    use std::collections::BTreeMap;
+    let mut deletes: BTreeMap<&'static str, Vec<String>> = BTreeMap::new();
+    let mut inserts: BTreeMap<&'static str, Vec<&Row>> = BTreeMap::new();
+    for (env, rows) in docs {
+        for t in projection::tables_of(env.doc_type) {
+            deletes
+                .entry(t.name)
+                .or_default()
+                .push(env.doc_id.to_string());
+        }
+        for r in rows {
+            inserts.entry(r.table).or_default().push(r);
+        }
+    }
+    for (table, ids) in deletes {
+        query(AssertSqlSafe(format!(
+            "DELETE FROM {table} WHERE tenant_id = $1 AND doc_id = ANY($2)"
+        )))
+        .bind(tenant)
+        .bind(ids)
+        .execute(&mut **tx)
+        .await?;
+    }
+    for (table, rows) in inserts {
+        let def = TABLES
+            .iter()
+            .find(|t| t.name == table)
+            .ok_or_else(|| ApiError::Internal(format!("no projection table {table}")))?;
+        let width = def.columns.len();
+        // Postgres takes at most 65535 parameters per statement.
+        let per_stmt = (60_000 / (width + 1)).max(1);
+        for chunk in rows.chunks(per_stmt) {
+            let mut sql = format!(
+                "INSERT INTO {} (tenant_id, {}) VALUES ",
+                def.name,
+                def.columns.join(", ")
+            );
+            let mut n = 1;
+            for (i, _) in chunk.iter().enumerate() {
+                if i > 0 {
+                    sql.push_str(", ");
+                }
+                sql.push_str("($1");
+                for _ in 0..width {
+                    n += 1;
+                    sql.push_str(&format!(", ${n}"));
+                }
+                sql.push(')');
+            }
+            let mut q = query(AssertSqlSafe(sql)).bind(tenant);
+            for row in chunk {
+                if row.values.len() != width {
+                    return Err(ApiError::Internal(format!(
+                        "projection row for {table} has {} values, the table {width} columns",
+                        row.values.len()
+                    )));
+                }
+                for v in &row.values {
+                    q = match v {
+                        Value::Null => q.bind(None::<String>),
+                        Value::Int(i) => q.bind(*i),
+                        Value::Text(s) => q.bind(s.clone()),
+                    };
+                }
+            }
+            q.execute(&mut **tx).await?;
+        }
+    }
+    Ok(())
+}
+
 /// Inserts the row of a new document (its envelope).
 pub async fn insert_document(tx: &mut Tx<'_>, env: &Envelope) -> Result<(), ApiError> {
     let done = query(

@@ -239,8 +239,30 @@ async fn write_outcome(
         return Ok(seqs);
     }
     let tenant = scope.tenant_id;
-    for d in out.docs.iter().filter(|d| d.created) {
-        docs::insert_document(tx, &d.envelope).await?;
+    let created: Vec<&Envelope> = out
+        .docs
+        .iter()
+        .filter(|d| d.created)
+        .map(|d| &d.envelope)
+        .collect();
+    if !created.is_empty() {
+        let done = query(
+            "INSERT INTO documents (tenant_id, doc_id, doc_type, store_id, created_by_device)
+             SELECT $1, i, t, s, c FROM UNNEST($2::uuid[], $3::text[], $4::uuid[], $5::uuid[]) AS x(i, t, s, c)
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(tenant)
+        .bind(created.iter().map(|e| e.doc_id).collect::<Vec<_>>())
+        .bind(created.iter().map(|e| e.doc_type.as_str()).collect::<Vec<_>>())
+        .bind(created.iter().map(|e| e.store_id).collect::<Vec<_>>())
+        .bind(created.iter().map(|e| e.created_by_device).collect::<Vec<_>>())
+        .execute(&mut **tx)
+        .await?;
+        if done.rows_affected() != created.len() as u64 {
+            return Err(ApiError::conflict(
+                "a document of this batch was created concurrently; push again",
+            ));
+        }
     }
     let first = db::next_seqs(tx, tenant, out.accepted.len() as i64).await?;
     let mut last_of_doc: HashMap<Uuid, i64> = HashMap::new();
@@ -275,17 +297,34 @@ async fn write_outcome(
     .bind(now_ms())
     .execute(&mut **tx)
     .await?;
+    // Documents that grew by appended changes: one statement for all of them.
+    let grown: Vec<&pos_sync::merge::DocUpdate> =
+        out.docs.iter().filter(|d| d.snapshot.is_none()).collect();
+    if !grown.is_empty() {
+        query(
+            "UPDATE documents d SET changes_since_snapshot = d.changes_since_snapshot + x.n,
+                 heads = string_to_array(x.h, ','), updated_at = $5
+             FROM UNNEST($2::uuid[], $3::int[], $4::text[]) AS x(i, n, h)
+             WHERE d.tenant_id = $1 AND d.doc_id = x.i",
+        )
+        .bind(tenant)
+        .bind(grown.iter().map(|d| d.envelope.doc_id).collect::<Vec<_>>())
+        .bind(
+            grown
+                .iter()
+                .map(|d| d.appended.len() as i32)
+                .collect::<Vec<_>>(),
+        )
+        .bind(grown.iter().map(|d| d.heads.join(",")).collect::<Vec<_>>())
+        .bind(now_ms())
+        .execute(&mut **tx)
+        .await?;
+    }
     for d in &out.docs {
         let last = last_of_doc.get(&d.envelope.doc_id).copied().unwrap_or(0);
-        docs::update_document(
-            tx,
-            &d.envelope,
-            d.snapshot.as_deref(),
-            d.appended.len(),
-            last,
-            &d.heads,
-        )
-        .await?;
+        if let Some(snapshot) = d.snapshot.as_deref() {
+            docs::update_document(tx, &d.envelope, Some(snapshot), 0, last, &d.heads).await?;
+        }
         if !d.conflicts.is_empty() {
             let doc_json = d.doc.to_json();
             for c in &d.conflicts {
@@ -311,9 +350,7 @@ async fn write_outcome(
             }
         }
     }
-    for (env, rows) in &out.projections {
-        docs::write_projection(tx, env, rows).await?;
-    }
+    docs::write_projections(tx, tenant, &out.projections).await?;
     let (mut a_id, mut a_user, mut a_dev, mut a_target, mut a_diff) =
         (vec![], vec![], vec![], vec![], vec![]);
     for e in &out.audit {

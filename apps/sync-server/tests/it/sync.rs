@@ -327,3 +327,55 @@ async fn concurrent_price_edits_converge_and_the_losing_value_stays_visible() {
         "the projection shows the winner"
     );
 }
+
+/// A large batch is merged and written in one go: every change accepted with consecutive
+/// sequences, every projection row written, and pulled back in pages.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_of_a_thousand_changes_is_accepted_with_consecutive_sequences() {
+    let app = app().await;
+    let t = app.tenant("Acme").await;
+    let manager = app.staff(&t, "Mia", "manager").await;
+    let d = app.device(&t).await;
+    let changes: Vec<WireChange> = (0..1000)
+        .map(|i| new_item_change(&t, &d, manager, &item(&format!("Item{i}"), 100 + i)))
+        .collect();
+    let started = std::time::Instant::now();
+    let res = push(&app, &d, changes).await;
+    eprintln!("1000 changes pushed in {:?}", started.elapsed());
+    let seqs: Vec<i64> = res
+        .results
+        .iter()
+        .map(|r| match r {
+            PushResult::Accepted { seq, .. } => *seq,
+            other => panic!("not accepted: {other:?}"),
+        })
+        .collect();
+    assert!(
+        seqs.windows(2).all(|w| w[1] == w[0] + 1),
+        "consecutive, in batch order"
+    );
+    let (n,): (i64,) =
+        sqlx_core::query_as::query_as("SELECT count(*) FROM p_items WHERE tenant_id = $1")
+            .bind(t.tenant_id)
+            .fetch_one(&app.db.pool)
+            .await
+            .expect("count");
+    assert_eq!(n, 1000);
+    let mut cursor = 0;
+    let mut pulled = 0;
+    loop {
+        let r = app
+            .get(
+                &format!("/v1/sync/pull?cursor={cursor}&limit=300"),
+                &d.token,
+            )
+            .await;
+        let page: PullResponse = serde_json::from_value(r.body).expect("pull");
+        pulled += page.changes.len();
+        cursor = page.cursor;
+        if !page.more {
+            break;
+        }
+    }
+    assert_eq!(pulled, 1001, "the store settings and the thousand items");
+}
