@@ -126,6 +126,31 @@ pub fn authorize(
     after: &AnyDoc,
     patches: &[PatchPath],
 ) -> Result<(), PolicyError> {
+    let before_json = before.map(AnyDoc::to_json);
+    authorize_json(
+        ctx,
+        actor,
+        env,
+        before.zip(before_json.as_ref()),
+        (after, &after.to_json()),
+        patches,
+    )
+}
+
+/// [`authorize`] for a caller that already has the documents' JSON forms (`AnyDoc::to_json`),
+/// as the server's merge engine does from one change to the next.
+pub fn authorize_json(
+    ctx: &dyn PolicyContext,
+    actor: &Actor,
+    env: &Envelope,
+    before: Option<(&AnyDoc, &Value)>,
+    (after, after_json): (&AnyDoc, &Value),
+    patches: &[PatchPath],
+) -> Result<(), PolicyError> {
+    let (before, before_json) = match before {
+        Some((b, j)) => (Some(b), j),
+        None => (None, &Value::Null),
+    };
     if let Some(b) = before {
         if b.doc_type() != after.doc_type() {
             return Err(PolicyError::TypeChanged {
@@ -140,15 +165,13 @@ pub fn authorize(
             });
         }
     }
-    let after_json = after.to_json();
     for p in patches {
-        if !known_path(&after_json, p) {
+        if !known_path(after_json, p) {
             return Err(PolicyError::UnknownField(p.to_string(), after.doc_type()));
         }
     }
-    let before_json = before.map(AnyDoc::to_json).unwrap_or(Value::Null);
     let mut changed = Vec::new();
-    diff_json(&before_json, &after_json, &mut Vec::new(), &mut changed);
+    diff_json(before_json, after_json, &mut Vec::new(), &mut changed);
 
     let need_perm = |permission: Permission, field: &str| -> Result<(), PolicyError> {
         if can(actor.role, permission) {

@@ -25,7 +25,7 @@ use automerge::{AutoCommit, Change, ChangeHash, ReadDoc};
 use pos_core::auth::Actor;
 use pos_core::catalog::StoreSettings;
 use pos_core::doc::{codec, patch_paths, AnyDoc, DocType, Document, Envelope};
-use pos_core::policy::{authorize, PolicyContext};
+use pos_core::policy::{authorize_json, PolicyContext};
 use pos_core::projection::{project, Row};
 use pos_core::refund::Refund;
 use pos_core::sale::{Sale, SaleStatus};
@@ -141,6 +141,8 @@ struct Working {
     base: MasterDoc,
     am: AutoCommit,
     typed: Option<AnyDoc>,
+    /// `typed` as JSON (the policy's "before" for the next change).
+    json: Option<serde_json::Value>,
     hydrated: Option<automerge::hydrate::Value>,
     known: HashSet<ChangeHash>,
     accepted: Vec<Vec<u8>>,
@@ -179,6 +181,7 @@ impl Working {
             base,
             am,
             typed: None,
+            json: None,
             hydrated: None,
             known: HashSet::new(),
             accepted: Vec::new(),
@@ -198,6 +201,7 @@ impl Working {
             .collect();
         if self.am.get_heads().is_empty() {
             self.typed = None;
+            self.json = None;
             self.hydrated = None;
         } else {
             let hv = self
@@ -205,6 +209,7 @@ impl Working {
                 .hydrate(automerge::ROOT, None)
                 .unwrap_or_else(|_| automerge::hydrate::Value::map());
             self.typed = AnyDoc::from_json(self.env.doc_type, codec::from_hydrated(&hv)).ok();
+            self.json = self.typed.as_ref().map(AnyDoc::to_json);
             self.hydrated = Some(hv);
         }
     }
@@ -595,9 +600,10 @@ fn run_change(
     let after_heads = w.am.get_heads();
     let patches = w.am.diff(&before_heads, &after_heads);
     let paths = patch_paths(&patches);
+    // Patched in place; a refused change rebuilds it (rollback).
     let mut hv = w
         .hydrated
-        .clone()
+        .take()
         .unwrap_or_else(automerge::hydrate::Value::map);
     let enc = w.am.text_encoding();
     if hv.apply_patches(enc, patches).is_err() {
@@ -612,13 +618,16 @@ fn run_change(
             return (reject("invalid_document", e.to_string()), vec![]);
         }
     };
-    if let Err(e) = authorize(ctx, &actor, &w.env, w.typed.as_ref(), &after, &paths) {
+    let after_json = after.to_json();
+    let before = w.typed.as_ref().zip(w.json.as_ref());
+    if let Err(e) = authorize_json(ctx, &actor, &w.env, before, (&after, &after_json), &paths) {
         w.rollback();
         return (reject(e.code(), e.to_string()), vec![]);
     }
     w.known.insert(hash);
     w.accepted.push(c.bytes.clone());
     w.typed = Some(after);
+    w.json = Some(after_json);
     w.hydrated = Some(hv);
     let mut fields: Vec<String> = paths.iter().map(|p| p.to_string()).collect();
     fields.sort();
