@@ -9,4 +9,5 @@ pub mod device;
 pub mod http;
 pub mod memory;
 pub mod merge;
+pub mod runner;
 pub mod wire;
