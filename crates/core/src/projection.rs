@@ -123,6 +123,31 @@ pub fn tables_of(doc_type: DocType) -> &'static [TableDef] {
     }
 }
 
+/// SHA-256 over a canonical dump of projection rows: per table (in [`TABLES`] order), every
+/// row serialized as a JSON array of its values, the rows sorted as strings. Ordering happens
+/// here, not in SQL, so SQLite and Postgres (other collations, other NULL ordering) give the
+/// same digest for the same rows. `rows(table)` returns a table's rows in column order.
+pub fn digest<E>(
+    mut rows: impl FnMut(&TableDef) -> Result<Vec<Vec<Value>>, E>,
+) -> Result<String, E> {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for t in TABLES {
+        let mut lines: Vec<String> = rows(t)?
+            .iter()
+            .map(|r| serde_json::to_string(r).unwrap_or_default())
+            .collect();
+        lines.sort_unstable();
+        h.update(t.name.as_bytes());
+        h.update(b"\n");
+        for l in lines {
+            h.update(l.as_bytes());
+            h.update(b"\n");
+        }
+    }
+    Ok(hex::encode(h.finalize()))
+}
+
 /// One projection row.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Row {

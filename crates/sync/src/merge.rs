@@ -104,6 +104,9 @@ pub struct DocUpdate {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FieldConflict {
     pub field: String,
+    /// The value every replica converged on (automerge's deterministic winner).
+    pub winner: serde_json::Value,
+    /// Every concurrent value, the winner included.
     pub values: Vec<serde_json::Value>,
 }
 
@@ -653,10 +656,17 @@ fn conflicts_of(am: &AutoCommit, doc: &AnyDoc) -> Vec<FieldConflict> {
                 })
                 .collect()
         };
+    let winner = |obj: &automerge::ObjId, key: &str| -> serde_json::Value {
+        match am.get(obj, key) {
+            Ok(Some((v, id))) => scalar_values(vec![(v, id)]).pop().unwrap_or_default(),
+            _ => serde_json::Value::Null,
+        }
+    };
     if let Ok(vals) = am.get_all(automerge::ROOT, "price") {
         if vals.len() > 1 {
             out.push(FieldConflict {
                 field: "price".into(),
+                winner: winner(&automerge::ROOT, "price"),
                 values: scalar_values(vals),
             });
         }
@@ -667,6 +677,7 @@ fn conflicts_of(am: &AutoCommit, doc: &AnyDoc) -> Vec<FieldConflict> {
                 if vals.len() > 1 {
                     out.push(FieldConflict {
                         field: format!("store_prices.{key}"),
+                        winner: winner(&sp, &key),
                         values: scalar_values(vals),
                     });
                 }

@@ -474,17 +474,14 @@ impl Store {
         Ok(())
     }
 
-    /// SHA-256 over a canonical dump of every projection table (rows sorted, values as JSON).
-    /// Two replicas with equal digests show the same data on every screen.
+    /// The canonical digest of every projection table ([`projection::digest`]). Two replicas
+    /// with equal digests show the same data on every screen.
     pub fn projection_digest(&self) -> Result<String, StoreError> {
-        use sha2::{Digest, Sha256};
-        let mut h = Sha256::new();
-        for t in TABLES {
-            let cols = t.columns.join(", ");
-            let sql = format!("SELECT {cols} FROM {} ORDER BY {cols}", t.name);
+        projection::digest(|t| {
+            let sql = format!("SELECT {} FROM {}", t.columns.join(", "), t.name);
             let mut stmt = self.conn.prepare(&sql)?;
             let mut rows = stmt.query([])?;
-            h.update(t.name.as_bytes());
+            let mut out = Vec::new();
             while let Some(row) = rows.next()? {
                 let mut vals = Vec::with_capacity(t.columns.len());
                 for i in 0..t.columns.len() {
@@ -497,11 +494,10 @@ impl Store {
                         other => Value::Text(format!("{other:?}")),
                     });
                 }
-                h.update(serde_json::to_vec(&vals).unwrap_or_default());
-                h.update(b"\n");
+                out.push(vals);
             }
-        }
-        Ok(hex::encode(h.finalize()))
+            Ok::<_, StoreError>(out)
+        })
     }
 
     /// Runs `f` as one write: one SQLite transaction for every document it creates or changes,
