@@ -1,1 +1,164 @@
-//! Cross-crate end-to-end tests: see tests/README.md
+//! Cross-crate end-to-end tests: the real sync server (on a throwaway PostgreSQL cluster that
+//! the server's test harness starts with `initdb` in a temporary folder), real devices (SQLite
+//! stores and the device sync engine over HTTP), and the head-office admin API.
+//!
+//! Where tests go:
+//! - `sync_e2e.rs`: devices of one store and of another tenant, selling offline, converging
+//!   through the server.
+//! - Crate-level tests stay in their crates (`crates/*/tests`, `apps/*/tests`).
+//!
+//! This library holds the shared fixtures: [`TestServer`] and [`TestDevice`].
+
+use std::net::SocketAddr;
+
+use clap::Parser;
+use pos_core::store::{DeviceIdentity, Store};
+use pos_sync::device::{SyncEngine, SyncError, SyncReport, Transport};
+use pos_sync::headoffice::HeadOffice;
+use pos_sync::http::{enrol, HttpTransport};
+use tempfile::TempDir;
+use uuid::Uuid;
+
+pub const ROOT_EMAIL: &str = "root@platform.test";
+pub const ROOT_PASSWORD: &str = "correct horse battery staple";
+
+/// The real sync server on 127.0.0.1, on a fresh database of the throwaway cluster.
+pub struct TestServer {
+    /// `http://127.0.0.1:PORT`
+    pub url: String,
+    pub rt: tokio::runtime::Runtime,
+    db: pos_sync_server::pg::testing::TestDb,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    _dir: TempDir,
+}
+
+impl TestServer {
+    pub fn start() -> TestServer {
+        // Server logs (JSON) go to the test's output, shown when a test fails.
+        let _ = tracing_subscriber::fmt()
+            .json()
+            .with_env_filter(tracing_subscriber::EnvFilter::new("warn"))
+            .with_test_writer()
+            .try_init();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let db = rt
+            .block_on(pos_sync_server::pg::testing::test_db())
+            .expect("throwaway postgres database");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config = pos_sync_server::Config::parse_from([
+            "pos-sync-server",
+            "--database-url",
+            &db.url,
+            "--data-dir",
+            &dir.path().display().to_string(),
+            "--jwt-secret",
+            "end-to-end-secret-end-to-end-secret-0123",
+            "--bootstrap-admin-email",
+            ROOT_EMAIL,
+            "--bootstrap-admin-password",
+            ROOT_PASSWORD,
+            "--shutdown-grace-secs",
+            "2",
+            "--log",
+            "warn",
+        ]);
+        let app = rt
+            .block_on(pos_sync_server::app::prepare(&config))
+            .expect("server prepared");
+        let listener = rt
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .expect("bind");
+        let addr: SocketAddr = listener.local_addr().expect("addr");
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        rt.spawn(async move {
+            let _ = pos_sync_server::app::serve(&config, app, listener, async {
+                let _ = rx.await;
+            })
+            .await;
+        });
+        TestServer {
+            url: format!("http://{addr}"),
+            rt,
+            db,
+            stop: Some(tx),
+            _dir: dir,
+        }
+    }
+
+    pub fn root(&self) -> HeadOffice {
+        HeadOffice::login(&self.url, ROOT_EMAIL, ROOT_PASSWORD).expect("root login")
+    }
+
+    /// The server's digest of what a store's devices replicate.
+    pub fn store_digest(&self, tenant: Uuid, store: Uuid) -> String {
+        self.rt
+            .block_on(pos_sync_server::docs::store_digest(
+                &self.db.pool,
+                tenant,
+                store,
+            ))
+            .expect("server digest")
+    }
+
+    /// Runs SQL returning one bigint (a count) on the server's database.
+    pub fn count(&self, sql: &str, tenant: Uuid) -> i64 {
+        self.rt
+            .block_on(pos_sync_server::docs::count(&self.db.pool, sql, tenant))
+            .expect("count")
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+    }
+}
+
+/// A device enrolled with a one-time code: its store and engine.
+pub struct TestDevice {
+    pub store: Store,
+    pub engine: SyncEngine,
+    pub http: HttpTransport,
+}
+
+impl TestDevice {
+    /// Enrols with `code` and bootstraps a new store in `dir`.
+    pub fn enrol(server: &str, code: &str, dir: &std::path::Path, name: &str) -> TestDevice {
+        let (e, cred) = enrol(server, code, name).expect("enrol");
+        let store = Store::create(
+            &dir.join(format!("{name}.sqlite")),
+            DeviceIdentity {
+                tenant_id: e.tenant_id,
+                store_id: e.store_id,
+                device_id: e.device_id,
+                store_code: e.store_code,
+                device_code: e.device_code,
+            },
+        )
+        .expect("store");
+        let mut d = TestDevice {
+            store,
+            engine: SyncEngine::new(),
+            http: HttpTransport::new(cred),
+        };
+        d.engine
+            .bootstrap(&mut d.store, &mut d.http, |_, _| {})
+            .expect("bootstrap");
+        d
+    }
+
+    pub fn sync(&mut self) -> Result<SyncReport, SyncError> {
+        self.engine.sync_once(&mut self.store, &mut self.http)
+    }
+
+    /// Syncs through a transport that may drop requests or lose answers.
+    pub fn sync_via(&mut self, t: &mut dyn Transport) -> Result<SyncReport, SyncError> {
+        self.engine.sync_once(&mut self.store, t)
+    }
+}

@@ -97,18 +97,6 @@ pub fn snapshot_of(doc: &MasterDoc) -> Result<Vec<u8>, ApiError> {
     Ok(am.save())
 }
 
-fn insert_sql(def: &projection::TableDef) -> String {
-    format!(
-        "INSERT INTO {} (tenant_id, {}) VALUES ($1, {})",
-        def.name,
-        def.columns.join(", "),
-        (2..=def.columns.len() + 1)
-            .map(|i| format!("${i}"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    )
-}
-
 /// Replaces a document's projection rows with `rows` (the generic writer: one routine for every
 /// table of `pos_core::projection::TABLES`).
 pub async fn write_projection(
@@ -132,10 +120,16 @@ pub async fn write_projection(
             .iter()
             .find(|t| t.name == row.table)
             .ok_or_else(|| ApiError::Internal(format!("no projection table {}", row.table)))?;
-        let mut q = query(AssertSqlSafe(insert_sql(def))).bind(env.tenant_id);
+        let mut sql = format!(
+            "INSERT INTO {} (tenant_id, {}) VALUES ",
+            def.name,
+            def.columns.join(", ")
+        );
+        push_values(&mut sql, &row.values, &mut 1);
+        let mut q = query(AssertSqlSafe(sql)).bind(env.tenant_id);
         for v in &row.values {
             q = match v {
-                Value::Null => q.bind(None::<String>),
+                Value::Null => q,
                 Value::Int(i) => q.bind(*i),
                 Value::Text(s) => q.bind(s.clone()),
             };
@@ -143,6 +137,21 @@ pub async fn write_projection(
         q.execute(&mut **tx).await?;
     }
     Ok(())
+}
+
+/// Appends `($1, ...)` for one row: a placeholder per value, and a literal `NULL` for a null,
+/// so that a null needs no type (a text-typed NULL parameter is refused by a bigint column).
+fn push_values(sql: &mut String, values: &[Value], n: &mut usize) {
+    sql.push_str("($1");
+    for v in values {
+        if matches!(v, Value::Null) {
+            sql.push_str(", NULL");
+        } else {
+            *n += 1;
+            sql.push_str(&format!(", ${n}"));
+        }
+    }
+    sql.push(')');
 }
 
 /// Replaces the projection rows of many documents of one tenant at once: one DELETE per table,
@@ -190,16 +199,11 @@ pub async fn write_projections(
                 def.columns.join(", ")
             );
             let mut n = 1;
-            for (i, _) in chunk.iter().enumerate() {
+            for (i, row) in chunk.iter().enumerate() {
                 if i > 0 {
                     sql.push_str(", ");
                 }
-                sql.push_str("($1");
-                for _ in 0..width {
-                    n += 1;
-                    sql.push_str(&format!(", ${n}"));
-                }
-                sql.push(')');
+                push_values(&mut sql, &row.values, &mut n);
             }
             let mut q = query(AssertSqlSafe(sql)).bind(tenant);
             for row in chunk {
@@ -211,7 +215,7 @@ pub async fn write_projections(
                 }
                 for v in &row.values {
                     q = match v {
-                        Value::Null => q.bind(None::<String>),
+                        Value::Null => q,
                         Value::Int(i) => q.bind(*i),
                         Value::Text(s) => q.bind(s.clone()),
                     };
@@ -417,4 +421,54 @@ pub fn in_scope(env: &Envelope, tenant: Uuid, store: Uuid) -> bool {
 
 pub fn parse_doc_type(s: &str) -> Result<DocType, ApiError> {
     s.parse().map_err(ApiError::internal)
+}
+
+/// The canonical digest ([`projection::digest`]) of what a store's devices replicate: the
+/// projection rows of the store's own documents and of the tenant's catalog. Equal to a device's
+/// `Store::projection_digest` when the device is in sync.
+pub async fn store_digest(
+    pool: &sqlx_postgres::PgPool,
+    tenant: Uuid,
+    store: Uuid,
+) -> Result<String, ApiError> {
+    use sqlx_core::row::Row as _;
+    let mut tables: HashMap<&'static str, Vec<Vec<Value>>> = HashMap::new();
+    for t in TABLES {
+        let sql = format!(
+            "SELECT {} FROM {} WHERE tenant_id = $1 AND doc_id IN (SELECT doc_id::text FROM documents
+             WHERE tenant_id = $1 AND (store_id = $2 OR store_id IS NULL))",
+            t.columns.join(", "),
+            t.name
+        );
+        let rows = query(AssertSqlSafe(sql))
+            .bind(tenant)
+            .bind(store)
+            .fetch_all(pool)
+            .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let mut vals = Vec::with_capacity(t.columns.len());
+            for i in 0..t.columns.len() {
+                vals.push(match row.try_get::<Option<i64>, _>(i) {
+                    Ok(v) => v.map(Value::Int).unwrap_or(Value::Null),
+                    Err(_) => row
+                        .try_get::<Option<String>, _>(i)?
+                        .map(Value::Text)
+                        .unwrap_or(Value::Null),
+                });
+            }
+            out.push(vals);
+        }
+        tables.insert(t.name, out);
+    }
+    projection::digest(|t| Ok::<_, ApiError>(tables.remove(t.name).unwrap_or_default()))
+}
+
+/// Runs a query returning one bigint for a tenant (`$1`): a helper for tests and tools.
+pub async fn count(pool: &sqlx_postgres::PgPool, sql: &str, tenant: Uuid) -> Result<i64, ApiError> {
+    let (n,): (i64,) = query_as(AssertSqlSafe(sql.to_string()))
+        .bind(tenant)
+        .fetch_one(pool)
+        .await?;
+    Ok(n)
 }
