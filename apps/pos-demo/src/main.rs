@@ -1,26 +1,77 @@
-//! Seeds a demo store and runs a scripted day of sales through `pos-core`, printing what
-//! happened: the sales, the shift's Z report and the stock levels.
+//! The product's main job, end to end, on this machine:
+//! 1. a sync server starts with its own PostgreSQL cluster;
+//! 2. head office sets up a café: a store, staff with PINs;
+//! 3. two tills enrol with one-time codes; the owner's till creates the catalog, the other
+//!    bootstraps from the server;
+//! 4. the network goes down: both tills sell all day offline (till 1 runs a scripted day with a
+//!    kitchen, discounts, a refund, a count and the shift close; till 2 sells and edits an open
+//!    ticket and a price that till 1 also edits);
+//! 5. the network comes back: the tills push, pull, and converge, and the demo shows it.
 //!
-//! Usage: `pos-demo [DATA_DIR]` (default `./demo-data`). The store file is recreated each run.
+//! Usage: `pos-demo [DATA_DIR]` (default `./demo-data`, recreated each run).
 
-use std::collections::BTreeMap;
+mod day;
+mod server;
+
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
-use pos_core::demo;
-use pos_core::inventory::StockLevel;
-use pos_core::money::{format_minor, Currency, Money};
-use pos_core::refund::RefundRequest;
-use pos_core::sale::{Discount, Sale, Tender};
-use pos_core::shift::{CashEventKind, ZReport};
-use pos_core::store::{KitchenAction, StockFilter, StockInput, Store};
+use anyhow::{bail, Context, Result};
+use pos_core::demo::{self, Demo};
+use pos_core::money::{Currency, Money};
+use pos_core::sale::{Sale, Tender};
+use pos_core::store::{DeviceIdentity, Store};
+use pos_sync::device::SyncEngine;
+use pos_sync::headoffice::HeadOffice;
+use pos_sync::http::{enrol, HttpTransport};
+use serde_json::json;
 
-fn eur(minor: i64) -> String {
-    format!("€{}", format_minor(minor, 2))
+use day::{eur, step};
+
+struct Till {
+    name: &'static str,
+    store: Store,
+    engine: SyncEngine,
+    http: HttpTransport,
 }
 
-fn step(title: &str) {
-    println!("\n── {title}");
+impl Till {
+    fn enrol(server: &str, code: &str, dir: &std::path::Path, name: &'static str) -> Result<Till> {
+        let (e, cred) = enrol(server, code, name).context("enrolling")?;
+        let store = Store::create(
+            &dir.join(format!("{name}.sqlite")),
+            DeviceIdentity {
+                tenant_id: e.tenant_id,
+                store_id: e.store_id,
+                device_id: e.device_id,
+                store_code: e.store_code,
+                device_code: e.device_code,
+            },
+        )?;
+        let mut t = Till {
+            name,
+            store,
+            engine: SyncEngine::new(),
+            http: HttpTransport::new(cred),
+        };
+        let r = t.engine.bootstrap(&mut t.store, &mut t.http, |_, _| {})?;
+        println!(
+            "   {name} enrolled as {}-{}; bootstrapped {} documents' worth of changes, {} staff",
+            t.store.identity().store_code,
+            t.store.identity().device_code,
+            r.pulled,
+            t.store.staff()?.len()
+        );
+        Ok(t)
+    }
+
+    fn sync(&mut self) -> Result<()> {
+        let r = self.engine.sync_once(&mut self.store, &mut self.http)?;
+        println!(
+            "   {:<7} pushed {:>4}: {:>4} accepted, {} duplicate, {} refused; pulled {:>4}",
+            self.name, r.pushed, r.accepted, r.duplicates, r.rejected, r.pulled
+        );
+        Ok(())
+    }
 }
 
 fn main() -> Result<()> {
@@ -28,242 +79,143 @@ fn main() -> Result<()> {
         .nth(1)
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("demo-data"));
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let path = dir.join("store.sqlite");
-    for suffix in ["", "-wal", "-shm"] {
-        let p = PathBuf::from(format!("{}{suffix}", path.display()));
-        if p.exists() {
-            std::fs::remove_file(&p).with_context(|| format!("removing {}", p.display()))?;
+    let server_dir = dir.join("server");
+    server::stop_leftover_cluster(&server_dir);
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
+    }
+    std::fs::create_dir_all(&dir)?;
+    let dir = dir.canonicalize()?;
+
+    step("A sync server starts, with its own PostgreSQL cluster");
+    let srv = server::start(&dir.join("server"))?;
+    println!(
+        "   listening on {} (data in {})",
+        srv.url,
+        dir.join("server").display()
+    );
+
+    step("Head office sets up the café: a store, staff and their PINs");
+    let root = HeadOffice::login(&srv.url, server::ADMIN_EMAIL, server::ADMIN_PASSWORD)?;
+    let owner_pw = "café owner password";
+    root.create_tenant("Café Demo", "olivia@cafe.demo", owner_pw)?;
+    let ho = HeadOffice::login(&srv.url, "olivia@cafe.demo", owner_pw)?;
+    let s = demo::settings();
+    let store_id = ho.create_store(json!({
+        "code": s.code, "name": s.name, "currency": s.currency, "tax_mode": s.tax_mode,
+        "tax_rates": s.tax_rates, "discount_threshold_bp": s.discount_threshold_bp,
+        "address": s.address, "tax_id": s.tax_id,
+        "receipt_header": s.receipt_header, "receipt_footer": s.receipt_footer,
+    }))?;
+    let mut ids = Vec::new();
+    for (name, role, pin) in demo::STAFF {
+        ids.push(ho.create_staff(store_id, name, role.as_str(), pin)?);
+        println!("   {name} ({role}), PIN {pin}");
+    }
+
+    step("Two tills enrol with one-time codes; the owner's till creates the catalog");
+    let mut t1 = Till::enrol(&srv.url, &ho.enrolment_code(store_id)?, &dir, "till-1")?;
+    let owner = t1.store.login(ids[0], "1111")?;
+    let manager = t1.store.actor(ids[1])?;
+    let (items, barcodes) = demo::seed_catalog(&mut t1.store, &owner, &manager)?;
+    t1.sync()?;
+    let mut t2 = Till::enrol(&srv.url, &ho.enrolment_code(store_id)?, &dir, "till-2")?;
+    println!(
+        "   till-2 sees {} items",
+        t2.store.search_items("a", 100)?.len()
+    );
+    let d = Demo {
+        owner,
+        manager,
+        cashier: t1.store.actor(ids[2])?,
+        kitchen: t1.store.actor(ids[3])?,
+        items,
+        barcodes,
+    };
+
+    step("07:59 The network goes down. Both tills keep selling.");
+    let cur = Currency::from_code("EUR")?;
+    let carl2 = t2
+        .store
+        .login(ids[2], "3333")
+        .context("Carl logs in on till 2 with his PIN, offline")?;
+    let maria2 = t2.store.login(ids[1], "2222")?;
+    let mut t2_receipts = Vec::new();
+    for (skus, tender) in [
+        (vec!["COF-CAP", "BAK-MUF"], Tender::Cash),
+        (vec!["TEA-GRN"], Tender::Card),
+        (vec!["RET-BEA", "COF-ESP", "COF-ESP"], Tender::Card),
+    ] {
+        let sale = t2.store.open_sale(&carl2, None)?;
+        for sku in &skus {
+            t2.store.add_item(&carl2, sale, d.item(sku)?, 1, &[], 1)?;
+        }
+        let due = t2.store.get::<Sale>(sale)?.totals()?.due;
+        let r = t2.store.pay(
+            &carl2,
+            sale,
+            tender,
+            Money::new(due, cur),
+            Some("AUTH-2".into()),
+        )?;
+        t2_receipts.push(r.receipt_no.clone().unwrap_or_default());
+    }
+    t2.store.update_item(&maria2, d.item("COF-LAT")?, |i| {
+        i.price = 380;
+        Ok(())
+    })?;
+    println!(
+        "   till-2: {} sales offline ({}), and Maria raises the latte to €3.80",
+        t2_receipts.len(),
+        t2_receipts.join(", ")
+    );
+    println!("   till-1 runs its day:");
+    t1.store.update_item(&d.manager, d.item("COF-LAT")?, |i| {
+        i.price = 370;
+        Ok(())
+    })?;
+    println!("   (on till-1, Maria set the latte to €3.70 before the rush: a concurrent edit)");
+    let z = day::run(&mut t1.store, &d)?;
+
+    step("18:30 The network is back: the tills push, pull and converge");
+    println!(
+        "   before: till-1 has {} changes waiting, till-2 {}",
+        t1.store.outbox_len()?,
+        t2.store.outbox_len()?
+    );
+    for _ in 0..3 {
+        t1.sync()?;
+        t2.sync()?;
+        if t1.store.outbox_len()? == 0 && t2.store.outbox_len()? == 0 {
+            break;
         }
     }
-
-    println!("Seeding the demo store at {}", path.display());
-    let (mut store, d) = demo::seed(&path)?;
-    let settings = store.settings()?.clone();
-    let cur = Currency::from_code(&settings.currency)?;
-    println!(
-        "{} ({}), {} items, prices {} tax, staff: {}",
-        settings.name,
-        settings.code,
-        d.items.len(),
-        if settings.tax_mode == pos_core::money::TaxMode::Inclusive {
-            "include"
-        } else {
-            "exclude"
-        },
-        demo::STAFF
-            .iter()
-            .map(|(n, r, _)| format!("{n} ({r})"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
-
-    step("08:00 Maria (manager) opens the shift with a €150.00 float");
-    store.open_shift(&d.manager, 15000)?;
-
-    step("08:05 Carl sells two oat lattes and a croissant, paid cash with €20");
-    let s1 = store.open_sale(&d.cashier, None)?;
-    store.add_item(
-        &d.cashier,
-        s1,
-        d.item("COF-LAT")?,
-        2,
-        &[("milk".into(), "oat".into())],
-        1,
-    )?;
-    store.scan(&d.cashier, s1, &d.barcodes["BAK-CRO"])?;
-    let paid = store.pay(&d.cashier, s1, Tender::Cash, Money::new(2000, cur), None)?;
-    println!(
-        "   receipt {}, change due {}",
-        paid.receipt_no.clone().unwrap_or_default(),
-        eur(paid.change)
-    );
-
-    step("08:20 A customer scans coffee beans and a mug; card payment");
-    let s2 = store.open_sale(&d.cashier, None)?;
-    store.scan(&d.cashier, s2, &d.barcodes["RET-BEA"])?;
-    store.scan(&d.cashier, s2, &d.barcodes["RET-MUG"])?;
-    let total = store.get::<Sale>(s2)?.totals()?.total;
-    let paid = store.pay(
-        &d.cashier,
-        s2,
-        Tender::Card,
-        Money::new(total, cur),
-        Some("AUTH-83412".into()),
-    )?;
-    println!(
-        "   receipt {}, {} on card",
-        paid.receipt_no.clone().unwrap_or_default(),
-        eur(total)
-    );
-
-    step("08:30 An unknown barcode is scanned");
-    let s3 = store.open_sale(&d.cashier, None)?;
-    match store.scan(&d.cashier, s3, "4006381333931") {
-        Err(e) => println!("   refused: {e}"),
-        Ok(_) => anyhow::bail!("an unknown barcode was accepted"),
-    }
-    store.scan(&d.cashier, s3, &d.barcodes["BAK-MUF"])?;
-    store.void_sale(&d.manager, s3, "customer changed their mind")?;
-    println!("   the muffin sale was voided before payment (by Maria)");
-
-    step("12:10 Table 4 orders; the first course is fired to the kitchen");
-    let t4 = store.open_sale(&d.cashier, Some("Table 4".into()))?;
-    store.add_item(&d.cashier, t4, d.item("KIT-BUR")?, 2, &[], 1)?;
-    let fries = store.add_item(&d.cashier, t4, d.item("KIT-FRI")?, 1, &[], 1)?;
-    store.set_line_note(&d.cashier, t4, &fries, "extra crispy")?;
-    store.add_item(&d.cashier, t4, d.item("KIT-SAL")?, 1, &[], 1)?;
-    store.add_item(&d.cashier, t4, d.item("KIT-CAK")?, 2, &[], 2)?;
-    let tickets = store.fire(&d.cashier, t4, Some(1))?;
-    for t in store.kitchen_tickets(None, false)? {
-        println!(
-            "   KDS {:<6} {:<8} course {} — {} item line(s)",
-            t.station,
-            t.ticket.clone().unwrap_or_default(),
-            t.course,
-            t.item_count
-        );
-    }
-    for id in &tickets {
-        store.kitchen(&d.kitchen, *id, KitchenAction::Start)?;
-        store.kitchen(&d.kitchen, *id, KitchenAction::Ready)?;
-        store.kitchen(&d.kitchen, *id, KitchenAction::Bump)?;
+    t1.sync()?;
+    let (d1, d2) = (t1.store.projection_digest()?, t2.store.projection_digest()?);
+    if d1 != d2 {
+        bail!("the tills did not converge ({d1} vs {d2})");
     }
     println!(
-        "   Kim starts, readies and bumps {} ticket(s)",
-        tickets.len()
+        "   both tills show the same data (projection digest {}…)",
+        &d1[..16]
     );
-    let dessert = store.fire(&d.cashier, t4, Some(2))?;
-    println!("   dessert course fired: {} ticket(s)", dessert.len());
-    for id in &dessert {
-        store.kitchen(&d.kitchen, *id, KitchenAction::Bump)?;
-    }
-
-    step("13:05 Table 4 pays: 10% off the order, split card and cash");
-    store.set_order_discount(&d.cashier, t4, Some(Discount::percent(1000)))?;
-    let sale = store.get::<Sale>(t4)?;
-    let total = sale.totals()?.total;
-    store.pay(
-        &d.cashier,
-        t4,
-        Tender::Card,
-        Money::new(3000, cur),
-        Some("AUTH-99120".into()),
-    )?;
-    let paid = store.pay(
-        &d.cashier,
-        t4,
-        Tender::Cash,
-        Money::new(total - 3000 + 500, cur),
-        None,
-    )?;
+    let latte = t2.store.item_by_barcode(&d.barcodes["COF-LAT"])?.price;
+    let conflicts = ho.get("/v1/admin/price-conflicts")?;
+    let values: Vec<String> = conflicts[0]["values"]
+        .as_array()
+        .map(|v| v.iter().filter_map(|x| x.as_i64()).map(eur).collect())
+        .unwrap_or_default();
     println!(
-        "   total {}, {} on card, cash with {} change, receipt {}",
-        eur(total),
-        eur(3000),
-        eur(paid.change),
-        paid.receipt_no.clone().unwrap_or_default()
+        "   the latte's two offline prices converged on {} on every device; head office sees both ({})",
+        eur(latte),
+        values.join(" and ")
     );
 
-    step("14:00 A 50% discount needs a manager's approval");
-    let s5 = store.open_sale(&d.cashier, None)?;
-    let line = store.add_item(&d.cashier, s5, d.item("BAK-MUF")?, 1, &[], 1)?;
-    match store.set_line_discount(&d.cashier, s5, &line, Some(Discount::percent(5000))) {
-        Err(e) => println!("   Carl alone: refused: {e}"),
-        Ok(()) => anyhow::bail!("a 50% discount went through without approval"),
-    }
-    store.set_line_discount(
-        &d.cashier,
-        s5,
-        &line,
-        Some(Discount::percent(5000).approved_by(d.manager.user_id)),
-    )?;
-    let total = store.get::<Sale>(s5)?.totals()?.total;
-    let paid = store.pay(&d.cashier, s5, Tender::Cash, Money::new(total, cur), None)?;
-    println!(
-        "   approved by Maria: {} paid, receipt {}",
-        eur(total),
-        paid.receipt_no.clone().unwrap_or_default()
-    );
-
-    step("15:30 The mug comes back: refund to cash");
-    let mug_line = store
-        .get::<Sale>(s2)?
-        .lines
-        .iter()
-        .find(|(_, l)| l.sku == "RET-MUG")
-        .map(|(id, _)| id.clone())
-        .context("mug line")?;
-    let req = [RefundRequest {
-        sale_line_id: mug_line.clone(),
-        qty: 1,
-        restock: true,
-    }];
-    match store.refund(&d.cashier, s2, &req, Tender::Cash, None, "chipped") {
-        Err(e) => println!("   Carl alone: refused: {e}"),
-        Ok(_) => anyhow::bail!("a cashier refunded without permission"),
-    }
-    store.refund(&d.manager, s2, &req, Tender::Cash, None, "chipped")?;
-    match store.refund(&d.manager, s2, &req, Tender::Cash, None, "again") {
-        Err(e) => println!("   a second refund of the same mug: refused: {e}"),
-        Ok(_) => anyhow::bail!("a line was refunded twice"),
-    }
-    println!("   refunded by Maria; the mug goes back into stock");
-
-    step("16:00 Paid-out for milk, a no-sale, and a stock count of coffee beans");
-    store.cash_event(
-        &d.manager,
-        CashEventKind::PaidOut,
-        1250,
-        "milk from the corner shop",
-    )?;
-    store.cash_event(
-        &d.manager,
-        CashEventKind::NoSale,
-        0,
-        "change for the till next door",
-    )?;
-    let count = store.start_count(&d.manager)?;
-    store.count_item(&d.manager, count, d.item("RET-BEA")?, 5)?;
-    store.post_count(&d.manager, count)?;
-    store.adjust_stock(
-        &d.manager,
-        "dropped on the floor",
-        &[StockInput {
-            item_id: d.item("BAK-CRO")?,
-            qty: -2,
-            unit_cost: None,
-        }],
-    )?;
-    println!("   counted 5 bags of beans; 2 croissants written off");
-
-    step("17:00 X report (mid-shift, nothing is closed)");
-    let x = store.x_report()?;
-    println!(
-        "   {} sales, net {}, expected cash {}",
-        x.sales_count,
-        eur(x.net_total),
-        eur(x.expected_cash)
-    );
-
-    step("18:00 Maria closes the shift, counting the drawer");
-    let expected = x.expected_cash;
-    let mut counts: BTreeMap<String, i64> = BTreeMap::new();
-    let mut left = expected - 50; // the drawer is 50 cents short
-    for denom in pos_core::shift::denominations("EUR") {
-        let n = left / denom;
-        if n > 0 {
-            counts.insert(denom.to_string(), n);
-            left -= n * denom;
-        }
-    }
-    let (_, z_id) = store.close_shift(&d.manager, counts)?;
-    let z: ZReport = store.get(z_id)?;
-    print_z(&z);
-
-    step("Sales of the day");
+    step("The day's sales, as till-2 sees them");
     println!("   {:<16} {:>10} {:>6}", "receipt", "total", "lines");
-    for s in store.closed_sales(100)?.iter().rev() {
+    let mut total = 0;
+    for s in t2.store.closed_sales(100)?.iter().rev() {
+        total += s.total;
         println!(
             "   {:<16} {:>10} {:>6}",
             s.receipt_no.clone().unwrap_or_default(),
@@ -271,69 +223,27 @@ fn main() -> Result<()> {
             s.line_count
         );
     }
+    println!("   {:<16} {:>10}", "", eur(total));
 
-    step("Stock levels");
-    print_stock(&store)?;
+    step("Till 1's Z report reached every device");
+    let zs = t2.store.z_reports()?;
     println!(
-        "\nThe store file is at {} (open it with sqlite3 to look around).",
-        path.display()
+        "   till-2 lists Z report #{} of till-1: net {}, over/short {} (printed above at 18:00)",
+        zs[0].number,
+        eur(zs[0].net_total),
+        eur(zs[0].over_short)
     );
-    Ok(())
-}
+    if zs[0].number != z.number {
+        bail!("till-2 shows another Z report than till-1 took");
+    }
 
-fn print_z(z: &ZReport) {
-    let r = &z.report;
-    println!("   ┌─ Z REPORT #{} ─────────────────────", z.number);
-    println!("   │ sales            {:>6}", r.sales_count);
-    println!("   │ gross sales      {:>12}", eur(r.gross_sales));
-    println!("   │ discounts        {:>12}", eur(-r.discounts));
+    step("Stock levels, as till-2 sees them after both tills' sales");
+    day::print_stock(&t2.store)?;
     println!(
-        "   │ refunds ({})      {:>12}",
-        r.refunds_count,
-        eur(-r.refunds_total)
+        "\nData: {} (server + PostgreSQL), {}/till-1.sqlite and till-2.sqlite (open with sqlite3).",
+        dir.join("server").display(),
+        dir.display()
     );
-    println!("   │ net total        {:>12}", eur(r.net_total));
-    for t in &r.taxes {
-        println!(
-            "   │ tax {:>5}% on {:>9}: {:>9}",
-            format_minor(t.rate_bp, 2),
-            eur(t.net),
-            eur(t.tax)
-        );
-    }
-    for (tender, amount) in &r.tenders {
-        println!("   │ {:<16} {:>12}", tender, eur(*amount));
-    }
-    println!("   │ voids            {:>6}", r.voids_count);
-    println!("   │ float            {:>12}", eur(r.float));
-    println!(
-        "   │ paid in / out    {:>12} / {}",
-        eur(r.paid_in),
-        eur(r.paid_out)
-    );
-    println!("   │ no-sales         {:>6}", r.no_sales);
-    println!("   │ expected cash    {:>12}", eur(z.expected_cash));
-    println!("   │ counted cash     {:>12}", eur(z.counted_cash));
-    println!("   │ over / short     {:>12}", eur(z.over_short));
-    println!("   └────────────────────────────────────");
-}
-
-fn print_stock(store: &Store) -> Result<()> {
-    println!("   {:<22} {:>8}  flags", "item", "on hand");
-    for r in store.stock_levels(StockFilter::All)? {
-        let StockLevel {
-            low_stock,
-            oversold,
-            ..
-        } = pos_core::inventory::flags(r.on_hand, r.low_stock_threshold);
-        let flag = if oversold {
-            "OVERSOLD"
-        } else if low_stock {
-            "low stock"
-        } else {
-            ""
-        };
-        println!("   {:<22} {:>8}  {flag}", r.name, r.on_hand);
-    }
+    drop(srv);
     Ok(())
 }

@@ -271,6 +271,27 @@ pub fn seed_store(store: &mut Store) -> Result<Demo, StoreError> {
     }
     let owner = ids[0];
     store.save_settings(&owner, settings())?;
+    let (items, barcodes) = seed_catalog(store, &owner, &ids[1])?;
+    Ok(Demo {
+        owner,
+        manager: ids[1],
+        cashier: ids[2],
+        kitchen: ids[3],
+        items,
+        barcodes,
+    })
+}
+
+/// Item ids and barcodes by SKU.
+pub type Catalog = (BTreeMap<String, Uuid>, BTreeMap<String, String>);
+
+/// Creates the demo's categories and items (as `owner`) and receives the opening stock (as
+/// `manager`), in a store whose settings and staff exist already (locally or from a server).
+pub fn seed_catalog(
+    store: &mut Store,
+    owner: &Actor,
+    manager: &Actor,
+) -> Result<Catalog, StoreError> {
     let mut categories = BTreeMap::new();
     for (pos, (name, color)) in [
         ("Coffee", "#8d6e63"),
@@ -282,7 +303,7 @@ pub fn seed_store(store: &mut Store) -> Result<Demo, StoreError> {
     .enumerate()
     {
         let id = store.create_category(
-            &owner,
+            owner,
             Category {
                 name: name.into(),
                 pos: pos as i64,
@@ -315,16 +336,13 @@ pub fn seed_store(store: &mut Store) -> Result<Demo, StoreError> {
             },
             active: true,
         };
-        items.insert((*sku).to_string(), store.create_item(&owner, item)?);
+        items.insert((*sku).to_string(), store.create_item(owner, item)?);
         barcodes.insert((*sku).to_string(), barcode);
     }
-    let demo = Demo {
-        owner,
-        manager: ids[1],
-        cashier: ids[2],
-        kitchen: ids[3],
-        items,
-        barcodes,
+    let item = |sku: &str| {
+        items.get(sku).copied().ok_or_else(|| {
+            StoreError::from(crate::catalog::CatalogError::UnknownItem(sku.to_string()))
+        })
     };
     // Opening stock, as a delivery from the wholesaler.
     let opening: Vec<StockInput> = [
@@ -336,12 +354,12 @@ pub fn seed_store(store: &mut Store) -> Result<Demo, StoreError> {
     .iter()
     .map(|(sku, qty, cost)| {
         Ok(StockInput {
-            item_id: demo.item(sku)?,
+            item_id: item(sku)?,
             qty: *qty,
             unit_cost: Some(*cost),
         })
     })
     .collect::<Result<_, StoreError>>()?;
-    store.receive_stock(&demo.manager, "WHOLESALE-0001", &opening)?;
-    Ok(demo)
+    store.receive_stock(manager, "WHOLESALE-0001", &opening)?;
+    Ok((items, barcodes))
 }
