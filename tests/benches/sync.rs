@@ -1,0 +1,303 @@
+//! Benchmarks of sync through the real server on a real (durable, fsync on) PostgreSQL cluster:
+//! catch-up after a busy offline day, sustained push throughput from two devices at once,
+//! bootstrap of a 50,000-item store, and how fast a fired order reaches another device through
+//! the live channel. Run: `cargo bench -p e2e --bench sync` (figures in docs/benchmarks.md).
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use pos_core::catalog::Item;
+use pos_core::money::{Currency, Money};
+use pos_core::sale::{Sale, Tender};
+use pos_core::store::{DeviceIdentity, Store};
+use pos_sync::device::SyncEngine;
+use pos_sync::headoffice::HeadOffice;
+use pos_sync::http::{enrol, DeviceCredential, HttpTransport};
+use pos_sync::runner::SyncRunner;
+use serde_json::json;
+use uuid::Uuid;
+
+const ADMIN: &str = "bench@platform.test";
+const PW: &str = "benchmark password 123";
+
+struct Dev {
+    store: Store,
+    cred: DeviceCredential,
+}
+
+fn device(server: &str, ho: &HeadOffice, store: Uuid, dir: &Path, name: &str) -> Dev {
+    let (e, cred) = enrol(server, &ho.enrolment_code(store).expect("code"), name).expect("enrol");
+    let mut s = Store::create(
+        &dir.join(format!("{name}.sqlite")),
+        DeviceIdentity {
+            tenant_id: e.tenant_id,
+            store_id: e.store_id,
+            device_id: e.device_id,
+            store_code: e.store_code,
+            device_code: e.device_code,
+        },
+    )
+    .expect("store");
+    SyncEngine::new()
+        .bootstrap(&mut s, &mut HttpTransport::new(cred.clone()), |_, _| {})
+        .expect("bootstrap");
+    Dev { store: s, cred }
+}
+
+fn sync(d: &mut Dev) -> pos_sync::device::SyncReport {
+    SyncEngine::new()
+        .sync_once(&mut d.store, &mut HttpTransport::new(d.cred.clone()))
+        .expect("sync")
+}
+
+/// A busy offline day: `sales` sales of 7 lines, paid card + cash. Returns the changes made.
+fn busy_day(d: &mut Dev, cashier: Uuid, items: &[Uuid], sales: usize) -> i64 {
+    let c = d.store.actor(cashier).expect("cashier");
+    let eur = Currency::from_code("EUR").expect("eur");
+    let before = d.store.outbox_len().expect("outbox");
+    for n in 0..sales {
+        let sale = d.store.open_sale(&c, None).expect("open");
+        for k in 0..7 {
+            d.store
+                .add_item(&c, sale, items[(n + k) % items.len()], 1, &[], 1)
+                .expect("add");
+        }
+        let due = d
+            .store
+            .get::<Sale>(sale)
+            .expect("sale")
+            .totals()
+            .expect("totals")
+            .due;
+        d.store
+            .pay(
+                &c,
+                sale,
+                Tender::Card,
+                Money::new(due - 100, eur),
+                Some("R".into()),
+            )
+            .expect("card");
+        d.store
+            .pay(&c, sale, Tender::Cash, Money::new(500, eur), None)
+            .expect("cash");
+    }
+    d.store.outbox_len().expect("outbox") - before
+}
+
+fn pct(mut v: Vec<Duration>, q: f64) -> Duration {
+    v.sort();
+    v[((v.len() as f64 * q) as usize).min(v.len() - 1)]
+}
+
+fn main() {
+    if !std::env::args().any(|a| a == "--bench") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("dir");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("rt");
+    let config = pos_sync_server::Config::parse_from([
+        "pos-sync-server",
+        "--data-dir",
+        &dir.path().join("server").display().to_string(),
+        "--bootstrap-admin-email",
+        ADMIN,
+        "--bootstrap-admin-password",
+        PW,
+        "--login-per-ip-per-min",
+        "100000",
+    ]);
+    let app = rt
+        .block_on(pos_sync_server::app::prepare(&config))
+        .expect("server");
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let served = rt.spawn(async move {
+        let _ = pos_sync_server::app::serve(&config, app, listener, async {
+            let _ = stop_rx.await;
+        })
+        .await;
+    });
+
+    let root = HeadOffice::login(&url, ADMIN, PW).expect("root");
+    root.create_tenant("Bench", "owner@bench.test", PW)
+        .expect("tenant");
+    let ho = HeadOffice::login(&url, "owner@bench.test", PW).expect("owner");
+    let store = ho
+        .create_store(
+            json!({"code": "S01", "name": "Bench", "currency": "EUR", "tax_mode": "Inclusive",
+            "tax_rates": {"standard": 1900}, "discount_threshold_bp": 2000}),
+        )
+        .expect("store");
+    let owner = ho
+        .create_staff(store, "Olivia", "owner", "1111")
+        .expect("owner");
+    let cashier = ho
+        .create_staff(store, "Carl", "cashier", "3333")
+        .expect("cashier");
+    let mut items = Vec::new();
+    for n in 0..12 {
+        items.push(
+            ho.publish_item(json!({"sku": format!("I{n}"), "name": format!("Item {n}"), "currency": "EUR",
+                "price": 100 + n * 37, "tax_class": "standard", "station": if n % 3 == 0 { Some("grill") } else { None::<&str> },
+                "track_stock": n % 2 == 0}))
+                .expect("item"),
+        );
+    }
+    println!("server on {url}, PostgreSQL with fsync on (the server's own cluster)");
+
+    // 1. Catch-up after a busy offline day.
+    let mut a = device(&url, &ho, store, dir.path(), "a");
+    let t = Instant::now();
+    let changes = busy_day(&mut a, cashier, &items, 1_000);
+    let selling = t.elapsed();
+    let t = Instant::now();
+    let r = sync(&mut a);
+    let catchup = t.elapsed();
+    assert_eq!(r.accepted as i64, changes, "every change accepted");
+    println!(
+        "catch-up: 1,000 offline sales = {changes} changes (sold locally in {:.1} s) pushed and acknowledged in {:.2} s = {:.0} changes/s   target ≤ 3 s: {}",
+        selling.as_secs_f64(),
+        catchup.as_secs_f64(),
+        changes as f64 / catchup.as_secs_f64(),
+        if catchup <= Duration::from_secs(3) { "MET" } else { "MISSED" }
+    );
+
+    // 2. Sustained: two devices push their days at the same time.
+    let mut b = device(&url, &ho, store, dir.path(), "b");
+    let mut c = device(&url, &ho, store, dir.path(), "c");
+    let nb = busy_day(&mut b, cashier, &items, 600);
+    let nc = busy_day(&mut c, cashier, &items, 600);
+    let t = Instant::now();
+    std::thread::scope(|s| {
+        let hb = s.spawn(|| sync(&mut b));
+        let hc = s.spawn(|| sync(&mut c));
+        hb.join().expect("b");
+        hc.join().expect("c");
+    });
+    let el = t.elapsed().as_secs_f64();
+    println!(
+        "sustained: two devices pushing {} changes at once: {:.2} s = {:.0} changes/s (merge + authorization + Postgres)   target ≥ 10,000/s: {}",
+        nb + nc,
+        el,
+        (nb + nc) as f64 / el,
+        if (nb + nc) as f64 / el >= 10_000.0 { "MET" } else { "MISSED" }
+    );
+
+    // 3. A fired order reaching another device through the server and the live channel.
+    let kds = device(&url, &ho, store, dir.path(), "kds");
+    let kitchen = Arc::new(Mutex::new(kds.store));
+    let kds_runner = SyncRunner::start(kitchen.clone(), kds.cred, |_| {});
+    let t2 = device(&url, &ho, store, dir.path(), "till");
+    let till = Arc::new(Mutex::new(t2.store));
+    let till_runner = SyncRunner::start(till.clone(), t2.cred, |_| {});
+    std::thread::sleep(Duration::from_millis(500)); // live channels connect
+    let o = till.lock().expect("till").actor(owner).expect("owner");
+    let mut lat = Vec::new();
+    for n in 0..40 {
+        let before = kitchen
+            .lock()
+            .expect("kds")
+            .kitchen_tickets(None, true)
+            .expect("tickets")
+            .len();
+        let t = Instant::now();
+        {
+            let mut s = till.lock().expect("till");
+            let sale = s.open_sale(&o, Some(format!("Table {n}"))).expect("open");
+            s.add_item(&o, sale, items[0], 1, &[], 1).expect("add");
+            s.fire(&o, sale, None).expect("fire");
+        }
+        till_runner.nudge();
+        loop {
+            if kitchen
+                .lock()
+                .expect("kds")
+                .kitchen_tickets(None, true)
+                .expect("tickets")
+                .len()
+                > before
+            {
+                break;
+            }
+            if t.elapsed() > Duration::from_secs(10) {
+                panic!("the order never reached the kitchen");
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        lat.push(t.elapsed());
+    }
+    println!(
+        "fired order visible on the kitchen device (till write → push → NOTIFY → live → pull → apply): p50 {:.0} ms, p95 {:.0} ms   target p95 ≤ 250 ms: {}",
+        pct(lat.clone(), 0.5).as_secs_f64() * 1e3,
+        pct(lat.clone(), 0.95).as_secs_f64() * 1e3,
+        if pct(lat, 0.95) <= Duration::from_millis(250) { "MET" } else { "MISSED" }
+    );
+    drop(till_runner);
+    drop(kds_runner);
+
+    // 4. Bootstrap of a new device for a store with 50,000 items.
+    let mut big = device(&url, &ho, store, dir.path(), "catalog");
+    let o = big.store.actor(owner).expect("owner");
+    let t = Instant::now();
+    for chunk in 0..50 {
+        big.store
+            .write(&o, |w| {
+                for i in 0..1000 {
+                    let n = chunk * 1000 + i;
+                    w.create(Item {
+                        sku: format!("BULK-{n:05}"),
+                        name: format!("Bulk item {n}"),
+                        category_id: None,
+                        currency: "EUR".into(),
+                        price: 100 + n as i64 % 900,
+                        store_prices: Default::default(),
+                        tax_class: "standard".into(),
+                        station: None,
+                        track_stock: false,
+                        low_stock_threshold: 0,
+                        barcodes: vec![],
+                        modifier_groups: Default::default(),
+                        active: true,
+                    })?;
+                }
+                Ok(())
+            })
+            .expect("items");
+        sync(&mut big);
+    }
+    println!(
+        "  (50,000 items created and pushed in {:.1} s)",
+        t.elapsed().as_secs_f64()
+    );
+    let t = Instant::now();
+    let newcomer = device(&url, &ho, store, dir.path(), "newcomer");
+    let el = t.elapsed();
+    let n = newcomer
+        .store
+        .search_items("bulk", 1)
+        .expect("search")
+        .len();
+    assert_eq!(n, 1);
+    println!(
+        "bootstrap of a new device, store with 50,000+ items: {:.1} s   target ≤ 10 s: {}",
+        el.as_secs_f64(),
+        if el <= Duration::from_secs(10) {
+            "MET"
+        } else {
+            "MISSED"
+        }
+    );
+
+    let _ = stop_tx.send(());
+    let _ = rt.block_on(served);
+}
