@@ -149,6 +149,35 @@ const tests = {
     }
   },
 
+  async e_kds_rush_12_tickets_fit_1920x1080(driver) {
+    const dir = path.join(tmp, "e");
+    const s = await Session.start(driver.url, app, dir);
+    try {
+      await s.setWindow(1920, 1080);
+      await setUpDemo(s, "pos");
+      await login(s, "cashier", "3333");
+      const dishes = [BURGER, demoBarcode(8), demoBarcode(1)]; // grill, cold, bar
+      for (let i = 0; i < 12; i++) {
+        await scan(s, dishes[i % 3]);
+        await s.waitText('[data-testid="cart-line"]', /1×/);
+        await s.click('[data-testid="fire-btn"]');
+        await s.find('[data-testid="cart-line"] .fired');
+        await s.click('[data-testid="hold-btn"]');
+      }
+      await s.click('[data-testid="nav-kds"]');
+      await s.find('[data-testid="kds-ticket"]');
+      await sleep(300);
+      const out = await s.exec(`
+        const r = [...document.querySelectorAll('[data-testid="kds-ticket"]')].map((e) => e.getBoundingClientRect());
+        return { n: r.length, inside: r.filter((b) => b.top >= 0 && b.left >= 0 && b.bottom <= innerHeight && b.right <= innerWidth && b.height > 120).length, w: innerWidth, h: innerHeight };`);
+      assert(out.n === 12, `12 tickets on the board, got ${out.n}`);
+      assert(out.inside === 12, `all 12 fully visible without scrolling at ${out.w}x${out.h}: ${JSON.stringify(out)}`);
+      await s.screenshot(shots, "11-kds-rush-1920x1080");
+    } finally {
+      await s.quit();
+    }
+  },
+
   async b_count_in_back_office_changes_stock_on_pos(driver) {
     const dir = path.join(tmp, "b");
     const s = await Session.start(driver.url, app, dir);
