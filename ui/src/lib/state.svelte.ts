@@ -15,7 +15,7 @@ export const app = $state({
 let next = 1;
 export function toast(text: string, kind: Toast["kind"] = "error", ms = 6000): void {
   const t = { id: next++, kind, text };
-  app.toasts = [...app.toasts, t];
+  app.toasts = [...app.toasts, t].slice(-3);
   setTimeout(() => (app.toasts = app.toasts.filter((x) => x.id !== t.id)), ms);
 }
 
