@@ -30,8 +30,9 @@
 //!    in this phase, no byte of the job has left the process: on the next start the job is
 //!    retried. *No loss, no duplicate.*
 //! 2. Just before the first byte of the job is written, the phase becomes `sending`
-//!    (a durable commit: `synchronous = FULL`, the queue's only fsync per job; enqueue and
-//!    `done` commit with `NORMAL`, the store's own durability). `done` is committed right after the printer confirmed
+//!    (committed before any byte is written; every commit of the queue uses WAL with
+//!    `synchronous = NORMAL`, the device store's own durability: it survives the app being
+//!    killed; a power cut may lose the last commits of both). `done` is committed right after the printer confirmed
 //!    reception. If the app stops between the two, the printer may have printed all, part or
 //!    none of the job. The [`Recovery`] policy decides:
 //!    * [`Recovery::Resend`] (default): the job is sent again. **At-least-once**: nothing is
@@ -689,19 +690,12 @@ fn next_job(conn: &Connection, printer: &str) -> Result<Option<(JobId, i64)>, Pr
         .optional()?)
 }
 
-/// Runs one statement as a durable commit (`synchronous = FULL`: the WAL is synced before it
-/// returns). The worker's other commits use `NORMAL`: losing them on a power cut is harmless
-/// (the job is then found `queued` or `printing`/`connecting` and retried, nothing was sent).
-fn durable(conn: &Connection, sql: &str, p: impl rusqlite::Params) -> Result<usize, PrintError> {
-    conn.pragma_update(None, "synchronous", "FULL")?;
-    let r = conn.execute(sql, p);
-    conn.pragma_update(None, "synchronous", "NORMAL")?;
-    Ok(r?)
-}
-
+/// Marks a job `sending` before its first byte leaves. Committed (WAL, `synchronous = NORMAL`,
+/// like every write on the device): it survives the app being killed, which is what the restart
+/// guarantees rest on. A power cut may lose it, as it may lose the last sales; the job is then
+/// found `printing`, counted as never sent, and printed again (at-least-once).
 fn set_sending(conn: &Connection, id: JobId) -> Result<(), PrintError> {
-    durable(
-        conn,
+    conn.execute(
         "UPDATE print_jobs SET phase = 'sending', updated_at = ?2 WHERE id = ?1 AND state = 'printing'",
         params![id, now_ms()],
     )?;

@@ -738,20 +738,7 @@ impl WriteTx<'_> {
         let mut am = AutoCommit::new();
         am.set_actor(ActorId::from(actor_bytes.clone()));
         let typed = doc.into_any();
-        self.tx.execute(
-            "INSERT INTO documents (doc_id, doc_type, tenant_id, store_id, created_by_device, actor,
-                snapshot, heads, pending_changes, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULL, '', 0, ?7)",
-            params![
-                id.to_string(),
-                env.doc_type.as_str(),
-                env.tenant_id.to_string(),
-                env.store_id.map(|s| s.to_string()),
-                env.created_by_device.to_string(),
-                actor_bytes,
-                self.now
-            ],
-        )?;
+        put_document_row(&self.tx, &env, &actor_bytes, None, "", 0, self.now)?;
         self.touched.push(id);
         self.cache.insert(
             id,
@@ -906,6 +893,40 @@ impl WriteTx<'_> {
             seq,
         )?)
     }
+}
+
+/// Inserts or replaces a document's row: its envelope, the automerge actor this device writes
+/// it with, and its stored state (a snapshot, and the number of changes stored after it).
+pub(crate) fn put_document_row(
+    conn: &Connection,
+    env: &Envelope,
+    actor: &[u8],
+    snapshot: Option<&[u8]>,
+    heads: &str,
+    pending: i64,
+    now: i64,
+) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO documents (doc_id, doc_type, tenant_id, store_id, created_by_device, actor,
+            snapshot, heads, pending_changes, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+         ON CONFLICT (doc_id) DO UPDATE SET actor = excluded.actor, snapshot = excluded.snapshot,
+            heads = excluded.heads, pending_changes = excluded.pending_changes,
+            updated_at = excluded.updated_at",
+    )?
+    .execute(params![
+        env.doc_id.to_string(),
+        env.doc_type.as_str(),
+        env.tenant_id.to_string(),
+        env.store_id.map(|s| s.to_string()),
+        env.created_by_device.to_string(),
+        actor,
+        snapshot,
+        heads,
+        pending,
+        now
+    ])?;
+    Ok(())
 }
 
 /// Documents in a state where they will not change again are compacted at once.

@@ -8,7 +8,7 @@ use rusqlite::params;
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::{heads_text, now_ms, write_projection, CachedDoc, Store, StoreError};
+use super::{heads_text, now_ms, put_document_row, write_projection, CachedDoc, Store, StoreError};
 use crate::doc::{AnyDoc, Envelope};
 use crate::projection::tables_of;
 
@@ -142,21 +142,7 @@ impl Store {
                             .first()
                             .map(|h| h.to_string())
                             .unwrap_or_default();
-                        tx.execute(
-                            "INSERT INTO documents (doc_id, doc_type, tenant_id, store_id, created_by_device, actor,
-                                snapshot, heads, pending_changes, updated_at)
-                             VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULL, ?7, 1, ?8)",
-                            params![
-                                id.to_string(),
-                                env.doc_type.as_str(),
-                                env.tenant_id.to_string(),
-                                env.store_id.map(|s| s.to_string()),
-                                env.created_by_device.to_string(),
-                                actor,
-                                hash,
-                                now
-                            ],
-                        )?;
+                        put_document_row(&tx, env, &actor, None, &hash, 1, now)?;
                         tx.prepare_cached("INSERT INTO doc_changes (doc_id, seq, hash, bytes) VALUES (?1, 0, ?2, ?3)")?
                             .execute(params![id.to_string(), hash, bytes])?;
                         write_projection(&tx, env, &typed)?;
@@ -282,24 +268,7 @@ impl Store {
                 let typed = AnyDoc::hydrate(envelope.doc_type, &am)?;
                 let heads = heads_text(&am.get_heads());
                 let actor = Uuid::now_v7().as_bytes().to_vec();
-                tx.execute(
-                    "INSERT INTO documents (doc_id, doc_type, tenant_id, store_id, created_by_device, actor,
-                        snapshot, heads, pending_changes, updated_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0, ?9)
-                     ON CONFLICT (doc_id) DO UPDATE SET actor = excluded.actor, snapshot = excluded.snapshot,
-                        heads = excluded.heads, pending_changes = 0, updated_at = excluded.updated_at",
-                    params![
-                        id.to_string(),
-                        envelope.doc_type.as_str(),
-                        envelope.tenant_id.to_string(),
-                        envelope.store_id.map(|s| s.to_string()),
-                        envelope.created_by_device.to_string(),
-                        actor,
-                        bytes,
-                        heads,
-                        now
-                    ],
-                )?;
+                put_document_row(&tx, envelope, &actor, Some(bytes), &heads, 0, now)?;
                 write_projection(&tx, envelope, &typed)?;
             }
         }
@@ -318,23 +287,14 @@ impl Store {
         let mut am = AutoCommit::load(bytes)?;
         let typed = AnyDoc::hydrate(envelope.doc_type, &am)?;
         let tx = self.conn.transaction()?;
-        tx.execute(
-            "INSERT INTO documents (doc_id, doc_type, tenant_id, store_id, created_by_device, actor,
-                snapshot, heads, pending_changes, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0, ?9)
-             ON CONFLICT (doc_id) DO UPDATE SET snapshot = excluded.snapshot, heads = excluded.heads,
-                pending_changes = 0, updated_at = excluded.updated_at",
-            params![
-                id.to_string(),
-                envelope.doc_type.as_str(),
-                envelope.tenant_id.to_string(),
-                envelope.store_id.map(|s| s.to_string()),
-                envelope.created_by_device.to_string(),
-                Uuid::now_v7().as_bytes().to_vec(),
-                bytes,
-                heads_text(&am.get_heads()),
-                now_ms()
-            ],
+        put_document_row(
+            &tx,
+            envelope,
+            Uuid::now_v7().as_bytes(),
+            Some(bytes),
+            &heads_text(&am.get_heads()),
+            0,
+            now_ms(),
         )?;
         tx.execute(
             "DELETE FROM doc_changes WHERE doc_id = ?1",

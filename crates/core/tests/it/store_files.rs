@@ -163,7 +163,10 @@ fn a_store_written_by_version_1_opens_and_is_migrated() {
         let later: i64 = c
             .query_row("SELECT count(*) FROM sqlite_master WHERE name IN ('items_fts', 'p_stock_levels', 'sync_problems')", [], |r| r.get(0))
             .unwrap();
-        assert_eq!(later, 0, "the fixture must hold none of the later migrations' tables");
+        assert_eq!(
+            later, 0,
+            "the fixture must hold none of the later migrations' tables"
+        );
     }
     let store = Store::open(&path).unwrap();
     assert_eq!(store.schema_version().unwrap(), schema::CURRENT_VERSION);
