@@ -57,6 +57,7 @@
 
 #![warn(missing_docs)]
 
+mod code128;
 mod codepage_tables;
 mod font;
 

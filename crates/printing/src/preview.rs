@@ -4,7 +4,7 @@
 //!
 //! Geometry follows the printer: one character cell is `width_dots / columns` dots wide
 //! (12 on every supported profile) and 24 dots tall, like font A. Accented letters are drawn
-//! as their base letter; a CODE128 barcode is drawn as a framed placeholder with its text.
+//! as their base letter; a CODE128 barcode is drawn as its real bars (code set B) with its text.
 
 use crate::font;
 use crate::image::{qr_raster, RasterImage, MAX_IMAGE_HEIGHT};
@@ -177,16 +177,17 @@ pub fn page_to_png(page: &Page, profile: &PrinterProfile) -> Result<Vec<u8>, Pri
                 }
             }
             Block::Code128(data) => {
-                let bw = (dots * 3 / 4).min(dots);
-                let x0 = MARGIN + (dots - bw) / 2;
-                // Framed placeholder with vertical hatching.
-                c.fill(x0, y, bw, 2);
-                c.fill(x0, y + 78, bw, 2);
-                let mut x = x0;
-                for (i, byte) in data.bytes().cycle().take((bw / 6) as usize).enumerate() {
-                    let w = 1 + (byte as u32 + i as u32) % 3;
-                    c.fill(x, y, w, 80);
-                    x += 6;
+                // Real CODE128-B bars, as wide modules as fit, with 10-module quiet zones.
+                let widths = crate::code128::widths_b(data)?;
+                let modules: u32 = widths.iter().map(|w| u32::from(*w)).sum::<u32>() + 20;
+                let m = (dots / modules).clamp(1, 3);
+                let mut x = MARGIN + (dots - (modules * m).min(dots)) / 2 + 10 * m;
+                for (i, w) in widths.iter().enumerate() {
+                    let w = u32::from(*w) * m;
+                    if i % 2 == 0 {
+                        c.fill(x, y, w, 80);
+                    }
+                    x += w;
                 }
                 y += 80 + CELL_H / 2;
                 let text = align_text(data, page.columns, crate::page::Align::Center);
