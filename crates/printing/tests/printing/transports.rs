@@ -87,11 +87,22 @@ fn serial_device_that_does_not_exist_is_a_clear_error() {
     assert!(e.to_string().contains("ttyUSB-missing"), "{e}");
 }
 
+/// Regression: this test used to dial 10.255.255.1 to find a host that does not answer. Tests
+/// may only talk to 127.0.0.1, so the silent host is made here: a listener that never accepts,
+/// its accept queue filled, so that the kernel drops further SYNs and `connect` must time out.
 #[test]
 fn tcp_host_that_does_not_answer_gives_an_error_within_the_timeout() {
-    // 10.255.255.1 is normally unroutable: the connect times out or fails at once. Behind a
-    // transparent proxy the connect may succeed; then the silent peer must give `Unknown`.
-    let cfg = TcpConfig::new("10.255.255.1")
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut queue = Vec::new();
+    while queue.len() < 4096 {
+        match std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(100)) {
+            Ok(s) => queue.push(s),
+            Err(_) => break, // the queue is full: the host no longer answers
+        }
+    }
+    let cfg = TcpConfig::new("127.0.0.1")
+        .port(addr.port())
         .timeouts(Duration::from_millis(300), Duration::from_millis(300));
     let started = Instant::now();
     match cfg.connect() {
@@ -99,6 +110,7 @@ fn tcp_host_that_does_not_answer_gives_an_error_within_the_timeout() {
             matches!(e, PrintError::Timeout { .. } | PrintError::Connect { .. }),
             "{e}"
         ),
+        // Should the kernel still take the connection, the silent peer must read as unknown.
         Ok(mut t) => {
             let s = query_status(t.as_mut(), Duration::from_millis(300));
             assert!(!matches!(s, Ok(PrinterStatus::Known(_))), "{s:?}");
@@ -109,6 +121,7 @@ fn tcp_host_that_does_not_answer_gives_an_error_within_the_timeout() {
         "took {:?}",
         started.elapsed()
     );
+    drop(listener);
 }
 
 #[test]
