@@ -86,15 +86,10 @@ pub async fn load_docs(
     Ok(out)
 }
 
-/// A document's current state as automerge `save()` bytes.
+/// A document's current state as bytes automerge loads: its snapshot followed by the changes
+/// stored after it (`pos_sync::merge::loadable_bytes`), without the cost of a `save()`.
 pub fn snapshot_of(doc: &MasterDoc) -> Result<Vec<u8>, ApiError> {
-    if doc.changes.is_empty() {
-        if let Some(s) = &doc.snapshot {
-            return Ok(s.clone());
-        }
-    }
-    let (mut am, _) = load_master(doc).map_err(ApiError::Internal)?;
-    Ok(am.save())
+    Ok(pos_sync::merge::loadable_bytes(doc))
 }
 
 /// Replaces a document's projection rows with `rows` (the generic writer: one routine for every

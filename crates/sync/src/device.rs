@@ -284,9 +284,12 @@ impl SyncEngine {
         loop {
             let page = t.bootstrap(page_token.as_deref())?;
             cursor.get_or_insert(page.cursor);
-            for d in &page.docs {
-                store.import_snapshot(&d.envelope, &d.bytes)?;
-            }
+            let docs: Vec<_> = page
+                .docs
+                .iter()
+                .map(|d| (d.envelope, d.bytes.as_slice()))
+                .collect();
+            store.import_snapshots(&docs)?;
             done += page.docs.len() as i64;
             progress(done, page.total);
             match page.next {

@@ -281,26 +281,32 @@ impl Store {
 
     /// Stores a document snapshot received at bootstrap (replacing any local copy).
     pub fn import_snapshot(&mut self, envelope: &Envelope, bytes: &[u8]) -> Result<(), StoreError> {
-        envelope.validate()?;
-        let id = envelope.doc_id;
-        self.cache.remove(&id);
-        let mut am = AutoCommit::load(bytes)?;
-        let typed = AnyDoc::hydrate(envelope.doc_type, &am)?;
+        self.import_snapshots(&[(*envelope, bytes)])
+    }
+
+    /// Stores a page of bootstrap snapshots in one transaction (replacing any local copies).
+    pub fn import_snapshots(&mut self, docs: &[(Envelope, &[u8])]) -> Result<(), StoreError> {
+        let now = now_ms();
         let tx = self.conn.transaction()?;
-        put_document_row(
-            &tx,
-            envelope,
-            Uuid::now_v7().as_bytes(),
-            Some(bytes),
-            &heads_text(&am.get_heads()),
-            0,
-            now_ms(),
-        )?;
-        tx.execute(
-            "DELETE FROM doc_changes WHERE doc_id = ?1",
-            [id.to_string()],
-        )?;
-        write_projection(&tx, envelope, &typed)?;
+        for (envelope, bytes) in docs {
+            envelope.validate()?;
+            let id = envelope.doc_id;
+            self.cache.remove(&id);
+            let mut am = AutoCommit::load(bytes)?;
+            let typed = AnyDoc::hydrate(envelope.doc_type, &am)?;
+            put_document_row(
+                &tx,
+                envelope,
+                Uuid::now_v7().as_bytes(),
+                Some(bytes),
+                &heads_text(&am.get_heads()),
+                0,
+                now,
+            )?;
+            tx.prepare_cached("DELETE FROM doc_changes WHERE doc_id = ?1")?
+                .execute([id.to_string()])?;
+            write_projection(&tx, envelope, &typed)?;
+        }
         tx.commit()?;
         if let Ok(s) = self.load_settings() {
             self.settings = s;
