@@ -87,10 +87,10 @@ try {
   console.log(`cold start → PIN screen (process start to screen, ${runs} runs): median ${q(starts, 0.5)} ms, max ${Math.max(...starts)} ms`);
   console.log(`  (WebDriver session request to PIN screen, incl. driver overhead: median ${q(wall, 0.5)} ms, max ${Math.max(...wall)} ms)`);
   console.log(`scan → line on screen (${scans} scans): median ${r(q(times, 0.5))} ms, p95 ${r(q(times, 0.95))} ms, max ${r(Math.max(...times))} ms`);
-  console.log(`resident memory while selling: ${Math.round(mem.total / 1024)} MB (app + WebKit processes; ${Math.round(rssBefore / 1024)} MB after login)`);
+  console.log(`resident memory while selling: RSS ${Math.round(mem.total / 1024)} MB summed over app + WebKit processes (shared pages counted in each), PSS ${Math.round(mem.pss / 1024)} MB; ${Math.round(rssBefore / 1024)} MB RSS after login`);
   for (const p of mem.parts) {
     const name = fs.existsSync(`/proc/${p.pid}/comm`) ? fs.readFileSync(`/proc/${p.pid}/comm`, "utf8").trim() : "?";
-    console.log(`  ${name} (${p.pid}): ${Math.round(p.kb / 1024)} MB`);
+    console.log(`  ${name}: RSS ${Math.round(p.kb / 1024)} MB, PSS ${Math.round(p.pss / 1024)} MB`);
   }
 } finally {
   driver.proc.kill();

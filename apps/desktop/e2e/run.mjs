@@ -141,7 +141,10 @@ const tests = {
       await s.waitText('[data-testid="all-day"]', /1× Cheeseburger/);
       await s.screenshot(shots, "08-kds");
       await s.click('[data-testid="nav-shift"]');
-      await s.find('[data-testid="open-shift-btn"]');
+      await s.type('[data-testid="float-input"]', "150.00", { clear: true });
+      await s.click('[data-testid="open-shift-btn"]');
+      await s.click('[data-testid="x-report-btn"]');
+      await s.waitText('[data-testid="report-text"]', /Float\s+150\.00/);
       await s.screenshot(shots, "09-shift");
     } finally {
       await s.quit();
@@ -197,8 +200,7 @@ const tests = {
       await s.click('[data-testid="count-post"]');
       await s.waitText('[data-testid="stock-row"][data-sku="BAK-MUF"] [data-testid="on-hand"]', /^5$/);
       await s.click('[data-testid="nav-pos"]');
-      const cats = await s.findAll('[data-testid="cat"]');
-      await s.cmd("POST", `/element/${cats[1]}/click`, {}); // Bakery
+      await s.click('[data-testid="cat"]:nth-of-type(2)'); // Bakery (waits for the categories)
       await s.waitText('[data-testid="stock-BAK-MUF"]', /^5 in stock$/);
     } finally {
       await s.quit();
@@ -234,6 +236,9 @@ const tests = {
 };
 
 const driver = await startDriver();
+console.log(process.env.E2E_SCREENSHOTS === "0"
+  ? "pass: the app's default WebKit settings (no compositing), no screenshots"
+  : `pass: with screenshots (WEBKIT_DISABLE_COMPOSITING_MODE=${process.env.WEBKIT_DISABLE_COMPOSITING_MODE ?? "unset"})`);
 let failed = 0;
 const t0 = Date.now();
 try {

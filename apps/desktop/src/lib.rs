@@ -49,8 +49,16 @@ pub fn run_app<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R> {
     })
 }
 
+/// WebKitGTK's accelerated compositing buys a POS screen nothing and costs ~150 MB in the web
+/// process (docs/benchmarks-desktop.md). Off unless the environment already decides.
+const WEBKIT_COMPOSITING_ENV: &str = "WEBKIT_DISABLE_COMPOSITING_MODE";
+
 /// The binary's entry point; returns the process exit code.
 pub fn main_entry() -> i32 {
+    if std::env::var_os(WEBKIT_COMPOSITING_ENV).is_none() {
+        // Still single-threaded here: nothing else reads the environment concurrently.
+        std::env::set_var(WEBKIT_COMPOSITING_ENV, "1");
+    }
     let context = tauri::generate_context!("../../tauri.conf.json");
     match run_app(tauri::Builder::default()).run(context) {
         Ok(()) => 0,

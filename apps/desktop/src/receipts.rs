@@ -144,21 +144,15 @@ pub fn sale_receipt(
             discounts,
         });
     }
-    let mut order_discounts = Vec::new();
-    if let Some(d) = &sale.order_discount {
-        order_discounts.push(p::Discount {
-            label: discount_label(d.kind, d.value, &d.reason),
-            amount: m.of(-totals.order_discount),
-        });
-    }
+    // The order discount is one row between subtotal and total (not also a discount block).
     let mut total_rows = vec![p::TotalRow {
         label: "Subtotal".into(),
         amount: m.of(totals.subtotal - totals.line_discounts),
         emphasis: false,
     }];
-    if totals.order_discount != 0 {
+    if let (Some(d), true) = (&sale.order_discount, totals.order_discount != 0) {
         total_rows.push(p::TotalRow {
-            label: "Order discount".into(),
+            label: discount_label(d.kind, d.value, &d.reason),
             amount: m.of(-totals.order_discount),
             emphasis: false,
         });
@@ -194,7 +188,7 @@ pub fn sale_receipt(
         timestamp: timestamp(sale.closed_at.unwrap_or(sale.opened_at)),
         cashier,
         lines: items,
-        discounts: order_discounts,
+        discounts: Vec::new(),
         totals: total_rows,
         taxes: tax_rows(&m, &totals.taxes),
         tenders,
