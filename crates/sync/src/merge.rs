@@ -567,6 +567,9 @@ fn run_change(
         );
     }
     if w.known.contains(&change.hash()) {
+        // Already in the stored document but not in the caller's `known` map: the server always
+        // passes every batch hash it finds in its change log, so this only happens if that map
+        // was incomplete. `seq: 0` then means "look its sequence up in the change log".
         return (Decision::Duplicate { seq: 0 }, vec![]);
     }
     let missing: Vec<String> = change
