@@ -200,7 +200,12 @@ fn main() {
     let t2 = device(&url, &ho, store, dir.path(), "till");
     let till = Arc::new(Mutex::new(t2.store));
     let till_runner = SyncRunner::start(till.clone(), t2.cred, |_| {});
-    std::thread::sleep(Duration::from_millis(500)); // live channels connect
+    // Wait until both runners have done a first round (their live channels connect first).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !(till_runner.status().online && kds_runner.status().online) {
+        assert!(Instant::now() < deadline, "sync runners never came online");
+        std::thread::sleep(Duration::from_millis(5));
+    }
     let o = till.lock().expect("till").actor(owner).expect("owner");
     let mut lat = Vec::new();
     for n in 0..40 {

@@ -750,13 +750,7 @@ pub async fn publish_item(
     item.validate()
         .map_err(|e| ApiError::validation(e.to_string()))?;
     let doc_id = req.item_id.unwrap_or_else(Uuid::now_v7);
-    let env = Envelope {
-        doc_id,
-        tenant_id: user.tenant_id,
-        store_id: None,
-        doc_type: DocType::Item,
-        created_by_device: SERVER_DEVICE,
-    };
+    let env = catalog_envelope(user.tenant_id, doc_id);
     let mut tx = state.pool.begin().await?;
     let w = write_as_server(
         &mut tx,
@@ -775,6 +769,17 @@ pub async fn publish_item(
     Ok(PublishedDoc { doc_id, seq: w.seq })
 }
 
+/// The envelope of a catalog item written by head office: tenant-wide, created by the server.
+fn catalog_envelope(tenant_id: Uuid, doc_id: Uuid) -> Envelope {
+    Envelope {
+        doc_id,
+        tenant_id,
+        store_id: None,
+        doc_type: DocType::Item,
+        created_by_device: SERVER_DEVICE,
+    }
+}
+
 /// Changes an item's default and per-store prices.
 pub async fn set_prices(
     state: &AppState,
@@ -783,13 +788,7 @@ pub async fn set_prices(
     req: SetPrices,
 ) -> Result<PublishedDoc, ApiError> {
     item_permission(state, user, true).await?;
-    let env = Envelope {
-        doc_id: item_id,
-        tenant_id: user.tenant_id,
-        store_id: None,
-        doc_type: DocType::Item,
-        created_by_device: SERVER_DEVICE,
-    };
+    let env = catalog_envelope(user.tenant_id, item_id);
     let mut tx = state.pool.begin().await?;
     let w = write_as_server(
         &mut tx,

@@ -810,7 +810,8 @@ impl WriteTx<'_> {
             .ok_or_else(|| StoreError::BadChange("no local change after commit".into()))?;
         let bytes = change.raw_bytes().to_vec();
         cached.typed = after.clone();
-        cached.json = after_json;
+        // Keep the JSON forms for the policy below (no second serialization on the hot path).
+        let before_json = std::mem::replace(&mut cached.json, after_json.clone());
         let seq = cached.pending;
         cached.pending += 1;
         let compact = cached.pending >= COMPACT_AFTER || policy_frozen(&after);
@@ -825,7 +826,14 @@ impl WriteTx<'_> {
                 tx: &self.tx,
                 settings: self.settings.as_ref(),
             };
-            policy::authorize(&ctx, &self.actor, &env, before.as_ref(), &after, &paths)?;
+            policy::authorize_json(
+                &ctx,
+                &self.actor,
+                &env,
+                before.as_ref().map(|b| (b, &before_json)),
+                (&after, &after_json),
+                &paths,
+            )?;
         }
 
         let hash_text = hash.to_string();
