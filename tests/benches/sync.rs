@@ -12,10 +12,11 @@ use pos_core::catalog::Item;
 use pos_core::money::{Currency, Money};
 use pos_core::sale::{Sale, Tender};
 use pos_core::store::{DeviceIdentity, Store};
-use pos_sync::device::SyncEngine;
+use pos_sync::device::{SyncEngine, Transport, PUSH_BATCH};
 use pos_sync::headoffice::HeadOffice;
 use pos_sync::http::{enrol, DeviceCredential, HttpTransport};
 use pos_sync::runner::SyncRunner;
+use pos_sync::wire::{Author, PushRequest, PushResult, WireChange, PROTOCOL_VERSION};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -155,153 +156,208 @@ fn main() {
     }
     println!("server on {url}, PostgreSQL with fsync on (the server's own cluster)");
 
-    // 1. Catch-up after a busy offline day.
-    let mut a = device(&url, &ho, store, dir.path(), "a");
-    let t = Instant::now();
-    let changes = busy_day(&mut a, cashier, &items, 1_000);
-    let selling = t.elapsed();
-    let t = Instant::now();
-    let r = sync(&mut a);
-    let catchup = t.elapsed();
-    assert_eq!(r.accepted as i64, changes, "every change accepted");
-    println!(
-        "catch-up: 1,000 offline sales = {changes} changes (sold locally in {:.1} s) pushed and acknowledged in {:.2} s = {:.0} changes/s   target ≤ 3 s: {}",
-        selling.as_secs_f64(),
-        catchup.as_secs_f64(),
-        changes as f64 / catchup.as_secs_f64(),
-        if catchup <= Duration::from_secs(3) { "MET" } else { "MISSED" }
-    );
-
-    // 2. Sustained: two devices push their days at the same time.
-    let mut b = device(&url, &ho, store, dir.path(), "b");
-    let mut c = device(&url, &ho, store, dir.path(), "c");
-    let nb = busy_day(&mut b, cashier, &items, 600);
-    let nc = busy_day(&mut c, cashier, &items, 600);
-    let t = Instant::now();
-    std::thread::scope(|s| {
-        let hb = s.spawn(|| sync(&mut b));
-        let hc = s.spawn(|| sync(&mut c));
-        hb.join().expect("b");
-        hc.join().expect("c");
-    });
-    let el = t.elapsed().as_secs_f64();
-    println!(
-        "sustained: two devices pushing {} changes at once: {:.2} s = {:.0} changes/s (merge + authorization + Postgres)   target ≥ 10,000/s: {}",
-        nb + nc,
-        el,
-        (nb + nc) as f64 / el,
-        if (nb + nc) as f64 / el >= 10_000.0 { "MET" } else { "MISSED" }
-    );
-
-    // 3. A fired order reaching another device through the server and the live channel.
-    let kds = device(&url, &ho, store, dir.path(), "kds");
-    let kitchen = Arc::new(Mutex::new(kds.store));
-    let kds_runner = SyncRunner::start(kitchen.clone(), kds.cred, |_| {});
-    let t2 = device(&url, &ho, store, dir.path(), "till");
-    let till = Arc::new(Mutex::new(t2.store));
-    let till_runner = SyncRunner::start(till.clone(), t2.cred, |_| {});
-    // Wait until both runners have done a first round (their live channels connect first).
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !(till_runner.status().online && kds_runner.status().online) {
-        assert!(Instant::now() < deadline, "sync runners never came online");
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    let o = till.lock().expect("till").actor(owner).expect("owner");
-    let mut lat = Vec::new();
-    for n in 0..40 {
-        let before = kitchen
-            .lock()
-            .expect("kds")
-            .kitchen_tickets(None, true)
-            .expect("tickets")
-            .len();
+    // SYNC_BENCH_ONLY=catch-up,sustained,fired,bootstrap runs some sections only.
+    let only = std::env::var("SYNC_BENCH_ONLY").ok();
+    let run = |name: &str| {
+        only.as_deref()
+            .is_none_or(|o| o.split(',').any(|x| x == name))
+    };
+    if run("catch-up") {
+        // 1. Catch-up after a busy offline day.
+        let mut a = device(&url, &ho, store, dir.path(), "a");
         let t = Instant::now();
-        {
-            let mut s = till.lock().expect("till");
-            let sale = s.open_sale(&o, Some(format!("Table {n}"))).expect("open");
-            s.add_item(&o, sale, items[0], 1, &[], 1).expect("add");
-            s.fire(&o, sale, None).expect("fire");
+        let changes = busy_day(&mut a, cashier, &items, 1_000);
+        let selling = t.elapsed();
+        let t = Instant::now();
+        let r = sync(&mut a);
+        let catchup = t.elapsed();
+        assert_eq!(r.accepted as i64, changes, "every change accepted");
+        println!(
+            "catch-up: 1,000 offline sales = {changes} changes (sold locally in {:.1} s) pushed and acknowledged in {:.2} s = {:.0} changes/s   target ≤ 3 s: {}",
+            selling.as_secs_f64(),
+            catchup.as_secs_f64(),
+            changes as f64 / catchup.as_secs_f64(),
+            if catchup <= Duration::from_secs(3) { "MET" } else { "MISSED" }
+        );
+    }
+
+    if run("sustained") {
+        // 2. Sustained server throughput: four devices each sold a day offline; their outboxes are
+        //    read into push requests beforehand, then all four push at once, batch after batch. The
+        //    clock runs from the first request to the last answer, so it measures the server
+        //    (merge + authorization + persistence), not the devices' own bookkeeping.
+        let mut requests: Vec<(DeviceCredential, Vec<PushRequest>)> = Vec::new();
+        let mut total = 0usize;
+        for name in ["b", "c", "d", "e"] {
+            let mut dev = device(&url, &ho, store, dir.path(), name);
+            busy_day(&mut dev, cashier, &items, 300);
+            let device_id = dev.store.identity().device_id;
+            let entries = dev.store.outbox_batch(usize::MAX >> 1).expect("outbox");
+            total += entries.len();
+            let reqs = entries
+                .chunks(PUSH_BATCH)
+                .map(|chunk| PushRequest {
+                    protocol: PROTOCOL_VERSION,
+                    changes: chunk
+                        .iter()
+                        .map(|e| WireChange {
+                            envelope: e.envelope,
+                            hash: e.hash.clone(),
+                            bytes: e.bytes.clone(),
+                            author: Author {
+                                user_id: e.user_id,
+                                device_id,
+                            },
+                        })
+                        .collect(),
+                })
+                .collect();
+            requests.push((dev.cred, reqs));
         }
-        till_runner.nudge();
-        loop {
-            if kitchen
+        let t = Instant::now();
+        let accepted: usize = std::thread::scope(|s| {
+            let handles: Vec<_> = requests
+                .iter()
+                .map(|(cred, reqs)| {
+                    s.spawn(move || {
+                        let mut tr = HttpTransport::new(cred.clone());
+                        let mut n = 0;
+                        for r in reqs {
+                            let resp = tr.push(r).expect("push");
+                            n += resp
+                                .results
+                                .iter()
+                                .filter(|x| matches!(x, PushResult::Accepted { .. }))
+                                .count();
+                        }
+                        n
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().expect("pusher")).sum()
+        });
+        let el = t.elapsed().as_secs_f64();
+        assert_eq!(accepted, total, "every change accepted");
+        println!(
+            "sustained: four devices pushing {total} changes at once, {PUSH_BATCH} a request: {el:.2} s = {:.0} changes/s (merge + authorization + Postgres)   target ≥ 10,000/s: {}",
+            total as f64 / el,
+            if total as f64 / el >= 10_000.0 { "MET" } else { "MISSED" }
+        );
+    }
+
+    if run("fired") {
+        // 3. A fired order reaching another device through the server and the live channel.
+        let kds = device(&url, &ho, store, dir.path(), "kds");
+        let kitchen = Arc::new(Mutex::new(kds.store));
+        let kds_runner = SyncRunner::start(kitchen.clone(), kds.cred, |_| {});
+        let t2 = device(&url, &ho, store, dir.path(), "till");
+        let till = Arc::new(Mutex::new(t2.store));
+        let till_runner = SyncRunner::start(till.clone(), t2.cred, |_| {});
+        // Wait until both runners have done a first round (their live channels connect first).
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !(till_runner.status().online && kds_runner.status().online) {
+            assert!(Instant::now() < deadline, "sync runners never came online");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let o = till.lock().expect("till").actor(owner).expect("owner");
+        let mut lat = Vec::new();
+        for n in 0..40 {
+            let before = kitchen
                 .lock()
                 .expect("kds")
                 .kitchen_tickets(None, true)
                 .expect("tickets")
-                .len()
-                > before
+                .len();
+            let t = Instant::now();
             {
-                break;
+                let mut s = till.lock().expect("till");
+                let sale = s.open_sale(&o, Some(format!("Table {n}"))).expect("open");
+                s.add_item(&o, sale, items[0], 1, &[], 1).expect("add");
+                s.fire(&o, sale, None).expect("fire");
             }
-            if t.elapsed() > Duration::from_secs(10) {
-                panic!("the order never reached the kitchen");
-            }
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        lat.push(t.elapsed());
-    }
-    println!(
-        "fired order visible on the kitchen device (till write → push → NOTIFY → live → pull → apply): p50 {:.0} ms, p95 {:.0} ms   target p95 ≤ 250 ms: {}",
-        pct(lat.clone(), 0.5).as_secs_f64() * 1e3,
-        pct(lat.clone(), 0.95).as_secs_f64() * 1e3,
-        if pct(lat, 0.95) <= Duration::from_millis(250) { "MET" } else { "MISSED" }
-    );
-    drop(till_runner);
-    drop(kds_runner);
-
-    // 4. Bootstrap of a new device for a store with 50,000 items.
-    let mut big = device(&url, &ho, store, dir.path(), "catalog");
-    let o = big.store.actor(owner).expect("owner");
-    let t = Instant::now();
-    for chunk in 0..50 {
-        big.store
-            .write(&o, |w| {
-                for i in 0..1000 {
-                    let n = chunk * 1000 + i;
-                    w.create(Item {
-                        sku: format!("BULK-{n:05}"),
-                        name: format!("Bulk item {n}"),
-                        category_id: None,
-                        currency: "EUR".into(),
-                        price: 100 + n as i64 % 900,
-                        store_prices: Default::default(),
-                        tax_class: "standard".into(),
-                        station: None,
-                        track_stock: false,
-                        low_stock_threshold: 0,
-                        barcodes: vec![],
-                        modifier_groups: Default::default(),
-                        active: true,
-                    })?;
+            till_runner.nudge();
+            loop {
+                if kitchen
+                    .lock()
+                    .expect("kds")
+                    .kitchen_tickets(None, true)
+                    .expect("tickets")
+                    .len()
+                    > before
+                {
+                    break;
                 }
-                Ok(())
-            })
-            .expect("items");
-        sync(&mut big);
-    }
-    println!(
-        "  (50,000 items created and pushed in {:.1} s)",
-        t.elapsed().as_secs_f64()
-    );
-    let t = Instant::now();
-    let newcomer = device(&url, &ho, store, dir.path(), "newcomer");
-    let el = t.elapsed();
-    let n = newcomer
-        .store
-        .search_items("bulk", 1)
-        .expect("search")
-        .len();
-    assert_eq!(n, 1);
-    println!(
-        "bootstrap of a new device, store with 50,000+ items: {:.1} s   target ≤ 10 s: {}",
-        el.as_secs_f64(),
-        if el <= Duration::from_secs(10) {
-            "MET"
-        } else {
-            "MISSED"
+                if t.elapsed() > Duration::from_secs(10) {
+                    panic!("the order never reached the kitchen");
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            lat.push(t.elapsed());
         }
-    );
+        println!(
+            "fired order visible on the kitchen device (till write → push → NOTIFY → live → pull → apply): p50 {:.0} ms, p95 {:.0} ms   target p95 ≤ 250 ms: {}",
+            pct(lat.clone(), 0.5).as_secs_f64() * 1e3,
+            pct(lat.clone(), 0.95).as_secs_f64() * 1e3,
+            if pct(lat, 0.95) <= Duration::from_millis(250) { "MET" } else { "MISSED" }
+        );
+        drop(till_runner);
+        drop(kds_runner);
+    }
+
+    if run("bootstrap") {
+        // 4. Bootstrap of a new device for a store with 50,000 items.
+        let mut big = device(&url, &ho, store, dir.path(), "catalog");
+        let o = big.store.actor(owner).expect("owner");
+        let t = Instant::now();
+        for chunk in 0..50 {
+            big.store
+                .write(&o, |w| {
+                    for i in 0..1000 {
+                        let n = chunk * 1000 + i;
+                        w.create(Item {
+                            sku: format!("BULK-{n:05}"),
+                            name: format!("Bulk item {n}"),
+                            category_id: None,
+                            currency: "EUR".into(),
+                            price: 100 + n as i64 % 900,
+                            store_prices: Default::default(),
+                            tax_class: "standard".into(),
+                            station: None,
+                            track_stock: false,
+                            low_stock_threshold: 0,
+                            barcodes: vec![],
+                            modifier_groups: Default::default(),
+                            active: true,
+                        })?;
+                    }
+                    Ok(())
+                })
+                .expect("items");
+            sync(&mut big);
+        }
+        println!(
+            "  (50,000 items created and pushed in {:.1} s)",
+            t.elapsed().as_secs_f64()
+        );
+        let t = Instant::now();
+        let newcomer = device(&url, &ho, store, dir.path(), "newcomer");
+        let el = t.elapsed();
+        let n = newcomer
+            .store
+            .search_items("bulk", 1)
+            .expect("search")
+            .len();
+        assert_eq!(n, 1);
+        println!(
+            "bootstrap of a new device, store with 50,000+ items: {:.1} s   target ≤ 10 s: {}",
+            el.as_secs_f64(),
+            if el <= Duration::from_secs(10) {
+                "MET"
+            } else {
+                "MISSED"
+            }
+        );
+    }
 
     let _ = stop_tx.send(());
     let _ = rt.block_on(served);

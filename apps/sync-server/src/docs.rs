@@ -92,65 +92,20 @@ pub fn snapshot_of(doc: &MasterDoc) -> Result<Vec<u8>, ApiError> {
     Ok(pos_sync::merge::loadable_bytes(doc))
 }
 
-/// Replaces a document's projection rows with `rows` (the generic writer: one routine for every
-/// table of `pos_core::projection::TABLES`).
+/// Replaces the projection rows of one document (see [`write_projections`]).
 pub async fn write_projection(
     tx: &mut Tx<'_>,
     env: &Envelope,
     rows: &[Row],
 ) -> Result<(), ApiError> {
-    let id = env.doc_id.to_string();
-    for t in projection::tables_of(env.doc_type) {
-        query(AssertSqlSafe(format!(
-            "DELETE FROM {} WHERE tenant_id = $1 AND doc_id = $2",
-            t.name
-        )))
-        .bind(env.tenant_id)
-        .bind(&id)
-        .execute(&mut **tx)
-        .await?;
-    }
-    for row in rows {
-        let def = TABLES
-            .iter()
-            .find(|t| t.name == row.table)
-            .ok_or_else(|| ApiError::Internal(format!("no projection table {}", row.table)))?;
-        let mut sql = format!(
-            "INSERT INTO {} (tenant_id, {}) VALUES ",
-            def.name,
-            def.columns.join(", ")
-        );
-        push_values(&mut sql, &row.values, &mut 1);
-        let mut q = query(AssertSqlSafe(sql)).bind(env.tenant_id);
-        for v in &row.values {
-            q = match v {
-                Value::Null => q,
-                Value::Int(i) => q.bind(*i),
-                Value::Text(s) => q.bind(s.clone()),
-            };
-        }
-        q.execute(&mut **tx).await?;
-    }
-    Ok(())
-}
-
-/// Appends `($1, ...)` for one row: a placeholder per value, and a literal `NULL` for a null,
-/// so that a null needs no type (a text-typed NULL parameter is refused by a bigint column).
-fn push_values(sql: &mut String, values: &[Value], n: &mut usize) {
-    sql.push_str("($1");
-    for v in values {
-        if matches!(v, Value::Null) {
-            sql.push_str(", NULL");
-        } else {
-            *n += 1;
-            sql.push_str(&format!(", ${n}"));
-        }
-    }
-    sql.push(')');
+    write_projections(tx, env.tenant_id, &[(*env, rows.to_vec())]).await
 }
 
 /// Replaces the projection rows of many documents of one tenant at once: one DELETE per table,
-/// then multi-row INSERTs per table (the batch form of [`write_projection`]).
+/// then one INSERT per table whose rows travel as a JSON array that Postgres turns into typed
+/// rows (`json_populate_recordset` takes each column's type from the table). The statement text
+/// is the same for any number of rows, so it is prepared once per connection, and a batch of
+/// 500 changes writes in a handful of statements.
 pub async fn write_projections(
     tx: &mut Tx<'_>,
     tenant: Uuid,
@@ -184,40 +139,39 @@ pub async fn write_projections(
             .iter()
             .find(|t| t.name == table)
             .ok_or_else(|| ApiError::Internal(format!("no projection table {table}")))?;
-        let width = def.columns.len();
-        // Postgres takes at most 65535 parameters per statement.
-        let per_stmt = (60_000 / (width + 1)).max(1);
-        for chunk in rows.chunks(per_stmt) {
-            let mut sql = format!(
-                "INSERT INTO {} (tenant_id, {}) VALUES ",
-                def.name,
-                def.columns.join(", ")
-            );
-            let mut n = 1;
-            for (i, row) in chunk.iter().enumerate() {
-                if i > 0 {
-                    sql.push_str(", ");
-                }
-                push_values(&mut sql, &row.values, &mut n);
+        let mut json = Vec::with_capacity(rows.len());
+        for row in rows {
+            if row.values.len() != def.columns.len() {
+                return Err(ApiError::Internal(format!(
+                    "projection row for {table} has {} values, the table {} columns",
+                    row.values.len(),
+                    def.columns.len()
+                )));
             }
-            let mut q = query(AssertSqlSafe(sql)).bind(tenant);
-            for row in chunk {
-                if row.values.len() != width {
-                    return Err(ApiError::Internal(format!(
-                        "projection row for {table} has {} values, the table {width} columns",
-                        row.values.len()
-                    )));
-                }
-                for v in &row.values {
-                    q = match v {
-                        Value::Null => q,
-                        Value::Int(i) => q.bind(*i),
-                        Value::Text(s) => q.bind(s.clone()),
+            let obj: serde_json::Map<String, serde_json::Value> = def
+                .columns
+                .iter()
+                .zip(&row.values)
+                .map(|(c, v)| {
+                    let v = match v {
+                        Value::Null => serde_json::Value::Null,
+                        Value::Int(i) => serde_json::Value::from(*i),
+                        Value::Text(s) => serde_json::Value::from(s.as_str()),
                     };
-                }
-            }
-            q.execute(&mut **tx).await?;
+                    ((*c).to_string(), v)
+                })
+                .collect();
+            json.push(serde_json::Value::Object(obj));
         }
+        let cols = def.columns.join(", ");
+        query(AssertSqlSafe(format!(
+            "INSERT INTO {table} (tenant_id, {cols})
+             SELECT $1, {cols} FROM json_populate_recordset(NULL::{table}, $2::text::json)"
+        )))
+        .bind(tenant)
+        .bind(serde_json::Value::Array(json).to_string())
+        .execute(&mut **tx)
+        .await?;
     }
     Ok(())
 }

@@ -229,6 +229,11 @@ pub async fn push(
 }
 
 /// Writes a merge outcome in the caller's transaction; returns batch index → sequence.
+///
+/// Everything that does not need a sequence is written first (new documents, heads, projections,
+/// audit events); only then is the tenant's sequence row locked (`next_seqs`), which serializes
+/// the tenant's concurrent pushes until commit. So the lock covers the change log alone, not the
+/// whole write (the documents themselves are already locked by `load_docs`).
 async fn write_outcome(
     tx: &mut db::Tx<'_>,
     scope: &Scope,
@@ -239,6 +244,8 @@ async fn write_outcome(
         return Ok(seqs);
     }
     let tenant = scope.tenant_id;
+    let now = now_ms();
+    // 1. Documents: new ones get their row, grown ones their heads and change count.
     let created: Vec<&Envelope> = out
         .docs
         .iter()
@@ -264,40 +271,6 @@ async fn write_outcome(
             ));
         }
     }
-    let first = db::next_seqs(tx, tenant, out.accepted.len() as i64).await?;
-    let mut last_of_doc: HashMap<Uuid, i64> = HashMap::new();
-    let (mut c_seq, mut c_doc, mut c_store, mut c_hash, mut c_bytes, mut c_user, mut c_dev) =
-        (vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
-    for (k, a) in out.accepted.iter().enumerate() {
-        let seq = first + k as i64;
-        seqs.insert(a.index, seq);
-        last_of_doc.insert(a.envelope.doc_id, seq);
-        c_seq.push(seq);
-        c_doc.push(a.envelope.doc_id);
-        c_store.push(a.envelope.store_id);
-        c_hash.push(a.hash.clone());
-        c_bytes.push(a.bytes.clone());
-        c_user.push(a.author.user_id);
-        c_dev.push(a.author.device_id);
-    }
-    query(
-        "INSERT INTO change_log (tenant_id, seq, doc_id, store_id, hash, bytes, author_user, author_device, received_at)
-         SELECT $1, s, d, st, h, b, u, dv, $9
-         FROM UNNEST($2::bigint[], $3::uuid[], $4::uuid[], $5::text[], $6::bytea[], $7::uuid[], $8::uuid[])
-              AS t(s, d, st, h, b, u, dv)",
-    )
-    .bind(tenant)
-    .bind(&c_seq)
-    .bind(&c_doc)
-    .bind(&c_store)
-    .bind(&c_hash)
-    .bind(&c_bytes)
-    .bind(&c_user)
-    .bind(&c_dev)
-    .bind(now_ms())
-    .execute(&mut **tx)
-    .await?;
-    // Documents that grew by appended changes: one statement for all of them.
     let grown: Vec<&pos_sync::merge::DocUpdate> =
         out.docs.iter().filter(|d| d.snapshot.is_none()).collect();
     if !grown.is_empty() {
@@ -316,10 +289,71 @@ async fn write_outcome(
                 .collect::<Vec<_>>(),
         )
         .bind(grown.iter().map(|d| d.heads.join(",")).collect::<Vec<_>>())
-        .bind(now_ms())
+        .bind(now)
         .execute(&mut **tx)
         .await?;
     }
+    // 2. Projections.
+    docs::write_projections(tx, tenant, &out.projections).await?;
+    // 3. One audit event per accepted change (its sequence is found by its hash).
+    let (mut a_id, mut a_user, mut a_dev, mut a_target, mut a_diff) =
+        (vec![], vec![], vec![], vec![], vec![]);
+    for e in &out.audit {
+        a_id.push(Uuid::now_v7());
+        a_user.push(e.actor.user_id);
+        a_dev.push(e.actor.device_id);
+        a_target.push(format!("{}:{}", e.doc_type, e.doc_id));
+        a_diff.push(serde_json::json!({ "hash": e.hash, "fields": e.fields }).to_string());
+    }
+    query(
+        "INSERT INTO audit_events (tenant_id, event_id, at, actor_user, actor_device, action, target, diff)
+         SELECT $1, i, $2, u, d, 'sync.change', t, df::jsonb
+         FROM UNNEST($3::uuid[], $4::uuid[], $5::uuid[], $6::text[], $7::text[]) AS x(i, u, d, t, df)",
+    )
+    .bind(tenant)
+    .bind(now)
+    .bind(&a_id)
+    .bind(&a_user)
+    .bind(&a_dev)
+    .bind(&a_target)
+    .bind(&a_diff)
+    .execute(&mut **tx)
+    .await?;
+    // 4. The tenant's sequences (locked from here to commit) and the change log.
+    let first = db::next_seqs(tx, tenant, out.accepted.len() as i64).await?;
+    let mut last_of_doc: HashMap<Uuid, i64> = HashMap::new();
+    let (mut c_seq, mut c_doc, mut c_store, mut c_hash, mut c_bytes, mut c_user, mut c_dev) =
+        (vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
+    for (k, a) in out.accepted.iter().enumerate() {
+        let seq = first + k as i64;
+        seqs.insert(a.index, seq);
+        last_of_doc.insert(a.envelope.doc_id, seq);
+        c_seq.push(seq);
+        c_doc.push(a.envelope.doc_id);
+        c_store.push(a.envelope.store_id);
+        c_hash.push(a.hash.as_str());
+        c_bytes.push(a.bytes.as_slice());
+        c_user.push(a.author.user_id);
+        c_dev.push(a.author.device_id);
+    }
+    query(
+        "INSERT INTO change_log (tenant_id, seq, doc_id, store_id, hash, bytes, author_user, author_device, received_at)
+         SELECT $1, s, d, st, h, b, u, dv, $9
+         FROM UNNEST($2::bigint[], $3::uuid[], $4::uuid[], $5::text[], $6::bytea[], $7::uuid[], $8::uuid[])
+              AS t(s, d, st, h, b, u, dv)",
+    )
+    .bind(tenant)
+    .bind(&c_seq)
+    .bind(&c_doc)
+    .bind(&c_store)
+    .bind(&c_hash)
+    .bind(&c_bytes)
+    .bind(&c_user)
+    .bind(&c_dev)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    // 5. Compacted documents and concurrent values (both rare) record the sequence they hold.
     for d in &out.docs {
         let last = last_of_doc.get(&d.envelope.doc_id).copied().unwrap_or(0);
         if let Some(snapshot) = d.snapshot.as_deref() {
@@ -350,34 +384,6 @@ async fn write_outcome(
             }
         }
     }
-    docs::write_projections(tx, tenant, &out.projections).await?;
-    let (mut a_id, mut a_user, mut a_dev, mut a_target, mut a_diff) =
-        (vec![], vec![], vec![], vec![], vec![]);
-    for e in &out.audit {
-        a_id.push(Uuid::now_v7());
-        a_user.push(e.actor.user_id);
-        a_dev.push(e.actor.device_id);
-        a_target.push(format!("{}:{}", e.doc_type, e.doc_id));
-        a_diff.push(serde_json::json!({
-            "hash": e.hash,
-            "seq": seqs.get(&e.index),
-            "fields": e.fields,
-        }));
-    }
-    query(
-        "INSERT INTO audit_events (tenant_id, event_id, at, actor_user, actor_device, action, target, diff)
-         SELECT $1, i, $2, u, d, 'sync.change', t, df
-         FROM UNNEST($3::uuid[], $4::uuid[], $5::uuid[], $6::text[], $7::jsonb[]) AS x(i, u, d, t, df)",
-    )
-    .bind(tenant)
-    .bind(now_ms())
-    .bind(&a_id)
-    .bind(&a_user)
-    .bind(&a_dev)
-    .bind(&a_target)
-    .bind(a_diff.into_iter().map(sqlx_core::types::Json).collect::<Vec<_>>())
-    .execute(&mut **tx)
-    .await?;
     let last = first + out.accepted.len() as i64 - 1;
     let stores: HashSet<Option<Uuid>> = out.accepted.iter().map(|a| a.envelope.store_id).collect();
     for store in stores {
@@ -445,10 +451,27 @@ pub struct PullQuery {
     pub limit: Option<i64>,
 }
 
-type ChangeRow = (i64, Uuid, String, Option<Uuid>, Uuid, String, Vec<u8>);
+type ChangeRow = (
+    i64,
+    Option<i64>,
+    Option<Uuid>,
+    Option<String>,
+    Option<Uuid>,
+    Option<Uuid>,
+    Option<String>,
+    Option<Vec<u8>>,
+);
 
 /// `GET /v1/sync/pull`: accepted changes of the device's store and tenant-wide ones, after the
-/// cursor, in sequence order.
+/// cursor, in sequence order, **except the device's own**: it has them already, and sending a
+/// till's busy day back to it doubled the time of a catch-up (docs/benchmarks.md). A device's
+/// changes are authored with its own id only while it keeps its store; a new install enrols
+/// anew and bootstraps.
+///
+/// The cursor answered is the last sequence the page covers: when nothing more is waiting, the
+/// tenant's last sequence as of the same snapshot, so a device does not rescan its own changes
+/// (sequences are taken under the tenant's row lock and committed with their rows, so every
+/// sequence up to that one is visible in the snapshot).
 pub async fn pull(
     state: &AppState,
     device: &DeviceAuth,
@@ -461,18 +484,32 @@ pub async fn pull(
             "limit must be 1 to {MAX_PULL_CHANGES} and cursor not negative"
         )));
     }
+    // One statement, one snapshot: the tenant's last sequence and the page agree.
     let rows: Vec<ChangeRow> = query_as(
-        "SELECT c.seq, c.doc_id, d.doc_type, c.store_id, d.created_by_device, c.hash, c.bytes
-         FROM change_log c JOIN documents d ON d.tenant_id = c.tenant_id AND d.doc_id = c.doc_id
-         WHERE c.tenant_id = $1 AND c.seq > $2 AND (c.store_id = $3 OR c.store_id IS NULL)
-         ORDER BY c.seq LIMIT $4",
+        "WITH top AS (SELECT coalesce(max(last_seq), 0) AS last FROM tenant_seq WHERE tenant_id = $1)
+         SELECT top.last, p.seq, p.doc_id, p.doc_type, p.store_id, p.created_by_device, p.hash, p.bytes
+         FROM top LEFT JOIN LATERAL (
+             SELECT c.seq, c.doc_id, d.doc_type, c.store_id, d.created_by_device, c.hash, c.bytes
+             FROM change_log c JOIN documents d ON d.tenant_id = c.tenant_id AND d.doc_id = c.doc_id
+             WHERE c.tenant_id = $1 AND c.seq > $2 AND (c.store_id = $3 OR c.store_id IS NULL)
+               AND c.author_device IS DISTINCT FROM $5
+             ORDER BY c.seq LIMIT $4
+         ) p ON true",
     )
     .bind(device.tenant_id)
     .bind(q.cursor)
     .bind(device.store_id)
     .bind(limit + 1)
+    .bind(device.device_id)
     .fetch_all(&state.pool)
     .await?;
+    let last = rows.first().map(|r| r.0).unwrap_or(0);
+    let rows: Vec<_> = rows
+        .into_iter()
+        .filter_map(|(_, seq, id, t, store, by, hash, bytes)| {
+            Some((seq?, id?, t?, store, by?, hash?, bytes?))
+        })
+        .collect();
     let more = rows.len() as i64 > limit;
     let mut changes = Vec::with_capacity(rows.len());
     for (seq, doc_id, doc_type, store_id, created_by_device, hash, bytes) in
@@ -491,7 +528,11 @@ pub async fn pull(
             bytes,
         });
     }
-    let cursor = changes.last().map(|c| c.seq).unwrap_or(q.cursor);
+    let cursor = if more {
+        changes.last().map(|c| c.seq).unwrap_or(q.cursor)
+    } else {
+        last.max(q.cursor)
+    };
     metrics::histogram!(m::PULL_SECONDS).record(started.elapsed().as_secs_f64());
     Ok(PullResponse {
         changes,

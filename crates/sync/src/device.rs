@@ -275,28 +275,42 @@ impl SyncEngine {
     pub fn bootstrap(
         &mut self,
         store: &mut Store,
-        t: &mut dyn Transport,
+        t: &mut (dyn Transport + Send),
         mut progress: impl FnMut(i64, i64),
     ) -> Result<SyncReport, SyncError> {
-        let mut page_token: Option<String> = None;
-        let mut cursor: Option<i64> = None;
-        let mut done = 0i64;
-        loop {
-            let page = t.bootstrap(page_token.as_deref())?;
-            cursor.get_or_insert(page.cursor);
-            let docs: Vec<_> = page
-                .docs
-                .iter()
-                .map(|d| (d.envelope, d.bytes.as_slice()))
-                .collect();
-            store.import_snapshots(&docs)?;
-            done += page.docs.len() as i64;
-            progress(done, page.total);
-            match page.next {
-                Some(n) => page_token = Some(n),
-                None => break,
+        // The next page is fetched while this one is imported: a thread fetches, one page ahead.
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Result<BootstrapPage, TransportError>>(1);
+        let cursor = std::thread::scope(|s| -> Result<Option<i64>, SyncError> {
+            let fetch = &mut *t;
+            s.spawn(move || {
+                let mut token: Option<String> = None;
+                loop {
+                    let page = fetch.bootstrap(token.as_deref());
+                    let next = page.as_ref().ok().and_then(|p| p.next.clone());
+                    let last = next.is_none();
+                    // A closed channel means the importer stopped (an error): stop too.
+                    if tx.send(page).is_err() || last {
+                        return;
+                    }
+                    token = next;
+                }
+            });
+            let mut cursor: Option<i64> = None;
+            let mut done = 0i64;
+            for page in rx {
+                let page = page?;
+                cursor.get_or_insert(page.cursor);
+                let docs: Vec<_> = page
+                    .docs
+                    .iter()
+                    .map(|d| (d.envelope, d.bytes.as_slice()))
+                    .collect();
+                store.import_snapshots(&docs)?;
+                done += page.docs.len() as i64;
+                progress(done, page.total);
             }
-        }
+            Ok(cursor)
+        })?;
         self.refresh_staff(store, t)?;
         if let Some(c) = cursor {
             store.set_sync_cursor(c)?;

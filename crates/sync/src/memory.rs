@@ -27,7 +27,8 @@ pub struct MemoryServer {
     pub docs: HashMap<Uuid, MasterDoc>,
     typed: HashMap<Uuid, AnyDoc>,
     /// `(seq, envelope, hash, bytes)` in sequence order.
-    pub log: Vec<(i64, Envelope, String, Vec<u8>)>,
+    /// Sequence, envelope, hash, bytes, authoring device.
+    pub log: Vec<(i64, Envelope, String, Vec<u8>, Uuid)>,
     hashes: HashMap<String, i64>,
     /// Staff per store: user id → (name, role, pin hash).
     pub staff: HashMap<Uuid, HashMap<Uuid, (String, Role, Option<String>)>>,
@@ -127,8 +128,13 @@ impl MemoryServer {
         let mut seq_of: HashMap<usize, i64> = HashMap::new();
         for a in &outcome.accepted {
             let seq = self.log.last().map(|l| l.0).unwrap_or(0) + 1;
-            self.log
-                .push((seq, a.envelope, a.hash.clone(), a.bytes.clone()));
+            self.log.push((
+                seq,
+                a.envelope,
+                a.hash.clone(),
+                a.bytes.clone(),
+                a.author.device_id,
+            ));
             self.hashes.insert(a.hash.clone(), seq);
             seq_of.insert(a.index, seq);
         }
@@ -186,12 +192,13 @@ impl MemoryServer {
     }
 
     /// Changes in a store's scope (its own documents and tenant-wide ones) after `cursor`.
-    pub fn pull(&self, store_id: Uuid, cursor: i64, limit: usize) -> PullResponse {
+    /// Like the real server, a device is not sent its own changes back.
+    pub fn pull(&self, scope: &Scope, cursor: i64, limit: usize) -> PullResponse {
         let mut changes = Vec::new();
         let mut last = cursor;
         let mut more = false;
-        for (seq, env, hash, bytes) in self.log.iter().filter(|l| l.0 > cursor) {
-            if env.store_id.is_some_and(|s| s != store_id) {
+        for (seq, env, hash, bytes, author) in self.log.iter().filter(|l| l.0 > cursor) {
+            if env.store_id.is_some_and(|s| s != scope.store_id) || *author == scope.device_id {
                 last = *seq;
                 continue;
             }
@@ -277,7 +284,8 @@ impl Transport for MemoryTransport<'_> {
     }
 
     fn pull(&mut self, cursor: i64, limit: usize) -> Result<PullResponse, TransportError> {
-        Ok(self.server()?.pull(self.scope.store_id, cursor, limit))
+        let scope = self.scope;
+        Ok(self.server()?.pull(&scope, cursor, limit))
     }
 
     fn document(&mut self, doc_id: Uuid) -> Result<Option<DocSnapshot>, TransportError> {

@@ -174,10 +174,13 @@ impl Working {
             snapshot: None,
             changes: Vec::new(),
         });
-        let (am, failed_load) = match load(&base) {
+        let (mut am, failed_load) = match load(&base) {
             Ok(am) => (am, None),
             Err(e) => (AutoCommit::new(), Some(e)),
         };
+        // Index changes from here on, so each change's patches come from the patch log rather
+        // than from a scan of the whole document (`diff_incremental`).
+        am.update_diff_cursor();
         let mut w = Working {
             env: base.envelope,
             created,
@@ -226,6 +229,7 @@ impl Working {
                 .filter_map(|b| Change::from_bytes(b.clone()).ok())
                 .collect::<Vec<_>>();
             if am.apply_changes(accepted).is_ok() {
+                am.update_diff_cursor();
                 self.am = am;
             }
         }
@@ -596,7 +600,6 @@ fn run_change(
         device_id: c.author.device_id,
     };
 
-    let before_heads = w.am.get_heads();
     let hash = change.hash();
     if let Err(e) = w.am.apply_changes([change]) {
         w.rollback();
@@ -605,8 +608,7 @@ fn run_change(
             vec![],
         );
     }
-    let after_heads = w.am.get_heads();
-    let patches = w.am.diff(&before_heads, &after_heads);
+    let patches = w.am.diff_incremental();
     let paths = patch_paths(&patches);
     // Patched in place; a refused change rebuilds it (rollback).
     let mut hv = w

@@ -361,21 +361,34 @@ async fn a_batch_of_a_thousand_changes_is_accepted_with_consecutive_sequences() 
             .await
             .expect("count");
     assert_eq!(n, 1000);
-    let mut cursor = 0;
-    let mut pulled = 0;
-    loop {
-        let r = app
-            .get(
-                &format!("/v1/sync/pull?cursor={cursor}&limit=300"),
-                &d.token,
-            )
-            .await;
-        let page: PullResponse = serde_json::from_value(r.body).expect("pull");
-        pulled += page.changes.len();
-        cursor = page.cursor;
-        if !page.more {
-            break;
+    let other = app.device(&t).await;
+    let pull_all = |d: &Device| {
+        let token = d.token.clone();
+        let app = &app;
+        async move {
+            let (mut cursor, mut pulled, mut pages) = (0, 0, 0);
+            loop {
+                let r = app
+                    .get(&format!("/v1/sync/pull?cursor={cursor}&limit=300"), &token)
+                    .await;
+                let page: PullResponse = serde_json::from_value(r.body).expect("pull");
+                pulled += page.changes.len();
+                pages += 1;
+                cursor = page.cursor;
+                if !page.more {
+                    break;
+                }
+            }
+            (pulled, cursor, pages)
         }
-    }
+    };
+    let (pulled, cursor, pages) = pull_all(&other).await;
     assert_eq!(pulled, 1001, "the store settings and the thousand items");
+    assert_eq!(pages, 4);
+    let last = *seqs.last().expect("seqs");
+    assert_eq!(cursor, last);
+    // The pushing device is not sent its own changes back, yet its cursor moves past them.
+    let (pulled, cursor, pages) = pull_all(&d).await;
+    assert_eq!(pulled, 1, "only the store settings, which the server wrote");
+    assert_eq!((cursor, pages), (last, 1));
 }

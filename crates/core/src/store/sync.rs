@@ -286,20 +286,23 @@ impl Store {
 
     /// Stores a page of bootstrap snapshots in one transaction (replacing any local copies).
     pub fn import_snapshots(&mut self, docs: &[(Envelope, &[u8])]) -> Result<(), StoreError> {
+        for (envelope, _) in docs {
+            envelope.validate()?;
+        }
+        // Loading and hydrating is the costly part and needs no connection: it runs on every
+        // core, then the rows are written in one transaction.
+        let decoded = decode_snapshots(docs)?;
         let now = now_ms();
         let tx = self.conn.transaction()?;
-        for (envelope, bytes) in docs {
-            envelope.validate()?;
+        for ((envelope, bytes), (heads, typed)) in docs.iter().zip(decoded) {
             let id = envelope.doc_id;
             self.cache.remove(&id);
-            let mut am = AutoCommit::load(bytes)?;
-            let typed = AnyDoc::hydrate(envelope.doc_type, &am)?;
             put_document_row(
                 &tx,
                 envelope,
                 Uuid::now_v7().as_bytes(),
                 Some(bytes),
-                &heads_text(&am.get_heads()),
+                &heads,
                 0,
                 now,
             )?;
@@ -342,4 +345,40 @@ impl Store {
         )?;
         Ok(())
     }
+}
+
+/// Loads and hydrates snapshots on every core: each document's heads (as stored) and typed
+/// state, in input order.
+fn decode_snapshots(docs: &[(Envelope, &[u8])]) -> Result<Vec<(String, AnyDoc)>, StoreError> {
+    let decode = |(envelope, bytes): &(Envelope, &[u8])| -> Result<(String, AnyDoc), StoreError> {
+        let mut am = AutoCommit::load(bytes)?;
+        let typed = AnyDoc::hydrate(envelope.doc_type, &am)?;
+        Ok((heads_text(&am.get_heads()), typed))
+    };
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .clamp(1, 8);
+    if threads == 1 || docs.len() < 16 {
+        return docs.iter().map(decode).collect();
+    }
+    let chunk = docs.len().div_ceil(threads);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = docs
+            .chunks(chunk)
+            .map(|part| s.spawn(move || part.iter().map(decode).collect::<Vec<_>>()))
+            .collect();
+        let mut out = Vec::with_capacity(docs.len());
+        for h in handles {
+            match h.join() {
+                Ok(part) => out.extend(part),
+                Err(_) => {
+                    return Err(StoreError::BadChange(
+                        "a snapshot could not be decoded".into(),
+                    ))
+                }
+            }
+        }
+        out.into_iter().collect()
+    })
 }
