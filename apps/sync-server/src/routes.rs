@@ -215,8 +215,16 @@ async fn staff_h(State(s): State<AppState>, d: DeviceAuth) -> R<Vec<StaffRecord>
     devices::staff(&s, &d).await.map(Json)
 }
 
+/// The live channel carries a few bytes each way ("more" with a sequence; close), so its buffers
+/// are small: tungstenite's defaults (128 KiB to read and 128 KiB to write, per connection) made
+/// 1,000 connected devices cost about 128 MB (docs/benchmarks.md).
 async fn live_h(State(s): State<AppState>, d: DeviceAuth, ws: WebSocketUpgrade) -> Response {
-    ws.on_upgrade(move |socket| sync::live(s, d, socket))
+    ws.read_buffer_size(sync::LIVE_BUFFER)
+        .write_buffer_size(0)
+        .max_write_buffer_size(sync::LIVE_BUFFER)
+        .max_message_size(sync::LIVE_BUFFER)
+        .max_frame_size(sync::LIVE_BUFFER)
+        .on_upgrade(move |socket| sync::live(s, d, socket))
 }
 
 // ---------------------------------------------------------------- admin

@@ -38,6 +38,9 @@ use crate::state::AppState;
 /// How long a device should wait before resending a change with missing dependencies.
 pub const RETRY_AFTER_MS: u64 = 1_000;
 
+/// Read buffer and largest message of a live-channel connection, in bytes.
+pub const LIVE_BUFFER: usize = 4 * 1024;
+
 /// Documents per bootstrap page.
 pub const BOOTSTRAP_PAGE: i64 = 500;
 

@@ -1,0 +1,209 @@
+//! Many devices on the live channel: the resident memory of the real `pos-sync-server` process
+//! (started as its own process, with its own PostgreSQL cluster) while 1,000 enrolled devices
+//! hold a WebSocket open, and how long one change takes to reach all of them.
+//!
+//! Run: `cargo bench -p pos-sync-server --bench live` (`LIVE_DEVICES=N` for another count).
+//! Figures in docs/benchmarks.md.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use pos_sync::headoffice::HeadOffice;
+use pos_sync::http::{enrol, HttpTransport};
+use pos_sync::wire::LiveMessage;
+use serde_json::json;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::Message;
+
+const ADMIN: &str = "live-bench@platform.test";
+const PW: &str = "benchmark password 123";
+
+/// The server process; stopped with SIGTERM (a graceful shutdown that also stops its cluster).
+struct Server {
+    child: Child,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        // SAFETY: kill(2) on our own child's pid has no memory-safety preconditions.
+        unsafe {
+            libc::kill(self.child.id() as i32, libc::SIGTERM);
+        }
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Resident and peak resident memory of a process, in MiB (from /proc).
+fn rss_mib(pid: u32) -> (f64, f64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+            / 1024.0
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+fn start_server(dir: &Path) -> (Server, String) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let log = std::fs::File::create(dir.join("server.log")).expect("log file");
+    let child = Command::new(env!("CARGO_BIN_EXE_pos-sync-server"))
+        .args([
+            "--data-dir",
+            &dir.join("server").display().to_string(),
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--bootstrap-admin-email",
+            ADMIN,
+            "--bootstrap-admin-password",
+            PW,
+            "--login-per-ip-per-min",
+            "100000",
+        ])
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("start pos-sync-server");
+    (Server { child }, format!("http://127.0.0.1:{port}"))
+}
+
+fn main() {
+    if !std::env::args().any(|a| a == "--bench") {
+        return;
+    }
+    let n: usize = std::env::var("LIVE_DEVICES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000);
+    let dir = tempfile::tempdir().expect("dir");
+    let (server, url) = start_server(dir.path());
+    let pid = server.child.id();
+
+    // The server creates its cluster on first start; wait until it answers a login.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let root = loop {
+        match HeadOffice::login(&url, ADMIN, PW) {
+            Ok(h) => break h,
+            Err(e) if Instant::now() < deadline => {
+                let _ = e;
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            Err(e) => panic!("the server never came up: {e}"),
+        }
+    };
+    root.create_tenant("Live", "owner@live.test", PW)
+        .expect("tenant");
+    let ho = HeadOffice::login(&url, "owner@live.test", PW).expect("owner");
+    let store = ho
+        .create_store(json!({"code": "S01", "name": "Live", "currency": "EUR",
+            "tax_mode": "Inclusive", "tax_rates": {"standard": 1900}, "discount_threshold_bp": 2000}))
+        .expect("store");
+    let (idle, _) = rss_mib(pid);
+
+    let t = Instant::now();
+    let mut tokens = Vec::with_capacity(n);
+    for k in 0..n {
+        let code = ho.enrolment_code(store).expect("code");
+        let (_, cred) = enrol(&url, &code, &format!("KDS {k}")).expect("enrol");
+        tokens.push(HttpTransport::new(cred).token().expect("token"));
+    }
+    println!(
+        "{n} devices enrolled and given tokens in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let ws_url = format!("{}/v1/sync/live", url.replacen("http", "ws", 1));
+    let t = Instant::now();
+    let mut sockets = rt.block_on(async {
+        let mut sockets = Vec::with_capacity(n);
+        for token in &tokens {
+            let mut req = ws_url.as_str().into_client_request().expect("request");
+            req.headers_mut().insert(
+                "authorization",
+                format!("Bearer {token}").parse().expect("header"),
+            );
+            let (mut ws, _) = tokio_tungstenite::connect_async(req)
+                .await
+                .expect("connect");
+            // The server says "more" once at connect: the channel is live.
+            match tokio::time::timeout(Duration::from_secs(10), ws.next()).await {
+                Ok(Some(Ok(Message::Text(_)))) => {}
+                other => panic!("no greeting on the live channel: {other:?}"),
+            }
+            sockets.push(ws);
+        }
+        sockets
+    });
+    println!(
+        "{n} live connections open in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
+    let (connected, _) = rss_mib(pid);
+
+    // One change (head office publishes an item): every device must hear of it.
+    let t = Instant::now();
+    ho.publish_item(
+        json!({"sku": "LIVE-1", "name": "Live item", "currency": "EUR",
+        "price": 250, "tax_class": "standard"}),
+    )
+    .expect("publish");
+    let latencies = rt.block_on(async {
+        let waits = sockets.iter_mut().map(|ws| async move {
+            loop {
+                match tokio::time::timeout(Duration::from_secs(10), ws.next()).await {
+                    Ok(Some(Ok(Message::Text(t)))) => {
+                        if let Ok(LiveMessage::More { .. }) = serde_json::from_str(t.as_str()) {
+                            return Some(Instant::now());
+                        }
+                    }
+                    Ok(Some(Ok(_))) => {}
+                    _ => return None,
+                }
+            }
+        });
+        futures_util::future::join_all(waits).await
+    });
+    let mut ms: Vec<f64> = latencies
+        .iter()
+        .map(|l| {
+            l.map(|at| (at - t).as_secs_f64() * 1e3)
+                .unwrap_or(f64::INFINITY)
+        })
+        .collect();
+    ms.sort_by(f64::total_cmp);
+    let heard = ms.iter().filter(|m| m.is_finite()).count();
+    let (after, peak) = rss_mib(pid);
+    assert_eq!(heard, n, "every device heard of the change");
+    println!(
+        "one change reached all {n} devices (publish → NOTIFY → live channel): p50 {:.0} ms, max {:.0} ms",
+        ms[n / 2],
+        ms[n - 1]
+    );
+    println!(
+        "server RSS: {idle:.1} MiB idle, {connected:.1} MiB with {n} live devices, {after:.1} MiB after the fan-out, peak {peak:.1} MiB   target < 150 MB: {}",
+        if peak * 1.048_576 < 150.0 { "MET" } else { "MISSED" }
+    );
+    drop(sockets);
+    drop(server);
+}
