@@ -27,7 +27,7 @@ use crate::wire::{
 };
 
 /// Changes per push request.
-pub const PUSH_BATCH: usize = 500;
+pub const PUSH_BATCH: usize = 1_000;
 /// Changes per pull page.
 pub const PULL_PAGE: usize = 1_000;
 
