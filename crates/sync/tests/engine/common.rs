@@ -33,7 +33,7 @@ pub fn eur(minor: i64) -> Money {
     Money::new(minor, Currency::from_code("EUR").unwrap())
 }
 
-fn device(dir: &TempDir, tenant_id: Uuid, store_id: Uuid, n: usize) -> Device {
+pub fn device(dir: &TempDir, tenant_id: Uuid, store_id: Uuid, n: usize) -> Device {
     let device_id = Uuid::now_v7();
     let store = Store::create(
         &dir.path().join(format!("device-{n}.sqlite")),

@@ -194,3 +194,111 @@ fn two_terminals_editing_one_open_ticket_merge_their_lines() {
     let digests = t.digests();
     assert_eq!(digests[0], digests[1]);
 }
+
+/// The memory server's bootstrap in pages of three documents, with the network cut before the
+/// page numbered `fail_at` while `cut` is set.
+struct PagedBootstrap<'a> {
+    inner: pos_sync::memory::MemoryTransport<'a>,
+    fail_at: usize,
+    cut: bool,
+}
+
+impl pos_sync::device::Transport for PagedBootstrap<'_> {
+    fn push(
+        &mut self,
+        req: &pos_sync::wire::PushRequest,
+    ) -> Result<pos_sync::wire::PushResponse, pos_sync::device::TransportError> {
+        self.inner.push(req)
+    }
+    fn pull(
+        &mut self,
+        cursor: i64,
+        limit: usize,
+    ) -> Result<pos_sync::wire::PullResponse, pos_sync::device::TransportError> {
+        self.inner.pull(cursor, limit)
+    }
+    fn document(
+        &mut self,
+        id: uuid::Uuid,
+    ) -> Result<Option<pos_sync::wire::DocSnapshot>, pos_sync::device::TransportError> {
+        self.inner.document(id)
+    }
+    fn bootstrap(
+        &mut self,
+        page: Option<&str>,
+    ) -> Result<pos_sync::wire::BootstrapPage, pos_sync::device::TransportError> {
+        let n: usize = page.map(|p| p.parse().unwrap()).unwrap_or(0);
+        if self.cut && n == self.fail_at {
+            return Err(pos_sync::device::TransportError::Unreachable(
+                "cable pulled".into(),
+            ));
+        }
+        let mut all = self.inner.bootstrap(None)?;
+        let docs: Vec<_> = all.docs.drain(..).skip(n * 3).take(3).collect();
+        let next = ((n + 1) * 3 < all.total as usize).then(|| (n + 1).to_string());
+        Ok(pos_sync::wire::BootstrapPage {
+            docs,
+            cursor: all.cursor,
+            next,
+            total: all.total,
+        })
+    }
+    fn staff(
+        &mut self,
+    ) -> Result<Vec<pos_sync::wire::StaffRecord>, pos_sync::device::TransportError> {
+        self.inner.staff()
+    }
+}
+
+/// Bootstrap fetches a page ahead on another thread; a failure half-way must end it with the
+/// transport's error (no hang, no cursor recorded), and a second attempt must complete.
+#[test]
+fn a_bootstrap_cut_off_half_way_fails_cleanly_and_a_retry_completes() {
+    let t = Tenant::new(1);
+    let mut d = device(&t.dir, t.tenant_id, t.store_id, 1);
+    let mut tr = PagedBootstrap {
+        inner: pos_sync::memory::MemoryTransport {
+            server: &t.server,
+            scope: d.scope,
+            online: true,
+        },
+        fail_at: 2,
+        cut: true,
+    };
+    let mut seen = Vec::new();
+    let err = d
+        .engine
+        .bootstrap(&mut d.store, &mut tr, |done, total| {
+            seen.push((done, total))
+        })
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            pos_sync::device::SyncError::Transport(pos_sync::device::TransportError::Unreachable(
+                _
+            ))
+        ),
+        "{err:?}"
+    );
+    assert_eq!(seen.len(), 2, "two pages imported before the cut: {seen:?}");
+    assert_eq!(
+        d.store.sync_cursor().unwrap(),
+        0,
+        "no cursor after a failed bootstrap"
+    );
+
+    tr.cut = false;
+    d.engine
+        .bootstrap(&mut d.store, &mut tr, |done, total| {
+            seen.push((done, total))
+        })
+        .unwrap();
+    let (done, total) = *seen.last().unwrap();
+    assert_eq!(done, total, "the progress bar ends full");
+    assert!(total > 6, "more than two pages: {total}");
+    assert_eq!(
+        d.store.projection_digest().unwrap(),
+        t.devices[0].store.projection_digest().unwrap()
+    );
+}
