@@ -40,8 +40,14 @@ pub enum CommandError {
     NoPrinter,
     #[error("Printer problem: {0}")]
     Printer(String),
-    #[error("Server enrolment is not available in this build yet: the sync engine is still being written. Use standalone demo mode for now.")]
-    EnrolUnavailable,
+    #[error("Cannot reach the server at {server}. Check the address and this device's network, then try again.")]
+    ServerUnreachable { server: String, detail: String },
+    #[error("The server refused this enrolment code: {reason}. Ask your manager for a new code.")]
+    EnrolCodeRefused { reason: String },
+    #[error("The server no longer accepts this device ({reason}). A manager can enrol it again under Settings → Server.")]
+    DeviceRefused { reason: String },
+    #[error("The server answered with an error: {message}. Try again later.")]
+    Server { message: String },
     #[error("Something went wrong on this device: {0}. Selling data is safe; try again or restart the app.")]
     Internal(String),
 }
@@ -63,7 +69,10 @@ impl CommandError {
             CommandError::Conflict(_) => "CONFLICT",
             CommandError::NoPrinter => "NO_PRINTER",
             CommandError::Printer(_) => "PRINTER",
-            CommandError::EnrolUnavailable => "ENROL_UNAVAILABLE",
+            CommandError::ServerUnreachable { .. } => "SERVER_UNREACHABLE",
+            CommandError::EnrolCodeRefused { .. } => "ENROL_CODE_REFUSED",
+            CommandError::DeviceRefused { .. } => "DEVICE_REFUSED",
+            CommandError::Server { .. } => "SERVER_ERROR",
             CommandError::Internal(_) => "INTERNAL",
         }
     }
@@ -74,6 +83,12 @@ impl CommandError {
             CommandError::LockedOut { until, .. } => json!({ "until": until }),
             CommandError::Forbidden { permission } => json!({ "permission": permission }),
             CommandError::UnknownBarcode { barcode } => json!({ "barcode": barcode }),
+            CommandError::ServerUnreachable { server, detail } => {
+                json!({ "server": server, "detail": detail })
+            }
+            CommandError::EnrolCodeRefused { reason } | CommandError::DeviceRefused { reason } => {
+                json!({ "reason": reason })
+            }
             _ => Value::Null,
         }
     }

@@ -4,6 +4,7 @@
 //! - [`error`]: the one serialisable error type of the commands;
 //! - [`state`]: the device's store, the logged-in user and the printer queue;
 //! - [`config`]: this device's own settings (`device.json`);
+//! - [`sync`]: the server credential (`credential.json`), enrolment and the sync runner;
 //! - [`views`]: what the screens receive;
 //! - [`receipts`]: core documents mapped into printing layouts (presentation).
 //!
@@ -15,6 +16,7 @@ pub mod config;
 pub mod error;
 pub mod receipts;
 pub mod state;
+pub mod sync;
 pub mod views;
 
 use std::path::PathBuf;
@@ -45,6 +47,8 @@ pub fn run_app<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R> {
             let dir = data_dir(app.handle())?;
             app.manage(AppState::open(&dir));
         }
+        // An enrolled device syncs from the start.
+        app.state::<AppState>().start_sync(app.handle());
         Ok(())
     })
 }

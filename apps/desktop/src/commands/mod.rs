@@ -31,6 +31,7 @@ pub fn handler<R: tauri::Runtime>() -> impl Fn(tauri::ipc::Invoke<R>) -> bool + 
         setup::app_info,
         setup::setup_demo,
         setup::enrol_device,
+        setup::reenrol_device,
         setup::set_mode,
         auth::staff_list,
         auth::login,
