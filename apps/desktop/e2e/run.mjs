@@ -6,12 +6,19 @@
 //     and the receipt reaches a fake TCP printer with the right total;
 // (b) a count in back office changes the stock level shown on the POS;
 // (c) the app is killed mid-sale and restarted, and the sale is still there.
-// (d) PENDING (needs the sync server and the device sync engine): a fired order appears on a
-//     second instance in KDS mode and is bumped there. Not faked here.
+// (d) a real pos-sync-server (its own PostgreSQL cluster, in a temp folder) where head office
+//     sets up a store, staff with PINs and kitchen items over the admin API; two instances of
+//     the app (POS and KDS, each with its own data folder and its own tauri-driver) enrol
+//     through the first-run screen; an order fired on the POS appears on the KDS, is bumped
+//     there and recalled; then the server stops and the POS shows it offline, and staff still
+//     log in with the PIN hashes synced down.
+// (e) twelve tickets fit a 1920x1080 kitchen screen.
+// The sync server binary is taken beside the app's (same cargo target folder) unless
+// POS_SYNC_SERVER_BIN says otherwise.
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { appPids, demoBarcode, fakePrinter, Session, sleep, startDriver } from "./webdriver.mjs";
+import { appPids, demoBarcode, ean13, fakePrinter, HeadOffice, Session, sleep, startDriver, startSyncServer } from "./webdriver.mjs";
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), "../../..");
 const app = path.resolve(process.argv[2] ?? process.env.POS_DESKTOP_BIN ?? "");
@@ -22,11 +29,26 @@ if (!app || !fs.existsSync(app)) {
 const shots = path.join(root, "artifacts", "screenshots");
 const only = process.env.E2E_ONLY?.split(",");
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "pos-e2e-"));
+const syncServerBin = path.resolve(process.env.POS_SYNC_SERVER_BIN ?? path.join(path.dirname(app), "pos-sync-server"));
+// Whatever still runs when this process ends (also on SIGTERM from `timeout`) is killed.
+const cleanups = new Set();
+function killLeftovers() { for (const f of cleanups) { try { f(); } catch { /* best effort */ } } cleanups.clear(); }
+process.on("exit", killLeftovers);
+for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"]) process.on(sig, () => { killLeftovers(); process.exit(130); });
 
 const LATTE = demoBarcode(2); // 3.50
 const CROISSANT = demoBarcode(5); // 2.50
 const BURGER = demoBarcode(7);
 const FRIES = demoBarcode(9);
+
+async function enrolThroughUi(s, mode, server, code) {
+  await s.find('[data-testid="first-run"]', 20000);
+  await s.click(`[data-testid="mode-${mode}"]`);
+  await s.type('[data-testid="enrol-server"]', server);
+  await s.type('[data-testid="enrol-code"]', code);
+  await s.click('[data-testid="enrol"]');
+  await s.find('[data-testid="login"]', 60000);
+}
 
 async function setUpDemo(s, mode = "pos") {
   await s.find('[data-testid="first-run"]', 20000);
@@ -152,6 +174,112 @@ const tests = {
     }
   },
 
+  async d_fired_order_appears_on_a_second_kds_instance_through_the_sync_server(driver) {
+    if (!fs.existsSync(syncServerBin)) throw new Error(`no sync server binary at ${syncServerBin} (cargo build -p pos-sync-server)`);
+    const admin = { email: "root@e2e.test", password: "e2e platform password" };
+    const server = await startSyncServer(syncServerBin, path.join(tmp, "d", "server"), admin);
+    cleanups.add(server.killNow);
+    const posDir = path.join(tmp, "d", "pos");
+    const kdsDir = path.join(tmp, "d", "kds");
+    // One tauri-driver drives one app at a time (it has a single WebKitWebDriver behind it), so
+    // the KDS gets its own driver on other ports.
+    const kdsDriver = await startDriver();
+    cleanups.add(() => kdsDriver.proc.kill("SIGKILL"));
+    let pos = null;
+    let kds = null;
+    try {
+      // Head office: tenant, store, staff with PINs, kitchen items, two enrolment codes.
+      const root = await HeadOffice.login(server.url, admin.email, admin.password);
+      await root.req("POST", "/v1/admin/tenants", { name: "E2E Bistro", owner_email: "owner@bistro.test", owner_name: "Olga", owner_password: "bistro owner password" });
+      const ho = await HeadOffice.login(server.url, "owner@bistro.test", "bistro owner password");
+      const { store_id: storeId } = await ho.req("POST", "/v1/admin/stores", {
+        code: "B01", name: "E2E Bistro", currency: "EUR", tax_mode: "Inclusive",
+        tax_rates: { standard: 1900, reduced: 700 }, discount_threshold_bp: 2000,
+        receipt_header: "E2E Bistro", receipt_footer: "Thank you",
+      });
+      await ho.staff(storeId, "Cara Cashier", "cashier", "3131");
+      await ho.staff(storeId, "Kofi Kitchen", "kitchen", "4141");
+      await ho.staff(storeId, "Mia Manager", "manager", "2121");
+      const schnitzel = ean13("400000000901");
+      const salad = ean13("400000000902");
+      await ho.req("POST", "/v1/admin/items", { sku: "HOT-SCH", name: "Schnitzel", category_id: null, currency: "EUR", price: 1490, tax_class: "reduced", station: "grill", barcodes: [schnitzel] });
+      await ho.req("POST", "/v1/admin/items", { sku: "COLD-SAL", name: "Garden salad", category_id: null, currency: "EUR", price: 890, tax_class: "reduced", station: "cold", barcodes: [salad] });
+      const [posCode, kdsCode] = [await ho.enrolmentCode(storeId), await ho.enrolmentCode(storeId)];
+
+      // Both devices enrol through the first-run screen, and their staff log in with the
+      // PINs head office set (hashes synced down at bootstrap, checked on the device).
+      pos = await Session.start(driver.url, app, posDir);
+      cleanups.add(() => appPids(app, posDir).forEach((p) => process.kill(p, "SIGKILL")));
+      await pos.setWindow(1280, 800);
+      kds = await Session.start(kdsDriver.url, app, kdsDir);
+      cleanups.add(() => appPids(app, kdsDir).forEach((p) => process.kill(p, "SIGKILL")));
+      await kds.setWindow(1280, 800);
+      // A used code is refused with a message the person can act on.
+      await enrolThroughUi(pos, "pos", server.url, posCode);
+      await kds.find('[data-testid="first-run"]', 20000);
+      await kds.click('[data-testid="mode-kds"]');
+      await kds.type('[data-testid="enrol-server"]', server.url);
+      await kds.type('[data-testid="enrol-code"]', posCode);
+      await kds.click('[data-testid="enrol"]');
+      await kds.waitText('[data-testid="first-run-error"]', /already been used.*new code/, 20000);
+      await kds.type('[data-testid="enrol-code"]', kdsCode, { clear: true });
+      await kds.click('[data-testid="enrol"]');
+      await kds.find('[data-testid="login"]', 60000);
+      await login(kds, "kitchen", "4141");
+      await kds.find('[data-testid="kds"]');
+      await login(pos, "cashier", "3131");
+      await pos.waitText('[data-testid="sync-state"]', /Online/, 20000);
+
+      // The POS fires an order; the KDS shows it within seconds.
+      await scan(pos, schnitzel);
+      await pos.waitText('[data-testid="scan-message"]', /Added Schnitzel/);
+      await scan(pos, salad);
+      await pos.waitText('[data-testid="sale-total"]', /23\.80/);
+      await pos.click('[data-testid="fire-btn"]');
+      await pos.find('[data-testid="toast-ok"]');
+      const fired = Date.now();
+      await kds.waitText('[data-testid="kds"]', /Schnitzel[\s\S]*Garden salad|Garden salad[\s\S]*Schnitzel/, 20000);
+      console.log(`     fired on the POS, on the KDS after ${Date.now() - fired} ms`);
+      assert((await kds.count('[data-testid="kds-ticket"]')) === 2, "one ticket per station (grill, cold)");
+      await pos.waitText('[data-testid="sync-pending"]', /^0 pending$/, 20000);
+      await kds.screenshot(shots, "12-kds-synced-ticket");
+
+      // The kitchen bumps both tickets: the board is empty, the last one can be recalled.
+      for (let n = 2; n > 0; n--) {
+        await kds.click('[data-testid="bump-btn"]');
+        const end = Date.now() + 10000;
+        while ((await kds.count('[data-testid="kds-ticket"]')) !== n - 1 && Date.now() < end) await sleep(50);
+        assert((await kds.count('[data-testid="kds-ticket"]')) === n - 1, `${n - 1} ticket(s) left after a bump`);
+      }
+      await kds.find('[data-testid="recall-btn"]');
+      await kds.screenshot(shots, "13-kds-bumped");
+      await kds.click('[data-testid="recall-btn"]');
+      await kds.find('[data-testid="kds-ticket"]', 10000);
+      await kds.waitText('[data-testid="sync-pending"]', /^0 pending$/, 20000);
+      assert((await kds.count('[data-testid="sync-problem-count"]')) === 0, "no refused changes");
+
+      // The server goes away: the POS says so, and staff still log in offline.
+      await server.stop();
+      await pos.waitText('[data-testid="sync-state"]', /Offline/, 30000);
+      await pos.waitText('[data-testid="sync-error"]', /Server unreachable/);
+      await lock(pos);
+      await login(pos, "manager", "2121");
+      await scan(pos, salad);
+      await pos.waitText('[data-testid="sync-pending"]', /^[1-9]\d* pending$/, 15000);
+      await pos.click('[data-testid="sync-indicator"]');
+      await pos.waitText('[data-testid="sync-error-text"]', /Cannot reach the server/);
+      await pos.screenshot(shots, "14-pos-offline");
+    } catch (e) {
+      console.log(`sync server log (tail):\n${server.log().slice(-2000)}`);
+      throw e;
+    } finally {
+      if (pos) await pos.quit();
+      if (kds) await kds.quit();
+      kdsDriver.proc.kill();
+      await server.stop();
+    }
+  },
+
   async e_kds_rush_12_tickets_fit_1920x1080(driver) {
     const dir = path.join(tmp, "e");
     const s = await Session.start(driver.url, app, dir);
@@ -253,9 +381,9 @@ try {
       console.log(`FAIL ${name}: ${e.stack ?? e}`);
     }
   }
-  console.log("pending d_fired_order_appears_on_a_second_kds_instance: needs the sync server and the device sync engine (issue 3)");
 } finally {
   driver.proc.kill();
+  killLeftovers();
   if (failed) console.log(`tauri-driver log:\n${driver.log().slice(-3000)}`);
   fs.rmSync(tmp, { recursive: true, force: true });
 }
