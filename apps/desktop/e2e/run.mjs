@@ -12,7 +12,8 @@
 //     through the first-run screen; an order fired on the POS appears on the KDS, is bumped
 //     there and recalled; then the server stops and the POS shows it offline, and staff still
 //     log in with the PIN hashes synced down.
-// (e) twelve tickets fit a 1920x1080 kitchen screen.
+// (e) twelve tickets fit a 1920x1080 kitchen screen; on a smaller one the oldest fill it and
+//     "+N more" counts the others.
 // The sync server binary is taken beside the app's (same cargo target folder) unless
 // POS_SYNC_SERVER_BIN says otherwise.
 import fs from "node:fs";
@@ -134,7 +135,22 @@ const tests = {
       await s.waitText('[data-testid="change-due"]', /1\.60/);
       const receiptNo = (await s.text('[data-testid="receipt-no"]')).match(/S01-T1-\d+/)?.[0];
       assert(receiptNo, "receipt number shown");
-      await s.waitText('[data-testid="receipt-preview"]', /5\.40 EUR/);
+      // The preview is the picture of the paper (pos_printing::render_png), its text the alt.
+      await s.find('[data-testid="receipt-image"]', 15000);
+      const img = await s.execAsync(`const done = arguments[arguments.length - 1];
+        const i = document.querySelector('[data-testid="receipt-image"]');
+        i.decode().then(() => {
+          const c = document.createElement("canvas");
+          c.width = i.naturalWidth; c.height = i.naturalHeight;
+          const g = c.getContext("2d");
+          g.drawImage(i, 0, 0);
+          const px = g.getImageData(0, 0, c.width, c.height).data;
+          let ink = 0;
+          for (let k = 0; k < px.length; k += 4) if (px[k] < 128) ink++;
+          done({ w: i.naturalWidth, h: i.naturalHeight, ink: ink / (px.length / 4), shown: i.getBoundingClientRect().width, alt: i.alt });
+        }, (e) => done({ error: String(e) }));`);
+      assert(img.w > 300 && img.h > 300 && img.ink > 0.01 && img.shown > 200, `the receipt picture is shown, with ink: ${JSON.stringify({ ...img, alt: undefined })}`);
+      assert(/5\.40 EUR/.test(img.alt), `receipt text: ${img.alt.slice(0, 300)}`);
       await s.screenshot(shots, "05-receipt");
       // The receipt reaches the printer, with the right total, and the drawer opens.
       const end = Date.now() + 15000;
@@ -304,6 +320,20 @@ const tests = {
       assert(out.n === 12, `12 tickets on the board, got ${out.n}`);
       assert(out.inside === 12, `all 12 fully visible without scrolling at ${out.w}x${out.h}: ${JSON.stringify(out)}`);
       await s.screenshot(shots, "11-kds-rush-1920x1080");
+      assert((await s.count('[data-testid="kds-more"]')) === 0, "nothing hidden at 1920x1080");
+      // On a smaller screen the tickets do not shrink: the oldest fill it, "+N more" counts the rest.
+      await s.setWindow(1024, 700);
+      await s.find('[data-testid="kds-more"]', 10000);
+      const small = await s.exec(`
+        const more = [...document.querySelectorAll('[data-testid="kds-more"]')].map((e) => Number(e.textContent.match(/\\d+/)[0]));
+        const r = [...document.querySelectorAll('[data-testid="kds-ticket"]')].map((e) => e.getBoundingClientRect());
+        // Readable: the first item of each ticket is not cut off by its list.
+        const unclipped = [...document.querySelectorAll('[data-testid="kds-ticket"] ul')].filter((u) => {
+          const i = u.querySelector(".item"); return i && i.getBoundingClientRect().bottom <= u.getBoundingClientRect().bottom + 1; }).length;
+        return { shown: r.length, hidden: more.reduce((a, b) => a + b, 0), unclipped, inside: r.filter((b) => b.bottom <= innerHeight && b.right <= innerWidth && b.height > 120).length, w: innerWidth, h: innerHeight };`);
+      assert(small.shown + small.hidden === 12 && small.hidden > 0, `shown + "+N more" = 12: ${JSON.stringify(small)}`);
+      assert(small.inside === small.shown && small.unclipped === small.shown, `every shown ticket fully visible and readable: ${JSON.stringify(small)}`);
+      await s.screenshot(shots, "15-kds-overflow-more");
     } finally {
       await s.quit();
     }

@@ -108,17 +108,6 @@ impl Serialize for CommandError {
     }
 }
 
-/// A lockout end as local wall-clock text (`HH:MM:SS UTC`), without a time-zone database.
-fn clock_utc(ms: i64) -> String {
-    let secs = ms.div_euclid(1000).rem_euclid(86_400);
-    format!(
-        "{:02}:{:02}:{:02} UTC",
-        secs / 3600,
-        (secs / 60) % 60,
-        secs % 60
-    )
-}
-
 /// Basis points as a percentage, `1250` → `12.5%`, in integers.
 pub fn percent(bp: i64) -> String {
     let (whole, frac) = (bp / 100, (bp % 100).abs());
@@ -144,7 +133,7 @@ impl From<StoreError> for CommandError {
             StoreError::WrongPin { attempts_left } => CommandError::WrongPin { attempts_left },
             StoreError::LockedOut { until } => CommandError::LockedOut {
                 until,
-                until_text: clock_utc(until),
+                until_text: crate::clock::time_of_day(until),
             },
             StoreError::NoPin => CommandError::invalid("No PIN is set for this user."),
             StoreError::UnknownUser(u) => CommandError::NotFound {
@@ -269,6 +258,8 @@ mod tests {
         let e: CommandError = StoreError::NoOpenShift.into();
         assert_eq!(e.code(), "CONFLICT");
         let e: CommandError = StoreError::LockedOut { until: 3_600_000 }.into();
-        assert!(e.to_string().contains("01:00:00"));
+        assert!(e
+            .to_string()
+            .contains(&crate::clock::time_of_day(3_600_000)));
     }
 }

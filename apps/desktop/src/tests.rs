@@ -435,6 +435,19 @@ fn a_sale_with_discount_approval_split_tender_and_receipt() {
     assert_eq!(found["lines"][0]["refundable_qty"], 0);
     let refund_text = h.ok("receipt_preview", json!({"doc_id": r["refund_id"]}));
     assert!(refund_text.as_str().unwrap().contains("REFUND"));
+    // The same receipt as the picture of the paper the screen shows.
+    let url = h.ok("receipt_image", json!({"doc_id": r["refund_id"]}));
+    let b64 = url
+        .as_str()
+        .unwrap()
+        .strip_prefix("data:image/png;base64,")
+        .expect("a PNG data URL");
+    use base64::Engine;
+    let png = base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .expect("base64");
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    assert!(png.len() > 1000, "a real picture, {} bytes", png.len());
 }
 
 /// A fake ESC/POS printer: answers status requests as "ready" and hands back what it received.

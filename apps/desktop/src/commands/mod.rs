@@ -59,6 +59,7 @@ pub fn handler<R: tauri::Runtime>() -> impl Fn(tauri::ipc::Invoke<R>) -> bool + 
         sale::print_receipt,
         sale::reprint_receipt,
         sale::receipt_preview,
+        sale::receipt_image,
         sale::open_drawer,
         sale::find_receipt,
         sale::refund_sale,

@@ -5,7 +5,7 @@ use pos_core::money::Money;
 use pos_core::refund::{refundable, Refund, RefundRequest};
 use pos_core::sale::{Discount, DiscountKind, Sale, Tender};
 use pos_core::store::{PaymentOutcome, SaleSummary};
-use pos_printing::{render_text, Document, JobId};
+use pos_printing::{render_png, render_text, Document, JobId};
 use serde::{Deserialize, Serialize};
 use tauri::State;
 use uuid::Uuid;
@@ -325,17 +325,40 @@ pub fn reprint_receipt(state: State<'_, AppState>, doc_id: String) -> CmdResult<
     )?)
 }
 
-/// The receipt as the printer would print it, as text (`pos_printing::render_text`).
-#[tauri::command(rename_all = "snake_case")]
-pub fn receipt_preview(state: State<'_, AppState>, doc_id: String) -> CmdResult<String> {
-    let did = id(&doc_id)?;
+/// A receipt's layout and the profile of this device's printer (or the default 80 mm one).
+fn receipt_for_preview(
+    state: &AppState,
+    doc_id: &str,
+) -> CmdResult<(Document, pos_printing::PrinterProfile)> {
+    let did = id(doc_id)?;
     let mut inner = state.lock();
     let (_, doc) = receipt_document(&mut inner, did)?;
     let profile = match inner.printer.as_ref() {
         Some(p) => p.setup.profile.clone(),
         None => crate::state::default_profile()?,
     };
+    Ok((doc, profile))
+}
+
+/// The receipt as the printer would print it, as text (`pos_printing::render_text`).
+#[tauri::command(rename_all = "snake_case")]
+pub fn receipt_preview(state: State<'_, AppState>, doc_id: String) -> CmdResult<String> {
+    let (doc, profile) = receipt_for_preview(&state, &doc_id)?;
     Ok(render_text(&doc, &profile)?)
+}
+
+/// The receipt as the printer would print it, as a PNG of the paper
+/// (`pos_printing::render_png`), in a `data:` URL the screen shows as an image. Rendered off
+/// the UI thread, and without holding the app's lock.
+#[tauri::command(async, rename_all = "snake_case")]
+pub fn receipt_image(state: State<'_, AppState>, doc_id: String) -> CmdResult<String> {
+    use base64::Engine;
+    let (doc, profile) = receipt_for_preview(&state, &doc_id)?;
+    let png = render_png(&doc, &profile)?;
+    Ok(format!(
+        "data:image/png;base64,{}",
+        base64::engine::general_purpose::STANDARD.encode(png)
+    ))
 }
 
 /// Pulses the cash drawer through the receipt printer.
