@@ -8,10 +8,12 @@
 // (c) the app is killed mid-sale and restarted, and the sale is still there.
 // (d) a real pos-sync-server (its own PostgreSQL cluster, in a temp folder) where head office
 //     sets up a store, staff with PINs and kitchen items over the admin API; two instances of
-//     the app (POS and KDS, each with its own data folder and its own tauri-driver) enrol
-//     through the first-run screen; an order fired on the POS appears on the KDS, is bumped
-//     there and recalled; then the server stops and the POS shows it offline, and staff still
-//     log in with the PIN hashes synced down.
+//     the app (POS and KDS, each with its own data folder and its own tauri-driver: one
+//     tauri-driver serves one session at a time) enrol through the first-run screen (a used
+//     code is refused with a message); an order fired on the POS appears on the KDS, is bumped
+//     there and recalled; a cashier head office adds later can log in on the POS; the KDS,
+//     revoked, says so and is re-enrolled from Settings; then the server stops, the POS shows
+//     it offline, and staff still log in with the PIN hashes synced down.
 // (e) twelve tickets fit a 1920x1080 kitchen screen; on a smaller one the oldest fill it and
 //     "+N more" counts the others.
 // The sync server binary is taken beside the app's (same cargo target folder) unless
@@ -30,6 +32,8 @@ if (!app || !fs.existsSync(app)) {
 const shots = path.join(root, "artifacts", "screenshots");
 const only = process.env.E2E_ONLY?.split(",");
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "pos-e2e-"));
+// Enrolled apps refresh their staff list after every sync round instead of every minute.
+process.env.POS_STAFF_REFRESH_SECS = "0";
 const syncServerBin = path.resolve(process.env.POS_SYNC_SERVER_BIN ?? path.join(path.dirname(app), "pos-sync-server"));
 // Whatever still runs when this process ends (also on SIGTERM from `timeout`) is killed.
 const cleanups = new Set();
@@ -273,6 +277,39 @@ const tests = {
       await kds.find('[data-testid="kds-ticket"]', 10000);
       await kds.waitText('[data-testid="sync-pending"]', /^0 pending$/, 20000);
       assert((await kds.count('[data-testid="sync-problem-count"]')) === 0, "no refused changes");
+
+      // Head office adds a cashier: the POS's login screen offers her, and her PIN works.
+      await ho.staff(storeId, "Nina New", "cashier", "5151");
+      await lock(pos);
+      await pos.click('[data-name="Nina New"]'); // waits for the staff refresh
+      await pos.keys("5151", '[data-testid="pin"] ');
+      await pos.click('[data-testid="pin-enter"]');
+      await pos.waitText('[data-testid="current-user"]', /Nina New/);
+
+      // Head office revokes the kitchen screen: it says so, and how to fix it.
+      const devices = await ho.req("GET", `/v1/admin/stores/${storeId}/devices`);
+      const kdsDevice = devices.find((d) => d.name.startsWith("Kitchen display"));
+      assert(kdsDevice && devices.length === 2, `two devices, one a kitchen display: ${JSON.stringify(devices)}`);
+      await ho.req("POST", `/v1/admin/devices/${kdsDevice.device_id}/revoke`, {});
+      await kds.waitText('[data-testid="sync-error"]', /Device refused by server/, 20000);
+      await kds.waitText('[data-testid="sync-state"]', /Not syncing/);
+      await kds.click('[data-testid="sync-indicator"]');
+      await kds.waitText('[data-testid="sync-error-text"]', /no longer accepts this device.*Settings → Sync server/);
+      await kds.screenshot(shots, "16-kds-revoked");
+      // A manager re-enrols it from Settings with a new code; it downloads the store again.
+      await kds.click('[data-testid="sync-indicator"]');
+      await lock(kds);
+      await login(kds, "manager", "2121");
+      await kds.click('[data-testid="nav-settings"]');
+      await kds.waitText('[data-testid="settings-server"]', new RegExp(server.url.replace(/[.:/]/g, "\\$&")));
+      await kds.click('[data-testid="reenrol-open"]');
+      await kds.type('[data-testid="reenrol-code"]', await ho.enrolmentCode(storeId));
+      await kds.click('[data-testid="reenrol"]');
+      await login(kds, "kitchen", "4141");
+      await kds.waitText('[data-testid="sync-state"]', /Online/, 20000);
+      await kds.waitText('[data-testid="kds"]', /Schnitzel/, 20000);
+      const replaced = fs.readdirSync(kdsDir).filter((f) => f.startsWith("replaced-"));
+      assert(replaced.length === 1 && fs.existsSync(path.join(kdsDir, replaced[0], "store.sqlite")), `old store kept: ${replaced}`);
 
       // The server goes away: the POS says so, and staff still log in offline.
       await server.stop();

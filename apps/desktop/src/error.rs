@@ -44,7 +44,7 @@ pub enum CommandError {
     ServerUnreachable { server: String, detail: String },
     #[error("The server refused this enrolment code: {reason}. Ask your manager for a new code.")]
     EnrolCodeRefused { reason: String },
-    #[error("The server no longer accepts this device ({reason}). A manager can enrol it again under Settings → Server.")]
+    #[error("The server no longer accepts this device ({reason}). A manager can enrol it again under Settings → Sync server.")]
     DeviceRefused { reason: String },
     #[error("The server answered with an error: {message}. Try again later.")]
     Server { message: String },

@@ -8,11 +8,15 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use pos_core::store::{DeviceIdentity, Store};
-use pos_sync::device::{SyncEngine, SyncError, SyncStatus, TransportError};
+use pos_sync::device::{SyncEngine, SyncError, SyncStatus, Transport, TransportError};
 use pos_sync::http::{DeviceCredential, HttpTransport};
 use pos_sync::runner::SyncRunner;
+use pos_sync::wire::{
+    BootstrapPage, DocSnapshot, PullResponse, PushRequest, PushResponse, StaffRecord,
+};
 use serde::Serialize;
 use tauri::{Emitter, Runtime};
 
@@ -252,15 +256,71 @@ pub fn retire_store(data_dir: &Path) -> CmdResult<PathBuf> {
     Ok(dir)
 }
 
-/// Starts the background sync of `store`; each round's status goes to the UI as an event.
+/// How often an enrolled device refreshes its staff list (names, roles, PIN hashes) after a
+/// successful sync round; also on the first one after the app starts. `$POS_STAFF_REFRESH_SECS`
+/// overrides it (tests).
+pub const STAFF_REFRESH: Duration = Duration::from_secs(60);
+const STAFF_REFRESH_ENV: &str = "POS_STAFF_REFRESH_SECS";
+
+/// The staff list already fetched, as a [`Transport`] that has nothing else: lets
+/// `SyncEngine::refresh_staff` store it without a network call under the store's lock.
+struct Fetched(Vec<StaffRecord>);
+
+impl Transport for Fetched {
+    fn push(&mut self, _: &PushRequest) -> Result<PushResponse, TransportError> {
+        Err(TransportError::Protocol("staff only".into()))
+    }
+    fn pull(&mut self, _: i64, _: usize) -> Result<PullResponse, TransportError> {
+        Err(TransportError::Protocol("staff only".into()))
+    }
+    fn document(&mut self, _: uuid::Uuid) -> Result<Option<DocSnapshot>, TransportError> {
+        Err(TransportError::Protocol("staff only".into()))
+    }
+    fn bootstrap(&mut self, _: Option<&str>) -> Result<BootstrapPage, TransportError> {
+        Err(TransportError::Protocol("staff only".into()))
+    }
+    fn staff(&mut self) -> Result<Vec<StaffRecord>, TransportError> {
+        Ok(std::mem::take(&mut self.0))
+    }
+}
+
+/// Fetches the store's staff from the server (without holding the store), then replaces the
+/// local staff list with it through `SyncEngine::refresh_staff`.
+pub fn refresh_staff(store: &Mutex<Store>, http: &mut HttpTransport) -> Result<(), SyncError> {
+    let staff = http.staff()?;
+    let mut store = crate::state::lock_store(store);
+    SyncEngine::new().refresh_staff(&mut store, &mut Fetched(staff))
+}
+
+/// Starts the background sync of `store`; each round's status goes to the UI as an event, and
+/// the staff list is refreshed now and then ([`STAFF_REFRESH`]).
 pub fn start_runner<R: Runtime>(
     app: tauri::AppHandle<R>,
     store: Arc<Mutex<Store>>,
     cred: DeviceCredential,
 ) -> SyncLink {
     let server = cred.server.clone();
+    let every = std::env::var(STAFF_REFRESH_ENV)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .map(Duration::from_secs)
+        .unwrap_or(STAFF_REFRESH);
+    let staff_store = store.clone();
+    let staff = Mutex::new((HttpTransport::new(cred.clone()), None::<Instant>));
     let runner = SyncRunner::start(store, cred, move |st: &SyncStatus| {
         let _ = app.emit(SYNC_STATUS_EVENT, st);
+        if !st.online || st.last_error.is_some() {
+            return;
+        }
+        // Runs on the runner's thread, between rounds; never takes the app's lock.
+        let Ok(mut guard) = staff.lock() else { return };
+        let (http, last) = &mut *guard;
+        if last.is_some_and(|t| t.elapsed() < every) {
+            return;
+        }
+        if refresh_staff(&staff_store, http).is_ok() {
+            *last = Some(Instant::now());
+        }
     });
     SyncLink { server, runner }
 }

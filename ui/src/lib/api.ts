@@ -64,7 +64,7 @@ export interface StockRow {
 }
 export interface SyncProblem { doc_type: string; doc_id: string; code: string; message: string; at: number }
 export interface SyncStatus {
-  state: "standalone" | "connecting" | "online" | "offline"; server: string | null; online: boolean;
+  state: "standalone" | "connecting" | "online" | "offline" | "not_syncing"; server: string | null; online: boolean;
   pending_changes: number; last_sync: number | null; error: PosError | null; retry_in_ms: number;
   problems: SyncProblem[];
 }

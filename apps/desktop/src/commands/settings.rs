@@ -183,8 +183,8 @@ pub struct ProblemView {
 /// What the sync indicator shows.
 #[derive(Debug, Serialize)]
 pub struct SyncStatus {
-    /// `standalone` (never enrolled), `connecting` (no round finished yet), `online` or
-    /// `offline`.
+    /// `standalone` (never enrolled), `connecting` (no round finished yet), `online`,
+    /// `offline` (server unreachable) or `not_syncing` (the server answers but refuses).
     pub state: &'static str,
     pub server: Option<String>,
     pub online: bool,
@@ -235,8 +235,10 @@ pub fn sync_status(state: State<'_, AppState>) -> CmdResult<SyncStatus> {
         .map(|e| crate::sync::status_error(&link.server, st.online, e));
     let state = match (&st.last_success, &error, st.online) {
         (None, None, _) => "connecting",
-        (_, _, true) => "online",
-        _ => "offline",
+        (_, None, _) => "online",
+        // Reachable, but refusing (a revoked device) or failing.
+        (_, Some(_), true) => "not_syncing",
+        (_, Some(_), false) => "offline",
     };
     Ok(SyncStatus {
         state,
