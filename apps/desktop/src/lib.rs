@@ -48,10 +48,17 @@ pub fn run_app<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R> {
             let dir = data_dir(app.handle())?;
             app.manage(AppState::open(&dir));
         }
-        // An enrolled device syncs from the start.
-        app.state::<AppState>().start_sync(app.handle());
+        on_start(app.handle());
         Ok(())
     })
+}
+
+/// What the app does once its state is managed: an enrolled device starts syncing. Called by
+/// the setup hook (and by the mock-runtime tests, whose apps never run it).
+pub fn on_start<R: Runtime>(app: &tauri::AppHandle<R>) {
+    if let Some(state) = app.try_state::<AppState>() {
+        state.start_sync(app);
+    }
 }
 
 /// WebKitGTK's accelerated compositing buys a POS screen nothing and costs ~150 MB in the web

@@ -27,6 +27,7 @@ fn harness(dir: &std::path::Path) -> Harness {
             test = true
         ))
         .expect("mock app builds");
+    crate::on_start(app.handle());
     let webview = WebviewWindowBuilder::new(&app, "main", Default::default())
         .build()
         .expect("mock webview");
@@ -236,6 +237,47 @@ fn standalone_device_reports_standalone_and_guards_reenrolment() {
     assert_eq!(h.ok("app_info", json!({}))["set_up"], true);
     assert_eq!(h.ok("staff_list", json!({})).as_array().unwrap().len(), 4);
     assert!(!dir.path().join("credential.json").exists());
+}
+
+#[test]
+fn an_enrolled_device_syncs_from_the_start_and_says_when_the_server_is_unreachable() {
+    let dir = tempfile::tempdir().unwrap();
+    // A device enrolled earlier: its store and credential are on disk; the server is gone.
+    drop(pos_core::demo::seed(&crate::state::store_path(dir.path())).unwrap());
+    let server = format!("http://127.0.0.1:{}", closed_port());
+    let cred = pos_sync::http::DeviceCredential {
+        server: server.clone(),
+        device_id: uuid::Uuid::now_v7(),
+        device_secret: "secret".into(),
+    };
+    crate::sync::save_credential(dir.path(), &cred).unwrap();
+    let h = harness(dir.path());
+    assert_eq!(h.ok("app_info", json!({}))["server"], server.as_str());
+    // The runner's first round fails at once; poll its status with a deadline.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let sync = loop {
+        let s = h.ok("sync_status", json!({}));
+        if s["state"] != "connecting" || std::time::Instant::now() > deadline {
+            break s;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(sync["state"], "offline", "{sync}");
+    assert_eq!(sync["server"], server.as_str());
+    assert_eq!(sync["error"]["code"], "SERVER_UNREACHABLE", "{sync}");
+    assert!(sync["retry_in_ms"].as_u64().unwrap() > 0);
+    assert!(
+        !sync.to_string().contains("secret"),
+        "the secret never reaches the UI"
+    );
+    // Selling goes on offline; the change waits in the outbox.
+    let before = sync["pending_changes"].as_i64().unwrap();
+    h.login("cashier", "3333");
+    h.ok("open_sale", json!({}));
+    let after = h.ok("sync_status", json!({}))["pending_changes"]
+        .as_i64()
+        .unwrap();
+    assert!(after > before, "{before} -> {after}");
 }
 
 #[test]
