@@ -236,6 +236,10 @@ const tests = {
       await kds.setWindow(1280, 800);
       // A used code is refused with a message the person can act on.
       await enrolThroughUi(pos, "pos", server.url, posCode);
+      // The progress bar followed the bootstrap to its end (done = total, the store's documents).
+      const progress = await pos.exec("return window.__posEnrolProgress ?? [];");
+      const last = progress[progress.length - 1];
+      assert(last && last.total > 0 && last.done === last.total, `bootstrap progress events: ${JSON.stringify(progress)}`);
       await kds.find('[data-testid="first-run"]', 20000);
       await kds.click('[data-testid="mode-kds"]');
       await kds.type('[data-testid="enrol-server"]', server.url);

@@ -50,8 +50,10 @@ export async function withProgress<T>(label: string, work: () => Promise<T>): Pr
  *  shell's `enrol-progress` events (documents downloaded / total). */
 export async function enrolDevice(server: string, code: string, mode: Mode | null, reenrol = false): Promise<AppInfo> {
   app.busy = { label: "Enrolling with the server…", progress: null };
+  const seen: EnrolProgress[] = ((window as any).__posEnrolProgress = []); // for the e2e test
   const stop = await listen<EnrolProgress>("enrol-progress", (e) => {
     const { done, total } = e.payload;
+    seen.push({ done, total });
     app.busy = {
       label: total > 0 ? `Downloading the store: ${done} of ${total} documents` : "Downloading the store…",
       progress: total > 0 ? Math.min(1, done / total) : null,
