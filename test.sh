@@ -6,8 +6,11 @@
 #    desktop app's command tests on Tauri's mock runtime.
 # 3. The desktop app end to end: the UI (npm ci only when package-lock.json changed; vite build),
 #    tauri-driver (cargo install, only when it is not on PATH), the app built with
-#    --features custom-protocol, then apps/desktop/e2e/run.mjs under xvfb-run through
-#    tauri-driver + WebKitWebDriver. Screenshots land in artifacts/screenshots/.
+#    --features custom-protocol and the sync server binary (built by step 2 for its own
+#    tests; `cargo test --no-run` only checks it is fresh), then apps/desktop/e2e/run.mjs
+#    under xvfb-run through tauri-driver + WebKitWebDriver; its test (d) runs the real
+#    pos-sync-server with its own PostgreSQL cluster and two app instances (POS and KDS).
+#    Screenshots land in artifacts/screenshots/.
 #    POS_SKIP_E2E=1 skips step 3.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -51,10 +54,16 @@ else
 fi
 export TAURI_DRIVER
 
-step "build pos-desktop --features custom-protocol"
+step "build pos-desktop --features custom-protocol, pos-sync-server"
+# The sync server binary as step 2 built it for its own tests (same features and profile, so
+# this only checks that it is fresh; `cargo build -p pos-sync-server` would unify features
+# differently and compile the server's dependency tree a second time). Before the app's build,
+# so that nothing of the test build lands on top of the app's binary.
+cargo test --workspace --locked --no-run
 cargo build -p pos-desktop --features custom-protocol --locked
 target_dir="${CARGO_TARGET_DIR:-$root/target}"
 case "$target_dir" in /*) ;; *) target_dir="$root/$target_dir" ;; esac
+export POS_SYNC_SERVER_BIN="$target_dir/debug/pos-sync-server"
 
 # Two passes: the app as shipped (WebKit without accelerated compositing, see
 # docs/benchmarks-desktop.md), where WebKitWebDriver cannot take screenshots; then with

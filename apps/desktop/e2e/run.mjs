@@ -6,12 +6,22 @@
 //     and the receipt reaches a fake TCP printer with the right total;
 // (b) a count in back office changes the stock level shown on the POS;
 // (c) the app is killed mid-sale and restarted, and the sale is still there.
-// (d) PENDING (needs the sync server and the device sync engine): a fired order appears on a
-//     second instance in KDS mode and is bumped there. Not faked here.
+// (d) a real pos-sync-server (its own PostgreSQL cluster, in a temp folder) where head office
+//     sets up a store, staff with PINs and kitchen items over the admin API; two instances of
+//     the app (POS and KDS, each with its own data folder and its own tauri-driver: one
+//     tauri-driver serves one session at a time) enrol through the first-run screen (a used
+//     code is refused with a message); an order fired on the POS appears on the KDS, is bumped
+//     there and recalled; a cashier head office adds later can log in on the POS; the KDS,
+//     revoked, says so and is re-enrolled from Settings; then the server stops, the POS shows
+//     it offline, and staff still log in with the PIN hashes synced down.
+// (e) twelve tickets fit a 1920x1080 kitchen screen; on a smaller one the oldest fill it and
+//     "+N more" counts the others.
+// The sync server binary is taken beside the app's (same cargo target folder) unless
+// POS_SYNC_SERVER_BIN says otherwise.
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { appPids, demoBarcode, fakePrinter, Session, sleep, startDriver } from "./webdriver.mjs";
+import { appPids, demoBarcode, ean13, fakePrinter, HeadOffice, Session, sleep, startDriver, startSyncServer } from "./webdriver.mjs";
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), "../../..");
 const app = path.resolve(process.argv[2] ?? process.env.POS_DESKTOP_BIN ?? "");
@@ -22,11 +32,28 @@ if (!app || !fs.existsSync(app)) {
 const shots = path.join(root, "artifacts", "screenshots");
 const only = process.env.E2E_ONLY?.split(",");
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "pos-e2e-"));
+// Enrolled apps refresh their staff list after every sync round instead of every minute.
+process.env.POS_STAFF_REFRESH_SECS = "0";
+const syncServerBin = path.resolve(process.env.POS_SYNC_SERVER_BIN ?? path.join(path.dirname(app), "pos-sync-server"));
+// Whatever still runs when this process ends (also on SIGTERM from `timeout`) is killed.
+const cleanups = new Set();
+function killLeftovers() { for (const f of cleanups) { try { f(); } catch { /* best effort */ } } cleanups.clear(); }
+process.on("exit", killLeftovers);
+for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"]) process.on(sig, () => { killLeftovers(); process.exit(130); });
 
 const LATTE = demoBarcode(2); // 3.50
 const CROISSANT = demoBarcode(5); // 2.50
 const BURGER = demoBarcode(7);
 const FRIES = demoBarcode(9);
+
+async function enrolThroughUi(s, mode, server, code) {
+  await s.find('[data-testid="first-run"]', 20000);
+  await s.click(`[data-testid="mode-${mode}"]`);
+  await s.type('[data-testid="enrol-server"]', server);
+  await s.type('[data-testid="enrol-code"]', code);
+  await s.click('[data-testid="enrol"]');
+  await s.find('[data-testid="login"]', 60000);
+}
 
 async function setUpDemo(s, mode = "pos") {
   await s.find('[data-testid="first-run"]', 20000);
@@ -112,7 +139,22 @@ const tests = {
       await s.waitText('[data-testid="change-due"]', /1\.60/);
       const receiptNo = (await s.text('[data-testid="receipt-no"]')).match(/S01-T1-\d+/)?.[0];
       assert(receiptNo, "receipt number shown");
-      await s.waitText('[data-testid="receipt-preview"]', /5\.40 EUR/);
+      // The preview is the picture of the paper (pos_printing::render_png), its text the alt.
+      await s.find('[data-testid="receipt-image"]', 15000);
+      const img = await s.execAsync(`const done = arguments[arguments.length - 1];
+        const i = document.querySelector('[data-testid="receipt-image"]');
+        i.decode().then(() => {
+          const c = document.createElement("canvas");
+          c.width = i.naturalWidth; c.height = i.naturalHeight;
+          const g = c.getContext("2d");
+          g.drawImage(i, 0, 0);
+          const px = g.getImageData(0, 0, c.width, c.height).data;
+          let ink = 0;
+          for (let k = 0; k < px.length; k += 4) if (px[k] < 128) ink++;
+          done({ w: i.naturalWidth, h: i.naturalHeight, ink: ink / (px.length / 4), shown: i.getBoundingClientRect().width, alt: i.alt });
+        }, (e) => done({ error: String(e) }));`);
+      assert(img.w > 300 && img.h > 300 && img.ink > 0.01 && img.shown > 200, `the receipt picture is shown, with ink: ${JSON.stringify({ ...img, alt: undefined })}`);
+      assert(/5\.40 EUR/.test(img.alt), `receipt text: ${img.alt.slice(0, 300)}`);
       await s.screenshot(shots, "05-receipt");
       // The receipt reaches the printer, with the right total, and the drawer opens.
       const end = Date.now() + 15000;
@@ -152,6 +194,149 @@ const tests = {
     }
   },
 
+  async d_fired_order_appears_on_a_second_kds_instance_through_the_sync_server(driver) {
+    if (!fs.existsSync(syncServerBin)) throw new Error(`no sync server binary at ${syncServerBin} (cargo build -p pos-sync-server)`);
+    const admin = { email: "root@e2e.test", password: "e2e platform password" };
+    const server = await startSyncServer(syncServerBin, path.join(tmp, "d", "server"), admin);
+    cleanups.add(server.killNow);
+    const posDir = path.join(tmp, "d", "pos");
+    const kdsDir = path.join(tmp, "d", "kds");
+    // One tauri-driver drives one app at a time (it has a single WebKitWebDriver behind it), so
+    // the KDS gets its own driver on other ports.
+    const kdsDriver = await startDriver();
+    cleanups.add(() => kdsDriver.proc.kill("SIGKILL"));
+    let pos = null;
+    let kds = null;
+    try {
+      // Head office: tenant, store, staff with PINs, kitchen items, two enrolment codes.
+      const root = await HeadOffice.login(server.url, admin.email, admin.password);
+      await root.req("POST", "/v1/admin/tenants", { name: "E2E Bistro", owner_email: "owner@bistro.test", owner_name: "Olga", owner_password: "bistro owner password" });
+      const ho = await HeadOffice.login(server.url, "owner@bistro.test", "bistro owner password");
+      const { store_id: storeId } = await ho.req("POST", "/v1/admin/stores", {
+        code: "B01", name: "E2E Bistro", currency: "EUR", tax_mode: "Inclusive",
+        tax_rates: { standard: 1900, reduced: 700 }, discount_threshold_bp: 2000,
+        receipt_header: "E2E Bistro", receipt_footer: "Thank you",
+      });
+      await ho.staff(storeId, "Cara Cashier", "cashier", "3131");
+      await ho.staff(storeId, "Kofi Kitchen", "kitchen", "4141");
+      await ho.staff(storeId, "Mia Manager", "manager", "2121");
+      const schnitzel = ean13("400000000901");
+      const salad = ean13("400000000902");
+      await ho.req("POST", "/v1/admin/items", { sku: "HOT-SCH", name: "Schnitzel", category_id: null, currency: "EUR", price: 1490, tax_class: "reduced", station: "grill", barcodes: [schnitzel] });
+      await ho.req("POST", "/v1/admin/items", { sku: "COLD-SAL", name: "Garden salad", category_id: null, currency: "EUR", price: 890, tax_class: "reduced", station: "cold", barcodes: [salad] });
+      const [posCode, kdsCode] = [await ho.enrolmentCode(storeId), await ho.enrolmentCode(storeId)];
+
+      // Both devices enrol through the first-run screen, and their staff log in with the
+      // PINs head office set (hashes synced down at bootstrap, checked on the device).
+      pos = await Session.start(driver.url, app, posDir);
+      cleanups.add(() => appPids(app, posDir).forEach((p) => process.kill(p, "SIGKILL")));
+      await pos.setWindow(1280, 800);
+      kds = await Session.start(kdsDriver.url, app, kdsDir);
+      cleanups.add(() => appPids(app, kdsDir).forEach((p) => process.kill(p, "SIGKILL")));
+      await kds.setWindow(1280, 800);
+      // A used code is refused with a message the person can act on.
+      await enrolThroughUi(pos, "pos", server.url, posCode);
+      // The progress bar followed the bootstrap to its end (done = total, the store's documents).
+      const progress = await pos.exec("return window.__posEnrolProgress ?? [];");
+      const last = progress[progress.length - 1];
+      assert(last && last.total > 0 && last.done === last.total, `bootstrap progress events: ${JSON.stringify(progress)}`);
+      await kds.find('[data-testid="first-run"]', 20000);
+      await kds.click('[data-testid="mode-kds"]');
+      await kds.type('[data-testid="enrol-server"]', server.url);
+      await kds.type('[data-testid="enrol-code"]', posCode);
+      await kds.click('[data-testid="enrol"]');
+      await kds.waitText('[data-testid="first-run-error"]', /already been used.*new code/, 20000);
+      await kds.type('[data-testid="enrol-code"]', kdsCode, { clear: true });
+      await kds.click('[data-testid="enrol"]');
+      await kds.find('[data-testid="login"]', 60000);
+      await login(kds, "kitchen", "4141");
+      await kds.find('[data-testid="kds"]');
+      await login(pos, "cashier", "3131");
+      await pos.waitText('[data-testid="sync-state"]', /Online/, 20000);
+
+      // The POS fires an order; the KDS shows it within seconds.
+      await scan(pos, schnitzel);
+      await pos.waitText('[data-testid="scan-message"]', /Added Schnitzel/);
+      await scan(pos, salad);
+      await pos.waitText('[data-testid="sale-total"]', /23\.80/);
+      await pos.click('[data-testid="fire-btn"]');
+      await pos.find('[data-testid="toast-ok"]');
+      const fired = Date.now();
+      await kds.waitText('[data-testid="kds"]', /Schnitzel[\s\S]*Garden salad|Garden salad[\s\S]*Schnitzel/, 20000);
+      console.log(`     fired on the POS, on the KDS after ${Date.now() - fired} ms`);
+      assert((await kds.count('[data-testid="kds-ticket"]')) === 2, "one ticket per station (grill, cold)");
+      await pos.waitText('[data-testid="sync-pending"]', /^0 pending$/, 20000);
+      await kds.screenshot(shots, "12-kds-synced-ticket");
+
+      // The kitchen bumps both tickets: the board is empty, the last one can be recalled.
+      for (let n = 2; n > 0; n--) {
+        await kds.click('[data-testid="bump-btn"]');
+        const end = Date.now() + 10000;
+        while ((await kds.count('[data-testid="kds-ticket"]')) !== n - 1 && Date.now() < end) await sleep(50);
+        assert((await kds.count('[data-testid="kds-ticket"]')) === n - 1, `${n - 1} ticket(s) left after a bump`);
+      }
+      await kds.find('[data-testid="recall-btn"]');
+      await kds.screenshot(shots, "13-kds-bumped");
+      await kds.click('[data-testid="recall-btn"]');
+      await kds.find('[data-testid="kds-ticket"]', 10000);
+      await kds.waitText('[data-testid="sync-pending"]', /^0 pending$/, 20000);
+      assert((await kds.count('[data-testid="sync-problem-count"]')) === 0, "no refused changes");
+
+      // Head office adds a cashier: the POS's login screen offers her, and her PIN works.
+      await ho.staff(storeId, "Nina New", "cashier", "5151");
+      await lock(pos);
+      await pos.click('[data-name="Nina New"]'); // waits for the staff refresh
+      await pos.keys("5151", '[data-testid="pin"] ');
+      await pos.click('[data-testid="pin-enter"]');
+      await pos.waitText('[data-testid="current-user"]', /Nina New/);
+
+      // Head office revokes the kitchen screen: it says so, and how to fix it.
+      const devices = await ho.req("GET", `/v1/admin/stores/${storeId}/devices`);
+      const kdsDevice = devices.find((d) => d.name.startsWith("Kitchen display"));
+      assert(kdsDevice && devices.length === 2, `two devices, one a kitchen display: ${JSON.stringify(devices)}`);
+      await ho.req("POST", `/v1/admin/devices/${kdsDevice.device_id}/revoke`, {});
+      await kds.waitText('[data-testid="sync-error"]', /Device refused by server/, 20000);
+      await kds.waitText('[data-testid="sync-state"]', /Not syncing/);
+      await kds.click('[data-testid="sync-indicator"]');
+      await kds.waitText('[data-testid="sync-error-text"]', /no longer accepts this device.*Settings → Sync server/);
+      await kds.screenshot(shots, "16-kds-revoked");
+      // A manager re-enrols it from Settings with a new code; it downloads the store again.
+      await kds.click('[data-testid="sync-indicator"]');
+      await lock(kds);
+      await login(kds, "manager", "2121");
+      await kds.click('[data-testid="nav-settings"]');
+      await kds.waitText('[data-testid="settings-server"]', new RegExp(server.url.replace(/[.:/]/g, "\\$&")));
+      await kds.click('[data-testid="reenrol-open"]');
+      await kds.type('[data-testid="reenrol-code"]', await ho.enrolmentCode(storeId));
+      await kds.click('[data-testid="reenrol"]');
+      await login(kds, "kitchen", "4141");
+      await kds.waitText('[data-testid="sync-state"]', /Online/, 20000);
+      await kds.waitText('[data-testid="kds"]', /Schnitzel/, 20000);
+      const replaced = fs.readdirSync(kdsDir).filter((f) => f.startsWith("replaced-"));
+      assert(replaced.length === 1 && fs.existsSync(path.join(kdsDir, replaced[0], "store.sqlite")), `old store kept: ${replaced}`);
+
+      // The server goes away: the POS says so, and staff still log in offline.
+      await server.stop();
+      await pos.waitText('[data-testid="sync-state"]', /Offline/, 30000);
+      await pos.waitText('[data-testid="sync-error"]', /Server unreachable/);
+      await lock(pos);
+      await login(pos, "manager", "2121");
+      await scan(pos, salad);
+      await pos.waitText('[data-testid="sync-pending"]', /^[1-9]\d* pending$/, 15000);
+      await pos.click('[data-testid="sync-indicator"]');
+      await pos.waitText('[data-testid="sync-error-text"]', /Cannot reach the server/);
+      await pos.screenshot(shots, "14-pos-offline");
+    } catch (e) {
+      console.log(`sync server log (tail):\n${server.log().slice(-2000)}`);
+      throw e;
+    } finally {
+      if (pos) await pos.quit();
+      if (kds) await kds.quit();
+      kdsDriver.proc.kill();
+      await server.stop();
+    }
+  },
+
   async e_kds_rush_12_tickets_fit_1920x1080(driver) {
     const dir = path.join(tmp, "e");
     const s = await Session.start(driver.url, app, dir);
@@ -176,6 +361,20 @@ const tests = {
       assert(out.n === 12, `12 tickets on the board, got ${out.n}`);
       assert(out.inside === 12, `all 12 fully visible without scrolling at ${out.w}x${out.h}: ${JSON.stringify(out)}`);
       await s.screenshot(shots, "11-kds-rush-1920x1080");
+      assert((await s.count('[data-testid="kds-more"]')) === 0, "nothing hidden at 1920x1080");
+      // On a smaller screen the tickets do not shrink: the oldest fill it, "+N more" counts the rest.
+      await s.setWindow(1024, 700);
+      await s.find('[data-testid="kds-more"]', 10000);
+      const small = await s.exec(`
+        const more = [...document.querySelectorAll('[data-testid="kds-more"]')].map((e) => Number(e.textContent.match(/\\d+/)[0]));
+        const r = [...document.querySelectorAll('[data-testid="kds-ticket"]')].map((e) => e.getBoundingClientRect());
+        // Readable: the first item of each ticket is not cut off by its list.
+        const unclipped = [...document.querySelectorAll('[data-testid="kds-ticket"] ul')].filter((u) => {
+          const i = u.querySelector(".item"); return i && i.getBoundingClientRect().bottom <= u.getBoundingClientRect().bottom + 1; }).length;
+        return { shown: r.length, hidden: more.reduce((a, b) => a + b, 0), unclipped, inside: r.filter((b) => b.bottom <= innerHeight && b.right <= innerWidth && b.height > 120).length, w: innerWidth, h: innerHeight };`);
+      assert(small.shown + small.hidden === 12 && small.hidden > 0, `shown + "+N more" = 12: ${JSON.stringify(small)}`);
+      assert(small.inside === small.shown && small.unclipped === small.shown, `every shown ticket fully visible and readable: ${JSON.stringify(small)}`);
+      await s.screenshot(shots, "15-kds-overflow-more");
     } finally {
       await s.quit();
     }
@@ -253,9 +452,9 @@ try {
       console.log(`FAIL ${name}: ${e.stack ?? e}`);
     }
   }
-  console.log("pending d_fired_order_appears_on_a_second_kds_instance: needs the sync server and the device sync engine (issue 3)");
 } finally {
   driver.proc.kill();
+  killLeftovers();
   if (failed) console.log(`tauri-driver log:\n${driver.log().slice(-3000)}`);
   fs.rmSync(tmp, { recursive: true, force: true });
 }

@@ -1,6 +1,6 @@
 // A minimal W3C WebDriver client over Node's built-in fetch, plus the helpers the end-to-end
 // tests share: tauri-driver, a fake ESC/POS printer, screenshots, killing the app.
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import fs from "node:fs";
 import net from "node:net";
 import path from "node:path";
@@ -198,3 +198,88 @@ export function ean13(twelve) {
   return twelve + ((10 - (sum % 10)) % 10);
 }
 export const demoBarcode = (n) => ean13(`400000000${String(n).padStart(3, "0")}`);
+
+/**
+ * A real `pos-sync-server` process on a free 127.0.0.1 port with its own data folder (and so
+ * its own PostgreSQL cluster, which it starts and stops itself). `stop()` shuts it down
+ * gracefully (SIGTERM) and, should that not finish in time, kills it and stops the cluster.
+ */
+export async function startSyncServer(bin, dataDir, admin) {
+  const port = await freePort();
+  fs.mkdirSync(dataDir, { recursive: true });
+  // As root the cluster runs as `postgres`, which must be able to enter the folder.
+  for (let d = dataDir; d !== path.dirname(d) && d.startsWith(path.dirname(path.dirname(dataDir))); d = path.dirname(d)) {
+    try { fs.chmodSync(d, 0o755); } catch { /* not ours */ }
+  }
+  const env = { ...process.env };
+  delete env.DATABASE_URL; // its own cluster
+  delete env.POS_DATA_DIR;
+  const proc = spawn(bin, [
+    "--data-dir", dataDir, "--listen", `127.0.0.1:${port}`,
+    "--bootstrap-admin-email", admin.email, "--bootstrap-admin-password", admin.password,
+    "--shutdown-grace-secs", "2", "--log", "warn",
+  ], { stdio: ["ignore", "pipe", "pipe"], env });
+  let log = "";
+  proc.stdout.on("data", (d) => (log += d));
+  proc.stderr.on("data", (d) => (log += d));
+  const exited = new Promise((r) => proc.on("exit", r));
+  const url = `http://127.0.0.1:${port}`;
+  const stopCluster = () => {
+    const data = path.join(dataDir, "pg", "data");
+    if (!fs.existsSync(path.join(data, "postmaster.pid"))) return;
+    const pgCtl = "/usr/lib/postgresql/15/bin/pg_ctl";
+    const args = ["-D", data, "-m", "immediate", "-w", "stop"];
+    if (process.getuid?.() === 0) spawnSync("runuser", ["-u", "postgres", "--", pgCtl, ...args], { stdio: "ignore" });
+    else spawnSync(pgCtl, args, { stdio: "ignore" });
+  };
+  const server = {
+    url, proc, log: () => log,
+    async stop() {
+      if (proc.exitCode === null && proc.signalCode === null) {
+        proc.kill("SIGTERM");
+        const done = await Promise.race([exited.then(() => true), sleep(30000).then(() => false)]);
+        if (!done) proc.kill("SIGKILL");
+      }
+      stopCluster();
+    },
+    /** For process exit handlers: no waiting. */
+    killNow() { try { proc.kill("SIGKILL"); } catch { /* gone */ } stopCluster(); },
+  };
+  const end = Date.now() + 120000; // initdb + migrations on a cold machine
+  while (Date.now() < end) {
+    if (proc.exitCode !== null) throw new Error(`pos-sync-server exited (${proc.exitCode}):\n${log.slice(-3000)}`);
+    try { const r = await fetch(`${url}/health/ready`); if (r.ok) return server; } catch { /* not yet */ }
+    await sleep(100);
+  }
+  await server.stop();
+  throw new Error(`pos-sync-server not ready within 120 s:\n${log.slice(-3000)}`);
+}
+
+/** Head office over the admin API (`/v1/auth/login`, `/v1/admin/...`). */
+export class HeadOffice {
+  constructor(url, token) { this.url = url; this.token = token; }
+  static async login(url, email, password) {
+    const r = await api(url, "POST", "/v1/auth/login", { email, password });
+    return new HeadOffice(url, r.access_token);
+  }
+  req(method, p, body) { return api(this.url, method, p, body, this.token); }
+  async staff(storeId, name, role, pin) {
+    const { user_id } = await this.req("POST", "/v1/admin/users", { name });
+    await this.req("POST", `/v1/admin/users/${user_id}/memberships`, { store_id: storeId, role });
+    await this.req("PUT", `/v1/admin/users/${user_id}/pin`, { pin });
+    return user_id;
+  }
+  async enrolmentCode(storeId) { return (await this.req("POST", `/v1/admin/stores/${storeId}/enrolment-codes`, {})).code; }
+}
+
+async function api(url, method, p, body, token) {
+  const r = await fetch(url + p, {
+    method,
+    headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+    signal: AbortSignal.timeout(30000),
+  });
+  const text = await r.text();
+  if (!r.ok) throw new Error(`${method} ${p}: HTTP ${r.status} ${text.slice(0, 400)}`);
+  return text ? JSON.parse(text) : null;
+}

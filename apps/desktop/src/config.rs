@@ -18,6 +18,17 @@ pub enum Mode {
     BackOffice,
 }
 
+impl Mode {
+    /// In words, for the device's name on the server.
+    pub fn label(self) -> &'static str {
+        match self {
+            Mode::Pos => "Point of sale",
+            Mode::Kds => "Kitchen display",
+            Mode::BackOffice => "Back office",
+        }
+    }
+}
+
 /// The receipt printer (it also drives the drawer).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PrinterSetup {

@@ -40,8 +40,14 @@ pub enum CommandError {
     NoPrinter,
     #[error("Printer problem: {0}")]
     Printer(String),
-    #[error("Server enrolment is not available in this build yet: the sync engine is still being written. Use standalone demo mode for now.")]
-    EnrolUnavailable,
+    #[error("Cannot reach the server at {server}. Check the address and this device's network, then try again.")]
+    ServerUnreachable { server: String, detail: String },
+    #[error("The server refused this enrolment code: {reason}. Ask your manager for a new code.")]
+    EnrolCodeRefused { reason: String },
+    #[error("The server no longer accepts this device ({reason}). A manager can enrol it again under Settings → Sync server.")]
+    DeviceRefused { reason: String },
+    #[error("The server answered with an error: {message}. Try again later.")]
+    Server { message: String },
     #[error("Something went wrong on this device: {0}. Selling data is safe; try again or restart the app.")]
     Internal(String),
 }
@@ -63,7 +69,10 @@ impl CommandError {
             CommandError::Conflict(_) => "CONFLICT",
             CommandError::NoPrinter => "NO_PRINTER",
             CommandError::Printer(_) => "PRINTER",
-            CommandError::EnrolUnavailable => "ENROL_UNAVAILABLE",
+            CommandError::ServerUnreachable { .. } => "SERVER_UNREACHABLE",
+            CommandError::EnrolCodeRefused { .. } => "ENROL_CODE_REFUSED",
+            CommandError::DeviceRefused { .. } => "DEVICE_REFUSED",
+            CommandError::Server { .. } => "SERVER_ERROR",
             CommandError::Internal(_) => "INTERNAL",
         }
     }
@@ -74,6 +83,12 @@ impl CommandError {
             CommandError::LockedOut { until, .. } => json!({ "until": until }),
             CommandError::Forbidden { permission } => json!({ "permission": permission }),
             CommandError::UnknownBarcode { barcode } => json!({ "barcode": barcode }),
+            CommandError::ServerUnreachable { server, detail } => {
+                json!({ "server": server, "detail": detail })
+            }
+            CommandError::EnrolCodeRefused { reason } | CommandError::DeviceRefused { reason } => {
+                json!({ "reason": reason })
+            }
             _ => Value::Null,
         }
     }
@@ -91,17 +106,6 @@ impl Serialize for CommandError {
         st.serialize_field("details", &self.details())?;
         st.end()
     }
-}
-
-/// A lockout end as local wall-clock text (`HH:MM:SS UTC`), without a time-zone database.
-fn clock_utc(ms: i64) -> String {
-    let secs = ms.div_euclid(1000).rem_euclid(86_400);
-    format!(
-        "{:02}:{:02}:{:02} UTC",
-        secs / 3600,
-        (secs / 60) % 60,
-        secs % 60
-    )
 }
 
 /// Basis points as a percentage, `1250` → `12.5%`, in integers.
@@ -129,7 +133,7 @@ impl From<StoreError> for CommandError {
             StoreError::WrongPin { attempts_left } => CommandError::WrongPin { attempts_left },
             StoreError::LockedOut { until } => CommandError::LockedOut {
                 until,
-                until_text: clock_utc(until),
+                until_text: crate::clock::time_of_day(until),
             },
             StoreError::NoPin => CommandError::invalid("No PIN is set for this user."),
             StoreError::UnknownUser(u) => CommandError::NotFound {
@@ -254,6 +258,8 @@ mod tests {
         let e: CommandError = StoreError::NoOpenShift.into();
         assert_eq!(e.code(), "CONFLICT");
         let e: CommandError = StoreError::LockedOut { until: 3_600_000 }.into();
-        assert!(e.to_string().contains("01:00:00"));
+        assert!(e
+            .to_string()
+            .contains(&crate::clock::time_of_day(3_600_000)));
     }
 }

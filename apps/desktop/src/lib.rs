@@ -4,17 +4,20 @@
 //! - [`error`]: the one serialisable error type of the commands;
 //! - [`state`]: the device's store, the logged-in user and the printer queue;
 //! - [`config`]: this device's own settings (`device.json`);
-//! - [`views`]: what the screens receive;
+//! - [`sync`]: the server credential (`credential.json`), enrolment and the sync runner;
+//! - [`views`]: what the screens receive; [`clock`]: local wall-clock text;
 //! - [`receipts`]: core documents mapped into printing layouts (presentation).
 //!
 //! The device's store lives in the platform's app-data folder, or in `--data-dir=PATH` /
 //! `$POS_DATA_DIR` (tests, several instances on one machine).
 
+pub mod clock;
 pub mod commands;
 pub mod config;
 pub mod error;
 pub mod receipts;
 pub mod state;
+pub mod sync;
 pub mod views;
 
 use std::path::PathBuf;
@@ -45,8 +48,17 @@ pub fn run_app<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R> {
             let dir = data_dir(app.handle())?;
             app.manage(AppState::open(&dir));
         }
+        on_start(app.handle());
         Ok(())
     })
+}
+
+/// What the app does once its state is managed: an enrolled device starts syncing. Called by
+/// the setup hook (and by the mock-runtime tests, whose apps never run it).
+pub fn on_start<R: Runtime>(app: &tauri::AppHandle<R>) {
+    if let Some(state) = app.try_state::<AppState>() {
+        state.start_sync(app);
+    }
 }
 
 /// WebKitGTK's accelerated compositing buys a POS screen nothing and costs ~150 MB in the web

@@ -14,25 +14,9 @@ use pos_printing::{Amount, Document};
 use crate::error::{percent, CmdResult};
 use crate::views::exponent;
 
-/// `ms` since the epoch as `YYYY-MM-DD HH:MM UTC` (civil-from-days, no time-zone database).
+/// `ms` since the epoch as `YYYY-MM-DD HH:MM` in the device's local time.
 pub fn timestamp(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let days = secs.div_euclid(86_400);
-    let sod = secs.rem_euclid(86_400);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02} UTC",
-        sod / 3600,
-        (sod / 60) % 60
-    )
+    crate::clock::date_time(ms)
 }
 
 struct Money<'a> {
@@ -388,9 +372,10 @@ mod tests {
     }
 
     #[test]
-    fn timestamps_are_civil_utc() {
-        assert_eq!(timestamp(0), "1970-01-01 00:00 UTC");
-        assert_eq!(timestamp(1_709_210_096_000), "2024-02-29 12:34 UTC");
+    fn timestamps_are_local_civil_time() {
+        let t = timestamp(1_709_210_096_000);
+        assert_eq!(t, crate::clock::date_time(1_709_210_096_000));
+        assert_eq!(t.len(), "2024-02-29 12:34".len());
     }
 
     #[test]

@@ -1,12 +1,19 @@
-//! What the app holds between commands: the device's store, who is logged in, the printer.
-//! One mutex: the store is a single SQLite connection and every command is short.
+//! What the app holds between commands: the device's store, who is logged in, the printer,
+//! and the sync runner of an enrolled device.
+//!
+//! Two locks, always taken in this order: the app's [`Inner`] (every command, short), then the
+//! store's own mutex ([`Inner::store`]). The store sits behind its own `Arc<Mutex<Store>>`
+//! because the sync runner (`pos_sync::runner::SyncRunner`, its own thread) shares it and holds
+//! it for one round at a time; the runner never takes the app's lock.
 
+use std::ops::{Deref, DerefMut};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use pos_core::auth::Actor;
 use pos_core::store::Store;
 use pos_printing::{PrintQueue, QueueOptions};
+use pos_sync::runner::SyncRunner;
 
 use crate::config::{DeviceConfig, PrinterSetup};
 use crate::error::{CmdResult, CommandError};
@@ -22,10 +29,21 @@ pub struct Printer {
     pub queue: PrintQueue,
 }
 
+/// An enrolled device's link to its server.
+pub struct SyncLink {
+    /// The server's address (the credential's secret stays in `credential.json`).
+    pub server: String,
+    pub runner: SyncRunner,
+}
+
 pub struct Inner {
     pub data_dir: PathBuf,
     pub config: DeviceConfig,
-    pub store: Option<Store>,
+    pub store: Option<Arc<Mutex<Store>>>,
+    /// Set while the device is enrolled and syncing (`None`: standalone).
+    pub sync: Option<SyncLink>,
+    /// An enrolment is running (it works without holding this lock).
+    pub enrolling: bool,
     pub actor: Option<Actor>,
     pub user_name: String,
     pub printer: Option<Printer>,
@@ -50,7 +68,7 @@ impl AppState {
         let store_path = store_path(data_dir);
         let store = if store_path.exists() {
             match Store::open(&store_path) {
-                Ok(s) => Some(s),
+                Ok(s) => Some(Arc::new(Mutex::new(s))),
                 Err(e) => {
                     problems.push(CommandError::from(e).to_string());
                     None
@@ -63,6 +81,8 @@ impl AppState {
             data_dir: data_dir.to_path_buf(),
             config,
             store,
+            sync: None,
+            enrolling: false,
             actor: None,
             user_name: String::new(),
             printer: None,
@@ -75,6 +95,25 @@ impl AppState {
         AppState(Mutex::new(inner))
     }
 
+    /// Starts the sync runner if this device is enrolled (a credential and a store exist).
+    /// A damaged credential becomes the startup problem.
+    pub fn start_sync<R: tauri::Runtime>(&self, app: &tauri::AppHandle<R>) {
+        let mut inner = self.lock();
+        if inner.sync.is_some() {
+            return;
+        }
+        let Some(store) = inner.store.clone() else {
+            return;
+        };
+        match crate::sync::load_credential(&inner.data_dir) {
+            Ok(Some(cred)) => {
+                inner.sync = Some(crate::sync::start_runner(app.clone(), store, cred));
+            }
+            Ok(None) => {}
+            Err(e) => inner.startup_problem = Some(e.to_string()),
+        }
+    }
+
     pub fn lock(&self) -> MutexGuard<'_, Inner> {
         // A poisoned lock means a command panicked; the SQLite state is still consistent.
         self.0.lock().unwrap_or_else(|p| p.into_inner())
@@ -85,19 +124,72 @@ pub fn store_path(data_dir: &Path) -> PathBuf {
     data_dir.join("store.sqlite")
 }
 
+/// Locks a shared store. A poisoned lock means a command or a sync round panicked; SQLite's
+/// state is still consistent (every write is one transaction).
+pub fn lock_store(store: &Mutex<Store>) -> MutexGuard<'_, Store> {
+    store.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The locked store for a write: when it is released, the sync runner (if any) is nudged so
+/// the change leaves the device at once.
+pub struct Writing<'a> {
+    store: MutexGuard<'a, Store>,
+    runner: Option<&'a SyncRunner>,
+}
+
+impl Deref for Writing<'_> {
+    type Target = Store;
+    fn deref(&self) -> &Store {
+        &self.store
+    }
+}
+
+impl DerefMut for Writing<'_> {
+    fn deref_mut(&mut self) -> &mut Store {
+        &mut self.store
+    }
+}
+
+impl Drop for Writing<'_> {
+    fn drop(&mut self) {
+        // The round waits for the store lock, which is released right after this.
+        if let Some(r) = self.runner {
+            r.nudge();
+        }
+    }
+}
+
 impl Inner {
-    pub fn store(&mut self) -> CmdResult<&mut Store> {
-        self.store.as_mut().ok_or(CommandError::NotSetUp)
+    /// The locked store (see the lock order in the module doc).
+    pub fn store(&self) -> CmdResult<MutexGuard<'_, Store>> {
+        self.store
+            .as_deref()
+            .map(lock_store)
+            .ok_or(CommandError::NotSetUp)
     }
 
     pub fn actor(&self) -> CmdResult<Actor> {
         self.actor.ok_or(CommandError::NotLoggedIn)
     }
 
-    /// The store and the logged-in actor, for a write.
-    pub fn acting(&mut self) -> CmdResult<(&mut Store, Actor)> {
+    /// The store and the logged-in actor, for a write; the sync runner is nudged afterwards.
+    pub fn acting(&self) -> CmdResult<(Writing<'_>, Actor)> {
         let actor = self.actor()?;
-        Ok((self.store()?, actor))
+        let store = self.store()?;
+        Ok((
+            Writing {
+                store,
+                runner: self.sync.as_ref().map(|s| &s.runner),
+            },
+            actor,
+        ))
+    }
+
+    /// Asks the sync runner for a round now (after a write not made through [`Inner::acting`]).
+    pub fn nudge(&self) {
+        if let Some(s) = &self.sync {
+            s.runner.nudge();
+        }
     }
 
     pub fn printer(&self) -> CmdResult<&Printer> {

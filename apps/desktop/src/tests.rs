@@ -27,6 +27,7 @@ fn harness(dir: &std::path::Path) -> Harness {
             test = true
         ))
         .expect("mock app builds");
+    crate::on_start(app.handle());
     let webview = WebviewWindowBuilder::new(&app, "main", Default::default())
         .build()
         .expect("mock webview");
@@ -105,18 +106,51 @@ fn capability_lists_every_command() {
     assert_eq!(perms.matches("\"allow-").count(), n);
 }
 
+/// A port on 127.0.0.1 where nothing listens.
+fn closed_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+/// A one-shot HTTP server on 127.0.0.1 answering every request with `status` and the API's
+/// error body (`code`, `message`).
+fn refusing_server(status: u16, code: &str, message: &str) -> String {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", l.local_addr().unwrap());
+    let body = json!({"error": {"code": code, "message": message, "details": null}}).to_string();
+    std::thread::spawn(move || {
+        for mut conn in l.incoming().flatten() {
+            let mut buf = [0u8; 8192];
+            let _ = conn.set_read_timeout(Some(Duration::from_secs(2)));
+            let _ = conn.read(&mut buf);
+            let _ = write!(
+                conn,
+                "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    url
+}
+
+/// Nothing of an enrolment may stay behind when it fails.
+fn assert_nothing_enrolled(h: &Harness, dir: &std::path::Path) {
+    assert_eq!(h.ok("app_info", json!({}))["set_up"], false);
+    for f in [
+        "store.sqlite",
+        "store.sqlite-wal",
+        "credential.json",
+        "enrolling",
+    ] {
+        assert!(!dir.join(f).exists(), "{f} left behind");
+    }
+}
+
 #[test]
-fn first_run_demo_and_enrolment_is_honest() {
+fn enrolment_failures_are_typed_and_leave_no_store() {
     let dir = tempfile::tempdir().unwrap();
     let h = harness(dir.path());
     assert_eq!(h.err_code("staff_list", json!({})), "NOT_SET_UP");
-    assert_eq!(
-        h.err_code(
-            "enrol_device",
-            json!({"server": "https://pos.example.com", "code": "ABC123", "mode": "pos"})
-        ),
-        "ENROL_UNAVAILABLE"
-    );
     assert_eq!(
         h.err_code(
             "enrol_device",
@@ -124,9 +158,60 @@ fn first_run_demo_and_enrolment_is_honest() {
         ),
         "INVALID"
     );
+    // Nothing listens there.
+    let server = format!("http://127.0.0.1:{}", closed_port());
+    let e = h
+        .call(
+            "enrol_device",
+            json!({"server": server, "code": "ABCD-1234", "mode": "pos"}),
+        )
+        .unwrap_err();
+    assert_eq!(e["code"], "SERVER_UNREACHABLE", "{e}");
+    assert_eq!(e["details"]["server"], server.as_str());
+    assert!(e["message"].as_str().unwrap().contains("Cannot reach"));
+    assert_nothing_enrolled(&h, dir.path());
+    // An expired or unknown code (401), a used one (409).
+    for (status, code, msg) in [
+        (401, "AUTHN", "this enrolment code has expired"),
+        (409, "CONFLICT", "this enrolment code has already been used"),
+    ] {
+        let url = refusing_server(status, code, msg);
+        let e = h
+            .call(
+                "enrol_device",
+                json!({"server": url, "code": "ABCD-1234", "mode": "kds"}),
+            )
+            .unwrap_err();
+        assert_eq!(e["code"], "ENROL_CODE_REFUSED", "{e}");
+        assert_eq!(e["details"]["reason"], msg);
+        assert!(e["message"].as_str().unwrap().contains("new code"));
+        assert_nothing_enrolled(&h, dir.path());
+    }
+    // Re-enrolling needs a set-up device and a logged-in manager.
+    assert_eq!(
+        h.err_code(
+            "reenrol_device",
+            json!({"server": server, "code": "ABCD-1234"})
+        ),
+        "NOT_LOGGED_IN"
+    );
+}
+
+#[test]
+fn standalone_device_reports_standalone_and_guards_reenrolment() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = harness(dir.path());
     h.ok("setup_demo", json!({ "mode": "kds" }));
     assert_eq!(
         h.err_code("setup_demo", json!({ "mode": "pos" })),
+        "ALREADY_SET_UP"
+    );
+    let server = format!("http://127.0.0.1:{}", closed_port());
+    assert_eq!(
+        h.err_code(
+            "enrol_device",
+            json!({"server": server, "code": "ABCD-1234", "mode": "pos"})
+        ),
         "ALREADY_SET_UP"
     );
     assert_eq!(h.ok("staff_list", json!({})).as_array().unwrap().len(), 4);
@@ -134,9 +219,116 @@ fn first_run_demo_and_enrolment_is_honest() {
         h.ok("set_mode", json!({"mode": "back_office"}))["mode"],
         "back_office"
     );
+    let info = h.ok("app_info", json!({}));
+    assert_eq!(info["server"], Value::Null);
     let sync = h.ok("sync_status", json!({}));
     assert_eq!(sync["state"], "standalone");
+    assert_eq!(sync["server"], Value::Null);
+    assert_eq!(sync["error"], Value::Null);
+    assert_eq!(sync["problems"], json!([]));
     assert!(sync["pending_changes"].as_i64().unwrap() > 0);
+    // A cashier may not re-enrol the device; a manager may, and a failure keeps the old store.
+    h.login("cashier", "3333");
+    let body = json!({"server": server, "code": "ABCD-1234"});
+    assert_eq!(h.err_code("reenrol_device", body.clone()), "FORBIDDEN");
+    h.ok("logout", json!({}));
+    h.login("manager", "2222");
+    assert_eq!(h.err_code("reenrol_device", body), "SERVER_UNREACHABLE");
+    assert_eq!(h.ok("app_info", json!({}))["set_up"], true);
+    assert_eq!(h.ok("staff_list", json!({})).as_array().unwrap().len(), 4);
+    assert!(!dir.path().join("credential.json").exists());
+}
+
+#[test]
+fn an_enrolled_device_syncs_from_the_start_and_says_when_the_server_is_unreachable() {
+    let dir = tempfile::tempdir().unwrap();
+    // A device enrolled earlier: its store and credential are on disk; the server is gone.
+    drop(pos_core::demo::seed(&crate::state::store_path(dir.path())).unwrap());
+    let server = format!("http://127.0.0.1:{}", closed_port());
+    let cred = pos_sync::http::DeviceCredential {
+        server: server.clone(),
+        device_id: uuid::Uuid::now_v7(),
+        device_secret: "secret".into(),
+    };
+    crate::sync::save_credential(dir.path(), &cred).unwrap();
+    let h = harness(dir.path());
+    assert_eq!(h.ok("app_info", json!({}))["server"], server.as_str());
+    // The runner's first round fails at once; poll its status with a deadline.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let sync = loop {
+        let s = h.ok("sync_status", json!({}));
+        if s["state"] != "connecting" || std::time::Instant::now() > deadline {
+            break s;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(sync["state"], "offline", "{sync}");
+    assert_eq!(sync["server"], server.as_str());
+    assert_eq!(sync["error"]["code"], "SERVER_UNREACHABLE", "{sync}");
+    assert!(sync["retry_in_ms"].as_u64().unwrap() > 0);
+    assert!(
+        !sync.to_string().contains("secret"),
+        "the secret never reaches the UI"
+    );
+    // Selling goes on offline; the change waits in the outbox.
+    let before = sync["pending_changes"].as_i64().unwrap();
+    h.login("cashier", "3333");
+    h.ok("open_sale", json!({}));
+    let after = h.ok("sync_status", json!({}))["pending_changes"]
+        .as_i64()
+        .unwrap();
+    assert!(after > before, "{before} -> {after}");
+}
+
+#[test]
+fn credential_file_is_private_and_redacted() {
+    let dir = tempfile::tempdir().unwrap();
+    let cred = pos_sync::http::DeviceCredential {
+        server: "http://127.0.0.1:1".into(),
+        device_id: uuid::Uuid::now_v7(),
+        device_secret: "s3cret-value".into(),
+    };
+    crate::sync::save_credential(dir.path(), &cred).unwrap();
+    let path = crate::sync::credential_path(dir.path());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    assert_eq!(
+        crate::sync::load_credential(dir.path()).unwrap(),
+        Some(cred.clone())
+    );
+    assert!(!format!("{cred:?}").contains("s3cret"));
+    // A damaged credential is a message for the first screen, not a crash or a silent reset.
+    std::fs::write(&path, b"{oops").unwrap();
+    assert_eq!(
+        crate::sync::load_credential(dir.path()).unwrap_err().code(),
+        "CONFLICT"
+    );
+}
+
+#[test]
+fn sync_failures_map_to_actionable_errors() {
+    use crate::sync::status_error;
+    let s = "http://127.0.0.1:9";
+    assert_eq!(
+        status_error(s, false, "server unreachable: connection refused").code(),
+        "SERVER_UNREACHABLE"
+    );
+    let e = status_error(
+        s,
+        true,
+        "not authorized: AUTHN: this device has been revoked",
+    );
+    assert_eq!(e.code(), "DEVICE_REFUSED");
+    assert!(e.to_string().contains("this device has been revoked"));
+    assert!(e.to_string().contains("Settings"));
+    assert_eq!(
+        status_error(s, true, "server error 500: INTERNAL: internal error").code(),
+        "SERVER_ERROR"
+    );
 }
 
 #[test]
@@ -285,6 +477,19 @@ fn a_sale_with_discount_approval_split_tender_and_receipt() {
     assert_eq!(found["lines"][0]["refundable_qty"], 0);
     let refund_text = h.ok("receipt_preview", json!({"doc_id": r["refund_id"]}));
     assert!(refund_text.as_str().unwrap().contains("REFUND"));
+    // The same receipt as the picture of the paper the screen shows.
+    let url = h.ok("receipt_image", json!({"doc_id": r["refund_id"]}));
+    let b64 = url
+        .as_str()
+        .unwrap()
+        .strip_prefix("data:image/png;base64,")
+        .expect("a PNG data URL");
+    use base64::Engine;
+    let png = base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .expect("base64");
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    assert!(png.len() > 1000, "a real picture, {} bytes", png.len());
 }
 
 /// A fake ESC/POS printer: answers status requests as "ready" and hands back what it received.

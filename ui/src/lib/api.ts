@@ -30,7 +30,7 @@ export interface AppInfo {
   device_code: string | null; data_dir: string; startup_problem: string | null;
   user: UserView | null; idle_lock_s: number;
   kds: { warn_after_s: number; late_after_s: number; station: string | null };
-  printer_configured: boolean; version: string;
+  printer_configured: boolean; server: string | null; version: string;
 }
 export interface Staff { id: string; name: string; role: string }
 export interface Category { id: string; name: string; color: string }
@@ -62,7 +62,14 @@ export interface StockRow {
   item_id: string; sku: string; name: string; on_hand: number; low_stock_threshold: number;
   low_stock: boolean; oversold: boolean;
 }
-export interface SyncStatus { state: string; online: boolean; pending_changes: number; last_sync: number | null; problems: string[] }
+export interface SyncProblem { doc_type: string; doc_id: string; code: string; message: string; at: number }
+export interface SyncStatus {
+  state: "standalone" | "connecting" | "online" | "offline" | "not_syncing"; server: string | null; online: boolean;
+  pending_changes: number; last_sync: number | null; error: PosError | null; retry_in_ms: number;
+  problems: SyncProblem[];
+}
+/** Payload of the `enrol-progress` event: documents downloaded of the bootstrap's total. */
+export interface EnrolProgress { done: number; total: number }
 export interface PrinterStatusView {
   configured: boolean; target: string | null; problem: string | null; pending: number;
   status: { status: string; reason?: string } | null;

@@ -1,4 +1,5 @@
-import { call, type AppInfo, type PosError, type UserView } from "./api";
+import { listen } from "@tauri-apps/api/event";
+import { call, type AppInfo, type EnrolProgress, type Mode, type PosError, type UserView } from "./api";
 
 export type Screen = "pos" | "kds" | "back_office" | "shift" | "settings";
 
@@ -41,6 +42,29 @@ export async function withProgress<T>(label: string, work: () => Promise<T>): Pr
   try {
     return await work();
   } finally {
+    app.busy = null;
+  }
+}
+
+/** Enrols (or with `reenrol`, re-enrols) this device, with a progress bar fed by the
+ *  shell's `enrol-progress` events (documents downloaded / total). */
+export async function enrolDevice(server: string, code: string, mode: Mode | null, reenrol = false): Promise<AppInfo> {
+  app.busy = { label: "Enrolling with the server…", progress: null };
+  const seen: EnrolProgress[] = ((window as any).__posEnrolProgress = []); // for the e2e test
+  const stop = await listen<EnrolProgress>("enrol-progress", (e) => {
+    const { done, total } = e.payload;
+    seen.push({ done, total });
+    app.busy = {
+      label: total > 0 ? `Downloading the store: ${done} of ${total} documents` : "Downloading the store…",
+      progress: total > 0 ? Math.min(1, done / total) : null,
+    };
+  });
+  try {
+    return reenrol
+      ? await call<AppInfo>("reenrol_device", { server: server.trim(), code: code.trim() })
+      : await call<AppInfo>("enrol_device", { server: server.trim(), code: code.trim(), mode });
+  } finally {
+    stop();
     app.busy = null;
   }
 }

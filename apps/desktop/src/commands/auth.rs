@@ -43,8 +43,8 @@ impl UserView {
 /// The store's staff, for the user picker.
 #[tauri::command(rename_all = "snake_case")]
 pub fn staff_list(state: State<'_, AppState>) -> CmdResult<Vec<StaffView>> {
-    let mut inner = state.lock();
-    Ok(inner
+    let inner = state.lock();
+    let out = inner
         .store()?
         .staff()?
         .into_iter()
@@ -53,7 +53,8 @@ pub fn staff_list(state: State<'_, AppState>) -> CmdResult<Vec<StaffView>> {
             name,
             role,
         })
-        .collect())
+        .collect();
+    Ok(out)
 }
 
 /// Logs a staff member in with their PIN (lockout after repeated failures, in core).
@@ -98,7 +99,7 @@ pub fn approve_manager(
     pin: String,
 ) -> CmdResult<Approval> {
     let uid = id(&user_id)?;
-    let mut inner = state.lock();
+    let inner = state.lock();
     let approver = inner.store()?.login(uid, &pin)?;
     if !can(approver.role, Permission::DiscountOverride) {
         return Err(CommandError::Forbidden {

@@ -20,8 +20,8 @@ pub struct CategoryView {
 
 #[tauri::command(rename_all = "snake_case")]
 pub fn categories(state: State<'_, AppState>) -> CmdResult<Vec<CategoryView>> {
-    let mut inner = state.lock();
-    Ok(inner
+    let inner = state.lock();
+    let out = inner
         .store()?
         .categories()?
         .into_iter()
@@ -30,7 +30,8 @@ pub fn categories(state: State<'_, AppState>) -> CmdResult<Vec<CategoryView>> {
             name,
             color,
         })
-        .collect())
+        .collect();
+    Ok(out)
 }
 
 #[tauri::command(rename_all = "snake_case")]
@@ -39,14 +40,16 @@ pub fn items_in_category(
     category_id: String,
 ) -> CmdResult<Vec<ItemSummary>> {
     let cat = id(&category_id)?;
-    let mut inner = state.lock();
-    Ok(inner.store()?.items_in_category(&cat.to_string())?)
+    let inner = state.lock();
+    let out = inner.store()?.items_in_category(&cat.to_string())?;
+    Ok(out)
 }
 
 #[tauri::command(rename_all = "snake_case")]
 pub fn search_items(state: State<'_, AppState>, query: String) -> CmdResult<Vec<ItemSummary>> {
-    let mut inner = state.lock();
-    Ok(inner.store()?.search_items(&query, 40)?)
+    let inner = state.lock();
+    let out = inner.store()?.search_items(&query, 40)?;
+    Ok(out)
 }
 
 #[derive(Debug, Serialize)]
@@ -63,7 +66,7 @@ pub struct ItemDetail {
 #[tauri::command(rename_all = "snake_case")]
 pub fn item_detail(state: State<'_, AppState>, item_id: String) -> CmdResult<ItemDetail> {
     let iid = id(&item_id)?;
-    let mut inner = state.lock();
+    let inner = state.lock();
     let actor = inner.actor()?;
     let item: Item = inner.store()?.get(iid)?;
     Ok(ItemDetail {
@@ -83,8 +86,8 @@ pub fn save_item(
     item: Item,
 ) -> CmdResult<String> {
     let iid = item_id.as_deref().map(id).transpose()?;
-    let mut inner = state.lock();
-    let (store, actor) = inner.acting()?;
+    let inner = state.lock();
+    let (mut store, actor) = inner.acting()?;
     match iid {
         None => Ok(store.create_item(&actor, item)?.to_string()),
         Some(iid) => {
@@ -105,8 +108,8 @@ pub fn save_category(
     category: Category,
 ) -> CmdResult<String> {
     let cid = category_id.as_deref().map(id).transpose()?;
-    let mut inner = state.lock();
-    let (store, actor) = inner.acting()?;
+    let inner = state.lock();
+    let (mut store, actor) = inner.acting()?;
     match cid {
         None => Ok(store.create_category(&actor, category)?.to_string()),
         // pos-core has no `update_category` operation yet; this is its one write path.

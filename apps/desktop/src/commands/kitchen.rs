@@ -50,7 +50,7 @@ pub struct Board {
 fn board(inner: &mut Inner, station: Option<String>) -> CmdResult<Board> {
     let thresholds = inner.config.kds.clone();
     let station = station.or_else(|| thresholds.station.clone());
-    let store = inner.store()?;
+    let mut store = inner.store()?;
     let now = now_ms();
     let summaries = store.kitchen_tickets(station.as_deref(), false)?;
     let last_bumped = store
@@ -143,7 +143,8 @@ pub fn kitchen_action(
         ),
     };
     let mut inner = state.lock();
-    let (store, actor) = inner.acting()?;
+    let (mut store, actor) = inner.acting()?;
     store.kitchen(&actor, tid, action)?;
+    drop(store);
     board(&mut inner, station)
 }

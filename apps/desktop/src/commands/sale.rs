@@ -5,7 +5,7 @@ use pos_core::money::Money;
 use pos_core::refund::{refundable, Refund, RefundRequest};
 use pos_core::sale::{Discount, DiscountKind, Sale, Tender};
 use pos_core::store::{PaymentOutcome, SaleSummary};
-use pos_printing::{render_text, Document, JobId};
+use pos_printing::{render_png, render_text, Document, JobId};
 use serde::{Deserialize, Serialize};
 use tauri::State;
 use uuid::Uuid;
@@ -29,8 +29,9 @@ pub fn open_sale(state: State<'_, AppState>, ticket: Option<String>) -> CmdResul
         .map(|t| t.trim().to_string())
         .filter(|t| !t.is_empty());
     let mut inner = state.lock();
-    let (store, actor) = inner.acting()?;
+    let (mut store, actor) = inner.acting()?;
     let sale_id = store.open_sale(&actor, ticket)?;
+    drop(store);
     view(&mut inner, sale_id)
 }
 
@@ -38,8 +39,9 @@ pub fn open_sale(state: State<'_, AppState>, ticket: Option<String>) -> CmdResul
 /// from here after a restart.
 #[tauri::command(rename_all = "snake_case")]
 pub fn open_sales(state: State<'_, AppState>) -> CmdResult<Vec<SaleSummary>> {
-    let mut inner = state.lock();
-    Ok(inner.store()?.open_sales()?)
+    let inner = state.lock();
+    let out = inner.store()?.open_sales()?;
+    Ok(out)
 }
 
 #[tauri::command(rename_all = "snake_case")]
@@ -57,8 +59,9 @@ pub fn scan_barcode(
 ) -> CmdResult<SaleView> {
     let sid = id(&sale_id)?;
     let mut inner = state.lock();
-    let (store, actor) = inner.acting()?;
+    let (mut store, actor) = inner.acting()?;
     store.scan(&actor, sid, barcode.trim())?;
+    drop(store);
     view(&mut inner, sid)
 }
 
@@ -84,8 +87,9 @@ pub fn add_item(
         .map(|m| (m.group, m.option))
         .collect();
     let mut inner = state.lock();
-    let (store, actor) = inner.acting()?;
+    let (mut store, actor) = inner.acting()?;
     store.add_item(&actor, sid, iid, qty.unwrap_or(1), &mods, 1)?;
+    drop(store);
     view(&mut inner, sid)
 }
 
@@ -98,8 +102,9 @@ pub fn set_line_qty(
 ) -> CmdResult<SaleView> {
     let sid = id(&sale_id)?;
     let mut inner = state.lock();
-    let (store, actor) = inner.acting()?;
+    let (mut store, actor) = inner.acting()?;
     store.set_line_qty(&actor, sid, &line_id, qty)?;
+    drop(store);
     view(&mut inner, sid)
 }
 
@@ -111,8 +116,9 @@ pub fn remove_line(
 ) -> CmdResult<SaleView> {
     let sid = id(&sale_id)?;
     let mut inner = state.lock();
-    let (store, actor) = inner.acting()?;
+    let (mut store, actor) = inner.acting()?;
     store.remove_line(&actor, sid, &line_id)?;
+    drop(store);
     view(&mut inner, sid)
 }
 
@@ -125,8 +131,9 @@ pub fn set_line_note(
 ) -> CmdResult<SaleView> {
     let sid = id(&sale_id)?;
     let mut inner = state.lock();
-    let (store, actor) = inner.acting()?;
+    let (mut store, actor) = inner.acting()?;
     store.set_line_note(&actor, sid, &line_id, &note)?;
+    drop(store);
     view(&mut inner, sid)
 }
 
@@ -173,8 +180,9 @@ pub fn set_line_discount(
     let sid = id(&sale_id)?;
     let d = discount.map(DiscountInput::parse).transpose()?;
     let mut inner = state.lock();
-    let (store, actor) = inner.acting()?;
+    let (mut store, actor) = inner.acting()?;
     store.set_line_discount(&actor, sid, &line_id, d)?;
+    drop(store);
     view(&mut inner, sid)
 }
 
@@ -187,8 +195,9 @@ pub fn set_order_discount(
     let sid = id(&sale_id)?;
     let d = discount.map(DiscountInput::parse).transpose()?;
     let mut inner = state.lock();
-    let (store, actor) = inner.acting()?;
+    let (mut store, actor) = inner.acting()?;
     store.set_order_discount(&actor, sid, d)?;
+    drop(store);
     view(&mut inner, sid)
 }
 
@@ -203,8 +212,9 @@ pub struct Fired {
 pub fn fire_sale(state: State<'_, AppState>, sale_id: String) -> CmdResult<Fired> {
     let sid = id(&sale_id)?;
     let mut inner = state.lock();
-    let (store, actor) = inner.acting()?;
+    let (mut store, actor) = inner.acting()?;
     let tickets = store.fire(&actor, sid, None)?;
+    drop(store);
     Ok(Fired {
         tickets: tickets.len(),
         sale: view(&mut inner, sid)?,
@@ -244,8 +254,9 @@ pub fn pay(
         .settings()?
         .currency()
         .map_err(pos_core::store::StoreError::from)?;
-    let (store, actor) = inner.acting()?;
+    let (mut store, actor) = inner.acting()?;
     let outcome = store.pay(&actor, sid, t, Money::new(amount, currency), reference)?;
+    drop(store);
     Ok(Paid {
         outcome,
         sale: view(&mut inner, sid)?,
@@ -255,15 +266,15 @@ pub fn pay(
 #[tauri::command(rename_all = "snake_case")]
 pub fn void_sale(state: State<'_, AppState>, sale_id: String, reason: String) -> CmdResult<()> {
     let sid = id(&sale_id)?;
-    let mut inner = state.lock();
-    let (store, actor) = inner.acting()?;
+    let inner = state.lock();
+    let (mut store, actor) = inner.acting()?;
     Ok(store.void_sale(&actor, sid, &reason)?)
 }
 
 /// The receipt layout of a sale or a refund (by document id).
 fn receipt_document(inner: &mut Inner, doc_id: Uuid) -> CmdResult<(String, Document)> {
     let cashier = Some(inner.user_name.clone()).filter(|n| !n.is_empty());
-    let store = inner.store()?;
+    let mut store = inner.store()?;
     let settings = store.settings()?.clone();
     match store.envelope(doc_id)?.doc_type {
         DocType::Sale => {
@@ -314,17 +325,40 @@ pub fn reprint_receipt(state: State<'_, AppState>, doc_id: String) -> CmdResult<
     )?)
 }
 
-/// The receipt as the printer would print it, as text (`pos_printing::render_text`).
-#[tauri::command(rename_all = "snake_case")]
-pub fn receipt_preview(state: State<'_, AppState>, doc_id: String) -> CmdResult<String> {
-    let did = id(&doc_id)?;
+/// A receipt's layout and the profile of this device's printer (or the default 80 mm one).
+fn receipt_for_preview(
+    state: &AppState,
+    doc_id: &str,
+) -> CmdResult<(Document, pos_printing::PrinterProfile)> {
+    let did = id(doc_id)?;
     let mut inner = state.lock();
     let (_, doc) = receipt_document(&mut inner, did)?;
     let profile = match inner.printer.as_ref() {
         Some(p) => p.setup.profile.clone(),
         None => crate::state::default_profile()?,
     };
+    Ok((doc, profile))
+}
+
+/// The receipt as the printer would print it, as text (`pos_printing::render_text`).
+#[tauri::command(rename_all = "snake_case")]
+pub fn receipt_preview(state: State<'_, AppState>, doc_id: String) -> CmdResult<String> {
+    let (doc, profile) = receipt_for_preview(&state, &doc_id)?;
     Ok(render_text(&doc, &profile)?)
+}
+
+/// The receipt as the printer would print it, as a PNG of the paper
+/// (`pos_printing::render_png`), in a `data:` URL the screen shows as an image. Rendered off
+/// the UI thread, and without holding the app's lock.
+#[tauri::command(async, rename_all = "snake_case")]
+pub fn receipt_image(state: State<'_, AppState>, doc_id: String) -> CmdResult<String> {
+    use base64::Engine;
+    let (doc, profile) = receipt_for_preview(&state, &doc_id)?;
+    let png = render_png(&doc, &profile)?;
+    Ok(format!(
+        "data:image/png;base64,{}",
+        base64::engine::general_purpose::STANDARD.encode(png)
+    ))
 }
 
 /// Pulses the cash drawer through the receipt printer.
@@ -342,8 +376,8 @@ pub fn open_drawer(state: State<'_, AppState>) -> CmdResult<JobId> {
 /// refundable per line.
 #[tauri::command(rename_all = "snake_case")]
 pub fn find_receipt(state: State<'_, AppState>, receipt_no: String) -> CmdResult<SaleView> {
-    let mut inner = state.lock();
-    let store = inner.store()?;
+    let inner = state.lock();
+    let mut store = inner.store()?;
     let sid = store.sale_by_receipt(receipt_no.trim())?;
     let sale: Sale = store.get(sid)?;
     let prior = store.refunds_of(sid)?;
@@ -392,8 +426,8 @@ pub fn refund_sale(
         ));
     }
     let reference = (t == Tender::Card).then(|| "refund".to_string());
-    let mut inner = state.lock();
-    let (store, actor) = inner.acting()?;
+    let inner = state.lock();
+    let (mut store, actor) = inner.acting()?;
     let rid = store.refund(&actor, sid, &requests, t, reference, &reason)?;
     let refund: Refund = store.get(rid)?;
     let total = refund
@@ -410,8 +444,9 @@ pub fn refund_sale(
 /// Closed sales, newest first (back office, reprints).
 #[tauri::command(rename_all = "snake_case")]
 pub fn closed_sales(state: State<'_, AppState>, limit: Option<i64>) -> CmdResult<Vec<SaleSummary>> {
-    let mut inner = state.lock();
-    Ok(inner
+    let inner = state.lock();
+    let out = inner
         .store()?
-        .closed_sales(limit.unwrap_or(100).clamp(1, 1000))?)
+        .closed_sales(limit.unwrap_or(100).clamp(1, 1000))?;
+    Ok(out)
 }

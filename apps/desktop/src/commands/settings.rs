@@ -21,7 +21,7 @@ pub struct DeviceSettings {
 
 #[tauri::command(rename_all = "snake_case")]
 pub fn device_settings(state: State<'_, AppState>) -> CmdResult<DeviceSettings> {
-    let mut inner = state.lock();
+    let inner = state.lock();
     let config = inner.config.clone();
     let settings = inner.store()?.settings()?.clone();
     Ok(DeviceSettings {
@@ -48,7 +48,8 @@ pub fn save_printer(
     let dir = inner.data_dir.clone();
     inner.config.save(&dir)?;
     inner.start_printer()?;
-    Ok(inner.printer.is_some())
+    let out = inner.printer.is_some();
+    Ok(out)
 }
 
 /// Queues a test page.
@@ -139,8 +140,8 @@ pub fn save_receipt_texts(
     header: String,
     footer: String,
 ) -> CmdResult<()> {
-    let mut inner = state.lock();
-    let (store, actor) = inner.acting()?;
+    let inner = state.lock();
+    let (mut store, actor) = inner.acting()?;
     let settings = StoreSettings {
         receipt_header: header,
         receipt_footer: footer,
@@ -169,24 +170,84 @@ pub fn save_device_prefs(
     inner.config.save(&dir)
 }
 
+/// A change the server refused, with its reason.
 #[derive(Debug, Serialize)]
-pub struct SyncStatus {
-    /// `standalone` until the device sync engine exists (`pos-sync`).
-    pub state: &'static str,
-    pub online: bool,
-    pub pending_changes: i64,
-    pub last_sync: Option<i64>,
-    pub problems: Vec<String>,
+pub struct ProblemView {
+    pub doc_type: String,
+    pub doc_id: String,
+    pub code: String,
+    pub message: String,
+    pub at: i64,
 }
 
+/// What the sync indicator shows.
+#[derive(Debug, Serialize)]
+pub struct SyncStatus {
+    /// `standalone` (never enrolled), `connecting` (no round finished yet), `online`,
+    /// `offline` (server unreachable) or `not_syncing` (the server answers but refuses).
+    pub state: &'static str,
+    pub server: Option<String>,
+    pub online: bool,
+    pub pending_changes: i64,
+    /// The last successful round, ms since the epoch.
+    pub last_sync: Option<i64>,
+    /// Why the last round failed, as an error the UI can act on (`SERVER_UNREACHABLE`,
+    /// `DEVICE_REFUSED`, `SERVER_ERROR`).
+    pub error: Option<CommandError>,
+    pub retry_in_ms: u64,
+    pub problems: Vec<ProblemView>,
+}
+
+/// The runner's last status with the store's live counts and refused changes.
 #[tauri::command(rename_all = "snake_case")]
 pub fn sync_status(state: State<'_, AppState>) -> CmdResult<SyncStatus> {
-    let mut inner = state.lock();
+    let inner = state.lock();
+    let (pending_changes, problems) = {
+        let store = inner.store()?;
+        (store.outbox_len()?, store.sync_problems()?)
+    };
+    let problems = problems
+        .into_iter()
+        .map(|p| ProblemView {
+            doc_type: p.doc_type,
+            doc_id: p.doc_id.to_string(),
+            code: p.code,
+            message: p.message,
+            at: p.at,
+        })
+        .collect();
+    let Some(link) = inner.sync.as_ref() else {
+        return Ok(SyncStatus {
+            state: "standalone",
+            server: None,
+            online: false,
+            pending_changes,
+            last_sync: None,
+            error: None,
+            retry_in_ms: 0,
+            problems,
+        });
+    };
+    let st = link.runner.status();
+    let error = st
+        .last_error
+        .as_ref()
+        .map(|e| crate::sync::status_error(&link.server, st.online, e));
+    let state = match (&st.last_success, &error, st.online) {
+        (None, None, _) => "connecting",
+        (_, None, _) => "online",
+        // Reachable, but refusing (a revoked device) or failing.
+        (_, Some(_), true) => "not_syncing",
+        (_, Some(_), false) => "offline",
+    };
     Ok(SyncStatus {
-        state: "standalone",
-        online: false,
-        pending_changes: inner.store()?.outbox_len()?,
-        last_sync: None,
-        problems: Vec::new(),
+        state,
+        server: Some(link.server.clone()),
+        online: st.online,
+        pending_changes,
+        last_sync: st.last_success,
+        error,
+        retry_in_ms: st.backoff_ms,
+        problems,
     })
 }

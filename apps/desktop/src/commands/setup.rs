@@ -1,11 +1,15 @@
 //! First run: standalone demo mode or enrolment, and the device's mode.
 
+use std::sync::{Arc, Mutex};
+
+use pos_core::auth::{require, Permission};
 use serde::Serialize;
-use tauri::State;
+use tauri::{AppHandle, Emitter, Runtime, State};
 
 use crate::config::{KdsSetup, Mode};
 use crate::error::{CmdResult, CommandError};
 use crate::state::{store_path, AppState, Inner};
+use crate::sync::{self, ENROL_PROGRESS_EVENT};
 
 use super::auth::UserView;
 
@@ -22,15 +26,16 @@ pub struct AppInfo {
     pub idle_lock_s: u64,
     pub kds: KdsSetup,
     pub printer_configured: bool,
+    /// The sync server of an enrolled device (`None`: standalone).
+    pub server: Option<String>,
     pub version: &'static str,
 }
 
 pub(crate) fn info(inner: &mut Inner) -> AppInfo {
-    let settings = inner
-        .store
-        .as_ref()
-        .and_then(|s| s.settings().ok().cloned());
-    let identity = inner.store.as_ref().map(|s| s.identity().clone());
+    let (settings, identity) = match inner.store() {
+        Ok(s) => (s.settings().ok().cloned(), Some(s.identity().clone())),
+        Err(_) => (None, None),
+    };
     AppInfo {
         set_up: inner.store.is_some(),
         mode: inner.config.mode,
@@ -45,6 +50,7 @@ pub(crate) fn info(inner: &mut Inner) -> AppInfo {
         idle_lock_s: inner.config.idle_lock_s,
         kds: inner.config.kds.clone(),
         printer_configured: inner.printer.is_some(),
+        server: inner.sync.as_ref().map(|s| s.server.clone()),
         version: env!("CARGO_PKG_VERSION"),
     }
 }
@@ -59,11 +65,11 @@ pub fn app_info(state: State<'_, AppState>) -> AppInfo {
 #[tauri::command(rename_all = "snake_case")]
 pub fn setup_demo(state: State<'_, AppState>, mode: Mode) -> CmdResult<AppInfo> {
     let mut inner = state.lock();
-    if inner.store.is_some() {
+    if inner.store.is_some() || inner.enrolling {
         return Err(CommandError::AlreadySetUp);
     }
     let (store, _demo) = pos_core::demo::seed(&store_path(&inner.data_dir))?;
-    inner.store = Some(store);
+    inner.store = Some(Arc::new(Mutex::new(store)));
     inner.startup_problem = None;
     inner.config.mode = Some(mode);
     let dir = inner.data_dir.clone();
@@ -72,11 +78,7 @@ pub fn setup_demo(state: State<'_, AppState>, mode: Mode) -> CmdResult<AppInfo> 
     Ok(info(&mut inner))
 }
 
-/// Enrols with a sync server and a one-time code. The device sync engine (`pos-sync`) has no
-/// enrolment function yet, so this validates the form and then says so, honestly.
-#[tauri::command(rename_all = "snake_case")]
-pub fn enrol_device(server: String, code: String, mode: Mode) -> CmdResult<AppInfo> {
-    let _ = mode;
+fn check_enrol_form(server: &str, code: &str) -> CmdResult<()> {
     let server = server.trim();
     if !(server.starts_with("http://") || server.starts_with("https://")) || server.len() < 10 {
         return Err(CommandError::invalid(
@@ -88,7 +90,105 @@ pub fn enrol_device(server: String, code: String, mode: Mode) -> CmdResult<AppIn
             "The one-time code is too short; check it with your manager.",
         ));
     }
-    Err(CommandError::EnrolUnavailable)
+    Ok(())
+}
+
+/// Clears [`Inner::enrolling`] however the enrolment ends.
+struct Enrolling<'a>(&'a AppState);
+
+impl Drop for Enrolling<'_> {
+    fn drop(&mut self) {
+        self.0.lock().enrolling = false;
+    }
+}
+
+/// Enrols with the server, bootstraps (progress as [`ENROL_PROGRESS_EVENT`]) without holding
+/// the app's lock, then installs the store, retiring the old one first when `replace`.
+fn enrol<R: Runtime>(
+    app: &AppHandle<R>,
+    state: &AppState,
+    server: &str,
+    code: &str,
+    mode: Option<Mode>,
+    replace: bool,
+) -> CmdResult<AppInfo> {
+    check_enrol_form(server, code)?;
+    let data_dir = {
+        let mut inner = state.lock();
+        if inner.enrolling {
+            return Err(CommandError::Conflict(
+                "An enrolment is already running on this device.".into(),
+            ));
+        }
+        if replace {
+            require(inner.actor()?.role, Permission::DeviceEnrol)?;
+        } else if inner.store.is_some() {
+            return Err(CommandError::AlreadySetUp);
+        }
+        inner.enrolling = true;
+        inner.data_dir.clone()
+    };
+    let _enrolling = Enrolling(state);
+    let mode = mode.or(state.lock().config.mode).unwrap_or(Mode::Pos);
+    let name = format!("{} ({})", mode.label(), device_host());
+    let staged = sync::enrol_and_bootstrap(&data_dir, server, code, &name, |p| {
+        let _ = app.emit(ENROL_PROGRESS_EVENT, p);
+    })?;
+    let mut inner = state.lock();
+    if replace {
+        // The runner and the printer queue hold the old store open: stop them, then close it.
+        inner.sync = None;
+        if let Some(p) = inner.printer.take() {
+            p.queue.shutdown()?;
+        }
+        inner.store = None;
+        inner.actor = None;
+        inner.user_name.clear();
+        sync::retire_store(&data_dir)?;
+    }
+    let (store, cred) = sync::install(&data_dir, staged)?;
+    let store = Arc::new(Mutex::new(store));
+    inner.store = Some(store.clone());
+    inner.startup_problem = None;
+    inner.config.mode = Some(mode);
+    inner.config.save(&data_dir)?;
+    inner.sync = Some(sync::start_runner(app.clone(), store, cred));
+    inner.start_printer()?;
+    Ok(info(&mut inner))
+}
+
+/// The name the server shows for this device: the machine's host name.
+fn device_host() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|h| h.trim().chars().take(60).collect::<String>())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "desktop".into())
+}
+
+/// Enrols this new device with the store's server and a one-time code, downloads the store
+/// (a progress bar follows `enrol-progress` events) and starts syncing.
+#[tauri::command(async, rename_all = "snake_case")]
+pub fn enrol_device<R: Runtime>(
+    app: AppHandle<R>,
+    state: State<'_, AppState>,
+    server: String,
+    code: String,
+    mode: Mode,
+) -> CmdResult<AppInfo> {
+    enrol(&app, &state, &server, &code, Some(mode), false)
+}
+
+/// Enrols this device again (new server or new code, e.g. after it was revoked). The old store
+/// and credential are kept in `replaced-<time>/` in the data folder. Needs `device.enrol`.
+#[tauri::command(async, rename_all = "snake_case")]
+pub fn reenrol_device<R: Runtime>(
+    app: AppHandle<R>,
+    state: State<'_, AppState>,
+    server: String,
+    code: String,
+) -> CmdResult<AppInfo> {
+    enrol(&app, &state, &server, &code, None, true)
 }
 
 /// Switches this device between POS, KDS and back office.

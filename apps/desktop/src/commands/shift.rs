@@ -27,7 +27,7 @@ pub struct ShiftStatus {
 
 #[tauri::command(rename_all = "snake_case")]
 pub fn shift_status(state: State<'_, AppState>) -> CmdResult<ShiftStatus> {
-    let mut inner = state.lock();
+    let inner = state.lock();
     let store = inner.store()?;
     let currency = store.settings()?.currency.clone();
     let shift = store.open_shift_id()?;
@@ -42,8 +42,8 @@ pub fn shift_status(state: State<'_, AppState>) -> CmdResult<ShiftStatus> {
 
 #[tauri::command(rename_all = "snake_case")]
 pub fn open_shift(state: State<'_, AppState>, float: i64) -> CmdResult<String> {
-    let mut inner = state.lock();
-    let (store, actor) = inner.acting()?;
+    let inner = state.lock();
+    let (mut store, actor) = inner.acting()?;
     Ok(store.open_shift(&actor, float)?.to_string())
 }
 
@@ -65,8 +65,8 @@ pub fn cash_event(
             )))
         }
     };
-    let mut inner = state.lock();
-    let (store, actor) = inner.acting()?;
+    let inner = state.lock();
+    let (mut store, actor) = inner.acting()?;
     Ok(store.cash_event(&actor, kind, amount, &reason)?)
 }
 
@@ -82,7 +82,8 @@ pub struct ReportView {
 }
 
 fn device_code(inner: &mut Inner) -> CmdResult<String> {
-    Ok(inner.store()?.identity().device_code.clone())
+    let out = inner.store()?.identity().device_code.clone();
+    Ok(out)
 }
 
 fn preview_profile(inner: &Inner) -> CmdResult<pos_printing::PrinterProfile> {
@@ -143,8 +144,9 @@ pub fn close_shift(
 ) -> CmdResult<ReportView> {
     let counts: BTreeMap<String, i64> = counts.into_iter().filter(|(_, n)| *n != 0).collect();
     let mut inner = state.lock();
-    let (store, actor) = inner.acting()?;
+    let (mut store, actor) = inner.acting()?;
     let (_, z_id) = store.close_shift(&actor, counts)?;
+    drop(store);
     z_view(&mut inner, z_id)
 }
 
@@ -197,6 +199,7 @@ pub fn print_report(
 /// The Z report history, newest first; with `z_id`, see `close_shift`'s view via `x_report`.
 #[tauri::command(rename_all = "snake_case")]
 pub fn z_reports(state: State<'_, AppState>) -> CmdResult<Vec<ZSummary>> {
-    let mut inner = state.lock();
-    Ok(inner.store()?.z_reports()?)
+    let inner = state.lock();
+    let out = inner.store()?.z_reports()?;
+    Ok(out)
 }

@@ -45,8 +45,9 @@ pub fn stock_levels(
         "oversold" => StockFilter::Oversold,
         other => return Err(CommandError::invalid(format!("Unknown filter {other:?}."))),
     };
-    let mut inner = state.lock();
-    Ok(inner.store()?.stock_levels(f)?)
+    let inner = state.lock();
+    let out = inner.store()?.stock_levels(f)?;
+    Ok(out)
 }
 
 #[tauri::command(rename_all = "snake_case")]
@@ -56,8 +57,8 @@ pub fn receive_stock(
     lines: Vec<StockLineInput>,
 ) -> CmdResult<String> {
     let l = self::lines(lines)?;
-    let mut inner = state.lock();
-    let (store, actor) = inner.acting()?;
+    let inner = state.lock();
+    let (mut store, actor) = inner.acting()?;
     Ok(store.receive_stock(&actor, &supplier_ref, &l)?.to_string())
 }
 
@@ -68,16 +69,16 @@ pub fn adjust_stock(
     lines: Vec<StockLineInput>,
 ) -> CmdResult<String> {
     let l = self::lines(lines)?;
-    let mut inner = state.lock();
-    let (store, actor) = inner.acting()?;
+    let inner = state.lock();
+    let (mut store, actor) = inner.acting()?;
     Ok(store.adjust_stock(&actor, &reason, &l)?.to_string())
 }
 
 /// Starts a count sheet (a draft until posted).
 #[tauri::command(rename_all = "snake_case")]
 pub fn start_count(state: State<'_, AppState>) -> CmdResult<String> {
-    let mut inner = state.lock();
-    let (store, actor) = inner.acting()?;
+    let inner = state.lock();
+    let (mut store, actor) = inner.acting()?;
     Ok(store.start_count(&actor)?.to_string())
 }
 
@@ -89,8 +90,8 @@ pub fn count_item(
     counted: i64,
 ) -> CmdResult<()> {
     let (cid, iid) = (id(&count_id)?, id(&item_id)?);
-    let mut inner = state.lock();
-    let (store, actor) = inner.acting()?;
+    let inner = state.lock();
+    let (mut store, actor) = inner.acting()?;
     Ok(store.count_item(&actor, cid, iid, counted)?)
 }
 
@@ -98,8 +99,8 @@ pub fn count_item(
 #[tauri::command(rename_all = "snake_case")]
 pub fn post_count(state: State<'_, AppState>, count_id: String) -> CmdResult<()> {
     let cid = id(&count_id)?;
-    let mut inner = state.lock();
-    let (store, actor) = inner.acting()?;
+    let inner = state.lock();
+    let (mut store, actor) = inner.acting()?;
     Ok(store.post_count(&actor, cid)?)
 }
 
@@ -114,7 +115,7 @@ pub fn transfer_out(
         CommandError::invalid("Enter the other store's id (a UUID from head office).")
     })?;
     let l = self::lines(lines)?;
-    let mut inner = state.lock();
-    let (store, actor) = inner.acting()?;
+    let inner = state.lock();
+    let (mut store, actor) = inner.acting()?;
     Ok(store.transfer_out(&actor, to, &l)?.to_string())
 }
