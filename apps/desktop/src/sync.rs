@@ -11,12 +11,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use pos_core::store::{DeviceIdentity, Store};
-use pos_sync::device::{SyncEngine, SyncError, SyncStatus, Transport, TransportError};
+use pos_sync::device::{SyncEngine, SyncError, SyncStatus, TransportError};
 use pos_sync::http::{DeviceCredential, HttpTransport};
 use pos_sync::runner::SyncRunner;
-use pos_sync::wire::{
-    BootstrapPage, DocSnapshot, PullResponse, PushRequest, PushResponse, StaffRecord,
-};
 use serde::Serialize;
 use tauri::{Emitter, Runtime};
 
@@ -262,34 +259,10 @@ pub fn retire_store(data_dir: &Path) -> CmdResult<PathBuf> {
 pub const STAFF_REFRESH: Duration = Duration::from_secs(60);
 const STAFF_REFRESH_ENV: &str = "POS_STAFF_REFRESH_SECS";
 
-/// The staff list already fetched, as a [`Transport`] that has nothing else: lets
-/// `SyncEngine::refresh_staff` store it without a network call under the store's lock.
-struct Fetched(Vec<StaffRecord>);
-
-impl Transport for Fetched {
-    fn push(&mut self, _: &PushRequest) -> Result<PushResponse, TransportError> {
-        Err(TransportError::Protocol("staff only".into()))
-    }
-    fn pull(&mut self, _: i64, _: usize) -> Result<PullResponse, TransportError> {
-        Err(TransportError::Protocol("staff only".into()))
-    }
-    fn document(&mut self, _: uuid::Uuid) -> Result<Option<DocSnapshot>, TransportError> {
-        Err(TransportError::Protocol("staff only".into()))
-    }
-    fn bootstrap(&mut self, _: Option<&str>) -> Result<BootstrapPage, TransportError> {
-        Err(TransportError::Protocol("staff only".into()))
-    }
-    fn staff(&mut self) -> Result<Vec<StaffRecord>, TransportError> {
-        Ok(std::mem::take(&mut self.0))
-    }
-}
-
-/// Fetches the store's staff from the server (without holding the store), then replaces the
-/// local staff list with it through `SyncEngine::refresh_staff`.
+/// Refreshes the store's staff from the server: fetched without holding the store, then written
+/// under its lock (`SyncEngine::refresh_staff_shared`).
 pub fn refresh_staff(store: &Mutex<Store>, http: &mut HttpTransport) -> Result<(), SyncError> {
-    let staff = http.staff()?;
-    let mut store = crate::state::lock_store(store);
-    SyncEngine::new().refresh_staff(&mut store, &mut Fetched(staff))
+    SyncEngine::new().refresh_staff_shared(store, http)
 }
 
 /// Starts the background sync of `store`; each round's status goes to the UI as an event, and

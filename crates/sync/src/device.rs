@@ -103,6 +103,29 @@ pub struct SyncEngine {
 const BACKOFF_BASE_MS: u64 = 500;
 const BACKOFF_MAX_MS: u64 = 60_000;
 
+/// How the engine reaches the store: directly, or through the mutex an app shares with its
+/// sync thread. A shared store is locked for each local step only (read the outbox, mark it
+/// done, reset a document, apply a pulled page), **never across a network call**, so a till
+/// keeps selling while a server is slow or silent.
+trait StoreAccess {
+    fn with<R>(&mut self, f: impl FnOnce(&mut Store) -> R) -> R;
+}
+
+impl StoreAccess for &mut Store {
+    fn with<R>(&mut self, f: impl FnOnce(&mut Store) -> R) -> R {
+        f(self)
+    }
+}
+
+impl StoreAccess for &std::sync::Mutex<Store> {
+    fn with<R>(&mut self, f: impl FnOnce(&mut Store) -> R) -> R {
+        // A poisoned lock means a panic elsewhere while holding the store; SQLite's state is
+        // still consistent (every write is one transaction), so carry on.
+        let mut guard = self.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut guard)
+    }
+}
+
 impl SyncEngine {
     pub fn new() -> SyncEngine {
         SyncEngine::default()
@@ -119,9 +142,28 @@ impl SyncEngine {
         store: &mut Store,
         t: &mut dyn Transport,
     ) -> Result<SyncReport, SyncError> {
-        let result = self.round(store, t);
-        self.status.pending = store.outbox_len().unwrap_or(self.status.pending);
-        self.status.problems = store.sync_problems().map(|p| p.len() as i64).unwrap_or(0);
+        self.sync_with(store, t)
+    }
+
+    /// [`Self::sync_once`] on a store the app shares: the lock is taken for each local step and
+    /// released during every network call.
+    pub fn sync_shared(
+        &mut self,
+        store: &std::sync::Mutex<Store>,
+        t: &mut dyn Transport,
+    ) -> Result<SyncReport, SyncError> {
+        self.sync_with(store, t)
+    }
+
+    fn sync_with(
+        &mut self,
+        mut store: impl StoreAccess,
+        t: &mut dyn Transport,
+    ) -> Result<SyncReport, SyncError> {
+        let result = self.round(&mut store, t);
+        let (pending, problems) = store.with(|s| (s.outbox_len(), s.sync_problems()));
+        self.status.pending = pending.unwrap_or(self.status.pending);
+        self.status.problems = problems.map(|p| p.len() as i64).unwrap_or(0);
         match &result {
             Ok(_) => {
                 self.failures = 0;
@@ -143,7 +185,11 @@ impl SyncEngine {
         result
     }
 
-    fn round(&mut self, store: &mut Store, t: &mut dyn Transport) -> Result<SyncReport, SyncError> {
+    fn round(
+        &mut self,
+        store: &mut impl StoreAccess,
+        t: &mut dyn Transport,
+    ) -> Result<SyncReport, SyncError> {
         let mut report = SyncReport::default();
         self.push_all(store, t, &mut report)?;
         self.pull_all(store, t, &mut report)?;
@@ -152,16 +198,16 @@ impl SyncEngine {
 
     fn push_all(
         &mut self,
-        store: &mut Store,
+        store: &mut impl StoreAccess,
         t: &mut dyn Transport,
         report: &mut SyncReport,
     ) -> Result<(), SyncError> {
-        let device_id = store.identity().device_id;
+        let device_id = store.with(|s| s.identity().device_id);
         // Changes answered "retry after" in this round are not sent again in it.
         let mut held: HashSet<String> = HashSet::new();
         loop {
             let batch: Vec<_> = store
-                .outbox_batch(PUSH_BATCH + held.len())?
+                .with(|s| s.outbox_batch(PUSH_BATCH + held.len()))?
                 .into_iter()
                 .filter(|e| !held.contains(&e.hash))
                 .take(PUSH_BATCH)
@@ -217,7 +263,7 @@ impl SyncEngine {
                 }
             }
             let progressed = !done.is_empty() || !reset.is_empty() || retried > 0;
-            store.outbox_done(&done)?;
+            store.with(|s| s.outbox_done(&done))?;
             if !progressed {
                 return Ok(());
             }
@@ -228,11 +274,13 @@ impl SyncEngine {
                     continue;
                 }
                 let snapshot = t.document(entry.envelope.doc_id)?;
-                store.reset_document(
-                    &entry.envelope,
-                    snapshot.as_ref().map(|s| s.bytes.as_slice()),
-                    (&entry.hash, &code, &message),
-                )?;
+                store.with(|s| {
+                    s.reset_document(
+                        &entry.envelope,
+                        snapshot.as_ref().map(|s| s.bytes.as_slice()),
+                        (&entry.hash, &code, &message),
+                    )
+                })?;
                 // Its other outbox entries went with the reset.
                 for e in batch
                     .iter()
@@ -246,23 +294,26 @@ impl SyncEngine {
 
     fn pull_all(
         &mut self,
-        store: &mut Store,
+        store: &mut impl StoreAccess,
         t: &mut dyn Transport,
         report: &mut SyncReport,
     ) -> Result<(), SyncError> {
         loop {
-            let cursor = store.sync_cursor()?;
+            let cursor = store.with(|s| s.sync_cursor())?;
             let page = t.pull(cursor, PULL_PAGE)?;
             let changes: Vec<_> = page
                 .changes
                 .iter()
                 .map(|c| (c.envelope, c.bytes.clone()))
                 .collect();
-            let applied = store.apply_remote(&changes)?;
+            let applied = store.with(|s| -> Result<_, StoreError> {
+                let applied = s.apply_remote(&changes)?;
+                if page.cursor > cursor {
+                    s.set_sync_cursor(page.cursor)?;
+                }
+                Ok(applied)
+            })?;
             report.pulled += applied.applied;
-            if page.cursor > cursor {
-                store.set_sync_cursor(page.cursor)?;
-            }
             if !page.more || page.changes.is_empty() {
                 return Ok(());
             }
@@ -324,13 +375,30 @@ impl SyncEngine {
         store: &mut Store,
         t: &mut dyn Transport,
     ) -> Result<(), SyncError> {
-        for s in t.staff()? {
-            let role = s
-                .role
-                .parse()
-                .map_err(|e: pos_core::auth::AuthError| TransportError::Protocol(e.to_string()))?;
-            store.upsert_staff(s.user_id, &s.name, role, s.pin_hash.as_deref())?;
-        }
-        Ok(())
+        refresh_staff_with(store, t)
     }
+
+    /// [`Self::refresh_staff`] on a shared store: fetched without the lock, stored under it.
+    pub fn refresh_staff_shared(
+        &mut self,
+        store: &std::sync::Mutex<Store>,
+        t: &mut dyn Transport,
+    ) -> Result<(), SyncError> {
+        refresh_staff_with(store, t)
+    }
+}
+
+/// Replaces the device's staff with the server's list: new and changed staff (names, roles, PIN
+/// hashes) are written, and staff the server no longer lists can no longer log in here.
+fn refresh_staff_with(mut store: impl StoreAccess, t: &mut dyn Transport) -> Result<(), SyncError> {
+    let mut staff = Vec::new();
+    for s in t.staff()? {
+        let role = s
+            .role
+            .parse()
+            .map_err(|e: pos_core::auth::AuthError| TransportError::Protocol(e.to_string()))?;
+        staff.push((s.user_id, s.name, role, s.pin_hash));
+    }
+    store.with(|s| s.replace_staff(&staff))?;
+    Ok(())
 }

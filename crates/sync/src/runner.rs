@@ -1,7 +1,8 @@
 //! Runs the device engine in the background: a thread that syncs when the live channel says
 //! there is more, when the app says it wrote something, or every few seconds, backing off while
 //! the server is unreachable. The app keeps selling on its own thread: the store is shared
-//! behind a mutex and held only for the length of one round.
+//! behind a mutex that the engine takes for each local step of a round (read the outbox, mark
+//! it done, apply a pulled page) and never holds across a network call.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{channel, RecvTimeoutError, Sender};
@@ -55,11 +56,9 @@ impl SyncRunner {
                     }
                     // Several nudges in a row make one round.
                     while rx.try_recv().is_ok() {}
-                    let st = {
-                        let Ok(mut s) = store.lock() else { return };
-                        let _ = engine.sync_once(&mut s, &mut transport);
-                        engine.status().clone()
-                    };
+                    // The store is locked per local step, never during a network call.
+                    let _ = engine.sync_shared(&store, &mut transport);
+                    let st = engine.status().clone();
                     wait = if st.backoff_ms > 0 {
                         Duration::from_millis(st.backoff_ms)
                     } else {

@@ -71,6 +71,36 @@ impl Store {
         Ok(())
     }
 
+    /// Makes the staff list the server's: everyone in `staff` is written (name, role, PIN hash;
+    /// a lockout in progress is kept), and anyone else is removed, so a person taken off the
+    /// store by head office can no longer log in on this device, even offline. One transaction.
+    pub fn replace_staff(
+        &mut self,
+        staff: &[(Uuid, String, Role, Option<String>)],
+    ) -> Result<(), StoreError> {
+        let tx = self.conn.transaction()?;
+        {
+            let mut upsert = tx.prepare_cached(
+                "INSERT INTO staff (user_id, name, role, pin_hash) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (user_id) DO UPDATE SET name = excluded.name, role = excluded.role,
+                    pin_hash = excluded.pin_hash",
+            )?;
+            for (id, name, role, pin_hash) in staff {
+                upsert.execute(params![id.to_string(), name, role.as_str(), pin_hash])?;
+            }
+        }
+        let keep: Vec<String> = staff.iter().map(|(id, ..)| id.to_string()).collect();
+        let current: Vec<String> = tx
+            .prepare("SELECT user_id FROM staff")?
+            .query_map([], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        for gone in current.iter().filter(|id| !keep.contains(id)) {
+            tx.execute("DELETE FROM staff WHERE user_id = ?1", [gone])?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
     /// Sets a staff member's PIN (stored as an argon2id hash).
     pub fn set_pin(&mut self, user_id: Uuid, pin: &str) -> Result<(), StoreError> {
         crate::secret::check_pin(pin)?;

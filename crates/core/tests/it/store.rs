@@ -416,6 +416,54 @@ fn pin_login_works_offline_and_locks_out_after_five_failures() {
     assert_eq!(names.len(), 4);
 }
 
+/// Head office takes someone off the store: after the next staff refresh they cannot log in on
+/// the device, even offline; the others keep their PINs and a lockout in progress stays.
+#[test]
+fn replaced_staff_list_removes_people_head_office_took_off_the_store() {
+    let mut f = demo_store();
+    let (carl, mia) = (f.demo.cashier.user_id, f.demo.manager.user_id);
+    for _ in 0..5 {
+        let _ = f.store.login(mia, "0000");
+    }
+    assert!(matches!(
+        f.store.login(mia, "2222"),
+        Err(StoreError::LockedOut { .. })
+    ));
+    let hash = pos_core::secret::hash_secret("2468").unwrap();
+    let keep: Vec<_> = [&f.demo.owner, &f.demo.manager, &f.demo.kitchen]
+        .iter()
+        .map(|a| {
+            let name = f
+                .store
+                .staff()
+                .unwrap()
+                .into_iter()
+                .find(|s| s.0 == a.user_id)
+                .unwrap()
+                .1;
+            (a.user_id, name, a.role, Some(hash.clone()))
+        })
+        .collect();
+    f.store.replace_staff(&keep).unwrap();
+    assert!(matches!(
+        f.store.login(carl, "3333"),
+        Err(StoreError::UnknownUser(_))
+    ));
+    assert_eq!(f.store.staff().unwrap().len(), 3);
+    assert!(
+        matches!(
+            f.store.login(mia, "2468"),
+            Err(StoreError::LockedOut { .. })
+        ),
+        "a lockout in progress survives a refresh"
+    );
+    assert_eq!(
+        f.store.login(f.demo.owner.user_id, "2468").unwrap(),
+        f.demo.owner,
+        "new PIN hashes take effect"
+    );
+}
+
 #[test]
 fn all_day_counts_per_station_follow_bumps() {
     let mut f = demo_store();

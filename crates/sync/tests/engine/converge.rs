@@ -302,3 +302,110 @@ fn a_bootstrap_cut_off_half_way_fails_cleanly_and_a_retry_completes() {
         t.devices[0].store.projection_digest().unwrap()
     );
 }
+
+/// A transport whose push waits until the test has used the store: if the engine held the
+/// store's lock during the network call, the till could not sell until the server answered.
+struct SlowServer<'a> {
+    inner: pos_sync::memory::MemoryTransport<'a>,
+    pushing: std::sync::mpsc::Sender<()>,
+    /// Taken by the first push: only that one waits.
+    till_sold: Option<std::sync::mpsc::Receiver<()>>,
+}
+
+impl pos_sync::device::Transport for SlowServer<'_> {
+    fn push(
+        &mut self,
+        req: &pos_sync::wire::PushRequest,
+    ) -> Result<pos_sync::wire::PushResponse, pos_sync::device::TransportError> {
+        // The first "network call" lasts until the till has sold (or 10 s: the test fails).
+        if let Some(till_sold) = self.till_sold.take() {
+            let _ = self.pushing.send(());
+            till_sold
+                .recv_timeout(std::time::Duration::from_secs(10))
+                .map_err(|_| pos_sync::device::TransportError::Unreachable("no sale".into()))?;
+        }
+        self.inner.push(req)
+    }
+    fn pull(
+        &mut self,
+        cursor: i64,
+        limit: usize,
+    ) -> Result<pos_sync::wire::PullResponse, pos_sync::device::TransportError> {
+        self.inner.pull(cursor, limit)
+    }
+    fn document(
+        &mut self,
+        id: uuid::Uuid,
+    ) -> Result<Option<pos_sync::wire::DocSnapshot>, pos_sync::device::TransportError> {
+        self.inner.document(id)
+    }
+    fn bootstrap(
+        &mut self,
+        page: Option<&str>,
+    ) -> Result<pos_sync::wire::BootstrapPage, pos_sync::device::TransportError> {
+        self.inner.bootstrap(page)
+    }
+    fn staff(
+        &mut self,
+    ) -> Result<Vec<pos_sync::wire::StaffRecord>, pos_sync::device::TransportError> {
+        self.inner.staff()
+    }
+}
+
+/// Regression: the sync thread held the shared store for a whole round, network calls
+/// included, so a silent server froze the till for up to the connect timeout on every retry.
+#[test]
+fn regression_the_sync_thread_never_holds_the_store_during_a_network_call() {
+    let mut t = Tenant::new(1);
+    let dev = t.devices.remove(0);
+    let scope = dev.scope;
+    let mut engine = dev.engine;
+    let store = std::sync::Mutex::new(dev.store);
+    let c = t.demo.cashier;
+    let croissant = t.demo.item("BAK-CRO").unwrap();
+    // Something to push.
+    {
+        let mut s = store.lock().unwrap();
+        let sale = s.open_sale(&c, None).unwrap();
+        s.add_item(&c, sale, croissant, 1, &[], 1).unwrap();
+    }
+    let (sold, till_sold) = std::sync::mpsc::channel();
+    let (pushing, push_started) = std::sync::mpsc::channel();
+    let report = std::thread::scope(|sc| {
+        let syncing = sc.spawn(|| {
+            let mut tr = SlowServer {
+                inner: pos_sync::memory::MemoryTransport {
+                    server: &t.server,
+                    scope,
+                    online: true,
+                },
+                pushing,
+                till_sold: Some(till_sold),
+            };
+            engine.sync_shared(&store, &mut tr)
+        });
+        push_started
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .expect("the engine pushed");
+        // The till sells while the push is "on the wire"; try_lock with a deadline, so a held
+        // lock fails the test instead of hanging it.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        let mut s = loop {
+            if let Ok(s) = store.try_lock() {
+                break s;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the store stayed locked while the sync thread waited on the network"
+            );
+            std::thread::yield_now();
+        };
+        let sale = s.open_sale(&c, None).unwrap();
+        s.add_item(&c, sale, croissant, 2, &[], 1).unwrap();
+        drop(s);
+        sold.send(()).unwrap();
+        syncing.join().unwrap()
+    })
+    .unwrap();
+    assert!(report.accepted >= 2, "{report:?}");
+}
