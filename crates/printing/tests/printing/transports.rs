@@ -35,13 +35,16 @@ fn serial_pty_pair_carries_a_real_job_byte_for_byte() {
                 Err(e) => panic!("master read: {e}"),
             }
         }
-        got
+        // The master goes back with the bytes, so it stays open until joined: on a busy machine
+        // the reader could otherwise finish and close it before the writer's flush (tcdrain),
+        // which then fails with EIO.
+        (got, master)
     });
     let cfg = SerialConfig::new(path, 115_200, FlowControl::None);
     let mut t = cfg.connect().expect("open pty slave");
     t.write_all(&job).unwrap();
     t.flush().unwrap();
-    let got = reader.join().unwrap();
+    let (got, _master) = reader.join().unwrap();
     assert_eq!(got.len(), job.len());
     assert!(got == job, "bytes differ");
     drop(slave);
