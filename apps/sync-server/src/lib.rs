@@ -8,6 +8,7 @@
 //! - [`devices`]: enrolment, device tokens, staff sync.
 //! - [`admin`]: the head-office admin API; [`openapi`]: its generated document.
 //! - [`sync`]: push (through `pos_sync::merge`), pull, bootstrap, live.
+//! - [`transfers`]: the tenant's stores and the stock transfers sent to a store.
 //! - [`docs`]: master documents in Postgres and the generic projection writer.
 //! - [`db`]: connection, embedded migrations, sequences, audit, NOTIFY.
 //! - [`pg`]: the managed local PostgreSQL cluster and the test harness.
@@ -30,6 +31,7 @@ pub mod pg;
 pub mod routes;
 pub mod state;
 pub mod sync;
+pub mod transfers;
 
 pub use config::Config;
 pub use routes::router;

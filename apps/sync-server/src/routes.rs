@@ -9,8 +9,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::Router;
 use pos_sync::wire::{
-    BootstrapPage, DeviceTokenRequest, DocSnapshot, EnrolRequest, EnrolResponse, PullResponse,
-    PushRequest, PushResponse, StaffRecord, TokenResponse, MAX_BODY_BYTES,
+    BootstrapPage, DeviceTokenRequest, DocSnapshot, EnrolRequest, EnrolResponse, IncomingTransfer,
+    PullResponse, PushRequest, PushResponse, StaffRecord, StoreInfo, TokenResponse, MAX_BODY_BYTES,
 };
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
@@ -24,6 +24,7 @@ use crate::devices::{self, EnrolmentCode};
 use crate::error::{ApiError, Json, Path, Query};
 use crate::state::AppState;
 use crate::sync::{self, BootstrapQuery, PullQuery};
+use crate::transfers;
 
 type R<T> = Result<Json<T>, ApiError>;
 
@@ -58,6 +59,8 @@ pub fn router(state: AppState) -> Router {
         .route("/sync/bootstrap", get(bootstrap_h))
         .route("/sync/doc/{doc_id}", get(doc_h))
         .route("/sync/staff", get(staff_h))
+        .route("/sync/stores", get(stores_h))
+        .route("/sync/transfers/incoming", get(incoming_transfers_h))
         .route("/sync/live", get(live_h))
         .route("/openapi.json", get(openapi_h))
         .nest("/admin", admin);
@@ -213,6 +216,17 @@ async fn doc_h(State(s): State<AppState>, d: DeviceAuth, Path(id): Path<Uuid>) -
 
 async fn staff_h(State(s): State<AppState>, d: DeviceAuth) -> R<Vec<StaffRecord>> {
     devices::staff(&s, &d).await.map(Json)
+}
+
+async fn stores_h(State(s): State<AppState>, d: DeviceAuth) -> R<Vec<StoreInfo>> {
+    transfers::stores(&s, &d).await.map(Json)
+}
+
+async fn incoming_transfers_h(
+    State(s): State<AppState>,
+    d: DeviceAuth,
+) -> R<Vec<IncomingTransfer>> {
+    transfers::incoming(&s, &d).await.map(Json)
 }
 
 /// The live channel carries a few bytes each way ("more" with a sequence; close), so its buffers

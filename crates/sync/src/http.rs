@@ -16,7 +16,8 @@ use uuid::Uuid;
 use crate::device::{Transport, TransportError};
 use crate::wire::{
     BootstrapPage, DeviceTokenRequest, DocSnapshot, EnrolRequest, EnrolResponse, ErrorBody,
-    LiveMessage, PullResponse, PushRequest, PushResponse, StaffRecord, TokenResponse,
+    IncomingTransfer, LiveMessage, PullResponse, PushRequest, PushResponse, StaffRecord, StoreInfo,
+    TokenResponse,
 };
 
 /// What a device keeps after enrolment to talk to its server. The secret is never logged.
@@ -156,6 +157,24 @@ impl HttpTransport {
 
     pub fn credential(&self) -> &DeviceCredential {
         &self.cred
+    }
+
+    /// The stores of the device's tenant (online only: where stock can be sent).
+    pub fn stores(&mut self) -> Result<Vec<StoreInfo>, TransportError> {
+        self.call(|a, s, t| {
+            a.get(&format!("{s}/v1/sync/stores"))
+                .header("authorization", &format!("Bearer {t}"))
+                .call()
+        })
+    }
+
+    /// Transfers other stores sent to this one that it has not received yet (online only).
+    pub fn incoming_transfers(&mut self) -> Result<Vec<IncomingTransfer>, TransportError> {
+        self.call(|a, s, t| {
+            a.get(&format!("{s}/v1/sync/transfers/incoming"))
+                .header("authorization", &format!("Bearer {t}"))
+                .call()
+        })
     }
 }
 

@@ -128,6 +128,33 @@ pub struct BootstrapPage {
     pub total: i64,
 }
 
+/// A store of the device's tenant (`GET /v1/sync/stores`), to pick where stock is sent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoreInfo {
+    pub store_id: Uuid,
+    pub code: String,
+    pub name: String,
+}
+
+/// A transfer another store posted to this one and this store has not received yet
+/// (`GET /v1/sync/transfers/incoming`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IncomingTransfer {
+    pub transfer_out_id: Uuid,
+    pub from_store_id: Uuid,
+    pub from_store: String,
+    /// When the sending store posted it, ms since the epoch.
+    pub sent_at: Option<i64>,
+    pub lines: Vec<TransferLine>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TransferLine {
+    pub item_id: Uuid,
+    /// Units sent (positive).
+    pub qty: i64,
+}
+
 /// A staff member of the store, synced down so staff can log in offline.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StaffRecord {
