@@ -785,3 +785,53 @@ fn price_fields_follow_the_role_and_the_open_sale_survives_a_restart() {
     assert_eq!(v["lines"][0]["qty"], 2);
     assert_eq!(v["lines"][0]["modifiers"][0], "Oat milk");
 }
+
+#[test]
+fn transfers_between_stores_need_the_server_and_say_so() {
+    // Standalone: there is no other store to know of.
+    let dir = tempfile::tempdir().unwrap();
+    let h = demo(dir.path());
+    h.login("manager", "2222");
+    for cmd in ["transfer_stores", "incoming_transfers"] {
+        match h.call(cmd, json!({})) {
+            Err(e) => {
+                assert_eq!(e["code"], "INVALID", "{e}");
+                assert!(
+                    e["message"].as_str().unwrap().contains("sync server"),
+                    "{e}"
+                );
+            }
+            Ok(v) => panic!("{cmd} should need the server, got {v}"),
+        }
+    }
+    assert_eq!(
+        h.err_code(
+            "transfer_out",
+            json!({"to_store": "somewhere", "lines": [{"item_id": uuid::Uuid::now_v7().to_string(), "qty": 1}]})
+        ),
+        "INVALID"
+    );
+
+    // Enrolled, with the server gone: an actionable "cannot reach the server".
+    let dir = tempfile::tempdir().unwrap();
+    drop(pos_core::demo::seed(&crate::state::store_path(dir.path())).unwrap());
+    let cred = pos_sync::http::DeviceCredential {
+        server: format!("http://127.0.0.1:{}", closed_port()),
+        device_id: uuid::Uuid::now_v7(),
+        device_secret: "secret".into(),
+    };
+    crate::sync::save_credential(dir.path(), &cred).unwrap();
+    let h = harness(dir.path());
+    h.login("manager", "2222");
+    assert_eq!(
+        h.err_code("transfer_stores", json!({})),
+        "SERVER_UNREACHABLE"
+    );
+    assert_eq!(
+        h.err_code(
+            "receive_transfer",
+            json!({"transfer_out_id": uuid::Uuid::now_v7().to_string()})
+        ),
+        "SERVER_UNREACHABLE"
+    );
+}

@@ -1,7 +1,9 @@
 //! Stock: levels with filters, receive, adjust, the guided count, transfers.
 
 use pos_core::store::{StockFilter, StockInput, StockRow};
-use serde::Deserialize;
+use pos_sync::http::HttpTransport;
+use pos_sync::wire::IncomingTransfer;
+use serde::{Deserialize, Serialize};
 use tauri::State;
 
 use crate::error::{CmdResult, CommandError};
@@ -104,18 +106,137 @@ pub fn post_count(state: State<'_, AppState>, count_id: String) -> CmdResult<()>
     Ok(store.post_count(&actor, cid)?)
 }
 
-/// Sends stock to another store (by its id).
+/// Sends stock to another store of the tenant (one of [`transfer_stores`]).
 #[tauri::command(rename_all = "snake_case")]
 pub fn transfer_out(
     state: State<'_, AppState>,
     to_store: String,
     lines: Vec<StockLineInput>,
 ) -> CmdResult<String> {
-    let to = id(&to_store).map_err(|_| {
-        CommandError::invalid("Enter the other store's id (a UUID from head office).")
-    })?;
+    let to = id(&to_store)
+        .map_err(|_| CommandError::invalid("Choose the store to send the stock to."))?;
     let l = self::lines(lines)?;
     let inner = state.lock();
     let (mut store, actor) = inner.acting()?;
+    if to == store.identity().store_id {
+        return Err(CommandError::invalid(
+            "That is this store. Choose another store to send the stock to.",
+        ));
+    }
     Ok(store.transfer_out(&actor, to, &l)?.to_string())
+}
+
+/// A store stock can be sent to.
+#[derive(Debug, Serialize)]
+pub struct StoreChoice {
+    pub store_id: String,
+    pub label: String,
+}
+
+/// A transfer sent to this store, not received yet, with the item names of this store's catalog.
+#[derive(Debug, Serialize)]
+pub struct IncomingView {
+    pub transfer_out_id: String,
+    pub from_store: String,
+    pub sent_at: Option<i64>,
+    pub lines: Vec<IncomingLine>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct IncomingLine {
+    pub item_id: String,
+    pub name: String,
+    pub qty: i64,
+}
+
+/// The server link of an enrolled device, taken without keeping the app's lock: the network
+/// call that follows must not block the till.
+fn online(state: &AppState) -> CmdResult<(HttpTransport, String, uuid::Uuid)> {
+    let inner = state.lock();
+    let own = inner.store()?.identity().store_id;
+    let cred = crate::sync::load_credential(&inner.data_dir)?.ok_or_else(|| {
+        CommandError::invalid(
+            "Transfers between stores need the sync server: this device runs standalone (demo mode). Enrol it under Settings → Sync server.",
+        )
+    })?;
+    let server = cred.server.clone();
+    Ok((HttpTransport::new(cred), server, own))
+}
+
+/// The other stores of the tenant, from the server (online only).
+#[tauri::command(rename_all = "snake_case")]
+pub fn transfer_stores(state: State<'_, AppState>) -> CmdResult<Vec<StoreChoice>> {
+    let (mut http, server, own) = online(&state)?;
+    let stores = http
+        .stores()
+        .map_err(|e| crate::sync::transport_error(&server, e, false))?;
+    Ok(stores
+        .into_iter()
+        .filter(|s| s.store_id != own)
+        .map(|s| StoreChoice {
+            store_id: s.store_id.to_string(),
+            label: format!("{} {}", s.code, s.name),
+        })
+        .collect())
+}
+
+fn fetch_incoming(state: &AppState) -> CmdResult<Vec<IncomingTransfer>> {
+    let (mut http, server, _) = online(state)?;
+    http.incoming_transfers()
+        .map_err(|e| crate::sync::transport_error(&server, e, false))
+}
+
+/// Transfers other stores sent here and this store has not received yet (online only).
+#[tauri::command(rename_all = "snake_case")]
+pub fn incoming_transfers(state: State<'_, AppState>) -> CmdResult<Vec<IncomingView>> {
+    let incoming = fetch_incoming(&state)?;
+    let inner = state.lock();
+    let mut store = inner.store()?;
+    Ok(incoming
+        .into_iter()
+        .map(|t| IncomingView {
+            transfer_out_id: t.transfer_out_id.to_string(),
+            from_store: t.from_store,
+            sent_at: t.sent_at,
+            lines: t
+                .lines
+                .into_iter()
+                .map(|l| IncomingLine {
+                    item_id: l.item_id.to_string(),
+                    name: store
+                        .get::<pos_core::catalog::Item>(l.item_id)
+                        .map(|i| i.name)
+                        .unwrap_or_else(|_| format!("item {}", l.item_id)),
+                    qty: l.qty,
+                })
+                .collect(),
+        })
+        .collect())
+}
+
+/// Receives a transfer sent to this store: a transfer-in of the quantities the sending store
+/// posted (as the server lists them).
+#[tauri::command(rename_all = "snake_case")]
+pub fn receive_transfer(state: State<'_, AppState>, transfer_out_id: String) -> CmdResult<String> {
+    let wanted = id(&transfer_out_id)?;
+    let t = fetch_incoming(&state)?
+        .into_iter()
+        .find(|t| t.transfer_out_id == wanted)
+        .ok_or_else(|| CommandError::NotFound {
+            what: "this transfer (already received, or not sent to this store)".into(),
+        })?;
+    let lines: Vec<StockInput> = t
+        .lines
+        .iter()
+        .map(|l| StockInput {
+            item_id: l.item_id,
+            qty: l.qty,
+            unit_cost: None,
+        })
+        .collect();
+    let inner = state.lock();
+    let (mut store, actor) = inner.acting()?;
+    Ok(store
+        .transfer_in(&actor, t.from_store_id, t.transfer_out_id, &lines)?
+        .to_string())
 }
