@@ -12,11 +12,11 @@ use pos_core::catalog::Item;
 use pos_core::money::{Currency, Money};
 use pos_core::sale::{Sale, Tender};
 use pos_core::store::{DeviceIdentity, Store};
-use pos_sync::device::{SyncEngine, Transport, PUSH_BATCH};
+use pos_sync::device::{wire_changes, SyncEngine, Transport, PUSH_BATCH};
 use pos_sync::headoffice::HeadOffice;
 use pos_sync::http::{enrol, DeviceCredential, HttpTransport};
 use pos_sync::runner::SyncRunner;
-use pos_sync::wire::{Author, PushRequest, PushResult, WireChange, PROTOCOL_VERSION};
+use pos_sync::wire::{PushRequest, PushResult, PROTOCOL_VERSION};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -198,18 +198,7 @@ fn main() {
                 .chunks(PUSH_BATCH)
                 .map(|chunk| PushRequest {
                     protocol: PROTOCOL_VERSION,
-                    changes: chunk
-                        .iter()
-                        .map(|e| WireChange {
-                            envelope: e.envelope,
-                            hash: e.hash.clone(),
-                            bytes: e.bytes.clone(),
-                            author: Author {
-                                user_id: e.user_id,
-                                device_id,
-                            },
-                        })
-                        .collect(),
+                    changes: wire_changes(chunk, device_id),
                 })
                 .collect();
             requests.push((dev.cred, reqs));

@@ -8,10 +8,10 @@ use std::time::Instant;
 use pos_core::money::{Currency, Money};
 use pos_core::sale::{Sale, Tender};
 use pos_core::store::{DeviceIdentity, Store};
-use pos_sync::device::{SyncEngine, Transport};
+use pos_sync::device::{wire_changes, SyncEngine, Transport};
 use pos_sync::memory::{MemoryServer, MemoryTransport};
 use pos_sync::merge::Scope;
-use pos_sync::wire::{Author, PushRequest, WireChange, PROTOCOL_VERSION};
+use pos_sync::wire::{PushRequest, WireChange, PROTOCOL_VERSION};
 use uuid::Uuid;
 
 const SALES: usize = 1_000;
@@ -120,18 +120,7 @@ fn main() {
     }
     let selling = t.elapsed();
     let entries = dev.outbox_batch(usize::MAX >> 1).expect("outbox");
-    let changes: Vec<WireChange> = entries
-        .iter()
-        .map(|e| WireChange {
-            envelope: e.envelope,
-            hash: e.hash.clone(),
-            bytes: e.bytes.clone(),
-            author: Author {
-                user_id: e.user_id,
-                device_id: scope.device_id,
-            },
-        })
-        .collect();
+    let changes: Vec<WireChange> = wire_changes(&entries, scope.device_id);
     println!(
         "offline day: {SALES} sales, {} changes, written locally in {:.2} s",
         changes.len(),

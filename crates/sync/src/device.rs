@@ -16,7 +16,7 @@
 
 use std::collections::HashSet;
 
-use pos_core::store::{Store, StoreError};
+use pos_core::store::{OutboxEntry, Store, StoreError};
 use serde::Serialize;
 use thiserror::Error;
 use uuid::Uuid;
@@ -217,18 +217,7 @@ impl SyncEngine {
             }
             let req = PushRequest {
                 protocol: PROTOCOL_VERSION,
-                changes: batch
-                    .iter()
-                    .map(|e| WireChange {
-                        envelope: e.envelope,
-                        hash: e.hash.clone(),
-                        bytes: e.bytes.clone(),
-                        author: Author {
-                            user_id: e.user_id,
-                            device_id,
-                        },
-                    })
-                    .collect(),
+                changes: wire_changes(&batch, device_id),
             };
             let resp = t.push(&req)?;
             if resp.results.len() != batch.len() {
@@ -401,4 +390,20 @@ fn refresh_staff_with(mut store: impl StoreAccess, t: &mut dyn Transport) -> Res
     }
     store.with(|s| s.replace_staff(&staff))?;
     Ok(())
+}
+
+/// Outbox entries as pushed by `device_id` (the author's user is the entry's).
+pub fn wire_changes(entries: &[OutboxEntry], device_id: Uuid) -> Vec<WireChange> {
+    entries
+        .iter()
+        .map(|e| WireChange {
+            envelope: e.envelope,
+            hash: e.hash.clone(),
+            bytes: e.bytes.clone(),
+            author: Author {
+                user_id: e.user_id,
+                device_id,
+            },
+        })
+        .collect()
 }
