@@ -6,6 +6,7 @@
 //     and the receipt reaches a fake TCP printer with the right total;
 // (b) a count in back office changes the stock level shown on the POS;
 // (c) the app is killed mid-sale and restarted, and the sale is still there.
+// (f) a till left idle locks itself (the idle limit set in Settings).
 // (d) a real pos-sync-server (its own PostgreSQL cluster, in a temp folder) where head office
 //     sets up a store, staff with PINs and kitchen items over the admin API; two instances of
 //     the app (POS and KDS, each with its own data folder and its own tauri-driver: one
@@ -401,6 +402,24 @@ const tests = {
       await s.click('[data-testid="nav-pos"]');
       await s.click('[data-testid="cat"]:nth-of-type(2)'); // Bakery (waits for the categories)
       await s.waitText('[data-testid="stock-BAK-MUF"]', /^5 in stock$/);
+    } finally {
+      await s.quit();
+    }
+  },
+
+  async f_an_idle_till_locks_itself(driver) {
+    const dir = path.join(tmp, "f");
+    const s = await Session.start(driver.url, app, dir);
+    try {
+      await setUpDemo(s, "pos");
+      await login(s, "manager", "2222");
+      await s.click('[data-testid="nav-settings"]');
+      await s.type('[data-testid="idle-lock"]', "2", { clear: true });
+      await s.click('[data-testid="save-prefs"]');
+      await s.find('[data-testid="toast-ok"]');
+      // Nobody touches the till: within the 2 s limit plus the 5 s check it is back at the PIN pad.
+      await s.find('[data-testid="login"]', 15000);
+      assert((await s.count('[data-testid="current-user"]')) === 0, "nobody logged in after the lock");
     } finally {
       await s.quit();
     }
