@@ -733,6 +733,23 @@ fn shift_float_events_and_z_report_with_over_short() {
     let hist = h.ok("z_reports", json!({}));
     assert_eq!(hist.as_array().unwrap().len(), 1);
     assert_eq!(h.ok("shift_status", json!({}))["open"], false);
+    // The history shows the Z report again, as printed, and the closed shift with its count.
+    let again = h.ok("z_report", json!({"z_id": hist[0]["id"]}));
+    assert_eq!(again["text"], z["text"]);
+    let shifts = h.ok("shift_history", json!({"limit": 10}));
+    assert_eq!(shifts.as_array().unwrap().len(), 1, "{shifts}");
+    assert_eq!(shifts[0]["status"], "Closed");
+    assert_eq!(
+        (&shifts[0]["float"], &shifts[0]["over_short"]),
+        (&json!(10000), &json!(-20))
+    );
+    assert_eq!(
+        h.err_code(
+            "z_report",
+            json!({"z_id": uuid::Uuid::now_v7().to_string()})
+        ),
+        "NOT_FOUND"
+    );
 }
 
 #[test]

@@ -73,6 +73,8 @@ pub fn handler<R: tauri::Runtime>() -> impl Fn(tauri::ipc::Invoke<R>) -> bool + 
         shift::close_shift,
         shift::print_report,
         shift::z_reports,
+        shift::z_report,
+        shift::shift_history,
         stock::stock_levels,
         stock::receive_stock,
         stock::adjust_stock,

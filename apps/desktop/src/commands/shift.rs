@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use pos_core::shift::{denominations, CashEventKind, ShiftReport, ZReport};
-use pos_core::store::ZSummary;
+use pos_core::store::{ShiftSummary, ZSummary};
 use pos_printing::{render_text, JobId};
 use serde::{Deserialize, Serialize};
 use tauri::State;
@@ -196,10 +196,31 @@ pub fn print_report(
         .enqueue_document(None, &label, &doc, &printer.setup.profile)?)
 }
 
-/// The Z report history, newest first; with `z_id`, see `close_shift`'s view via `x_report`.
+/// The Z report history, newest first ([`z_report`] shows one again).
 #[tauri::command(rename_all = "snake_case")]
 pub fn z_reports(state: State<'_, AppState>) -> CmdResult<Vec<ZSummary>> {
     let inner = state.lock();
     let out = inner.store()?.z_reports()?;
+    Ok(out)
+}
+
+/// One Z report of the history, as it was printed at close.
+#[tauri::command(rename_all = "snake_case")]
+pub fn z_report(state: State<'_, AppState>, z_id: String) -> CmdResult<ReportView> {
+    let zid = id(&z_id)?;
+    let mut inner = state.lock();
+    inner.actor()?;
+    z_view(&mut inner, zid)
+}
+
+/// The shift history of this device, newest first.
+#[tauri::command(rename_all = "snake_case")]
+pub fn shift_history(
+    state: State<'_, AppState>,
+    limit: Option<i64>,
+) -> CmdResult<Vec<ShiftSummary>> {
+    let inner = state.lock();
+    inner.actor()?;
+    let out = inner.store()?.shifts(limit.unwrap_or(100).clamp(1, 1000))?;
     Ok(out)
 }
