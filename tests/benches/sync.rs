@@ -20,6 +20,10 @@ use pos_sync::wire::{PushRequest, PushResult, PROTOCOL_VERSION};
 use serde_json::json;
 use uuid::Uuid;
 
+/// The server's allocator, as in its binary (the server runs in this process).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const ADMIN: &str = "bench@platform.test";
 const PW: &str = "benchmark password 123";
 

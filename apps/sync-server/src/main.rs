@@ -3,6 +3,10 @@
 use clap::Parser;
 use pos_sync_server::Config;
 
+/// mimalloc: a merge allocates per change (automerge, JSON); glibc's malloc cost ~15% more CPU.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let config = Config::parse();

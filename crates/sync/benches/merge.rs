@@ -3,6 +3,10 @@
 //! Run: `cargo bench -p pos-sync --bench merge`. The Postgres-backed figure is the server's.
 
 use std::sync::Mutex;
+
+/// The server's allocator (see apps/sync-server/src/main.rs).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::time::Instant;
 
 use pos_core::money::{Currency, Money};
