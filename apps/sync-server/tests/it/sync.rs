@@ -392,3 +392,64 @@ async fn a_batch_of_a_thousand_changes_is_accepted_with_consecutive_sequences() 
     assert_eq!(pulled, 1, "only the store settings, which the server wrote");
     assert_eq!((cursor, pages), (last, 1));
 }
+
+/// A push's audit trail: one event per document and author, listing that document's accepted
+/// changes (a dozen changes of one sale make one event, not twelve).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_push_makes_one_audit_event_per_document_and_author() {
+    let app = app().await;
+    let t = app.tenant("Acme").await;
+    let manager = app.staff(&t, "Mia", "manager").await;
+    let d = app.device(&t).await;
+    let created = new_item_change(&t, &d, manager, &item("Latte", 350));
+    let base = pos_sync::merge::MasterDoc {
+        envelope: created.envelope,
+        snapshot: None,
+        changes: vec![created.bytes.clone()],
+    };
+    let (hash, bytes) = author_change(
+        created.envelope,
+        Some(&base),
+        &item("Latte", 380),
+        Uuid::new_v4().as_bytes(),
+    )
+    .expect("edit");
+    let edited = WireChange {
+        envelope: created.envelope,
+        hash,
+        bytes,
+        author: created.author,
+    };
+    let other = new_item_change(&t, &d, manager, &item("Mocha", 420));
+    let r = push(&app, &d, vec![created.clone(), edited.clone(), other]).await;
+    assert!(
+        r.results
+            .iter()
+            .all(|x| matches!(x, PushResult::Accepted { .. })),
+        "{r:?}"
+    );
+    let events: Vec<(String, serde_json::Value)> = sqlx_core::query_as::query_as(
+        "SELECT target, diff FROM audit_events WHERE tenant_id = $1 AND action = 'sync.change' ORDER BY target",
+    )
+    .bind(t.tenant_id)
+    .fetch_all(&app.db.pool)
+    .await
+    .expect("audit");
+    assert_eq!(events.len(), 2, "{events:?}");
+    let latte = events
+        .iter()
+        .find(|(target, _)| target.ends_with(&created.envelope.doc_id.to_string()))
+        .expect("the latte's event");
+    let hashes: Vec<&str> = latte.1["changes"]
+        .as_array()
+        .expect("changes")
+        .iter()
+        .map(|c| c["hash"].as_str().expect("hash"))
+        .collect();
+    assert_eq!(hashes, [created.hash.as_str(), edited.hash.as_str()]);
+    assert!(latte.1["changes"][1]["fields"]
+        .as_array()
+        .expect("fields")
+        .iter()
+        .any(|f| f == "price"));
+}
