@@ -357,3 +357,63 @@ async fn receipt_emails_for_another_store_a_bad_address_or_an_open_sale_are_refu
         .await;
     assert_error(&r, StatusCode::BAD_REQUEST, "VALIDATION");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_receipt_email_list_needs_report_view_in_the_store_or_tenant_wide() {
+    let (app, _spool) = app_with_spool().await;
+    let t = app.tenant("Acme").await;
+    let item = publish_item(&app, &t, 250).await;
+    let mut till = till(&app, &t).await;
+    let sale = till.sell(&app, item, 1).await;
+    let id = Uuid::now_v7();
+    let r = send(
+        &app,
+        &till.device.token,
+        json!([{"id": id, "doc_id": sale, "email": "ann@shop.example"}]),
+    )
+    .await;
+    assert_eq!(r.results, vec![ReceiptEmailResult::Queued { id }]);
+    // head-office logins with a store role: a manager and a cashier of S01
+    let mut tokens = Vec::new();
+    for (role, email) in [("manager", "mia@acme.test"), ("cashier", "cas@acme.test")] {
+        let r = app
+            .post(
+                "/v1/admin/users",
+                Some(&t.owner),
+                json!({"name": role, "email": email, "password": PASSWORD}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+        let user = r.body["user_id"].as_str().expect("id").to_string();
+        let r = app
+            .post(
+                &format!("/v1/admin/users/{user}/memberships"),
+                Some(&t.owner),
+                json!({"store_id": t.store_id, "role": role}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+        tokens.push(app.token(email, PASSWORD).await);
+    }
+    let (manager, cashier) = (&tokens[0], &tokens[1]);
+    let in_store = format!("/v1/admin/receipt-emails?store_id={}", t.store_id);
+    let r = app.get(&in_store, manager).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(r.body.as_array().expect("list").len(), 1);
+    // a store manager is not a tenant-wide reader; a cashier reads nothing
+    assert_error(
+        &app.get("/v1/admin/receipt-emails", manager).await,
+        StatusCode::FORBIDDEN,
+        "AUTHZ",
+    );
+    assert_error(
+        &app.get(&in_store, cashier).await,
+        StatusCode::FORBIDDEN,
+        "AUTHZ",
+    );
+    // another tenant's owner sees none of them
+    let u = app.tenant("Umbrella").await;
+    let r = app.get("/v1/admin/receipt-emails", &u.owner).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(r.body, json!([]));
+}
