@@ -876,3 +876,42 @@ fn an_enrolled_till_queues_a_receipt_email_offline() {
         "pending addresses are not listed"
     );
 }
+
+#[test]
+fn a_receipt_email_the_server_refused_is_listed_with_the_sync_problems() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let (mut store, demo) =
+            pos_core::demo::seed(&crate::state::store_path(dir.path())).unwrap();
+        let c = demo.cashier;
+        let sale = store.open_sale(&c, None).unwrap();
+        store
+            .add_item(&c, sale, demo.item("BAK-CRO").unwrap(), 1, &[], 1)
+            .unwrap();
+        let eur = pos_core::money::Currency::from_code("EUR").unwrap();
+        store
+            .pay(
+                &c,
+                sale,
+                pos_core::sale::Tender::Cash,
+                pos_core::money::Money::new(250, eur),
+                None,
+            )
+            .unwrap();
+        let e = store.queue_receipt_email(sale, "ann@shop.example").unwrap();
+        store
+            .receipt_email_refused(e.id, "unknown_document", "no document in this store")
+            .unwrap();
+    }
+    let h = harness(dir.path());
+    let s = h.ok("sync_status", json!({}));
+    let problems = s["problems"].as_array().unwrap();
+    assert_eq!(problems.len(), 1, "{s}");
+    assert_eq!(problems[0]["doc_type"], "receipt_email");
+    assert_eq!(problems[0]["code"], "unknown_document");
+    assert!(problems[0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("ann@shop.example"));
+    assert_eq!(s["emails_pending"], 0);
+}
