@@ -81,6 +81,12 @@ impl Transport for Flaky<'_> {
     fn staff(&mut self) -> Result<Vec<StaffRecord>, TransportError> {
         self.inner.staff()
     }
+    fn receipt_emails(
+        &mut self,
+        req: &pos_sync::wire::ReceiptEmailRequest,
+    ) -> Result<pos_sync::wire::ReceiptEmailResponse, TransportError> {
+        self.inner.receipt_emails(req)
+    }
 }
 
 fn flaky_sync(d: &mut TestDevice, rng: &mut Rng) {

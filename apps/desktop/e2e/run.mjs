@@ -12,7 +12,8 @@
 //     the app (POS and KDS, each with its own data folder and its own tauri-driver: one
 //     tauri-driver serves one session at a time) enrol through the first-run screen (a used
 //     code is refused with a message); an order fired on the POS appears on the KDS, is bumped
-//     there and recalled; a cashier head office adds later can log in on the POS; the KDS,
+//     there and recalled; the POS takes payment and emails the receipt, which appears as an
+//     .eml file in the server's mail spool; a cashier head office adds later can log in on the POS; the KDS,
 //     revoked, says so and is re-enrolled from Settings; then the server stops, the POS shows
 //     it offline, and staff still log in with the PIN hashes synced down.
 // (e) twelve tickets fit a 1920x1080 kitchen screen; on a smaller one the oldest fill it and
@@ -282,6 +283,31 @@ const tests = {
       await kds.find('[data-testid="kds-ticket"]', 10000);
       await kds.waitText('[data-testid="sync-pending"]', /^0 pending$/, 20000);
       assert((await kds.count('[data-testid="sync-problem-count"]')) === 0, "no refused changes");
+
+      // The POS takes payment and emails the receipt: queued on the till, handed to the server
+      // after the sale, written into the server's mail spool for the mail transfer agent.
+      await pos.click('[data-testid="pay-btn"]');
+      await pos.click('[data-testid="tender-cash"]');
+      await pos.type('[data-testid="pay-amount"]', "23.80", { clear: true });
+      await pos.click('[data-testid="pay-take"]');
+      const emailedNo = (await pos.waitText('[data-testid="receipt-no"]', /B01-T\d+-\d+/, 15000)).match(/B01-T\d+-\d+/)?.[0];
+      assert(emailedNo, "receipt number shown");
+      await pos.type('[data-testid="receipt-email"]', "guest@bistro.example");
+      await pos.click('[data-testid="receipt-email-send"]');
+      await pos.waitText('[data-testid="receipt-email-note"]', /Queued — will be sent when the till is online/);
+      const spool = path.join(tmp, "d", "server", "mail-spool");
+      let eml = null;
+      for (const end = Date.now() + 20000; !eml && Date.now() < end; await sleep(100)) {
+        const files = fs.existsSync(spool) ? fs.readdirSync(spool).filter((f) => f.endsWith(".eml")) : [];
+        if (files.length) eml = fs.readFileSync(path.join(spool, files[0]), "utf8");
+      }
+      assert(eml, `no .eml in ${spool}`);
+      assert(/\r\nTo: guest@bistro\.example\r\n/.test(eml), `To: ${eml}`);
+      assert(eml.includes(`Subject: Your receipt ${emailedNo} from E2E Bistro\r\n`), `Subject: ${eml}`);
+      assert(/TOTAL EUR\s+23\.80\r\n/.test(eml), `total: ${eml}`);
+      const queued = await ho.req("GET", "/v1/admin/receipt-emails");
+      assert(queued.length === 1 && queued[0].status === "queued", `admin list: ${JSON.stringify(queued)}`);
+      await pos.click('[data-testid="new-sale-btn"]');
 
       // Head office adds a cashier: the POS's login screen offers her, and her PIN works.
       await ho.staff(storeId, "Nina New", "cashier", "5151");

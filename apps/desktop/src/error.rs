@@ -48,6 +48,10 @@ pub enum CommandError {
     DeviceRefused { reason: String },
     #[error("The server answered with an error: {message}. Try again later.")]
     Server { message: String },
+    #[error("{0} Check the address with the customer.")]
+    InvalidEmail(String),
+    #[error("Emailed receipts need a sync server, and this till is a standalone demo device: nothing was sent. Print the receipt instead, or enrol the till under Settings → Sync server.")]
+    EmailNeedsServer,
     #[error("Something went wrong on this device: {0}. Selling data is safe; try again or restart the app.")]
     Internal(String),
 }
@@ -73,6 +77,8 @@ impl CommandError {
             CommandError::EnrolCodeRefused { .. } => "ENROL_CODE_REFUSED",
             CommandError::DeviceRefused { .. } => "DEVICE_REFUSED",
             CommandError::Server { .. } => "SERVER_ERROR",
+            CommandError::InvalidEmail(_) => "INVALID_EMAIL",
+            CommandError::EmailNeedsServer => "EMAIL_NEEDS_SERVER",
             CommandError::Internal(_) => "INTERNAL",
         }
     }
@@ -152,6 +158,8 @@ impl From<StoreError> for CommandError {
                 CommandError::Conflict("A shift is already open on this till.".into())
             }
             StoreError::NoSettings => CommandError::NotSetUp,
+            StoreError::Email(e) => CommandError::InvalidEmail(sentence(e.to_string())),
+            e @ StoreError::NotAReceipt(_) => CommandError::Invalid(sentence(e.to_string())),
             StoreError::Catalog(c) => c.into(),
             StoreError::Auth(a) => a.into(),
             StoreError::Policy(p) => p.into(),

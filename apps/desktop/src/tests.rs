@@ -852,3 +852,133 @@ fn transfers_between_stores_need_the_server_and_say_so() {
         "SERVER_UNREACHABLE"
     );
 }
+
+/// Sells a croissant paid in cash; returns the closed sale's id.
+fn sell_croissant(h: &Harness) -> String {
+    let sale = h.ok("open_sale", json!({}));
+    let sid = sale["id"].as_str().unwrap().to_string();
+    let v = h.ok(
+        "scan_barcode",
+        json!({"sale_id": sid, "barcode": barcode(5)}),
+    );
+    let paid = h.ok(
+        "pay",
+        json!({"sale_id": sid, "tender_kind": "cash", "amount": v["total"]}),
+    );
+    assert!(paid["outcome"]["receipt_no"].is_string(), "{paid}");
+    sid
+}
+
+#[test]
+fn a_standalone_till_checks_the_email_address_then_says_email_needs_a_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = demo(dir.path());
+    h.login("cashier", "3333");
+    let sid = sell_croissant(&h);
+    let e = h
+        .call(
+            "email_receipt",
+            json!({"doc_id": sid, "email": "ann at example"}),
+        )
+        .unwrap_err();
+    assert_eq!(e["code"], "INVALID_EMAIL", "{e}");
+    assert!(e["message"].as_str().unwrap().contains('@'), "{e}");
+    let e = h
+        .call(
+            "email_receipt",
+            json!({"doc_id": sid, "email": "ann@shop.example"}),
+        )
+        .unwrap_err();
+    assert_eq!(e["code"], "EMAIL_NEEDS_SERVER", "{e}");
+    assert!(e["message"].as_str().unwrap().contains("standalone"), "{e}");
+    // nothing was queued
+    assert_eq!(h.ok("sync_status", json!({}))["emails_pending"], 0);
+    let store = pos_core::store::Store::open(&crate::state::store_path(dir.path())).unwrap();
+    assert_eq!(store.receipt_emails(10).unwrap(), vec![]);
+}
+
+#[test]
+fn an_enrolled_till_queues_a_receipt_email_offline() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(pos_core::demo::seed(&crate::state::store_path(dir.path())).unwrap());
+    let cred = pos_sync::http::DeviceCredential {
+        server: format!("http://127.0.0.1:{}", closed_port()),
+        device_id: uuid::Uuid::now_v7(),
+        device_secret: "secret".into(),
+    };
+    crate::sync::save_credential(dir.path(), &cred).unwrap();
+    let h = harness(dir.path());
+    h.login("cashier", "3333");
+    let sid = sell_croissant(&h);
+    assert_eq!(
+        h.err_code(
+            "email_receipt",
+            json!({"doc_id": sid, "email": "ann@localhost"})
+        ),
+        "INVALID_EMAIL"
+    );
+    let open = h.ok("open_sale", json!({}));
+    assert_eq!(
+        h.err_code(
+            "email_receipt",
+            json!({"doc_id": open["id"], "email": "ann@shop.example"})
+        ),
+        "INVALID",
+        "an open sale has no receipt yet"
+    );
+    let q = h.ok(
+        "email_receipt",
+        json!({"doc_id": sid, "email": " Ann@Shop.Example "}),
+    );
+    assert_eq!(q["email"], "Ann@shop.example");
+    assert_eq!(
+        q["message"],
+        "Queued — will be sent when the till is online."
+    );
+    // the server is unreachable: it waits, and the sync status counts it
+    let s = h.ok("sync_status", json!({}));
+    assert_eq!(s["emails_pending"], 1, "{s}");
+    assert!(
+        !s.to_string().contains("shop.example"),
+        "pending addresses are not listed"
+    );
+}
+
+#[test]
+fn a_receipt_email_the_server_refused_is_listed_with_the_sync_problems() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let (mut store, demo) =
+            pos_core::demo::seed(&crate::state::store_path(dir.path())).unwrap();
+        let c = demo.cashier;
+        let sale = store.open_sale(&c, None).unwrap();
+        store
+            .add_item(&c, sale, demo.item("BAK-CRO").unwrap(), 1, &[], 1)
+            .unwrap();
+        let eur = pos_core::money::Currency::from_code("EUR").unwrap();
+        store
+            .pay(
+                &c,
+                sale,
+                pos_core::sale::Tender::Cash,
+                pos_core::money::Money::new(250, eur),
+                None,
+            )
+            .unwrap();
+        let e = store.queue_receipt_email(sale, "ann@shop.example").unwrap();
+        store
+            .receipt_email_refused(e.id, "unknown_document", "no document in this store")
+            .unwrap();
+    }
+    let h = harness(dir.path());
+    let s = h.ok("sync_status", json!({}));
+    let problems = s["problems"].as_array().unwrap();
+    assert_eq!(problems.len(), 1, "{s}");
+    assert_eq!(problems[0]["doc_type"], "receipt_email");
+    assert_eq!(problems[0]["code"], "unknown_document");
+    assert!(problems[0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("ann@shop.example"));
+    assert_eq!(s["emails_pending"], 0);
+}

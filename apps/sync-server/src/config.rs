@@ -69,6 +69,16 @@ pub struct Config {
     #[arg(long, env = "POS_SHUTDOWN_GRACE_SECS", default_value_t = 30)]
     pub shutdown_grace_secs: u64,
 
+    /// Mail spool (pickup) directory: each emailed receipt is written here as an RFC 5322
+    /// `<id>.eml` file (mode 0600, renamed into place when complete) for a mail transfer agent
+    /// or a cron job to send. Default: `<data-dir>/mail-spool`.
+    #[arg(long, env = "POS_MAIL_SPOOL_DIR")]
+    pub mail_spool_dir: Option<PathBuf>,
+
+    /// Sender (`From:`) of emailed receipts.
+    #[arg(long, env = "POS_MAIL_FROM", default_value = "receipts@localhost")]
+    pub mail_from: String,
+
     /// Log filter (tracing `EnvFilter` syntax). Logs are JSON on stdout.
     #[arg(long, env = "RUST_LOG", default_value = "info")]
     pub log: String,
@@ -82,6 +92,10 @@ pub struct Settings {
     pub enrol_code_ttl_secs: i64,
     pub login_per_ip_per_min: u32,
     pub login_per_email_per_min: u32,
+    /// Where emailed receipts are written for the mail transfer agent.
+    pub mail_spool_dir: PathBuf,
+    /// Their sender.
+    pub mail_from: String,
 }
 
 impl Default for Settings {
@@ -92,6 +106,8 @@ impl Default for Settings {
             enrol_code_ttl_secs: 15 * 60,
             login_per_ip_per_min: 30,
             login_per_email_per_min: 10,
+            mail_spool_dir: PathBuf::from("./server-data/mail-spool"),
+            mail_from: "receipts@localhost".into(),
         }
     }
 }
@@ -104,6 +120,11 @@ impl From<&Config> for Settings {
             enrol_code_ttl_secs: c.enrol_code_ttl_secs,
             login_per_ip_per_min: c.login_per_ip_per_min,
             login_per_email_per_min: c.login_per_email_per_min,
+            mail_spool_dir: c
+                .mail_spool_dir
+                .clone()
+                .unwrap_or_else(|| c.data_dir.join("mail-spool")),
+            mail_from: c.mail_from.clone(),
         }
     }
 }

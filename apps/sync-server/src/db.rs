@@ -12,8 +12,14 @@ pub type Tx<'c> = sqlx_core::transaction::Transaction<'c, Postgres>;
 
 /// The migrations in `migrations/` at the workspace root, embedded at build time. (The
 /// workspace's `sqlx` crate and its `migrate!` macro cannot be used here: see Cargo.toml.)
-const MIGRATIONS: &[(i64, &str, &str)] =
-    &[(1, "init", include_str!("../../../migrations/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "init", include_str!("../../../migrations/0001_init.sql")),
+    (
+        2,
+        "receipt_emails",
+        include_str!("../../../migrations/0002_receipt_emails.sql"),
+    ),
+];
 
 /// Applies every pending migration.
 pub async fn migrate(pool: &PgPool) -> Result<(), MigrateError> {

@@ -9,6 +9,7 @@
 //! - [`admin`]: the head-office admin API; [`openapi`]: its generated document.
 //! - [`sync`]: push (through `pos_sync::merge`), pull, bootstrap, live.
 //! - [`transfers`]: the tenant's stores and the stock transfers sent to a store.
+//! - [`mail`]: emailed receipts: checks, the mail spool, the admin list.
 //! - [`docs`]: master documents in Postgres and the generic projection writer.
 //! - [`db`]: connection, embedded migrations, sequences, audit, NOTIFY.
 //! - [`pg`]: the managed local PostgreSQL cluster and the test harness.
@@ -25,6 +26,7 @@ pub mod devices;
 pub mod docs;
 pub mod error;
 pub mod jwt;
+pub mod mail;
 pub mod metrics;
 pub mod openapi;
 pub mod pg;

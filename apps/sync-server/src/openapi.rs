@@ -6,6 +6,7 @@ use utoipa::{Modify, OpenApi};
 use crate::admin::*;
 use crate::auth::{LoginRequest, LoginResponse, RefreshRequest};
 use crate::devices::EnrolmentCode;
+use crate::mail::ReceiptEmailOut;
 use crate::routes::*;
 
 struct Bearer;
@@ -34,11 +35,13 @@ impl Modify for Bearer {
         list_tenants_h, create_tenant_h, list_stores_h, create_store_h, issue_code_h,
         list_devices_h, revoke_device_h, list_users_h, create_user_h, grant_role_h,
         revoke_role_h, set_pin_h, publish_item_h, set_prices_h, price_conflicts_h, audit_h,
+        receipt_emails_list_h,
     ),
     components(schemas(
         LoginRequest, LoginResponse, RefreshRequest, EnrolmentCode, CreateTenant, TenantOut,
         CreateStore, StoreOut, DeviceOut, CreateUser, UserOut, GrantRole, MembershipOut, SetPin,
         PublishItem, SetPrices, PublishedDoc, PriceConflictOut, AuditEventOut, AuditPage,
+        ReceiptEmailOut,
     )),
     modifiers(&Bearer),
 )]

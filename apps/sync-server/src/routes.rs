@@ -10,7 +10,8 @@ use axum::routing::{get, post, put};
 use axum::Router;
 use pos_sync::wire::{
     BootstrapPage, DeviceTokenRequest, DocSnapshot, EnrolRequest, EnrolResponse, IncomingTransfer,
-    PullResponse, PushRequest, PushResponse, StaffRecord, StoreInfo, TokenResponse, MAX_BODY_BYTES,
+    PullResponse, PushRequest, PushResponse, ReceiptEmailRequest, ReceiptEmailResponse,
+    StaffRecord, StoreInfo, TokenResponse, MAX_BODY_BYTES,
 };
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
@@ -22,6 +23,7 @@ use crate::auth::{
 };
 use crate::devices::{self, EnrolmentCode};
 use crate::error::{ApiError, Json, Path, Query};
+use crate::mail::{self, ReceiptEmailOut, ReceiptEmailQuery};
 use crate::state::AppState;
 use crate::sync::{self, BootstrapQuery, PullQuery};
 use crate::transfers;
@@ -48,7 +50,8 @@ pub fn router(state: AppState) -> Router {
         .route("/items", post(publish_item_h))
         .route("/items/{item_id}/prices", put(set_prices_h))
         .route("/price-conflicts", get(price_conflicts_h))
-        .route("/audit", get(audit_h));
+        .route("/audit", get(audit_h))
+        .route("/receipt-emails", get(receipt_emails_list_h));
     let v1 = Router::new()
         .route("/auth/login", post(login_h))
         .route("/auth/refresh", post(refresh_h))
@@ -61,6 +64,7 @@ pub fn router(state: AppState) -> Router {
         .route("/sync/staff", get(staff_h))
         .route("/sync/stores", get(stores_h))
         .route("/sync/transfers/incoming", get(incoming_transfers_h))
+        .route("/sync/receipt-emails", post(receipt_emails_h))
         .route("/sync/live", get(live_h))
         .route("/openapi.json", get(openapi_h))
         .nest("/admin", admin);
@@ -227,6 +231,14 @@ async fn incoming_transfers_h(
     d: DeviceAuth,
 ) -> R<Vec<IncomingTransfer>> {
     transfers::incoming(&s, &d).await.map(Json)
+}
+
+async fn receipt_emails_h(
+    State(s): State<AppState>,
+    d: DeviceAuth,
+    Json(req): Json<ReceiptEmailRequest>,
+) -> R<ReceiptEmailResponse> {
+    mail::receipt_emails(&s, &d, req).await.map(Json)
 }
 
 /// The live channel carries a few bytes each way ("more" with a sequence; close), so its buffers
@@ -399,4 +411,14 @@ pub async fn audit_h(
     Query(q): Query<PageQuery>,
 ) -> R<AuditPage> {
     admin::audit_log(&s, &u, q).await.map(Json)
+}
+
+#[utoipa::path(get, path = "/v1/admin/receipt-emails", tag = "admin", security(("bearer" = [])),
+    params(ReceiptEmailQuery), responses((status = 200, body = Vec<ReceiptEmailOut>), (status = 403)))]
+pub async fn receipt_emails_list_h(
+    State(s): State<AppState>,
+    u: UserAuth,
+    Query(q): Query<ReceiptEmailQuery>,
+) -> R<Vec<ReceiptEmailOut>> {
+    mail::list(&s, &u, q).await.map(Json)
 }

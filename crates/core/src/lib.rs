@@ -13,6 +13,7 @@
 //! - [`inventory`]: the stock ledger.
 //! - [`receipt`]: receipt numbers.
 //! - [`auth`]: roles, permissions, `can`.
+//! - [`email`]: the one rule for email addresses (emailed receipts).
 //! - [`doc`]: document types, envelopes, automerge glue.
 //! - [`policy`]: who may change which field of which document, in which state.
 //! - [`projection`]: the pure document → rows mapping.
@@ -22,6 +23,7 @@ pub mod auth;
 pub mod catalog;
 pub mod demo;
 pub mod doc;
+pub mod email;
 pub mod inventory;
 pub mod kitchen;
 pub mod money;

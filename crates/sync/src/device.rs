@@ -7,7 +7,11 @@
 //!      changes built on it), is recorded as a visible sync problem, and is never sent again;
 //!    - a change answered **retry after** stays in the outbox and is not sent again in this
 //!      round (its dependency is on its way), so the engine cannot loop on it;
-//! 2. pulls everything after the cursor, page by page, and applies it through the store's
+//! 2. hands the receipts queued for email to the server, once their document has left the
+//!    outbox (the server mails a receipt it has): queued ones are marked sent, refused ones are
+//!    marked refused with the server's reason and never sent again, and a transport failure
+//!    leaves them pending;
+//! 3. pulls everything after the cursor, page by page, and applies it through the store's
 //!    write path, moving the cursor with each page.
 //!
 //! Transport failures put the engine in backoff (exponential, capped); [`SyncStatus`] is what
@@ -23,7 +27,8 @@ use uuid::Uuid;
 
 use crate::wire::{
     Author, BootstrapPage, DocSnapshot, PullResponse, PushRequest, PushResponse, PushResult,
-    StaffRecord, WireChange, PROTOCOL_VERSION,
+    ReceiptEmailItem, ReceiptEmailRequest, ReceiptEmailResponse, ReceiptEmailResult, StaffRecord,
+    WireChange, MAX_RECEIPT_EMAILS, PROTOCOL_VERSION,
 };
 
 /// Changes per push request.
@@ -65,6 +70,11 @@ pub trait Transport {
     fn document(&mut self, doc_id: Uuid) -> Result<Option<DocSnapshot>, TransportError>;
     fn bootstrap(&mut self, page: Option<&str>) -> Result<BootstrapPage, TransportError>;
     fn staff(&mut self) -> Result<Vec<StaffRecord>, TransportError>;
+    /// Hands receipts to email to the server; one result per email.
+    fn receipt_emails(
+        &mut self,
+        req: &ReceiptEmailRequest,
+    ) -> Result<ReceiptEmailResponse, TransportError>;
 }
 
 /// What the UI shows about sync.
@@ -78,6 +88,10 @@ pub struct SyncStatus {
     /// Changes the server refused (see `Store::sync_problems`).
     pub problems: i64,
     pub last_error: Option<String>,
+    /// Receipts queued for email on this device, not yet handed to the server.
+    pub emails_pending: i64,
+    /// Receipt emails the server refused (see `Store::receipt_emails`).
+    pub emails_refused: i64,
     /// Milliseconds to wait before the next attempt after a failure.
     pub backoff_ms: u64,
 }
@@ -91,6 +105,10 @@ pub struct SyncReport {
     pub rejected: usize,
     pub retry_later: usize,
     pub pulled: usize,
+    /// Receipt emails the server queued for sending in this round.
+    pub emails_sent: usize,
+    /// Receipt emails the server refused in this round.
+    pub emails_refused: usize,
 }
 
 /// The engine. Keep one per device.
@@ -161,8 +179,13 @@ impl SyncEngine {
         t: &mut dyn Transport,
     ) -> Result<SyncReport, SyncError> {
         let result = self.round(&mut store, t);
-        let (pending, problems) = store.with(|s| (s.outbox_len(), s.sync_problems()));
+        let (pending, problems, emails) =
+            store.with(|s| (s.outbox_len(), s.sync_problems(), s.receipt_email_counts()));
         self.status.pending = pending.unwrap_or(self.status.pending);
+        if let Ok((pending, refused)) = emails {
+            self.status.emails_pending = pending;
+            self.status.emails_refused = refused;
+        }
         self.status.problems = problems.map(|p| p.len() as i64).unwrap_or(0);
         match &result {
             Ok(_) => {
@@ -192,6 +215,7 @@ impl SyncEngine {
     ) -> Result<SyncReport, SyncError> {
         let mut report = SyncReport::default();
         self.push_all(store, t, &mut report)?;
+        self.send_emails(store, t, &mut report)?;
         self.pull_all(store, t, &mut report)?;
         Ok(report)
     }
@@ -277,6 +301,68 @@ impl SyncEngine {
                 {
                     held.insert(e.hash.clone());
                 }
+            }
+        }
+    }
+
+    /// Hands the queued receipt emails whose document the server has to the server, in
+    /// batches. The store is locked to read a batch and to record the answers, never during the
+    /// call.
+    fn send_emails(
+        &mut self,
+        store: &mut impl StoreAccess,
+        t: &mut dyn Transport,
+        report: &mut SyncReport,
+    ) -> Result<(), SyncError> {
+        loop {
+            let batch = store.with(|s| s.receipt_emails_to_send(MAX_RECEIPT_EMAILS))?;
+            if batch.is_empty() {
+                return Ok(());
+            }
+            let req = ReceiptEmailRequest {
+                protocol: PROTOCOL_VERSION,
+                emails: batch
+                    .iter()
+                    .map(|e| ReceiptEmailItem {
+                        id: e.id,
+                        doc_id: e.doc_id,
+                        email: e.email.clone(),
+                    })
+                    .collect(),
+            };
+            let resp = t.receipt_emails(&req)?;
+            if resp.results.len() != batch.len() {
+                return Err(SyncError::Mismatch {
+                    sent: batch.len(),
+                    answers: resp.results.len(),
+                });
+            }
+            let asked: HashSet<Uuid> = batch.iter().map(|e| e.id).collect();
+            let mut sent = Vec::new();
+            let mut refused = Vec::new();
+            for r in resp.results {
+                if !asked.contains(&r.id()) {
+                    continue;
+                }
+                match r {
+                    ReceiptEmailResult::Queued { id } => sent.push(id),
+                    ReceiptEmailResult::Refused { id, code, message } => {
+                        refused.push((id, code, message))
+                    }
+                }
+            }
+            let answered = sent.len() + refused.len();
+            report.emails_sent += sent.len();
+            report.emails_refused += refused.len();
+            store.with(|s| -> Result<(), StoreError> {
+                s.receipt_emails_sent(&sent)?;
+                for (id, code, message) in &refused {
+                    s.receipt_email_refused(*id, code, message)?;
+                }
+                Ok(())
+            })?;
+            if answered == 0 || batch.len() < MAX_RECEIPT_EMAILS {
+                return Ok(());
             }
         }
     }

@@ -16,8 +16,8 @@ use uuid::Uuid;
 use crate::device::{Transport, TransportError};
 use crate::wire::{
     BootstrapPage, DeviceTokenRequest, DocSnapshot, EnrolRequest, EnrolResponse, ErrorBody,
-    IncomingTransfer, LiveMessage, PullResponse, PushRequest, PushResponse, StaffRecord, StoreInfo,
-    TokenResponse,
+    IncomingTransfer, LiveMessage, PullResponse, PushRequest, PushResponse, ReceiptEmailRequest,
+    ReceiptEmailResponse, StaffRecord, StoreInfo, TokenResponse,
 };
 
 /// What a device keeps after enrolment to talk to its server. The secret is never logged.
@@ -221,6 +221,17 @@ impl Transport for HttpTransport {
             a.get(&format!("{s}/v1/sync/staff"))
                 .header("authorization", &format!("Bearer {t}"))
                 .call()
+        })
+    }
+
+    fn receipt_emails(
+        &mut self,
+        req: &ReceiptEmailRequest,
+    ) -> Result<ReceiptEmailResponse, TransportError> {
+        self.call(|a, s, t| {
+            a.post(&format!("{s}/v1/sync/receipt-emails"))
+                .header("authorization", &format!("Bearer {t}"))
+                .send_json(req)
         })
     }
 }

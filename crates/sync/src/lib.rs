@@ -8,6 +8,7 @@
 pub mod device;
 pub mod headoffice;
 pub mod http;
+pub mod mail;
 pub mod memory;
 pub mod merge;
 pub mod runner;

@@ -17,7 +17,7 @@ use crate::device::{Transport, TransportError};
 use crate::merge::{load_master, merge, Decision, MasterDoc, Scope};
 use crate::wire::{
     BootstrapPage, DocSnapshot, PullResponse, PulledChange, PushRequest, PushResponse, PushResult,
-    StaffRecord,
+    ReceiptEmailRequest, ReceiptEmailResponse, ReceiptEmailResult, StaffRecord,
 };
 
 /// One tenant's server state.
@@ -35,6 +35,8 @@ pub struct MemoryServer {
     pub revoked: Vec<Uuid>,
     /// Concurrent field values per document, as the last merge reported them.
     pub conflicts: HashMap<Uuid, Vec<crate::merge::FieldConflict>>,
+    /// Receipt emails queued, by the device's id: document, address, rendered receipt.
+    pub receipt_emails: HashMap<Uuid, (Uuid, String, crate::mail::ReceiptText)>,
 }
 
 struct Ctx<'a> {
@@ -247,6 +249,55 @@ impl MemoryServer {
         }
     }
 
+    /// Queues receipt emails as the real server does (idempotent by id), without a spool.
+    pub fn receipt_emails(
+        &mut self,
+        scope: &Scope,
+        req: &ReceiptEmailRequest,
+    ) -> ReceiptEmailResponse {
+        let mut results = Vec::with_capacity(req.emails.len());
+        for e in &req.emails {
+            if self.receipt_emails.contains_key(&e.id) {
+                results.push(ReceiptEmailResult::Queued { id: e.id });
+                continue;
+            }
+            let stored = self
+                .docs
+                .get(&e.doc_id)
+                .and_then(|d| Some((&d.envelope, self.typed.get(&e.doc_id)?)));
+            let checked = crate::mail::check(scope, e.doc_id, stored, &e.email).and_then(|to| {
+                let settings = Ctx {
+                    server: self,
+                    store_id: scope.store_id,
+                }
+                .settings(scope.store_id);
+                let doc = self.typed.get(&e.doc_id).ok_or(crate::mail::Refusal {
+                    code: "unknown_document",
+                    message: "gone".into(),
+                })?;
+                let text = crate::mail::render(doc, settings.as_ref()).map_err(|m| {
+                    crate::mail::Refusal {
+                        code: "not_a_receipt",
+                        message: m,
+                    }
+                })?;
+                Ok((to, text))
+            });
+            match checked {
+                Ok((to, text)) => {
+                    self.receipt_emails.insert(e.id, (e.doc_id, to, text));
+                    results.push(ReceiptEmailResult::Queued { id: e.id });
+                }
+                Err(r) => results.push(ReceiptEmailResult::Refused {
+                    id: e.id,
+                    code: r.code.to_string(),
+                    message: r.message,
+                }),
+            }
+        }
+        ReceiptEmailResponse { results }
+    }
+
     /// The typed state of a document on the server.
     pub fn typed(&self, doc_id: Uuid) -> Option<&AnyDoc> {
         self.typed.get(&doc_id)
@@ -313,5 +364,13 @@ impl Transport for MemoryTransport<'_> {
                     .collect()
             })
             .unwrap_or_default())
+    }
+
+    fn receipt_emails(
+        &mut self,
+        req: &ReceiptEmailRequest,
+    ) -> Result<ReceiptEmailResponse, TransportError> {
+        let scope = self.scope;
+        Ok(self.server()?.receipt_emails(&scope, req))
     }
 }

@@ -87,6 +87,55 @@ pub struct PushResponse {
     pub results: Vec<PushResult>,
 }
 
+/// Most receipt emails in one `POST /v1/sync/receipt-emails`.
+pub const MAX_RECEIPT_EMAILS: usize = 100;
+
+/// One receipt to email: the device's id for it (the server is idempotent by it), the closed
+/// sale or refund, and the address. Scope (tenant, store) comes from the device's token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReceiptEmailItem {
+    pub id: Uuid,
+    pub doc_id: Uuid,
+    pub email: String,
+}
+
+/// `POST /v1/sync/receipt-emails`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReceiptEmailRequest {
+    pub protocol: u32,
+    pub emails: Vec<ReceiptEmailItem>,
+}
+
+/// The server's answer to one receipt email.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum ReceiptEmailResult {
+    /// The mail is queued for sending (also when this id was queued before).
+    Queued { id: Uuid },
+    /// Refused for good; the device must not send it again.
+    Refused {
+        id: Uuid,
+        /// Machine-readable: `bad_address`, `unknown_document` (not in the device's store, or
+        /// not on the server) or `not_a_receipt` (not a closed sale or a refund).
+        code: String,
+        message: String,
+    },
+}
+
+impl ReceiptEmailResult {
+    pub fn id(&self) -> Uuid {
+        match self {
+            ReceiptEmailResult::Queued { id } | ReceiptEmailResult::Refused { id, .. } => *id,
+        }
+    }
+}
+
+/// `POST /v1/sync/receipt-emails` response: one result per email, in order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReceiptEmailResponse {
+    pub results: Vec<ReceiptEmailResult>,
+}
+
 /// A change as pulled: what was accepted, with its server sequence.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PulledChange {
@@ -254,6 +303,22 @@ mod tests {
         assert_eq!(j["status"], "rejected");
         assert_eq!(j["code"], "forbidden");
         assert_eq!(serde_json::from_value::<PushResult>(j).unwrap(), r);
+    }
+
+    #[test]
+    fn receipt_email_results_are_tagged_by_status() {
+        let id = Uuid::now_v7();
+        let r = ReceiptEmailResult::Refused {
+            id,
+            code: "bad_address".into(),
+            message: "the domain is not valid".into(),
+        };
+        let j = serde_json::to_value(&r).unwrap();
+        assert_eq!(j["status"], "refused");
+        assert_eq!(j["code"], "bad_address");
+        assert_eq!(serde_json::from_value::<ReceiptEmailResult>(j).unwrap(), r);
+        let q = serde_json::to_value(ReceiptEmailResult::Queued { id }).unwrap();
+        assert_eq!(q, serde_json::json!({"status": "queued", "id": id}));
     }
 
     #[test]

@@ -66,8 +66,13 @@ export interface SyncProblem { doc_type: string; doc_id: string; code: string; m
 export interface SyncStatus {
   state: "standalone" | "connecting" | "online" | "offline" | "not_syncing"; server: string | null; online: boolean;
   pending_changes: number; last_sync: number | null; error: PosError | null; retry_in_ms: number;
+  /** Receipts queued for email, not yet handed to the server. */
+  emails_pending: number;
+  /** Refused changes, then refused receipt emails (`doc_type` "receipt_email"). */
   problems: SyncProblem[];
 }
+/** Answer of `email_receipt`. */
+export interface EmailQueued { id: string; email: string; message: string }
 /** Payload of the `enrol-progress` event: documents downloaded of the bootstrap's total. */
 export interface EnrolProgress { done: number; total: number }
 export interface PrinterStatusView {

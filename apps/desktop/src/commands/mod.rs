@@ -58,6 +58,7 @@ pub fn handler<R: tauri::Runtime>() -> impl Fn(tauri::ipc::Invoke<R>) -> bool + 
         sale::void_sale,
         sale::print_receipt,
         sale::reprint_receipt,
+        sale::email_receipt,
         sale::receipt_preview,
         sale::receipt_image,
         sale::open_drawer,

@@ -294,6 +294,41 @@ fn receipt_document(inner: &mut Inner, doc_id: Uuid) -> CmdResult<(String, Docum
     }
 }
 
+/// What the till says after [`email_receipt`].
+#[derive(Debug, Serialize)]
+pub struct EmailQueued {
+    pub id: String,
+    /// The address as it will be used (trimmed, domain in lower case).
+    pub email: String,
+    pub message: &'static str,
+}
+
+/// Queues the receipt of a closed sale or a refund to be emailed. The address stays in the
+/// device's queue, never in the sale's document; the sync runner hands it to the server after
+/// the sale. A standalone device has no server to send it: refused with `EMAIL_NEEDS_SERVER`
+/// (after the address was checked, so a typo is reported first).
+#[tauri::command(rename_all = "snake_case")]
+pub fn email_receipt(
+    state: State<'_, AppState>,
+    doc_id: String,
+    email: String,
+) -> CmdResult<EmailQueued> {
+    let did = id(&doc_id)?;
+    let inner = state.lock();
+    inner.actor()?;
+    if inner.sync.is_none() {
+        pos_core::email::normalize_email(&email).map_err(pos_core::store::StoreError::from)?;
+        return Err(CommandError::EmailNeedsServer);
+    }
+    let queued = inner.store()?.queue_receipt_email(did, &email)?;
+    inner.nudge();
+    Ok(EmailQueued {
+        id: queued.id.to_string(),
+        email: queued.email,
+        message: "Queued — will be sent when the till is online.",
+    })
+}
+
 /// Queues the receipt of a closed sale or a refund. Idempotent per receipt number: calling it
 /// twice prints once (use `reprint_receipt` for a copy).
 #[tauri::command(rename_all = "snake_case")]

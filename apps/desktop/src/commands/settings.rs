@@ -195,6 +195,9 @@ pub struct SyncStatus {
     /// `DEVICE_REFUSED`, `SERVER_ERROR`).
     pub error: Option<CommandError>,
     pub retry_in_ms: u64,
+    /// Receipts queued for email, not yet handed to the server.
+    pub emails_pending: i64,
+    /// Refused changes, then receipt emails the server refused (`doc_type` `receipt_email`).
     pub problems: Vec<ProblemView>,
 }
 
@@ -202,10 +205,29 @@ pub struct SyncStatus {
 #[tauri::command(rename_all = "snake_case")]
 pub fn sync_status(state: State<'_, AppState>) -> CmdResult<SyncStatus> {
     let inner = state.lock();
-    let (pending_changes, problems) = {
+    let (pending_changes, problems, emails, (emails_pending, _)) = {
         let store = inner.store()?;
-        (store.outbox_len()?, store.sync_problems()?)
+        (
+            store.outbox_len()?,
+            store.sync_problems()?,
+            store.receipt_emails(200)?,
+            store.receipt_email_counts()?,
+        )
     };
+    let refused = emails
+        .into_iter()
+        .filter(|e| e.status == "refused")
+        .map(|e| ProblemView {
+            doc_type: "receipt_email".into(),
+            doc_id: e.doc_id.to_string(),
+            code: e.code.unwrap_or_default(),
+            message: format!(
+                "Receipt email to {} not sent: {}",
+                e.email,
+                e.last_error.unwrap_or_default()
+            ),
+            at: e.created_at,
+        });
     let problems = problems
         .into_iter()
         .map(|p| ProblemView {
@@ -215,6 +237,7 @@ pub fn sync_status(state: State<'_, AppState>) -> CmdResult<SyncStatus> {
             message: p.message,
             at: p.at,
         })
+        .chain(refused)
         .collect();
     let Some(link) = inner.sync.as_ref() else {
         return Ok(SyncStatus {
@@ -225,6 +248,7 @@ pub fn sync_status(state: State<'_, AppState>) -> CmdResult<SyncStatus> {
             last_sync: None,
             error: None,
             retry_in_ms: 0,
+            emails_pending,
             problems,
         });
     };
@@ -248,6 +272,7 @@ pub fn sync_status(state: State<'_, AppState>) -> CmdResult<SyncStatus> {
         last_sync: st.last_success,
         error,
         retry_in_ms: st.backoff_ms,
+        emails_pending,
         problems,
     })
 }

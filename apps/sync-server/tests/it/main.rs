@@ -7,11 +7,13 @@
 //! - `devices.rs`: enrolment, device tokens, revocation, staff sync, tenant isolation.
 //! - `admin.rs`: the admin API and the audit log.
 //! - `sync.rs`: push, pull, bootstrap, live.
+//! - `emails.rs`: receipt emails from the tills: checks, the mail spool, the admin list.
 
 mod common;
 
 mod admin;
 mod auth;
 mod devices;
+mod emails;
 mod ops;
 mod sync;

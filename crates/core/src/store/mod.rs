@@ -9,6 +9,7 @@
 //! Before a change is stored, [`crate::policy::authorize`] runs on it with the acting staff
 //! member's role: the device refuses what the server would refuse.
 
+mod emails;
 mod ops;
 mod query;
 pub mod schema;
@@ -37,6 +38,7 @@ use crate::refund::{Refund, RefundError};
 use crate::sale::{Sale, SaleError};
 use crate::shift::ShiftError;
 
+pub use emails::*;
 pub use ops::*;
 pub use query::*;
 pub use sync::*;
@@ -82,6 +84,10 @@ pub enum StoreError {
     NoSettings,
     #[error("receipt {0} not found")]
     UnknownReceipt(String),
+    #[error("document {0} is not a closed sale or a refund of this store")]
+    NotAReceipt(Uuid),
+    #[error(transparent)]
+    Email(#[from] crate::email::EmailError),
     #[error("i/o error on {path}: {source}")]
     Io {
         path: PathBuf,

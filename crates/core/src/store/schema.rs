@@ -10,10 +10,10 @@ use rusqlite::Connection;
 pub const APPLICATION_ID: i32 = 0x504F_5331;
 
 /// One step of the schema: `(version it produces, SQL)`.
-pub const MIGRATIONS: &[(i32, &str)] = &[(1, V1), (2, V2), (3, V3)];
+pub const MIGRATIONS: &[(i32, &str)] = &[(1, V1), (2, V2), (3, V3), (4, V4)];
 
 /// The version this build writes.
-pub const CURRENT_VERSION: i32 = 3;
+pub const CURRENT_VERSION: i32 = 4;
 
 /// Version 1: documents, changes, outbox, sync state, counters, staff and the projections.
 const V1: &str = r#"
@@ -164,6 +164,25 @@ CREATE TABLE sync_problems (
     message TEXT NOT NULL,
     at INTEGER NOT NULL
 ) STRICT;
+"#;
+
+/// Version 4: receipts to email, queued until the sync engine hands them to the server. The
+/// address is personal data, so it lives here (deletable) and never in a document.
+/// `status`: `pending` (not yet accepted by the server), `sent` (the server queued the mail),
+/// `refused` (the server refused it with `code`; never sent again).
+const V4: &str = r#"
+CREATE TABLE receipt_emails (
+    id TEXT PRIMARY KEY,
+    doc_id TEXT NOT NULL,
+    doc_type TEXT NOT NULL,
+    email TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('pending', 'sent', 'refused')),
+    sent_at INTEGER,
+    code TEXT,
+    last_error TEXT
+) STRICT;
+CREATE INDEX receipt_emails_status ON receipt_emails (status, created_at);
 "#;
 
 /// Applies the migrations above `from` up to `to`, each in its own transaction.

@@ -501,3 +501,146 @@ fn all_day_counts_per_station_follow_bumps() {
         (1, "Open", 5000)
     );
 }
+
+#[test]
+fn a_receipt_email_is_queued_for_a_closed_sale_or_refund_and_not_for_anything_else() {
+    let mut f = demo_store();
+    let (c, m) = (f.demo.cashier, f.demo.manager);
+    let sale = f.store.open_sale(&c, None).unwrap();
+    f.store.scan(&c, sale, &f.demo.barcodes["COF-ESP"]).unwrap();
+    // an open sale has no receipt yet
+    assert!(matches!(
+        f.store.queue_receipt_email(sale, "ann@shop.example"),
+        Err(StoreError::NotAReceipt(id)) if id == sale
+    ));
+    f.store
+        .pay(&c, sale, Tender::Cash, eur(1000), None)
+        .unwrap();
+    // a bad address is a typed error, and nothing is queued
+    assert!(matches!(
+        f.store.queue_receipt_email(sale, "ann at shop"),
+        Err(StoreError::Email(pos_core::email::EmailError::Shape))
+    ));
+    assert_eq!(rows(&f.store, "receipt_emails"), 0);
+    // not a receipt: a shift, an unknown document
+    let shift = f.store.open_shift(&m, 0).unwrap();
+    assert!(matches!(
+        f.store.queue_receipt_email(shift, "ann@shop.example"),
+        Err(StoreError::NotAReceipt(_))
+    ));
+    assert!(f
+        .store
+        .queue_receipt_email(Uuid::now_v7(), "ann@shop.example")
+        .is_err());
+
+    let q = f
+        .store
+        .queue_receipt_email(sale, " Ann@Shop.Example ")
+        .unwrap();
+    assert_eq!(q.email, "Ann@shop.example");
+    assert_eq!(q.status, "pending");
+    assert_eq!(q.doc_type, "sale");
+    let line = f
+        .store
+        .get::<Sale>(sale)
+        .unwrap()
+        .lines
+        .keys()
+        .next()
+        .unwrap()
+        .clone();
+    let req = [RefundRequest {
+        sale_line_id: line,
+        qty: 1,
+        restock: true,
+    }];
+    let refund = f
+        .store
+        .refund(&m, sale, &req, Tender::Cash, None, "cold")
+        .unwrap();
+    let r = f
+        .store
+        .queue_receipt_email(refund, "bo@shop.example")
+        .unwrap();
+    assert_eq!(r.doc_type, "refund");
+    // nothing in the email queue is a document change: the outbox holds none of it
+    let outbox: Vec<_> = f.store.outbox_batch(1000).unwrap();
+    assert!(outbox
+        .iter()
+        .all(|e| !String::from_utf8_lossy(&e.bytes).contains("shop.example")));
+    assert_eq!(f.store.receipt_email_counts().unwrap(), (2, 0));
+    // committed, and it survives a restart
+    assert_eq!(rows(&f.store, "receipt_emails"), 2);
+    let path = f.store.path().to_path_buf();
+    drop(f.store);
+    let store = Store::open(&path).unwrap();
+    let all = store.receipt_emails(10).unwrap();
+    assert_eq!(
+        all.iter().map(|e| e.id).collect::<Vec<_>>(),
+        vec![r.id, q.id]
+    );
+}
+
+#[test]
+fn a_receipt_email_waits_for_its_sale_to_leave_the_outbox_then_is_marked_sent_or_refused() {
+    let mut f = demo_store();
+    let c = f.demo.cashier;
+    let sell = |store: &mut Store| {
+        let sale = store.open_sale(&c, None).unwrap();
+        store.scan(&c, sale, &f.demo.barcodes["COF-ESP"]).unwrap();
+        store.pay(&c, sale, Tender::Cash, eur(1000), None).unwrap();
+        sale
+    };
+    let s1 = sell(&mut f.store);
+    let s2 = sell(&mut f.store);
+    let e1 = f.store.queue_receipt_email(s1, "a@shop.example").unwrap();
+    let e2 = f.store.queue_receipt_email(s2, "b@shop.example").unwrap();
+    assert_eq!(f.store.receipt_emails_to_send(10).unwrap(), vec![]);
+    // the first sale reaches the server
+    let hashes: Vec<String> = f
+        .store
+        .outbox_batch(1000)
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.envelope.doc_id == s1)
+        .map(|e| e.hash)
+        .collect();
+    f.store.outbox_done(&hashes).unwrap();
+    let ready = f.store.receipt_emails_to_send(10).unwrap();
+    assert_eq!(ready.iter().map(|e| e.id).collect::<Vec<_>>(), vec![e1.id]);
+    f.store.receipt_emails_sent(&[e1.id]).unwrap();
+    let all: Vec<String> = f
+        .store
+        .outbox_batch(1000)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.hash)
+        .collect();
+    f.store.outbox_done(&all).unwrap();
+    assert_eq!(
+        f.store
+            .receipt_emails_to_send(10)
+            .unwrap()
+            .iter()
+            .map(|e| e.id)
+            .collect::<Vec<_>>(),
+        vec![e2.id]
+    );
+    f.store
+        .receipt_email_refused(e2.id, "bad_address", "the domain is not valid")
+        .unwrap();
+    assert_eq!(f.store.receipt_emails_to_send(10).unwrap(), vec![]);
+    let sent = f.store.receipt_email(e1.id).unwrap().unwrap();
+    assert_eq!(sent.status, "sent");
+    assert!(sent.sent_at.is_some());
+    let refused = f.store.receipt_email(e2.id).unwrap().unwrap();
+    assert_eq!(refused.status, "refused");
+    assert_eq!(refused.code.as_deref(), Some("bad_address"));
+    // a refused email is never turned into a sent one
+    f.store.receipt_emails_sent(&[e2.id]).unwrap();
+    assert_eq!(
+        f.store.receipt_email(e2.id).unwrap().unwrap().status,
+        "refused"
+    );
+    assert_eq!(f.store.receipt_email_counts().unwrap(), (0, 1));
+}

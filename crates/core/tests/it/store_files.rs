@@ -131,7 +131,8 @@ fn write_v1_fixture(path: &Path) {
     c.execute_batch(
         "DROP TRIGGER p_items_fts_insert; DROP TRIGGER p_items_fts_delete; DROP TABLE items_fts;
          DROP TRIGGER p_stock_movements_level_insert; DROP TRIGGER p_stock_movements_level_delete;
-         DROP TABLE p_stock_levels; DROP TABLE sync_problems; PRAGMA user_version = 1;",
+         DROP TABLE p_stock_levels; DROP TABLE sync_problems; DROP TABLE receipt_emails;
+         PRAGMA user_version = 1;",
     )
     .unwrap();
     c.pragma_update(None, "journal_mode", "DELETE").unwrap();
@@ -161,7 +162,7 @@ fn a_store_written_by_version_1_opens_and_is_migrated() {
             .unwrap();
         assert_eq!(v, 1, "the fixture must be a version-1 store");
         let later: i64 = c
-            .query_row("SELECT count(*) FROM sqlite_master WHERE name IN ('items_fts', 'p_stock_levels', 'sync_problems')", [], |r| r.get(0))
+            .query_row("SELECT count(*) FROM sqlite_master WHERE name IN ('items_fts', 'p_stock_levels', 'sync_problems', 'receipt_emails')", [], |r| r.get(0))
             .unwrap();
         assert_eq!(
             later, 0,
@@ -179,4 +180,6 @@ fn a_store_written_by_version_1_opens_and_is_migrated() {
     assert_eq!(store.stock_level(croissant).unwrap().on_hand, 24);
     assert_eq!(store.movements_sum(croissant).unwrap(), 24);
     assert_eq!(store.settings().unwrap().code, "S01");
+    // migration 4 added the (empty) receipt email queue
+    assert_eq!(store.receipt_emails(10).unwrap(), vec![]);
 }

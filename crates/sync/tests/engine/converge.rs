@@ -248,6 +248,12 @@ impl pos_sync::device::Transport for PagedBootstrap<'_> {
     ) -> Result<Vec<pos_sync::wire::StaffRecord>, pos_sync::device::TransportError> {
         self.inner.staff()
     }
+    fn receipt_emails(
+        &mut self,
+        req: &pos_sync::wire::ReceiptEmailRequest,
+    ) -> Result<pos_sync::wire::ReceiptEmailResponse, pos_sync::device::TransportError> {
+        self.inner.receipt_emails(req)
+    }
 }
 
 /// Bootstrap fetches a page ahead on another thread; a failure half-way must end it with the
@@ -349,6 +355,12 @@ impl pos_sync::device::Transport for SlowServer<'_> {
         &mut self,
     ) -> Result<Vec<pos_sync::wire::StaffRecord>, pos_sync::device::TransportError> {
         self.inner.staff()
+    }
+    fn receipt_emails(
+        &mut self,
+        req: &pos_sync::wire::ReceiptEmailRequest,
+    ) -> Result<pos_sync::wire::ReceiptEmailResponse, pos_sync::device::TransportError> {
+        self.inner.receipt_emails(req)
     }
 }
 

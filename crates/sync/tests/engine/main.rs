@@ -6,10 +6,12 @@
 //! - `converge.rs`: devices that sell offline and converge.
 //! - `hostile.rs`: changes the server must refuse, each as its own test.
 //! - `props.rs`: random operations, delivery order, duplicates and drops.
+//! - `emails.rs`: receipts queued for email on a device and handed to the server.
 //!
 //! Helpers are in `common.rs`.
 
 mod common;
 mod converge;
+mod emails;
 mod hostile;
 mod props;
