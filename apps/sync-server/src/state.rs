@@ -72,32 +72,62 @@ impl AppState {
     }
 }
 
-/// Fixed one-minute windows per key, in memory (per instance).
+/// A sliding one-minute window per key, in memory (per instance): at most `limit` attempts in
+/// any 60 seconds. (Fixed minute windows let twice the limit through across a minute boundary,
+/// and made the rate-limit test fail when it ran across one.)
 #[derive(Default)]
 pub struct RateLimiter {
-    windows: Mutex<HashMap<String, (i64, u32)>>,
+    hits: Mutex<HashMap<String, std::collections::VecDeque<i64>>>,
 }
 
 impl RateLimiter {
-    /// Counts one attempt for `key`; `Err(seconds to wait)` past `limit` in the current minute.
+    const WINDOW_MS: i64 = 60_000;
+
+    /// Counts one attempt for `key`; `Err(seconds to wait)` when `limit` attempts were already
+    /// counted in the last minute (a refused attempt is not counted).
     pub fn hit(&self, key: &str, limit: u32, now_ms: i64) -> Result<(), u64> {
-        let window = now_ms / 60_000;
-        let mut w = match self.windows.lock() {
+        let since = now_ms - Self::WINDOW_MS;
+        let mut h = match self.hits.lock() {
             Ok(g) => g,
             Err(p) => p.into_inner(),
         };
-        if w.len() > 100_000 {
-            w.retain(|_, (win, _)| *win == window);
+        if h.len() > 100_000 {
+            h.retain(|_, q| q.back().is_some_and(|t| *t > since));
         }
-        let e = w.entry(key.to_string()).or_insert((window, 0));
-        if e.0 != window {
-            *e = (window, 0);
+        let q = h.entry(key.to_string()).or_default();
+        while q.front().is_some_and(|t| *t <= since) {
+            q.pop_front();
         }
-        e.1 += 1;
-        if e.1 > limit {
-            Err((((window + 1) * 60_000 - now_ms) / 1000).max(1) as u64)
-        } else {
-            Ok(())
+        if q.len() >= limit as usize {
+            let oldest = q.front().copied().unwrap_or(now_ms);
+            return Err(((oldest + Self::WINDOW_MS - now_ms + 999) / 1000).max(1) as u64);
         }
+        q.push_back(now_ms);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RateLimiter;
+
+    /// Regression: fixed minute windows reset at :00, so three attempts at 12:00:59.9 and three
+    /// more at 12:01:00.1 all passed a limit of three (and the login test failed when it ran
+    /// across a minute boundary).
+    #[test]
+    fn regression_rate_limit_holds_across_a_minute_boundary() {
+        let l = RateLimiter::default();
+        let t = 60_000 * 1_000 - 100; // 100 ms before a minute boundary
+        for _ in 0..3 {
+            assert!(l.hit("k", 3, t).is_ok());
+        }
+        assert_eq!(
+            l.hit("k", 3, t + 200),
+            Err(60),
+            "still within a minute of the first"
+        );
+        assert!(l.hit("other", 3, t + 200).is_ok(), "keys are apart");
+        // A minute after the first attempts, the budget is back.
+        assert!(l.hit("k", 3, t + 60_000).is_ok());
     }
 }
