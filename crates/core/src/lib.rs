@@ -24,6 +24,7 @@ pub mod catalog;
 pub mod demo;
 pub mod doc;
 pub mod email;
+pub mod import;
 pub mod inventory;
 pub mod kitchen;
 pub mod money;

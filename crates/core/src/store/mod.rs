@@ -100,6 +100,8 @@ pub enum StoreError {
     #[error("stored change is unreadable: {0}")]
     BadChange(String),
     #[error(transparent)]
+    Import(#[from] crate::import::ImportError),
+    #[error(transparent)]
     Doc(#[from] DocError),
     #[error(transparent)]
     Policy(#[from] PolicyError),

@@ -37,6 +37,17 @@ pub struct StockInput {
     pub unit_cost: Option<i64>,
 }
 
+/// Items written per transaction by [`Store::import_items`].
+pub const IMPORT_CHUNK: usize = 250;
+
+/// What an import did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ImportReport {
+    pub done: usize,
+    pub created: usize,
+    pub updated: usize,
+}
+
 impl WriteTx<'_> {
     fn open_shift_id(&self) -> Result<Option<Uuid>, StoreError> {
         let id: Option<String> = self
@@ -236,6 +247,70 @@ impl Store {
                 i.validate()
             })
         })
+    }
+
+    /// Imports a catalog from CSV (see [`crate::import`]): the whole file is checked first and
+    /// nothing is written if any line is wrong; then items are created, or updated when their
+    /// SKU exists, [`IMPORT_CHUNK`] to a transaction, each through the policy. `progress` gets
+    /// (done, total) after each chunk. Importing the same file again changes nothing.
+    pub fn import_items(
+        &mut self,
+        actor: &Actor,
+        csv: &str,
+        mut progress: impl FnMut(usize, usize),
+    ) -> Result<ImportReport, StoreError> {
+        let settings = self.settings()?.clone();
+        let currency = crate::money::Currency::from_code(&settings.currency)?;
+        let classes: Vec<String> = settings.tax_rates.keys().cloned().collect();
+        let categories = self.categories()?;
+        let names: Vec<String> = categories.iter().map(|c| c.1.clone()).collect();
+        let rows = crate::import::parse_items_csv(csv, currency, &classes, &names)?;
+        let mut by_sku: std::collections::HashMap<String, Uuid> = std::collections::HashMap::new();
+        {
+            let mut stmt = self.conn().prepare_cached("SELECT sku, doc_id FROM p_items")?;
+            let found = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+            for f in found {
+                let (sku, id) = f?;
+                if let Ok(id) = id.parse() {
+                    by_sku.insert(sku, id);
+                }
+            }
+        }
+        let total = rows.len();
+        let mut report = ImportReport::default();
+        for chunk in rows.chunks(IMPORT_CHUNK) {
+            self.write(actor, |w| {
+                for row in chunk {
+                    let mut item = row.item.clone();
+                    item.category_id = row.category.as_ref().and_then(|c| {
+                        categories
+                            .iter()
+                            .find(|k| k.1.eq_ignore_ascii_case(c))
+                            .map(|k| k.0.to_string())
+                    });
+                    match by_sku.get(&item.sku) {
+                        Some(id) => {
+                            w.update(*id, |i: &mut Item| {
+                                // What the file does not describe stays as it was.
+                                item.store_prices = std::mem::take(&mut i.store_prices);
+                                item.modifier_groups = std::mem::take(&mut i.modifier_groups);
+                                *i = item;
+                                Ok::<_, StoreError>(())
+                            })?;
+                            report.updated += 1;
+                        }
+                        None => {
+                            w.create(item)?;
+                            report.created += 1;
+                        }
+                    }
+                }
+                Ok(())
+            })?;
+            report.done += chunk.len();
+            progress(report.done, total);
+        }
+        Ok(report)
     }
 
     // ----- selling ---------------------------------------------------------------------------

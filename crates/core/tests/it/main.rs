@@ -8,7 +8,7 @@
 //! - `kitchen.rs`: routing to stations and the ticket lifecycle.
 //! - `policy.rs`: the document policy (who may change what), including hostile edits.
 //! - `store.rs`: the local replica: one write path, atomicity, outbox, reopen, receipts, the
-//!   queue of receipts to email.
+//!   queue of receipts to email, catalog import from CSV.
 //! - `store_files.rs`: corrupt, foreign and older store files.
 //! - `props.rs`: property tests over random operation sequences.
 //!

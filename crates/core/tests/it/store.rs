@@ -644,3 +644,54 @@ fn a_receipt_email_waits_for_its_sale_to_leave_the_outbox_then_is_marked_sent_or
     );
     assert_eq!(f.store.receipt_email_counts().unwrap(), (0, 1));
 }
+
+/// A price list imported from CSV: new SKUs are created, known ones updated, a second import of
+/// the same file changes nothing; a file with one bad line imports nothing and names the line;
+/// a cashier may not import.
+#[test]
+fn a_csv_price_list_imports_whole_or_not_at_all() {
+    let mut f = demo_store();
+    let m = f.demo.manager;
+    let items_before = f.store.search_items("imported", 50).unwrap().len();
+    assert_eq!(items_before, 0);
+    let outbox = f.store.outbox_len().unwrap();
+    let mut csv = String::from("sku,name,price,category,track_stock,barcodes\n");
+    for n in 0..600 {
+        csv.push_str(&format!("IMP-{n:04},Imported {n},{}.{:02},Bakery,yes,\n", 1 + n % 9, n % 100));
+    }
+    // An existing item's price, by its SKU.
+    csv.push_str("BAK-CRO,Croissant,2.70,Bakery,yes,\n");
+    let mut seen = Vec::new();
+    let r = f
+        .store
+        .import_items(&m, &csv, |done, total| seen.push((done, total)))
+        .unwrap();
+    assert_eq!((r.created, r.updated, r.done), (600, 1, 601));
+    assert_eq!(seen, [(250, 601), (500, 601), (601, 601)]);
+    let cro = f.demo.item("BAK-CRO").unwrap();
+    assert_eq!(f.store.get::<pos_core::catalog::Item>(cro).unwrap().price, 270);
+    assert_eq!(f.store.search_items("imported 599", 5).unwrap().len(), 1);
+    // Again: nothing new to write.
+    let written = f.store.outbox_len().unwrap();
+    assert!(written > outbox);
+    f.store.import_items(&m, &csv, |_, _| {}).unwrap();
+    assert_eq!(f.store.outbox_len().unwrap(), written, "a second import changes nothing");
+
+    // One bad line (line 3: no name; line 4: bad price): nothing imported, both lines named.
+    let bad = "sku,name,price\nNEW-1,Fine,1.00\nNEW-2,,1.00\nNEW-3,Odd,1.2.3\n";
+    match f.store.import_items(&m, bad, |_, _| {}) {
+        Err(StoreError::Import(pos_core::import::ImportError::BadLines(lines))) => {
+            assert_eq!(lines.iter().map(|l| l.line).collect::<Vec<_>>(), [3, 4]);
+        }
+        other => panic!("expected bad lines, got {other:?}"),
+    }
+    assert_eq!(f.store.search_items("fine", 5).unwrap().len(), 0);
+    assert_eq!(f.store.outbox_len().unwrap(), written);
+
+    // A cashier may not change the catalog.
+    assert!(matches!(
+        f.store
+            .import_items(&f.demo.cashier, "sku,name,price\nNEW-9,Nine,1.00\n", |_, _| {}),
+        Err(StoreError::Policy(_))
+    ));
+}
