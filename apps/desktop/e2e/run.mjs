@@ -4,7 +4,8 @@
 //
 // (a) a cashier logs in with a PIN, scans two items, applies a discount, pays split cash + card,
 //     and the receipt reaches a fake TCP printer with the right total;
-// (b) a count in back office changes the stock level shown on the POS;
+// (b) a count in back office changes the stock level shown on the POS; a 600-item price list
+//     is imported from CSV (and a file with a bad line is refused, naming the line);
 // (c) the app is killed mid-sale and restarted, and the sale is still there.
 // (f) a till left idle locks itself (the idle limit set in Settings).
 // (d) a real pos-sync-server (its own PostgreSQL cluster, in a temp folder) where head office
@@ -425,6 +426,23 @@ const tests = {
       await s.screenshot(shots, "10-count-sheet");
       await s.click('[data-testid="count-post"]');
       await s.waitText('[data-testid="stock-row"][data-sku="BAK-MUF"] [data-testid="on-hand"]', /^5$/);
+      // A price list of 600 items imported from CSV, behind a progress bar.
+      const csv = path.join(tmp, "price-list.csv");
+      let text = "sku,name,price,category,track_stock\n";
+      for (let n = 0; n < 600; n++) text += `IMP-${String(n).padStart(4, "0")},Imported scone ${n},2.${String(n % 100).padStart(2, "0")},Bakery,no\n`;
+      fs.writeFileSync(csv, text);
+      await s.click('[data-testid="bo-tab-items"]');
+      await s.upload('[data-testid="import-csv"]', csv);
+      await s.waitText('[data-testid="toast-ok"]', /Imported 600 items: 600 new/, 30000);
+      const steps = await s.exec("return window.__posImportProgress ?? [];");
+      assert(steps.map((p) => `${p.done}/${p.total}`).join(" ") === "250/600 500/600 600/600",
+        `the progress bar went 250, 500, 600 of 600: ${JSON.stringify(steps)}`);
+      // A file with a bad line is refused whole, and the line is named.
+      const bad = path.join(tmp, "bad.csv");
+      fs.writeFileSync(bad, "sku,name,price\nOK-1,Fine,1.00\nBAD-1,Broken,one euro\n");
+      await s.upload('[data-testid="import-csv"]', bad);
+      await s.waitText('[data-testid="import-errors"]', /Line 3: price/);
+      await s.click('[data-testid="import-errors"] [data-testid="modal-close"]');
       await s.click('[data-testid="nav-pos"]');
       await s.click('[data-testid="cat"]:nth-of-type(2)'); // Bakery (waits for the categories)
       await s.waitText('[data-testid="stock-BAK-MUF"]', /^5 in stock$/);

@@ -98,6 +98,13 @@ export class Session {
     await this.cmd("POST", `/element/${id}/value`, { text });
   }
 
+  /** Picks `file` in the (hidden) file input `css`, as a person choosing it in the dialog. */
+  async upload(css, file) {
+    const [id] = await this.findAll(css);
+    if (!id) throw new Error(`no file input ${css}`);
+    await this.cmd("POST", `/element/${id}/value`, { text: file });
+  }
+
   async text(css) {
     const id = await this.find(css);
     return this.cmd("GET", `/element/${id}/text`);

@@ -50,6 +50,11 @@ pub enum CommandError {
     Server { message: String },
     #[error("{0} Check the address with the customer.")]
     InvalidEmail(String),
+    #[error("The file was not imported: {reason}")]
+    ImportRejected {
+        reason: String,
+        lines: Vec<pos_core::import::LineError>,
+    },
     #[error("Emailed receipts need a sync server, and this till is a standalone demo device: nothing was sent. Print the receipt instead, or enrol the till under Settings → Sync server.")]
     EmailNeedsServer,
     #[error("Something went wrong on this device: {0}. Selling data is safe; try again or restart the app.")]
@@ -78,6 +83,7 @@ impl CommandError {
             CommandError::DeviceRefused { .. } => "DEVICE_REFUSED",
             CommandError::Server { .. } => "SERVER_ERROR",
             CommandError::InvalidEmail(_) => "INVALID_EMAIL",
+            CommandError::ImportRejected { .. } => "IMPORT_REJECTED",
             CommandError::EmailNeedsServer => "EMAIL_NEEDS_SERVER",
             CommandError::Internal(_) => "INTERNAL",
         }
@@ -89,6 +95,7 @@ impl CommandError {
             CommandError::LockedOut { until, .. } => json!({ "until": until }),
             CommandError::Forbidden { permission } => json!({ "permission": permission }),
             CommandError::UnknownBarcode { barcode } => json!({ "barcode": barcode }),
+            CommandError::ImportRejected { lines, .. } => json!({ "lines": lines }),
             CommandError::ServerUnreachable { server, detail } => {
                 json!({ "server": server, "detail": detail })
             }
@@ -159,6 +166,16 @@ impl From<StoreError> for CommandError {
             }
             StoreError::NoSettings => CommandError::NotSetUp,
             StoreError::Email(e) => CommandError::InvalidEmail(sentence(e.to_string())),
+            StoreError::Import(e) => {
+                let lines = match &e {
+                    pos_core::import::ImportError::BadLines(l) => l.clone(),
+                    _ => Vec::new(),
+                };
+                CommandError::ImportRejected {
+                    reason: e.to_string(),
+                    lines,
+                }
+            }
             e @ StoreError::NotAReceipt(_) => CommandError::Invalid(sentence(e.to_string())),
             StoreError::Catalog(c) => c.into(),
             StoreError::Auth(a) => a.into(),

@@ -982,3 +982,46 @@ fn a_receipt_email_the_server_refused_is_listed_with_the_sync_problems() {
         .contains("ann@shop.example"));
     assert_eq!(s["emails_pending"], 0);
 }
+
+#[test]
+fn a_csv_import_reports_bad_lines_and_imports_nothing_or_everything() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = demo(dir.path());
+    h.login("manager", "2222");
+    let e = h
+        .call(
+            "import_items",
+            json!({"csv": "sku,name,price\nT-1,Rooibos,2.00\nT-2,,2.00\nT-3,Tisane,two\n"}),
+        )
+        .unwrap_err();
+    assert_eq!(e["code"], "IMPORT_REJECTED", "{e}");
+    let lines: Vec<i64> = e["details"]["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["line"].as_i64().unwrap())
+        .collect();
+    assert_eq!(lines, [3, 4], "{e}");
+    assert_eq!(
+        h.ok("search_items", json!({"query": "rooibos"}))
+            .as_array()
+            .unwrap()
+            .len(),
+        0,
+        "nothing imported"
+    );
+    let r = h.ok(
+        "import_items",
+        json!({"csv": "sku,name,price,category\nT-1,Rooibos,2.00,Coffee\nT-2,Tisane,2.40,Coffee\n"}),
+    );
+    assert_eq!((&r["created"], &r["updated"]), (&json!(2), &json!(0)));
+    assert_eq!(
+        h.ok("search_items", json!({"query": "tisane"}))[0]["price"],
+        240
+    );
+    h.login("cashier", "3333");
+    assert_eq!(
+        h.err_code("import_items", json!({"csv": "sku,name,price\nT-9,X,1\n"})),
+        "FORBIDDEN"
+    );
+}

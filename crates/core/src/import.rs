@@ -285,7 +285,10 @@ mod tests {
         };
         let lines: Vec<usize> = errors.iter().map(|e| e.line).collect();
         assert_eq!(lines, [3, 4, 5, 6, 7, 8], "{errors:?}");
-        assert!(errors[3].message.contains("already on line 2"), "{errors:?}");
+        assert!(
+            errors[3].message.contains("already on line 2"),
+            "{errors:?}"
+        );
         assert!(errors[2].message.contains("luxury"), "{errors:?}");
     }
 

@@ -46,6 +46,24 @@ export async function withProgress<T>(label: string, work: () => Promise<T>): Pr
   }
 }
 
+/** Imports the catalog from a CSV file's text, with a progress bar fed by the shell's
+ *  `import-progress` events (items written / total). */
+export async function importItems(csv: string): Promise<{ done: number; created: number; updated: number }> {
+  app.busy = { label: "Checking the file…", progress: null };
+  const seen: { done: number; total: number }[] = ((window as any).__posImportProgress = []); // for the e2e test
+  const stop = await listen<{ done: number; total: number }>("import-progress", (e) => {
+    const { done, total } = e.payload;
+    seen.push({ done, total });
+    app.busy = { label: `Importing items: ${done} of ${total}`, progress: total > 0 ? Math.min(1, done / total) : null };
+  });
+  try {
+    return await call("import_items", { csv });
+  } finally {
+    stop();
+    app.busy = null;
+  }
+}
+
 /** Enrols (or with `reenrol`, re-enrols) this device, with a progress bar fed by the
  *  shell's `enrol-progress` events (documents downloaded / total). */
 export async function enrolDevice(server: string, code: string, mode: Mode | null, reenrol = false): Promise<AppInfo> {

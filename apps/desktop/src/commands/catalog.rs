@@ -100,6 +100,29 @@ pub fn save_item(
     }
 }
 
+/// Event with an import's progress: `{done, total}`.
+pub const IMPORT_PROGRESS_EVENT: &str = "import-progress";
+
+/// Imports the catalog from a CSV file's text (`pos_core::import`): all or nothing, with every
+/// bad line in the error's details; progress as [`IMPORT_PROGRESS_EVENT`] events. Runs off the
+/// UI thread.
+#[tauri::command(async, rename_all = "snake_case")]
+pub fn import_items<R: tauri::Runtime>(
+    app: tauri::AppHandle<R>,
+    state: State<'_, AppState>,
+    csv: String,
+) -> CmdResult<pos_core::store::ImportReport> {
+    use tauri::Emitter;
+    let inner = state.lock();
+    let (mut store, actor) = inner.acting()?;
+    Ok(store.import_items(&actor, &csv, |done, total| {
+        let _ = app.emit(
+            IMPORT_PROGRESS_EVENT,
+            serde_json::json!({ "done": done, "total": total }),
+        );
+    })?)
+}
+
 /// Creates a category (no id) or edits one.
 #[tauri::command(rename_all = "snake_case")]
 pub fn save_category(

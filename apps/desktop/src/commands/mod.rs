@@ -43,6 +43,7 @@ pub fn handler<R: tauri::Runtime>() -> impl Fn(tauri::ipc::Invoke<R>) -> bool + 
         catalog::item_detail,
         catalog::save_item,
         catalog::save_category,
+        catalog::import_items,
         sale::open_sale,
         sale::open_sales,
         sale::get_sale,

@@ -267,8 +267,11 @@ impl Store {
         let rows = crate::import::parse_items_csv(csv, currency, &classes, &names)?;
         let mut by_sku: std::collections::HashMap<String, Uuid> = std::collections::HashMap::new();
         {
-            let mut stmt = self.conn().prepare_cached("SELECT sku, doc_id FROM p_items")?;
-            let found = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+            let mut stmt = self
+                .conn()
+                .prepare_cached("SELECT sku, doc_id FROM p_items")?;
+            let found =
+                stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
             for f in found {
                 let (sku, id) = f?;
                 if let Ok(id) = id.parse() {

@@ -657,7 +657,11 @@ fn a_csv_price_list_imports_whole_or_not_at_all() {
     let outbox = f.store.outbox_len().unwrap();
     let mut csv = String::from("sku,name,price,category,track_stock,barcodes\n");
     for n in 0..600 {
-        csv.push_str(&format!("IMP-{n:04},Imported {n},{}.{:02},Bakery,yes,\n", 1 + n % 9, n % 100));
+        csv.push_str(&format!(
+            "IMP-{n:04},Imported {n},{}.{:02},Bakery,yes,\n",
+            1 + n % 9,
+            n % 100
+        ));
     }
     // An existing item's price, by its SKU.
     csv.push_str("BAK-CRO,Croissant,2.70,Bakery,yes,\n");
@@ -669,13 +673,20 @@ fn a_csv_price_list_imports_whole_or_not_at_all() {
     assert_eq!((r.created, r.updated, r.done), (600, 1, 601));
     assert_eq!(seen, [(250, 601), (500, 601), (601, 601)]);
     let cro = f.demo.item("BAK-CRO").unwrap();
-    assert_eq!(f.store.get::<pos_core::catalog::Item>(cro).unwrap().price, 270);
+    assert_eq!(
+        f.store.get::<pos_core::catalog::Item>(cro).unwrap().price,
+        270
+    );
     assert_eq!(f.store.search_items("imported 599", 5).unwrap().len(), 1);
     // Again: nothing new to write.
     let written = f.store.outbox_len().unwrap();
     assert!(written > outbox);
     f.store.import_items(&m, &csv, |_, _| {}).unwrap();
-    assert_eq!(f.store.outbox_len().unwrap(), written, "a second import changes nothing");
+    assert_eq!(
+        f.store.outbox_len().unwrap(),
+        written,
+        "a second import changes nothing"
+    );
 
     // One bad line (line 3: no name; line 4: bad price): nothing imported, both lines named.
     let bad = "sku,name,price\nNEW-1,Fine,1.00\nNEW-2,,1.00\nNEW-3,Odd,1.2.3\n";
@@ -690,8 +701,11 @@ fn a_csv_price_list_imports_whole_or_not_at_all() {
 
     // A cashier may not change the catalog.
     assert!(matches!(
-        f.store
-            .import_items(&f.demo.cashier, "sku,name,price\nNEW-9,Nine,1.00\n", |_, _| {}),
+        f.store.import_items(
+            &f.demo.cashier,
+            "sku,name,price\nNEW-9,Nine,1.00\n",
+            |_, _| {}
+        ),
         Err(StoreError::Policy(_))
     ));
 }
