@@ -134,10 +134,16 @@ fn enrol<R: Runtime>(
     let staged = sync::enrol_and_bootstrap(&data_dir, server, code, &name, |p| {
         let _ = app.emit(ENROL_PROGRESS_EVENT, p);
     })?;
+    if replace {
+        // The runner holds the old store open. Stop it without holding the app's lock: joining
+        // its threads can take seconds while its live connection backs off, and the till's
+        // other commands must not wait for that.
+        let old = state.lock().sync.take();
+        drop(old);
+    }
     let mut inner = state.lock();
     if replace {
-        // The runner and the printer queue hold the old store open: stop them, then close it.
-        inner.sync = None;
+        // The printer queue holds the old store open too: stop it, then close the store.
         if let Some(p) = inner.printer.take() {
             p.queue.shutdown()?;
         }
