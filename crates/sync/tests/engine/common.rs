@@ -5,9 +5,13 @@ use std::sync::Mutex;
 use pos_core::demo::{seed_store, Demo};
 use pos_core::money::{Currency, Money};
 use pos_core::store::{DeviceIdentity, Store};
-use pos_sync::device::{SyncEngine, SyncError, SyncReport};
+use pos_sync::device::{SyncEngine, SyncError, SyncReport, Transport, TransportError};
 use pos_sync::memory::{MemoryServer, MemoryTransport};
 use pos_sync::merge::Scope;
+use pos_sync::wire::{
+    BootstrapPage, DocSnapshot, PullResponse, PushRequest, PushResponse, ReceiptEmailRequest,
+    ReceiptEmailResponse, StaffRecord,
+};
 use tempfile::TempDir;
 use uuid::Uuid;
 
@@ -130,5 +134,58 @@ impl Tenant {
             .iter()
             .map(|d| d.store.projection_digest().unwrap())
             .collect()
+    }
+}
+
+type PushHook<'a> = Box<dyn FnMut() -> Result<(), TransportError> + Send + 'a>;
+type BootstrapHook<'a> = Box<
+    dyn FnMut(&mut MemoryTransport<'a>, Option<&str>) -> Result<BootstrapPage, TransportError>
+        + Send
+        + 'a,
+>;
+
+/// The in-memory server's transport with hooks for a test: `before_push` runs before every
+/// push (an error fails that push), `bootstrap` replaces the bootstrap call.
+pub struct Hooked<'a> {
+    pub inner: MemoryTransport<'a>,
+    pub before_push: PushHook<'a>,
+    pub bootstrap: Option<BootstrapHook<'a>>,
+}
+
+impl<'a> Hooked<'a> {
+    pub fn new(inner: MemoryTransport<'a>) -> Hooked<'a> {
+        Hooked {
+            inner,
+            before_push: Box::new(|| Ok(())),
+            bootstrap: None,
+        }
+    }
+}
+
+impl Transport for Hooked<'_> {
+    fn push(&mut self, req: &PushRequest) -> Result<PushResponse, TransportError> {
+        (self.before_push)()?;
+        self.inner.push(req)
+    }
+    fn pull(&mut self, cursor: i64, limit: usize) -> Result<PullResponse, TransportError> {
+        self.inner.pull(cursor, limit)
+    }
+    fn document(&mut self, id: Uuid) -> Result<Option<DocSnapshot>, TransportError> {
+        self.inner.document(id)
+    }
+    fn bootstrap(&mut self, page: Option<&str>) -> Result<BootstrapPage, TransportError> {
+        match self.bootstrap.as_mut() {
+            Some(hook) => hook(&mut self.inner, page),
+            None => self.inner.bootstrap(page),
+        }
+    }
+    fn staff(&mut self) -> Result<Vec<StaffRecord>, TransportError> {
+        self.inner.staff()
+    }
+    fn receipt_emails(
+        &mut self,
+        req: &ReceiptEmailRequest,
+    ) -> Result<ReceiptEmailResponse, TransportError> {
+        self.inner.receipt_emails(req)
     }
 }

@@ -195,65 +195,22 @@ fn two_terminals_editing_one_open_ticket_merge_their_lines() {
     assert_eq!(digests[0], digests[1]);
 }
 
-/// The memory server's bootstrap in pages of three documents, with the network cut before the
-/// page numbered `fail_at` while `cut` is set.
-struct PagedBootstrap<'a> {
-    inner: pos_sync::memory::MemoryTransport<'a>,
-    fail_at: usize,
-    cut: bool,
-}
-
-impl pos_sync::device::Transport for PagedBootstrap<'_> {
-    fn push(
-        &mut self,
-        req: &pos_sync::wire::PushRequest,
-    ) -> Result<pos_sync::wire::PushResponse, pos_sync::device::TransportError> {
-        self.inner.push(req)
-    }
-    fn pull(
-        &mut self,
-        cursor: i64,
-        limit: usize,
-    ) -> Result<pos_sync::wire::PullResponse, pos_sync::device::TransportError> {
-        self.inner.pull(cursor, limit)
-    }
-    fn document(
-        &mut self,
-        id: uuid::Uuid,
-    ) -> Result<Option<pos_sync::wire::DocSnapshot>, pos_sync::device::TransportError> {
-        self.inner.document(id)
-    }
-    fn bootstrap(
-        &mut self,
-        page: Option<&str>,
-    ) -> Result<pos_sync::wire::BootstrapPage, pos_sync::device::TransportError> {
-        let n: usize = page.map(|p| p.parse().unwrap()).unwrap_or(0);
-        if self.cut && n == self.fail_at {
-            return Err(pos_sync::device::TransportError::Unreachable(
-                "cable pulled".into(),
-            ));
-        }
-        let mut all = self.inner.bootstrap(None)?;
-        let docs: Vec<_> = all.docs.drain(..).skip(n * 3).take(3).collect();
-        let next = ((n + 1) * 3 < all.total as usize).then(|| (n + 1).to_string());
-        Ok(pos_sync::wire::BootstrapPage {
-            docs,
-            cursor: all.cursor,
-            next,
-            total: all.total,
-        })
-    }
-    fn staff(
-        &mut self,
-    ) -> Result<Vec<pos_sync::wire::StaffRecord>, pos_sync::device::TransportError> {
-        self.inner.staff()
-    }
-    fn receipt_emails(
-        &mut self,
-        req: &pos_sync::wire::ReceiptEmailRequest,
-    ) -> Result<pos_sync::wire::ReceiptEmailResponse, pos_sync::device::TransportError> {
-        self.inner.receipt_emails(req)
-    }
+/// The memory server's bootstrap in pages of three documents (page tokens are page numbers).
+fn paged(
+    inner: &mut pos_sync::memory::MemoryTransport<'_>,
+    page: Option<&str>,
+) -> Result<pos_sync::wire::BootstrapPage, pos_sync::device::TransportError> {
+    use pos_sync::device::Transport;
+    let n: usize = page.map(|p| p.parse().unwrap()).unwrap_or(0);
+    let mut all = inner.bootstrap(None)?;
+    let docs: Vec<_> = all.docs.drain(..).skip(n * 3).take(3).collect();
+    let next = ((n + 1) * 3 < all.total as usize).then(|| (n + 1).to_string());
+    Ok(pos_sync::wire::BootstrapPage {
+        docs,
+        cursor: all.cursor,
+        next,
+        total: all.total,
+    })
 }
 
 /// Bootstrap fetches a page ahead on another thread; a failure half-way must end it with the
@@ -262,15 +219,21 @@ impl pos_sync::device::Transport for PagedBootstrap<'_> {
 fn a_bootstrap_cut_off_half_way_fails_cleanly_and_a_retry_completes() {
     let t = Tenant::new(1);
     let mut d = device(&t.dir, t.tenant_id, t.store_id, 1);
-    let mut tr = PagedBootstrap {
-        inner: pos_sync::memory::MemoryTransport {
-            server: &t.server,
-            scope: d.scope,
-            online: true,
-        },
-        fail_at: 2,
-        cut: true,
-    };
+    // The network is cut before page 2 while `cut` is set.
+    let cut = std::sync::atomic::AtomicBool::new(true);
+    let mut tr = Hooked::new(pos_sync::memory::MemoryTransport {
+        server: &t.server,
+        scope: d.scope,
+        online: true,
+    });
+    tr.bootstrap = Some(Box::new(|inner, page| {
+        if cut.load(std::sync::atomic::Ordering::Relaxed) && page == Some("2") {
+            return Err(pos_sync::device::TransportError::Unreachable(
+                "cable pulled".into(),
+            ));
+        }
+        paged(inner, page)
+    }));
     let mut seen = Vec::new();
     let err = d
         .engine
@@ -294,7 +257,7 @@ fn a_bootstrap_cut_off_half_way_fails_cleanly_and_a_retry_completes() {
         "no cursor after a failed bootstrap"
     );
 
-    tr.cut = false;
+    cut.store(false, std::sync::atomic::Ordering::Relaxed);
     d.engine
         .bootstrap(&mut d.store, &mut tr, |done, total| {
             seen.push((done, total))
@@ -307,61 +270,6 @@ fn a_bootstrap_cut_off_half_way_fails_cleanly_and_a_retry_completes() {
         d.store.projection_digest().unwrap(),
         t.devices[0].store.projection_digest().unwrap()
     );
-}
-
-/// A transport whose push waits until the test has used the store: if the engine held the
-/// store's lock during the network call, the till could not sell until the server answered.
-struct SlowServer<'a> {
-    inner: pos_sync::memory::MemoryTransport<'a>,
-    pushing: std::sync::mpsc::Sender<()>,
-    /// Taken by the first push: only that one waits.
-    till_sold: Option<std::sync::mpsc::Receiver<()>>,
-}
-
-impl pos_sync::device::Transport for SlowServer<'_> {
-    fn push(
-        &mut self,
-        req: &pos_sync::wire::PushRequest,
-    ) -> Result<pos_sync::wire::PushResponse, pos_sync::device::TransportError> {
-        // The first "network call" lasts until the till has sold (or 10 s: the test fails).
-        if let Some(till_sold) = self.till_sold.take() {
-            let _ = self.pushing.send(());
-            till_sold
-                .recv_timeout(std::time::Duration::from_secs(10))
-                .map_err(|_| pos_sync::device::TransportError::Unreachable("no sale".into()))?;
-        }
-        self.inner.push(req)
-    }
-    fn pull(
-        &mut self,
-        cursor: i64,
-        limit: usize,
-    ) -> Result<pos_sync::wire::PullResponse, pos_sync::device::TransportError> {
-        self.inner.pull(cursor, limit)
-    }
-    fn document(
-        &mut self,
-        id: uuid::Uuid,
-    ) -> Result<Option<pos_sync::wire::DocSnapshot>, pos_sync::device::TransportError> {
-        self.inner.document(id)
-    }
-    fn bootstrap(
-        &mut self,
-        page: Option<&str>,
-    ) -> Result<pos_sync::wire::BootstrapPage, pos_sync::device::TransportError> {
-        self.inner.bootstrap(page)
-    }
-    fn staff(
-        &mut self,
-    ) -> Result<Vec<pos_sync::wire::StaffRecord>, pos_sync::device::TransportError> {
-        self.inner.staff()
-    }
-    fn receipt_emails(
-        &mut self,
-        req: &pos_sync::wire::ReceiptEmailRequest,
-    ) -> Result<pos_sync::wire::ReceiptEmailResponse, pos_sync::device::TransportError> {
-        self.inner.receipt_emails(req)
-    }
 }
 
 /// Regression: the sync thread held the shared store for a whole round, network calls
@@ -385,15 +293,25 @@ fn regression_the_sync_thread_never_holds_the_store_during_a_network_call() {
     let (pushing, push_started) = std::sync::mpsc::channel();
     let report = std::thread::scope(|sc| {
         let syncing = sc.spawn(|| {
-            let mut tr = SlowServer {
-                inner: pos_sync::memory::MemoryTransport {
-                    server: &t.server,
-                    scope,
-                    online: true,
-                },
-                pushing,
-                till_sold: Some(till_sold),
-            };
+            let mut tr = Hooked::new(pos_sync::memory::MemoryTransport {
+                server: &t.server,
+                scope,
+                online: true,
+            });
+            // The first push is a "network call" that lasts until the till has sold (or 10 s:
+            // the test fails); the ones after it go straight through.
+            let mut till_sold = Some(till_sold);
+            tr.before_push = Box::new(move || {
+                if let Some(till_sold) = till_sold.take() {
+                    let _ = pushing.send(());
+                    till_sold
+                        .recv_timeout(std::time::Duration::from_secs(10))
+                        .map_err(|_| {
+                            pos_sync::device::TransportError::Unreachable("no sale".into())
+                        })?;
+                }
+                Ok(())
+            });
             engine.sync_shared(&store, &mut tr)
         });
         push_started
