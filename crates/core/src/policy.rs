@@ -170,8 +170,7 @@ pub fn authorize_json(
             return Err(PolicyError::UnknownField(p.to_string(), after.doc_type()));
         }
     }
-    let mut changed = Vec::new();
-    diff_json(before_json, after_json, &mut Vec::new(), &mut changed);
+    let changed = changed_fields(before_json, after_json, patches);
 
     let need_perm = |permission: Permission, field: &str| -> Result<(), PolicyError> {
         if can(actor.role, permission) {
@@ -449,6 +448,75 @@ fn known_path(after: &Value, p: &PatchPath) -> bool {
         }
     }
     true
+}
+
+static NULL: Value = Value::Null;
+
+/// The leaf paths where `before` and `after` differ, looked for only under the fields the
+/// patches touched: a change's cost follows the change, not the whole document.
+///
+/// The typed JSON is derived field by field from the automerge document (no field is computed
+/// from another), so outside the patched subtrees the two sides are equal. Each patch path is
+/// followed while both sides are objects; where one side stops being one (a new or removed
+/// line, a list, a scalar) the whole subtree is compared, as [`diff_json`] would. A creation, or
+/// a call without patches, diffs the whole document. Debug builds (every test) check the result
+/// against the full diff.
+fn changed_fields(before: &Value, after: &Value, patches: &[PatchPath]) -> Vec<Vec<String>> {
+    if patches.is_empty() || !before.is_object() {
+        // A creation, or a caller without patches: the whole document.
+        let mut out = Vec::new();
+        diff_json(before, after, &mut Vec::new(), &mut out);
+        return out;
+    }
+    let mut roots: Vec<Vec<&str>> = Vec::with_capacity(patches.len());
+    for p in patches {
+        let mut root = Vec::new();
+        let (mut x, mut y) = (before, after);
+        for seg in &p.segments {
+            match (x, y) {
+                (Value::Object(a), Value::Object(b)) => {
+                    root.push(seg.as_str());
+                    x = a.get(seg).unwrap_or(&Value::Null);
+                    y = b.get(seg).unwrap_or(&Value::Null);
+                }
+                _ => break,
+            }
+        }
+        roots.push(root);
+    }
+    roots.sort();
+    roots.dedup();
+    let mut out = Vec::new();
+    let mut last: Option<&Vec<&str>> = None;
+    let mut path = Vec::new();
+    for root in &roots {
+        // A root under the previous one is already covered by it.
+        if last.is_some_and(|l| root.starts_with(l)) {
+            continue;
+        }
+        last = Some(root);
+        let at = |v| {
+            root.iter()
+                .try_fold(v, |v: &Value, k| v.get(*k))
+                .unwrap_or(&NULL)
+        };
+        path.clear();
+        path.extend(root.iter().map(|s| s.to_string()));
+        diff_json(at(before), at(after), &mut path, &mut out);
+    }
+    #[cfg(debug_assertions)]
+    {
+        let mut full = Vec::new();
+        diff_json(before, after, &mut Vec::new(), &mut full);
+        let (mut a, mut b) = (out.clone(), full);
+        a.sort();
+        b.sort();
+        debug_assert_eq!(
+            a, b,
+            "diff under the patched fields differs from the full diff"
+        );
+    }
+    out
 }
 
 /// Collects the leaf paths where `a` and `b` differ. `null` and a missing key are the same.

@@ -29,6 +29,7 @@ use pos_core::policy::{authorize_json, PolicyContext};
 use pos_core::projection::{project, Row};
 use pos_core::refund::Refund;
 use pos_core::sale::Sale;
+use rayon::prelude::*;
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -361,10 +362,6 @@ pub fn merge(
     let mut sales: HashMap<Uuid, Sale> = HashMap::new();
     let mut refunds: HashMap<Uuid, Refund> = HashMap::new();
     let mut finished: Vec<(Working, Vec<(usize, Vec<String>)>)> = Vec::new();
-    let threads = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
-        .clamp(1, 8);
     for ph in 0..3 {
         let groups: Vec<(Uuid, Vec<usize>)> = by_doc
             .iter()
@@ -386,37 +383,12 @@ pub fn merge(
             sales: &sales,
             refunds: &refunds,
         };
-        let results: Vec<(Working, Vec<(usize, Decision, Vec<String>)>)> =
-            if jobs.len() > 1 && threads > 1 {
-                let chunk = jobs.len().div_ceil(threads);
-                let mut jobs = jobs;
-                let mut parts = Vec::new();
-                while !jobs.is_empty() {
-                    let rest = jobs.split_off(chunk.min(jobs.len()));
-                    parts.push(std::mem::replace(&mut jobs, rest));
-                }
-                std::thread::scope(|s| {
-                    let handles: Vec<_> = parts
-                        .into_iter()
-                        .map(|part| {
-                            let bc = &batch_ctx;
-                            s.spawn(move || {
-                                part.into_iter()
-                                    .map(|(w, idx)| run_doc(scope, bc, w, &idx, changes))
-                                    .collect::<Vec<_>>()
-                            })
-                        })
-                        .collect();
-                    handles
-                        .into_iter()
-                        .flat_map(|h| h.join().unwrap_or_default())
-                        .collect()
-                })
-            } else {
-                jobs.into_iter()
-                    .map(|(w, idx)| run_doc(scope, &batch_ctx, w, &idx, changes))
-                    .collect()
-            };
+        // On rayon's pool: its threads live as long as the server, so their allocator caches
+        // stay warm. Threads spawned per push cost a page fault per fresh page (docs/benchmarks.md).
+        let results: Vec<(Working, Vec<(usize, Decision, Vec<String>)>)> = jobs
+            .into_par_iter()
+            .map(|(w, idx)| run_doc(scope, &batch_ctx, w, &idx, changes))
+            .collect();
         for (w, results) in results {
             let mut fields = Vec::new();
             for (i, d, f) in results {
