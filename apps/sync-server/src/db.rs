@@ -19,6 +19,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "receipt_emails",
         include_str!("../../../migrations/0002_receipt_emails.sql"),
     ),
+    (
+        3,
+        "push_throughput",
+        include_str!("../../../migrations/0003_push_throughput.sql"),
+    ),
 ];
 
 /// Applies every pending migration.
@@ -129,4 +134,26 @@ pub async fn notify(
         .execute(&mut **tx)
         .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::MIGRATIONS;
+
+    /// A new file in `migrations/` that is not listed in `MIGRATIONS` would never run.
+    #[test]
+    fn regression_every_migration_file_is_embedded() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../migrations");
+        let mut files: Vec<String> = std::fs::read_dir(&dir)
+            .expect("migrations directory")
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter(|n| n.ends_with(".sql"))
+            .collect();
+        files.sort();
+        let embedded: Vec<String> = MIGRATIONS
+            .iter()
+            .map(|(v, name, _)| format!("{v:04}_{name}.sql"))
+            .collect();
+        assert_eq!(files, embedded);
+    }
 }

@@ -9,6 +9,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    pos_sync_server::tune_allocator();
     let config = Config::parse();
     tracing_subscriber::fmt()
         .json()
