@@ -19,7 +19,8 @@ use crate::error::ApiError;
 /// The device id recorded as creator of documents the server writes itself.
 pub const SERVER_DEVICE: Uuid = Uuid::nil();
 
-type DocRow = (Uuid, String, Option<Uuid>, Uuid, Option<Vec<u8>>);
+/// doc_id, doc_type, store_id, created_by_device, snapshot, snapshot_seq.
+type DocRow = (Uuid, String, Option<Uuid>, Uuid, Option<Vec<u8>>, i64);
 
 fn envelope(tenant: Uuid, r: &DocRow) -> Result<Envelope, ApiError> {
     Ok(Envelope {
@@ -43,10 +44,10 @@ pub async fn load_docs(
     ids.sort();
     ids.dedup();
     let sql = if lock {
-        "SELECT doc_id, doc_type, store_id, created_by_device, snapshot FROM documents
+        "SELECT doc_id, doc_type, store_id, created_by_device, snapshot, snapshot_seq FROM documents
          WHERE tenant_id = $1 AND doc_id = ANY($2) ORDER BY doc_id FOR UPDATE"
     } else {
-        "SELECT doc_id, doc_type, store_id, created_by_device, snapshot FROM documents
+        "SELECT doc_id, doc_type, store_id, created_by_device, snapshot, snapshot_seq FROM documents
          WHERE tenant_id = $1 AND doc_id = ANY($2)"
     };
     let rows: Vec<DocRow> = query_as(sql)
@@ -68,14 +69,17 @@ pub async fn load_docs(
     if out.is_empty() {
         return Ok(out);
     }
+    // Only the documents found, each from its own snapshot on: one index range per document
+    // (joining `documents` again made Postgres hash the tenant's every document per push).
+    let (found, after): (Vec<Uuid>, Vec<i64>) = rows.iter().map(|r| (r.0, r.5)).unzip();
     let changes: Vec<(Uuid, Vec<u8>)> = query_as(
-        "SELECT c.doc_id, c.bytes FROM change_log c
-         JOIN documents d ON d.tenant_id = c.tenant_id AND d.doc_id = c.doc_id
-         WHERE c.tenant_id = $1 AND c.doc_id = ANY($2) AND c.seq > d.snapshot_seq
+        "SELECT c.doc_id, c.bytes FROM UNNEST($2::uuid[], $3::bigint[]) AS x(id, after)
+         JOIN change_log c ON c.tenant_id = $1 AND c.doc_id = x.id AND c.seq > x.after
          ORDER BY c.doc_id, c.seq",
     )
     .bind(tenant)
-    .bind(&ids)
+    .bind(&found)
+    .bind(&after)
     .fetch_all(&mut *tx)
     .await?;
     for (id, bytes) in changes {
