@@ -453,3 +453,88 @@ async fn one_push_makes_one_audit_event_per_document_and_author() {
         .iter()
         .any(|f| f == "price"));
 }
+
+/// Past `COMPACT_AFTER` stored changes a document is compacted into a snapshot; later pushes
+/// load it as that snapshot plus only the changes stored after it, and keep merging.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_compacted_document_keeps_merging_from_its_snapshot_and_later_changes() {
+    let app = app().await;
+    let t = app.tenant("Acme").await;
+    let manager = app.staff(&t, "Mia", "manager").await;
+    let d = app.device(&t).await;
+    let first = new_item_change(&t, &d, manager, &item("Latte", 300));
+    let env = first.envelope;
+    let actor = Uuid::new_v4();
+    let mut local = pos_sync::merge::MasterDoc {
+        envelope: env,
+        snapshot: None,
+        changes: vec![first.bytes.clone()],
+    };
+    let res = push(&app, &d, vec![first]).await;
+    assert!(
+        matches!(res.results[0], PushResult::Accepted { .. }),
+        "{res:?}"
+    );
+    let total = pos_sync::merge::COMPACT_AFTER + 20;
+    let mut price = 300;
+    for _ in 0..total.div_ceil(10) {
+        let mut batch = Vec::new();
+        for _ in 0..10 {
+            price += 1;
+            let mut it = item("Latte", price);
+            it.sku = "SKU-Latte".into();
+            let (hash, bytes) =
+                author_change(env, Some(&local), &it, actor.as_bytes()).expect("change");
+            local.changes.push(bytes.clone());
+            batch.push(WireChange {
+                envelope: env,
+                hash,
+                bytes,
+                author: Author {
+                    user_id: manager,
+                    device_id: d.enrol.device_id,
+                },
+            });
+        }
+        let res = push(&app, &d, batch).await;
+        for r in &res.results {
+            assert!(matches!(r, PushResult::Accepted { .. }), "{r:?}");
+        }
+    }
+    let (snapshot, since): (Option<Vec<u8>>, i32) = sqlx_core::query_as::query_as(
+        "SELECT snapshot, changes_since_snapshot FROM documents WHERE tenant_id = $1 AND doc_id = $2",
+    )
+    .bind(t.tenant_id)
+    .bind(env.doc_id)
+    .fetch_one(&app.db.pool)
+    .await
+    .expect("document row");
+    assert!(snapshot.is_some(), "compacted");
+    assert!(
+        (since as usize) < pos_sync::merge::COMPACT_AFTER,
+        "changes after the snapshot: {since}"
+    );
+    let (stored,): (i64,) = sqlx_core::query_as::query_as(
+        "SELECT price FROM p_items WHERE tenant_id = $1 AND doc_id = $2",
+    )
+    .bind(t.tenant_id)
+    .bind(env.doc_id.to_string())
+    .fetch_one(&app.db.pool)
+    .await
+    .expect("projection");
+    assert_eq!(stored, price);
+    let r = app
+        .get(&format!("/v1/sync/doc/{}", env.doc_id), &d.token)
+        .await;
+    let snap: pos_sync::wire::DocSnapshot = serde_json::from_value(r.body).expect("snapshot");
+    let (_, doc) = pos_sync::merge::load_master(&pos_sync::merge::MasterDoc {
+        envelope: env,
+        snapshot: Some(snap.bytes),
+        changes: vec![],
+    })
+    .expect("loads");
+    let pos_core::doc::AnyDoc::Item(it) = doc else {
+        panic!("not an item: {doc:?}")
+    };
+    assert_eq!(it.price, price);
+}
