@@ -171,6 +171,28 @@ macro_rules! any_doc {
                 }
             }
 
+            /// Reads a document of the given type straight from automerge's materialised form,
+            /// as [`AnyDoc::from_json`] of [`codec::from_hydrated`] would, without building the
+            /// JSON in between (the server's merge does this for every change). Debug builds
+            /// (every test) check that both give the same.
+            pub fn from_hydrated(doc_type: DocType, v: &automerge::hydrate::Value) -> Result<AnyDoc, DocError> {
+                let typed = match doc_type {
+                    $(DocType::$variant => $variant::deserialize(codec::Hydrated(v))
+                        .map(AnyDoc::$variant)
+                        .map_err(|e| DocError::Hydrate { doc_type, reason: e.to_string() }),)*
+                };
+                #[cfg(debug_assertions)]
+                {
+                    let via_json = AnyDoc::from_json(doc_type, codec::from_hydrated(v));
+                    debug_assert_eq!(
+                        typed.as_ref().ok(),
+                        via_json.as_ref().ok(),
+                        "from_hydrated and from_json disagree"
+                    );
+                }
+                typed
+            }
+
             /// Reads a document of the given type from its JSON form.
             pub fn from_json(doc_type: DocType, json: serde_json::Value) -> Result<AnyDoc, DocError> {
                 match doc_type {
@@ -206,7 +228,10 @@ impl AnyDoc {
 
     /// Reads a document of the given type out of automerge (one pass over the document).
     pub fn hydrate(doc_type: DocType, doc: &AutoCommit) -> Result<AnyDoc, DocError> {
-        AnyDoc::from_json(doc_type, codec::read(doc))
+        match automerge::ReadDoc::hydrate(doc, automerge::ROOT, None) {
+            Ok(v) => AnyDoc::from_hydrated(doc_type, &v),
+            Err(_) => AnyDoc::from_json(doc_type, serde_json::json!({})),
+        }
     }
 
     /// Writes this document into an automerge document that currently holds `before` (its
@@ -233,11 +258,12 @@ impl AnyDoc {
 pub mod codec {
     use automerge::transaction::Transactable;
     use automerge::{hydrate, AutoCommit, AutomergeError, ObjId, ObjType, ReadDoc, ScalarValue};
+    use serde::de::{DeserializeSeed, IntoDeserializer, Visitor};
     use serde_json::{Map, Number, Value};
 
     /// The whole document as JSON.
     pub fn read(doc: &AutoCommit) -> Value {
-        match doc.hydrate(automerge::ROOT, None) {
+        match automerge::ReadDoc::hydrate(doc, automerge::ROOT, None) {
             Ok(v) => from_hydrated(&v),
             Err(_) => Value::Object(Map::new()),
         }
@@ -256,6 +282,153 @@ pub mod codec {
                 Value::Array(l.iter().map(|lv| from_hydrated(&lv.value)).collect())
             }
             hydrate::Value::Text(t) => Value::String(t.to_string()),
+        }
+    }
+
+    /// automerge's materialised form as a serde data format: typed documents deserialize from
+    /// it exactly as from [`from_hydrated`]'s JSON (numbers, nulls, options and unit enums
+    /// alike), without that JSON.
+    #[derive(Clone, Copy)]
+    pub struct Hydrated<'a>(pub &'a hydrate::Value);
+
+    type DeError = serde::de::value::Error;
+
+    impl<'de> serde::Deserializer<'de> for Hydrated<'_> {
+        type Error = DeError;
+
+        fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
+            match self.0 {
+                hydrate::Value::Scalar(s) => match s {
+                    ScalarValue::Str(s) => visitor.visit_str(s),
+                    // As serde_json's `Number`: non-negative integers are unsigned.
+                    ScalarValue::Int(i) | ScalarValue::Timestamp(i) => int(*i, visitor),
+                    ScalarValue::Counter(c) => int(i64::from(c), visitor),
+                    ScalarValue::Uint(u) => visitor.visit_u64(*u),
+                    ScalarValue::F64(f) if f.is_finite() => visitor.visit_f64(*f),
+                    ScalarValue::Boolean(b) => visitor.visit_bool(*b),
+                    ScalarValue::Bytes(b) => {
+                        visitor.visit_string(b.iter().map(|x| format!("{x:02x}")).collect())
+                    }
+                    ScalarValue::F64(_) | ScalarValue::Null | ScalarValue::Unknown { .. } => {
+                        visitor.visit_unit()
+                    }
+                },
+                hydrate::Value::Map(m) => visitor.visit_map(MapAccess {
+                    entries: m.iter(),
+                    value: None,
+                }),
+                hydrate::Value::List(l) => visitor.visit_seq(SeqAccess(l.iter())),
+                hydrate::Value::Text(t) => visitor.visit_string(t.to_string()),
+            }
+        }
+
+        fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
+            if self.is_null() {
+                visitor.visit_none()
+            } else {
+                visitor.visit_some(self)
+            }
+        }
+
+        fn deserialize_enum<V: Visitor<'de>>(
+            self,
+            _name: &'static str,
+            _variants: &'static [&'static str],
+            visitor: V,
+        ) -> Result<V::Value, DeError> {
+            match self.0 {
+                hydrate::Value::Scalar(ScalarValue::Str(s)) => {
+                    visitor.visit_enum(s.as_str().into_deserializer())
+                }
+                hydrate::Value::Text(t) => visitor.visit_enum(t.to_string().into_deserializer()),
+                _ => Err(serde::de::Error::custom(
+                    "invalid type: expected a string for an enum",
+                )),
+            }
+        }
+
+        fn deserialize_newtype_struct<V: Visitor<'de>>(
+            self,
+            _name: &'static str,
+            visitor: V,
+        ) -> Result<V::Value, DeError> {
+            visitor.visit_newtype_struct(self)
+        }
+
+        serde::forward_to_deserialize_any! {
+            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes
+            byte_buf unit unit_struct seq tuple tuple_struct map struct identifier ignored_any
+        }
+    }
+
+    impl Hydrated<'_> {
+        /// What [`from_hydrated`] turns into JSON `null`.
+        fn is_null(&self) -> bool {
+            matches!(
+                self.0,
+                hydrate::Value::Scalar(ScalarValue::Null | ScalarValue::Unknown { .. })
+            ) || matches!(self.0, hydrate::Value::Scalar(ScalarValue::F64(f)) if !f.is_finite())
+        }
+    }
+
+    fn int<'de, V: Visitor<'de>>(i: i64, visitor: V) -> Result<V::Value, DeError> {
+        match u64::try_from(i) {
+            Ok(u) => visitor.visit_u64(u),
+            Err(_) => visitor.visit_i64(i),
+        }
+    }
+
+    struct MapAccess<'a, I> {
+        entries: I,
+        value: Option<&'a hydrate::Value>,
+    }
+
+    impl<'de, 'a, I> serde::de::MapAccess<'de> for MapAccess<'a, I>
+    where
+        I: Iterator<Item = (&'a String, &'a hydrate::MapValue)>,
+    {
+        type Error = DeError;
+
+        fn next_key_seed<K: DeserializeSeed<'de>>(
+            &mut self,
+            seed: K,
+        ) -> Result<Option<K::Value>, DeError> {
+            match self.entries.next() {
+                Some((k, v)) => {
+                    self.value = Some(&v.value);
+                    seed.deserialize(k.as_str().into_deserializer()).map(Some)
+                }
+                None => Ok(None),
+            }
+        }
+
+        fn next_value_seed<S: DeserializeSeed<'de>>(
+            &mut self,
+            seed: S,
+        ) -> Result<S::Value, DeError> {
+            match self.value.take() {
+                Some(v) => seed.deserialize(Hydrated(v)),
+                None => Err(serde::de::Error::custom("a map value without its key")),
+            }
+        }
+    }
+
+    struct SeqAccess<I>(I);
+
+    impl<'de, 'a, I> serde::de::SeqAccess<'de> for SeqAccess<I>
+    where
+        I: Iterator<Item = &'a hydrate::ListValue>,
+    {
+        type Error = DeError;
+
+        fn next_element_seed<S: DeserializeSeed<'de>>(
+            &mut self,
+            seed: S,
+        ) -> Result<Option<S::Value>, DeError> {
+            self.0
+                .next()
+                .map(|v| seed.deserialize(Hydrated(&v.value)))
+                .transpose()
         }
     }
 
@@ -443,6 +616,70 @@ mod tests {
         codec::write_diff(&mut am, &automerge::ROOT, &v2, &v2).unwrap();
         am.commit();
         assert_eq!(am.get_heads(), before);
+    }
+
+    /// Every kind of automerge value reads through `codec::Hydrated` as through its JSON form:
+    /// non-negative integers, negative ones, counters, timestamps, bytes, text, lists, nulls,
+    /// and a non-finite float, which JSON can only say as `null`.
+    #[test]
+    fn hydrated_values_deserialize_as_their_json_form() {
+        use automerge::transaction::Transactable;
+        use automerge::{ObjType, ScalarValue};
+        let mut am = AutoCommit::new();
+        let root = automerge::ROOT;
+        am.put(&root, "pos", 7_i64).unwrap();
+        am.put(&root, "neg", -7_i64).unwrap();
+        am.put(&root, "uint", ScalarValue::Uint(9)).unwrap();
+        am.put(&root, "counter", ScalarValue::counter(3)).unwrap();
+        am.put(&root, "at", ScalarValue::Timestamp(1_700_000_000_000))
+            .unwrap();
+        am.put(&root, "bytes", ScalarValue::Bytes(vec![0, 255]))
+            .unwrap();
+        am.put(&root, "nan", f64::NAN).unwrap();
+        am.put(&root, "half", 0.5_f64).unwrap();
+        am.put(&root, "null", ScalarValue::Null).unwrap();
+        am.put(&root, "yes", true).unwrap();
+        let text = am.put_object(&root, "text", ObjType::Text).unwrap();
+        am.splice_text(&text, 0, 0, "hé").unwrap();
+        let list = am.put_object(&root, "list", ObjType::List).unwrap();
+        am.insert(&list, 0, "a").unwrap();
+        am.insert(&list, 1, -1_i64).unwrap();
+        let hv = automerge::ReadDoc::hydrate(&am, root, None).unwrap();
+        let direct = serde_json::Value::deserialize(codec::Hydrated(&hv)).unwrap();
+        assert_eq!(direct, codec::from_hydrated(&hv));
+        assert_eq!(direct["nan"], serde_json::Value::Null);
+        assert_eq!(direct["bytes"], "00ff");
+
+        #[derive(Debug, PartialEq, Deserialize)]
+        struct Typed {
+            pos: u32,
+            neg: i64,
+            nan: Option<f64>,
+            null: Option<String>,
+            missing: Option<i64>,
+            text: String,
+            list: Vec<serde_json::Value>,
+        }
+        let typed = Typed::deserialize(codec::Hydrated(&hv)).unwrap();
+        assert_eq!(
+            typed,
+            Typed {
+                pos: 7,
+                neg: -7,
+                nan: None,
+                null: None,
+                missing: None,
+                text: "hé".into(),
+                list: vec![json!("a"), json!(-1)],
+            }
+        );
+        // A wrong type is an error, as from JSON, not a panic.
+        #[derive(Debug, Deserialize)]
+        #[allow(dead_code)]
+        struct Wrong {
+            text: i64,
+        }
+        assert!(Wrong::deserialize(codec::Hydrated(&hv)).is_err());
     }
 
     #[test]

@@ -24,7 +24,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use automerge::{AutoCommit, Change, ChangeHash, ReadDoc};
 use pos_core::auth::Actor;
 use pos_core::catalog::StoreSettings;
-use pos_core::doc::{codec, patch_paths, AnyDoc, DocType, Document, Envelope};
+use pos_core::doc::{patch_paths, AnyDoc, DocType, Document, Envelope};
 use pos_core::policy::{authorize_json, PolicyContext};
 use pos_core::projection::{project, Row};
 use pos_core::refund::Refund;
@@ -215,7 +215,7 @@ impl Working {
                 .am
                 .hydrate(automerge::ROOT, None)
                 .unwrap_or_else(|_| automerge::hydrate::Value::map());
-            self.typed = AnyDoc::from_json(self.env.doc_type, codec::from_hydrated(&hv)).ok();
+            self.typed = AnyDoc::from_hydrated(self.env.doc_type, &hv).ok();
             self.json = self.typed.as_ref().map(AnyDoc::to_json);
             self.hydrated = Some(hv);
         }
@@ -593,7 +593,7 @@ fn run_change(
             w.am.hydrate(automerge::ROOT, None)
                 .unwrap_or_else(|_| automerge::hydrate::Value::map());
     }
-    let after = match AnyDoc::from_json(w.env.doc_type, codec::from_hydrated(&hv)) {
+    let after = match AnyDoc::from_hydrated(w.env.doc_type, &hv) {
         Ok(a) => a,
         Err(e) => {
             w.rollback();
