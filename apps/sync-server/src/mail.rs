@@ -52,7 +52,7 @@ pub async fn receipt_emails(
     };
     let ids: Vec<Uuid> = req.emails.iter().map(|e| e.id).collect();
     let done: Vec<(Uuid,)> =
-        query_as("SELECT email_id FROM receipt_emails WHERE tenant_id = $1 AND email_id = ANY($2)")
+        query_as("SELECT r.email_id FROM UNNEST($2::uuid[]) AS x(id) JOIN receipt_emails r ON r.tenant_id = $1 AND r.email_id = x.id")
             .bind(scope.tenant_id)
             .bind(&ids)
             .fetch_all(&state.pool)

@@ -187,7 +187,7 @@ pub async fn push(
     let mut tx = state.pool.begin().await?;
     let stored = load_docs(&mut tx, scope.tenant_id, &ids, true).await?;
     let known: HashMap<String, i64> =
-        query_as("SELECT hash, seq FROM change_log WHERE tenant_id = $1 AND hash = ANY($2)")
+        query_as("SELECT c.hash, c.seq FROM UNNEST($2::text[]) AS x(h) JOIN change_log c ON c.tenant_id = $1 AND c.hash = x.h")
             .bind(scope.tenant_id)
             .bind(&hashes)
             .fetch_all(&mut *tx)
@@ -570,35 +570,50 @@ pub async fn bootstrap(
     device: &DeviceAuth,
     q: BootstrapQuery,
 ) -> Result<BootstrapPage, ApiError> {
-    let (cursor, after) = match q.page.as_deref() {
-        None => (db::last_seq(&state.pool, device.tenant_id).await?, None),
+    // The page token is `cursor.last_id.total`: the cursor and the document count of the first
+    // page, so later pages neither count the store again nor see a different cursor.
+    let bad = || ApiError::validation("bad page token");
+    let (cursor, after, total) = match q.page.as_deref() {
+        None => (
+            db::last_seq(&state.pool, device.tenant_id).await?,
+            None,
+            None,
+        ),
         Some(t) => {
-            let (c, id) = t
-                .split_once('.')
-                .ok_or_else(|| ApiError::validation("bad page token"))?;
-            let c: i64 = c
-                .parse()
-                .map_err(|_| ApiError::validation("bad page token"))?;
-            let id: Uuid = id
-                .parse()
-                .map_err(|_| ApiError::validation("bad page token"))?;
-            (c, Some(id))
+            let mut parts = t.split('.');
+            let c: i64 = parts.next().and_then(|c| c.parse().ok()).ok_or_else(bad)?;
+            let id: Uuid = parts.next().and_then(|i| i.parse().ok()).ok_or_else(bad)?;
+            let total: Option<i64> = match parts.next() {
+                Some(n) => Some(n.parse().map_err(|_| bad())?),
+                None => None,
+            };
+            if parts.next().is_some() {
+                return Err(bad());
+            }
+            (c, Some(id), total)
         }
     };
-    let total: i64 = sqlx_core::query_scalar::query_scalar(
-        "SELECT count(*) FROM documents WHERE tenant_id = $1 AND (store_id = $2 OR store_id IS NULL)",
-    )
-    .bind(device.tenant_id)
-    .bind(device.store_id)
-    .fetch_one(&state.pool)
-    .await?;
+    let total: i64 = match total {
+        Some(n) => n,
+        None => {
+            sqlx_core::query_scalar::query_scalar(
+                "SELECT count(*) FROM documents WHERE tenant_id = $1 AND (store_id = $2 OR store_id IS NULL)",
+            )
+            .bind(device.tenant_id)
+            .bind(device.store_id)
+            .fetch_one(&state.pool)
+            .await?
+        }
+    };
+    // `doc_id > $3` with the nil id on the first page, not `$3 IS NULL OR doc_id > $3`: a generic
+    // plan of the latter read every document of the store for every page.
     let ids: Vec<(Uuid,)> = query_as(
-        "SELECT doc_id FROM documents WHERE tenant_id = $1 AND (store_id = $2 OR store_id IS NULL)
-         AND ($3::uuid IS NULL OR doc_id > $3) ORDER BY doc_id LIMIT $4",
+        "SELECT doc_id FROM documents WHERE tenant_id = $1 AND doc_id > $3
+         AND (store_id = $2 OR store_id IS NULL) ORDER BY doc_id LIMIT $4",
     )
     .bind(device.tenant_id)
     .bind(device.store_id)
-    .bind(after)
+    .bind(after.unwrap_or(Uuid::nil()))
     .bind(BOOTSTRAP_PAGE + 1)
     .fetch_all(&state.pool)
     .await?;
@@ -627,7 +642,7 @@ pub async fn bootstrap(
     .await
     .map_err(ApiError::internal)??;
     let next = if more {
-        ids.last().map(|id| format!("{cursor}.{id}"))
+        ids.last().map(|id| format!("{cursor}.{id}.{total}"))
     } else {
         None
     };

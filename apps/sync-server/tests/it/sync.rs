@@ -538,3 +538,69 @@ async fn a_compacted_document_keeps_merging_from_its_snapshot_and_later_changes(
     };
     assert_eq!(it.price, price);
 }
+
+/// Bootstrap in pages: every document exactly once, the same cursor and total on every page
+/// (counted once, carried in the page token), and a malformed token refused with the error
+/// shape.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bootstrap_pages_cover_every_document_once_with_one_total() {
+    let app = app().await;
+    let t = app.tenant("Acme").await;
+    let manager = app.staff(&t, "Mia", "manager").await;
+    let d = app.device(&t).await;
+    let n = pos_sync_server::sync::BOOTSTRAP_PAGE as usize * 2 + 7;
+    let changes: Vec<WireChange> = (0..n)
+        .map(|i| new_item_change(&t, &d, manager, &item(&format!("Item{i}"), 100)))
+        .collect();
+    let res = push(&app, &d, changes).await;
+    assert!(res
+        .results
+        .iter()
+        .all(|r| matches!(r, PushResult::Accepted { .. })));
+    let other = app.device(&t).await;
+    let (mut seen, mut pages, mut page, mut totals, mut cursors) = (
+        std::collections::HashSet::new(),
+        0,
+        None::<String>,
+        vec![],
+        vec![],
+    );
+    loop {
+        let q = page
+            .as_deref()
+            .map(|p| format!("?page={p}"))
+            .unwrap_or_default();
+        let r = app
+            .get(&format!("/v1/sync/bootstrap{q}"), &other.token)
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+        let p: pos_sync::wire::BootstrapPage = serde_json::from_value(r.body).expect("page");
+        pages += 1;
+        totals.push(p.total);
+        cursors.push(p.cursor);
+        for doc in &p.docs {
+            assert!(seen.insert(doc.envelope.doc_id), "a document came twice");
+        }
+        match p.next {
+            Some(next) => page = Some(next),
+            None => break,
+        }
+    }
+    // The items and the store's settings.
+    assert_eq!(seen.len(), n + 1);
+    assert_eq!(pages, 3);
+    assert!(totals.iter().all(|&x| x == (n + 1) as i64), "{totals:?}");
+    assert!(cursors.windows(2).all(|w| w[0] == w[1]), "{cursors:?}");
+    for bad in [
+        "x",
+        "1.not-a-uuid",
+        "1.00000000-0000-0000-0000-000000000000.x",
+        "1.00000000-0000-0000-0000-000000000000.5.9",
+    ] {
+        let r = app
+            .get(&format!("/v1/sync/bootstrap?page={bad}"), &other.token)
+            .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{bad}: {:?}", r.body);
+        assert_eq!(r.body["error"]["code"], "VALIDATION", "{:?}", r.body);
+    }
+}
