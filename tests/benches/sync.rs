@@ -196,7 +196,7 @@ fn main() {
         let mut total = 0usize;
         for name in ["b", "c", "d", "e"] {
             let mut dev = device(&url, &ho, store, dir.path(), name);
-            busy_day(&mut dev, cashier, &items, 300);
+            busy_day(&mut dev, cashier, &items, 500);
             let device_id = dev.store.identity().device_id;
             let entries = dev.store.outbox_batch(usize::MAX >> 1).expect("outbox");
             total += entries.len();
