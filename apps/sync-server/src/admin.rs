@@ -920,11 +920,13 @@ pub async fn audit_log(
     );
     let rows: Vec<Row> = query_as(
         "SELECT event_id, at, actor_user, actor_device, action, target, diff FROM audit_events
-         WHERE tenant_id = $1 AND ($2::uuid IS NULL OR event_id < $2)
+         WHERE tenant_id = $1 AND event_id < $2
          ORDER BY event_id DESC LIMIT $3",
     )
     .bind(user.tenant_id)
-    .bind(q.cursor)
+    // The first page starts below the largest id, not with `$2 IS NULL OR …`, whose generic
+    // plan would read the log from its newest event for every page (see sync::bootstrap).
+    .bind(q.cursor.unwrap_or(Uuid::max()))
     .bind(limit + 1)
     .fetch_all(&state.pool)
     .await?;
