@@ -12,7 +12,7 @@ use pos_core::catalog::Item;
 use pos_core::money::{Currency, Money};
 use pos_core::sale::{Sale, Tender};
 use pos_core::store::{DeviceIdentity, Store};
-use pos_sync::device::{wire_changes, SyncEngine, Transport, PUSH_BATCH};
+use pos_sync::device::{wire_changes, SyncEngine, PUSH_BATCH};
 use pos_sync::headoffice::HeadOffice;
 use pos_sync::http::{enrol, DeviceCredential, HttpTransport};
 use pos_sync::runner::SyncRunner;
@@ -189,10 +189,11 @@ fn main() {
 
     if run("sustained") {
         // 2. Sustained server throughput: four devices each sold a day offline; their outboxes are
-        //    read into push requests beforehand, then all four push at once, batch after batch. The
-        //    clock runs from the first request to the last answer, so it measures the server
-        //    (merge + authorization + persistence), not the devices' own bookkeeping.
-        let mut requests: Vec<(DeviceCredential, Vec<PushRequest>)> = Vec::new();
+        //    read into push requests and encoded as JSON bodies beforehand (with each device's
+        //    access token), then all four push at once, batch after batch. The clock runs from
+        //    the first request to the last answer, so it measures the server (merge +
+        //    authorization + persistence), not the devices' bookkeeping or JSON encoding.
+        let mut requests: Vec<(String, Vec<Vec<u8>>)> = Vec::new();
         let mut total = 0usize;
         for name in ["b", "c", "d", "e"] {
             let mut dev = device(&url, &ho, store, dir.path(), name);
@@ -200,14 +201,18 @@ fn main() {
             let device_id = dev.store.identity().device_id;
             let entries = dev.store.outbox_batch(usize::MAX >> 1).expect("outbox");
             total += entries.len();
-            let reqs = entries
+            let bodies = entries
                 .chunks(PUSH_BATCH)
-                .map(|chunk| PushRequest {
-                    protocol: PROTOCOL_VERSION,
-                    changes: wire_changes(chunk, device_id),
+                .map(|chunk| {
+                    serde_json::to_vec(&PushRequest {
+                        protocol: PROTOCOL_VERSION,
+                        changes: wire_changes(chunk, device_id),
+                    })
+                    .expect("encode")
                 })
                 .collect();
-            requests.push((dev.cred, reqs));
+            let token = HttpTransport::new(dev.cred).token().expect("token");
+            requests.push((token, bodies));
         }
         let (cpu_self, cpu_pg, faults) =
             (cpu_seconds("self"), postgres_cpu_seconds(), minor_faults());
@@ -215,12 +220,23 @@ fn main() {
         let accepted: usize = std::thread::scope(|s| {
             let handles: Vec<_> = requests
                 .iter()
-                .map(|(cred, reqs)| {
+                .map(|(token, bodies)| {
+                    let url = &url;
                     s.spawn(move || {
-                        let mut tr = HttpTransport::new(cred.clone());
+                        let agent = ureq::Agent::new_with_defaults();
                         let mut n = 0;
-                        for r in reqs {
-                            let resp = tr.push(r).expect("push");
+                        for body in bodies {
+                            let resp: pos_sync::wire::PushResponse = agent
+                                .post(&format!("{url}/v1/sync/push"))
+                                .header("authorization", &format!("Bearer {token}"))
+                                .header("content-type", "application/json")
+                                .send(&body[..])
+                                .expect("push")
+                                .body_mut()
+                                .with_config()
+                                .limit(64 << 20)
+                                .read_json()
+                                .expect("push response");
                             n += resp
                                 .results
                                 .iter()
