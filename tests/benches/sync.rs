@@ -273,15 +273,25 @@ fn main() {
         // 3. A fired order reaching another device through the server and the live channel.
         let kds = device(&url, &ho, store, dir.path(), "kds");
         let kitchen = Arc::new(Mutex::new(kds.store));
-        let kds_runner = SyncRunner::start(kitchen.clone(), kds.cred, |_| {});
+        // Each runner says when it has finished a round; the measurement waits on that, not on a
+        // clock.
+        let (round_tx, rounds) = std::sync::mpsc::channel::<()>();
+        let (kds_tx, kds_rounds) = std::sync::mpsc::channel::<()>();
+        let tx = round_tx.clone();
+        let kds_runner = SyncRunner::start(kitchen.clone(), kds.cred, move |_| {
+            let _ = tx.send(());
+            let _ = kds_tx.send(());
+        });
         let t2 = device(&url, &ho, store, dir.path(), "till");
         let till = Arc::new(Mutex::new(t2.store));
-        let till_runner = SyncRunner::start(till.clone(), t2.cred, |_| {});
+        let till_runner = SyncRunner::start(till.clone(), t2.cred, move |_| {
+            let _ = round_tx.send(());
+        });
         // Wait until both runners have done a first round (their live channels connect first).
-        let deadline = Instant::now() + Duration::from_secs(10);
         while !(till_runner.status().online && kds_runner.status().online) {
-            assert!(Instant::now() < deadline, "sync runners never came online");
-            std::thread::sleep(Duration::from_millis(5));
+            rounds
+                .recv_timeout(Duration::from_secs(10))
+                .expect("sync runners never came online");
         }
         let o = till.lock().expect("till").actor(owner).expect("owner");
         let mut lat = Vec::new();
@@ -299,22 +309,20 @@ fn main() {
                 s.add_item(&o, sale, items[0], 1, &[], 1).expect("add");
                 s.fire(&o, sale, None).expect("fire");
             }
+            while kds_rounds.try_recv().is_ok() {}
             till_runner.nudge();
-            loop {
-                if kitchen
-                    .lock()
-                    .expect("kds")
-                    .kitchen_tickets(None, true)
-                    .expect("tickets")
-                    .len()
-                    > before
-                {
-                    break;
-                }
-                if t.elapsed() > Duration::from_secs(10) {
-                    panic!("the order never reached the kitchen");
-                }
-                std::thread::sleep(Duration::from_millis(1));
+            // Checked after each of the kitchen runner's rounds (a round applies what it pulled).
+            while kitchen
+                .lock()
+                .expect("kds")
+                .kitchen_tickets(None, true)
+                .expect("tickets")
+                .len()
+                <= before
+            {
+                kds_rounds
+                    .recv_timeout(Duration::from_secs(10))
+                    .expect("the order never reached the kitchen");
             }
             lat.push(t.elapsed());
         }

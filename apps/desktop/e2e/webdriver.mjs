@@ -224,10 +224,16 @@ export async function startSyncServer(bin, dataDir, admin) {
   const proc = spawn(bin, [
     "--data-dir", dataDir, "--listen", `127.0.0.1:${port}`,
     "--bootstrap-admin-email", admin.email, "--bootstrap-admin-password", admin.password,
-    "--shutdown-grace-secs", "2", "--log", "warn",
+    "--shutdown-grace-secs", "2", "--log", "warn,pos_sync_server::app=info",
   ], { stdio: ["ignore", "pipe", "pipe"], env });
   let log = "";
-  proc.stdout.on("data", (d) => (log += d));
+  // Ready when it logs "listening" (after its cluster, migrations and bootstrap admin).
+  let onListening;
+  const listening = new Promise((r) => (onListening = r));
+  proc.stdout.on("data", (d) => {
+    log += d;
+    if (log.includes('"listening"')) onListening(true);
+  });
   proc.stderr.on("data", (d) => (log += d));
   const exited = new Promise((r) => proc.on("exit", r));
   const url = `http://127.0.0.1:${port}`;
@@ -252,12 +258,14 @@ export async function startSyncServer(bin, dataDir, admin) {
     /** For process exit handlers: no waiting. */
     killNow() { try { proc.kill("SIGKILL"); } catch { /* gone */ } stopCluster(); },
   };
-  const end = Date.now() + 120000; // initdb + migrations on a cold machine
-  while (Date.now() < end) {
-    if (proc.exitCode !== null) throw new Error(`pos-sync-server exited (${proc.exitCode}):\n${log.slice(-3000)}`);
-    try { const r = await fetch(`${url}/health/ready`); if (r.ok) return server; } catch { /* not yet */ }
-    await sleep(100);
-  }
+  // initdb + migrations on a cold machine take a while; the timer only bounds the wait.
+  let timer;
+  const ready = await Promise.race([
+    listening,
+    exited.then((code) => { throw new Error(`pos-sync-server exited (${code}):\n${log.slice(-3000)}`); }),
+    new Promise((r) => (timer = setTimeout(() => r(false), 120000))),
+  ]).finally(() => clearTimeout(timer));
+  if (ready) return server;
   await server.stop();
   throw new Error(`pos-sync-server not ready within 120 s:\n${log.slice(-3000)}`);
 }

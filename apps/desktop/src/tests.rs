@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use tauri::ipc::{CallbackFn, InvokeBody};
 use tauri::test::{get_ipc_response, mock_builder, MockRuntime, INVOKE_KEY};
 use tauri::webview::InvokeRequest;
-use tauri::{App, WebviewWindow, WebviewWindowBuilder};
+use tauri::{App, Listener, WebviewWindow, WebviewWindowBuilder};
 
 use crate::run_app;
 use crate::state::AppState;
@@ -18,6 +18,8 @@ use crate::state::AppState;
 struct Harness {
     _app: App<MockRuntime>,
     webview: WebviewWindow<MockRuntime>,
+    /// A message per sync-status event the app emits (after each round of its sync runner).
+    sync_rounds: mpsc::Receiver<()>,
 }
 
 fn harness(dir: &std::path::Path) -> Harness {
@@ -27,11 +29,20 @@ fn harness(dir: &std::path::Path) -> Harness {
             test = true
         ))
         .expect("mock app builds");
+    // Listening before `on_start`, which starts the sync runner, so no round goes unseen.
+    let (tx, sync_rounds) = mpsc::channel();
+    app.listen_any(crate::sync::SYNC_STATUS_EVENT, move |_| {
+        let _ = tx.send(());
+    });
     crate::on_start(app.handle());
     let webview = WebviewWindowBuilder::new(&app, "main", Default::default())
         .build()
         .expect("mock webview");
-    Harness { _app: app, webview }
+    Harness {
+        _app: app,
+        webview,
+        sync_rounds,
+    }
 }
 
 impl Harness {
@@ -253,14 +264,14 @@ fn an_enrolled_device_syncs_from_the_start_and_says_when_the_server_is_unreachab
     crate::sync::save_credential(dir.path(), &cred).unwrap();
     let h = harness(dir.path());
     assert_eq!(h.ok("app_info", json!({}))["server"], server.as_str());
-    // The runner's first round fails at once; poll its status with a deadline.
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    // The runner's first round fails at once; its status event says when.
     let sync = loop {
         let s = h.ok("sync_status", json!({}));
-        if s["state"] != "connecting" || std::time::Instant::now() > deadline {
+        if s["state"] != "connecting"
+            || h.sync_rounds.recv_timeout(Duration::from_secs(20)).is_err()
+        {
             break s;
         }
-        std::thread::sleep(Duration::from_millis(50));
     };
     assert_eq!(sync["state"], "offline", "{sync}");
     assert_eq!(sync["server"], server.as_str());

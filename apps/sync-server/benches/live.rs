@@ -31,15 +31,20 @@ impl Drop for Server {
         unsafe {
             libc::kill(self.child.id() as i32, libc::SIGTERM);
         }
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
+        // Wait for the exit itself; a watchdog kills the server if it has not gone in 30 s.
+        let pid = self.child.id() as i32;
+        let (exited, watch) = std::sync::mpsc::channel::<()>();
+        let watchdog = std::thread::spawn(move || {
+            if watch.recv_timeout(Duration::from_secs(30)).is_err() {
+                // SAFETY: as above.
+                unsafe {
+                    libc::kill(pid, libc::SIGKILL);
+                }
             }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
+        });
         let _ = self.child.wait();
+        let _ = exited.send(());
+        let _ = watchdog.join();
     }
 }
 
@@ -77,11 +82,38 @@ fn start_server(dir: &Path) -> (Server, String) {
             "--login-per-ip-per-min",
             "100000",
         ])
-        .stdout(Stdio::null())
-        .stderr(log)
+        .stdout(Stdio::piped())
+        .stderr(log.try_clone().expect("log file"))
         .spawn()
         .expect("start pos-sync-server");
-    (Server { child }, format!("http://127.0.0.1:{port}"))
+    let mut child = child;
+    // The server logs JSON lines to stdout; they go to the log file, and its "listening" line
+    // (after the cluster, the migrations and the bootstrap admin) says it is ready.
+    let (ready, listening) = std::sync::mpsc::channel();
+    let stdout = child.stdout.take().expect("stdout");
+    std::thread::spawn(move || {
+        use std::io::{BufRead, Write};
+        let mut log = log;
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if line.contains("\"listening\"") {
+                let _ = ready.send(());
+            }
+            let _ = writeln!(log, "{line}");
+        }
+    });
+    let server = Server { child };
+    listening
+        .recv_timeout(Duration::from_secs(120))
+        .unwrap_or_else(|_| {
+            panic!(
+                "the server never came up: see {}",
+                dir.join("server.log").display()
+            )
+        });
+    (server, format!("http://127.0.0.1:{port}"))
 }
 
 fn main() {
@@ -96,18 +128,7 @@ fn main() {
     let (server, url) = start_server(dir.path());
     let pid = server.child.id();
 
-    // The server creates its cluster on first start; wait until it answers a login.
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let root = loop {
-        match HeadOffice::login(&url, ADMIN, PW) {
-            Ok(h) => break h,
-            Err(e) if Instant::now() < deadline => {
-                let _ = e;
-                std::thread::sleep(Duration::from_millis(200));
-            }
-            Err(e) => panic!("the server never came up: {e}"),
-        }
-    };
+    let root = HeadOffice::login(&url, ADMIN, PW).expect("admin login");
     root.create_tenant("Live", "owner@live.test", PW)
         .expect("tenant");
     let ho = HeadOffice::login(&url, "owner@live.test", PW).expect("owner");
