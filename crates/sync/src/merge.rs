@@ -153,6 +153,10 @@ struct Working {
     failed_load: Option<String>,
 }
 
+fn empty_map() -> automerge::hydrate::Value {
+    automerge::hydrate::Value::Map(automerge::hydrate::Map::default())
+}
+
 fn load(base: &MasterDoc) -> Result<AutoCommit, String> {
     let mut am = match &base.snapshot {
         Some(s) => AutoCommit::load(s).map_err(|e| e.to_string())?,
@@ -202,9 +206,9 @@ impl Working {
     fn reset_view(&mut self) {
         self.known = self
             .am
-            .get_changes_meta(&[])
+            .get_changes(&[])
             .into_iter()
-            .map(|m| m.hash)
+            .map(|c| c.hash())
             .collect();
         if self.am.get_heads().is_empty() {
             self.typed = None;
@@ -214,7 +218,7 @@ impl Working {
             let hv = self
                 .am
                 .hydrate(automerge::ROOT, None)
-                .unwrap_or_else(|_| automerge::hydrate::Value::map());
+                .unwrap_or_else(|_| empty_map());
             self.typed = AnyDoc::from_hydrated(self.env.doc_type, &hv).ok();
             self.json = self.typed.as_ref().map(AnyDoc::to_json);
             self.hydrated = Some(hv);
@@ -583,15 +587,12 @@ fn run_change(
     let patches = w.am.diff_incremental();
     let paths = patch_paths(&patches);
     // Patched in place; a refused change rebuilds it (rollback).
-    let mut hv = w
-        .hydrated
-        .take()
-        .unwrap_or_else(automerge::hydrate::Value::map);
-    let enc = w.am.text_encoding();
+    let mut hv = w.hydrated.take().unwrap_or_else(empty_map);
+    let enc = w.am.get_text_rep();
     if hv.apply_patches(enc, patches).is_err() {
         hv =
             w.am.hydrate(automerge::ROOT, None)
-                .unwrap_or_else(|_| automerge::hydrate::Value::map());
+                .unwrap_or_else(|_| empty_map());
     }
     let after = match AnyDoc::from_hydrated(w.env.doc_type, &hv) {
         Ok(a) => a,
@@ -754,7 +755,7 @@ mod tests {
             let mut loaded = loaded.unwrap();
             assert_eq!(loaded.get_heads(), am.get_heads());
             let v = loaded.get(automerge::ROOT, "a").unwrap().unwrap().0;
-            assert_eq!(v.as_i64(), Some(4));
+            assert_eq!(v.to_i64(), Some(4));
         }
     }
 }

@@ -274,10 +274,10 @@ fn a_change_with_missing_dependencies_is_answered_retry_after() {
     am.set_actor(automerge::ActorId::from(Uuid::now_v7().as_bytes().to_vec()));
     am.put(ROOT, "price", 360).unwrap();
     am.commit();
-    let first = am.get_last_local_change().unwrap();
+    let first = am.get_last_local_change().unwrap().clone();
     am.put(ROOT, "price", 370).unwrap();
     am.commit();
-    let second = am.get_last_local_change().unwrap();
+    let second = am.get_last_local_change().unwrap().clone();
     let wc = |ch: &automerge::Change| WireChange {
         envelope: snap.envelope,
         hash: ch.hash().to_string(),
@@ -328,6 +328,46 @@ fn a_duplicate_push_is_answered_with_the_first_sequence() {
         ]
     );
     assert_eq!(log_len(&t), before, "counted once");
+}
+
+/// Two different changes with the same actor and sequence number (a device that reset a document
+/// and kept its actor id, or a forged change) would corrupt the operation ids of the server's
+/// copy: the second is refused, in the same push or a later one, and the first one stands.
+#[test]
+fn a_change_reusing_an_actor_sequence_number_is_rejected() {
+    let t = Tenant::new(2);
+    let latte = t.demo.item("COF-LAT").unwrap();
+    let snap = t.server.lock().unwrap().document(latte).unwrap();
+    let actor = automerge::ActorId::from(Uuid::now_v7().as_bytes().to_vec());
+    let same_actor_sets_price = |price: i64| {
+        let mut am = AutoCommit::load(&snap.bytes).unwrap();
+        am.set_actor(actor.clone());
+        am.put(ROOT, "price", price).unwrap();
+        am.commit();
+        let ch = am.get_last_local_change().unwrap();
+        WireChange {
+            envelope: snap.envelope,
+            hash: ch.hash().to_string(),
+            bytes: ch.raw_bytes().to_vec(),
+            author: Author {
+                user_id: t.demo.manager.user_id,
+                device_id: t.devices[1].scope.device_id,
+            },
+        }
+    };
+    let (first, twin, later_twin) = (
+        same_actor_sets_price(360),
+        same_actor_sets_price(1),
+        same_actor_sets_price(2),
+    );
+    assert_ne!(first.hash, twin.hash);
+    let r = push(&t, vec![first, twin]);
+    assert!(matches!(r[0], PushResult::Accepted { .. }), "{r:?}");
+    assert_eq!(rejected_code(&r[1]), "malformed");
+    let before = log_len(&t);
+    assert_eq!(rejected_code(&push(&t, vec![later_twin])[0]), "malformed");
+    assert_eq!(price_on_server(&t, latte), 360);
+    assert_eq!(log_len(&t), before);
 }
 
 #[test]
