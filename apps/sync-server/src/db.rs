@@ -24,6 +24,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "push_throughput",
         include_str!("../../../migrations/0003_push_throughput.sql"),
     ),
+    (
+        4,
+        "lighter_push_writes",
+        include_str!("../../../migrations/0004_lighter_push_writes.sql"),
+    ),
 ];
 
 /// Applies every pending migration.

@@ -182,27 +182,21 @@ pub async fn push(
         .filter(|c| c.envelope.tenant_id == scope.tenant_id)
         .map(|c| c.envelope.doc_id)
         .collect();
-    let hashes: Vec<String> = changes.iter().map(|c| c.hash.clone()).collect();
 
     let mut tx = state.pool.begin().await?;
+    // The documents, locked: a change is a duplicate when its document holds it already
+    // (the merge sees the document's own change hashes), so no tenant-wide hash lookup.
     let stored = load_docs(&mut tx, scope.tenant_id, &ids, true).await?;
-    let known: HashMap<String, i64> =
-        query_as("SELECT c.hash, c.seq FROM UNNEST($2::text[]) AS x(h) JOIN change_log c ON c.tenant_id = $1 AND c.hash = x.h")
-            .bind(scope.tenant_id)
-            .bind(&hashes)
-            .fetch_all(&mut *tx)
-            .await?
-            .into_iter()
-            .collect();
     let ctx = ServerContext::load(state, &mut tx, &scope).await?;
-    let (outcome, changes) = tokio::task::spawn_blocking(move || {
-        let out = merge::merge(&scope, &ctx, stored, &known, &changes);
+    let (mut outcome, changes) = tokio::task::spawn_blocking(move || {
+        let out = merge::merge(&scope, &ctx, stored, &HashMap::new(), &changes);
         (out, changes)
     })
     .await
     .map_err(ApiError::internal)?;
 
     let seqs = write_outcome(&mut tx, &scope, &outcome).await?;
+    duplicate_seqs(&mut tx, scope.tenant_id, &mut outcome, &changes).await?;
     tx.commit().await?;
 
     let results = answer(&outcome, &changes, &seqs);
@@ -229,6 +223,46 @@ pub async fn push(
         "push"
     );
     Ok(PushResponse { results })
+}
+
+/// Fills in the sequence of each change the merge found already in its document
+/// (`Decision::Duplicate { seq: 0 }`), from the change log by document and hash. Duplicates are
+/// resends after a lost answer, so this runs rarely and reads only their documents' rows.
+async fn duplicate_seqs(
+    tx: &mut db::Tx<'_>,
+    tenant: Uuid,
+    out: &mut MergeOutcome,
+    changes: &[pos_sync::wire::WireChange],
+) -> Result<(), ApiError> {
+    let (docs, hashes): (Vec<Uuid>, Vec<&str>) = out
+        .decisions
+        .iter()
+        .zip(changes)
+        .filter(|(d, _)| matches!(d, Decision::Duplicate { seq: 0 }))
+        .map(|(_, c)| (c.envelope.doc_id, c.hash.as_str()))
+        .unzip();
+    if docs.is_empty() {
+        return Ok(());
+    }
+    let found: HashMap<String, i64> = query_as(
+        "SELECT c.hash, c.seq FROM UNNEST($2::uuid[], $3::text[]) AS x(d, h)
+         JOIN change_log c ON c.tenant_id = $1 AND c.doc_id = x.d AND c.hash = x.h",
+    )
+    .bind(tenant)
+    .bind(&docs)
+    .bind(&hashes)
+    .fetch_all(&mut **tx)
+    .await?
+    .into_iter()
+    .collect();
+    for (d, c) in out.decisions.iter_mut().zip(changes) {
+        if let Decision::Duplicate { seq } = d {
+            if *seq == 0 {
+                *seq = found.get(&c.hash).copied().unwrap_or(0);
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Writes a merge outcome in the caller's transaction; returns batch index → sequence.
@@ -297,7 +331,8 @@ async fn write_outcome(
         .await?;
     }
     // 2. Projections.
-    docs::write_projections(tx, tenant, &out.projections).await?;
+    let created_ids: HashSet<Uuid> = created.iter().map(|e| e.doc_id).collect();
+    docs::write_projections(tx, tenant, &out.projections, &created_ids).await?;
     // 3. Audit: one event per document and author in this push, listing the accepted changes
     //    (hash and fields touched; a change's sequence is found by its hash). The change log
     //    keeps each change's author and arrival too; a busy sale's dozen changes make one event.

@@ -393,6 +393,95 @@ async fn a_batch_of_a_thousand_changes_is_accepted_with_consecutive_sequences() 
     assert_eq!((cursor, pages), (last, 1));
 }
 
+/// A device that lost the answer to a push sends the batch again with something new: each
+/// change it had sent is a duplicate carrying its own first sequence (found by its document,
+/// not a tenant-wide hash index), the new one is accepted, and nothing is stored twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resent_batch_answers_each_change_with_its_first_sequence() {
+    let app = app().await;
+    let t = app.tenant("Acme").await;
+    let manager = app.staff(&t, "Mia", "manager").await;
+    let d = app.device(&t).await;
+    let created = new_item_change(&t, &d, manager, &item("Latte", 350));
+    let mut base = pos_sync::merge::MasterDoc {
+        envelope: created.envelope,
+        snapshot: None,
+        changes: vec![created.bytes.clone()],
+    };
+    let mut edits = Vec::new();
+    for price in [360, 370, 380] {
+        let (hash, bytes) = author_change(
+            created.envelope,
+            Some(&base),
+            &item("Latte", price),
+            Uuid::new_v4().as_bytes(),
+        )
+        .expect("edit");
+        base.changes.push(bytes.clone());
+        edits.push(WireChange {
+            envelope: created.envelope,
+            hash,
+            bytes,
+            author: created.author,
+        });
+    }
+    let first = push(
+        &app,
+        &d,
+        vec![created.clone(), edits[0].clone(), edits[1].clone()],
+    )
+    .await;
+    let seqs: Vec<i64> = first
+        .results
+        .iter()
+        .map(|r| match r {
+            PushResult::Accepted { seq, .. } => *seq,
+            other => panic!("expected accepted, got {other:?}"),
+        })
+        .collect();
+    let again = push(
+        &app,
+        &d,
+        vec![
+            edits[1].clone(),
+            created.clone(),
+            edits[0].clone(),
+            edits[2].clone(),
+        ],
+    )
+    .await;
+    assert_eq!(
+        again.results[..3],
+        [
+            PushResult::Duplicate {
+                hash: edits[1].hash.clone(),
+                seq: seqs[2]
+            },
+            PushResult::Duplicate {
+                hash: created.hash.clone(),
+                seq: seqs[0]
+            },
+            PushResult::Duplicate {
+                hash: edits[0].hash.clone(),
+                seq: seqs[1]
+            },
+        ]
+    );
+    assert!(
+        matches!(&again.results[3], PushResult::Accepted { seq, .. } if *seq > seqs[2]),
+        "{again:?}"
+    );
+    let stored: i64 = sqlx_core::query_scalar::query_scalar(
+        "SELECT count(*) FROM change_log WHERE tenant_id = $1 AND doc_id = $2",
+    )
+    .bind(t.tenant_id)
+    .bind(created.envelope.doc_id)
+    .fetch_one(&app.db.pool)
+    .await
+    .expect("count");
+    assert_eq!(stored, 4);
+}
+
 /// A push's audit trail: one event per document and author, listing that document's accepted
 /// changes (a dozen changes of one sale make one event, not twelve).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
