@@ -188,16 +188,24 @@ fn main() {
     }
 
     if run("sustained") {
-        // 2. Sustained server throughput: four devices each sold a day offline; their outboxes are
-        //    read into push requests and encoded as JSON bodies beforehand (with each device's
-        //    access token), then all four push at once, batch after batch. The clock runs from
-        //    the first request to the last answer, so it measures the server (merge +
-        //    authorization + persistence), not the devices' bookkeeping or JSON encoding.
+        // 2. Sustained server throughput: four devices each sold a long offline day
+        //    (SUSTAINED_SALES sales each, 2,500 by default: 27,500 changes a device); their
+        //    outboxes are read into push requests and encoded as JSON bodies beforehand (with
+        //    each device's access token), then all four push at once, batch after batch. The clock
+        //    runs from the first request to the last answer, so it measures the server (merge +
+        //    authorization + persistence), not the devices' bookkeeping or JSON encoding. Every
+        //    answer is timestamped, so the slowest full second shows whether the rate holds while
+        //    the tables grow, not only on average (answers come 1,000 changes at a time, so a
+        //    second's count is a multiple of 1,000).
+        let sales: usize = std::env::var("SUSTAINED_SALES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(2_500);
         let mut requests: Vec<(String, Vec<Vec<u8>>)> = Vec::new();
         let mut total = 0usize;
         for name in ["b", "c", "d", "e"] {
             let mut dev = device(&url, &ho, store, dir.path(), name);
-            busy_day(&mut dev, cashier, &items, 500);
+            busy_day(&mut dev, cashier, &items, sales);
             let device_id = dev.store.identity().device_id;
             let entries = dev.store.outbox_batch(usize::MAX >> 1).expect("outbox");
             total += entries.len();
@@ -217,14 +225,14 @@ fn main() {
         let (cpu_self, cpu_pg, faults) =
             (cpu_seconds("self"), postgres_cpu_seconds(), minor_faults());
         let t = Instant::now();
-        let accepted: usize = std::thread::scope(|s| {
+        let answers: Vec<(Duration, usize)> = std::thread::scope(|s| {
             let handles: Vec<_> = requests
                 .iter()
                 .map(|(token, bodies)| {
                     let url = &url;
                     s.spawn(move || {
                         let agent = ureq::Agent::new_with_defaults();
-                        let mut n = 0;
+                        let mut answers = Vec::with_capacity(bodies.len());
                         for body in bodies {
                             let resp: pos_sync::wire::PushResponse = agent
                                 .post(&format!("{url}/v1/sync/push"))
@@ -237,17 +245,21 @@ fn main() {
                                 .limit(64 << 20)
                                 .read_json()
                                 .expect("push response");
-                            n += resp
+                            let n = resp
                                 .results
                                 .iter()
                                 .filter(|x| matches!(x, PushResult::Accepted { .. }))
                                 .count();
+                            answers.push((t.elapsed(), n));
                         }
-                        n
+                        answers
                     })
                 })
                 .collect();
-            handles.into_iter().map(|h| h.join().expect("pusher")).sum()
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().expect("pusher"))
+                .collect()
         });
         let el = t.elapsed().as_secs_f64();
         let (cpu_self, cpu_pg, faults) = (
@@ -255,12 +267,26 @@ fn main() {
             postgres_cpu_seconds() - cpu_pg,
             minor_faults() - faults,
         );
+        let accepted: usize = answers.iter().map(|(_, n)| n).sum();
         assert_eq!(accepted, total, "every change accepted");
+        // Changes acknowledged in each full second from the first answer on (before it, four
+        // requests of 1,000 changes are in flight and nothing can be acknowledged yet; the last,
+        // partial second is left out).
+        let first = answers.iter().map(|(at, _)| *at).min().unwrap_or_default();
+        let mut per_second = vec![0usize; (el - first.as_secs_f64()) as usize];
+        for (at, n) in &answers {
+            if let Some(slot) = per_second.get_mut((*at - first).as_secs() as usize) {
+                *slot += n;
+            }
+        }
+        let slowest = per_second.iter().min().copied();
+        let rate = total as f64 / el;
         println!(
-            "sustained: four devices pushing {total} changes at once, {PUSH_BATCH} a request: {el:.2} s = {:.0} changes/s (merge + authorization + Postgres)   target ≥ 10,000/s: {}",
-            total as f64 / el,
-            if total as f64 / el >= 10_000.0 { "MET" } else { "MISSED" }
+            "sustained: four devices pushing {total} changes at once, {PUSH_BATCH} a request: {el:.2} s = {rate:.0} changes/s (merge + authorization + Postgres); slowest full second {}   target ≥ 10,000/s: {}",
+            slowest.map_or("(run shorter than a second)".to_string(), |n| format!("{n} changes")),
+            if rate >= 10_000.0 && slowest.is_none_or(|n| n >= 10_000) { "MET" } else { "MISSED" }
         );
+        println!("  per second: {per_second:?}");
         println!(
             "  CPU per change: {:.0} µs in the server process (merge, authorization, HTTP; the pushers are idle threads), {:.0} µs in PostgreSQL; 2 cores give 200 µs a change at 10,000/s; {:.2} page faults a change in the server process",
             cpu_self / total as f64 * 1e6,
