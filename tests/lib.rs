@@ -5,6 +5,9 @@
 //! Where tests go:
 //! - `sync_e2e.rs`: devices of one store and of another tenant, selling offline, converging
 //!   through the server.
+//! - `hostile_e2e.rs`: each change the server must refuse (or accept and flag), each its own
+//!   test, with the master checked untouched.
+//! - `transfers_e2e.rs`: stock transfers between stores.
 //! - Crate-level tests stay in their crates (`crates/*/tests`, `apps/*/tests`).
 //!
 //! This library holds the shared fixtures: [`TestServer`] and [`TestDevice`].

@@ -226,7 +226,7 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 /// Every member of a store with the role that applies there (the strongest of the store role
 /// and any tenant-wide role).
 pub async fn store_roles(
-    pool: &sqlx_postgres::PgPool,
+    conn: &mut sqlx_postgres::PgConnection,
     tenant: Uuid,
     store: Uuid,
 ) -> Result<Vec<(Uuid, String, Role, Option<String>)>, ApiError> {
@@ -240,7 +240,7 @@ pub async fn store_roles(
     )
     .bind(tenant)
     .bind(store)
-    .fetch_all(pool)
+    .fetch_all(conn)
     .await?;
     let mut out: Vec<(Uuid, String, Role, Option<String>)> = Vec::new();
     for (id, name, role, pin) in rows {
@@ -257,7 +257,8 @@ pub async fn store_roles(
 
 /// `GET /v1/sync/staff`.
 pub async fn staff(state: &AppState, device: &DeviceAuth) -> Result<Vec<StaffRecord>, ApiError> {
-    Ok(store_roles(&state.pool, device.tenant_id, device.store_id)
+    let mut conn = state.pool.acquire().await?;
+    Ok(store_roles(&mut conn, device.tenant_id, device.store_id)
         .await?
         .into_iter()
         .map(|(user_id, name, role, pin_hash)| StaffRecord {

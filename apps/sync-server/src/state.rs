@@ -44,6 +44,10 @@ pub struct Inner {
     pub live: broadcast::Sender<Notice>,
     /// Flips to `true` when the server shuts down (live sockets close).
     pub shutdown: watch::Receiver<bool>,
+    /// Pushes merging at once. A push holds its transaction's connection and may need a second
+    /// one (the policy loading a refunded sale), so at most half the pool pushes at once and
+    /// a burst of pushes waits here, not for a connection that no one will give back.
+    pub pushes: tokio::sync::Semaphore,
 }
 
 impl std::ops::Deref for AppState {
@@ -61,7 +65,10 @@ impl AppState {
         shutdown: watch::Receiver<bool>,
     ) -> AppState {
         let (live, _) = broadcast::channel(1024);
+        let pushes =
+            tokio::sync::Semaphore::new((pool.options().get_max_connections() / 2).max(1) as usize);
         AppState(Arc::new(Inner {
+            pushes,
             pool,
             jwt,
             settings,

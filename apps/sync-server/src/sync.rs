@@ -53,6 +53,9 @@ struct ServerContext {
     tenant: Uuid,
     handle: tokio::runtime::Handle,
     sales: Mutex<HashMap<(Uuid, Uuid), Option<(Sale, Vec<(Uuid, Refund)>)>>>,
+    /// A load that failed (the database, not the data): the push then fails whole and the
+    /// device sends it again, rather than a refund being refused for want of its sale.
+    failure: Mutex<Option<String>>,
 }
 
 impl ServerContext {
@@ -65,7 +68,7 @@ impl ServerContext {
         if let Some(s) = docs::store_settings(tx, scope.tenant_id, scope.store_id).await? {
             settings.insert(scope.store_id, s);
         }
-        let roles = crate::devices::store_roles(&state.pool, scope.tenant_id, scope.store_id)
+        let roles = crate::devices::store_roles(tx, scope.tenant_id, scope.store_id)
             .await?
             .into_iter()
             .map(|(id, _, role, _)| (id.to_string(), role))
@@ -77,6 +80,7 @@ impl ServerContext {
             tenant: scope.tenant_id,
             handle: tokio::runtime::Handle::current(),
             sales: Mutex::new(HashMap::new()),
+            failure: Mutex::new(None),
         })
     }
 
@@ -138,13 +142,15 @@ impl PolicyContext for ServerContext {
                 return hit.clone();
             }
         }
-        let found = self
-            .handle
-            .block_on(self.fetch_sale(sale_id, excluding))
-            .unwrap_or_else(|e| {
-                tracing::warn!(error = %e, %sale_id, "loading a sale for a refund check failed");
+        let found = match self.handle.block_on(self.fetch_sale(sale_id, excluding)) {
+            Ok(found) => found,
+            Err(e) => {
+                if let Ok(mut f) = self.failure.lock() {
+                    f.get_or_insert_with(|| format!("loading sale {sale_id} failed: {e}"));
+                }
                 None
-            });
+            }
+        };
         if let Ok(mut cache) = self.sales.lock() {
             cache.insert((sale_id, excluding), found.clone());
         }
@@ -170,6 +176,7 @@ pub async fn push(
             req.changes.len()
         )));
     }
+    let _permit = state.pushes.acquire().await.map_err(ApiError::internal)?;
     let started = Instant::now();
     let scope = Scope {
         tenant_id: device.tenant_id,
@@ -184,19 +191,34 @@ pub async fn push(
         .collect();
 
     let mut tx = state.pool.begin().await?;
+    // Refunds are checked against what their sale has left to refund, read from committed
+    // rows: pushes with refunds of one store take turns (until commit), so two tills' refunds
+    // of the same sale cannot both pass. Taken before any document lock, always in this order.
+    if changes
+        .iter()
+        .any(|c| c.envelope.doc_type == pos_core::doc::DocType::Refund)
+    {
+        query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+            .bind(format!("refunds:{}:{}", scope.tenant_id, scope.store_id))
+            .execute(&mut *tx)
+            .await?;
+    }
     // The documents, locked: a change is a duplicate when its document holds it already
     // (the merge sees the document's own change hashes), so no tenant-wide hash lookup.
     let stored = load_docs(&mut tx, scope.tenant_id, &ids, true).await?;
     let ctx = ServerContext::load(state, &mut tx, &scope).await?;
-    let (mut outcome, changes) = tokio::task::spawn_blocking(move || {
+    let (mut outcome, changes, ctx) = tokio::task::spawn_blocking(move || {
         let out = merge::merge(&scope, &ctx, stored, &HashMap::new(), &changes);
-        (out, changes)
+        (out, changes, ctx)
     })
     .await
     .map_err(ApiError::internal)?;
+    if let Some(e) = ctx.failure.lock().ok().and_then(|mut f| f.take()) {
+        return Err(ApiError::Internal(e));
+    }
 
-    let seqs = write_outcome(&mut tx, &scope, &outcome).await?;
     duplicate_seqs(&mut tx, scope.tenant_id, &mut outcome, &changes).await?;
+    let seqs = write_outcome(&mut tx, &scope, &outcome).await?;
     tx.commit().await?;
 
     let results = answer(&outcome, &changes, &seqs);
@@ -258,7 +280,12 @@ async fn duplicate_seqs(
     for (d, c) in out.decisions.iter_mut().zip(changes) {
         if let Decision::Duplicate { seq } = d {
             if *seq == 0 {
-                *seq = found.get(&c.hash).copied().unwrap_or(0);
+                *seq = *found.get(&c.hash).ok_or_else(|| {
+                    ApiError::Internal(format!(
+                        "change {} is in document {} but not in its change log",
+                        c.hash, c.envelope.doc_id
+                    ))
+                })?;
             }
         }
     }

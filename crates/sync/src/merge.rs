@@ -14,10 +14,10 @@
 //!    server's records*; a refused change is undone;
 //! 5. accepted changes yield the document's new state, its projection rows and an audit event.
 //!
-//! Documents are independent except that a refund is checked against its sale (which may be in
-//! the same batch), so the batch runs in phases — catalog and settings, then the other store
-//! documents in parallel on every core, then refunds and Z reports — each change in its input
-//! order within its document.
+//! Documents are independent except that a refund is checked against its sale and the sale's
+//! other refunds (any of which may be in the same batch), so the batch runs in phases — catalog
+//! and settings, then the other store documents in parallel on every core, then refunds and
+//! Z reports one document at a time — each change in its input order within its document.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -385,17 +385,36 @@ pub fn merge(
                 (Working::new(env, docs.remove(&id)), idx)
             })
             .collect();
-        let batch_ctx = BatchContext {
-            inner: ctx,
-            sales: &sales,
-            refunds: &refunds,
+        let results: Vec<(Working, Vec<(usize, Decision, Vec<String>)>)> = if ph == 2 {
+            // Refunds of one sale limit each other (what is left to refund), so this phase runs
+            // one document at a time, each seeing the refunds merged before it.
+            let mut out = Vec::with_capacity(jobs.len());
+            for (w, idx) in jobs {
+                let batch_ctx = BatchContext {
+                    inner: ctx,
+                    sales: &sales,
+                    refunds: &refunds,
+                };
+                let (w, r) = run_doc(scope, &batch_ctx, w, &idx, changes);
+                if let Some(AnyDoc::Refund(refund)) = &w.typed {
+                    refunds.insert(w.env.doc_id, refund.clone());
+                }
+                out.push((w, r));
+            }
+            out
+        } else {
+            let batch_ctx = BatchContext {
+                inner: ctx,
+                sales: &sales,
+                refunds: &refunds,
+            };
+            // On rayon's pool: its threads live as long as the server, so their allocator
+            // caches stay warm. Threads spawned per push cost a page fault per fresh page
+            // (docs/benchmarks.md).
+            jobs.into_par_iter()
+                .map(|(w, idx)| run_doc(scope, &batch_ctx, w, &idx, changes))
+                .collect()
         };
-        // On rayon's pool: its threads live as long as the server, so their allocator caches
-        // stay warm. Threads spawned per push cost a page fault per fresh page (docs/benchmarks.md).
-        let results: Vec<(Working, Vec<(usize, Decision, Vec<String>)>)> = jobs
-            .into_par_iter()
-            .map(|(w, idx)| run_doc(scope, &batch_ctx, w, &idx, changes))
-            .collect();
         for (w, results) in results {
             let mut fields = Vec::new();
             for (i, d, f) in results {
@@ -430,6 +449,20 @@ pub fn merge(
             continue;
         }
         let Some(doc) = w.typed.clone() else { continue };
+        // A document the projection cannot map is refused whole: an empty row list would
+        // replace head office's rows of it with nothing.
+        let rows = match project(&w.env, &doc) {
+            Ok(rows) => rows,
+            Err(e) => {
+                for (i, _) in &fields {
+                    decisions[*i] = Some(reject(
+                        "invalid_document",
+                        format!("document {} does not project: {e}", w.env.doc_id),
+                    ));
+                }
+                continue;
+            }
+        };
         for (i, f) in fields {
             accepted_idx.push((i, w.env));
             outcome.audit.push(AuditEvent {
@@ -447,7 +480,6 @@ pub fn merge(
         // loading a dozen changes is cheap, and bootstrap sends snapshot + changes as they are.
         let compact = stored >= COMPACT_AFTER;
         let conflicts = conflicts_of(&w.am, &doc);
-        let rows = project(&w.env, &doc).unwrap_or_default();
         outcome.projections.push((w.env, rows));
         outcome.docs.push(DocUpdate {
             envelope: w.env,

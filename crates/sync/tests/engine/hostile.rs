@@ -265,6 +265,77 @@ fn a_refund_beyond_what_was_sold_is_rejected_and_the_device_resets() {
     assert_eq!(digests[0], digests[1]);
 }
 
+/// Two refunds of the one mug sold, in one push (two tills' offline refunds, relabelled and
+/// sent by one device): the refunds of a sale are merged one after the other, so the second
+/// sees the first and is refused, even though documents otherwise merge in parallel.
+#[test]
+fn two_refunds_of_one_sale_in_one_push_cannot_exceed_it() {
+    let mut t = Tenant::new(2);
+    let d = t.demo.clone();
+    let c0 = t.devices[0].store.actor(d.cashier.user_id).unwrap();
+    let sale = t.devices[0].store.open_sale(&c0, None).unwrap();
+    t.devices[0]
+        .store
+        .scan(&c0, sale, &d.barcodes["RET-MUG"])
+        .unwrap();
+    t.devices[0]
+        .store
+        .pay(&c0, sale, Tender::Cash, eur(1200), None)
+        .unwrap();
+    t.settle();
+    let line = t.devices[0]
+        .store
+        .get::<Sale>(sale)
+        .unwrap()
+        .lines
+        .keys()
+        .next()
+        .unwrap()
+        .clone();
+    let req = [RefundRequest {
+        sale_line_id: line,
+        qty: 1,
+        restock: true,
+    }];
+    let pusher = t.devices[1].scope.device_id;
+    let mut batch = Vec::new();
+    for dev in t.devices.iter_mut() {
+        let m = dev.store.actor(d.manager.user_id).unwrap();
+        dev.store
+            .refund(&m, sale, &req, Tender::Cash, None, "broken")
+            .unwrap();
+        for mut c in pos_sync::device::wire_changes(&dev.store.outbox_batch(100).unwrap(), pusher) {
+            c.envelope.created_by_device = pusher;
+            batch.push(c);
+        }
+    }
+    let before = log_len(&t);
+    let r = push(&t, batch);
+    let accepted = r
+        .iter()
+        .filter(|x| matches!(x, PushResult::Accepted { .. }))
+        .count();
+    let refused: Vec<&str> = r
+        .iter()
+        .filter(|x| matches!(x, PushResult::Rejected { .. }))
+        .map(rejected_code)
+        .collect();
+    assert!(accepted >= 1, "{r:?}");
+    assert!(refused.contains(&"refund_exceeds_sale"), "{r:?}");
+    assert_eq!(log_len(&t), before + accepted);
+    let refunded_docs = t
+        .server
+        .lock()
+        .unwrap()
+        .log
+        .iter()
+        .skip(before)
+        .filter(|c| c.1.doc_type == DocType::Refund)
+        .map(|c| c.1.doc_id)
+        .collect::<std::collections::HashSet<_>>();
+    assert_eq!(refunded_docs.len(), 1, "one refund of the one mug");
+}
+
 #[test]
 fn a_change_with_missing_dependencies_is_answered_retry_after() {
     let t = Tenant::new(2);
