@@ -398,6 +398,7 @@ pub async fn revoke_device(
         json!({ "before": { "revoked_at": null }, "after": { "revoked_at": row.6 } }),
     )
     .await?;
+    db::notify_revoked(&mut tx, user.tenant_id, device).await?;
     tx.commit().await?;
     Ok(device_out(row))
 }

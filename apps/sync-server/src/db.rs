@@ -29,6 +29,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "lighter_push_writes",
         include_str!("../../../migrations/0004_lighter_push_writes.sql"),
     ),
+    (
+        5,
+        "price_conflicts_once",
+        include_str!("../../../migrations/0005_price_conflicts_once.sql"),
+    ),
 ];
 
 /// Applies every pending migration.
@@ -136,6 +141,20 @@ pub async fn notify(
     sqlx_core::query::query("SELECT pg_notify($1, $2)")
         .bind(CHANNEL)
         .bind(payload)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Tells every server instance that a device was revoked, so its live sockets close (at commit).
+pub async fn notify_revoked(
+    tx: &mut Tx<'_>,
+    tenant: Uuid,
+    device: Uuid,
+) -> Result<(), sqlx_core::Error> {
+    sqlx_core::query::query("SELECT pg_notify($1, $2)")
+        .bind(CHANNEL)
+        .bind(format!("revoked:{tenant}:{device}"))
         .execute(&mut **tx)
         .await?;
     Ok(())

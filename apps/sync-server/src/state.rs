@@ -10,25 +10,41 @@ use uuid::Uuid;
 use crate::config::Settings;
 use crate::jwt::JwtKeys;
 
-/// "There is more to pull": tenant, store (`None`: tenant-wide) and the latest sequence.
+/// What the LISTEN task hears on the live channel (from any server instance).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Notice {
-    pub tenant: Uuid,
-    pub store: Option<Uuid>,
-    pub seq: i64,
+pub enum Notice {
+    /// There is more to pull: tenant, store (`None`: tenant-wide) and the latest sequence.
+    More {
+        tenant: Uuid,
+        store: Option<Uuid>,
+        seq: i64,
+    },
+    /// A device was revoked: its live sockets close, on every instance.
+    Revoked { tenant: Uuid, device: Uuid },
 }
 
 impl Notice {
-    /// Parses a NOTIFY payload `tenant:store|*:seq`.
+    /// Parses a NOTIFY payload: `tenant:store|*:seq`, or `revoked:tenant:device`.
     pub fn parse(payload: &str) -> Option<Notice> {
         let mut it = payload.split(':');
-        let tenant = it.next()?.parse().ok()?;
+        let first = it.next()?;
+        if first == "revoked" {
+            let tenant = it.next()?.parse().ok()?;
+            let device = it.next()?.parse().ok()?;
+            return it
+                .next()
+                .is_none()
+                .then_some(Notice::Revoked { tenant, device });
+        }
+        let tenant = first.parse().ok()?;
         let store = match it.next()? {
             "*" => None,
             s => Some(s.parse().ok()?),
         };
         let seq = it.next()?.parse().ok()?;
-        Some(Notice { tenant, store, seq })
+        it.next()
+            .is_none()
+            .then_some(Notice::More { tenant, store, seq })
     }
 }
 
@@ -116,7 +132,46 @@ impl RateLimiter {
 
 #[cfg(test)]
 mod tests {
-    use super::RateLimiter;
+    use super::{Notice, RateLimiter};
+    use uuid::Uuid;
+
+    #[test]
+    fn notices_parse_from_their_payloads_and_nothing_else() {
+        let (t, s, d) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+        assert_eq!(
+            Notice::parse(&format!("{t}:{s}:42")),
+            Some(Notice::More {
+                tenant: t,
+                store: Some(s),
+                seq: 42
+            })
+        );
+        assert_eq!(
+            Notice::parse(&format!("{t}:*:7")),
+            Some(Notice::More {
+                tenant: t,
+                store: None,
+                seq: 7
+            })
+        );
+        assert_eq!(
+            Notice::parse(&format!("revoked:{t}:{d}")),
+            Some(Notice::Revoked {
+                tenant: t,
+                device: d
+            })
+        );
+        for bad in [
+            String::new(),
+            format!("{t}:*"),
+            format!("{t}:*:x"),
+            format!("{t}:*:1:2"),
+            format!("revoked:{t}"),
+            format!("revoked:{t}:{d}:x"),
+        ] {
+            assert_eq!(Notice::parse(&bad), None, "{bad}");
+        }
+    }
 
     /// Regression: fixed minute windows reset at :00, so three attempts at 12:00:59.9 and three
     /// more at 12:01:00.1 all passed a limit of three (and the login test failed when it ran

@@ -33,7 +33,7 @@ use crate::db::{self, now_ms};
 use crate::docs::{self, load_docs, snapshot_of};
 use crate::error::ApiError;
 use crate::metrics as m;
-use crate::state::AppState;
+use crate::state::{AppState, Notice};
 
 /// How long a device should wait before resending a change with missing dependencies.
 pub const RETRY_AFTER_MS: u64 = 1_000;
@@ -448,7 +448,7 @@ async fn write_outcome(
                     .unwrap_or(serde_json::Value::Null);
                 query(
                     "INSERT INTO price_conflicts (tenant_id, conflict_id, doc_id, field, \"values\", winner, seq)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                     VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
                 )
                 .bind(tenant)
                 .bind(Uuid::now_v7())
@@ -733,7 +733,8 @@ pub async fn doc(state: &AppState, device: &DeviceAuth, id: Uuid) -> Result<DocS
 }
 
 /// The live channel: sends `more` with the latest sequence whenever the device's store (or the
-/// tenant's catalog) has new changes; once at connect too. Closes on server shutdown.
+/// tenant's catalog) has new changes; once at connect too. Closes on server shutdown and when
+/// the device is revoked (on any instance: the notice comes through NOTIFY).
 pub async fn live(state: AppState, device: DeviceAuth, mut socket: WebSocket) {
     let mut rx = state.live.subscribe();
     let mut shutdown = state.shutdown.clone();
@@ -754,11 +755,17 @@ pub async fn live(state: AppState, device: DeviceAuth, mut socket: WebSocket) {
     loop {
         tokio::select! {
             n = rx.recv() => match n {
-                Ok(n) if n.tenant == device.tenant_id
-                    && (n.store.is_none() || n.store == Some(device.store_id)) => {
-                    if socket.send(send(n.seq)).await.is_err() {
+                Ok(Notice::More { tenant, store, seq }) if tenant == device.tenant_id
+                    && (store.is_none() || store == Some(device.store_id)) => {
+                    if socket.send(send(seq)).await.is_err() {
                         break;
                     }
+                }
+                Ok(Notice::Revoked { tenant, device: revoked })
+                    if tenant == device.tenant_id && revoked == device.device_id => {
+                    // Revocation takes effect on open sockets too, not only on the next request.
+                    let _ = socket.send(Message::Close(None)).await;
+                    break;
                 }
                 Ok(_) => {}
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {

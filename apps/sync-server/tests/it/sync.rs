@@ -248,6 +248,27 @@ async fn live_channel_says_more_after_a_change_via_listen_notify() {
         .as_str()
         .expect("text")
         .contains("pos_sync_connected_devices"));
+
+    // Revoking the device closes its open socket (the notice comes back through NOTIFY).
+    let r = app
+        .post(
+            &format!("/v1/admin/devices/{}/revoke", d.enrol.device_id),
+            Some(&t.owner),
+            json!({}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), ws.next())
+            .await
+            .expect("the socket closes in time")
+        {
+            Some(Ok(tokio_tungstenite::tungstenite::Message::Close(_))) | None | Some(Err(_)) => {
+                break
+            }
+            Some(Ok(_)) => {} // a `more` sent before the revocation
+        }
+    }
 }
 
 /// Two devices change the same price offline: both changes are accepted, the document converges
@@ -326,6 +347,44 @@ async fn concurrent_price_edits_converge_and_the_losing_value_stays_visible() {
         c["winner"],
         "the projection shows the winner"
     );
+    // A later edit of the item (its name) leaves the conflict in the document; it stays listed
+    // once, not once more per push that touches the item.
+    let mut renamed = item("Latte grande", 350);
+    renamed.sku = "LAT".into();
+    let (hash, bytes) = author_change(
+        snap.envelope,
+        Some(&base),
+        &renamed,
+        Uuid::new_v4().as_bytes(),
+    )
+    .expect("rename");
+    let r3 = push(
+        &app,
+        &d1,
+        vec![WireChange {
+            envelope: snap.envelope,
+            hash,
+            bytes,
+            author: Author {
+                user_id: manager,
+                device_id: d1.enrol.device_id,
+            },
+        }],
+    )
+    .await;
+    assert!(
+        matches!(r3.results[0], PushResult::Accepted { .. }),
+        "{r3:?}"
+    );
+    let r = app.get("/v1/admin/price-conflicts", &t.owner).await;
+    let listed = r
+        .body
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter(|c| c["field"] == "price")
+        .count();
+    assert_eq!(listed, 1, "{:?}", r.body);
 }
 
 /// A large batch is merged and written in one go: every change accepted with consecutive
