@@ -1,6 +1,6 @@
 //! Random operations on three devices, random delivery: requests dropped before the server sees
 //! them, answers lost after it processed them (so the device sends again), requests delivered
-//! twice, devices going offline and back. Afterwards every device shows the same data, and
+//! twice or with their changes in reverse order, devices going offline and back. Afterwards every device shows the same data, and
 //! every sale exists exactly once.
 
 use std::collections::BTreeSet;
@@ -27,6 +27,9 @@ enum Fate {
     DropAnswer,
     /// Delivered twice (a retrying proxy); the device sees the second answer.
     Duplicate,
+    /// The batch's changes arrive in reverse order (later changes before the ones they depend
+    /// on: those are answered "retry after" and sent again).
+    Reorder,
 }
 
 struct Flaky<'a> {
@@ -52,6 +55,13 @@ impl Transport for Flaky<'_> {
             Fate::Duplicate => {
                 self.inner.push(req)?;
                 self.inner.push(req)
+            }
+            Fate::Reorder => {
+                let mut reversed = req.clone();
+                reversed.changes.reverse();
+                let mut answer = self.inner.push(&reversed)?;
+                answer.results.reverse();
+                Ok(answer)
             }
         }
     }
@@ -102,6 +112,7 @@ fn fate() -> impl Strategy<Value = Fate> {
         1 => Just(Fate::DropRequest),
         1 => Just(Fate::DropAnswer),
         1 => Just(Fate::Duplicate),
+        1 => Just(Fate::Reorder),
     ]
 }
 
@@ -129,7 +140,7 @@ fn flaky_sync(server: &Mutex<MemoryServer>, d: &mut Device, fates: Vec<Fate>) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 12, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
 
     #[test]
     fn devices_converge_whatever_the_network_does(ops in proptest::collection::vec(op(), 1..30)) {
