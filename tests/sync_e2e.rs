@@ -187,7 +187,7 @@ fn three_devices_and_another_tenant_converge_through_the_real_server() {
         .unwrap();
 
     // Tenant B: its own store, staff, item and device.
-    root.create_tenant("Beta", "owner@beta.test", PW).unwrap();
+    let tenant_b = root.create_tenant("Beta", "owner@beta.test", PW).unwrap();
     let owner_b = HeadOffice::login(&server.url, "owner@beta.test", PW).unwrap();
     let store_b = owner_b
         .create_store(store_settings("B01", "Beta Bar"))
@@ -419,6 +419,14 @@ fn three_devices_and_another_tenant_converge_through_the_real_server() {
         d3.store.stock_levels(StockFilter::Oversold).unwrap().len(),
         1
     );
+    assert_eq!(
+        server.count(
+            "SELECT count(*) FROM p_oversold WHERE tenant_id = $1",
+            tenant_a
+        ),
+        1,
+        "head office sees the oversold item too"
+    );
     assert_eq!(d3.store.z_reports().unwrap().len(), 1);
 
     // The other tenant sees nothing of tenant A, and A nothing of B.
@@ -426,4 +434,17 @@ fn three_devices_and_another_tenant_converge_through_the_real_server() {
     assert!(dev_b.store.closed_sales(10).unwrap().is_empty());
     assert_eq!(dev_b.store.search_items("secret", 5).unwrap().len(), 1);
     assert!(d1.store.search_items("secret", 5).unwrap().is_empty());
+    assert_eq!(
+        dev_b.store.projection_digest().unwrap(),
+        server.store_digest(tenant_b, store_b),
+        "tenant B's device holds exactly tenant B's store"
+    );
+    assert_eq!(
+        server.count(
+            "SELECT count(*) FROM documents WHERE tenant_id = $1",
+            tenant_b
+        ),
+        2,
+        "tenant B's master holds its store settings and its item, nothing of tenant A"
+    );
 }
