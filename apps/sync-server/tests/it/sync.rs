@@ -187,6 +187,63 @@ async fn a_change_for_another_tenant_or_another_device_is_rejected() {
     assert_error(&r, StatusCode::BAD_REQUEST, "VALIDATION");
 }
 
+/// The value of one Prometheus sample line of `/metrics` (0 if absent).
+async fn metric(app: &TestApp, line_start: &str) -> f64 {
+    let r = app
+        .call(axum::http::Method::GET, "/metrics", None, None)
+        .await;
+    r.body
+        .as_str()
+        .expect("text")
+        .lines()
+        .find(|l| l.starts_with(line_start))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// Pushes and pulls move the counters and the latency histograms (the recorder is the
+/// process's, shared with tests running alongside, so the checks are "at least").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pushes_and_pulls_move_the_metrics() {
+    let app = app().await;
+    let t = app.tenant("Acme").await;
+    let manager = app.staff(&t, "Mia", "manager").await;
+    let cashier = app.staff(&t, "Cass", "cashier").await;
+    let d = app.device(&t).await;
+    let accepted = r#"pos_sync_changes_total{outcome="accepted"}"#;
+    let rejected = r#"pos_sync_changes_total{outcome="rejected"}"#;
+    let duplicate = r#"pos_sync_changes_total{outcome="duplicate"}"#;
+    let pushes = "pos_sync_push_duration_seconds_count";
+    let pulls = "pos_sync_pull_duration_seconds_count";
+    let before = [
+        metric(&app, accepted).await,
+        metric(&app, rejected).await,
+        metric(&app, duplicate).await,
+        metric(&app, pushes).await,
+        metric(&app, pulls).await,
+    ];
+    let good = new_item_change(&t, &d, manager, &item("Latte", 350));
+    let bad = new_item_change(&t, &d, cashier, &item("Free", 0));
+    push(&app, &d, vec![good.clone(), bad]).await;
+    push(&app, &d, vec![good]).await;
+    let r = app.get("/v1/sync/pull?cursor=0", &d.token).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let after = [
+        metric(&app, accepted).await,
+        metric(&app, rejected).await,
+        metric(&app, duplicate).await,
+        metric(&app, pushes).await,
+        metric(&app, pulls).await,
+    ];
+    let moved: Vec<f64> = after.iter().zip(&before).map(|(a, b)| a - b).collect();
+    assert!(moved[0] >= 1.0, "accepted {moved:?}");
+    assert!(moved[1] >= 1.0, "rejected {moved:?}");
+    assert!(moved[2] >= 1.0, "duplicate {moved:?}");
+    assert!(moved[3] >= 2.0, "push latency observations {moved:?}");
+    assert!(moved[4] >= 1.0, "pull latency observations {moved:?}");
+}
+
 /// The live channel on a real socket: a published item tells the store's devices there is more,
 /// through Postgres NOTIFY.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
