@@ -176,3 +176,174 @@ async fn a_real_socket_server_answers_and_shuts_down_gracefully() {
         .expect("join");
     assert!(r.is_ok(), "{r:?}");
 }
+
+/// Graceful shutdown drains a push that is in flight: the push is held inside the server (the
+/// test holds the tenant's sequence row), the server is told to stop and stops accepting
+/// connections, and only when the row is let go does the push finish, answered "accepted" and
+/// committed, before the server returns.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_push_in_flight_at_shutdown_is_finished_before_the_server_stops() {
+    use pos_sync::device::Transport;
+    use std::time::{Duration, Instant};
+
+    let db = pos_sync_server::pg::testing::test_db().await.expect("db");
+    let dir = tempfile::tempdir().expect("dir");
+    let config = <pos_sync_server::Config as clap::Parser>::parse_from([
+        "pos-sync-server",
+        "--database-url",
+        &db.url,
+        "--data-dir",
+        &dir.path().to_string_lossy(),
+        "--bootstrap-admin-email",
+        ROOT_EMAIL,
+        "--bootstrap-admin-password",
+        PASSWORD,
+        "--shutdown-grace-secs",
+        "60",
+    ]);
+    let app = pos_sync_server::app::prepare(&config)
+        .await
+        .expect("prepare");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let url = format!("http://{addr}");
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        pos_sync_server::app::serve(&config, app, listener, async {
+            let _ = stop_rx.await;
+        })
+        .await
+    });
+
+    // Head office sets up a tenant, a store and a manager; a till enrols.
+    let setup_url = url.clone();
+    let (tenant, cred, manager, device) = tokio::task::spawn_blocking(move || {
+        use pos_sync::headoffice::HeadOffice;
+        let root = HeadOffice::login(&setup_url, ROOT_EMAIL, PASSWORD).expect("root");
+        let tenant = root
+            .create_tenant("Acme", "owner@acme.test", PASSWORD)
+            .expect("tenant");
+        let owner = HeadOffice::login(&setup_url, "owner@acme.test", PASSWORD).expect("owner");
+        let store = owner
+            .create_store(json!({"code": "S01", "name": "Acme", "currency": "EUR",
+                "tax_mode": "Inclusive", "tax_rates": {"std": 2000}, "discount_threshold_bp": 1000}))
+            .expect("store");
+        let manager = owner
+            .create_staff(store, "Mia", "manager", "2222")
+            .expect("manager");
+        let code = owner.enrolment_code(store).expect("code");
+        let (e, cred) = pos_sync::http::enrol(&setup_url, &code, "till").expect("enrol");
+        (tenant, cred, manager, e.device_id)
+    })
+    .await
+    .expect("setup");
+
+    // Hold the tenant's sequence row: a push waits for it inside the server.
+    let mut holder = db.pool.begin().await.expect("begin");
+    sqlx_core::query::query("SELECT last_seq FROM tenant_seq WHERE tenant_id = $1 FOR UPDATE")
+        .bind(tenant)
+        .fetch_one(&mut *holder)
+        .await
+        .expect("the tenant's sequence row");
+    let envelope = pos_core::doc::Envelope {
+        doc_id: uuid::Uuid::now_v7(),
+        tenant_id: tenant,
+        store_id: None,
+        doc_type: pos_core::doc::DocType::Item,
+        created_by_device: device,
+    };
+    let item = pos_core::catalog::Item {
+        sku: "LAT".into(),
+        name: "Latte".into(),
+        category_id: None,
+        currency: "EUR".into(),
+        price: 350,
+        store_prices: Default::default(),
+        tax_class: "std".into(),
+        station: None,
+        track_stock: false,
+        low_stock_threshold: 0,
+        barcodes: vec![],
+        modifier_groups: Default::default(),
+        active: true,
+    };
+    let (hash, bytes) =
+        pos_sync::merge::author_change(envelope, None, &item, uuid::Uuid::new_v4().as_bytes())
+            .expect("change");
+    let change = pos_sync::wire::WireChange {
+        envelope,
+        hash: hash.clone(),
+        bytes,
+        author: pos_sync::wire::Author {
+            user_id: manager,
+            device_id: device,
+        },
+    };
+    let pushing = tokio::task::spawn_blocking(move || {
+        pos_sync::http::HttpTransport::new(cred).push(&pos_sync::wire::PushRequest {
+            protocol: pos_sync::wire::PROTOCOL_VERSION,
+            changes: vec![change],
+        })
+    });
+
+    // Wait until the push is waiting for the row, inside the server.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let waiting: i64 = sqlx_core::query_scalar::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity
+             WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        )
+        .fetch_one(&db.pool)
+        .await
+        .expect("locks");
+        if waiting > 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the push never reached the server"
+        );
+        tokio::task::yield_now().await;
+    }
+
+    // Stop: the server stops accepting connections but keeps the push.
+    let _ = stop_tx.send(());
+    loop {
+        if tokio::net::TcpStream::connect(addr).await.is_err() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the server kept accepting connections"
+        );
+        tokio::task::yield_now().await;
+    }
+    assert!(
+        !server.is_finished(),
+        "the server stopped with a push in flight"
+    );
+    assert!(!pushing.is_finished(), "the push was answered while held");
+
+    holder.rollback().await.expect("let go");
+    let answer = pushing.await.expect("join").expect("push answered");
+    assert!(
+        matches!(&answer.results[0], pos_sync::wire::PushResult::Accepted { hash: h, .. } if *h == hash),
+        "{answer:?}"
+    );
+    let r = tokio::time::timeout(Duration::from_secs(30), server)
+        .await
+        .expect("stops once drained")
+        .expect("join");
+    assert!(r.is_ok(), "{r:?}");
+    let stored: i64 = sqlx_core::query_scalar::query_scalar(
+        "SELECT count(*) FROM change_log WHERE tenant_id = $1 AND hash = $2",
+    )
+    .bind(tenant)
+    .bind(&hash)
+    .fetch_one(&db.pool)
+    .await
+    .expect("count");
+    assert_eq!(stored, 1, "the drained push was committed");
+}
