@@ -46,6 +46,25 @@ pub async fn app_with(settings: Settings) -> TestApp {
     }
 }
 
+impl TestApp {
+    /// A second server instance on the same database: its own pool, its own LISTEN task, the
+    /// same signing key. Keep the returned sender alive as long as the instance.
+    pub async fn second_instance(&self) -> (Router, tokio::sync::watch::Sender<bool>) {
+        let pool = pos_sync_server::db::connect(&self.db.url, 4)
+            .await
+            .expect("second pool");
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        let state = AppState::new(
+            pool.clone(),
+            JwtKeys::new(SECRET).expect("keys"),
+            Settings::default(),
+            rx,
+        );
+        pos_sync_server::app::spawn_listener(pool, state.live.clone(), state.shutdown.clone());
+        (router(state), tx)
+    }
+}
+
 pub struct Resp {
     pub status: StatusCode,
     pub body: Value,

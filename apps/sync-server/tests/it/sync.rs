@@ -328,6 +328,60 @@ async fn live_channel_says_more_after_a_change_via_listen_notify() {
     }
 }
 
+/// Behind several instances: a change pushed through one instance reaches a device whose live
+/// socket is on another, through Postgres NOTIFY and the other's LISTEN task.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_live_channel_works_across_server_instances() {
+    let app = app().await;
+    let t = app.tenant("Acme").await;
+    let d = app.device(&t).await;
+    let (other, _keep) = app.second_instance().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, other).await });
+    let mut req = tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(
+        format!("ws://{addr}/v1/sync/live"),
+    )
+    .expect("request");
+    req.headers_mut().insert(
+        "authorization",
+        format!("Bearer {}", d.token).parse().expect("header"),
+    );
+    let (mut ws, _) = tokio_tungstenite::connect_async(req)
+        .await
+        .expect("ws connect");
+    let msg = tokio::time::timeout(Duration::from_secs(10), ws.next())
+        .await
+        .expect("a message in time")
+        .expect("open")
+        .expect("ok");
+    let pos_sync::wire::LiveMessage::More { seq: first } =
+        serde_json::from_str(msg.to_text().expect("text")).expect("live message");
+    // Published through the first instance (its router, no LISTEN task of its own). The second
+    // instance's LISTEN connection may start after a publish: publish until a notice arrives.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let r = app
+            .post("/v1/admin/items", Some(&t.owner), json!({"sku": "L", "name": "Latte", "currency": "EUR", "price": 350, "tax_class": "std"}))
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+        let seq = r.body["seq"].as_i64().expect("seq");
+        let got = tokio::time::timeout(Duration::from_millis(500), ws.next()).await;
+        if let Ok(Some(Ok(msg))) = got {
+            let pos_sync::wire::LiveMessage::More { seq: s } =
+                serde_json::from_str(msg.to_text().expect("text")).expect("message");
+            assert!(s > first && s <= seq, "{s} after {first}, up to {seq}");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no live notice across instances"
+        );
+    }
+}
+
 /// Two devices change the same price offline: both changes are accepted, the document converges
 /// on one value, and head office sees every value.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
