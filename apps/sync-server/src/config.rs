@@ -53,7 +53,8 @@ pub struct Config {
     #[arg(long, env = "POS_PG_BIN", default_value = crate::pg::DEFAULT_BIN_DIR)]
     pub pg_bin: PathBuf,
 
-    /// Largest database connection pool.
+    /// Largest database connection pool. At most half of it merges pushes at once (a push may
+    /// hold two connections: its transaction and the load of a refunded sale).
     #[arg(long, env = "POS_DB_MAX_CONNECTIONS", default_value_t = 16)]
     pub db_max_connections: u32,
 
