@@ -488,3 +488,60 @@ fn oversold_stock_is_accepted_and_flagged() {
         "flagged for head office"
     );
 }
+
+/// A till sells and takes payment offline; its changes reach the server out of order, so only
+/// the sale's opening is there when the other till pulls it and adds a line to the "open"
+/// ticket. The payment and the close are still accepted (the sale and its printed receipt may
+/// not vanish), every till converges on the closed sale, and head office sees the balance left
+/// by the concurrent line.
+#[test]
+fn a_sale_closed_while_another_till_added_to_it_is_kept_and_flagged() {
+    let mut s = shop();
+    let (latte, cashier) = (s.latte, s.cashier);
+    let c = s.tills[1].store.actor(cashier).unwrap();
+    let sale = s.tills[1].store.open_sale(&c, None).unwrap();
+    s.tills[1]
+        .store
+        .add_item(&c, sale, latte, 1, &[], 1)
+        .unwrap();
+    let receipt = s.tills[1]
+        .store
+        .pay(&c, sale, Tender::Cash, eur(350), None)
+        .unwrap()
+        .receipt_no
+        .unwrap();
+    let device_id = s.tills[1].store.identity().device_id;
+    let mut reversed =
+        pos_sync::device::wire_changes(&s.tills[1].store.outbox_batch(100).unwrap(), device_id);
+    reversed.reverse();
+    let r = s.push(reversed);
+    assert!(
+        matches!(r.last(), Some(PushResult::Accepted { .. })),
+        "only the opening is accepted: {r:?}"
+    );
+    s.tills[0].sync().unwrap();
+    let c0 = s.tills[0].store.actor(cashier).unwrap();
+    s.tills[0]
+        .store
+        .add_item(&c0, sale, latte, 1, &[], 1)
+        .unwrap();
+    s.tills[0].sync().unwrap();
+    s.settle();
+    let digest = s.server.store_digest(s.tenant, s.store);
+    for d in &s.tills {
+        assert!(d.store.sync_problems().unwrap().is_empty());
+        assert_eq!(d.store.projection_digest().unwrap(), digest);
+        let receipts: Vec<String> = d
+            .store
+            .closed_sales(10)
+            .unwrap()
+            .into_iter()
+            .filter_map(|x| x.receipt_no)
+            .collect();
+        assert_eq!(receipts, [receipt.clone()]);
+    }
+    let flagged = format!(
+        "SELECT balance FROM p_closed_sales_with_balance WHERE tenant_id = $1 AND receipt_no = '{receipt}'"
+    );
+    assert_eq!(s.server.count(&flagged, s.tenant), 350);
+}

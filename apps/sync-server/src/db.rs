@@ -34,6 +34,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "price_conflicts_once",
         include_str!("../../../migrations/0005_price_conflicts_once.sql"),
     ),
+    (
+        6,
+        "closed_sales_with_balance",
+        include_str!("../../../migrations/0006_closed_sales_with_balance.sql"),
+    ),
 ];
 
 /// Applies every pending migration.

@@ -339,3 +339,85 @@ fn regression_the_sync_thread_never_holds_the_store_during_a_network_call() {
     .unwrap();
     assert!(report.accepted >= 2, "{report:?}");
 }
+
+/// Regression (property test, `Reorder`): a till sold and paid a sale offline; its changes
+/// reached the server out of order, so only the sale's opening was accepted at first. A second
+/// till pulled the sale as open and added a line to it. The first till's remaining changes
+/// (its line, its payment) must still be accepted: the sale and its receipt may not vanish.
+#[test]
+fn regression_a_paid_sale_seen_half_synced_by_another_till_keeps_its_payment() {
+    use pos_sync::wire::{PushRequest, PROTOCOL_VERSION};
+    let mut t = Tenant::new(3);
+    let d = t.demo.clone();
+    let c2 = t.devices[2].store.actor(d.cashier.user_id).unwrap();
+    let sale = t.devices[2].store.open_sale(&c2, None).unwrap();
+    t.devices[2]
+        .store
+        .add_item(&c2, sale, d.item("COF-LAT").unwrap(), 1, &[], 1)
+        .unwrap();
+    let due = t.devices[2]
+        .store
+        .get::<Sale>(sale)
+        .unwrap()
+        .totals()
+        .unwrap()
+        .due;
+    let receipt = t.devices[2]
+        .store
+        .pay(&c2, sale, Tender::Card, eur(due), Some("R".into()))
+        .unwrap()
+        .receipt_no
+        .unwrap();
+    // Only the opening reaches the server: the rest comes in reverse, missing its dependencies.
+    let mut changes = pos_sync::device::wire_changes(
+        &t.devices[2].store.outbox_batch(100).unwrap(),
+        t.devices[2].scope.device_id,
+    );
+    changes.reverse();
+    let r = t
+        .server
+        .lock()
+        .unwrap()
+        .push(
+            &t.devices[2].scope,
+            &PushRequest {
+                protocol: PROTOCOL_VERSION,
+                changes,
+            },
+        )
+        .results;
+    assert!(
+        matches!(r.last(), Some(pos_sync::wire::PushResult::Accepted { .. })),
+        "only the opening is accepted: {r:?}"
+    );
+    t.sync(0).unwrap();
+    let c0 = t.devices[0].store.actor(d.cashier.user_id).unwrap();
+    let open = t.devices[0].store.open_sales().unwrap();
+    assert_eq!(open.len(), 1, "till 0 sees the half-synced sale as open");
+    t.devices[0]
+        .store
+        .add_item(&c0, open[0].id, d.item("COF-LAT").unwrap(), 1, &[], 1)
+        .unwrap();
+    t.settle();
+    for dev in &mut t.devices {
+        assert!(dev.store.sync_problems().unwrap().is_empty());
+        let merged = dev.store.get::<Sale>(sale).unwrap();
+        assert_eq!(
+            merged.totals().unwrap().due,
+            due,
+            "closed, with the concurrent line left to settle"
+        );
+    }
+    let digests = t.digests();
+    assert!(digests.iter().all(|x| *x == digests[0]));
+    for dev in &t.devices {
+        let receipts: Vec<String> = dev
+            .store
+            .closed_sales(10)
+            .unwrap()
+            .into_iter()
+            .filter_map(|s| s.receipt_no)
+            .collect();
+        assert_eq!(receipts, [receipt.clone()]);
+    }
+}

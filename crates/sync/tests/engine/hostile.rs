@@ -181,6 +181,61 @@ fn any_edit_to_a_closed_sale_is_rejected() {
     assert_eq!(rejected_code(&push(&t, vec![c])[0]), "frozen");
 }
 
+/// Closing a sale that is not fully paid is refused, whether the change saw the whole sale or
+/// was made on an older state of it (a concurrent change is judged on its author's view, and
+/// there the sale was not paid either).
+#[test]
+fn closing_an_unpaid_sale_is_rejected() {
+    let mut t = Tenant::new(2);
+    let c0 = t.devices[0].store.actor(t.demo.cashier.user_id).unwrap();
+    let sale = t.devices[0].store.open_sale(&c0, None).unwrap();
+    t.devices[0]
+        .store
+        .scan(&c0, sale, &t.demo.barcodes["COF-ESP"])
+        .unwrap();
+    t.settle();
+    let stale = t.server.lock().unwrap().document(sale).unwrap();
+    let close = |am: &mut AutoCommit| {
+        am.put(ROOT, "status", "Closed").unwrap();
+        am.put(ROOT, "receipt_no", "S01-T2-999999").unwrap();
+    };
+    let before = log_len(&t);
+    let c = craft(&t, sale, t.demo.owner.user_id, close);
+    assert_eq!(rejected_code(&push(&t, vec![c])[0]), "invalid_document");
+    // Another line is added and synced; then a close made on the state before it.
+    t.devices[0]
+        .store
+        .scan(&c0, sale, &t.demo.barcodes["COF-ESP"])
+        .unwrap();
+    t.settle();
+    let mut am = AutoCommit::load(&stale.bytes).unwrap();
+    am.set_actor(automerge::ActorId::from(Uuid::now_v7().as_bytes().to_vec()));
+    close(&mut am);
+    am.commit();
+    let ch = am.get_last_local_change().unwrap().clone();
+    let concurrent = WireChange {
+        envelope: stale.envelope,
+        hash: ch.hash().to_string(),
+        bytes: ch.raw_bytes().to_vec(),
+        author: Author {
+            user_id: t.demo.owner.user_id,
+            device_id: t.devices[1].scope.device_id,
+        },
+    };
+    let logged = log_len(&t);
+    assert_eq!(
+        rejected_code(&push(&t, vec![concurrent])[0]),
+        "invalid_document"
+    );
+    assert_eq!(log_len(&t), logged);
+    assert!(logged > before, "the second line was accepted");
+    let server = t.server.lock().unwrap();
+    match server.typed(sale) {
+        Some(AnyDoc::Sale(s)) => assert_eq!(s.status, pos_core::sale::SaleStatus::Open),
+        other => panic!("{other:?}"),
+    }
+}
+
 #[test]
 fn any_edit_to_a_z_report_is_rejected() {
     let mut t = Tenant::new(2);

@@ -184,7 +184,12 @@ proptest! {
         prop_assert!(digests.iter().all(|x| *x == digests[0]), "devices differ");
         for dev in &t.devices {
             prop_assert_eq!(dev.store.outbox_len().unwrap(), 0);
-            prop_assert!(dev.store.sync_problems().unwrap().is_empty());
+            // The one refusal these operations can earn: a line added to a ticket that another
+            // till had closed meanwhile (a till sees another's sale half-synced, as open, when
+            // its changes arrive out of order). It is listed, not lost silently.
+            for p in dev.store.sync_problems().unwrap() {
+                prop_assert_eq!(p.code.as_str(), "frozen", "{:?}", p);
+            }
             let receipts: BTreeSet<String> = dev.store.closed_sales(10_000).unwrap()
                 .into_iter().filter_map(|s| s.receipt_no).collect();
             prop_assert_eq!(&receipts, &sold, "every sale exactly once, on every device");
