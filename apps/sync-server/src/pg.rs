@@ -262,7 +262,9 @@ impl Drop for LocalCluster {
     }
 }
 
-/// The test harness: a throwaway cluster per test binary, a fresh database per test.
+/// The test harness: a fresh database per test, on the server `DATABASE_URL` names if it is set
+/// (databases this process created are dropped when it exits), otherwise on a throwaway cluster
+/// per test binary (`initdb` in a temporary folder, a free port).
 pub mod testing {
     use std::sync::{Mutex, OnceLock};
     use std::time::{Duration, Instant};
@@ -274,45 +276,109 @@ pub mod testing {
 
     use super::{ClusterError, ClusterOptions, LocalCluster};
 
-    const TEMPLATE: &str = "pos_template";
-
     struct Shared {
-        cluster: LocalCluster,
-        dir: tempfile::TempDir,
+        cluster: Option<(LocalCluster, tempfile::TempDir)>,
+        /// The server's admin URL and the databases this process created on it.
+        admin: String,
+        created: Vec<String>,
     }
 
     static SHARED: Mutex<Option<Shared>> = Mutex::new(None);
-    static STARTED: OnceLock<Result<String, String>> = OnceLock::new();
+    /// The admin URL and this process's template database.
+    static STARTED: OnceLock<Result<(String, String), String>> = OnceLock::new();
+
+    /// `url` with its database replaced by `name` (query parameters kept).
+    pub fn with_database(url: &str, name: &str) -> String {
+        let (base, query) = match url.split_once('?') {
+            Some((b, q)) => (b, Some(q)),
+            None => (url, None),
+        };
+        let (scheme, rest) = base.split_once("://").unwrap_or(("postgres", base));
+        let authority = rest.split_once('/').map_or(rest, |(a, _)| a);
+        let mut out = format!("{scheme}://{authority}/{name}");
+        if let Some(q) = query {
+            out.push('?');
+            out.push_str(q);
+        }
+        out
+    }
 
     extern "C" fn stop_at_exit() {
         let taken = match SHARED.lock() {
             Ok(mut g) => g.take(),
             Err(p) => p.into_inner().take(),
         };
-        if let Some(mut s) = taken {
-            let _ = s.cluster.stop();
-            drop(s.cluster);
-            let _ = s.dir.close();
+        let Some(s) = taken else { return };
+        match s.cluster {
+            Some((mut cluster, dir)) => {
+                let _ = cluster.stop();
+                drop(cluster);
+                let _ = dir.close();
+            }
+            None => {
+                // Someone else's server: drop what this process created there.
+                let (admin, created) = (s.admin, s.created);
+                let _ = std::thread::spawn(move || {
+                    let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                    else {
+                        return;
+                    };
+                    rt.block_on(async move {
+                        if let Ok(mut c) = PgConnection::connect(&admin).await {
+                            for db in created.iter().rev() {
+                                let _ = c
+                                    .execute(AssertSqlSafe(format!(
+                                        "DROP DATABASE IF EXISTS {db} WITH (FORCE)"
+                                    )))
+                                    .await;
+                            }
+                            let _ = c.close().await;
+                        }
+                    });
+                })
+                .join();
+            }
         }
     }
 
-    fn start() -> Result<String, String> {
-        let dir = tempfile::Builder::new()
-            .prefix("pos-test-pg-")
-            .tempdir()
-            .map_err(|e| format!("temp dir: {e}"))?;
-        let cluster = LocalCluster::start(
-            dir.path(),
-            &ClusterOptions {
-                ephemeral: true,
-                ..ClusterOptions::default()
-            },
-        )
-        .map_err(|e| e.to_string())?;
-        let admin_url = cluster.url("postgres");
-        let template_url = cluster.url(TEMPLATE);
+    fn remember(name: &str) {
         if let Ok(mut g) = SHARED.lock() {
-            *g = Some(Shared { cluster, dir });
+            if let Some(s) = g.as_mut() {
+                s.created.push(name.to_string());
+            }
+        }
+    }
+
+    fn start() -> Result<(String, String), String> {
+        let (admin_url, cluster) = match std::env::var("DATABASE_URL") {
+            Ok(url) if !url.trim().is_empty() => (with_database(url.trim(), "postgres"), None),
+            _ => {
+                let dir = tempfile::Builder::new()
+                    .prefix("pos-test-pg-")
+                    .tempdir()
+                    .map_err(|e| format!("temp dir: {e}"))?;
+                let cluster = LocalCluster::start(
+                    dir.path(),
+                    &ClusterOptions {
+                        ephemeral: true,
+                        ..ClusterOptions::default()
+                    },
+                )
+                .map_err(|e| e.to_string())?;
+                (cluster.url("postgres"), Some((cluster, dir)))
+            }
+        };
+        // One template per process: test binaries sharing a server do not collide.
+        let template = format!("pos_template_{}", uuid::Uuid::new_v4().simple());
+        let template_url = with_database(&admin_url, &template);
+        if let Ok(mut g) = SHARED.lock() {
+            *g = Some(Shared {
+                cluster,
+                admin: admin_url.clone(),
+                created: Vec::new(),
+            });
         }
         // SAFETY: registering a plain extern "C" function with atexit has no preconditions.
         unsafe {
@@ -320,6 +386,7 @@ pub mod testing {
         }
         // Migrate a template once, on a runtime of its own (each test has its own runtime).
         let admin = admin_url.clone();
+        let name = template.clone();
         std::thread::spawn(move || -> Result<(), String> {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -329,9 +396,10 @@ pub mod testing {
                 let mut c = PgConnection::connect(&admin)
                     .await
                     .map_err(|e| e.to_string())?;
-                c.execute(AssertSqlSafe(format!("CREATE DATABASE {TEMPLATE}")))
+                c.execute(AssertSqlSafe(format!("CREATE DATABASE {name}")))
                     .await
                     .map_err(|e| e.to_string())?;
+                remember(&name);
                 c.close().await.map_err(|e| e.to_string())?;
                 let pool = PgPoolOptions::new()
                     .max_connections(1)
@@ -345,7 +413,7 @@ pub mod testing {
         })
         .join()
         .map_err(|_| "template migration panicked".to_string())??;
-        Ok(admin_url)
+        Ok((admin_url, template))
     }
 
     /// A database of its own for one test.
@@ -356,14 +424,15 @@ pub mod testing {
 
     /// Starts the shared cluster if needed and creates a fresh, migrated database.
     pub async fn test_db() -> Result<TestDb, ClusterError> {
-        let admin = STARTED
-            .get_or_init(start)
-            .clone()
-            .map_err(|e| ClusterError::Command {
-                what: "test cluster".into(),
-                status: "failed".into(),
-                stderr: e,
-            })?;
+        let (admin, template) =
+            STARTED
+                .get_or_init(start)
+                .clone()
+                .map_err(|e| ClusterError::Command {
+                    what: "test cluster".into(),
+                    status: "failed".into(),
+                    stderr: e,
+                })?;
         let name = format!("t_{}", uuid::Uuid::new_v4().simple());
         let cmd_err = |e: sqlx_core::Error| ClusterError::Command {
             what: "create test database".into(),
@@ -376,11 +445,14 @@ pub mod testing {
         loop {
             match c
                 .execute(AssertSqlSafe(format!(
-                    "CREATE DATABASE {name} TEMPLATE {TEMPLATE}"
+                    "CREATE DATABASE {name} TEMPLATE {template}"
                 )))
                 .await
             {
-                Ok(_) => break,
+                Ok(_) => {
+                    remember(&name);
+                    break;
+                }
                 Err(e) if Instant::now() < deadline && e.to_string().contains("other users") => {
                     tokio::time::sleep(Duration::from_millis(20)).await;
                 }
@@ -388,12 +460,33 @@ pub mod testing {
             }
         }
         let _ = c.close().await;
-        let url = format!("{}/{name}", admin.trim_end_matches("/postgres"));
+        let url = with_database(&admin, &name);
         let pool = PgPoolOptions::new()
             .max_connections(8)
             .connect(&url)
             .await
             .map_err(cmd_err)?;
         Ok(TestDb { url, pool })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::with_database;
+
+    #[test]
+    fn a_database_url_gets_another_database_and_keeps_its_parameters() {
+        assert_eq!(
+            with_database("postgres://u:p@127.0.0.1:5432/app?sslmode=disable", "t_1"),
+            "postgres://u:p@127.0.0.1:5432/t_1?sslmode=disable"
+        );
+        assert_eq!(
+            with_database("postgresql://127.0.0.1:5432", "postgres"),
+            "postgresql://127.0.0.1:5432/postgres"
+        );
+        assert_eq!(
+            with_database("postgres://postgres@127.0.0.1:6000/postgres", "t_2"),
+            "postgres://postgres@127.0.0.1:6000/t_2"
+        );
     }
 }
