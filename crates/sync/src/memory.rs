@@ -115,17 +115,14 @@ impl MemoryServer {
             .iter()
             .filter_map(|id| self.docs.get(id).map(|d| (*id, d.clone())))
             .collect();
-        let known: HashMap<String, i64> = req
-            .changes
-            .iter()
-            .filter_map(|c| self.hashes.get(&c.hash).map(|s| (c.hash.clone(), *s)))
-            .collect();
+        // As the Postgres server: no tenant-wide hash lookup; a change its document holds is a
+        // duplicate, whose sequence is found by document and hash.
         let outcome = {
             let ctx = Ctx {
                 server: self,
                 store_id: scope.store_id,
             };
-            merge(scope, &ctx, docs, &known, &req.changes)
+            merge(scope, &ctx, docs, &HashMap::new(), &req.changes)
         };
         let mut seq_of: HashMap<usize, i64> = HashMap::new();
         for a in &outcome.accepted {
@@ -161,35 +158,49 @@ impl MemoryServer {
                 self.conflicts.insert(id, u.conflicts);
             }
         }
-        let results = outcome
-            .decisions
-            .into_iter()
-            .enumerate()
-            .map(|(i, d)| {
-                let hash = req.changes[i].hash.clone();
-                match d {
-                    Decision::Accepted => PushResult::Accepted {
-                        seq: seq_of.get(&i).copied().unwrap_or(0),
-                        hash,
+        let mut results: Vec<PushResult> = Vec::with_capacity(outcome.decisions.len());
+        for (i, d) in outcome.decisions.into_iter().enumerate() {
+            let c = &req.changes[i];
+            let hash = c.hash.clone();
+            let r = match d {
+                Decision::Accepted => PushResult::Accepted {
+                    seq: seq_of.get(&i).copied().unwrap_or(0),
+                    hash,
+                },
+                Decision::Duplicate { seq } => PushResult::Duplicate {
+                    seq: if seq == 0 {
+                        self.log
+                            .iter()
+                            .find(|l| l.1.doc_id == c.envelope.doc_id && l.2 == c.hash)
+                            .map(|l| l.0)
+                            .unwrap_or(0)
+                    } else {
+                        seq
                     },
-                    Decision::Duplicate { seq } => PushResult::Duplicate { hash, seq },
-                    Decision::DuplicateInBatch { index } => PushResult::Duplicate {
-                        hash,
-                        seq: seq_of.get(&index).copied().unwrap_or(0),
+                    hash,
+                },
+                Decision::DuplicateInBatch { index } => PushResult::Duplicate {
+                    hash,
+                    seq: match results.get(index) {
+                        Some(
+                            PushResult::Accepted { seq, .. } | PushResult::Duplicate { seq, .. },
+                        ) => *seq,
+                        _ => 0,
                     },
-                    Decision::Rejected { code, message } => PushResult::Rejected {
-                        hash,
-                        code,
-                        message,
-                    },
-                    Decision::RetryAfter { missing } => PushResult::RetryAfter {
-                        hash,
-                        missing,
-                        after_ms: 1_000,
-                    },
-                }
-            })
-            .collect();
+                },
+                Decision::Rejected { code, message } => PushResult::Rejected {
+                    hash,
+                    code,
+                    message,
+                },
+                Decision::RetryAfter { missing } => PushResult::RetryAfter {
+                    hash,
+                    missing,
+                    after_ms: 1_000,
+                },
+            };
+            results.push(r);
+        }
         PushResponse { results }
     }
 
