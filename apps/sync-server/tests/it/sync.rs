@@ -244,6 +244,59 @@ async fn pushes_and_pulls_move_the_metrics() {
     assert!(moved[4] >= 1.0, "pull latency observations {moved:?}");
 }
 
+type LiveSocket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Serves `router` on a real socket and opens the live channel there with `token`.
+async fn live_socket(router: axum::Router, token: &str) -> LiveSocket {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    let mut req = tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(
+        format!("ws://{addr}/v1/sync/live"),
+    )
+    .expect("request");
+    req.headers_mut().insert(
+        "authorization",
+        format!("Bearer {token}").parse().expect("header"),
+    );
+    tokio_tungstenite::connect_async(req)
+        .await
+        .expect("ws connect")
+        .0
+}
+
+/// Reads the `more` the live channel sends at connect, then publishes items through `app` until
+/// a notice of a later sequence arrives on `ws` (the LISTEN connection may start after a
+/// publish). Fails after ten seconds.
+async fn publish_until_live_notice(app: &TestApp, t: &Tenant, ws: &mut LiveSocket) {
+    let msg = tokio::time::timeout(Duration::from_secs(10), ws.next())
+        .await
+        .expect("a message in time")
+        .expect("open")
+        .expect("ok");
+    let pos_sync::wire::LiveMessage::More { seq: first } =
+        serde_json::from_str(msg.to_text().expect("text")).expect("live message");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let r = app
+            .post("/v1/admin/items", Some(&t.owner), json!({"sku": "L", "name": "Latte", "currency": "EUR", "price": 350, "tax_class": "std"}))
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+        let seq = r.body["seq"].as_i64().expect("seq");
+        let got = tokio::time::timeout(Duration::from_millis(500), ws.next()).await;
+        if let Ok(Some(Ok(msg))) = got {
+            let pos_sync::wire::LiveMessage::More { seq: s } =
+                serde_json::from_str(msg.to_text().expect("text")).expect("message");
+            assert!(s > first && s <= seq, "{s} after {first}, up to {seq}");
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "no live notice");
+    }
+}
+
 /// The live channel on a real socket: a published item tells the store's devices there is more,
 /// through Postgres NOTIFY.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -256,47 +309,8 @@ async fn live_channel_says_more_after_a_change_via_listen_notify() {
         app.state.live.clone(),
         app.state.shutdown.clone(),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let router = app.router.clone();
-    tokio::spawn(async move { axum::serve(listener, router).await });
-
-    let mut req = tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(
-        format!("ws://{addr}/v1/sync/live"),
-    )
-    .expect("request");
-    req.headers_mut().insert(
-        "authorization",
-        format!("Bearer {}", d.token).parse().expect("header"),
-    );
-    let (mut ws, _) = tokio_tungstenite::connect_async(req)
-        .await
-        .expect("ws connect");
-    let msg = tokio::time::timeout(Duration::from_secs(10), ws.next())
-        .await
-        .expect("a message in time")
-        .expect("open")
-        .expect("ok");
-    let pos_sync::wire::LiveMessage::More { seq: first } =
-        serde_json::from_str(msg.to_text().expect("text")).expect("live message");
-    // The LISTEN connection may start after our first publish: publish until a notice arrives.
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let r = app
-            .post("/v1/admin/items", Some(&t.owner), json!({"sku": "L", "name": "Latte", "currency": "EUR", "price": 350, "tax_class": "std"}))
-            .await;
-        let seq = r.body["seq"].as_i64().expect("seq");
-        let got = tokio::time::timeout(Duration::from_millis(500), ws.next()).await;
-        if let Ok(Some(Ok(msg))) = got {
-            let pos_sync::wire::LiveMessage::More { seq: s } =
-                serde_json::from_str(msg.to_text().expect("text")).expect("message");
-            assert!(s > first && s <= seq, "{s} after {first}, up to {seq}");
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "no live notice");
-    }
+    let mut ws = live_socket(app.router.clone(), &d.token).await;
+    publish_until_live_notice(&app, &t, &mut ws).await;
     let r = app
         .call(axum::http::Method::GET, "/metrics", None, None)
         .await;
@@ -336,50 +350,9 @@ async fn the_live_channel_works_across_server_instances() {
     let t = app.tenant("Acme").await;
     let d = app.device(&t).await;
     let (other, _keep) = app.second_instance().await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move { axum::serve(listener, other).await });
-    let mut req = tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(
-        format!("ws://{addr}/v1/sync/live"),
-    )
-    .expect("request");
-    req.headers_mut().insert(
-        "authorization",
-        format!("Bearer {}", d.token).parse().expect("header"),
-    );
-    let (mut ws, _) = tokio_tungstenite::connect_async(req)
-        .await
-        .expect("ws connect");
-    let msg = tokio::time::timeout(Duration::from_secs(10), ws.next())
-        .await
-        .expect("a message in time")
-        .expect("open")
-        .expect("ok");
-    let pos_sync::wire::LiveMessage::More { seq: first } =
-        serde_json::from_str(msg.to_text().expect("text")).expect("live message");
-    // Published through the first instance (its router, no LISTEN task of its own). The second
-    // instance's LISTEN connection may start after a publish: publish until a notice arrives.
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let r = app
-            .post("/v1/admin/items", Some(&t.owner), json!({"sku": "L", "name": "Latte", "currency": "EUR", "price": 350, "tax_class": "std"}))
-            .await;
-        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
-        let seq = r.body["seq"].as_i64().expect("seq");
-        let got = tokio::time::timeout(Duration::from_millis(500), ws.next()).await;
-        if let Ok(Some(Ok(msg))) = got {
-            let pos_sync::wire::LiveMessage::More { seq: s } =
-                serde_json::from_str(msg.to_text().expect("text")).expect("message");
-            assert!(s > first && s <= seq, "{s} after {first}, up to {seq}");
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no live notice across instances"
-        );
-    }
+    let mut ws = live_socket(other, &d.token).await;
+    // Published through the first instance (its router, no LISTEN task of its own).
+    publish_until_live_notice(&app, &t, &mut ws).await;
 }
 
 /// Two devices change the same price offline: both changes are accepted, the document converges

@@ -71,6 +71,31 @@ fn price_on_server(t: &Tenant, item: Uuid) -> i64 {
     }
 }
 
+/// A mug sold and paid in cash on device 0, synced everywhere: the sale and its one line.
+fn sold_mug(t: &mut Tenant) -> (Uuid, String) {
+    let c0 = t.devices[0].store.actor(t.demo.cashier.user_id).unwrap();
+    let sale = t.devices[0].store.open_sale(&c0, None).unwrap();
+    t.devices[0]
+        .store
+        .scan(&c0, sale, &t.demo.barcodes["RET-MUG"])
+        .unwrap();
+    t.devices[0]
+        .store
+        .pay(&c0, sale, Tender::Cash, eur(1200), None)
+        .unwrap();
+    t.settle();
+    let line = t.devices[0]
+        .store
+        .get::<Sale>(sale)
+        .unwrap()
+        .lines
+        .keys()
+        .next()
+        .unwrap()
+        .clone();
+    (sale, line)
+}
+
 #[test]
 fn a_cashier_changing_a_price_is_rejected() {
     let t = Tenant::new(2);
@@ -256,26 +281,7 @@ fn any_edit_to_a_z_report_is_rejected() {
 fn a_refund_beyond_what_was_sold_is_rejected_and_the_device_resets() {
     let mut t = Tenant::new(2);
     let d = t.demo.clone();
-    let c0 = t.devices[0].store.actor(d.cashier.user_id).unwrap();
-    let sale = t.devices[0].store.open_sale(&c0, None).unwrap();
-    t.devices[0]
-        .store
-        .scan(&c0, sale, &d.barcodes["RET-MUG"])
-        .unwrap();
-    t.devices[0]
-        .store
-        .pay(&c0, sale, Tender::Cash, eur(1200), None)
-        .unwrap();
-    t.settle();
-    let line = t.devices[0]
-        .store
-        .get::<Sale>(sale)
-        .unwrap()
-        .lines
-        .keys()
-        .next()
-        .unwrap()
-        .clone();
+    let (sale, line) = sold_mug(&mut t);
     let req = [RefundRequest {
         sale_line_id: line,
         qty: 1,
@@ -327,26 +333,7 @@ fn a_refund_beyond_what_was_sold_is_rejected_and_the_device_resets() {
 fn two_refunds_of_one_sale_in_one_push_cannot_exceed_it() {
     let mut t = Tenant::new(2);
     let d = t.demo.clone();
-    let c0 = t.devices[0].store.actor(d.cashier.user_id).unwrap();
-    let sale = t.devices[0].store.open_sale(&c0, None).unwrap();
-    t.devices[0]
-        .store
-        .scan(&c0, sale, &d.barcodes["RET-MUG"])
-        .unwrap();
-    t.devices[0]
-        .store
-        .pay(&c0, sale, Tender::Cash, eur(1200), None)
-        .unwrap();
-    t.settle();
-    let line = t.devices[0]
-        .store
-        .get::<Sale>(sale)
-        .unwrap()
-        .lines
-        .keys()
-        .next()
-        .unwrap()
-        .clone();
+    let (sale, line) = sold_mug(&mut t);
     let req = [RefundRequest {
         sale_line_id: line,
         qty: 1,
