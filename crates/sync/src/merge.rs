@@ -611,15 +611,11 @@ fn run_change(
     };
 
     let hash = change.hash();
-    // Made without seeing some of what the server holds (another till's changes)?
-    let concurrent = {
-        let mut deps = change.deps().to_vec();
-        let mut heads = w.am.get_heads();
-        deps.sort();
-        heads.sort();
-        deps != heads
-    };
+    // Made without seeing some of what the server holds (another till's changes)? Heads and
+    // dependencies are each a set of one or two hashes.
     let deps = change.deps().to_vec();
+    let heads = w.am.get_heads();
+    let concurrent = deps.len() != heads.len() || deps.iter().any(|d| !heads.contains(d));
     if let Err(e) = w.am.apply_changes([change]) {
         w.rollback();
         return (
