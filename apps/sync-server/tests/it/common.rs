@@ -65,6 +65,71 @@ impl TestApp {
     }
 }
 
+/// An item of the catalog, as head office or a manager's till writes it.
+pub fn item(name: &str, price: i64) -> pos_core::catalog::Item {
+    pos_core::catalog::Item {
+        sku: format!("SKU-{name}"),
+        name: name.into(),
+        category_id: None,
+        currency: "EUR".into(),
+        price,
+        store_prices: Default::default(),
+        tax_class: "std".into(),
+        station: None,
+        track_stock: false,
+        low_stock_threshold: 0,
+        barcodes: vec![],
+        modifier_groups: Default::default(),
+        active: true,
+    }
+}
+
+/// The real server binary's startup (`prepare` + `serve`) on a fresh database and a socket of
+/// 127.0.0.1, with `extra` flags; stopped by sending on `stop`.
+pub struct RealServer {
+    pub addr: std::net::SocketAddr,
+    pub db: TestDb,
+    pub dir: tempfile::TempDir,
+    pub stop: tokio::sync::oneshot::Sender<()>,
+    pub handle: tokio::task::JoinHandle<Result<(), pos_sync_server::app::StartError>>,
+}
+
+pub async fn real_server(extra: &[&str]) -> RealServer {
+    let db = test_db().await.expect("db");
+    let dir = tempfile::tempdir().expect("dir");
+    let data_dir = dir.path().to_string_lossy().into_owned();
+    let mut args = vec![
+        "pos-sync-server",
+        "--database-url",
+        &db.url,
+        "--data-dir",
+        &data_dir,
+    ];
+    args.extend_from_slice(extra);
+    let config = <pos_sync_server::Config as clap::Parser>::parse_from(args);
+    let app = pos_sync_server::app::prepare(&config)
+        .await
+        .expect("prepare");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let handle = tokio::spawn(async move {
+        pos_sync_server::app::serve(&config, app, listener, async {
+            let _ = stop_rx.await;
+        })
+        .await
+    });
+    RealServer {
+        addr,
+        db,
+        dir,
+        stop,
+        handle,
+    }
+}
+
 pub struct Resp {
     pub status: StatusCode,
     pub body: Value,

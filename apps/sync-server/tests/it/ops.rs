@@ -132,35 +132,17 @@ async fn projection_tables_match_the_core_definitions() {
 /// A real server on a real socket: health, and the graceful shutdown.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_real_socket_server_answers_and_shuts_down_gracefully() {
-    let db = pos_sync_server::pg::testing::test_db().await.expect("db");
-    let dir = tempfile::tempdir().expect("dir");
-    let config = <pos_sync_server::Config as clap::Parser>::parse_from([
-        "pos-sync-server",
-        "--database-url",
-        &db.url,
-        "--data-dir",
-        &dir.path().to_string_lossy(),
-        "--listen",
-        "127.0.0.1:0",
-    ]);
-    let app = pos_sync_server::app::prepare(&config)
-        .await
-        .expect("prepare");
+    let RealServer {
+        addr,
+        dir,
+        stop: stop_tx,
+        handle: server,
+        ..
+    } = real_server(&["--listen", "127.0.0.1:0"]).await;
     assert!(
         dir.path().join("jwt-secret").exists(),
         "secret generated and kept"
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(async move {
-        pos_sync_server::app::serve(&config, app, listener, async {
-            let _ = stop_rx.await;
-        })
-        .await
-    });
     let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
     s.write_all(b"GET /health/ready HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\r\n")
         .await
@@ -186,36 +168,22 @@ async fn a_push_in_flight_at_shutdown_is_finished_before_the_server_stops() {
     use pos_sync::device::Transport;
     use std::time::{Duration, Instant};
 
-    let db = pos_sync_server::pg::testing::test_db().await.expect("db");
-    let dir = tempfile::tempdir().expect("dir");
-    let config = <pos_sync_server::Config as clap::Parser>::parse_from([
-        "pos-sync-server",
-        "--database-url",
-        &db.url,
-        "--data-dir",
-        &dir.path().to_string_lossy(),
+    let RealServer {
+        addr,
+        db,
+        stop: stop_tx,
+        handle: server,
+        ..
+    } = real_server(&[
         "--bootstrap-admin-email",
         ROOT_EMAIL,
         "--bootstrap-admin-password",
         PASSWORD,
         "--shutdown-grace-secs",
         "60",
-    ]);
-    let app = pos_sync_server::app::prepare(&config)
-        .await
-        .expect("prepare");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
+    ])
+    .await;
     let url = format!("http://{addr}");
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(async move {
-        pos_sync_server::app::serve(&config, app, listener, async {
-            let _ = stop_rx.await;
-        })
-        .await
-    });
 
     // Head office sets up a tenant, a store and a manager; a till enrols.
     let setup_url = url.clone();
@@ -254,21 +222,7 @@ async fn a_push_in_flight_at_shutdown_is_finished_before_the_server_stops() {
         doc_type: pos_core::doc::DocType::Item,
         created_by_device: device,
     };
-    let item = pos_core::catalog::Item {
-        sku: "LAT".into(),
-        name: "Latte".into(),
-        category_id: None,
-        currency: "EUR".into(),
-        price: 350,
-        store_prices: Default::default(),
-        tax_class: "std".into(),
-        station: None,
-        track_stock: false,
-        low_stock_threshold: 0,
-        barcodes: vec![],
-        modifier_groups: Default::default(),
-        active: true,
-    };
+    let item = item("Latte", 350);
     let (hash, bytes) =
         pos_sync::merge::author_change(envelope, None, &item, uuid::Uuid::new_v4().as_bytes())
             .expect("change");

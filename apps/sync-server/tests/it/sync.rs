@@ -1,4 +1,3 @@
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use axum::http::StatusCode;
@@ -13,24 +12,6 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::common::*;
-
-fn item(name: &str, price: i64) -> Item {
-    Item {
-        sku: format!("SKU-{name}"),
-        name: name.into(),
-        category_id: None,
-        currency: "EUR".into(),
-        price,
-        store_prices: BTreeMap::new(),
-        tax_class: "std".into(),
-        station: None,
-        track_stock: false,
-        low_stock_threshold: 0,
-        barcodes: vec![],
-        modifier_groups: BTreeMap::new(),
-        active: true,
-    }
-}
 
 /// A device-authored change creating an item.
 fn new_item_change(t: &Tenant, d: &Device, user: Uuid, it: &Item) -> WireChange {

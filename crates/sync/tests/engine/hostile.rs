@@ -71,17 +71,18 @@ fn price_on_server(t: &Tenant, item: Uuid) -> i64 {
     }
 }
 
-/// A mug sold and paid in cash on device 0, synced everywhere: the sale and its one line.
-fn sold_mug(t: &mut Tenant) -> (Uuid, String) {
+/// One item (by SKU) sold and paid in cash on device 0, synced everywhere: the sale and its
+/// one line.
+fn sold_in_cash(t: &mut Tenant, sku: &str, price: i64) -> (Uuid, String) {
     let c0 = t.devices[0].store.actor(t.demo.cashier.user_id).unwrap();
     let sale = t.devices[0].store.open_sale(&c0, None).unwrap();
     t.devices[0]
         .store
-        .scan(&c0, sale, &t.demo.barcodes["RET-MUG"])
+        .scan(&c0, sale, &t.demo.barcodes[sku])
         .unwrap();
     t.devices[0]
         .store
-        .pay(&c0, sale, Tender::Cash, eur(1200), None)
+        .pay(&c0, sale, Tender::Cash, eur(price), None)
         .unwrap();
     t.settle();
     let line = t.devices[0]
@@ -189,17 +190,7 @@ fn a_kitchen_device_touching_payments_is_rejected() {
 #[test]
 fn any_edit_to_a_closed_sale_is_rejected() {
     let mut t = Tenant::new(2);
-    let c0 = t.devices[0].store.actor(t.demo.cashier.user_id).unwrap();
-    let sale = t.devices[0].store.open_sale(&c0, None).unwrap();
-    t.devices[0]
-        .store
-        .scan(&c0, sale, &t.demo.barcodes["COF-ESP"])
-        .unwrap();
-    t.devices[0]
-        .store
-        .pay(&c0, sale, Tender::Cash, eur(220), None)
-        .unwrap();
-    t.settle();
+    let (sale, _) = sold_in_cash(&mut t, "COF-ESP", 220);
     let c = craft(&t, sale, t.demo.owner.user_id, |am| {
         am.put(ROOT, "receipt_no", "FAKE").unwrap()
     });
@@ -281,7 +272,7 @@ fn any_edit_to_a_z_report_is_rejected() {
 fn a_refund_beyond_what_was_sold_is_rejected_and_the_device_resets() {
     let mut t = Tenant::new(2);
     let d = t.demo.clone();
-    let (sale, line) = sold_mug(&mut t);
+    let (sale, line) = sold_in_cash(&mut t, "RET-MUG", 1200);
     let req = [RefundRequest {
         sale_line_id: line,
         qty: 1,
@@ -333,7 +324,7 @@ fn a_refund_beyond_what_was_sold_is_rejected_and_the_device_resets() {
 fn two_refunds_of_one_sale_in_one_push_cannot_exceed_it() {
     let mut t = Tenant::new(2);
     let d = t.demo.clone();
-    let (sale, line) = sold_mug(&mut t);
+    let (sale, line) = sold_in_cash(&mut t, "RET-MUG", 1200);
     let req = [RefundRequest {
         sale_line_id: line,
         qty: 1,
