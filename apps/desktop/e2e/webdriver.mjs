@@ -110,12 +110,13 @@ export class Session {
     return this.cmd("GET", `/element/${id}/text`);
   }
 
-  /** Waits until the text of `css` matches `re`; returns it. */
+  /** Waits until the text of `css` matches `re`; returns it. The error names the last text seen,
+   *  or that the element was gone. */
   async waitText(css, re, timeout = 10000) {
     const end = Date.now() + timeout;
     let t = "";
     while (Date.now() < end) {
-      try { t = await this.text(css); if (re.test(t)) return t; } catch { /* not there yet */ }
+      try { t = await this.text(css); if (re.test(t)) return t; } catch { t = "(not on screen)"; }
       await sleep(50);
     }
     throw new Error(`${css}: text ${JSON.stringify(t)} never matched ${re}`);
