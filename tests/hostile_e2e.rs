@@ -11,10 +11,13 @@
 use automerge::transaction::Transactable;
 use automerge::{AutoCommit, ReadDoc, ROOT};
 use e2e::{TestDevice, TestServer};
+use pos_core::auth::{DeviceKind, Role};
 use pos_core::doc::{DocType, Envelope};
 use pos_core::money::{Currency, Money};
+use pos_core::policy::PolicyError;
 use pos_core::refund::RefundRequest;
 use pos_core::sale::{Sale, Tender};
+use pos_core::store::StoreError;
 use pos_sync::device::Transport;
 use pos_sync::headoffice::HeadOffice;
 use pos_sync::wire::{Author, PushRequest, PushResult, WireChange, PROTOCOL_VERSION};
@@ -125,8 +128,20 @@ impl Shop {
 
     /// A change made by `edit` on the server's copy of `doc`, authored by `user` on till 2.
     fn craft(&mut self, doc: Uuid, user: Uuid, edit: impl FnOnce(&mut AutoCommit)) -> WireChange {
-        let device_id = self.tills[1].store.identity().device_id;
-        let snap = self.tills[1]
+        self.craft_on(1, doc, user, edit)
+    }
+
+    /// A change made by `edit` on the server's copy of `doc`, authored by `user` on
+    /// `self.tills[device]`.
+    fn craft_on(
+        &mut self,
+        device: usize,
+        doc: Uuid,
+        user: Uuid,
+        edit: impl FnOnce(&mut AutoCommit),
+    ) -> WireChange {
+        let device_id = self.tills[device].store.identity().device_id;
+        let snap = self.tills[device]
             .http
             .document(doc)
             .unwrap()
@@ -149,7 +164,12 @@ impl Shop {
 
     /// Pushes `changes` from till 2, as they are.
     fn push(&mut self, changes: Vec<WireChange>) -> Vec<PushResult> {
-        self.tills[1]
+        self.push_from(1, changes)
+    }
+
+    /// Pushes `changes` from `self.tills[device]`, as they are.
+    fn push_from(&mut self, device: usize, changes: Vec<WireChange>) -> Vec<PushResult> {
+        self.tills[device]
             .http
             .push(&PushRequest {
                 protocol: PROTOCOL_VERSION,
@@ -159,10 +179,17 @@ impl Shop {
             .results
     }
 
-    /// Pushes one change and returns the code it was refused with; the master must not move.
+    /// Pushes one change from till 2 and returns the code it was refused with; the master must
+    /// not move.
     fn refused(&mut self, change: WireChange) -> String {
+        self.refused_from(1, change)
+    }
+
+    /// Pushes one change from `self.tills[device]` and returns the code it was refused with;
+    /// the master must not move.
+    fn refused_from(&mut self, device: usize, change: WireChange) -> String {
         let before = self.master();
-        let r = self.push(vec![change]);
+        let r = self.push_from(device, vec![change]);
         let code = match &r[0] {
             PushResult::Rejected { code, .. } => code.clone(),
             other => panic!("expected a rejection, got {other:?}"),
@@ -287,27 +314,77 @@ fn a_kitchen_device_touching_payments_is_rejected() {
         .unwrap();
     s.settle();
     let kitchen = s.kitchen;
-    let c = s.craft(sale, kitchen, |am| {
-        let payments = match am.get(ROOT, "payments").unwrap() {
-            Some((automerge::Value::Object(_), id)) => id,
-            _ => panic!("no payments map"),
-        };
-        let p = am
-            .put_object(&payments, "p1", automerge::ObjType::Map)
-            .unwrap();
-        am.put(&p, "tender", "Cash").unwrap();
-        am.put(&p, "amount", 1290).unwrap();
-        am.put(&p, "tendered", 1290).unwrap();
-        am.put(&p, "change", 0).unwrap();
-        am.put(&p, "reference", automerge::ScalarValue::Null)
-            .unwrap();
-        am.put(&p, "label", automerge::ScalarValue::Null).unwrap();
-        am.put(&p, "at", 1).unwrap();
-        am.put(&p, "by", "kim").unwrap();
-    });
+    let c = s.craft(sale, kitchen, |am| put_cash_payment(am, 1290, "kim"));
     assert_eq!(s.refused(c), "forbidden");
     let payments = "SELECT count(*) FROM p_sale_payments WHERE tenant_id = $1";
     assert_eq!(s.server.count(payments, s.tenant), 0);
+}
+
+/// Records a cash payment of `amount` (exact, no change) by `by` straight into a sale's
+/// automerge document, as a hacked device could.
+fn put_cash_payment(am: &mut AutoCommit, amount: i64, by: &str) {
+    let payments = match am.get(ROOT, "payments").unwrap() {
+        Some((automerge::Value::Object(_), id)) => id,
+        _ => panic!("no payments map"),
+    };
+    let p = am
+        .put_object(&payments, "p1", automerge::ObjType::Map)
+        .unwrap();
+    am.put(&p, "tender", "Cash").unwrap();
+    am.put(&p, "amount", amount).unwrap();
+    am.put(&p, "tendered", amount).unwrap();
+    am.put(&p, "change", 0).unwrap();
+    am.put(&p, "reference", automerge::ScalarValue::Null)
+        .unwrap();
+    am.put(&p, "label", automerge::ScalarValue::Null).unwrap();
+    am.put(&p, "at", 1).unwrap();
+    am.put(&p, "by", by).unwrap();
+}
+
+/// A kitchen screen (enrolled with a kitchen code) acts with the kitchen role's rights whoever
+/// logs in on it: the device caps its own actor, and the server caps the author of every
+/// change the screen pushes, so a manager's PIN typed on the pass cannot take a payment there.
+#[test]
+fn a_kitchen_screen_cannot_take_a_payment_even_with_a_managers_pin() {
+    let mut s = shop();
+    let c0 = s.tills[0].store.actor(s.cashier).unwrap();
+    let sale = s.tills[0].store.open_sale(&c0, None).unwrap();
+    s.tills[0]
+        .store
+        .add_item(&c0, sale, s.burger, 1, &[], 1)
+        .unwrap();
+    let code = s
+        .owner
+        .enrolment_code_for(s.store, DeviceKind::Kitchen)
+        .unwrap();
+    let pass = TestDevice::enrol(&s.server.url, &code, s._dir.path(), "pass");
+    assert_eq!(pass.store.identity().kind, DeviceKind::Kitchen);
+    s.tills.push(pass);
+    s.settle();
+    // On the device: the manager's PIN gives the kitchen's rights, and paying is refused.
+    let on_pass = s.tills[2].store.actor(s.manager).unwrap();
+    assert_eq!(on_pass.role, Role::Kitchen);
+    let local = s.tills[2]
+        .store
+        .pay(&on_pass, sale, Tender::Cash, eur(1290), None);
+    assert!(
+        matches!(
+            local,
+            Err(StoreError::Policy(PolicyError::Forbidden { .. }))
+        ),
+        "{local:?}"
+    );
+    // On the server: a screen that names the manager on a payment anyway is refused.
+    let manager = s.manager;
+    let forged = s.craft_on(2, sale, manager, |am| put_cash_payment(am, 1290, "maria"));
+    assert_eq!(s.refused_from(2, forged), "forbidden");
+    let payments = "SELECT count(*) FROM p_sale_payments WHERE tenant_id = $1";
+    assert_eq!(s.server.count(payments, s.tenant), 0);
+    // The same payment from a till is accepted: the screen's kind refused it, nothing else.
+    let from_till = s.craft_on(1, sale, manager, |am| put_cash_payment(am, 1290, "maria"));
+    let r = s.push_from(1, vec![from_till]);
+    assert!(matches!(r[0], PushResult::Accepted { .. }), "{r:?}");
+    assert_eq!(s.server.count(payments, s.tenant), 1);
 }
 
 #[test]

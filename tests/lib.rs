@@ -142,6 +142,7 @@ impl TestDevice {
                 device_id: e.device_id,
                 store_code: e.store_code,
                 device_code: e.device_code,
+                kind: e.kind,
             },
         )
         .expect("store");

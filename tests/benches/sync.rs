@@ -42,6 +42,7 @@ fn device(server: &str, ho: &HeadOffice, store: Uuid, dir: &Path, name: &str) ->
             device_id: e.device_id,
             store_code: e.store_code,
             device_code: e.device_code,
+            kind: e.kind,
         },
     )
     .expect("store");

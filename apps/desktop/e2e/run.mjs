@@ -12,7 +12,8 @@
 //     sets up a store, staff with PINs and kitchen items over the admin API; two instances of
 //     the app (POS and KDS, each with its own data folder and its own tauri-driver: one
 //     tauri-driver serves one session at a time) enrol through the first-run screen (a used
-//     code is refused with a message); an order fired on the POS appears on the KDS, is bumped
+//     code is refused with a message; the KDS with a kitchen screen's code, so a manager
+//     logged in there has the kitchen's rights); an order fired on the POS appears on the KDS, is bumped
 //     there and recalled; the POS takes payment and emails the receipt, which appears as an
 //     .eml file in the server's mail spool; a cashier head office adds later can log in on the POS; the KDS,
 //     revoked, says so and is re-enrolled from Settings; then the server stops, the POS shows
@@ -266,7 +267,7 @@ const tests = {
       const salad = ean13("400000000902");
       await ho.req("POST", "/v1/admin/items", { sku: "HOT-SCH", name: "Schnitzel", category_id: null, currency: "EUR", price: 1490, tax_class: "reduced", station: "grill", barcodes: [schnitzel] });
       await ho.req("POST", "/v1/admin/items", { sku: "COLD-SAL", name: "Garden salad", category_id: null, currency: "EUR", price: 890, tax_class: "reduced", station: "cold", barcodes: [salad] });
-      const [posCode, kdsCode] = [await ho.enrolmentCode(storeId), await ho.enrolmentCode(storeId)];
+      const [posCode, kdsCode] = [await ho.enrolmentCode(storeId), await ho.enrolmentCode(storeId, "kitchen")];
 
       // Both devices enrol through the first-run screen, and their staff log in with the
       // PINs head office set (hashes synced down at bootstrap, checked on the device).
@@ -360,7 +361,7 @@ const tests = {
       // Head office revokes the kitchen screen: it says so, and how to fix it.
       const devices = await ho.req("GET", `/v1/admin/stores/${storeId}/devices`);
       const kdsDevice = devices.find((d) => d.name.startsWith("Kitchen display"));
-      assert(kdsDevice && devices.length === 2, `two devices, one a kitchen display: ${JSON.stringify(devices)}`);
+      assert(kdsDevice && devices.length === 2 && kdsDevice.kind === "kitchen", `two devices, one a kitchen screen: ${JSON.stringify(devices)}`);
       await ho.req("POST", `/v1/admin/devices/${kdsDevice.device_id}/revoke`, {});
       await kds.waitText('[data-testid="sync-error"]', /Device refused by server/, 20000);
       await kds.waitText('[data-testid="sync-state"]', /Not syncing/);
@@ -371,10 +372,13 @@ const tests = {
       await kds.click('[data-testid="sync-indicator"]');
       await lock(kds);
       await login(kds, "manager", "2121");
+      // On a kitchen screen the manager has the kitchen's rights (no sale), but may re-enrol it.
+      await kds.waitText('[data-testid="current-user"]', /Mia Manager \(kitchen\)/);
       await kds.click('[data-testid="nav-settings"]');
+      await kds.find('[data-testid="kitchen-screen-note"]');
       await kds.waitText('[data-testid="settings-server"]', new RegExp(server.url.replace(/[.:/]/g, "\\$&")));
       await kds.click('[data-testid="reenrol-open"]');
-      await kds.type('[data-testid="reenrol-code"]', await ho.enrolmentCode(storeId));
+      await kds.type('[data-testid="reenrol-code"]', await ho.enrolmentCode(storeId, "kitchen"));
       await kds.click('[data-testid="reenrol"]');
       await login(kds, "kitchen", "4141");
       await kds.waitText('[data-testid="sync-state"]', /Online/, 20000);

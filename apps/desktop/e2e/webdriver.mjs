@@ -285,7 +285,8 @@ export class HeadOffice {
     await this.req("PUT", `/v1/admin/users/${user_id}/pin`, { pin });
     return user_id;
   }
-  async enrolmentCode(storeId) { return (await this.req("POST", `/v1/admin/stores/${storeId}/enrolment-codes`, {})).code; }
+  /** A one-time code for a till, or with `kind` "kitchen" for a kitchen screen. */
+  async enrolmentCode(storeId, kind = "till") { return (await this.req("POST", `/v1/admin/stores/${storeId}/enrolment-codes`, { kind })).code; }
 }
 
 async function api(url, method, p, body, token) {

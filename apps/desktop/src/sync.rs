@@ -206,6 +206,7 @@ pub fn enrol_and_bootstrap(
             device_id: answer.device_id,
             store_code: answer.store_code,
             device_code: answer.device_code,
+            kind: answer.kind,
         },
     )?;
     let mut transport = HttpTransport::new(staged.cred.clone());

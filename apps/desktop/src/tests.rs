@@ -131,9 +131,8 @@ fn refusing_server(status: u16, code: &str, message: &str) -> String {
     let body = json!({"error": {"code": code, "message": message, "details": null}}).to_string();
     std::thread::spawn(move || {
         for mut conn in l.incoming().flatten() {
-            let mut buf = [0u8; 8192];
             let _ = conn.set_read_timeout(Some(Duration::from_secs(2)));
-            let _ = conn.read(&mut buf);
+            read_whole_request(&mut conn);
             let _ = write!(
                 conn,
                 "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
@@ -142,6 +141,34 @@ fn refusing_server(status: u16, code: &str, message: &str) -> String {
         }
     });
     url
+}
+
+/// Reads one HTTP request, headers and `content-length` body, so that closing the connection
+/// after answering does not reset it. (Regression: one `read` could stop after the headers;
+/// the unread body then made the close a TCP reset, and the client saw "connection reset by
+/// peer" instead of the answer, a flaky SERVER_UNREACHABLE in CI.)
+fn read_whole_request(conn: &mut std::net::TcpStream) {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 8192];
+    loop {
+        let Ok(n) = conn.read(&mut buf) else { return };
+        if n == 0 {
+            return;
+        }
+        got.extend_from_slice(&buf[..n]);
+        let Some(end) = got.windows(4).position(|w| w == b"\r\n\r\n") else {
+            continue;
+        };
+        let head = String::from_utf8_lossy(&got[..end]).to_ascii_lowercase();
+        let len: usize = head
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length:"))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0);
+        if got.len() >= end + 4 + len {
+            return;
+        }
+    }
 }
 
 /// Nothing of an enrolment may stay behind when it fails.
@@ -289,6 +316,52 @@ fn an_enrolled_device_syncs_from_the_start_and_says_when_the_server_is_unreachab
         .as_i64()
         .unwrap();
     assert!(after > before, "{before} -> {after}");
+}
+
+/// A store on disk like one a kitchen screen's enrolment code made: the demo's data, with the
+/// device kind the code set (a kitchen store cannot seed itself: its owner has kitchen rights).
+fn kitchen_screen_store(dir: &std::path::Path) {
+    let path = crate::state::store_path(dir);
+    drop(pos_core::demo::seed(&path).unwrap());
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let n = conn
+        .execute(
+            "UPDATE meta SET value = 'kitchen' WHERE key = 'device_kind'",
+            [],
+        )
+        .unwrap();
+    assert_eq!(n, 1, "the store records its device kind");
+}
+
+#[test]
+fn a_kitchen_screen_stays_a_kds_and_a_manager_on_it_has_kitchen_rights() {
+    let dir = tempfile::tempdir().unwrap();
+    kitchen_screen_store(dir.path());
+    let h = harness(dir.path());
+    assert_eq!(h.ok("app_info", json!({}))["device_kind"], "kitchen");
+    assert_eq!(h.ok("set_mode", json!({ "mode": "kds" }))["mode"], "kds");
+    for mode in ["pos", "back_office"] {
+        assert_eq!(h.err_code("set_mode", json!({ "mode": mode })), "CONFLICT");
+    }
+    assert_eq!(h.ok("app_info", json!({}))["mode"], "kds");
+    let manager = h.staff("manager");
+    let me = h.ok("login", json!({ "user_id": manager, "pin": "2222" }));
+    assert_eq!(me["role"], "kitchen", "{me}");
+    let perms = me["permissions"].as_array().unwrap();
+    assert!(!perms.contains(&json!("sale.tender")), "{me}");
+    assert_eq!(h.err_code("open_sale", json!({})), "FORBIDDEN");
+    // Re-enrolling concerns the device, not the store's documents: the manager's own role
+    // counts (a revoked kitchen screen can be brought back), the kitchen's does not.
+    assert!(perms.contains(&json!("device.enrol")), "{me}");
+    let body =
+        json!({"server": format!("http://127.0.0.1:{}", closed_port()), "code": "ABCD-1234"});
+    assert_eq!(
+        h.err_code("reenrol_device", body.clone()),
+        "SERVER_UNREACHABLE"
+    );
+    h.ok("logout", json!({}));
+    h.login("kitchen", "4444");
+    assert_eq!(h.err_code("reenrol_device", body), "FORBIDDEN");
 }
 
 #[test]

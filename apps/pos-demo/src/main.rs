@@ -45,6 +45,7 @@ impl Till {
                 device_id: e.device_id,
                 store_code: e.store_code,
                 device_code: e.device_code,
+                kind: e.kind,
             },
         )?;
         let mut t = Till {

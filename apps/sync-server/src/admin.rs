@@ -330,9 +330,20 @@ pub struct DeviceOut {
     pub created_at: i64,
     pub last_seen_at: Option<i64>,
     pub revoked_at: Option<i64>,
+    /// `till` or `kitchen`, from its enrolment code.
+    pub kind: String,
 }
 
-type DeviceRow = (Uuid, Uuid, String, String, i64, Option<i64>, Option<i64>);
+type DeviceRow = (
+    Uuid,
+    Uuid,
+    String,
+    String,
+    i64,
+    Option<i64>,
+    Option<i64>,
+    String,
+);
 
 fn device_out(r: DeviceRow) -> DeviceOut {
     DeviceOut {
@@ -343,6 +354,7 @@ fn device_out(r: DeviceRow) -> DeviceOut {
         created_at: r.4,
         last_seen_at: r.5,
         revoked_at: r.6,
+        kind: r.7,
     }
 }
 
@@ -353,7 +365,7 @@ pub async fn list_devices(
 ) -> Result<Vec<DeviceOut>, ApiError> {
     require(&state.pool, user, Some(store), Permission::DeviceEnrol).await?;
     let rows: Vec<DeviceRow> = query_as(
-        "SELECT device_id, store_id, code, name, created_at, last_seen_at, revoked_at
+        "SELECT device_id, store_id, code, name, created_at, last_seen_at, revoked_at, kind
          FROM devices WHERE tenant_id = $1 AND store_id = $2 ORDER BY created_at",
     )
     .bind(user.tenant_id)
@@ -381,7 +393,7 @@ pub async fn revoke_device(
     let mut tx = state.pool.begin().await?;
     let row: DeviceRow = query_as(
         "UPDATE devices SET revoked_at = COALESCE(revoked_at, $3) WHERE tenant_id = $1 AND device_id = $2
-         RETURNING device_id, store_id, code, name, created_at, last_seen_at, revoked_at",
+         RETURNING device_id, store_id, code, name, created_at, last_seen_at, revoked_at, kind",
     )
     .bind(user.tenant_id)
     .bind(device)

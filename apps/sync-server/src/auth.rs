@@ -330,6 +330,9 @@ pub struct DeviceAuth {
     pub tenant_id: Uuid,
     pub store_id: Uuid,
     pub device_id: Uuid,
+    /// What the device was enrolled as; a kitchen screen's changes are judged with every
+    /// author's role capped at kitchen.
+    pub kind: pos_core::auth::DeviceKind,
 }
 
 impl FromRequestParts<AppState> for DeviceAuth {
@@ -342,20 +345,21 @@ impl FromRequestParts<AppState> for DeviceAuth {
         let span = tracing::Span::current();
         span.record("tenant", tracing::field::display(c.tenant));
         span.record("device", tracing::field::display(device));
-        let row: Option<(Uuid, Option<i64>)> = query_as(
-            "SELECT store_id, revoked_at FROM devices WHERE tenant_id = $1 AND device_id = $2",
+        let row: Option<(Uuid, Option<i64>, String)> = query_as(
+            "SELECT store_id, revoked_at, kind FROM devices WHERE tenant_id = $1 AND device_id = $2",
         )
         .bind(c.tenant)
         .bind(device)
         .fetch_optional(&state.pool)
         .await?;
         match row {
-            Some((s, None)) if s == store => Ok(DeviceAuth {
+            Some((s, None, kind)) if s == store => Ok(DeviceAuth {
                 tenant_id: c.tenant,
                 store_id: store,
                 device_id: device,
+                kind: kind.parse().map_err(ApiError::internal)?,
             }),
-            Some((_, Some(_))) => Err(ApiError::Authn("this device has been revoked".into())),
+            Some((_, Some(_), _)) => Err(ApiError::Authn("this device has been revoked".into())),
             _ => Err(ApiError::Authn("unknown device".into())),
         }
     }

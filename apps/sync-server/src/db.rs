@@ -39,6 +39,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "closed_sales_with_balance",
         include_str!("../../../migrations/0006_closed_sales_with_balance.sql"),
     ),
+    (
+        7,
+        "device_kinds",
+        include_str!("../../../migrations/0007_device_kinds.sql"),
+    ),
 ];
 
 /// Applies every pending migration.

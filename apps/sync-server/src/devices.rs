@@ -1,7 +1,7 @@
 //! Devices: one-time enrolment codes, enrolment, device tokens, and the staff list a device
 //! syncs down (names, roles and PIN hashes, so staff can log in offline).
 
-use pos_core::auth::{Permission, Role};
+use pos_core::auth::{DeviceKind, Permission, Role};
 use pos_sync::wire::{DeviceTokenRequest, EnrolRequest, EnrolResponse, StaffRecord, TokenResponse};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
@@ -16,11 +16,25 @@ use crate::error::ApiError;
 use crate::jwt::{Claims, Kind, AUDIENCE};
 use crate::state::AppState;
 
+/// The body of `POST /v1/admin/stores/{store_id}/enrolment-codes` (an empty body is `{}`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IssueCode {
+    /// `till` (the default) or `kitchen`. A kitchen screen acts with the kitchen role's
+    /// rights whoever logs in on it.
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub kind: DeviceKind,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct EnrolmentCode {
     /// Shown once; only its hash is kept.
     pub code: String,
     pub store_id: Uuid,
+    /// What the device that uses it is enrolled as: `till` or `kitchen`.
+    #[schema(value_type = String)]
+    pub kind: DeviceKind,
     /// Milliseconds since the epoch.
     pub expires_at: i64,
 }
@@ -41,6 +55,7 @@ pub async fn issue_code(
     state: &AppState,
     user: &UserAuth,
     store: Uuid,
+    req: IssueCode,
 ) -> Result<EnrolmentCode, ApiError> {
     auth::require(&state.pool, user, Some(store), Permission::DeviceEnrol).await?;
     let raw: String = {
@@ -54,8 +69,8 @@ pub async fn issue_code(
     let mut tx = state.pool.begin().await?;
     let code_id = Uuid::now_v7();
     query(
-        "INSERT INTO enrolment_codes (tenant_id, code_id, store_id, code_hash, created_by, expires_at)
-         VALUES ($1, $2, $3, $4, $5, $6)",
+        "INSERT INTO enrolment_codes (tenant_id, code_id, store_id, code_hash, created_by, expires_at, kind)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
     .bind(user.tenant_id)
     .bind(code_id)
@@ -63,6 +78,7 @@ pub async fn issue_code(
     .bind(sha256(&raw))
     .bind(user.user_id)
     .bind(expires_at)
+    .bind(req.kind.as_str())
     .execute(&mut *tx)
     .await?;
     db::audit(
@@ -72,13 +88,14 @@ pub async fn issue_code(
         None,
         "device.enrolment_code",
         &format!("store:{store}"),
-        serde_json::json!({ "code_id": code_id, "expires_at": expires_at }),
+        serde_json::json!({ "code_id": code_id, "expires_at": expires_at, "kind": req.kind }),
     )
     .await?;
     tx.commit().await?;
     Ok(EnrolmentCode {
         code,
         store_id: store,
+        kind: req.kind,
         expires_at,
     })
 }
@@ -107,14 +124,14 @@ pub async fn enrol(
         ));
     }
     let mut tx = state.pool.begin().await?;
-    let row: Option<(Uuid, Uuid, Uuid, i64, Option<i64>)> = query_as(
-        "SELECT tenant_id, code_id, store_id, expires_at, used_at FROM enrolment_codes
+    let row: Option<(Uuid, Uuid, Uuid, i64, Option<i64>, String)> = query_as(
+        "SELECT tenant_id, code_id, store_id, expires_at, used_at, kind FROM enrolment_codes
          WHERE code_hash = $1 FOR UPDATE",
     )
     .bind(sha256(&normalise_code(&req.code)))
     .fetch_optional(&mut *tx)
     .await?;
-    let Some((tenant, code_id, store, expires_at, used_at)) = row else {
+    let Some((tenant, code_id, store, expires_at, used_at, kind)) = row else {
         return Err(ApiError::Authn("unknown enrolment code".into()));
     };
     if used_at.is_some() {
@@ -134,12 +151,13 @@ pub async fn enrol(
     .bind(store)
     .fetch_one(&mut *tx)
     .await?;
+    let kind: DeviceKind = kind.parse().map_err(ApiError::internal)?;
     let device_id = Uuid::now_v7();
     let device_code = format!("T{no}");
     let secret = random_token();
     query(
-        "INSERT INTO devices (tenant_id, device_id, store_id, code, name, secret_hash)
-         VALUES ($1, $2, $3, $4, $5, $6)",
+        "INSERT INTO devices (tenant_id, device_id, store_id, code, name, secret_hash, kind)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
     .bind(tenant)
     .bind(device_id)
@@ -147,6 +165,7 @@ pub async fn enrol(
     .bind(&device_code)
     .bind(name)
     .bind(sha256(&secret))
+    .bind(kind.as_str())
     .execute(&mut *tx)
     .await?;
     query("UPDATE enrolment_codes SET used_at = $3, device_id = $4 WHERE tenant_id = $1 AND code_id = $2")
@@ -163,7 +182,7 @@ pub async fn enrol(
         Some(device_id),
         "device.enrol",
         &format!("device:{device_id}"),
-        serde_json::json!({ "store_id": store, "code": device_code, "name": name }),
+        serde_json::json!({ "store_id": store, "code": device_code, "name": name, "kind": kind }),
     )
     .await?;
     tx.commit().await?;
@@ -174,6 +193,7 @@ pub async fn enrol(
         store_code,
         device_code,
         device_secret: secret,
+        kind,
     })
 }
 

@@ -49,6 +49,7 @@ pub async fn receipt_emails(
         tenant_id: device.tenant_id,
         store_id: device.store_id,
         device_id: device.device_id,
+        kind: device.kind,
     };
     let ids: Vec<Uuid> = req.emails.iter().map(|e| e.id).collect();
     let done: Vec<(Uuid,)> =

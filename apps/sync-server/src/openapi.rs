@@ -5,7 +5,7 @@ use utoipa::{Modify, OpenApi};
 
 use crate::admin::*;
 use crate::auth::{LoginRequest, LoginResponse, RefreshRequest};
-use crate::devices::EnrolmentCode;
+use crate::devices::{EnrolmentCode, IssueCode};
 use crate::mail::ReceiptEmailOut;
 use crate::routes::*;
 
@@ -38,7 +38,7 @@ impl Modify for Bearer {
         receipt_emails_list_h,
     ),
     components(schemas(
-        LoginRequest, LoginResponse, RefreshRequest, EnrolmentCode, CreateTenant, TenantOut,
+        LoginRequest, LoginResponse, RefreshRequest, EnrolmentCode, IssueCode, CreateTenant, TenantOut,
         CreateStore, StoreOut, DeviceOut, CreateUser, UserOut, GrantRole, MembershipOut, SetPin,
         PublishItem, SetPrices, PublishedDoc, PriceConflictOut, AuditEventOut, AuditPage,
         ReceiptEmailOut,

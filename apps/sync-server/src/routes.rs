@@ -21,7 +21,7 @@ use crate::admin::{self, *};
 use crate::auth::{
     self, ClientIp, DeviceAuth, LoginRequest, LoginResponse, RefreshRequest, UserAuth,
 };
-use crate::devices::{self, EnrolmentCode};
+use crate::devices::{self, EnrolmentCode, IssueCode};
 use crate::error::{ApiError, Json, Path, Query};
 use crate::mail::{self, ReceiptEmailOut, ReceiptEmailQuery};
 use crate::state::AppState;
@@ -288,14 +288,22 @@ pub async fn create_store_h(
 }
 
 #[utoipa::path(post, path = "/v1/admin/stores/{store_id}/enrolment-codes", tag = "admin",
-    security(("bearer" = [])), params(("store_id" = Uuid, Path)),
-    responses((status = 200, body = EnrolmentCode), (status = 403)))]
+    security(("bearer" = [])), params(("store_id" = Uuid, Path)), request_body = IssueCode,
+    responses((status = 200, body = EnrolmentCode), (status = 400), (status = 403)))]
 pub async fn issue_code_h(
     State(s): State<AppState>,
     u: UserAuth,
     Path(store): Path<Uuid>,
+    body: axum::body::Bytes,
 ) -> R<EnrolmentCode> {
-    devices::issue_code(&s, &u, store).await.map(Json)
+    // No body at all (`curl -X POST`) means a till's code, like `{}`.
+    let req = if body.iter().all(u8::is_ascii_whitespace) {
+        devices::IssueCode::default()
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::validation(format!("malformed JSON body: {e}")))?
+    };
+    devices::issue_code(&s, &u, store, req).await.map(Json)
 }
 
 #[utoipa::path(get, path = "/v1/admin/stores/{store_id}/devices", tag = "admin",

@@ -182,6 +182,7 @@ pub async fn push(
         tenant_id: device.tenant_id,
         store_id: device.store_id,
         device_id: device.device_id,
+        kind: device.kind,
     };
     let changes = req.changes;
     let ids: Vec<Uuid> = changes

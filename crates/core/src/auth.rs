@@ -19,6 +19,8 @@ pub enum AuthError {
     UnknownPermission(String),
     #[error("role {role} lacks permission {permission}")]
     Forbidden { role: Role, permission: Permission },
+    #[error("unknown device kind {0:?}; expected \"till\" or \"kitchen\"")]
+    UnknownDeviceKind(String),
 }
 
 /// A staff or head-office role.
@@ -163,6 +165,57 @@ pub fn require(role: Role, permission: Permission) -> Result<(), AuthError> {
     }
 }
 
+/// What a device was enrolled as; the enrolment code says it, and the device cannot change it.
+///
+/// A kitchen screen acts with the kitchen role's rights whoever is logged in on it: a manager
+/// who bumps tickets on the pass cannot take a payment or change a price from that screen. The
+/// device caps its local actor with [`DeviceKind::cap`]; the server caps the roles of every
+/// change the device pushes in the same way, from the kind it recorded at enrolment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeviceKind {
+    /// A till or back-office laptop: the logged-in user's own role applies.
+    #[default]
+    Till,
+    /// A kitchen display: at most the kitchen role.
+    Kitchen,
+}
+
+impl DeviceKind {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            DeviceKind::Till => "till",
+            DeviceKind::Kitchen => "kitchen",
+        }
+    }
+
+    /// The role `role` has on a device of this kind: its own on a till, the kitchen role on a
+    /// kitchen screen (roles are ordered strongest first, so the cap is the weaker of the two).
+    pub fn cap(&self, role: Role) -> Role {
+        match self {
+            DeviceKind::Till => role,
+            DeviceKind::Kitchen => role.max(Role::Kitchen),
+        }
+    }
+}
+
+impl fmt::Display for DeviceKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for DeviceKind {
+    type Err = AuthError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "till" => Ok(DeviceKind::Till),
+            "kitchen" => Ok(DeviceKind::Kitchen),
+            other => Err(AuthError::UnknownDeviceKind(other.to_string())),
+        }
+    }
+}
+
 /// Who makes a change: a staff member on a device. Every local change records it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Actor {
@@ -227,6 +280,22 @@ mod tests {
             t.fail(1000 + LOCKOUT_MS).failures,
             1,
             "the count starts again after a lockout"
+        );
+    }
+
+    #[test]
+    fn a_kitchen_screen_caps_every_role_at_kitchen_and_a_till_caps_none() {
+        for role in Role::ALL {
+            assert_eq!(DeviceKind::Till.cap(role), role);
+            assert_eq!(DeviceKind::Kitchen.cap(role), Role::Kitchen, "{role}");
+        }
+        assert!(!can(DeviceKind::Kitchen.cap(Role::Owner), SaleTender));
+        assert!(!can(DeviceKind::Kitchen.cap(Role::Manager), PriceEdit));
+        assert!(can(DeviceKind::Kitchen.cap(Role::Manager), KdsBump));
+        assert_eq!("kitchen".parse::<DeviceKind>(), Ok(DeviceKind::Kitchen));
+        assert_eq!(
+            "kds".parse::<DeviceKind>().unwrap_err().to_string(),
+            "unknown device kind \"kds\"; expected \"till\" or \"kitchen\""
         );
     }
 

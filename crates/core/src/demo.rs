@@ -254,6 +254,7 @@ pub fn seed(path: &Path) -> Result<(Store, Demo), StoreError> {
         device_id: Uuid::now_v7(),
         store_code: "S01".into(),
         device_code: "T1".into(),
+        kind: crate::auth::DeviceKind::Till,
     };
     let mut store = Store::create(path, identity)?;
     let demo = seed_store(&mut store)?;

@@ -33,6 +33,7 @@ fn main() {
         device_id: Uuid::now_v7(),
         store_code: "S01".into(),
         device_code: format!("T{n}"),
+        kind: pos_core::auth::DeviceKind::Till,
     };
     // Device 1 seeds the store and pushes it.
     let mut seed = Store::create(&dir.path().join("seed.sqlite"), ident(1)).expect("store");
@@ -46,6 +47,7 @@ fn main() {
         tenant_id,
         store_id,
         device_id: seed.identity().device_id,
+        kind: seed.identity().kind,
     };
     SyncEngine::new()
         .sync_once(
@@ -64,6 +66,7 @@ fn main() {
         tenant_id,
         store_id,
         device_id: dev.identity().device_id,
+        kind: dev.identity().kind,
     };
     let mut engine = SyncEngine::new();
     engine

@@ -145,9 +145,19 @@ impl HeadOffice {
 
     /// Issues a one-time enrolment code for a store.
     pub fn enrolment_code(&self, store: Uuid) -> Result<String, TransportError> {
+        self.enrolment_code_for(store, pos_core::auth::DeviceKind::Till)
+    }
+
+    /// A one-time code that enrols a device of `kind` (a till, or a kitchen screen that acts
+    /// with the kitchen role's rights whoever logs in on it).
+    pub fn enrolment_code_for(
+        &self,
+        store: Uuid,
+        kind: pos_core::auth::DeviceKind,
+    ) -> Result<String, TransportError> {
         let v = self.post(
             &format!("/v1/admin/stores/{store}/enrolment-codes"),
-            json!({}),
+            json!({ "kind": kind }),
         )?;
         v["code"]
             .as_str()

@@ -41,6 +41,9 @@ pub struct Scope {
     pub tenant_id: Uuid,
     pub store_id: Uuid,
     pub device_id: Uuid,
+    /// What the pushing device was enrolled as: every role the policy reads for its changes
+    /// (author and approver) is capped by it (`DeviceKind::cap`), as the device caps its own.
+    pub kind: pos_core::auth::DeviceKind,
 }
 
 /// The server's stored copy of a document.
@@ -248,6 +251,7 @@ struct BatchContext<'a> {
     inner: &'a (dyn PolicyContext + Sync),
     sales: &'a HashMap<Uuid, Sale>,
     refunds: &'a HashMap<Uuid, Refund>,
+    kind: pos_core::auth::DeviceKind,
 }
 
 impl PolicyContext for BatchContext<'_> {
@@ -256,7 +260,7 @@ impl PolicyContext for BatchContext<'_> {
     }
 
     fn role_of(&self, user_id: &str) -> Option<pos_core::auth::Role> {
-        self.inner.role_of(user_id)
+        self.inner.role_of(user_id).map(|r| self.kind.cap(r))
     }
 
     fn sale_and_refunds(
@@ -394,6 +398,7 @@ pub fn merge(
                     inner: ctx,
                     sales: &sales,
                     refunds: &refunds,
+                    kind: scope.kind,
                 };
                 let (w, r) = run_doc(scope, &batch_ctx, w, &idx, changes);
                 if let Some(AnyDoc::Refund(refund)) = &w.typed {
@@ -407,6 +412,7 @@ pub fn merge(
                 inner: ctx,
                 sales: &sales,
                 refunds: &refunds,
+                kind: scope.kind,
             };
             // On rayon's pool: its threads live as long as the server, so their allocator
             // caches stay warm. Threads spawned per push cost a page fault per fresh page

@@ -232,6 +232,9 @@ pub struct EnrolResponse {
     pub device_code: String,
     /// The device's long-lived secret; only its hash is kept on the server.
     pub device_secret: String,
+    /// What the enrolment code enrolled the device as (a till when a server predates kinds).
+    #[serde(default)]
+    pub kind: pos_core::auth::DeviceKind,
 }
 
 /// `POST /v1/devices/token`: a device trades its credential for a short-lived access token.

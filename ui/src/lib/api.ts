@@ -31,6 +31,8 @@ export interface AppInfo {
   user: UserView | null; idle_lock_s: number;
   kds: { warn_after_s: number; late_after_s: number; station: string | null };
   printer_configured: boolean; server: string | null; version: string;
+  /** What the enrolment code made this device; a kitchen screen is always a KDS. */
+  device_kind: "till" | "kitchen" | null;
 }
 export interface Staff { id: string; name: string; role: string }
 export interface Category { id: string; name: string; color: string }

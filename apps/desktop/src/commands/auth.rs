@@ -26,18 +26,31 @@ pub struct UserView {
 }
 
 impl UserView {
-    pub fn new(actor: Actor, name: String) -> UserView {
+    /// `actor.role` is the role on this device (a kitchen screen caps it); `own_role` is the
+    /// one the person holds in the store. `device.enrol` follows `own_role`: re-enrolling
+    /// concerns the device, not the store's documents, so a manager can re-enrol a kitchen
+    /// screen that was revoked (see [`may_enrol`]).
+    pub fn new(actor: Actor, own_role: Role, name: String) -> UserView {
         UserView {
             id: actor.user_id.to_string(),
             name,
             role: actor.role,
             permissions: Permission::ALL
                 .iter()
-                .filter(|p| can(actor.role, **p))
+                .filter(|p| match p {
+                    Permission::DeviceEnrol => may_enrol(own_role),
+                    _ => can(actor.role, **p),
+                })
                 .map(|p| p.as_str())
                 .collect(),
         }
     }
+}
+
+/// Whether a person with `own_role` (their role in the store, not capped by the device's
+/// kind) may enrol this device again.
+pub fn may_enrol(own_role: Role) -> bool {
+    can(own_role, Permission::DeviceEnrol)
 }
 
 /// The store's staff, for the user picker.
@@ -63,6 +76,7 @@ pub fn login(state: State<'_, AppState>, user_id: String, pin: String) -> CmdRes
     let uid = id(&user_id)?;
     let mut inner = state.lock();
     let actor = inner.store()?.login(uid, &pin)?;
+    let own_role = inner.store()?.staff_role(uid)?;
     let name = inner
         .store()?
         .staff()?
@@ -72,7 +86,7 @@ pub fn login(state: State<'_, AppState>, user_id: String, pin: String) -> CmdRes
         .unwrap_or_default();
     inner.actor = Some(actor);
     inner.user_name = name.clone();
-    Ok(UserView::new(actor, name))
+    Ok(UserView::new(actor, own_role, name))
 }
 
 /// Locks the screen: nobody is logged in until a PIN is entered.

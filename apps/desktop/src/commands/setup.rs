@@ -2,7 +2,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use pos_core::auth::{require, Permission};
+use pos_core::auth::{DeviceKind, Permission};
 use serde::Serialize;
 use tauri::{AppHandle, Emitter, Runtime, State};
 
@@ -11,7 +11,7 @@ use crate::error::{CmdResult, CommandError};
 use crate::state::{store_path, AppState, Inner};
 use crate::sync::{self, ENROL_PROGRESS_EVENT};
 
-use super::auth::UserView;
+use super::auth::{may_enrol, UserView};
 
 #[derive(Debug, Serialize)]
 pub struct AppInfo {
@@ -28,6 +28,9 @@ pub struct AppInfo {
     pub printer_configured: bool,
     /// The sync server of an enrolled device (`None`: standalone).
     pub server: Option<String>,
+    /// What the enrolment code made this device: `till` or `kitchen` (a kitchen screen shows
+    /// only the kitchen display, and whoever logs in acts with the kitchen role's rights).
+    pub device_kind: Option<DeviceKind>,
     pub version: &'static str,
 }
 
@@ -44,13 +47,19 @@ pub(crate) fn info(inner: &mut Inner) -> AppInfo {
         device_code: identity.as_ref().map(|i| i.device_code.clone()),
         data_dir: inner.data_dir.display().to_string(),
         startup_problem: inner.startup_problem.clone(),
-        user: inner
-            .actor
-            .map(|a| UserView::new(a, inner.user_name.clone())),
+        user: inner.actor.map(|a| {
+            let own = inner
+                .store()
+                .ok()
+                .and_then(|s| s.staff_role(a.user_id).ok())
+                .unwrap_or(a.role);
+            UserView::new(a, own, inner.user_name.clone())
+        }),
         idle_lock_s: inner.config.idle_lock_s,
         kds: inner.config.kds.clone(),
         printer_configured: inner.printer.is_some(),
         server: inner.sync.as_ref().map(|s| s.server.clone()),
+        device_kind: identity.as_ref().map(|i| i.kind),
         version: env!("CARGO_PKG_VERSION"),
     }
 }
@@ -121,7 +130,15 @@ fn enrol<R: Runtime>(
             ));
         }
         if replace {
-            require(inner.actor()?.role, Permission::DeviceEnrol)?;
+            // The person's own role: re-enrolling concerns the device, so a manager may
+            // re-enrol a kitchen screen, where their role on documents is capped at kitchen.
+            let user = inner.actor()?.user_id;
+            let own = inner.store()?.staff_role(user)?;
+            if !may_enrol(own) {
+                return Err(CommandError::Forbidden {
+                    permission: Permission::DeviceEnrol.to_string(),
+                });
+            }
         } else if inner.store.is_some() {
             return Err(CommandError::AlreadySetUp);
         }
@@ -153,6 +170,8 @@ fn enrol<R: Runtime>(
         sync::retire_store(&data_dir)?;
     }
     let (store, cred) = sync::install(&data_dir, staged)?;
+    // A kitchen screen's code makes a kitchen display, whatever mode was picked.
+    let mode = kind_mode(store.identity().kind, mode);
     let store = Arc::new(Mutex::new(store));
     inner.store = Some(store.clone());
     inner.startup_problem = None;
@@ -197,10 +216,27 @@ pub fn reenrol_device<R: Runtime>(
     enrol(&app, &state, &server, &code, None, true)
 }
 
-/// Switches this device between POS, KDS and back office.
+/// The mode a device of `kind` runs in when `wanted` is picked: a kitchen screen is always a
+/// kitchen display.
+fn kind_mode(kind: DeviceKind, wanted: Mode) -> Mode {
+    match kind {
+        DeviceKind::Till => wanted,
+        DeviceKind::Kitchen => Mode::Kds,
+    }
+}
+
+/// Switches this device between POS, KDS and back office (a kitchen screen stays a KDS).
 #[tauri::command(rename_all = "snake_case")]
 pub fn set_mode(state: State<'_, AppState>, mode: Mode) -> CmdResult<AppInfo> {
     let mut inner = state.lock();
+    let kind = inner.store().map(|s| s.identity().kind).unwrap_or_default();
+    if kind_mode(kind, mode) != mode {
+        return Err(CommandError::Conflict(
+            "This device is enrolled as a kitchen screen: it shows only the kitchen display. \
+             Enrol it again with a till's code to sell or manage on it."
+                .into(),
+        ));
+    }
     inner.config.mode = Some(mode);
     let dir = inner.data_dir.clone();
     inner.config.save(&dir)?;

@@ -251,3 +251,54 @@ async fn a_device_of_tenant_a_cannot_read_tenant_b() {
         r.body
     );
 }
+
+#[tokio::test]
+async fn a_kitchen_code_enrols_a_kitchen_screen_and_an_unknown_kind_is_refused() {
+    let app = app().await;
+    let t = app.tenant("Acme").await;
+    let codes = format!("/v1/admin/stores/{}/enrolment-codes", t.store_id);
+    let r = app
+        .post(&codes, Some(&t.owner), json!({"kind": "kds"}))
+        .await;
+    assert_error(&r, StatusCode::BAD_REQUEST, "VALIDATION");
+    assert!(
+        r.body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("kds")),
+        "{:?}",
+        r.body
+    );
+    let r = app
+        .post(&codes, Some(&t.owner), json!({"kind": "kitchen"}))
+        .await;
+    assert_eq!(r.body["kind"], "kitchen", "{:?}", r.body);
+    let e = app
+        .post(
+            "/v1/devices/enrol",
+            None,
+            json!({"code": r.body["code"], "name": "pass"}),
+        )
+        .await;
+    assert_eq!(e.status, StatusCode::OK, "{:?}", e.body);
+    assert_eq!(e.body["kind"], "kitchen");
+    // No body at all (`curl -X POST`) is a till's code, as `{}` is.
+    let r = app
+        .call(axum::http::Method::POST, &codes, Some(&t.owner), None)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(r.body["kind"], "till");
+    let list = app
+        .get(
+            &format!("/v1/admin/stores/{}/devices", t.store_id),
+            &t.owner,
+        )
+        .await;
+    let kinds: Vec<&str> = list
+        .body
+        .as_array()
+        .expect("devices")
+        .iter()
+        .map(|d| d["kind"].as_str().expect("kind"))
+        .collect();
+    assert_eq!(kinds, ["kitchen"]);
+}

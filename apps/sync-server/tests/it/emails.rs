@@ -32,6 +32,7 @@ async fn till(app: &TestApp, t: &Tenant) -> Till {
             device_id: device.enrol.device_id,
             store_code: device.enrol.store_code.clone(),
             device_code: device.enrol.device_code.clone(),
+            kind: device.enrol.kind,
         },
     )
     .expect("store");

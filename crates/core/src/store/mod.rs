@@ -137,6 +137,9 @@ pub struct DeviceIdentity {
     pub store_code: String,
     /// Printed in receipt numbers, e.g. `T1`.
     pub device_code: String,
+    /// What the device was enrolled as; a kitchen screen caps every role at kitchen
+    /// ([`crate::auth::DeviceKind::cap`]). Stores made before kinds existed are tills.
+    pub kind: crate::auth::DeviceKind,
 }
 
 /// Milliseconds since the Unix epoch, now.
@@ -321,6 +324,11 @@ fn read_identity(conn: &Connection) -> Result<DeviceIdentity, StoreError> {
         device_id: uuid("device_id")?,
         store_code: get("store_code")?,
         device_code: get("device_code")?,
+        kind: match get("device_kind") {
+            Ok(k) => k.parse().map_err(|_| StoreError::NoIdentity)?,
+            Err(StoreError::NoIdentity) => crate::auth::DeviceKind::Till,
+            Err(e) => return Err(e),
+        },
     })
 }
 
@@ -344,6 +352,7 @@ impl Store {
                 ("device_id", identity.device_id.to_string()),
                 ("store_code", identity.store_code.clone()),
                 ("device_code", identity.device_code.clone()),
+                ("device_kind", identity.kind.to_string()),
             ] {
                 tx.execute(
                     "INSERT INTO meta (key, value) VALUES (?1, ?2)",
@@ -633,6 +642,8 @@ pub struct WriteTx<'s> {
 struct LocalContext<'a> {
     tx: &'a Transaction<'a>,
     settings: Option<&'a (Uuid, StoreSettings)>,
+    /// Caps every role, as the server does for this device's changes.
+    kind: crate::auth::DeviceKind,
 }
 
 impl PolicyContext for LocalContext<'_> {
@@ -651,7 +662,7 @@ impl PolicyContext for LocalContext<'_> {
             .optional()
             .ok()
             .flatten();
-        role.and_then(|r| r.parse().ok())
+        role.and_then(|r| r.parse().ok()).map(|r| self.kind.cap(r))
     }
 
     fn sale_and_refunds(
@@ -833,6 +844,7 @@ impl WriteTx<'_> {
             let ctx = LocalContext {
                 tx: &self.tx,
                 settings: self.settings.as_ref(),
+                kind: self.identity.kind,
             };
             policy::authorize_json(
                 &ctx,

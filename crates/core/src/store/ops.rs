@@ -190,8 +190,10 @@ impl Store {
         Ok(out)
     }
 
-    /// The acting identity of a staff member on this device.
-    pub fn actor(&self, user_id: Uuid) -> Result<Actor, StoreError> {
+    /// The role a staff member holds in this store, whatever device they are on. Documents
+    /// are written with [`Store::actor`]'s role, which a kitchen screen caps; this one is for
+    /// what concerns the device itself (re-enrolling it).
+    pub fn staff_role(&self, user_id: Uuid) -> Result<Role, StoreError> {
         let role: Option<String> = self
             .conn()
             .query_row(
@@ -201,9 +203,15 @@ impl Store {
             )
             .optional()?;
         let role = role.ok_or_else(|| StoreError::UnknownUser(user_id.to_string()))?;
+        Ok(role.parse()?)
+    }
+
+    /// The acting identity of a staff member on this device: their role, capped by the
+    /// device's kind (`DeviceKind::cap`), as the server caps it for this device's changes.
+    pub fn actor(&self, user_id: Uuid) -> Result<Actor, StoreError> {
         Ok(Actor {
             user_id,
-            role: role.parse()?,
+            role: self.identity().kind.cap(self.staff_role(user_id)?),
             device_id: self.identity().device_id,
         })
     }

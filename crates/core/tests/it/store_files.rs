@@ -106,6 +106,7 @@ fn create_refuses_to_overwrite_a_file() {
         device_id: uuid::Uuid::now_v7(),
         store_code: "S1".into(),
         device_code: "D1".into(),
+        kind: pos_core::auth::DeviceKind::Till,
     };
     assert!(matches!(
         Store::create(&path, id),
@@ -171,6 +172,8 @@ fn a_store_written_by_version_1_opens_and_is_migrated() {
     }
     let store = Store::open(&path).unwrap();
     assert_eq!(store.schema_version().unwrap(), schema::CURRENT_VERSION);
+    // Written before device kinds existed (no `device_kind` in `meta`): a till.
+    assert_eq!(store.identity().kind, pos_core::auth::DeviceKind::Till);
     // migration 2 backfilled the search index and the stock levels from version-1 rows
     assert_eq!(
         store.search_items("croiss", 5).unwrap()[0].name,

@@ -47,6 +47,7 @@ pub fn device(dir: &TempDir, tenant_id: Uuid, store_id: Uuid, n: usize) -> Devic
             device_id,
             store_code: "S01".into(),
             device_code: format!("T{}", n + 1),
+            kind: pos_core::auth::DeviceKind::Till,
         },
     )
     .unwrap();
@@ -57,6 +58,7 @@ pub fn device(dir: &TempDir, tenant_id: Uuid, store_id: Uuid, n: usize) -> Devic
             tenant_id,
             store_id,
             device_id,
+            kind: pos_core::auth::DeviceKind::Till,
         },
         online: true,
     }
