@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs the product's main job: seeds a demo store and runs a scripted day of sales through the
-# core, printing the sales, the shift's Z report and the stock levels.
+# Runs the product's main job: a sync server with its own PostgreSQL cluster, a demo café set up
+# by head office, and two tills that enrol, sell a day offline, reconnect and converge; prints
+# what happened (sales, the Z report, stock levels, the price conflict head office sees).
 # Usage: ./run.sh [DATA_DIR]   (default: ./demo-data, recreated each run)
 set -euo pipefail
 cd "$(dirname "$0")"
