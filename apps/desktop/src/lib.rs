@@ -61,15 +61,26 @@ pub fn on_start<R: Runtime>(app: &tauri::AppHandle<R>) {
     }
 }
 
-/// WebKitGTK's accelerated compositing buys a POS screen nothing and costs ~150 MB in the web
-/// process (docs/benchmarks-desktop.md). Off unless the environment already decides.
-const WEBKIT_COMPOSITING_ENV: &str = "WEBKIT_DISABLE_COMPOSITING_MODE";
+/// The web process's settings, each applied unless the environment already sets it
+/// (docs/benchmarks-desktop.md):
+/// - WebKitGTK's accelerated compositing buys a POS screen nothing and costs ~150 MB in the web
+///   process;
+/// - JavaScriptCore's optimising JITs (DFG, FTL) cost ~9 MB of it (PSS) and bought nothing
+///   measurable for a UI this small: a scan's time on screen stayed 14–15 ms without them. The
+///   interpreter and baseline JIT remain.
+const WEBKIT_ENV: [(&str, &str); 3] = [
+    ("WEBKIT_DISABLE_COMPOSITING_MODE", "1"),
+    ("JSC_useDFGJIT", "0"),
+    ("JSC_useFTLJIT", "0"),
+];
 
 /// The binary's entry point; returns the process exit code.
 pub fn main_entry() -> i32 {
-    if std::env::var_os(WEBKIT_COMPOSITING_ENV).is_none() {
-        // Still single-threaded here: nothing else reads the environment concurrently.
-        std::env::set_var(WEBKIT_COMPOSITING_ENV, "1");
+    for (name, value) in WEBKIT_ENV {
+        if std::env::var_os(name).is_none() {
+            // Still single-threaded here: nothing else reads the environment concurrently.
+            std::env::set_var(name, value);
+        }
     }
     let context = tauri::generate_context!("../../tauri.conf.json");
     match run_app(tauri::Builder::default()).run(context) {
