@@ -9,7 +9,7 @@
 //! tampered and `alg: none` tokens (`auth.rs`), a revoked device (`devices.rs`).
 
 use automerge::transaction::Transactable;
-use automerge::{AutoCommit, ReadDoc, ROOT};
+use automerge::{AutoCommit, ROOT};
 use e2e::{TestDevice, TestServer};
 use pos_core::auth::{DeviceKind, Role};
 use pos_core::doc::{DocType, Envelope};
@@ -21,10 +21,11 @@ use pos_core::store::StoreError;
 use pos_sync::device::Transport;
 use pos_sync::headoffice::HeadOffice;
 use pos_sync::wire::{Author, PushRequest, PushResult, WireChange, PROTOCOL_VERSION};
+use pos_sync_testkit::forge_cash_payment;
 use serde_json::json;
 use uuid::Uuid;
 
-const PW: &str = "a long owner password";
+use e2e::OWNER_PASSWORD as PW;
 
 fn eur(minor: i64) -> Money {
     Money::new(minor, Currency::from_code("EUR").unwrap())
@@ -49,15 +50,7 @@ struct Shop {
 fn shop() -> Shop {
     let server = TestServer::start();
     let dir = tempfile::tempdir().unwrap();
-    let tenant = server
-        .root()
-        .create_tenant("Alpha", "owner@alpha.test", PW)
-        .unwrap();
-    let owner = HeadOffice::login(&server.url, "owner@alpha.test", PW).unwrap();
-    let store = owner
-        .create_store(json!({"code": "S01", "name": "Alpha", "currency": "EUR",
-            "tax_mode": "Inclusive", "tax_rates": {"standard": 1900}, "discount_threshold_bp": 2000}))
-        .unwrap();
+    let (tenant, owner, store) = server.tenant_with_store("Alpha", "owner@alpha.test");
     let manager = owner
         .create_staff(store, "Maria", "manager", "2222")
         .unwrap();
@@ -314,31 +307,12 @@ fn a_kitchen_device_touching_payments_is_rejected() {
         .unwrap();
     s.settle();
     let kitchen = s.kitchen;
-    let c = s.craft(sale, kitchen, |am| put_cash_payment(am, 1290, "kim"));
+    let c = s.craft(sale, kitchen, |am| {
+        forge_cash_payment(am, 1290, "kim").unwrap()
+    });
     assert_eq!(s.refused(c), "forbidden");
     let payments = "SELECT count(*) FROM p_sale_payments WHERE tenant_id = $1";
     assert_eq!(s.server.count(payments, s.tenant), 0);
-}
-
-/// Records a cash payment of `amount` (exact, no change) by `by` straight into a sale's
-/// automerge document, as a hacked device could.
-fn put_cash_payment(am: &mut AutoCommit, amount: i64, by: &str) {
-    let payments = match am.get(ROOT, "payments").unwrap() {
-        Some((automerge::Value::Object(_), id)) => id,
-        _ => panic!("no payments map"),
-    };
-    let p = am
-        .put_object(&payments, "p1", automerge::ObjType::Map)
-        .unwrap();
-    am.put(&p, "tender", "Cash").unwrap();
-    am.put(&p, "amount", amount).unwrap();
-    am.put(&p, "tendered", amount).unwrap();
-    am.put(&p, "change", 0).unwrap();
-    am.put(&p, "reference", automerge::ScalarValue::Null)
-        .unwrap();
-    am.put(&p, "label", automerge::ScalarValue::Null).unwrap();
-    am.put(&p, "at", 1).unwrap();
-    am.put(&p, "by", by).unwrap();
 }
 
 /// A kitchen screen (enrolled with a kitchen code) acts with the kitchen role's rights whoever
@@ -376,12 +350,16 @@ fn a_kitchen_screen_cannot_take_a_payment_even_with_a_managers_pin() {
     );
     // On the server: a screen that names the manager on a payment anyway is refused.
     let manager = s.manager;
-    let forged = s.craft_on(2, sale, manager, |am| put_cash_payment(am, 1290, "maria"));
+    let forged = s.craft_on(2, sale, manager, |am| {
+        forge_cash_payment(am, 1290, "maria").unwrap()
+    });
     assert_eq!(s.refused_from(2, forged), "forbidden");
     let payments = "SELECT count(*) FROM p_sale_payments WHERE tenant_id = $1";
     assert_eq!(s.server.count(payments, s.tenant), 0);
     // The same payment from a till is accepted: the screen's kind refused it, nothing else.
-    let from_till = s.craft_on(1, sale, manager, |am| put_cash_payment(am, 1290, "maria"));
+    let from_till = s.craft_on(1, sale, manager, |am| {
+        forge_cash_payment(am, 1290, "maria").unwrap()
+    });
     let r = s.push_from(1, vec![from_till]);
     assert!(matches!(r[0], PushResult::Accepted { .. }), "{r:?}");
     assert_eq!(s.server.count(payments, s.tenant), 1);

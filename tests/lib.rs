@@ -7,6 +7,8 @@
 //!   through the server.
 //! - `hostile_e2e.rs`: each change the server must refuse (or accept and flag), each its own
 //!   test, with the master checked untouched.
+//! - `props_e2e.rs`: random operations and random delivery (`pos-sync-testkit`), then every
+//!   till equals the server by digest.
 //! - `transfers_e2e.rs`: stock transfers between stores.
 //! - Crate-level tests stay in their crates (`crates/*/tests`, `apps/*/tests`).
 //!
@@ -24,6 +26,8 @@ use uuid::Uuid;
 
 pub const ROOT_EMAIL: &str = "root@platform.test";
 pub const ROOT_PASSWORD: &str = "correct horse battery staple";
+/// The password of every tenant owner [`TestServer::tenant_with_store`] creates.
+pub const OWNER_PASSWORD: &str = "a long owner password";
 
 /// The real sync server on 127.0.0.1, on a fresh database of the throwaway cluster.
 pub struct TestServer {
@@ -94,6 +98,24 @@ impl TestServer {
 
     pub fn root(&self) -> HeadOffice {
         HeadOffice::login(&self.url, ROOT_EMAIL, ROOT_PASSWORD).expect("root login")
+    }
+
+    /// A new tenant `name` whose owner (`email`) is logged in, with one euro store `S01`
+    /// (tax inclusive, 19 % standard rate): the tenant's id, the owner's session, the store's id.
+    pub fn tenant_with_store(&self, name: &str, email: &str) -> (Uuid, HeadOffice, Uuid) {
+        let tenant = self
+            .root()
+            .create_tenant(name, email, OWNER_PASSWORD)
+            .expect("tenant");
+        let owner = HeadOffice::login(&self.url, email, OWNER_PASSWORD).expect("owner login");
+        let store = owner
+            .create_store(
+                serde_json::json!({"code": "S01", "name": name, "currency": "EUR",
+                "tax_mode": "Inclusive", "tax_rates": {"standard": 1900},
+                "discount_threshold_bp": 2000}),
+            )
+            .expect("store");
+        (tenant, owner, store)
     }
 
     /// The server's digest of what a store's devices replicate.

@@ -12,15 +12,12 @@ use pos_core::money::{Currency, Money};
 use pos_core::refund::RefundRequest;
 use pos_core::sale::{Sale, Tender};
 use pos_core::store::{KitchenAction, StockFilter, StockInput};
-use pos_sync::device::{Transport, TransportError};
 use pos_sync::headoffice::HeadOffice;
-use pos_sync::wire::{
-    BootstrapPage, DocSnapshot, PullResponse, PushRequest, PushResponse, StaffRecord,
-};
+use pos_sync_testkit::{Fate, Flaky};
 use serde_json::json;
 use uuid::Uuid;
 
-const PW: &str = "a long owner password";
+use e2e::OWNER_PASSWORD as PW;
 
 fn eur(minor: i64) -> Money {
     Money::new(minor, Currency::from_code("EUR").unwrap())
@@ -38,71 +35,18 @@ impl Rng {
     }
 }
 
-/// Cuts the network at random points: a request lost on the way, or an answer lost after the
-/// server processed it.
-struct Flaky<'a> {
-    inner: &'a mut pos_sync::http::HttpTransport,
-    rng: &'a mut Rng,
-}
-
-impl Flaky<'_> {
-    fn cut(&mut self) -> Option<bool> {
-        match self.rng.next() % 6 {
-            0 => Some(false), // request lost
-            1 => Some(true),  // answer lost
-            _ => None,
-        }
-    }
-}
-
-impl Transport for Flaky<'_> {
-    fn push(&mut self, req: &PushRequest) -> Result<PushResponse, TransportError> {
-        match self.cut() {
-            Some(false) => Err(TransportError::Unreachable("cable pulled".into())),
-            Some(true) => {
-                self.inner.push(req)?;
-                Err(TransportError::Unreachable("answer lost".into()))
-            }
-            None => self.inner.push(req),
-        }
-    }
-    fn pull(&mut self, cursor: i64, limit: usize) -> Result<PullResponse, TransportError> {
-        match self.cut() {
-            Some(false) => Err(TransportError::Unreachable("cable pulled".into())),
-            Some(true) => {
-                // The page was read on the server and lost on the way back: the device pulls
-                // the same changes again and must apply them once.
-                self.inner.pull(cursor, limit)?;
-                Err(TransportError::Unreachable("answer lost".into()))
-            }
-            None => self.inner.pull(cursor, limit),
-        }
-    }
-    fn document(&mut self, id: Uuid) -> Result<Option<DocSnapshot>, TransportError> {
-        match self.cut() {
-            Some(_) => Err(TransportError::Unreachable("cable pulled".into())),
-            None => self.inner.document(id),
-        }
-    }
-    fn bootstrap(&mut self, page: Option<&str>) -> Result<BootstrapPage, TransportError> {
-        self.inner.bootstrap(page)
-    }
-    fn staff(&mut self) -> Result<Vec<StaffRecord>, TransportError> {
-        self.inner.staff()
-    }
-    fn receipt_emails(
-        &mut self,
-        req: &pos_sync::wire::ReceiptEmailRequest,
-    ) -> Result<pos_sync::wire::ReceiptEmailResponse, TransportError> {
-        self.inner.receipt_emails(req)
-    }
-}
-
+/// Syncs through a network cut at random points: a request lost on the way (one in six), or
+/// an answer lost after the server processed it (one in six): pushes, pulls and the document
+/// fetches of a reset.
 fn flaky_sync(d: &mut TestDevice, rng: &mut Rng) {
-    let mut t = Flaky {
-        inner: &mut d.http,
-        rng,
-    };
+    let fates = std::iter::from_fn(|| {
+        Some(match rng.next() % 6 {
+            0 => Fate::DropRequest,
+            1 => Fate::DropAnswer,
+            _ => Fate::Deliver,
+        })
+    });
+    let mut t = Flaky::new(&mut d.http, fates);
     // Failures are expected; nothing may be lost, which the end of the test checks.
     let _ = d.engine.sync_once(&mut d.store, &mut t);
 }

@@ -7,7 +7,7 @@ use pos_core::store::StockInput;
 use pos_sync::headoffice::HeadOffice;
 use serde_json::json;
 
-const PW: &str = "a long owner password";
+use e2e::OWNER_PASSWORD as PW;
 
 fn settings(code: &str, name: &str) -> serde_json::Value {
     json!({"code": code, "name": name, "currency": "EUR", "tax_mode": "Inclusive",

@@ -2,7 +2,7 @@
 //! is untouched.
 
 use automerge::transaction::Transactable;
-use automerge::{AutoCommit, ReadDoc, ROOT};
+use automerge::{AutoCommit, ROOT};
 use pos_core::auth::Role;
 use pos_core::catalog::Item;
 use pos_core::doc::{AnyDoc, DocType, Envelope};
@@ -167,22 +167,7 @@ fn a_kitchen_device_touching_payments_is_rejected() {
         .unwrap();
     t.settle();
     let c = craft(&t, sale, t.demo.kitchen.user_id, |am| {
-        let payments = match am.get(ROOT, "payments").unwrap() {
-            Some((automerge::Value::Object(_), id)) => id,
-            _ => panic!("no payments map"),
-        };
-        let p = am
-            .put_object(&payments, "p1", automerge::ObjType::Map)
-            .unwrap();
-        am.put(&p, "tender", "Cash").unwrap();
-        am.put(&p, "amount", 1290).unwrap();
-        am.put(&p, "tendered", 1290).unwrap();
-        am.put(&p, "change", 0).unwrap();
-        am.put(&p, "reference", automerge::ScalarValue::Null)
-            .unwrap();
-        am.put(&p, "label", automerge::ScalarValue::Null).unwrap();
-        am.put(&p, "at", 1).unwrap();
-        am.put(&p, "by", "kim").unwrap();
+        pos_sync_testkit::forge_cash_payment(am, 1290, "kim").unwrap()
     });
     assert_eq!(rejected_code(&push(&t, vec![c])[0]), "forbidden");
 }

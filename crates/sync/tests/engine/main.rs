@@ -5,7 +5,8 @@
 //! Where new tests go:
 //! - `converge.rs`: devices that sell offline and converge.
 //! - `hostile.rs`: changes the server must refuse, each as its own test.
-//! - `props.rs`: random operations, delivery order, duplicates and drops.
+//! - `props.rs`: random operations, delivery order, duplicates and drops (the operations and
+//!   the misbehaving network are `pos-sync-testkit`'s, shared with `tests/props_e2e.rs`).
 //! - `emails.rs`: receipts queued for email on a device and handed to the server.
 //!
 //! Helpers are in `common.rs`.

@@ -6,135 +6,22 @@
 use std::collections::BTreeSet;
 use std::sync::Mutex;
 
-use pos_core::sale::{Sale, Tender};
-use pos_sync::device::{Transport, TransportError};
 use pos_sync::memory::{MemoryServer, MemoryTransport};
-use pos_sync::wire::{
-    BootstrapPage, DocSnapshot, PullResponse, PushRequest, PushResponse, StaffRecord,
-};
+use pos_sync_testkit::{apply, op, Cast, Fate, Flaky, Op};
 use proptest::prelude::*;
-use uuid::Uuid;
 
 use crate::common::*;
 
-/// What the network does to one request.
-#[derive(Debug, Clone, Copy)]
-enum Fate {
-    Deliver,
-    /// Lost on the way: the server never sees it.
-    DropRequest,
-    /// The server processes it, the answer is lost.
-    DropAnswer,
-    /// Delivered twice (a retrying proxy); the device sees the second answer.
-    Duplicate,
-    /// The batch's changes arrive in reverse order (later changes before the ones they depend
-    /// on: those are answered "retry after" and sent again).
-    Reorder,
-}
-
-struct Flaky<'a> {
-    inner: MemoryTransport<'a>,
-    fates: std::vec::IntoIter<Fate>,
-}
-
-impl Flaky<'_> {
-    fn fate(&mut self) -> Fate {
-        self.fates.next().unwrap_or(Fate::Deliver)
-    }
-}
-
-impl Transport for Flaky<'_> {
-    fn push(&mut self, req: &PushRequest) -> Result<PushResponse, TransportError> {
-        match self.fate() {
-            Fate::Deliver => self.inner.push(req),
-            Fate::DropRequest => Err(TransportError::Unreachable("dropped".into())),
-            Fate::DropAnswer => {
-                self.inner.push(req)?;
-                Err(TransportError::Unreachable("answer lost".into()))
-            }
-            Fate::Duplicate => {
-                self.inner.push(req)?;
-                self.inner.push(req)
-            }
-            Fate::Reorder => {
-                let mut reversed = req.clone();
-                reversed.changes.reverse();
-                let mut answer = self.inner.push(&reversed)?;
-                answer.results.reverse();
-                Ok(answer)
-            }
-        }
-    }
-    fn pull(&mut self, cursor: i64, limit: usize) -> Result<PullResponse, TransportError> {
-        match self.fate() {
-            Fate::DropRequest | Fate::DropAnswer => {
-                Err(TransportError::Unreachable("dropped".into()))
-            }
-            _ => self.inner.pull(cursor, limit),
-        }
-    }
-    fn document(&mut self, id: Uuid) -> Result<Option<DocSnapshot>, TransportError> {
-        self.inner.document(id)
-    }
-    fn bootstrap(&mut self, page: Option<&str>) -> Result<BootstrapPage, TransportError> {
-        self.inner.bootstrap(page)
-    }
-    fn staff(&mut self) -> Result<Vec<StaffRecord>, TransportError> {
-        self.inner.staff()
-    }
-    fn receipt_emails(
-        &mut self,
-        req: &pos_sync::wire::ReceiptEmailRequest,
-    ) -> Result<pos_sync::wire::ReceiptEmailResponse, TransportError> {
-        self.inner.receipt_emails(req)
-    }
-}
-
-#[derive(Debug, Clone)]
-enum Op {
-    /// Device sells `qty` of a catalog item (index) and pays.
-    Sell { dev: usize, item: usize, qty: i64 },
-    /// Device opens a ticket and leaves it open.
-    OpenTicket { dev: usize, item: usize },
-    /// Device adds to the oldest open ticket it knows.
-    AddToTicket { dev: usize, item: usize },
-    /// A manager on the device changes a price.
-    Price { dev: usize, item: usize, price: i64 },
-    /// The device syncs through a flaky network.
-    Sync { dev: usize, fates: Vec<Fate> },
-}
-
-const ITEMS: [&str; 5] = ["COF-LAT", "BAK-CRO", "KIT-BUR", "RET-MUG", "TEA-GRN"];
-
-fn fate() -> impl Strategy<Value = Fate> {
-    prop_oneof![
-        5 => Just(Fate::Deliver),
-        1 => Just(Fate::DropRequest),
-        1 => Just(Fate::DropAnswer),
-        1 => Just(Fate::Duplicate),
-        1 => Just(Fate::Reorder),
-    ]
-}
-
-fn op() -> impl Strategy<Value = Op> {
-    prop_oneof![
-        3 => (0usize..3, 0usize..5, 1i64..4).prop_map(|(dev, item, qty)| Op::Sell { dev, item, qty }),
-        1 => (0usize..3, 0usize..5).prop_map(|(dev, item)| Op::OpenTicket { dev, item }),
-        2 => (0usize..3, 0usize..5).prop_map(|(dev, item)| Op::AddToTicket { dev, item }),
-        1 => (0usize..3, 0usize..5, 100i64..2000).prop_map(|(dev, item, price)| Op::Price { dev, item, price }),
-        3 => (0usize..3, proptest::collection::vec(fate(), 0..6)).prop_map(|(dev, fates)| Op::Sync { dev, fates }),
-    ]
-}
+const ITEMS: [&str; pos_sync_testkit::ITEMS] =
+    ["COF-LAT", "BAK-CRO", "KIT-BUR", "RET-MUG", "TEA-GRN"];
 
 fn flaky_sync(server: &Mutex<MemoryServer>, d: &mut Device, fates: Vec<Fate>) {
-    let mut t = Flaky {
-        inner: MemoryTransport {
-            server,
-            scope: d.scope,
-            online: true,
-        },
-        fates: fates.into_iter(),
+    let mut inner = MemoryTransport {
+        server,
+        scope: d.scope,
+        online: true,
     };
+    let mut t = Flaky::new(&mut inner, fates);
     // A failed round is fine: nothing may be lost, that is what we check at the end.
     let _ = d.engine.sync_once(&mut d.store, &mut t);
 }
@@ -146,37 +33,20 @@ proptest! {
     fn devices_converge_whatever_the_network_does(ops in proptest::collection::vec(op(), 1..30)) {
         let mut t = Tenant::new(3);
         let d = t.demo.clone();
+        let cast = Cast {
+            cashier: d.cashier.user_id,
+            manager: d.manager.user_id,
+            items: ITEMS.map(|sku| d.item(sku).unwrap()),
+        };
         let mut sold: BTreeSet<String> = BTreeSet::new();
         for op in &ops {
             match op {
-                Op::Sell { dev, item, qty } => {
-                    let s = &mut t.devices[*dev].store;
-                    let c = s.actor(d.cashier.user_id).unwrap();
-                    let sale = s.open_sale(&c, None).unwrap();
-                    s.add_item(&c, sale, d.item(ITEMS[*item]).unwrap(), *qty, &[], 1).unwrap();
-                    let due = s.get::<Sale>(sale).unwrap().totals().unwrap().due;
-                    let out = s.pay(&c, sale, Tender::Card, eur(due), Some("R".into())).unwrap();
-                    sold.insert(out.receipt_no.unwrap());
-                }
-                Op::OpenTicket { dev, item } => {
-                    let s = &mut t.devices[*dev].store;
-                    let c = s.actor(d.cashier.user_id).unwrap();
-                    let sale = s.open_sale(&c, Some(format!("T{dev}"))).unwrap();
-                    s.add_item(&c, sale, d.item(ITEMS[*item]).unwrap(), 1, &[], 1).unwrap();
-                }
-                Op::AddToTicket { dev, item } => {
-                    let s = &mut t.devices[*dev].store;
-                    let c = s.actor(d.cashier.user_id).unwrap();
-                    if let Some(open) = s.open_sales().unwrap().first() {
-                        s.add_item(&c, open.id, d.item(ITEMS[*item]).unwrap(), 1, &[], 1).unwrap();
+                Op::Sync { dev, fates } => flaky_sync(&t.server, &mut t.devices[*dev], fates.clone()),
+                Op::Sell { dev, .. } | Op::OpenTicket { dev, .. } | Op::AddToTicket { dev, .. } | Op::Price { dev, .. } => {
+                    if let Some(receipt) = apply(op, &mut t.devices[*dev].store, &cast).unwrap() {
+                        sold.insert(receipt);
                     }
                 }
-                Op::Price { dev, item, price } => {
-                    let s = &mut t.devices[*dev].store;
-                    let m = s.actor(d.manager.user_id).unwrap();
-                    s.update_item(&m, d.item(ITEMS[*item]).unwrap(), |i| { i.price = *price; Ok(()) }).unwrap();
-                }
-                Op::Sync { dev, fates } => flaky_sync(&t.server, &mut t.devices[*dev], fates.clone()),
             }
         }
         t.settle();
