@@ -195,6 +195,25 @@ impl Shop {
         code
     }
 
+    /// An open sale of one burger on till 1, not synced yet; returns its id.
+    fn open_burger_sale(&mut self) -> Uuid {
+        let c = self.tills[0].store.actor(self.cashier).unwrap();
+        let sale = self.tills[0].store.open_sale(&c, None).unwrap();
+        self.tills[0]
+            .store
+            .add_item(&c, sale, self.burger, 1, &[], 1)
+            .unwrap();
+        sale
+    }
+
+    /// How many payments head office's projections hold for the tenant.
+    fn payments_at_head_office(&self) -> i64 {
+        self.server.count(
+            "SELECT count(*) FROM p_sale_payments WHERE tenant_id = $1",
+            self.tenant,
+        )
+    }
+
     /// A sale of `items` on till 1 paid in cash, synced; returns its id.
     fn paid_sale(&mut self, items: &[Uuid]) -> Uuid {
         let c = self.tills[0].store.actor(self.cashier).unwrap();
@@ -299,20 +318,14 @@ fn a_cashier_changing_a_price_is_rejected() {
 #[test]
 fn a_kitchen_device_touching_payments_is_rejected() {
     let mut s = shop();
-    let c0 = s.tills[0].store.actor(s.cashier).unwrap();
-    let sale = s.tills[0].store.open_sale(&c0, None).unwrap();
-    s.tills[0]
-        .store
-        .add_item(&c0, sale, s.burger, 1, &[], 1)
-        .unwrap();
+    let sale = s.open_burger_sale();
     s.settle();
     let kitchen = s.kitchen;
     let c = s.craft(sale, kitchen, |am| {
         forge_cash_payment(am, 1290, "kim").unwrap()
     });
     assert_eq!(s.refused(c), "forbidden");
-    let payments = "SELECT count(*) FROM p_sale_payments WHERE tenant_id = $1";
-    assert_eq!(s.server.count(payments, s.tenant), 0);
+    assert_eq!(s.payments_at_head_office(), 0);
 }
 
 /// A kitchen screen (enrolled with a kitchen code) acts with the kitchen role's rights whoever
@@ -321,12 +334,7 @@ fn a_kitchen_device_touching_payments_is_rejected() {
 #[test]
 fn a_kitchen_screen_cannot_take_a_payment_even_with_a_managers_pin() {
     let mut s = shop();
-    let c0 = s.tills[0].store.actor(s.cashier).unwrap();
-    let sale = s.tills[0].store.open_sale(&c0, None).unwrap();
-    s.tills[0]
-        .store
-        .add_item(&c0, sale, s.burger, 1, &[], 1)
-        .unwrap();
+    let sale = s.open_burger_sale();
     let code = s
         .owner
         .enrolment_code_for(s.store, DeviceKind::Kitchen)
@@ -354,15 +362,14 @@ fn a_kitchen_screen_cannot_take_a_payment_even_with_a_managers_pin() {
         forge_cash_payment(am, 1290, "maria").unwrap()
     });
     assert_eq!(s.refused_from(2, forged), "forbidden");
-    let payments = "SELECT count(*) FROM p_sale_payments WHERE tenant_id = $1";
-    assert_eq!(s.server.count(payments, s.tenant), 0);
+    assert_eq!(s.payments_at_head_office(), 0);
     // The same payment from a till is accepted: the screen's kind refused it, nothing else.
     let from_till = s.craft_on(1, sale, manager, |am| {
         forge_cash_payment(am, 1290, "maria").unwrap()
     });
     let r = s.push_from(1, vec![from_till]);
     assert!(matches!(r[0], PushResult::Accepted { .. }), "{r:?}");
-    assert_eq!(s.server.count(payments, s.tenant), 1);
+    assert_eq!(s.payments_at_head_office(), 1);
 }
 
 #[test]

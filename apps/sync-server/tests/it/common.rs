@@ -182,6 +182,16 @@ impl TestApp {
         self.call(Method::POST, path, token, Some(body)).await
     }
 
+    /// The tenant's owner revokes `device`.
+    pub async fn revoke(&self, t: &Tenant, device: uuid::Uuid) -> Resp {
+        self.post(
+            &format!("/v1/admin/devices/{device}/revoke"),
+            Some(&t.owner),
+            json!({}),
+        )
+        .await
+    }
+
     pub async fn login(&self, email: &str, password: &str) -> Resp {
         self.post(
             "/v1/auth/login",

@@ -132,13 +132,7 @@ async fn a_revoked_device_is_refused_on_its_next_request() {
         app.get("/v1/sync/pull?cursor=0", &d.token).await.status,
         StatusCode::OK
     );
-    let r = app
-        .post(
-            &format!("/v1/admin/devices/{}/revoke", d.enrol.device_id),
-            Some(&t.owner),
-            json!({}),
-        )
-        .await;
+    let r = app.revoke(&t, d.enrol.device_id).await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     assert!(r.body["revoked_at"].is_i64());
     // The token has not expired, but the device is revoked: refused at once.

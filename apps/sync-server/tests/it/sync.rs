@@ -302,13 +302,7 @@ async fn live_channel_says_more_after_a_change_via_listen_notify() {
         .contains("pos_sync_connected_devices"));
 
     // Revoking the device closes its open socket (the notice comes back through NOTIFY).
-    let r = app
-        .post(
-            &format!("/v1/admin/devices/{}/revoke", d.enrol.device_id),
-            Some(&t.owner),
-            json!({}),
-        )
-        .await;
+    let r = app.revoke(&t, d.enrol.device_id).await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     loop {
         match tokio::time::timeout(Duration::from_secs(10), ws.next())

@@ -97,6 +97,18 @@ fn sold_in_cash(t: &mut Tenant, sku: &str, price: i64) -> (Uuid, String) {
     (sale, line)
 }
 
+/// A mug sold and paid in cash on device 0, synced; returns the sale and the request that
+/// refunds the mug (restocked).
+fn a_sold_mug_and_its_refund(t: &mut Tenant) -> (Uuid, [RefundRequest; 1]) {
+    let (sale, line) = sold_in_cash(t, "RET-MUG", 1200);
+    let req = [RefundRequest {
+        sale_line_id: line,
+        qty: 1,
+        restock: true,
+    }];
+    (sale, req)
+}
+
 #[test]
 fn a_cashier_changing_a_price_is_rejected() {
     let t = Tenant::new(2);
@@ -257,12 +269,7 @@ fn any_edit_to_a_z_report_is_rejected() {
 fn a_refund_beyond_what_was_sold_is_rejected_and_the_device_resets() {
     let mut t = Tenant::new(2);
     let d = t.demo.clone();
-    let (sale, line) = sold_in_cash(&mut t, "RET-MUG", 1200);
-    let req = [RefundRequest {
-        sale_line_id: line,
-        qty: 1,
-        restock: true,
-    }];
+    let (sale, req) = a_sold_mug_and_its_refund(&mut t);
     let mut refunds = Vec::new();
     for dev in t.devices.iter_mut() {
         dev.online = false;
@@ -309,12 +316,7 @@ fn a_refund_beyond_what_was_sold_is_rejected_and_the_device_resets() {
 fn two_refunds_of_one_sale_in_one_push_cannot_exceed_it() {
     let mut t = Tenant::new(2);
     let d = t.demo.clone();
-    let (sale, line) = sold_in_cash(&mut t, "RET-MUG", 1200);
-    let req = [RefundRequest {
-        sale_line_id: line,
-        qty: 1,
-        restock: true,
-    }];
+    let (sale, req) = a_sold_mug_and_its_refund(&mut t);
     let pusher = t.devices[1].scope.device_id;
     let mut batch = Vec::new();
     for dev in t.devices.iter_mut() {
