@@ -16,7 +16,7 @@ use pos_core::doc::{DocType, Envelope};
 use pos_core::money::{Currency, Money};
 use pos_core::policy::PolicyError;
 use pos_core::refund::RefundRequest;
-use pos_core::sale::{Sale, Tender};
+use pos_core::sale::{Sale, SaleError, Tender};
 use pos_core::store::StoreError;
 use pos_sync::device::Transport;
 use pos_sync::headoffice::HeadOffice;
@@ -325,6 +325,32 @@ fn a_kitchen_device_touching_payments_is_rejected() {
         forge_cash_payment(am, 1290, "kim").unwrap()
     });
     assert_eq!(s.refused(c), "forbidden");
+    assert_eq!(s.payments_at_head_office(), 0);
+}
+
+/// A negative "payment" hands cash out of the drawer with a record of it: it is accepted only
+/// as the return of an overpayment, never on a sale that is not overpaid.
+#[test]
+fn a_negative_payment_on_a_sale_that_is_not_overpaid_is_rejected() {
+    let mut s = shop();
+    let sale = s.open_burger_sale();
+    s.settle();
+    let c = s.tills[0].store.actor(s.cashier).unwrap();
+    let local = s.tills[0]
+        .store
+        .return_overpayment(&c, sale, Tender::Cash, None);
+    assert!(
+        matches!(
+            local,
+            Err(StoreError::Sale(SaleError::NothingToReturn { due: 1290 }))
+        ),
+        "{local:?}"
+    );
+    let cashier = s.cashier;
+    let forged = s.craft(sale, cashier, |am| {
+        forge_cash_payment(am, -500, "carl").unwrap()
+    });
+    assert_eq!(s.refused(forged), "bad_return");
     assert_eq!(s.payments_at_head_office(), 0);
 }
 

@@ -150,12 +150,19 @@ pub fn sale_receipt(
     payments.sort_by_key(|p| p.at);
     let tenders = payments
         .iter()
-        .map(|pm| p::Tender {
-            label: match &pm.reference {
-                Some(r) => format!("{} {r}", tender_label(pm.tender)),
-                None => tender_label(pm.tender),
-            },
-            amount: m.of(pm.tendered),
+        .map(|pm| {
+            // A negative payment is an overpayment handed back after tills' changes merged.
+            let tender = match pm.amount < 0 {
+                true => format!("{} handed back", tender_label(pm.tender)),
+                false => tender_label(pm.tender),
+            };
+            p::Tender {
+                label: match &pm.reference {
+                    Some(r) => format!("{tender} {r}"),
+                    None => tender,
+                },
+                amount: m.of(pm.tendered),
+            }
         })
         .collect();
     let receipt_number = sale
@@ -417,6 +424,42 @@ mod tests {
         assert!(text.contains("Thank you for visiting!"), "{text}");
         assert!(text.contains("Returns within 30 days"), "{text}");
         assert!(text.contains("6.45 EUR"), "change due is printed: {text}");
+    }
+
+    #[test]
+    fn an_overpayment_handed_back_prints_as_such() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut store, d) = demo::seed(&dir.path().join("s.sqlite")).unwrap();
+        let c = d.cashier;
+        let sale = store.open_sale(&c, None).unwrap();
+        store.scan(&c, sale, &d.barcodes["COF-LAT"]).unwrap();
+        let eur = Currency::from_code("EUR").unwrap();
+        store
+            .pay(
+                &c,
+                sale,
+                Tender::Card,
+                CoreMoney::new(350, eur),
+                Some("A1".into()),
+            )
+            .unwrap();
+        // As merged from two tills: one euro more taken, and the euro handed back in cash.
+        let mut s: Sale = store.get(sale).unwrap();
+        let mut extra = s.payments.values().next().unwrap().clone();
+        extra.amount = 100;
+        extra.tendered = 100;
+        s.payments.insert("extra".into(), extra.clone());
+        extra.tender = Tender::Cash;
+        extra.reference = None;
+        extra.amount = -100;
+        extra.tendered = -100;
+        extra.at += 1;
+        s.payments.insert("returned".into(), extra);
+        assert_eq!(s.totals().unwrap().due, 0);
+        let doc = sale_receipt(&s, &demo::settings(), None).unwrap();
+        let text = render_text(&doc, &profile()).unwrap();
+        let back = text.lines().find(|l| l.contains("Cash handed back"));
+        assert!(back.is_some_and(|l| l.contains("-1.00 EUR")), "{text}");
     }
 
     #[test]

@@ -518,6 +518,18 @@ fn a_sale_with_discount_approval_split_tender_and_receipt() {
         json!({"sale_id": sid, "tender_kind": "card", "amount": 100, "reference": "AUTH1"}),
     );
     assert_eq!(p["outcome"]["due"], 200);
+    // Nothing to hand back while something is due (only merged tills can overpay a sale).
+    let e = h
+        .call(
+            "return_overpayment",
+            json!({"sale_id": sid, "tender_kind": "cash"}),
+        )
+        .unwrap_err();
+    assert_eq!(e["code"], "INVALID", "{e}");
+    assert!(
+        e["message"].as_str().unwrap().contains("not overpaid"),
+        "{e}"
+    );
     let p = h.ok(
         "pay",
         json!({"sale_id": sid, "tender_kind": "cash", "amount": 500}),

@@ -81,6 +81,9 @@ impl PolicyError {
             PolicyError::SaleSettingsMismatch { .. } => "settings_mismatch",
             PolicyError::MissingDependency(_) => "missing_dependency",
             PolicyError::Refund(RefundError::ExceedsRefundable { .. }) => "refund_exceeds_sale",
+            PolicyError::Sale(
+                SaleError::NothingToReturn { .. } | SaleError::ReturnMismatch { .. },
+            ) => "bad_return",
             PolicyError::Sale(_)
             | PolicyError::Refund(_)
             | PolicyError::Stock(_)
@@ -332,6 +335,10 @@ fn value_rules(
         AnyDoc::Item(i) => i.validate()?,
         AnyDoc::Sale(sale) => {
             sale.validate()?;
+            sale.check_returns(match before {
+                Some(AnyDoc::Sale(b)) => Some(b),
+                _ => None,
+            })?;
             let store = env
                 .store_id
                 .ok_or(PolicyError::MissingDependency("store".into()))?;

@@ -57,6 +57,12 @@ pub enum SaleError {
     NothingToFire,
     #[error("payment amount must be positive, got {0}")]
     NonPositivePayment(i64),
+    #[error("a payment of zero records nothing")]
+    ZeroPayment,
+    #[error("nothing to hand back: the sale is not overpaid ({due} due)")]
+    NothingToReturn { due: i64 },
+    #[error("a returned payment of {returned} must hand back exactly the {overpaid} overpaid")]
+    ReturnMismatch { returned: i64, overpaid: i64 },
     #[error("payment of {amount} exceeds the {due} due (only cash may be over-tendered)")]
     Overpayment { amount: i64, due: i64 },
     #[error("a card payment needs the terminal's reference")]
@@ -187,7 +193,8 @@ impl Tender {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Payment {
     pub tender: Tender,
-    /// What this payment settles, in minor units.
+    /// What this payment settles, in minor units. Negative for money handed back when tills
+    /// merged a sale into an overpaid one ([`Sale::return_overpayment`]).
     pub amount: i64,
     /// What the customer handed over (cash); equals `amount` for other tenders.
     pub tendered: i64,
@@ -726,6 +733,80 @@ impl Sale {
         Ok(id)
     }
 
+    /// Hands back what an open sale is overpaid by, as a negative payment of `tender` (cash; a
+    /// card refund with the terminal's reference; or a labelled other tender), so that nothing is
+    /// due and the sale can close. A till cannot overpay a sale itself; two tills can, when one
+    /// removes a line while the other, not seeing it yet, takes a payment, and their changes
+    /// merge. Returns the recorded payment's id.
+    pub fn return_overpayment(
+        &mut self,
+        tender: Tender,
+        reference: Option<String>,
+        by: Uuid,
+        now: Timestamp,
+    ) -> Result<String, SaleError> {
+        self.ensure_open()?;
+        let due = self.totals()?.due;
+        if due >= 0 {
+            return Err(SaleError::NothingToReturn { due });
+        }
+        let reference = reference
+            .map(|r| r.trim().to_string())
+            .filter(|r| !r.is_empty());
+        let (reference, label) = match (tender, reference) {
+            (Tender::Cash, _) => (None, None),
+            (Tender::Card, Some(r)) => (Some(r), None),
+            (Tender::Card, None) => return Err(SaleError::MissingCardReference),
+            (Tender::Other, Some(l)) => (None, Some(l)),
+            (Tender::Other, None) => return Err(SaleError::MissingTenderLabel),
+        };
+        let id = new_id();
+        self.payments.insert(
+            id.clone(),
+            Payment {
+                tender,
+                amount: due,
+                tendered: due,
+                change: 0,
+                reference,
+                label,
+                at: now,
+                by: by.to_string(),
+            },
+        );
+        Ok(id)
+    }
+
+    /// Checks the payments `self` adds to `before` (the same sale earlier, `None` when new): one
+    /// with a negative amount hands money back, which is right only as the return of an
+    /// overpayment, exactly what `before` was overpaid by. Anything else (a negative "payment"
+    /// on a sale that is not overpaid) would take cash out of the drawer with a receipt for it.
+    pub fn check_returns(&self, before: Option<&Sale>) -> Result<(), SaleError> {
+        let returned: i64 = self
+            .payments
+            .iter()
+            .filter(|(id, p)| p.amount < 0 && !before.is_some_and(|b| b.payments.contains_key(*id)))
+            .map(|(_, p)| -p.amount)
+            .sum();
+        if returned == 0 {
+            return Ok(());
+        }
+        let due_before = match before {
+            Some(b) => b.totals()?.due,
+            None => 0,
+        };
+        if due_before >= 0 {
+            return Err(SaleError::NothingToReturn { due: due_before });
+        }
+        if returned != -due_before {
+            return Err(SaleError::ReturnMismatch {
+                returned,
+                overpaid: -due_before,
+            });
+        }
+        Ok(())
+    }
+
     /// Closes a fully paid sale with its receipt number.
     pub fn close(&mut self, receipt_no: String, now: Timestamp) -> Result<(), SaleError> {
         self.ensure_open()?;
@@ -773,8 +854,8 @@ impl Sale {
             }
         }
         for p in self.payments.values() {
-            if p.amount <= 0 {
-                return Err(SaleError::NonPositivePayment(p.amount));
+            if p.amount == 0 {
+                return Err(SaleError::ZeroPayment);
             }
             if p.tender == Tender::Card && p.reference.is_none() {
                 return Err(SaleError::MissingCardReference);

@@ -671,13 +671,16 @@ fn run_change(
 /// which had pulled it half-synced, adds a line to what it saw as an open ticket. Refusing the
 /// close would make a paid sale and its printed receipt vanish; so such a change is judged on
 /// what its author saw, and the merged sale keeps its balance for head office to settle
-/// (`p_closed_sales_with_balance`).
+/// (`p_closed_sales_with_balance`). Handing back an overpayment is judged the same way: the
+/// amount is what its author's till showed as overpaid.
 fn is_balance_rule(e: &pos_core::policy::PolicyError) -> bool {
     matches!(
         e,
         pos_core::policy::PolicyError::Sale(
             pos_core::sale::SaleError::NotFullyPaid { .. }
                 | pos_core::sale::SaleError::Overpayment { .. }
+                | pos_core::sale::SaleError::NothingToReturn { .. }
+                | pos_core::sale::SaleError::ReturnMismatch { .. }
         )
     )
 }

@@ -56,6 +56,7 @@ pub fn handler<R: tauri::Runtime>() -> impl Fn(tauri::ipc::Invoke<R>) -> bool + 
         sale::set_order_discount,
         sale::fire_sale,
         sale::pay,
+        sale::return_overpayment,
         sale::void_sale,
         sale::print_receipt,
         sale::reprint_receipt,

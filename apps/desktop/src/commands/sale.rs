@@ -263,6 +263,27 @@ pub fn pay(
     })
 }
 
+/// Hands back what an open sale is overpaid by (possible only after two tills' changes to it
+/// merged) in `tender_kind`, and closes the sale with a receipt number.
+#[tauri::command(rename_all = "snake_case")]
+pub fn return_overpayment(
+    state: State<'_, AppState>,
+    sale_id: String,
+    tender_kind: String,
+    reference: Option<String>,
+) -> CmdResult<Paid> {
+    let sid = id(&sale_id)?;
+    let t = tender(&tender_kind)?;
+    let mut inner = state.lock();
+    let (mut store, actor) = inner.acting()?;
+    let outcome = store.return_overpayment(&actor, sid, t, reference)?;
+    drop(store);
+    Ok(Paid {
+        outcome,
+        sale: view(&mut inner, sid)?,
+    })
+}
+
 #[tauri::command(rename_all = "snake_case")]
 pub fn void_sale(state: State<'_, AppState>, sale_id: String, reason: String) -> CmdResult<()> {
     let sid = id(&sale_id)?;

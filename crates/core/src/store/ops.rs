@@ -506,6 +506,37 @@ impl Store {
         })
     }
 
+    /// Hands back what an open sale is overpaid by (`Sale::return_overpayment`; it can only
+    /// happen when tills' changes merge) and closes it with a receipt number, as paying does.
+    pub fn return_overpayment(
+        &mut self,
+        actor: &Actor,
+        sale_id: Uuid,
+        tender: Tender,
+        reference: Option<String>,
+    ) -> Result<PaymentOutcome, StoreError> {
+        self.write(actor, |w| {
+            let now = w.now();
+            let by = w.actor().user_id;
+            let shift = w.open_shift_id()?;
+            let payment_id = w.update(sale_id, |s: &mut Sale| {
+                let id = s.return_overpayment(tender, reference, by, now)?;
+                if s.shift_id.is_none() {
+                    s.shift_id = shift.map(|x| x.to_string());
+                }
+                Ok::<_, StoreError>(id)
+            })?;
+            let no = w.next_receipt_number()?.to_string();
+            w.update(sale_id, |s: &mut Sale| s.close(no.clone(), now))?;
+            Ok(PaymentOutcome {
+                payment_id,
+                change: 0,
+                due: 0,
+                receipt_no: Some(no),
+            })
+        })
+    }
+
     /// Closes a sale whose total is zero (everything discounted), with a receipt number.
     pub fn close_zero_sale(&mut self, actor: &Actor, sale_id: Uuid) -> Result<String, StoreError> {
         self.write(actor, |w| {

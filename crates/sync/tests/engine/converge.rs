@@ -421,3 +421,87 @@ fn regression_a_paid_sale_seen_half_synced_by_another_till_keeps_its_payment() {
         assert_eq!(receipts, [receipt.clone()]);
     }
 }
+
+/// One till takes a burger off a ticket while another, not seeing it yet, takes a card payment
+/// of more than what is left: the merged ticket is open and overpaid, which no till can pay or
+/// close. The paying till hands the difference back (a negative payment, exactly what it shows
+/// as overpaid) and the sale closes; every till converges, with nothing refused.
+#[test]
+fn an_overpaid_ticket_after_a_merge_is_settled_by_handing_the_difference_back() {
+    let mut t = Tenant::new(2);
+    let d = t.demo.clone();
+    let c0 = t.devices[0].store.actor(d.cashier.user_id).unwrap();
+    let sale = t.devices[0]
+        .store
+        .open_sale(&c0, Some("T4".into()))
+        .unwrap();
+    for sku in ["COF-LAT", "KIT-BUR"] {
+        t.devices[0]
+            .store
+            .add_item(&c0, sale, d.item(sku).unwrap(), 1, &[], 1)
+            .unwrap();
+    }
+    t.settle();
+    let total = |dev: &mut Device| dev.store.get::<Sale>(sale).unwrap().totals().unwrap();
+    let before = total(&mut t.devices[0]).total;
+    // Offline: till 1 takes the burger off; till 0 takes a card payment of what is left plus
+    // one euro, less than the ticket's total on its screen, so the ticket stays open there.
+    let c1 = t.devices[1].store.actor(d.cashier.user_id).unwrap();
+    let burger_line = t.devices[1]
+        .store
+        .get::<Sale>(sale)
+        .unwrap()
+        .lines
+        .iter()
+        .find(|(_, l)| l.sku == "KIT-BUR")
+        .map(|(id, _)| id.clone())
+        .unwrap();
+    t.devices[1]
+        .store
+        .remove_line(&c1, sale, &burger_line)
+        .unwrap();
+    let left = total(&mut t.devices[1]).total;
+    assert!(left + 100 < before);
+    let paid = t.devices[0]
+        .store
+        .pay(
+            &c0,
+            sale,
+            Tender::Card,
+            eur(left + 100),
+            Some("AUTH-7".into()),
+        )
+        .unwrap();
+    assert_eq!(paid.receipt_no, None, "still open on till 0");
+    t.settle();
+    for dev in &mut t.devices {
+        assert!(dev.store.sync_problems().unwrap().is_empty());
+        assert_eq!(total(dev).due, -100, "open and overpaid by one euro");
+    }
+    // Till 0 cannot take another payment, and hands the euro back in cash.
+    assert!(t.devices[0]
+        .store
+        .pay(&c0, sale, Tender::Cash, eur(100), None)
+        .is_err());
+    let back = t.devices[0]
+        .store
+        .return_overpayment(&c0, sale, Tender::Cash, None)
+        .unwrap();
+    assert!(back.receipt_no.is_some(), "the sale closes");
+    t.settle();
+    let digests = t.digests();
+    assert!(digests.iter().all(|x| *x == digests[0]));
+    for dev in &mut t.devices {
+        assert!(dev.store.sync_problems().unwrap().is_empty());
+        let s = dev.store.get::<Sale>(sale).unwrap();
+        assert_eq!(s.status, pos_core::sale::SaleStatus::Closed);
+        assert_eq!(s.totals().unwrap().due, 0);
+        let returned: Vec<i64> = s
+            .payments
+            .values()
+            .filter(|p| p.amount < 0)
+            .map(|p| p.amount)
+            .collect();
+        assert_eq!(returned, [-100]);
+    }
+}
