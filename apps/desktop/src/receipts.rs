@@ -434,27 +434,15 @@ mod tests {
         let sale = store.open_sale(&c, None).unwrap();
         store.scan(&c, sale, &d.barcodes["COF-LAT"]).unwrap();
         let eur = Currency::from_code("EUR").unwrap();
-        store
-            .pay(
-                &c,
-                sale,
-                Tender::Card,
-                CoreMoney::new(350, eur),
-                Some("A1".into()),
-            )
-            .unwrap();
-        // As merged from two tills: one euro more taken, and the euro handed back in cash.
+        let cash = |minor| CoreMoney::new(minor, eur);
+        store.pay(&c, sale, Tender::Cash, cash(350), None).unwrap();
+        // As merged from two tills: one euro more taken, and the euro handed back.
         let mut s: Sale = store.get(sale).unwrap();
-        let mut extra = s.payments.values().next().unwrap().clone();
-        extra.amount = 100;
-        extra.tendered = 100;
-        s.payments.insert("extra".into(), extra.clone());
-        extra.tender = Tender::Cash;
-        extra.reference = None;
-        extra.amount = -100;
-        extra.tendered = -100;
-        extra.at += 1;
-        s.payments.insert("returned".into(), extra);
+        let mut more = s.payments.values().next().unwrap().clone();
+        for (id, amount, at) in [("more", 100, 1), ("back", -100, 2)] {
+            (more.amount, more.tendered, more.at) = (amount, amount, more.at + at);
+            s.payments.insert(id.into(), more.clone());
+        }
         assert_eq!(s.totals().unwrap().due, 0);
         let doc = sale_receipt(&s, &demo::settings(), None).unwrap();
         let text = render_text(&doc, &profile()).unwrap();

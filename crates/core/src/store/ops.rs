@@ -14,7 +14,7 @@ use crate::inventory::{StockDoc, StockDocKind};
 use crate::kitchen::{route, KitchenTicket};
 use crate::money::Money;
 use crate::refund::{Refund, RefundRequest};
-use crate::sale::{Discount, Sale, SaleKind, SaleStatus, Tender};
+use crate::sale::{Discount, Sale, SaleError, SaleKind, SaleStatus, Tender, Timestamp};
 use crate::shift::{CashEventKind, Shift, ShiftReport, ZReport};
 
 /// The result of a payment.
@@ -473,12 +473,40 @@ impl Store {
         amount: Money,
         reference: Option<String>,
     ) -> Result<PaymentOutcome, StoreError> {
+        self.record_payment(actor, sale_id, |s, by, now| {
+            s.add_payment(tender, amount, reference, by, now)
+        })
+    }
+
+    /// Hands back what an open sale is overpaid by (`Sale::return_overpayment`; it can only
+    /// happen when tills' changes merge), which settles it: it closes as paying does.
+    pub fn return_overpayment(
+        &mut self,
+        actor: &Actor,
+        sale_id: Uuid,
+        tender: Tender,
+        reference: Option<String>,
+    ) -> Result<PaymentOutcome, StoreError> {
+        self.record_payment(actor, sale_id, |s, by, now| {
+            s.return_overpayment(tender, reference, by, now)
+        })
+    }
+
+    /// Records a payment on a sale with `record` (given the actor and the time; it returns the
+    /// payment's id), ties the sale to the open shift if it has none yet, and closes the sale
+    /// with the next receipt number when nothing is left due.
+    fn record_payment(
+        &mut self,
+        actor: &Actor,
+        sale_id: Uuid,
+        record: impl FnOnce(&mut Sale, Uuid, Timestamp) -> Result<String, SaleError>,
+    ) -> Result<PaymentOutcome, StoreError> {
         self.write(actor, |w| {
             let now = w.now();
             let by = w.actor().user_id;
             let shift = w.open_shift_id()?;
             let payment_id = w.update(sale_id, |s: &mut Sale| {
-                let id = s.add_payment(tender, amount, reference, by, now)?;
+                let id = record(s, by, now)?;
                 if s.shift_id.is_none() {
                     s.shift_id = shift.map(|x| x.to_string());
                 }
@@ -502,37 +530,6 @@ impl Store {
                 change,
                 due: totals.due,
                 receipt_no,
-            })
-        })
-    }
-
-    /// Hands back what an open sale is overpaid by (`Sale::return_overpayment`; it can only
-    /// happen when tills' changes merge) and closes it with a receipt number, as paying does.
-    pub fn return_overpayment(
-        &mut self,
-        actor: &Actor,
-        sale_id: Uuid,
-        tender: Tender,
-        reference: Option<String>,
-    ) -> Result<PaymentOutcome, StoreError> {
-        self.write(actor, |w| {
-            let now = w.now();
-            let by = w.actor().user_id;
-            let shift = w.open_shift_id()?;
-            let payment_id = w.update(sale_id, |s: &mut Sale| {
-                let id = s.return_overpayment(tender, reference, by, now)?;
-                if s.shift_id.is_none() {
-                    s.shift_id = shift.map(|x| x.to_string());
-                }
-                Ok::<_, StoreError>(id)
-            })?;
-            let no = w.next_receipt_number()?.to_string();
-            w.update(sale_id, |s: &mut Sale| s.close(no.clone(), now))?;
-            Ok(PaymentOutcome {
-                payment_id,
-                change: 0,
-                due: 0,
-                receipt_no: Some(no),
             })
         })
     }
