@@ -16,30 +16,31 @@ use sqlx_core::query_as::query_as;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use crate::auth::{require, UserAuth};
+use crate::auth::{require, require_rank, UserAuth};
 use crate::db::{self, now_ms};
 use crate::docs::{write_as_server, SERVER_DEVICE};
 use crate::error::ApiError;
 use crate::state::AppState;
 
-fn check_name(what: &str, s: &str) -> Result<String, ApiError> {
-    let s = s.trim();
-    if s.is_empty() || s.len() > 200 {
-        return Err(ApiError::validation(format!(
-            "{what} must be 1 to 200 characters"
-        )));
-    }
-    Ok(s.to_string())
+/// A name (tenant, store, user): trimmed, 1 to 200 characters, no NUL (`pos_core::text`).
+pub(crate) fn check_name(what: &str, s: &str) -> Result<String, ApiError> {
+    pos_core::text::required(what, s, 200).map_err(|e| ApiError::validation(e.to_string()))
 }
 
-fn check_email(s: &str) -> Result<String, ApiError> {
-    let s = s.trim().to_lowercase();
-    if s.len() > 254 || !s.contains('@') || s.starts_with('@') || s.ends_with('@') {
+/// A head-office login email: trimmed and lower-cased, at most 254 characters (RFC 5321), with
+/// an `@` between two non-empty parts. The length is checked before anything is copied, and the
+/// value is echoed in the error only when it is short.
+pub(crate) fn check_email(s: &str) -> Result<String, ApiError> {
+    let t = s.trim();
+    pos_core::text::check("email", t, pos_core::email::MAX_EMAIL_LEN)
+        .map_err(|e| ApiError::validation(e.to_string()))?;
+    let t = t.to_lowercase();
+    if !t.contains('@') || t.starts_with('@') || t.ends_with('@') {
         return Err(ApiError::validation(format!(
-            "{s:?} is not an email address"
+            "{t:?} is not an email address"
         )));
     }
-    Ok(s)
+    Ok(t)
 }
 
 async fn hash_blocking(secret: String) -> Result<String, ApiError> {
@@ -552,6 +553,7 @@ pub async fn grant_role(
     } else {
         require(&state.pool, user, req.store_id, Permission::StaffManage).await?;
     }
+    require_rank(&state.pool, user, req.store_id, target, Some(req.role)).await?;
     let id = Uuid::now_v7();
     let mut tx = state.pool.begin().await?;
     query(
@@ -604,6 +606,7 @@ pub async fn revoke_role(
     } else {
         require(&state.pool, user, store, Permission::StaffManage).await?;
     }
+    require_rank(&state.pool, user, store, target, role.parse().ok()).await?;
     let mut tx = state.pool.begin().await?;
     query("DELETE FROM memberships WHERE tenant_id = $1 AND membership_id = $2")
         .bind(user.tenant_id)
@@ -637,21 +640,43 @@ pub async fn set_pin(
     target: Uuid,
     req: SetPin,
 ) -> Result<(), ApiError> {
-    // Staff management in any store the target belongs to, or tenant-wide.
+    // Staff management, and a rank above the target's, tenant-wide or in a store the target
+    // belongs to (`pos_core::auth::rank`).
     let stores: Vec<(Option<Uuid>,)> =
         query_as("SELECT store_id FROM memberships WHERE tenant_id = $1 AND user_id = $2")
             .bind(user.tenant_id)
             .bind(target)
             .fetch_all(&state.pool)
             .await?;
-    let mut allowed = require(&state.pool, user, None, Permission::StaffManage).await;
-    for (s,) in stores.iter().filter(|(s,)| s.is_some()) {
-        if allowed.is_ok() {
-            break;
+    let mut scopes = vec![None];
+    scopes.extend(stores.into_iter().filter_map(|(s,)| s.map(Some)));
+    // Allowed in one scope is enough; otherwise a rank refusal says more than a permission
+    // missing in some scope.
+    let mut refusal = None;
+    let mut allowed = false;
+    for scope in scopes {
+        if require(&state.pool, user, scope, Permission::StaffManage)
+            .await
+            .is_err()
+        {
+            continue;
         }
-        allowed = require(&state.pool, user, *s, Permission::StaffManage).await;
+        match require_rank(&state.pool, user, scope, target, None).await {
+            Ok(()) => {
+                allowed = true;
+                break;
+            }
+            Err(e) => refusal = Some(e),
+        }
     }
-    allowed?;
+    if !allowed {
+        return Err(refusal.unwrap_or_else(|| {
+            ApiError::Authz(format!(
+                "permission {} is required",
+                Permission::StaffManage
+            ))
+        }));
+    }
     check_pin(&req.pin).map_err(|e| ApiError::validation(e.to_string()))?;
     let hash = hash_blocking(req.pin).await?;
     let mut tx = state.pool.begin().await?;

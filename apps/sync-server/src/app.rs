@@ -233,15 +233,17 @@ pub async fn serve(
     let pool = state.pool.clone();
     let grace = Duration::from_secs(config.shutdown_grace_secs);
     let notify = shutdown.clone();
-    let server = axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move {
+    tokio::spawn(async move {
         stop.await;
         tracing::info!("shutting down: draining in-flight requests");
         let _ = notify.send(true);
     });
+    let server = crate::listen::serve(
+        listener,
+        router,
+        crate::listen::Limits::from(config),
+        shutdown.subscribe(),
+    );
     let mut done = shutdown.subscribe();
     let serving = tokio::spawn(async move { server.await });
     let result = tokio::select! {

@@ -27,7 +27,17 @@ use crate::state::AppState;
 pub struct LoginRequest {
     pub email: String,
     pub password: String,
+    /// Only needed when the same email and password open accounts in several tenants (emails
+    /// are unique per tenant, not across tenants): the login then answers 409 with the tenants.
+    #[serde(default)]
+    pub tenant_id: Option<Uuid>,
 }
+
+/// Longest password accepted anywhere (creating a user, logging in).
+pub const MAX_PASSWORD_CHARS: usize = 256;
+
+/// Accounts of one email tried at one login (one per tenant that has the email).
+const MAX_LOGIN_CANDIDATES: i64 = 16;
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct LoginResponse {
@@ -102,12 +112,23 @@ async fn verify_blocking(password: String, phc: String) -> Result<bool, ApiError
 }
 
 /// `POST /v1/auth/login`.
+///
+/// Input is checked before anything is kept: the email must be an email of at most 254
+/// characters and the password at most 256, so neither can grow the rate limiter (issue 15).
+/// Failed attempts are counted under the user row's lock (`SELECT … FOR UPDATE`), so concurrent
+/// wrong passwords cannot each read the same count: the fifth locks the account and the rest
+/// answer 429; a right password racing them re-checks the lock under the same row lock.
 pub async fn login(
     state: &AppState,
     ip: &str,
     req: LoginRequest,
 ) -> Result<LoginResponse, ApiError> {
-    let email = req.email.trim().to_lowercase();
+    let email = crate::admin::check_email(&req.email)?;
+    if req.password.chars().count() > MAX_PASSWORD_CHARS {
+        return Err(ApiError::validation(format!(
+            "a password is at most {MAX_PASSWORD_CHARS} characters"
+        )));
+    }
     let now = now_ms();
     let s = &state.settings;
     for (key, limit) in [
@@ -122,40 +143,87 @@ pub async fn login(
                 retry_after_secs,
             })?;
     }
-    let row: Option<(Uuid, Uuid, Option<String>, bool, i64, Option<i64>)> = query_as(
-        "SELECT tenant_id, user_id, password_hash, is_superadmin, failed_logins, locked_until
-         FROM users WHERE email = $1",
+    let candidates: Vec<(Uuid, Uuid, Option<String>, i64, Option<i64>)> = query_as(
+        "SELECT tenant_id, user_id, password_hash, failed_logins, locked_until
+         FROM users WHERE email = $1 AND ($2::uuid IS NULL OR tenant_id = $2)
+         ORDER BY tenant_id LIMIT $3",
     )
     .bind(&email)
-    .fetch_optional(&state.pool)
+    .bind(req.tenant_id)
+    .bind(MAX_LOGIN_CANDIDATES)
+    .fetch_all(&state.pool)
     .await?;
     let bad = || ApiError::Authn("wrong email or password".into());
-    let Some((tenant, user, Some(phc), superadmin, failures, locked_until)) = row else {
+    let with_password: Vec<_> = candidates
+        .into_iter()
+        .filter_map(|(t, u, phc, f, l)| {
+            phc.map(|p| {
+                (
+                    t,
+                    u,
+                    p,
+                    Throttle {
+                        failures: f,
+                        locked_until: l,
+                    },
+                )
+            })
+        })
+        .collect();
+    if with_password.is_empty() {
         let _ = verify_blocking(req.password, dummy_hash().to_string()).await;
         return Err(bad());
+    }
+    let mut matched = Vec::new();
+    let mut locked: Option<i64> = None;
+    for (tenant, user, phc, throttle) in with_password {
+        if let Err(until) = throttle.check(now) {
+            locked = Some(locked.map_or(until, |l: i64| l.min(until)));
+            continue;
+        }
+        if verify_blocking(req.password.clone(), phc).await? {
+            matched.push((tenant, user));
+        } else if let Err(until) = record_failure(state, tenant, user).await? {
+            locked = Some(locked.map_or(until, |l: i64| l.min(until)));
+        }
+    }
+    let locked_answer = |until: i64| ApiError::RateLimit {
+        message: "too many failed logins: the account is locked for a while".into(),
+        retry_after_secs: ((until - now_ms()) / 1000).max(1) as u64,
     };
-    let throttle = Throttle {
+    let (tenant, user) = match matched.as_slice() {
+        [] => return Err(locked.map_or_else(bad, locked_answer)),
+        [one] => *one,
+        several => {
+            return Err(ApiError::Conflict {
+                message: "this email and password open accounts in several tenants: \
+                          log in again with one of these tenant_id"
+                    .into(),
+                details: serde_json::json!({
+                    "tenants": several.iter().map(|(t, _)| t).collect::<Vec<_>>()
+                }),
+            })
+        }
+    };
+    let mut tx = state.pool.begin().await?;
+    // Under the row's lock: a failure counted by a concurrent attempt since the check above
+    // may have locked the account, and then this right password is refused too.
+    let (failures, locked_until, superadmin): (i64, Option<i64>, bool) = query_as(
+        "SELECT failed_logins, locked_until, is_superadmin FROM users
+         WHERE tenant_id = $1 AND user_id = $2 FOR UPDATE",
+    )
+    .bind(tenant)
+    .bind(user)
+    .fetch_one(&mut *tx)
+    .await?;
+    if let Err(until) = (Throttle {
         failures,
         locked_until,
-    };
-    if let Err(until) = throttle.check(now) {
-        return Err(ApiError::RateLimit {
-            message: "too many failed logins: the account is locked for a while".into(),
-            retry_after_secs: ((until - now) / 1000).max(1) as u64,
-        });
+    })
+    .check(now_ms())
+    {
+        return Err(locked_answer(until));
     }
-    if !verify_blocking(req.password, phc).await? {
-        let t = throttle.fail(now_ms());
-        query("UPDATE users SET failed_logins = $3, locked_until = $4 WHERE tenant_id = $1 AND user_id = $2")
-            .bind(tenant)
-            .bind(user)
-            .bind(t.failures)
-            .bind(t.locked_until)
-            .execute(&state.pool)
-            .await?;
-        return Err(bad());
-    }
-    let mut tx = state.pool.begin().await?;
     query("UPDATE users SET failed_logins = 0, locked_until = NULL WHERE tenant_id = $1 AND user_id = $2")
         .bind(tenant)
         .bind(user)
@@ -185,6 +253,43 @@ pub async fn login(
         user_id: user,
         tenant_id: tenant,
     })
+}
+
+/// Counts one failed attempt for a user under its row's lock, by `Throttle::fail` (the one
+/// lockout rule); the attempt that locks the account is still answered "wrong password", as
+/// when attempts come one by one. `Err(until)` when the account was already locked (by a
+/// concurrent attempt): this one is not counted and is answered 429.
+async fn record_failure(
+    state: &AppState,
+    tenant: Uuid,
+    user: Uuid,
+) -> Result<Result<(), i64>, ApiError> {
+    let mut tx = state.pool.begin().await?;
+    let (failures, locked_until): (i64, Option<i64>) = query_as(
+        "SELECT failed_logins, locked_until FROM users WHERE tenant_id = $1 AND user_id = $2 FOR UPDATE",
+    )
+    .bind(tenant)
+    .bind(user)
+    .fetch_one(&mut *tx)
+    .await?;
+    let now = now_ms();
+    let throttle = Throttle {
+        failures,
+        locked_until,
+    };
+    if let Err(until) = throttle.check(now) {
+        return Ok(Err(until));
+    }
+    let t = throttle.fail(now);
+    query("UPDATE users SET failed_logins = $3, locked_until = $4 WHERE tenant_id = $1 AND user_id = $2")
+        .bind(tenant)
+        .bind(user)
+        .bind(t.failures)
+        .bind(t.locked_until)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(Ok(()))
 }
 
 async fn issue_refresh(
@@ -404,6 +509,59 @@ pub async fn require(
             store.map(|s| format!(" in store {s}")).unwrap_or_default()
         )))
     }
+}
+
+/// The strongest role a user holds anywhere in the tenant (any store, or tenant-wide).
+pub async fn rank_in_tenant(
+    pool: &PgPool,
+    tenant: Uuid,
+    user: Uuid,
+) -> Result<Option<Role>, ApiError> {
+    let rows: Vec<(String,)> =
+        query_as("SELECT role FROM memberships WHERE tenant_id = $1 AND user_id = $2")
+            .bind(tenant)
+            .bind(user)
+            .fetch_all(pool)
+            .await?;
+    Ok(strongest(
+        rows.into_iter().filter_map(|(r,)| r.parse().ok()),
+    ))
+}
+
+/// What a change to another person's roles or PIN needs on top of its permission
+/// (`pos_core::auth::rank`): the caller, with the roles that apply in `store`, must outrank the
+/// target's strongest role, and reach `role` when one is granted or revoked. A superadmin may;
+/// so may anyone acting on themselves (but never granting above their own rank).
+pub async fn require_rank(
+    pool: &PgPool,
+    user: &UserAuth,
+    store: Option<Uuid>,
+    target: Uuid,
+    role: Option<Role>,
+) -> Result<(), ApiError> {
+    if user.superadmin {
+        return Ok(());
+    }
+    let mine = strongest(roles_in(pool, user.tenant_id, user.user_id, store).await?)
+        .ok_or_else(|| ApiError::Authz("you hold no role here".into()))?;
+    if let Some(role) = role {
+        if !pos_core::auth::rank::may_grant(mine, role) {
+            return Err(ApiError::Authz(format!(
+                "a {mine} cannot grant or revoke the {role} role, which outranks theirs"
+            )));
+        }
+    }
+    if target != user.user_id {
+        let theirs = rank_in_tenant(pool, user.tenant_id, target).await?;
+        if !pos_core::auth::rank::may_act_on(mine, theirs) {
+            let theirs = theirs.map(|r| r.to_string()).unwrap_or_default();
+            return Err(ApiError::Authz(format!(
+                "this user is a {theirs}, which a {mine} does not outrank: \
+                 only someone above them may change their roles or PIN"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// The strongest of a user's roles (owner first).

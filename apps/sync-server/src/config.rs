@@ -80,6 +80,25 @@ pub struct Config {
     #[arg(long, env = "POS_MAIL_FROM", default_value = "receipts@localhost")]
     pub mail_from: String,
 
+    /// Seconds a client has to send a whole request head, and that an idle keep-alive
+    /// connection is kept waiting for its next one; then the connection is closed.
+    #[arg(long, env = "POS_HEADER_READ_TIMEOUT_SECS", default_value_t = 20)]
+    pub header_read_timeout_secs: u64,
+
+    /// Seconds a client has to send a whole request body, from the end of its head; then the
+    /// answer is 408 and the connection is closed.
+    #[arg(long, env = "POS_BODY_READ_TIMEOUT_SECS", default_value_t = 60)]
+    pub body_read_timeout_secs: u64,
+
+    /// Open HTTP connections allowed from one client address (a store's devices behind one
+    /// NAT address each keep one or two); one more is closed at once.
+    #[arg(long, env = "POS_MAX_CONNECTIONS_PER_IP", default_value_t = 256)]
+    pub max_connections_per_ip: usize,
+
+    /// Open HTTP connections allowed in all (keep it under the process's file limit).
+    #[arg(long, env = "POS_MAX_CONNECTIONS", default_value_t = 16_384)]
+    pub max_connections: usize,
+
     /// Log filter (tracing `EnvFilter` syntax). Logs are JSON on stdout.
     #[arg(long, env = "RUST_LOG", default_value = "info")]
     pub log: String,
@@ -97,6 +116,8 @@ pub struct Settings {
     pub mail_spool_dir: PathBuf,
     /// Their sender.
     pub mail_from: String,
+    /// Time a client has to send a request body (the router answers 408 past it).
+    pub body_read_timeout: std::time::Duration,
 }
 
 impl Default for Settings {
@@ -109,6 +130,7 @@ impl Default for Settings {
             login_per_email_per_min: 10,
             mail_spool_dir: PathBuf::from("./server-data/mail-spool"),
             mail_from: "receipts@localhost".into(),
+            body_read_timeout: std::time::Duration::from_secs(60),
         }
     }
 }
@@ -126,6 +148,17 @@ impl From<&Config> for Settings {
                 .clone()
                 .unwrap_or_else(|| c.data_dir.join("mail-spool")),
             mail_from: c.mail_from.clone(),
+            body_read_timeout: std::time::Duration::from_secs(c.body_read_timeout_secs),
+        }
+    }
+}
+
+impl From<&Config> for crate::listen::Limits {
+    fn from(c: &Config) -> Self {
+        crate::listen::Limits {
+            header_timeout: std::time::Duration::from_secs(c.header_read_timeout_secs.max(1)),
+            max_per_ip: c.max_connections_per_ip.max(1),
+            max_total: c.max_connections.max(1),
         }
     }
 }

@@ -44,6 +44,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "device_kinds",
         include_str!("../../../migrations/0007_device_kinds.sql"),
     ),
+    (
+        8,
+        "emails_per_tenant",
+        include_str!("../../../migrations/0008_emails_per_tenant.sql"),
+    ),
 ];
 
 /// Applies every pending migration.

@@ -3,6 +3,7 @@
 //! Map:
 //! - [`config`]: flags and environment.
 //! - [`app`]: start (database or local cluster, migrations, JWT secret), serve, shut down.
+//! - [`listen`]: the accept loop (header timeout, connections per address).
 //! - [`routes`]: the router and thin handlers; [`error`]: the one error type and its mapping.
 //! - [`auth`]: login, refresh, extractors, permission checks; [`jwt`]: tokens.
 //! - [`devices`]: enrolment, device tokens, staff sync.
@@ -26,6 +27,7 @@ pub mod devices;
 pub mod docs;
 pub mod error;
 pub mod jwt;
+pub mod listen;
 pub mod mail;
 pub mod metrics;
 pub mod openapi;

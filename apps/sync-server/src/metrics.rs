@@ -8,6 +8,8 @@ pub const CHANGES: &str = "pos_sync_changes_total";
 pub const PUSH_SECONDS: &str = "pos_sync_push_duration_seconds";
 pub const PULL_SECONDS: &str = "pos_sync_pull_duration_seconds";
 pub const CONNECTED_DEVICES: &str = "pos_sync_connected_devices";
+/// Connections closed at accept: over the cap per address or in all (`listen`).
+pub const CONNECTIONS_REFUSED: &str = "pos_http_connections_refused_total";
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 

@@ -98,26 +98,64 @@ impl AppState {
 /// A sliding one-minute window per key, in memory (per instance): at most `limit` attempts in
 /// any 60 seconds. (Fixed minute windows let twice the limit through across a minute boundary,
 /// and made the rate-limit test fail when it ran across one.)
-#[derive(Default)]
+///
+/// **Bounded in entries and bytes** (issue 15: 40 logins with 8 MiB emails as keys added 390 MB
+/// that were never given back). A key is kept as a 16-byte digest of what the client sent, never
+/// the text itself; a key holds at most `limit` timestamps; and the map holds at most
+/// [`RateLimiter::MAX_KEYS`] keys. When it is full of keys active in the last minute, a new key
+/// is refused (fail closed): a flood of distinct keys cannot push out the budget of a key under
+/// attack. So the limiter holds at most `MAX_KEYS × (16 + 8 × limit + overhead)` bytes.
 pub struct RateLimiter {
-    hits: Mutex<HashMap<String, std::collections::VecDeque<i64>>>,
+    hits: Mutex<HashMap<[u8; 16], std::collections::VecDeque<i64>>>,
+    max_keys: usize,
+}
+
+impl Default for RateLimiter {
+    fn default() -> Self {
+        RateLimiter::with_capacity(Self::MAX_KEYS)
+    }
 }
 
 impl RateLimiter {
     const WINDOW_MS: i64 = 60_000;
+    /// Keys kept at most (about 6 MB at a limit of 30 a minute).
+    pub const MAX_KEYS: usize = 50_000;
+
+    /// A limiter that keeps at most `max_keys` keys.
+    pub fn with_capacity(max_keys: usize) -> RateLimiter {
+        RateLimiter {
+            hits: Mutex::new(HashMap::new()),
+            max_keys,
+        }
+    }
+
+    fn digest(key: &str) -> [u8; 16] {
+        use sha2::Digest;
+        let d = sha2::Sha256::digest(key.as_bytes());
+        let mut out = [0u8; 16];
+        out.copy_from_slice(&d[..16]);
+        out
+    }
 
     /// Counts one attempt for `key`; `Err(seconds to wait)` when `limit` attempts were already
-    /// counted in the last minute (a refused attempt is not counted).
+    /// counted in the last minute (a refused attempt is not counted), or when the limiter is
+    /// full and `key` is new.
     pub fn hit(&self, key: &str, limit: u32, now_ms: i64) -> Result<(), u64> {
         let since = now_ms - Self::WINDOW_MS;
+        let key = Self::digest(key);
         let mut h = match self.hits.lock() {
             Ok(g) => g,
             Err(p) => p.into_inner(),
         };
-        if h.len() > 100_000 {
+        if !h.contains_key(&key) && h.len() >= self.max_keys {
             h.retain(|_, q| q.back().is_some_and(|t| *t > since));
+            h.shrink_to_fit();
+            if h.len() >= self.max_keys {
+                tracing::warn!(keys = h.len(), "rate limiter full: refusing new clients");
+                return Err(60);
+            }
         }
-        let q = h.entry(key.to_string()).or_default();
+        let q = h.entry(key).or_default();
         while q.front().is_some_and(|t| *t <= since) {
             q.pop_front();
         }
@@ -127,6 +165,18 @@ impl RateLimiter {
         }
         q.push_back(now_ms);
         Ok(())
+    }
+
+    /// Keys held now.
+    pub fn len(&self) -> usize {
+        match self.hits.lock() {
+            Ok(g) => g.len(),
+            Err(p) => p.into_inner().len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }
 
@@ -191,5 +241,39 @@ mod tests {
         assert!(l.hit("other", 3, t + 200).is_ok(), "keys are apart");
         // A minute after the first attempts, the budget is back.
         assert!(l.hit("k", 3, t + 60_000).is_ok());
+    }
+
+    /// Regression (issue 15): every distinct key was kept, text and all, until 100,000 of
+    /// them; 40 logins with 8 MiB emails held 390 MB. Keys are digests, and a full limiter
+    /// refuses new keys until old ones have aged out of the window.
+    #[test]
+    fn regression_rate_limiter_is_bounded_in_keys_and_bytes() {
+        let l = RateLimiter::with_capacity(3);
+        let huge = "x".repeat(1 << 20);
+        for i in 0..3 {
+            assert!(l.hit(&format!("{huge}{i}"), 5, 1_000).is_ok());
+        }
+        assert_eq!(l.len(), 3);
+        assert_eq!(
+            l.hit("a new client", 5, 2_000),
+            Err(60),
+            "full: a new key is refused"
+        );
+        assert!(
+            l.hit(&format!("{huge}0"), 5, 2_000).is_ok(),
+            "a known key still counts"
+        );
+        assert_eq!(l.len(), 3);
+        // A minute later the old keys have aged out and make room.
+        assert!(l.hit("a new client", 5, 62_500).is_ok());
+        assert_eq!(l.len(), 1);
+        let bytes: usize = l
+            .hits
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(k, q)| k.len() + q.len() * 8)
+            .sum();
+        assert!(bytes < 64, "no key text is kept: {bytes} bytes");
     }
 }

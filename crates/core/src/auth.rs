@@ -165,6 +165,35 @@ pub fn require(role: Role, permission: Permission) -> Result<(), AuthError> {
     }
 }
 
+/// **The rank rule**, the same for every grant, revocation and PIN: roles rank owner, admin,
+/// manager, cashier, kitchen (the order of [`Role`], strongest first).
+///
+/// - A role may be granted or revoked only by someone whose rank is at least that role's: a
+///   manager makes cashiers and managers, never an admin or an owner.
+/// - Another person's roles and PIN may be changed only by someone who outranks that person's
+///   strongest role anywhere in the tenant (an owner may act on owners). Otherwise a manager
+///   could give the owner a role in the manager's store, set the owner's PIN and log in as the
+///   owner on that store's tills (issue 15).
+///
+/// Permissions (`staff.manage`, `tenant.admin`) are checked as well; rank does not replace them.
+pub mod rank {
+    use super::Role;
+
+    /// Whether `actor` may grant or revoke `role`.
+    pub fn may_grant(actor: Role, role: Role) -> bool {
+        actor <= role
+    }
+
+    /// Whether `actor` may change the roles or PIN of someone whose strongest role is `target`
+    /// (`None`: no role at all).
+    pub fn may_act_on(actor: Role, target: Option<Role>) -> bool {
+        match target {
+            None => true,
+            Some(t) => actor == Role::Owner || actor < t,
+        }
+    }
+}
+
 /// What a device was enrolled as; the enrolment code says it, and the device cannot change it.
 ///
 /// A kitchen screen acts with the kitchen role's rights whoever is logged in on it: a manager
@@ -281,6 +310,31 @@ mod tests {
             1,
             "the count starts again after a lockout"
         );
+    }
+
+    #[test]
+    fn rank_lets_no_one_act_on_or_grant_above_themselves() {
+        use super::rank::{may_act_on, may_grant};
+        use Role::*;
+        assert!(
+            !may_act_on(Manager, Some(Owner)),
+            "issue 15: a manager takes over the owner"
+        );
+        assert!(
+            !may_act_on(Manager, Some(Manager)),
+            "a peer's PIN is not a manager's to set"
+        );
+        assert!(may_act_on(Manager, Some(Cashier)));
+        assert!(may_act_on(Manager, None));
+        assert!(may_act_on(Owner, Some(Owner)));
+        assert!(!may_act_on(Admin, Some(Owner)));
+        assert!(
+            may_act_on(Cashier, Some(Kitchen)),
+            "rank alone; staff.manage is checked apart"
+        );
+        assert!(may_grant(Manager, Manager) && may_grant(Manager, Kitchen));
+        assert!(!may_grant(Manager, Admin) && !may_grant(Manager, Owner));
+        assert!(may_grant(Owner, Owner) && !may_grant(Admin, Owner));
     }
 
     #[test]

@@ -18,6 +18,7 @@
 //! - [`policy`]: who may change which field of which document, in which state.
 //! - [`projection`]: the pure document → rows mapping.
 //! - [`store`]: the local replica: documents, projections, outbox, one write path.
+//! - [`text`]: the one rule for storable text (no NUL, length caps), at every edge.
 
 pub mod auth;
 pub mod catalog;
@@ -36,3 +37,4 @@ pub mod sale;
 pub mod secret;
 pub mod shift;
 pub mod store;
+pub mod text;

@@ -66,6 +66,9 @@ pub enum PolicyError {
     Shift(#[from] ShiftError),
     #[error(transparent)]
     Catalog(#[from] CatalogError),
+    /// Text the master cannot store (a NUL) or longer than a document field may be.
+    #[error(transparent)]
+    Text(#[from] crate::text::TextError),
 }
 
 impl PolicyError {
@@ -80,6 +83,7 @@ impl PolicyError {
             PolicyError::DiscountNeedsOverride { .. } => "discount_needs_override",
             PolicyError::SaleSettingsMismatch { .. } => "settings_mismatch",
             PolicyError::MissingDependency(_) => "missing_dependency",
+            PolicyError::Text(_) => "invalid_text",
             PolicyError::Refund(RefundError::ExceedsRefundable { .. }) => "refund_exceeds_sale",
             PolicyError::Sale(
                 SaleError::NothingToReturn { .. } | SaleError::ReturnMismatch { .. },
@@ -168,6 +172,7 @@ pub fn authorize_json(
             });
         }
     }
+    crate::text::check_document(after_json)?;
     for p in patches {
         if !known_path(after_json, p) {
             return Err(PolicyError::UnknownField(p.to_string(), after.doc_type()));

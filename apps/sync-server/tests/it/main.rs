@@ -8,6 +8,8 @@
 //! - `admin.rs`: the admin API and the audit log.
 //! - `sync.rs`: push, pull, bootstrap, live.
 //! - `emails.rs`: receipt emails from the tills: checks, the mail spool, the admin list.
+//! - `outside.rs`: issue 15's defects found from outside (NUL text, lockout races, client-keyed
+//!   memory, rank, schema names in errors, slow clients); hostile-input regressions go here.
 
 mod common;
 
@@ -16,4 +18,5 @@ mod auth;
 mod devices;
 mod emails;
 mod ops;
+mod outside;
 mod sync;

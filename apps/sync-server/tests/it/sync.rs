@@ -14,7 +14,7 @@ use uuid::Uuid;
 use crate::common::*;
 
 /// A device-authored change creating an item.
-fn new_item_change(t: &Tenant, d: &Device, user: Uuid, it: &Item) -> WireChange {
+pub(crate) fn new_item_change(t: &Tenant, d: &Device, user: Uuid, it: &Item) -> WireChange {
     let env = Envelope {
         doc_id: Uuid::now_v7(),
         tenant_id: t.tenant_id,
