@@ -49,6 +49,7 @@ const LATTE = demoBarcode(2); // 3.50
 const CROISSANT = demoBarcode(5); // 2.50
 const BURGER = demoBarcode(7);
 const FRIES = demoBarcode(9);
+const BEANS = demoBarcode(11); // Coffee beans 500 g
 
 async function enrolThroughUi(s, mode, server, code) {
   await s.find('[data-testid="first-run"]', 20000);
@@ -72,6 +73,16 @@ async function login(s, role, pin) {
   await s.keys(pin, '[data-testid="pin"] ');
   await s.click('[data-testid="pin-enter"]');
   await s.find('[data-testid="current-user"]', 15000);
+}
+
+/** Opens the till's shift with `float` (a till sells only in an open shift), back on Sell. */
+async function openShift(s, float = "100.00") {
+  await s.click('[data-testid="nav-shift"]');
+  await s.type('[data-testid="float-input"]', float, { clear: true });
+  await s.click('[data-testid="open-shift-btn"]');
+  await s.find('[data-testid="x-report-btn"]', 15000);
+  await s.click('[data-testid="nav-pos"]');
+  await s.find('[data-testid="pos"]');
 }
 
 async function lock(s) {
@@ -154,7 +165,7 @@ const tests = {
       await lock(s);
       // The cashier sells.
       await login(s, "cashier", "3333");
-      await s.find('[data-testid="pos"]');
+      await openShift(s, "150.00");
       await scan(s, LATTE);
       await s.waitText('[data-testid="scan-message"]', /Added Latte/);
       await scan(s, CROISSANT);
@@ -226,8 +237,6 @@ const tests = {
       await s.waitText('[data-testid="all-day"]', /1× Cheeseburger/);
       await s.screenshot(shots, "08-kds");
       await s.click('[data-testid="nav-shift"]');
-      await s.type('[data-testid="float-input"]', "150.00", { clear: true });
-      await s.click('[data-testid="open-shift-btn"]');
       await s.click('[data-testid="x-report-btn"]');
       await s.waitText('[data-testid="report-text"]', /Float\s+150\.00/);
       await s.screenshot(shots, "09-shift");
@@ -295,6 +304,7 @@ const tests = {
       await login(kds, "kitchen", "4141");
       await kds.find('[data-testid="kds"]');
       await login(pos, "cashier", "3131");
+      await openShift(pos);
       await pos.waitText('[data-testid="sync-state"]', /Online/, 20000);
 
       // The POS fires an order; the KDS shows it within seconds.
@@ -415,6 +425,7 @@ const tests = {
       await s.setWindow(1920, 1080);
       await setUpDemo(s, "pos");
       await login(s, "cashier", "3333");
+      await openShift(s);
       const dishes = [BURGER, demoBarcode(8), demoBarcode(1)]; // grill, cold, bar
       for (let i = 0; i < 12; i++) {
         await scan(s, dishes[i % 3]);
@@ -446,6 +457,30 @@ const tests = {
       assert(small.shown + small.hidden === 12 && small.hidden > 0, `shown + "+N more" = 12: ${JSON.stringify(small)}`);
       assert(small.inside === small.shown && small.unclipped === small.shown, `every shown ticket fully visible and readable: ${JSON.stringify(small)}`);
       await s.screenshot(shots, "15-kds-overflow-more");
+    } finally {
+      await s.quit();
+    }
+  },
+
+  /** Issue 17, defect 1: a tile tapped a moment before kept focus and took the scanner's Enter,
+   *  so tapping Blueberry muffin and then scanning Coffee beans made muffin, beans, muffin. The
+   *  scanner's keys are sent to the focused tile itself, as a keyboard wedge delivers them. */
+  async g_regression_a_scan_after_a_tap_adds_only_the_scanned_item(driver) {
+    const s = await Session.start(driver.url, app, path.join(tmp, "g"));
+    try {
+      await setUpDemo(s, "pos");
+      await login(s, "cashier", "3333");
+      await openShift(s);
+      await s.click('[data-testid="cat"]:nth-of-type(2)'); // Bakery
+      await s.click('[data-testid="item-BAK-MUF"]');
+      await s.waitText('[data-testid="sale-total"]', /2\.90/);
+      const focused = await s.exec(`return document.activeElement?.dataset?.testid ?? null;`);
+      await s.type('[data-testid="item-BAK-MUF"]', `${BEANS}\uE007`);
+      await s.waitText('[data-testid="scan-message"]', /Added Coffee beans/);
+      await sleep(500);
+      const names = await s.exec(`return [...document.querySelectorAll('[data-testid="cart-line"]')].map((l) => l.textContent);`);
+      assert(names.length === 2, `muffin then beans, nothing more (focus was on ${focused}): ${JSON.stringify(names)}`);
+      assert(/muffin/i.test(names[0]) && /beans/i.test(names[1]), JSON.stringify(names));
     } finally {
       await s.quit();
     }
@@ -518,6 +553,7 @@ const tests = {
     try {
       await setUpDemo(s, "pos");
       await login(s, "cashier", "3333");
+      await openShift(s);
       await scan(s, LATTE);
       await scan(s, CROISSANT);
       await s.waitText('[data-testid="sale-total"]', /6\.00/);

@@ -57,6 +57,12 @@ pub enum CommandError {
     },
     #[error("Emailed receipts need a sync server, and this till is a standalone demo device: nothing was sent. Print the receipt instead, or enrol the till under Settings → Sync server.")]
     EmailNeedsServer,
+    #[error("No shift is open on this till. Open a shift with its float before selling.")]
+    NoShift,
+    #[error(
+        "{tables} open table(s) and {held} held sale(s) are still open. Close the shift anyway?"
+    )]
+    OpenSalesRemain { tables: usize, held: usize },
     #[error("Something went wrong on this device: {0}. Selling data is safe; try again or restart the app.")]
     Internal(String),
 }
@@ -68,6 +74,8 @@ impl CommandError {
             CommandError::NotSetUp => "NOT_SET_UP",
             CommandError::AlreadySetUp => "ALREADY_SET_UP",
             CommandError::NotLoggedIn => "NOT_LOGGED_IN",
+            CommandError::NoShift => "NO_SHIFT",
+            CommandError::OpenSalesRemain { .. } => "OPEN_SALES",
             CommandError::WrongPin { .. } => "WRONG_PIN",
             CommandError::LockedOut { .. } => "LOCKED_OUT",
             CommandError::Forbidden { .. } => "FORBIDDEN",
@@ -94,6 +102,9 @@ impl CommandError {
             CommandError::WrongPin { attempts_left } => json!({ "attempts_left": attempts_left }),
             CommandError::LockedOut { until, .. } => json!({ "until": until }),
             CommandError::Forbidden { permission } => json!({ "permission": permission }),
+            CommandError::OpenSalesRemain { tables, held } => {
+                json!({ "tables": tables, "held": held })
+            }
             CommandError::UnknownBarcode { barcode } => json!({ "barcode": barcode }),
             CommandError::ImportRejected { lines, .. } => json!({ "lines": lines }),
             CommandError::ServerUnreachable { server, detail } => {
@@ -158,9 +169,7 @@ impl From<StoreError> for CommandError {
             StoreError::UnknownReceipt(r) => CommandError::NotFound {
                 what: format!("receipt {r}"),
             },
-            StoreError::NoOpenShift => {
-                CommandError::Conflict("No shift is open on this till. Open a shift first.".into())
-            }
+            StoreError::NoOpenShift => CommandError::NoShift,
             StoreError::ShiftAlreadyOpen => {
                 CommandError::Conflict("A shift is already open on this till.".into())
             }
@@ -281,7 +290,7 @@ mod tests {
             StoreError::Catalog(CatalogError::UnknownBarcode("123".into())).into();
         assert_eq!(e.code(), "UNKNOWN_BARCODE");
         let e: CommandError = StoreError::NoOpenShift.into();
-        assert_eq!(e.code(), "CONFLICT");
+        assert_eq!(e.code(), "NO_SHIFT");
         let e: CommandError = StoreError::LockedOut { until: 3_600_000 }.into();
         assert!(e
             .to_string()

@@ -172,6 +172,22 @@ impl Inner {
         self.actor.ok_or(CommandError::NotLoggedIn)
     }
 
+    /// The logged-in person, who must hold `permission` by their *own* role (not capped by the
+    /// device's kind): for what configures this device (printer, idle lock, KDS thresholds,
+    /// mode), which concerns the device rather than the store's documents, so a manager can set
+    /// up a kitchen screen. Every command that changes the device checks this (issue 17).
+    pub fn require_own(&self, permission: pos_core::auth::Permission) -> CmdResult<Actor> {
+        let actor = self.actor()?;
+        let own = self.store()?.staff_role(actor.user_id)?;
+        if pos_core::auth::can(own, permission) {
+            Ok(actor)
+        } else {
+            Err(CommandError::Forbidden {
+                permission: permission.to_string(),
+            })
+        }
+    }
+
     /// The store and the logged-in actor, for a write; the sync runner is nudged afterwards.
     pub fn acting(&self) -> CmdResult<(Writing<'_>, Actor)> {
         let actor = self.actor()?;

@@ -85,6 +85,14 @@ impl Harness {
         let id = self.staff(role);
         self.ok("login", json!({ "user_id": id, "pin": pin }));
     }
+
+    /// Logs in and opens a shift (float 100.00) unless one is open: a till sells only in one.
+    fn till(&self, role: &str, pin: &str) {
+        self.login(role, pin);
+        if self.ok("shift_status", json!({}))["open"] != true {
+            self.ok("open_shift", json!({ "float": 10000 }));
+        }
+    }
 }
 
 /// The demo's barcode of catalog row `n` (1-based): Latte is 2, Croissant 5.
@@ -253,6 +261,7 @@ fn standalone_device_reports_standalone_and_guards_reenrolment() {
         "ALREADY_SET_UP"
     );
     assert_eq!(h.ok("staff_list", json!({})).as_array().unwrap().len(), 4);
+    h.login("manager", "2222");
     assert_eq!(
         h.ok("set_mode", json!({"mode": "back_office"}))["mode"],
         "back_office"
@@ -310,7 +319,7 @@ fn an_enrolled_device_syncs_from_the_start_and_says_when_the_server_is_unreachab
     );
     // Selling goes on offline; the change waits in the outbox.
     let before = sync["pending_changes"].as_i64().unwrap();
-    h.login("cashier", "3333");
+    h.till("cashier", "3333");
     h.ok("open_sale", json!({}));
     let after = h.ok("sync_status", json!({}))["pending_changes"]
         .as_i64()
@@ -339,6 +348,7 @@ fn a_kitchen_screen_stays_a_kds_and_a_manager_on_it_has_kitchen_rights() {
     kitchen_screen_store(dir.path());
     let h = harness(dir.path());
     assert_eq!(h.ok("app_info", json!({}))["device_kind"], "kitchen");
+    h.login("manager", "2222");
     assert_eq!(h.ok("set_mode", json!({ "mode": "kds" }))["mode"], "kds");
     for mode in ["pos", "back_office"] {
         assert_eq!(h.err_code("set_mode", json!({ "mode": mode })), "CONFLICT");
@@ -455,7 +465,7 @@ fn wrong_pins_count_down_then_lock_out() {
 fn a_sale_with_discount_approval_split_tender_and_receipt() {
     let dir = tempfile::tempdir().unwrap();
     let h = demo(dir.path());
-    h.login("cashier", "3333");
+    h.till("cashier", "3333");
     let sale = h.ok("open_sale", json!({}));
     let sid = sale["id"].as_str().unwrap().to_string();
     let e = h
@@ -623,7 +633,7 @@ fn fake_printer() -> (u16, mpsc::Receiver<Vec<u8>>) {
 fn receipt_and_drawer_reach_a_tcp_printer() {
     let dir = tempfile::tempdir().unwrap();
     let h = demo(dir.path());
-    h.login("cashier", "3333");
+    h.till("manager", "2222");
     let (port, rx) = fake_printer();
     let printer = json!({
         "transport": {"kind": "tcp", "host": "127.0.0.1", "port": port},
@@ -722,7 +732,7 @@ fn a_count_changes_the_stock_level() {
 fn kitchen_fire_bump_recall_and_all_day() {
     let dir = tempfile::tempdir().unwrap();
     let h = demo(dir.path());
-    h.login("cashier", "3333");
+    h.till("cashier", "3333");
     let sid = h.ok("open_sale", json!({"ticket": "Table 4"}))["id"]
         .as_str()
         .unwrap()
@@ -777,7 +787,7 @@ fn shift_float_events_and_z_report_with_over_short() {
     let dir = tempfile::tempdir().unwrap();
     let h = demo(dir.path());
     h.login("cashier", "3333");
-    assert_eq!(h.err_code("x_report", json!({})), "CONFLICT");
+    assert_eq!(h.err_code("x_report", json!({})), "NO_SHIFT");
     h.ok("open_shift", json!({"float": 10000}));
     assert_eq!(
         h.err_code("open_shift", json!({"float": 10000})),
@@ -854,7 +864,7 @@ fn price_fields_follow_the_role_and_the_open_sale_survives_a_restart() {
     let sid;
     {
         let h = demo(dir.path());
-        h.login("cashier", "3333");
+        h.till("cashier", "3333");
         let cats = h.ok("categories", json!({}));
         let items = h.ok("items_in_category", json!({"category_id": cats[0]["id"]}));
         let item_id = items[0]["id"].as_str().unwrap().to_string();
@@ -893,7 +903,7 @@ fn price_fields_follow_the_role_and_the_open_sale_survives_a_restart() {
     assert!(info["user"].is_null(), "a restart locks the screen");
     let open = h.ok("open_sales", json!({}));
     assert_eq!(open[0]["id"], sid.as_str());
-    h.login("cashier", "3333");
+    h.till("cashier", "3333");
     let v = h.ok("get_sale", json!({"sale_id": sid}));
     assert_eq!(v["lines"][0]["qty"], 2);
     assert_eq!(v["lines"][0]["modifiers"][0], "Oat milk");
@@ -969,7 +979,7 @@ fn sell_croissant(h: &Harness) -> String {
 fn a_standalone_till_checks_the_email_address_then_says_email_needs_a_server() {
     let dir = tempfile::tempdir().unwrap();
     let h = demo(dir.path());
-    h.login("cashier", "3333");
+    h.till("cashier", "3333");
     let sid = sell_croissant(&h);
     let e = h
         .call(
@@ -1004,7 +1014,7 @@ fn an_enrolled_till_queues_a_receipt_email_offline() {
     };
     crate::sync::save_credential(dir.path(), &cred).unwrap();
     let h = harness(dir.path());
-    h.login("cashier", "3333");
+    h.till("cashier", "3333");
     let sid = sell_croissant(&h);
     assert_eq!(
         h.err_code(
@@ -1119,5 +1129,257 @@ fn a_csv_import_reports_bad_lines_and_imports_nothing_or_everything() {
     assert_eq!(
         h.err_code("import_items", json!({"csv": "sku,name,price\nT-9,X,1\n"})),
         "FORBIDDEN"
+    );
+}
+
+// ---------------------------------------------------------------- issue 17: money and correctness
+
+/// Opens a counter sale with the catalog rows `rows` scanned once each; returns its id.
+fn counter_sale(h: &Harness, rows: &[u32]) -> String {
+    let sid = h.ok("open_sale", json!({}))["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for n in rows {
+        h.ok(
+            "scan_barcode",
+            json!({"sale_id": sid, "barcode": barcode(*n)}),
+        );
+    }
+    sid
+}
+
+/// Defect 2: only Fire sent kitchen lines; a latte paid at the counter never reached the bar.
+#[test]
+fn regression_a_paid_counter_latte_reaches_the_bar() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = demo(dir.path());
+    h.till("cashier", "3333");
+    let sid = counter_sale(&h, &[2, 5]); // Latte (bar), Croissant (no station)
+    let paid = h.ok(
+        "pay",
+        json!({"sale_id": sid, "tender_kind": "cash", "amount": 1000}),
+    );
+    assert!(paid["outcome"]["receipt_no"].is_string(), "{paid}");
+    h.login("kitchen", "4444");
+    let board = h.ok("kitchen_board", json!({}));
+    let tickets = board["tickets"].as_array().unwrap();
+    assert_eq!(tickets.len(), 1, "{board}");
+    assert_eq!(tickets[0]["station"], "bar");
+    assert_eq!(tickets[0]["items"][0]["name"], "Latte");
+    assert_eq!(tickets[0]["items"].as_array().unwrap().len(), 1);
+}
+
+/// Defect 3: after a Z report the till took four sales that no X or Z report counted.
+#[test]
+fn regression_no_sale_is_taken_without_an_open_shift() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = demo(dir.path());
+    h.login("manager", "2222");
+    assert_eq!(h.err_code("open_sale", json!({})), "NO_SHIFT");
+    h.ok("open_shift", json!({"float": 10000}));
+    let held = counter_sale(&h, &[5]);
+    let table = h.ok("open_sale", json!({"ticket": "Table 2"}))["id"].clone();
+    assert!(table.is_string());
+    // Closing warns about what is still open, and closes only when confirmed.
+    match h.call("close_shift", json!({"counts": {}})) {
+        Err(e) => {
+            assert_eq!(e["code"], "OPEN_SALES", "{e}");
+            assert_eq!(e["details"], json!({"tables": 1, "held": 1}));
+        }
+        Ok(v) => panic!("closed with open sales: {v}"),
+    }
+    assert_eq!(
+        h.ok("shift_status", json!({}))["open"],
+        true,
+        "nothing closed"
+    );
+    let z = h.ok("close_shift", json!({"counts": {}, "confirm": true}));
+    assert_eq!(z["number"], 1);
+    // After the Z: no new sale, and the held one cannot be paid until a shift is open.
+    assert_eq!(h.err_code("open_sale", json!({})), "NO_SHIFT");
+    assert_eq!(
+        h.err_code(
+            "pay",
+            json!({"sale_id": held, "tender_kind": "cash", "amount": 1000})
+        ),
+        "NO_SHIFT"
+    );
+    h.ok("open_shift", json!({"float": 10000}));
+    h.ok(
+        "pay",
+        json!({"sale_id": held, "tender_kind": "cash", "amount": 1000}),
+    );
+    assert_eq!(h.ok("x_report", json!({}))["report"]["sales_count"], 1);
+}
+
+/// Defect 4: a kitchen or cashier user could change the printer, idle lock, KDS thresholds and
+/// the device's mode.
+#[test]
+fn regression_only_settings_edit_changes_the_device() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = demo(dir.path());
+    let prefs = json!({"kds": {"warn_after_s": 60, "late_after_s": 120, "station": null}, "idle_lock_s": 0});
+    for (role, pin) in [("cashier", "3333"), ("kitchen", "4444")] {
+        h.login(role, pin);
+        assert_eq!(
+            h.err_code("save_printer", json!({"printer": null})),
+            "FORBIDDEN"
+        );
+        assert_eq!(h.err_code("save_device_prefs", prefs.clone()), "FORBIDDEN");
+        assert_eq!(h.err_code("set_mode", json!({"mode": "kds"})), "FORBIDDEN");
+        assert_eq!(h.err_code("test_print", json!({})), "FORBIDDEN");
+    }
+    assert_eq!(h.ok("app_info", json!({}))["idle_lock_s"], 120, "unchanged");
+    h.login("manager", "2222");
+    h.ok("save_device_prefs", prefs);
+    assert_eq!(h.ok("app_info", json!({}))["idle_lock_s"], 0);
+    assert_eq!(h.ok("set_mode", json!({"mode": "kds"}))["mode"], "kds");
+}
+
+/// Defect 5: a wrong PIN in the approval dialog counted toward the manager's own login lockout;
+/// and the approval said "50.05%" when 50% was typed.
+#[test]
+fn regression_wrong_approval_pins_do_not_lock_the_manager_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = demo(dir.path());
+    h.till("cashier", "3333");
+    let manager = h.staff("manager");
+    let cashier = h.staff("cashier");
+    for _ in 1..pos_core::auth::MAX_FAILURES {
+        assert_eq!(
+            h.err_code(
+                "approve_manager",
+                json!({"user_id": manager, "pin": "0000"})
+            ),
+            "WRONG_PIN"
+        );
+    }
+    assert_eq!(
+        h.err_code(
+            "approve_manager",
+            json!({"user_id": manager, "pin": "0000"})
+        ),
+        "LOCKED_OUT",
+        "approvals lock after five"
+    );
+    assert_eq!(
+        h.err_code(
+            "approve_manager",
+            json!({"user_id": manager, "pin": "2222"})
+        ),
+        "LOCKED_OUT",
+        "even with the right PIN, for a while"
+    );
+    // The cashier cannot approve; the manager's own login still works.
+    assert_eq!(
+        h.err_code(
+            "approve_manager",
+            json!({"user_id": cashier, "pin": "3333"})
+        ),
+        "FORBIDDEN"
+    );
+    h.login("manager", "2222");
+    // 50% of an odd amount rounds to a hair over 50%: the message says what was typed.
+    h.till("cashier", "3333");
+    let sid = counter_sale(&h, &[1]); // Espresso, 2.20
+    h.ok(
+        "scan_barcode",
+        json!({"sale_id": sid, "barcode": barcode(5)}),
+    ); // + 2.50 = 4.70
+    let line = h.ok("get_sale", json!({"sale_id": sid}))["lines"][1]["id"].clone();
+    match h.call(
+        "set_line_discount",
+        json!({"sale_id": sid, "line_id": line, "discount": {"kind": "percent", "value": 5000, "reason": "x"}}),
+    ) {
+        Err(e) => {
+            assert_eq!(e["code"], "NEEDS_APPROVAL");
+            let m = e["message"].as_str().unwrap();
+            assert!(m.contains("50%") && !m.contains("50.0"), "{m}");
+        }
+        Ok(v) => panic!("a 50% discount needs approval: {v}"),
+    }
+}
+
+/// Defect 6: "Recall last" on the grill column brought back a cold ticket.
+#[test]
+fn regression_recall_brings_back_this_stations_last_ticket() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = demo(dir.path());
+    h.till("cashier", "3333");
+    let sid = h.ok("open_sale", json!({"ticket": "Table 7"}))["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for n in [7, 8] {
+        h.ok(
+            "scan_barcode",
+            json!({"sale_id": sid, "barcode": barcode(n)}),
+        );
+    }
+    h.ok("fire_sale", json!({"sale_id": sid}));
+    h.login("kitchen", "4444");
+    let board = h.ok("kitchen_board", json!({}));
+    let id_of = |station: &str| {
+        board["tickets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["station"] == station)
+            .and_then(|t| t["id"].as_str())
+            .unwrap()
+            .to_string()
+    };
+    let (grill, cold) = (id_of("grill"), id_of("cold"));
+    h.ok(
+        "kitchen_action",
+        json!({"ticket_id": grill, "action": "bump"}),
+    );
+    std::thread::sleep(Duration::from_millis(5));
+    let b = h.ok(
+        "kitchen_action",
+        json!({"ticket_id": cold, "action": "bump"}),
+    );
+    assert_eq!(b["last_bumped"], cold.as_str(), "the newest overall");
+    assert_eq!(b["last_bumped_by_station"]["grill"], grill.as_str());
+    assert_eq!(b["last_bumped_by_station"]["cold"], cold.as_str());
+}
+
+/// Defect 7: the refund dialog let the quantity exceed what is refundable, showed no prices or
+/// total, and ticked restock for items that track no stock.
+#[test]
+fn regression_a_refund_is_quoted_before_it_is_made() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = demo(dir.path());
+    h.till("manager", "2222");
+    let sid = counter_sale(&h, &[5, 1]); // Croissant (tracked) 2.50, Espresso 2.20
+    let paid = h.ok(
+        "pay",
+        json!({"sale_id": sid, "tender_kind": "cash", "amount": 1000}),
+    );
+    let no = paid["outcome"]["receipt_no"].as_str().unwrap().to_string();
+    // Found from the list of closed sales, without typing the number.
+    let recent = h.ok("closed_sales", json!({"limit": 5}));
+    assert_eq!(recent[0]["receipt_no"], no.as_str());
+    let sale = h.ok("find_receipt", json!({"receipt_no": no}));
+    let lines = sale["lines"].as_array().unwrap();
+    let croissant = lines.iter().find(|l| l["name"] == "Croissant").unwrap();
+    let espresso = lines.iter().find(|l| l["name"] == "Espresso").unwrap();
+    assert_eq!(croissant["track_stock"], true);
+    assert_eq!(espresso["track_stock"], false);
+    assert_eq!(croissant["refundable_qty"], 1);
+    let q = h.ok(
+        "refund_quote",
+        json!({"sale_id": sid, "lines": [{"line_id": croissant["id"], "qty": 1}, {"line_id": espresso["id"], "qty": 1}]}),
+    );
+    assert_eq!(q["total"], 470);
+    assert_eq!(q["lines"][croissant["id"].as_str().unwrap()], 250);
+    assert_eq!(
+        h.err_code(
+            "refund_quote",
+            json!({"sale_id": sid, "lines": [{"line_id": croissant["id"], "qty": 2}]})
+        ),
+        "INVALID",
+        "2 of 1 is refused before anything is written"
     );
 }

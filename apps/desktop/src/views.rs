@@ -51,6 +51,8 @@ pub struct LineView {
     pub price_overridden: bool,
     /// Still refundable (quantity) when the view is for a refund.
     pub refundable_qty: Option<i64>,
+    /// The item tracks stock: only then can a refunded unit go back on the shelf.
+    pub track_stock: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -133,6 +135,7 @@ pub fn sale_view(
             fired: l.fired_at.is_some(),
             price_overridden: l.price_override.is_some(),
             refundable_qty: refundable.map(|r| r.get(line_id).map(|x| x.0).unwrap_or(0)),
+            track_stock: l.track_stock,
         });
     }
     let mut payments: Vec<_> = sale.payments.values().collect();

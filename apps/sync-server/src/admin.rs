@@ -220,6 +220,9 @@ pub struct CreateStore {
     pub receipt_header: String,
     #[serde(default)]
     pub receipt_footer: String,
+    /// Counter sales send their unsent kitchen lines when paid (default on).
+    #[serde(default = "yes")]
+    pub send_to_kitchen_on_pay: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -252,6 +255,7 @@ pub async fn create_store(
         discount_threshold_bp: req.discount_threshold_bp,
         receipt_header: req.receipt_header,
         receipt_footer: req.receipt_footer,
+        send_to_kitchen_on_pay: req.send_to_kitchen_on_pay,
     };
     settings
         .validate()

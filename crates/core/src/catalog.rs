@@ -222,6 +222,15 @@ pub struct StoreSettings {
     pub discount_threshold_bp: i64,
     pub receipt_header: String,
     pub receipt_footer: String,
+    /// A quick-service (counter) sale sends its unsent kitchen lines to their stations when it
+    /// is paid; a table's lines go only when fired. On unless the store turns it off (a store
+    /// whose documents predate the setting has it on).
+    #[serde(default = "yes")]
+    pub send_to_kitchen_on_pay: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl StoreSettings {

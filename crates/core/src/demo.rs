@@ -61,6 +61,7 @@ pub fn settings() -> StoreSettings {
         discount_threshold_bp: 2000,
         receipt_header: "Thank you for visiting!".into(),
         receipt_footer: "Returns within 30 days with receipt.".into(),
+        send_to_kitchen_on_pay: true,
     }
 }
 

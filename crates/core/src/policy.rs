@@ -389,7 +389,13 @@ fn validate_ticket(_t: &KitchenTicket) -> Result<(), PolicyError> {
 }
 
 /// Share of `base` that `discount` takes, in basis points.
+/// The share of `base` a discount takes, in basis points: a percentage is its own share (the
+/// rounded amount of 50% of an odd number of cents is a hair over 50%, and the approval then
+/// read "50.05%" when 50% was typed, issue 17); an amount's share is computed.
 fn share_bp(d: &Discount, base: i64) -> Result<i64, SaleError> {
+    if d.kind == crate::sale::DiscountKind::Percent {
+        return Ok(d.value);
+    }
     let amount = d.amount_on(base)?;
     if base <= 0 {
         return Ok(0);

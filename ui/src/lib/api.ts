@@ -46,6 +46,8 @@ export interface LineView {
   gross: number; line_discount: number; order_discount: number; total: number;
   discount: DiscountView | null; modifiers: string[]; note: string; fired: boolean;
   price_overridden: boolean; refundable_qty: number | null;
+  /** Only a tracked item can go back on the shelf. */
+  track_stock: boolean;
 }
 export interface SaleView {
   id: string; status: string; ticket: string | null; receipt_no: string | null; currency: string;
@@ -101,5 +103,9 @@ export interface TicketView {
 export interface Board {
   now: number; stations: string[]; tickets: TicketView[];
   all_day: Record<string, Record<string, number>>; last_bumped: string | null;
+  /** Per station, its most recently bumped ticket (that column's "Recall last"). */
+  last_bumped_by_station: Record<string, string>;
   thresholds: { warn_after_s: number; late_after_s: number; station: string | null };
 }
+/** Answer of `refund_quote`: what the refund would give back, in all and per sale line. */
+export interface RefundQuote { total: number; lines: Record<string, number> }

@@ -24,6 +24,8 @@ export function fail(e: unknown): PosError {
   const err = e as PosError;
   toast(err?.message ?? String(e), "error");
   if (err?.code === "NOT_LOGGED_IN") app.user = null;
+  // Selling needs an open shift: take the cashier to the float count.
+  if (err?.code === "NO_SHIFT") app.screen = "shift";
   return err;
 }
 

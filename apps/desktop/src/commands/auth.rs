@@ -103,25 +103,29 @@ pub struct Approval {
     pub name: String,
 }
 
-/// Checks a manager's PIN for an approval (a discount above the threshold). The logged-in user
-/// stays logged in; the approver's id goes into `Discount::approved_by`, which core's policy
-/// checks against the approver's role.
+/// Checks a manager's PIN for an approval (by default a discount above the threshold; the UI
+/// may name another permission, such as `sale.void` or `sale.refund`). The logged-in user stays
+/// logged in; the approver's id goes into the document (`Discount::approved_by`), which core's
+/// policy checks against the approver's role. A wrong PIN here counts toward the approver's
+/// approval lockout, not their login lockout (`Store::approve`).
 #[tauri::command(rename_all = "snake_case")]
 pub fn approve_manager(
     state: State<'_, AppState>,
     user_id: String,
     pin: String,
+    permission: Option<String>,
 ) -> CmdResult<Approval> {
     let uid = id(&user_id)?;
+    let permission: Permission = match permission.as_deref() {
+        None => Permission::DiscountOverride,
+        Some(p) => p
+            .parse()
+            .map_err(|_| CommandError::invalid(format!("{p:?} is not a permission.")))?,
+    };
     let inner = state.lock();
-    let approver = inner.store()?.login(uid, &pin)?;
-    if !can(approver.role, Permission::DiscountOverride) {
-        return Err(CommandError::Forbidden {
-            permission: Permission::DiscountOverride.to_string(),
-        });
-    }
-    let name = inner
-        .store()?
+    let mut store = inner.store()?;
+    store.approve(uid, &pin, permission)?;
+    let name = store
         .staff()?
         .into_iter()
         .find(|(i, _, _)| *i == uid)

@@ -42,8 +42,11 @@ pub struct Board {
     pub tickets: Vec<TicketView>,
     /// Per station: item name → quantity still to make (`pos_core::kitchen::all_day`).
     pub all_day: BTreeMap<String, BTreeMap<String, i64>>,
-    /// The most recently bumped ticket, for "recall".
+    /// The most recently bumped ticket of any shown station.
     pub last_bumped: Option<String>,
+    /// Per station, its most recently bumped ticket: what that column's "Recall last" brings
+    /// back (issue 17: recall on the grill column brought back a cold ticket).
+    pub last_bumped_by_station: BTreeMap<String, String>,
     pub thresholds: KdsSetup,
 }
 
@@ -53,12 +56,21 @@ fn board(inner: &mut Inner, station: Option<String>) -> CmdResult<Board> {
     let mut store = inner.store()?;
     let now = now_ms();
     let summaries = store.kitchen_tickets(station.as_deref(), false)?;
-    let last_bumped = store
-        .kitchen_tickets(station.as_deref(), true)?
-        .into_iter()
-        .filter(|t| t.bumped_at.is_some())
-        .max_by_key(|t| t.bumped_at)
-        .map(|t| t.id.to_string());
+    let mut latest: BTreeMap<String, (i64, String)> = BTreeMap::new();
+    for t in store.kitchen_tickets(station.as_deref(), true)? {
+        let Some(at) = t.bumped_at else { continue };
+        let e = latest
+            .entry(t.station.clone())
+            .or_insert((at, t.id.to_string()));
+        if at > e.0 {
+            *e = (at, t.id.to_string());
+        }
+    }
+    let last_bumped = latest
+        .values()
+        .max_by_key(|(at, _)| *at)
+        .map(|(_, id)| id.clone());
+    let last_bumped_by_station = latest.into_iter().map(|(st, (_, id))| (st, id)).collect();
     let mut docs = Vec::with_capacity(summaries.len());
     for s in &summaries {
         docs.push((s.id, store.get::<KitchenTicket>(s.id)?));
@@ -103,6 +115,7 @@ fn board(inner: &mut Inner, station: Option<String>) -> CmdResult<Board> {
         tickets,
         all_day: counts,
         last_bumped,
+        last_bumped_by_station,
         thresholds,
     })
 }

@@ -66,6 +66,7 @@ pub fn handler<R: tauri::Runtime>() -> impl Fn(tauri::ipc::Invoke<R>) -> bool + 
         sale::open_drawer,
         sale::find_receipt,
         sale::refund_sale,
+        sale::refund_quote,
         sale::closed_sales,
         kitchen::kitchen_board,
         kitchen::kitchen_action,

@@ -30,6 +30,9 @@ pub fn open_sale(state: State<'_, AppState>, ticket: Option<String>) -> CmdResul
         .filter(|t| !t.is_empty());
     let mut inner = state.lock();
     let (mut store, actor) = inner.acting()?;
+    // Who may sell first (a kitchen user is told so), then whether this till can.
+    pos_core::auth::require(actor.role, pos_core::auth::Permission::SaleCreate)?;
+    store.selling_shift()?;
     let sale_id = store.open_sale(&actor, ticket)?;
     drop(store);
     view(&mut inner, sale_id)
@@ -255,6 +258,8 @@ pub fn pay(
         .currency()
         .map_err(pos_core::store::StoreError::from)?;
     let (mut store, actor) = inner.acting()?;
+    pos_core::auth::require(actor.role, pos_core::auth::Permission::SaleTender)?;
+    store.selling_shift()?;
     let outcome = store.pay(&actor, sid, t, Money::new(amount, currency), reference)?;
     drop(store);
     Ok(Paid {
@@ -456,6 +461,71 @@ pub struct Refunded {
     pub total: i64,
 }
 
+/// What a refund of these lines would give back, line by line and in all, computed by core's
+/// refund rule without writing anything (the dialog shows it before the refund is made).
+#[derive(Debug, Serialize)]
+pub struct RefundQuote {
+    pub total: i64,
+    /// Sale line id → amount it gives back.
+    pub lines: std::collections::BTreeMap<String, i64>,
+}
+
+#[tauri::command(rename_all = "snake_case")]
+pub fn refund_quote(
+    state: State<'_, AppState>,
+    sale_id: String,
+    lines: Vec<RefundLineInput>,
+) -> CmdResult<RefundQuote> {
+    let sid = id(&sale_id)?;
+    let requests = refund_requests(lines);
+    if requests.is_empty() {
+        return Ok(RefundQuote {
+            total: 0,
+            lines: Default::default(),
+        });
+    }
+    let inner = state.lock();
+    let actor = inner.actor()?;
+    let mut store = inner.store()?;
+    let sale: Sale = store.get(sid)?;
+    let prior = store.refunds_of(sid)?;
+    let r = Refund::build(
+        sid,
+        &sale,
+        &prior,
+        &requests,
+        Tender::Cash,
+        None,
+        "",
+        String::new(),
+        None,
+        actor.user_id,
+        0,
+    )
+    .map_err(pos_core::store::StoreError::from)?;
+    let total = r.totals().map_err(pos_core::store::StoreError::from)?.total;
+    Ok(RefundQuote {
+        total,
+        lines: r
+            .lines
+            .values()
+            .map(|l| (l.sale_line_id.clone(), l.amount))
+            .collect(),
+    })
+}
+
+fn refund_requests(lines: Vec<RefundLineInput>) -> Vec<RefundRequest> {
+    lines
+        .into_iter()
+        .filter(|l| l.qty != 0)
+        .map(|l| RefundRequest {
+            sale_line_id: l.line_id,
+            qty: l.qty,
+            restock: l.restock,
+        })
+        .collect()
+}
+
 /// Refunds lines of a closed sale (core refuses more than is still refundable).
 #[tauri::command(rename_all = "snake_case")]
 pub fn refund_sale(
@@ -467,15 +537,7 @@ pub fn refund_sale(
 ) -> CmdResult<Refunded> {
     let sid = id(&sale_id)?;
     let t = tender(&tender_kind)?;
-    let requests: Vec<RefundRequest> = lines
-        .into_iter()
-        .filter(|l| l.qty != 0)
-        .map(|l| RefundRequest {
-            sale_line_id: l.line_id,
-            qty: l.qty,
-            restock: l.restock,
-        })
-        .collect();
+    let requests = refund_requests(lines);
     if requests.is_empty() {
         return Err(CommandError::invalid(
             "Choose at least one line and quantity to refund.",

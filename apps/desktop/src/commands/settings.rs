@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use pos_core::auth::Permission;
 use pos_core::catalog::StoreSettings;
 use pos_printing::{query_status, samples, Connector, Document, JobInfo, JobState, PrinterStatus};
 use serde::Serialize;
@@ -43,7 +44,7 @@ pub fn save_printer(
         .transpose()
         .map_err(|e| CommandError::invalid(format!("Printer settings are not valid: {e}.")))?;
     let mut inner = state.lock();
-    inner.actor()?;
+    inner.require_own(Permission::SettingsEdit)?;
     inner.config.printer = setup;
     let dir = inner.data_dir.clone();
     inner.config.save(&dir)?;
@@ -56,6 +57,7 @@ pub fn save_printer(
 #[tauri::command(rename_all = "snake_case")]
 pub fn test_print(state: State<'_, AppState>) -> CmdResult<i64> {
     let inner = state.lock();
+    inner.require_own(Permission::SettingsEdit)?;
     let printer = inner.printer()?;
     let mut receipt = samples::sale_receipt(2);
     receipt.header.name = "TEST PRINT".into();
@@ -164,6 +166,7 @@ pub fn save_device_prefs(
         ));
     }
     let mut inner = state.lock();
+    inner.require_own(Permission::SettingsEdit)?;
     inner.config.kds = kds;
     inner.config.idle_lock_s = idle_lock_s;
     let dir = inner.data_dir.clone();

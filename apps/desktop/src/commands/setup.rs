@@ -229,6 +229,7 @@ fn kind_mode(kind: DeviceKind, wanted: Mode) -> Mode {
 #[tauri::command(rename_all = "snake_case")]
 pub fn set_mode(state: State<'_, AppState>, mode: Mode) -> CmdResult<AppInfo> {
     let mut inner = state.lock();
+    inner.require_own(Permission::SettingsEdit)?;
     let kind = inner.store().map(|s| s.identity().kind).unwrap_or_default();
     if kind_mode(kind, mode) != mode {
         return Err(CommandError::Conflict(

@@ -136,14 +136,24 @@ pub fn x_report(state: State<'_, AppState>) -> CmdResult<ReportView> {
 }
 
 /// Closes the shift with a denomination count (denomination in minor units → count) and
-/// returns its numbered Z report with over/short.
+/// returns its numbered Z report with over/short. While tables or held sales are still open it
+/// answers `OPEN_SALES` with their counts, and closes only when asked again with `confirm`.
 #[tauri::command(rename_all = "snake_case")]
 pub fn close_shift(
     state: State<'_, AppState>,
     counts: BTreeMap<String, i64>,
+    confirm: Option<bool>,
 ) -> CmdResult<ReportView> {
     let counts: BTreeMap<String, i64> = counts.into_iter().filter(|(_, n)| *n != 0).collect();
     let mut inner = state.lock();
+    if !confirm.unwrap_or(false) {
+        let open = inner.store()?.open_sales()?;
+        let tables = open.iter().filter(|s| s.ticket.is_some()).count();
+        let held = open.len() - tables;
+        if !open.is_empty() {
+            return Err(CommandError::OpenSalesRemain { tables, held });
+        }
+    }
     let (mut store, actor) = inner.acting()?;
     let (_, z_id) = store.close_shift(&actor, counts)?;
     drop(store);

@@ -10,10 +10,10 @@ use rusqlite::Connection;
 pub const APPLICATION_ID: i32 = 0x504F_5331;
 
 /// One step of the schema: `(version it produces, SQL)`.
-pub const MIGRATIONS: &[(i32, &str)] = &[(1, V1), (2, V2), (3, V3), (4, V4)];
+pub const MIGRATIONS: &[(i32, &str)] = &[(1, V1), (2, V2), (3, V3), (4, V4), (5, V5)];
 
 /// The version this build writes.
-pub const CURRENT_VERSION: i32 = 4;
+pub const CURRENT_VERSION: i32 = 5;
 
 /// Version 1: documents, changes, outbox, sync state, counters, staff and the projections.
 const V1: &str = r#"
@@ -183,6 +183,14 @@ CREATE TABLE receipt_emails (
     last_error TEXT
 ) STRICT;
 CREATE INDEX receipt_emails_status ON receipt_emails (status, created_at);
+"#;
+
+/// Version 5: a manager's PIN typed to approve something at another person's till has its own
+/// failure count and lockout, apart from the manager's login: a cashier mistyping the
+/// manager's PIN in the approval dialog used to lock the manager out of the till (issue 17).
+const V5: &str = r#"
+ALTER TABLE staff ADD COLUMN approval_failures INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE staff ADD COLUMN approval_locked_until INTEGER;
 "#;
 
 /// Applies the migrations above `from` up to `to`, each in its own transaction.
