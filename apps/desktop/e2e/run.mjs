@@ -234,7 +234,8 @@ const tests = {
       await s.find('[data-testid="toast-ok"]');
       await s.click('[data-testid="nav-kds"]');
       await s.find('[data-testid="kds-ticket"]');
-      await s.waitText('[data-testid="all-day"]', /1× Cheeseburger/);
+      // The latte paid at the counter went to the bar; the fired burger is on the grill.
+      await s.waitText('[data-testid="kds"]', /1× Cheeseburger/);
       await s.screenshot(shots, "08-kds");
       await s.click('[data-testid="nav-shift"]');
       await s.click('[data-testid="x-report-btn"]');
@@ -328,9 +329,10 @@ const tests = {
         while ((await kds.count('[data-testid="kds-ticket"]')) !== n - 1 && Date.now() < end) await sleep(50);
         assert((await kds.count('[data-testid="kds-ticket"]')) === n - 1, `${n - 1} ticket(s) left after a bump`);
       }
-      await kds.find('[data-testid="recall-btn"]');
+      // "Recall last" is per station: the grill's brings back the grill's last ticket.
+      await kds.find('[data-testid="recall-btn"][data-station="grill"]');
       await kds.screenshot(shots, "13-kds-bumped");
-      await kds.click('[data-testid="recall-btn"]');
+      await kds.click('[data-testid="recall-btn"][data-station="grill"]');
       await kds.find('[data-testid="kds-ticket"]', 10000);
       await kds.waitText('[data-testid="sync-pending"]', /^0 pending$/, 20000);
       assert((await kds.count('[data-testid="sync-problem-count"]')) === 0, "no refused changes");

@@ -70,14 +70,21 @@ fn board(inner: &mut Inner, station: Option<String>) -> CmdResult<Board> {
         .values()
         .max_by_key(|(at, _)| *at)
         .map(|(_, id)| id.clone());
-    let last_bumped_by_station = latest.into_iter().map(|(st, (_, id))| (st, id)).collect();
+
     let mut docs = Vec::with_capacity(summaries.len());
     for s in &summaries {
         docs.push((s.id, store.get::<KitchenTicket>(s.id)?));
     }
-    let mut stations: Vec<String> = docs.iter().map(|(_, t)| t.station.clone()).collect();
+    // A station whose last ticket was bumped keeps its column, so its recall stays in reach.
+    let mut stations: Vec<String> = docs
+        .iter()
+        .map(|(_, t)| t.station.clone())
+        .chain(latest.keys().cloned())
+        .collect();
     stations.sort();
     stations.dedup();
+    let last_bumped_by_station: BTreeMap<String, String> =
+        latest.into_iter().map(|(st, (_, id))| (st, id)).collect();
     let counts = stations
         .iter()
         .map(|st| (st.clone(), all_day(docs.iter().map(|(_, t)| t), st)))
