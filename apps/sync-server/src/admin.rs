@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use pos_core::auth::{Permission, Role};
+use pos_core::auth::{can, Permission, Role};
 use pos_core::catalog::{Item, StoreSettings};
 use pos_core::doc::{DocType, Envelope};
 use pos_core::money::TaxMode;
@@ -16,7 +16,7 @@ use sqlx_core::query_as::query_as;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use crate::auth::{require, require_rank, UserAuth};
+use crate::auth::{check_rank, require, require_rank, roles_in, strongest, UserAuth};
 use crate::db::{self, now_ms};
 use crate::docs::{write_as_server, SERVER_DEVICE};
 use crate::error::ApiError;
@@ -646,40 +646,47 @@ pub async fn set_pin(
 ) -> Result<(), ApiError> {
     // Staff management, and a rank above the target's, tenant-wide or in a store the target
     // belongs to (`pos_core::auth::rank`).
-    let stores: Vec<(Option<Uuid>,)> =
-        query_as("SELECT store_id FROM memberships WHERE tenant_id = $1 AND user_id = $2")
-            .bind(user.tenant_id)
-            .bind(target)
-            .fetch_all(&state.pool)
-            .await?;
-    let mut scopes = vec![None];
-    scopes.extend(stores.into_iter().filter_map(|(s,)| s.map(Some)));
-    // Allowed in one scope is enough; otherwise a rank refusal says more than a permission
-    // missing in some scope.
-    let mut refusal = None;
-    let mut allowed = false;
-    for scope in scopes {
-        if require(&state.pool, user, scope, Permission::StaffManage)
-            .await
-            .is_err()
-        {
-            continue;
-        }
-        match require_rank(&state.pool, user, scope, target, None).await {
-            Ok(()) => {
-                allowed = true;
-                break;
+    if !user.superadmin {
+        // The target's memberships, read once: the scopes to try, and the target's rank.
+        let memberships: Vec<(Option<Uuid>, String)> = query_as(
+            "SELECT store_id, role FROM memberships WHERE tenant_id = $1 AND user_id = $2",
+        )
+        .bind(user.tenant_id)
+        .bind(target)
+        .fetch_all(&state.pool)
+        .await?;
+        let theirs = if target == user.user_id {
+            None
+        } else {
+            strongest(memberships.iter().filter_map(|(_, r)| r.parse().ok()))
+        };
+        let mut scopes = vec![None];
+        scopes.extend(memberships.iter().filter_map(|(s, _)| s.map(Some)));
+        // Allowed in one scope is enough; otherwise a rank refusal says more than a permission
+        // missing in some scope.
+        let mut refusal = None;
+        let mut allowed = false;
+        for scope in scopes {
+            let mine = roles_in(&state.pool, user.tenant_id, user.user_id, scope).await?;
+            if !mine.iter().any(|r| can(*r, Permission::StaffManage)) {
+                continue;
             }
-            Err(e) => refusal = Some(e),
+            match check_rank(&mine, theirs, None) {
+                Ok(()) => {
+                    allowed = true;
+                    break;
+                }
+                Err(e) => refusal = Some(e),
+            }
         }
-    }
-    if !allowed {
-        return Err(refusal.unwrap_or_else(|| {
-            ApiError::Authz(format!(
-                "permission {} is required",
-                Permission::StaffManage
-            ))
-        }));
+        if !allowed {
+            return Err(refusal.unwrap_or_else(|| {
+                ApiError::Authz(format!(
+                    "permission {} is required",
+                    Permission::StaffManage
+                ))
+            }));
+        }
     }
     check_pin(&req.pin).map_err(|e| ApiError::validation(e.to_string()))?;
     let hash = hash_blocking(req.pin).await?;

@@ -175,16 +175,19 @@ pub async fn login(
         return Err(bad());
     }
     let mut matched = Vec::new();
+    // The soonest a locked account among them opens again.
     let mut locked: Option<i64> = None;
     for (tenant, user, phc, throttle) in with_password {
-        if let Err(until) = throttle.check(now) {
-            locked = Some(locked.map_or(until, |l: i64| l.min(until)));
-            continue;
-        }
-        if verify_blocking(req.password.clone(), phc).await? {
+        let refused_until = if let Err(until) = throttle.check(now) {
+            Some(until)
+        } else if verify_blocking(req.password.clone(), phc).await? {
             matched.push((tenant, user));
-        } else if let Err(until) = record_failure(state, tenant, user).await? {
-            locked = Some(locked.map_or(until, |l: i64| l.min(until)));
+            None
+        } else {
+            record_failure(state, tenant, user).await?
+        };
+        if let Some(until) = refused_until {
+            locked = Some(locked.map_or(until, |l| l.min(until)));
         }
     }
     let locked_answer = |until: i64| ApiError::RateLimit {
@@ -208,20 +211,8 @@ pub async fn login(
     let mut tx = state.pool.begin().await?;
     // Under the row's lock: a failure counted by a concurrent attempt since the check above
     // may have locked the account, and then this right password is refused too.
-    let (failures, locked_until, superadmin): (i64, Option<i64>, bool) = query_as(
-        "SELECT failed_logins, locked_until, is_superadmin FROM users
-         WHERE tenant_id = $1 AND user_id = $2 FOR UPDATE",
-    )
-    .bind(tenant)
-    .bind(user)
-    .fetch_one(&mut *tx)
-    .await?;
-    if let Err(until) = (Throttle {
-        failures,
-        locked_until,
-    })
-    .check(now_ms())
-    {
+    let (throttle, superadmin) = lock_throttle(&mut tx, tenant, user).await?;
+    if let Err(until) = throttle.check(now_ms()) {
         return Err(locked_answer(until));
     }
     query("UPDATE users SET failed_logins = 0, locked_until = NULL WHERE tenant_id = $1 AND user_id = $2")
@@ -255,30 +246,43 @@ pub async fn login(
     })
 }
 
+/// A user's lockout state and superadmin flag, with the user row locked until `tx` ends.
+async fn lock_throttle(
+    tx: &mut db::Tx<'_>,
+    tenant: Uuid,
+    user: Uuid,
+) -> Result<(Throttle, bool), ApiError> {
+    let (failures, locked_until, superadmin): (i64, Option<i64>, bool) = query_as(
+        "SELECT failed_logins, locked_until, is_superadmin FROM users
+         WHERE tenant_id = $1 AND user_id = $2 FOR UPDATE",
+    )
+    .bind(tenant)
+    .bind(user)
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok((
+        Throttle {
+            failures,
+            locked_until,
+        },
+        superadmin,
+    ))
+}
+
 /// Counts one failed attempt for a user under its row's lock, by `Throttle::fail` (the one
 /// lockout rule); the attempt that locks the account is still answered "wrong password", as
-/// when attempts come one by one. `Err(until)` when the account was already locked (by a
+/// when attempts come one by one. `Some(until)` when the account was already locked (by a
 /// concurrent attempt): this one is not counted and is answered 429.
 async fn record_failure(
     state: &AppState,
     tenant: Uuid,
     user: Uuid,
-) -> Result<Result<(), i64>, ApiError> {
+) -> Result<Option<i64>, ApiError> {
     let mut tx = state.pool.begin().await?;
-    let (failures, locked_until): (i64, Option<i64>) = query_as(
-        "SELECT failed_logins, locked_until FROM users WHERE tenant_id = $1 AND user_id = $2 FOR UPDATE",
-    )
-    .bind(tenant)
-    .bind(user)
-    .fetch_one(&mut *tx)
-    .await?;
+    let (throttle, _) = lock_throttle(&mut tx, tenant, user).await?;
     let now = now_ms();
-    let throttle = Throttle {
-        failures,
-        locked_until,
-    };
     if let Err(until) = throttle.check(now) {
-        return Ok(Err(until));
+        return Ok(Some(until));
     }
     let t = throttle.fail(now);
     query("UPDATE users SET failed_logins = $3, locked_until = $4 WHERE tenant_id = $1 AND user_id = $2")
@@ -289,7 +293,7 @@ async fn record_failure(
         .execute(&mut *tx)
         .await?;
     tx.commit().await?;
-    Ok(Ok(()))
+    Ok(None)
 }
 
 async fn issue_refresh(
@@ -542,7 +546,28 @@ pub async fn require_rank(
     if user.superadmin {
         return Ok(());
     }
-    let mine = strongest(roles_in(pool, user.tenant_id, user.user_id, store).await?)
+    let mine = roles_in(pool, user.tenant_id, user.user_id, store).await?;
+    let theirs = target_rank(pool, user, target).await?;
+    check_rank(&mine, theirs, role)
+}
+
+/// The strongest role of the person `user` acts on, or `None` when that is `user` themselves
+/// (their own rank never stops them).
+async fn target_rank(
+    pool: &PgPool,
+    user: &UserAuth,
+    target: Uuid,
+) -> Result<Option<Role>, ApiError> {
+    if target == user.user_id {
+        return Ok(None);
+    }
+    rank_in_tenant(pool, user.tenant_id, target).await
+}
+
+/// [`require_rank`] on roles already read: `mine` apply in the scope, `theirs` from
+/// [`target_rank`].
+pub fn check_rank(mine: &[Role], theirs: Option<Role>, role: Option<Role>) -> Result<(), ApiError> {
+    let mine = strongest(mine.iter().copied())
         .ok_or_else(|| ApiError::Authz("you hold no role here".into()))?;
     if let Some(role) = role {
         if !pos_core::auth::rank::may_grant(mine, role) {
@@ -551,15 +576,12 @@ pub async fn require_rank(
             )));
         }
     }
-    if target != user.user_id {
-        let theirs = rank_in_tenant(pool, user.tenant_id, target).await?;
-        if !pos_core::auth::rank::may_act_on(mine, theirs) {
-            let theirs = theirs.map(|r| r.to_string()).unwrap_or_default();
-            return Err(ApiError::Authz(format!(
-                "this user is a {theirs}, which a {mine} does not outrank: \
-                 only someone above them may change their roles or PIN"
-            )));
-        }
+    if !pos_core::auth::rank::may_act_on(mine, theirs) {
+        let theirs = theirs.map(|r| r.to_string()).unwrap_or_default();
+        return Err(ApiError::Authz(format!(
+            "this user is a {theirs}, which a {mine} does not outrank: \
+             only someone above them may change their roles or PIN"
+        )));
     }
     Ok(())
 }

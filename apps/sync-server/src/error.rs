@@ -5,7 +5,7 @@
 //! `{"error": {"code", "message", "details"}}` and its fixed taxonomy of codes. An internal error
 //! is logged (inside the request's span, so with its request id) and its detail never leaves.
 
-use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use pos_sync::wire::{ErrorBody, ErrorDetail};
@@ -145,20 +145,6 @@ impl IntoResponse for ApiError {
     }
 }
 
-impl From<JsonRejection> for ApiError {
-    fn from(r: JsonRejection) -> Self {
-        if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            return ApiError::TooLarge {
-                limit: pos_sync::wire::MAX_BODY_BYTES,
-            };
-        }
-        ApiError::Validation {
-            message: format!("malformed JSON body: {}", r.body_text()),
-            details: Value::Null,
-        }
-    }
-}
-
 impl From<QueryRejection> for ApiError {
     fn from(r: QueryRejection) -> Self {
         ApiError::validation(format!("bad query string: {}", r.body_text()))
@@ -242,8 +228,7 @@ where
             .headers()
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<mime_type::Essence>().ok())
-            .is_some_and(|m| m.is_json());
+            .is_some_and(is_json_media_type);
         if !json_type {
             return Err(ApiError::validation(
                 "expected a body with content-type application/json",
@@ -264,33 +249,16 @@ where
     }
 }
 
-/// The essence of a media type, enough to tell JSON (`application/json`, `…+json`).
-mod mime_type {
-    pub struct Essence(String);
-
-    impl std::str::FromStr for Essence {
-        type Err = ();
-        fn from_str(s: &str) -> Result<Self, ()> {
-            let essence = s
-                .split(';')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .to_ascii_lowercase();
-            if essence.is_empty() {
-                Err(())
-            } else {
-                Ok(Essence(essence))
-            }
-        }
-    }
-
-    impl Essence {
-        pub fn is_json(&self) -> bool {
-            self.0 == "application/json"
-                || (self.0.starts_with("application/") && self.0.ends_with("+json"))
-        }
-    }
+/// `application/json` or `application/…+json`, with any parameters (`; charset=utf-8`).
+fn is_json_media_type(value: &str) -> bool {
+    let essence = value
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
 impl ApiError {
@@ -301,18 +269,11 @@ impl ApiError {
                 limit: pos_sync::wire::MAX_BODY_BYTES,
             };
         }
-        let timed_out = {
-            let mut src: Option<&(dyn std::error::Error + 'static)> = Some(&r);
-            let mut found = false;
-            while let Some(e) = src {
-                if e.is::<tower_http::timeout::TimeoutError>() {
-                    found = true;
-                    break;
-                }
-                src = e.source();
-            }
-            found
-        };
+        let timed_out =
+            std::iter::successors(Some(&r as &(dyn std::error::Error + 'static)), |e| {
+                e.source()
+            })
+            .any(|e| e.is::<tower_http::timeout::TimeoutError>());
         if timed_out {
             return ApiError::BodyTimeout;
         }
@@ -329,58 +290,28 @@ impl<T: serde::Serialize> IntoResponse for Json<T> {
     }
 }
 
-/// Refuses a percent-encoded NUL (`%00`) in a path or query string, before it is decoded.
-fn refuse_encoded_nul(what: &str, raw: &str) -> Result<(), ApiError> {
-    if raw.contains("%00") {
-        return Err(ApiError::validation(format!(
-            "the {what} must not contain a NUL character (%00)"
-        )));
-    }
-    Ok(())
-}
-
-/// Query extractor whose rejections are [`ApiError`]s; refuses `%00`.
-#[derive(Debug, Clone, Copy, Default)]
+/// Query extractor whose rejections are [`ApiError`]s. (A `%00` never gets here: the router's
+/// `refuse_nul_in_uri` layer answers it first.)
+#[derive(Debug, Clone, Copy, Default, axum::extract::FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(ApiError))]
 pub struct Query<T>(pub T);
 
-impl<T, S> axum::extract::FromRequestParts<S> for Query<T>
-where
-    T: serde::de::DeserializeOwned,
-    S: Send + Sync,
-{
-    type Rejection = ApiError;
-
-    async fn from_request_parts(
-        parts: &mut axum::http::request::Parts,
-        state: &S,
-    ) -> Result<Self, ApiError> {
-        refuse_encoded_nul("query string", parts.uri.query().unwrap_or(""))?;
-        let axum::extract::Query(q) = axum::extract::Query::<T>::from_request_parts(parts, state)
-            .await
-            .map_err(ApiError::from)?;
-        Ok(Query(q))
-    }
-}
-
-/// Path extractor whose rejections are [`ApiError`]s; refuses `%00`.
-#[derive(Debug, Clone, Copy, Default)]
+/// Path extractor whose rejections are [`ApiError`]s.
+#[derive(Debug, Clone, Copy, Default, axum::extract::FromRequestParts)]
+#[from_request(via(axum::extract::Path), rejection(ApiError))]
 pub struct Path<T>(pub T);
 
-impl<T, S> axum::extract::FromRequestParts<S> for Path<T>
-where
-    T: serde::de::DeserializeOwned + Send,
-    S: Send + Sync,
-{
-    type Rejection = ApiError;
-
-    async fn from_request_parts(
-        parts: &mut axum::http::request::Parts,
-        state: &S,
-    ) -> Result<Self, ApiError> {
-        refuse_encoded_nul("path", parts.uri.path())?;
-        let axum::extract::Path(p) = axum::extract::Path::<T>::from_request_parts(parts, state)
-            .await
-            .map_err(ApiError::from)?;
-        Ok(Path(p))
+/// Refuses a request whose URI holds a percent-encoded NUL (`%00`), in its path or its query,
+/// before it is decoded or routed: the edge check for text that does not come as JSON.
+pub async fn refuse_nul_in_uri(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let uri = req.uri();
+    let raw = uri.path_and_query().map(|pq| pq.as_str()).unwrap_or("");
+    if raw.contains("%00") {
+        return ApiError::validation("the address must not contain a NUL character (%00)")
+            .into_response();
     }
+    next.run(req).await
 }

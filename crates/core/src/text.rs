@@ -1,10 +1,11 @@
 //! The one rule for text that may be stored: what PostgreSQL's `text` and `jsonb` and the
 //! documents can hold.
 //!
-//! **Architecture invariant: text is checked once, at the edge.** The server's JSON, query and
-//! path extractors refuse a request whose text breaks this rule before any handler runs; the
-//! document policy (`policy::authorize`, run by the device on every local write and by the
-//! server on every pushed change) refuses a document whose text breaks it. So no NUL ever reaches
+//! **Architecture invariant: text is checked once, at the edge.** The server refuses a request
+//! with a NUL in its URI (a layer of the router) or its JSON body (the `Json` extractor) before
+//! any handler runs; the document policy (`policy::authorize`, run by the device on every local
+//! write and by the server on every pushed change) refuses a document whose text breaks it. So
+//! no NUL ever reaches
 //! a statement: PostgreSQL refuses `\0` in `text` (SQLSTATE 22021) and `\u0000` in `jsonb`
 //! (22P05), and one such value used to fail a whole push.
 //!
@@ -68,23 +69,24 @@ pub fn required(field: &str, s: &str, max_chars: usize) -> Result<String, TextEr
 /// Checks every string and every key of a document's JSON form: no NUL anywhere, and no string
 /// longer than [`MAX_DOC_TEXT_BYTES`]. The error names the first offending field by its path.
 pub fn check_document(json: &Value) -> Result<(), TextError> {
+    fn text(s: &str, path: &[String]) -> Result<(), TextError> {
+        if s.contains('\0') {
+            return Err(TextError::Nul {
+                field: field_name(path),
+            });
+        }
+        if s.len() > MAX_DOC_TEXT_BYTES {
+            return Err(TextError::TooLong {
+                field: field_name(path),
+                len: s.chars().count(),
+                max: MAX_DOC_TEXT_BYTES,
+            });
+        }
+        Ok(())
+    }
     fn walk(v: &Value, path: &mut Vec<String>) -> Result<(), TextError> {
         match v {
-            Value::String(s) => {
-                if s.contains('\0') {
-                    return Err(TextError::Nul {
-                        field: field_name(path),
-                    });
-                }
-                if s.len() > MAX_DOC_TEXT_BYTES {
-                    return Err(TextError::TooLong {
-                        field: field_name(path),
-                        len: s.chars().count(),
-                        max: MAX_DOC_TEXT_BYTES,
-                    });
-                }
-                Ok(())
-            }
+            Value::String(s) => text(s, path),
             Value::Array(items) => {
                 for (i, item) in items.iter().enumerate() {
                     path.push(i.to_string());
@@ -96,11 +98,8 @@ pub fn check_document(json: &Value) -> Result<(), TextError> {
             Value::Object(map) => {
                 for (k, item) in map {
                     path.push(k.clone());
-                    if k.contains('\0') || k.len() > MAX_DOC_TEXT_BYTES {
-                        return Err(TextError::Nul {
-                            field: field_name(path),
-                        });
-                    }
+                    // A key is text too (a tax class, a line id): the same rule as a value.
+                    text(k, path)?;
                     walk(item, path)?;
                     path.pop();
                 }

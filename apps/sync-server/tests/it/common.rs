@@ -240,8 +240,8 @@ impl TestApp {
         }
     }
 
-    /// Enrols a device in the tenant's store; returns its enrolment and a device token.
-    pub async fn device(&self, t: &Tenant) -> Device {
+    /// A till's one-time enrolment code for the tenant's store, issued by its owner.
+    pub async fn enrolment_code(&self, t: &Tenant) -> String {
         let r = self
             .post(
                 &format!("/v1/admin/stores/{}/enrolment-codes", t.store_id),
@@ -250,7 +250,22 @@ impl TestApp {
             )
             .await;
         assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
-        let code = r.body["code"].as_str().expect("code").to_string();
+        r.body["code"].as_str().expect("code").to_string()
+    }
+
+    /// A head-office user of the tenant who logs in with `email` and `password` (no role yet).
+    pub async fn head_office_user(&self, t: &Tenant, email: &str, password: &str) -> Resp {
+        self.post(
+            "/v1/admin/users",
+            Some(&t.owner),
+            json!({"name": email.split('@').next(), "email": email, "password": password}),
+        )
+        .await
+    }
+
+    /// Enrols a device in the tenant's store; returns its enrolment and a device token.
+    pub async fn device(&self, t: &Tenant) -> Device {
+        let code = self.enrolment_code(t).await;
         let r = self
             .post(
                 "/v1/devices/enrol",

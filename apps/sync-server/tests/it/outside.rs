@@ -38,14 +38,7 @@ async fn written(app: &TestApp) -> [i64; 6] {
 async fn regression_a_nul_in_any_text_answers_400_not_500_and_writes_nothing() {
     let app = app().await;
     let t = app.tenant("Acme").await;
-    let code = app
-        .post(
-            &format!("/v1/admin/stores/{}/enrolment-codes", t.store_id),
-            Some(&t.owner),
-            json!({}),
-        )
-        .await;
-    let code = code.body["code"].as_str().expect("code").to_string();
+    let code = app.enrolment_code(&t).await;
     let before = written(&app).await;
     let cases = [
         (
@@ -233,13 +226,7 @@ async fn regression_a_manager_cannot_take_over_the_owners_identity_on_the_tills(
     let app = app().await;
     let t = app.tenant("Acme").await;
     let manager = app.staff(&t, "Mia", "manager").await;
-    let r = app
-        .post(
-            "/v1/admin/users",
-            Some(&t.owner),
-            json!({"name": "Mia", "email": "mia@acme.test", "password": PASSWORD}),
-        )
-        .await;
+    let r = app.head_office_user(&t, "mia@acme.test", PASSWORD).await;
     let mia: Uuid = serde_json::from_value(r.body["user_id"].clone()).unwrap();
     let r = app
         .post(
@@ -367,26 +354,12 @@ async fn regression_email_already_exists_never_answers_across_tenants() {
     let app = app().await;
     let a = app.tenant("Acme").await;
     let b = app.tenant("Bistro").await;
-    let create = |token: &str, password: &str| {
-        let app = &app;
-        let (token, password) = (token.to_string(), password.to_string());
-        async move {
-            app.post(
-                "/v1/admin/users",
-                Some(&token),
-                json!({"name": "Sam", "email": "sam@shared.test", "password": password}),
-            )
-            .await
-        }
-    };
-    assert_eq!(create(&a.owner, PASSWORD).await.status, StatusCode::OK);
+    let create = |t, password| app.head_office_user(t, "sam@shared.test", password);
+    assert_eq!(create(&a, PASSWORD).await.status, StatusCode::OK);
     // Bistro's owner learns nothing of Acme's users: the email is free in Bistro.
-    assert_eq!(
-        create(&b.owner, "another password").await.status,
-        StatusCode::OK
-    );
+    assert_eq!(create(&b, "another password").await.status, StatusCode::OK);
     // Within one tenant it is still unique, said without naming the index.
-    let r = create(&b.owner, "another password").await;
+    let r = create(&b, "another password").await;
     assert_error(&r, StatusCode::CONFLICT, "CONFLICT");
     assert!(!r.body.to_string().contains("_unique"), "{:?}", r.body);
     // Each password opens its own tenant's account.
@@ -409,13 +382,7 @@ async fn one_email_and_password_in_two_tenants_asks_which_tenant() {
     let a = app.tenant("Acme").await;
     let b = app.tenant("Bistro").await;
     for t in [&a, &b] {
-        let r = app
-            .post(
-                "/v1/admin/users",
-                Some(&t.owner),
-                json!({"name": "Sam", "email": "sam@shared.test", "password": PASSWORD}),
-            )
-            .await;
+        let r = app.head_office_user(t, "sam@shared.test", PASSWORD).await;
         assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     }
     let r = app.login("sam@shared.test", PASSWORD).await;
