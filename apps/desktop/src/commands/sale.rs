@@ -486,23 +486,7 @@ pub fn refund_quote(
     }
     let inner = state.lock();
     let actor = inner.actor()?;
-    let mut store = inner.store()?;
-    let sale: Sale = store.get(sid)?;
-    let prior = store.refunds_of(sid)?;
-    let r = Refund::build(
-        sid,
-        &sale,
-        &prior,
-        &requests,
-        Tender::Cash,
-        None,
-        "",
-        String::new(),
-        None,
-        actor.user_id,
-        0,
-    )
-    .map_err(pos_core::store::StoreError::from)?;
+    let r = inner.store()?.quote_refund(&actor, sid, &requests)?;
     let total = r.totals().map_err(pos_core::store::StoreError::from)?.total;
     Ok(RefundQuote {
         total,

@@ -633,6 +633,32 @@ impl Store {
         })
     }
 
+    /// The refund [`Store::refund`] would make of `requests`, built by the same rule
+    /// (`Refund::build`) and written nowhere: for the till to show what goes back before the
+    /// refund is made. It has no receipt number, shift or tender yet.
+    pub fn quote_refund(
+        &mut self,
+        actor: &Actor,
+        sale_id: Uuid,
+        requests: &[RefundRequest],
+    ) -> Result<Refund, StoreError> {
+        let prior = self.refunds_of(sale_id)?;
+        let sale: Sale = self.get(sale_id)?;
+        Ok(Refund::build(
+            sale_id,
+            &sale,
+            &prior,
+            requests,
+            Tender::Cash,
+            None,
+            "",
+            String::new(),
+            None,
+            actor.user_id,
+            super::now_ms(),
+        )?)
+    }
+
     /// Every refund of a sale.
     pub fn refunds_of(&mut self, sale_id: Uuid) -> Result<Vec<Refund>, StoreError> {
         let ids = self.ids(
