@@ -17,6 +17,26 @@ pub enum PrintError {
     /// A layout cannot be rendered (e.g. barcode data the symbology cannot carry).
     #[error("invalid layout: {0}")]
     InvalidLayout(String),
+    /// Data a CODE128 barcode cannot carry: empty, not printable ASCII, or longer than a
+    /// printer's `GS k` takes.
+    #[error("code128 cannot carry {data:?}: {reason}")]
+    Code128Data {
+        /// The data (truncated to 64 chars).
+        data: String,
+        /// Why.
+        reason: String,
+    },
+    /// A CODE128 barcode wider than the paper even at the narrowest module width printers
+    /// document (2 dots), quiet zones included. Layouts print a QR code instead.
+    #[error("code128 {data:?} needs {needed_dots} dots with quiet zones at 2 dots per module, paper has {width_dots}")]
+    Code128TooWide {
+        /// The data (truncated to 64 chars).
+        data: String,
+        /// Dots the bars and their 10-module quiet zones need at 2 dots per module.
+        needed_dots: u32,
+        /// The printable width of the paper.
+        width_dots: u32,
+    },
     /// An image is malformed (pixel buffer does not match its size, zero size...).
     #[error("invalid image: {0}")]
     InvalidImage(String),

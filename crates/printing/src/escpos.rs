@@ -14,7 +14,7 @@
 //! | `ESC d n` | `1B 64 n` | feed n lines |
 //! | `GS v 0` | `1D 76 30 00 xL xH yL yH d…` | raster image, in chunks |
 //! | `GS ( k` | `1D 28 6B …` | QR code (model 2, EC level M) |
-//! | `GS h/w/H/k` | | CODE128 barcode, text below |
+//! | `GS h/w/H/k` | `1D 6B 49 n {B…{C…` | CODE128 (code sets B/C), module 2..=3, text below |
 //! | `GS V m` | `1D 56 00/01` | full / partial cut |
 //! | `ESC p m t1 t2` | `1B 70 m t1 t2` | drawer pulse, always 5 bytes |
 //! | `DLE EOT n` | `10 04 n` | real-time status |
@@ -114,30 +114,22 @@ pub fn qr_native(out: &mut Vec<u8>, data: &[u8], module: u8) -> Result<(), Print
     Ok(())
 }
 
-/// Appends a CODE128 (code set B) barcode with its text below. `data` must be printable ASCII,
-/// 1..=253 characters, and fit `width_dots` at 1 dot per module at least.
+/// Appends a CODE128 barcode with its text below: code sets B and C with the fewest symbols
+/// (one encoder, `code128.rs`, shared with the PNG preview), bars 80 dots high, and the widest module
+/// of 2..=3 dots at which the bars and their 10-module quiet zones fit `width_dots`. Printers
+/// document `GS w` 2..=6 only, so nothing narrower is ever sent: a barcode that does not fit
+/// at 2 dots is [`PrintError::Code128TooWide`] (layouts print a QR code instead), data it
+/// cannot carry [`PrintError::Code128Data`]. Nothing is appended on error.
 pub fn code128(out: &mut Vec<u8>, data: &str, width_dots: u32) -> Result<(), PrintError> {
-    if data.is_empty() || data.len() > 253 || !data.bytes().all(|b| (0x20..=0x7E).contains(&b)) {
-        return Err(PrintError::InvalidLayout(format!(
-            "barcode data {data:?} must be 1..=253 printable ascii characters"
-        )));
-    }
-    // start + data + checksum symbols of 11 modules, stop of 13, 10-module quiet zones.
-    let modules = (data.len() as u32 + 2) * 11 + 13 + 20;
-    let module_w = if modules * 2 <= width_dots {
-        2
-    } else if modules <= width_dots {
-        1
-    } else {
-        return Err(PrintError::InvalidLayout(format!(
-            "barcode {data:?} needs {modules} dots, paper has {width_dots}"
-        )));
-    };
-    out.extend_from_slice(&[0x1D, 0x68, 80]); // height 80 dots
+    let (code, module_w) = crate::code128::fit(data, width_dots)?;
+    let payload = code.escpos_data();
+    out.extend_from_slice(&[0x1D, 0x68, crate::code128::BAR_HEIGHT_DOTS]);
     out.extend_from_slice(&[0x1D, 0x77, module_w]);
-    out.extend_from_slice(&[0x1D, 0x48, 0x02]); // HRI below
-    out.extend_from_slice(&[0x1D, 0x6B, 73, data.len() as u8 + 2, b'{', b'B']);
-    out.extend_from_slice(data.as_bytes());
+    // Text (HRI) below the bars.
+    out.extend_from_slice(&[0x1D, 0x48, 0x02]);
+    // `fit` keeps the payload within the 255 bytes `GS k 73 n` can carry.
+    out.extend_from_slice(&[0x1D, 0x6B, 73, payload.len() as u8]);
+    out.extend_from_slice(&payload);
     Ok(())
 }
 
@@ -301,7 +293,44 @@ mod tests {
     fn barcode_refuses_non_ascii() {
         let mut out = Vec::new();
         assert!(code128(&mut out, "S01-000123", 576).is_ok());
-        assert!(code128(&mut out, "é", 576).is_err());
-        assert!(code128(&mut out, &"X".repeat(100), 384).is_err());
+        let len = out.len();
+        assert!(matches!(
+            code128(&mut out, "é", 576),
+            Err(PrintError::Code128Data { .. })
+        ));
+        assert!(matches!(
+            code128(&mut out, &"X".repeat(100), 384),
+            Err(PrintError::Code128TooWide { .. })
+        ));
+        assert_eq!(out.len(), len, "nothing appended on error");
+    }
+
+    /// Regression: `GS w 1` was sent when the barcode did not fit at 2; printers document 2..=6
+    /// and a TM-T20-class printer prints 1 at 3, off 58 mm paper.
+    #[test]
+    fn regression_code128_never_sends_module_width_below_2() {
+        for (dots, module) in [(384, 2), (512, 2), (576, 3)] {
+            let mut out = Vec::new();
+            code128(&mut out, "S01-D02-000124", dots).unwrap();
+            let mut want = vec![0x1D, 0x68, 80, 0x1D, 0x77, module, 0x1D, 0x48, 2];
+            want.extend_from_slice(&[0x1D, 0x6B, 73, 15, b'{', b'B']);
+            want.extend_from_slice(b"S01-D02-{C");
+            want.extend_from_slice(&[0, 1, 24]);
+            assert_eq!(out, want, "{dots} dots");
+        }
+        for dots in 0..1000 {
+            for data in [
+                "S01-D02-000124",
+                "S01-D02-1000000",
+                "STORE001-TILL0001-000001",
+            ] {
+                let mut out = Vec::new();
+                if code128(&mut out, data, dots).is_ok() {
+                    let w = out[5];
+                    assert_eq!(out[3..5], [0x1D, 0x77]);
+                    assert!((2..=6).contains(&w), "{data} on {dots}: GS w {w}");
+                }
+            }
+        }
     }
 }

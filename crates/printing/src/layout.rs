@@ -259,7 +259,9 @@ pub enum ReceiptCode {
     None,
     /// A QR code carrying this text.
     Qr(String),
-    /// A CODE128 barcode carrying this text (printable ASCII only).
+    /// A CODE128 barcode carrying this text (printable ASCII only), with the text printed
+    /// under it; a QR code carrying it where even the most compact CODE128 does not fit the
+    /// paper at 2 dots per module with its quiet zones.
     Code128(String),
 }
 

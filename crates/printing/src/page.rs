@@ -64,7 +64,9 @@ pub enum Block {
     Image(RasterImage),
     /// A QR code (native or raster per profile), centred.
     Qr(String),
-    /// A CODE128 barcode with its text underneath, centred.
+    /// A CODE128 barcode with its text underneath, centred. Rendering fails with
+    /// [`PrintError::Code128TooWide`](crate::PrintError::Code128TooWide) if it does not fit
+    /// the paper; [`layout`](crate::render::layout) puts a [`Block::Qr`] there instead.
     Code128(String),
 }
 
@@ -78,8 +80,9 @@ pub struct Page {
 }
 
 impl Page {
-    /// The page as plain text, `columns` wide: wide lines are spaced out to keep alignment;
-    /// images and codes are shown as bracketed placeholders.
+    /// The page as plain text, `columns` wide: exactly the printed lines, wide lines spaced out
+    /// to keep alignment; images and codes are shown as bracketed placeholders (a CODE128
+    /// followed by the text printed under its bars).
     pub fn to_text(&self) -> String {
         let mut out = String::new();
         for b in &self.blocks {
@@ -105,20 +108,20 @@ impl Page {
                     out.push_str(align_text(&s, self.columns, Align::Center).trim_end());
                     out.push('\n');
                 }
-                Block::Qr(data) => {
+                // The symbol as a placeholder, then the blank line of the `LF` sent after it;
+                // the data itself is not printed.
+                Block::Qr(_) => {
                     out.push_str(align_text("[QR code]", self.columns, Align::Center).trim_end());
-                    out.push('\n');
-                    for l in crate::text::wrap(data, self.columns) {
-                        out.push_str(align_text(&l, self.columns, Align::Center).trim_end());
-                        out.push('\n');
-                    }
+                    out.push_str("\n\n");
                 }
+                // The bars as a placeholder, the text the printer prints under them, then the
+                // blank line of the `LF` sent after the barcode.
                 Block::Code128(data) => {
-                    let s = format!("[CODE128 {data}]");
-                    for l in crate::text::wrap(&s, self.columns) {
-                        out.push_str(align_text(&l, self.columns, Align::Center).trim_end());
+                    for l in ["[CODE128]", data.as_str()] {
+                        out.push_str(align_text(l, self.columns, Align::Center).trim_end());
                         out.push('\n');
                     }
+                    out.push('\n');
                 }
             }
         }

@@ -4,7 +4,8 @@
 //!
 //! Geometry follows the printer: one character cell is `width_dots / columns` dots wide
 //! (12 on every supported profile) and 24 dots tall, like font A. Accented letters are drawn
-//! as their base letter; a CODE128 barcode is drawn as its real bars (code set B) with its text.
+//! as their base letter; a CODE128 barcode is drawn as the printer's bars (the same symbols,
+//! code sets, module width and centring, from the encoder `escpos` uses) with its text.
 
 use crate::font;
 use crate::image::{qr_raster, RasterImage, MAX_IMAGE_HEIGHT};
@@ -124,6 +125,7 @@ fn line_height(style: &Style) -> u32 {
 pub fn page_to_png(page: &Page, profile: &PrinterProfile) -> Result<Vec<u8>, PrintError> {
     let dots = profile.width_dots();
     let cell_w = (dots / page.columns.max(1) as u32).max(6);
+    let bar_h = u32::from(crate::code128::BAR_HEIGHT_DOTS);
     // Pre-compute the images of QR codes so that the height is known.
     let mut qrs = Vec::new();
     let mut height = 2 * MARGIN;
@@ -138,7 +140,7 @@ pub fn page_to_png(page: &Page, profile: &PrinterProfile) -> Result<Vec<u8>, Pri
                 qrs.push(img);
                 h
             }
-            Block::Code128(_) => 80 + 2 * CELL_H,
+            Block::Code128(_) => bar_h + 2 * CELL_H,
         };
     }
     let width = dots + 2 * MARGIN;
@@ -177,19 +179,17 @@ pub fn page_to_png(page: &Page, profile: &PrinterProfile) -> Result<Vec<u8>, Pri
                 }
             }
             Block::Code128(data) => {
-                // Real CODE128-B bars, as wide modules as fit, with 10-module quiet zones.
-                let widths = crate::code128::widths_b(data)?;
-                let modules: u32 = widths.iter().map(|w| u32::from(*w)).sum::<u32>() + 20;
-                let m = (dots / modules).clamp(1, 3);
-                let mut x = MARGIN + (dots - (modules * m).min(dots)) / 2 + 10 * m;
-                for (i, w) in widths.iter().enumerate() {
-                    let w = u32::from(*w) * m;
-                    if i % 2 == 0 {
-                        c.fill(x, y, w, 80);
+                // The printer's bars: the same symbols and module width (one shared encoder),
+                // centred on the printable width as `ESC a 1` centres them.
+                let (code, m) = crate::code128::fit(data, dots)?;
+                let m = u32::from(m);
+                let x0 = MARGIN + (dots - code.module_count() * m) / 2;
+                for (i, bar) in code.modules().into_iter().enumerate() {
+                    if bar {
+                        c.fill(x0 + i as u32 * m, y, m, bar_h);
                     }
-                    x += w;
                 }
-                y += 80 + CELL_H / 2;
+                y += bar_h + CELL_H / 2;
                 let text = align_text(data, page.columns, crate::page::Align::Center);
                 for (i, ch) in text.chars().enumerate() {
                     if ch != ' ' {

@@ -181,7 +181,14 @@ impl Builder {
                 self.page.blocks.push(Block::Qr(d.clone()));
             }
             ReceiptCode::Code128(d) => {
-                self.page.blocks.push(Block::Code128(d.clone()));
+                // Even code set C at 2 dots per module (the narrowest width printers document)
+                // may not fit, e.g. `STORE001-TILL0001-000042` on 58 mm: the same data as a QR
+                // code then, decided here once so that the bytes and both previews agree.
+                let block = match crate::code128::fit(d, self.width_dots) {
+                    Err(PrintError::Code128TooWide { .. }) => Block::Qr(d.clone()),
+                    _ => Block::Code128(d.clone()),
+                };
+                self.page.blocks.push(block);
             }
         }
     }

@@ -1,9 +1,10 @@
 //! PNG and text previews.
 
+use super::support::paper::{print, scan};
 use pos_printing::image::qr_raster;
 use pos_printing::{
-    layout, preview::page_to_png, render_png, render_text, samples, Block, Document, Page, Paper,
-    PrinterProfile,
+    layout, preview::page_to_png, render_escpos, render_png, render_text, samples, Block, Document,
+    Page, Paper, PrinterProfile,
 };
 
 fn decode(png_bytes: &[u8]) -> (u32, u32, Vec<bool>) {
@@ -92,4 +93,70 @@ fn write_preview_png_for_docs() {
         )
         .unwrap();
     }
+}
+
+/// Regression: the PNG drew CODE128 at module width 1 (and its own choice of width) where the
+/// printer prints at another width; now both come from one encoder. Some 80 rows of the PNG
+/// (the bar height of `GS h 80`) are exactly the row the printer draws: the same symbols, the
+/// same module width, the same centring.
+#[test]
+fn regression_png_preview_draws_the_bars_the_printer_prints() {
+    let refund = Document::Refund(samples::refund_receipt());
+    for (paper, cols) in [(Paper::Mm58, 32), (Paper::Mm80, 42), (Paper::Mm80, 48)] {
+        let profile = PrinterProfile::new(paper, cols, "PC858").unwrap();
+        let dots = profile.width_dots();
+        let job = render_escpos(&refund, &profile).unwrap();
+        let printed = print(&job, profile.columns(), profile.code_page());
+        let [bc] = printed.barcodes.as_slice() else {
+            panic!("one barcode on the refund")
+        };
+        let (w, h, px) = decode(&render_png(&refund, &profile).unwrap());
+        let mut want = vec![false; 16usize];
+        want.extend(bc.row(dots));
+        want.extend([false; 16]);
+        let rows = (0..h as usize)
+            .filter(|y| px[y * w as usize..(y + 1) * w as usize] == want[..])
+            .count();
+        assert_eq!(rows, usize::from(bc.height), "{dots} dots");
+    }
+}
+
+#[test]
+fn png_preview_barcode_scans_back_to_the_receipt_number() {
+    for (paper, cols) in [(Paper::Mm58, 32), (Paper::Mm80, 48)] {
+        let profile = PrinterProfile::new(paper, cols, "PC858").unwrap();
+        let page = Page {
+            columns: profile.columns(),
+            blocks: vec![Block::Code128("S01-D02-000124".into())],
+        };
+        let (w, _, px) = decode(&page_to_png(&page, &profile).unwrap());
+        let w = w as usize;
+        // The bars start at the top margin of 16 dots.
+        let row = &px[(16 + 40) * w + 16..(16 + 40) * w + 16 + profile.width_dots() as usize];
+        let (module, _, text) = scan(row, 10).unwrap();
+        assert_eq!(text, "S01-D02-000124");
+        assert!((2..=6).contains(&module), "module {module}");
+    }
+}
+
+/// Regression: the text preview showed the QR code's data as a line under `[QR code]`, a line
+/// the printer never prints. The text preview of every layout on every paper is now exactly
+/// the paper as the model prints the job (graphics as placeholders).
+#[test]
+fn regression_text_preview_shows_no_qr_data_line_the_printer_never_prints() {
+    for (paper, cols) in [(Paper::Mm58, 32), (Paper::Mm80, 42), (Paper::Mm80, 48)] {
+        for cp in ["PC858", "PC437"] {
+            let profile = PrinterProfile::new(paper, cols, cp).unwrap();
+            for (name, doc) in samples::all_documents() {
+                let job = render_escpos(&doc, &profile).unwrap();
+                let on_paper = print(&job, profile.columns(), profile.code_page()).text;
+                let preview = render_text(&doc, &profile).unwrap();
+                assert_eq!(preview, on_paper, "{name} on {cols} columns, {cp}");
+            }
+        }
+    }
+    let profile = PrinterProfile::new(Paper::Mm58, 32, "PC858").unwrap();
+    let text = render_text(&Document::Sale(samples::sale_receipt(3)), &profile).unwrap();
+    assert!(text.contains("[QR code]"), "{text}");
+    assert!(!text.contains("https://r.example"), "{text}");
 }

@@ -1,6 +1,8 @@
-//! Helpers shared by the integration tests: a fake network printer and polling.
+//! Helpers shared by the integration tests: a fake network printer, a model of the paper and
+//! polling.
 
 pub mod fake_printer;
+pub mod paper;
 
 use std::time::{Duration, Instant};
 
