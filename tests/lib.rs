@@ -10,6 +10,7 @@
 //! - `props_e2e.rs`: random operations and random delivery (`pos-sync-testkit`), then every
 //!   till equals the server by digest.
 //! - `transfers_e2e.rs`: stock transfers between stores.
+//! - `reports_e2e.rs`: head office's reports against the tills' documents and Z reports.
 //! - Crate-level tests stay in their crates (`crates/*/tests`, `apps/*/tests`).
 //!
 //! This library holds the shared fixtures: [`TestServer`] and [`TestDevice`].

@@ -223,6 +223,22 @@ pub struct CreateStore {
     /// Counter sales send their unsent kitchen lines when paid (default on).
     #[serde(default = "yes")]
     pub send_to_kitchen_on_pay: bool,
+    /// The store's IANA time zone, e.g. `Europe/Paris` (default `UTC`): receipts, X/Z reports
+    /// and reports show its local time.
+    #[serde(default = "utc")]
+    pub time_zone: String,
+    /// Local time the business day starts, `HH:MM` on a quarter hour (default `00:00`; say
+    /// `04:00` for a bar open past midnight).
+    #[serde(default = "midnight")]
+    pub business_day_start: String,
+}
+
+fn utc() -> String {
+    pos_core::calendar::DEFAULT_ZONE.into()
+}
+
+fn midnight() -> String {
+    pos_core::calendar::DEFAULT_DAY_START.into()
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -256,6 +272,8 @@ pub async fn create_store(
         receipt_header: req.receipt_header,
         receipt_footer: req.receipt_footer,
         send_to_kitchen_on_pay: req.send_to_kitchen_on_pay,
+        time_zone: req.time_zone.trim().to_string(),
+        business_day_start: req.business_day_start.trim().to_string(),
     };
     settings
         .validate()

@@ -34,6 +34,8 @@ pub enum StartError {
     Migrate(#[from] sqlx_core::migrate::MigrateError),
     #[error("bootstrap admin: {0}")]
     Bootstrap(String),
+    #[error("rebuilding projections: {0}")]
+    Reproject(String),
     #[error("listen on {addr}: {source}")]
     Listen {
         addr: SocketAddr,
@@ -195,6 +197,9 @@ pub async fn prepare(config: &Config) -> Result<App, StartError> {
     };
     let pool = crate::db::connect(&url, config.db_max_connections).await?;
     crate::db::migrate(&pool).await?;
+    crate::reproject::run(&pool)
+        .await
+        .map_err(|e| StartError::Reproject(e.to_string()))?;
     if let (Some(e), Some(p)) = (
         &config.bootstrap_admin_email,
         &config.bootstrap_admin_password,

@@ -49,6 +49,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "emails_per_tenant",
         include_str!("../../../migrations/0008_emails_per_tenant.sql"),
     ),
+    (
+        9,
+        "reports",
+        include_str!("../../../migrations/0009_reports.sql"),
+    ),
 ];
 
 /// Applies every pending migration.

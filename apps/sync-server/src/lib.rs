@@ -11,6 +11,8 @@
 //! - [`sync`]: push (through `pos_sync::merge`), pull, bootstrap, live.
 //! - [`transfers`]: the tenant's stores and the stock transfers sent to a store.
 //! - [`mail`]: emailed receipts: checks, the mail spool, the admin list.
+//! - [`reports`]: head office's reports (the metric dictionary in SQL, store time, CSV).
+//! - [`reproject`]: projections rebuilt from documents when their shape changed.
 //! - [`docs`]: master documents in Postgres and the generic projection writer.
 //! - [`db`]: connection, embedded migrations, sequences, audit, NOTIFY.
 //! - [`pg`]: the managed local PostgreSQL cluster and the test harness.
@@ -32,6 +34,8 @@ pub mod mail;
 pub mod metrics;
 pub mod openapi;
 pub mod pg;
+pub mod reports;
+pub mod reproject;
 pub mod routes;
 pub mod state;
 pub mod sync;

@@ -36,6 +36,8 @@ impl Modify for Bearer {
         list_devices_h, revoke_device_h, list_users_h, create_user_h, grant_role_h,
         revoke_role_h, set_pin_h, publish_item_h, set_prices_h, price_conflicts_h, audit_h,
         receipt_emails_list_h,
+        report_sales_summary_h, report_items_h, report_tenders_h, report_taxes_h, report_staff_h,
+        report_shifts_h, report_cash_h, report_stock_h, report_transfers_h, report_feed_h,
     ),
     components(schemas(
         LoginRequest, LoginResponse, RefreshRequest, EnrolmentCode, IssueCode, CreateTenant, TenantOut,

@@ -407,6 +407,9 @@ pub mod testing {
                     .await
                     .map_err(|e| e.to_string())?;
                 crate::db::migrate(&pool).await.map_err(|e| e.to_string())?;
+                crate::reproject::run(&pool)
+                    .await
+                    .map_err(|e| e.to_string())?;
                 pool.close().await;
                 Ok(())
             })

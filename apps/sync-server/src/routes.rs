@@ -24,6 +24,7 @@ use crate::auth::{
 use crate::devices::{self, EnrolmentCode, IssueCode};
 use crate::error::{ApiError, Json, Path, Query};
 use crate::mail::{self, ReceiptEmailOut, ReceiptEmailQuery};
+use crate::reports;
 use crate::state::AppState;
 use crate::sync::{self, BootstrapQuery, PullQuery};
 use crate::transfers;
@@ -51,7 +52,17 @@ pub fn router(state: AppState) -> Router {
         .route("/items/{item_id}/prices", put(set_prices_h))
         .route("/price-conflicts", get(price_conflicts_h))
         .route("/audit", get(audit_h))
-        .route("/receipt-emails", get(receipt_emails_list_h));
+        .route("/receipt-emails", get(receipt_emails_list_h))
+        .route("/reports/sales-summary", get(report_sales_summary_h))
+        .route("/reports/items", get(report_items_h))
+        .route("/reports/tenders", get(report_tenders_h))
+        .route("/reports/taxes", get(report_taxes_h))
+        .route("/reports/staff", get(report_staff_h))
+        .route("/reports/shifts", get(report_shifts_h))
+        .route("/reports/cash", get(report_cash_h))
+        .route("/reports/stock", get(report_stock_h))
+        .route("/reports/transfers", get(report_transfers_h))
+        .route("/reports/feed", get(report_feed_h));
     let v1 = Router::new()
         .route("/auth/login", post(login_h))
         .route("/auth/refresh", post(refresh_h))
@@ -433,4 +444,36 @@ pub async fn receipt_emails_list_h(
     Query(q): Query<ReceiptEmailQuery>,
 ) -> R<Vec<ReceiptEmailOut>> {
     mail::list(&s, &u, q).await.map(Json)
+}
+
+// ---------------------------------------------------------------- reports
+
+macro_rules! report_handlers {
+    ($($name:ident => $report:ident, $path:literal, $what:literal;)*) => {$(
+        #[doc = $what]
+        #[utoipa::path(get, path = $path, tag = "reports", security(("bearer" = [])),
+            params(reports::ReportQuery),
+            description = "JSON `{report, columns, data, pagination, range, stores, freshness}`, or CSV with `format=csv`.",
+            responses((status = 200, description = $what), (status = 400), (status = 403), (status = 404)))]
+        pub async fn $name(
+            State(s): State<AppState>,
+            u: UserAuth,
+            Query(q): Query<reports::ReportQuery>,
+        ) -> Result<Response, ApiError> {
+            reports::respond(&s, &u, reports::Report::$report, q).await
+        }
+    )*};
+}
+
+report_handlers! {
+    report_sales_summary_h => SalesSummary, "/v1/admin/reports/sales-summary", "Sales by store, business day or hour.";
+    report_items_h => Items, "/v1/admin/reports/items", "Item or category mix: quantity, sales, share.";
+    report_tenders_h => Tenders, "/v1/admin/reports/tenders", "Tender mix per store and day, split payments per tender.";
+    report_taxes_h => Taxes, "/v1/admin/reports/taxes", "Tax per rate, store and day.";
+    report_staff_h => Staff, "/v1/admin/reports/staff", "Discounts, voids, refunds and no-sales per cashier, with the store's rates.";
+    report_shifts_h => Shifts, "/v1/admin/reports/shifts", "Z reconciliation: each Z report against the master's figures for its shift.";
+    report_cash_h => Cash, "/v1/admin/reports/cash", "Cash over/short per shift or cashier.";
+    report_stock_h => Stock, "/v1/admin/reports/stock", "Stock on hand, low, oversold, value at cost.";
+    report_transfers_h => Transfers, "/v1/admin/reports/transfers", "Stock transfers in transit.";
+    report_feed_h => Feed, "/v1/admin/reports/feed", "Closed sales and refunds after a cursor, for head office's own tools.";
 }

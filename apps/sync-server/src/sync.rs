@@ -220,6 +220,13 @@ pub async fn push(
 
     duplicate_seqs(&mut tx, scope.tenant_id, &mut outcome, &changes).await?;
     let seqs = write_outcome(&mut tx, &scope, &outcome).await?;
+    // Freshness for head office's reports: this device's data is on the server up to now.
+    query("UPDATE devices SET last_push_at = $3 WHERE tenant_id = $1 AND device_id = $2")
+        .bind(scope.tenant_id)
+        .bind(scope.device_id)
+        .bind(now_ms())
+        .execute(&mut *tx)
+        .await?;
     tx.commit().await?;
 
     let results = answer(&outcome, &changes, &seqs);
@@ -612,6 +619,20 @@ pub async fn pull(
     } else {
         last.max(q.cursor)
     };
+    if !more {
+        // Freshness: a device pulls after pushing its outbox, so its data is on the server up
+        // to now. Written at most every 10 s per device (pulls follow every live nudge).
+        let now = now_ms();
+        query(
+            "UPDATE devices SET last_pull_at = $3 WHERE tenant_id = $1 AND device_id = $2
+             AND (last_pull_at IS NULL OR last_pull_at < $3 - 10000)",
+        )
+        .bind(device.tenant_id)
+        .bind(device.device_id)
+        .bind(now)
+        .execute(&state.pool)
+        .await?;
+    }
     metrics::histogram!(m::PULL_SECONDS).record(started.elapsed().as_secs_f64());
     Ok(PullResponse {
         changes,

@@ -32,6 +32,8 @@ pub enum CatalogError {
     InvalidStoreCode(String),
     #[error(transparent)]
     Money(#[from] MoneyError),
+    #[error(transparent)]
+    Calendar(#[from] crate::calendar::CalendarError),
 }
 
 /// Kinds of barcode the scanner may type, after validation.
@@ -227,10 +229,26 @@ pub struct StoreSettings {
     /// whose documents predate the setting has it on).
     #[serde(default = "yes")]
     pub send_to_kitchen_on_pay: bool,
+    /// The store's IANA time zone (`Europe/Paris`): receipts, X/Z reports and head office's
+    /// reports show its local time ([`crate::calendar`]). `UTC` for settings written before it.
+    #[serde(default = "default_zone")]
+    pub time_zone: String,
+    /// Local time the business day starts, `HH:MM` on a quarter hour (`04:00` for a bar open
+    /// past midnight). `00:00` for settings written before it.
+    #[serde(default = "default_day_start")]
+    pub business_day_start: String,
 }
 
 fn yes() -> bool {
     true
+}
+
+fn default_zone() -> String {
+    crate::calendar::DEFAULT_ZONE.into()
+}
+
+fn default_day_start() -> String {
+    crate::calendar::DEFAULT_DAY_START.into()
 }
 
 impl StoreSettings {
@@ -249,7 +267,16 @@ impl StoreSettings {
             check_tax_rate(*bp)?;
         }
         check_tax_rate(self.discount_threshold_bp)?;
+        self.clock()?;
         Ok(())
+    }
+
+    /// The store's clock: its zone and business day.
+    pub fn clock(&self) -> Result<crate::calendar::StoreClock, CatalogError> {
+        Ok(crate::calendar::StoreClock::new(
+            &self.time_zone,
+            &self.business_day_start,
+        )?)
     }
 
     pub fn currency(&self) -> Result<Currency, CatalogError> {

@@ -62,6 +62,8 @@ pub fn settings() -> StoreSettings {
         receipt_header: "Thank you for visiting!".into(),
         receipt_footer: "Returns within 30 days with receipt.".into(),
         send_to_kitchen_on_pay: true,
+        time_zone: "Europe/Berlin".into(),
+        business_day_start: "04:00".into(),
     }
 }
 

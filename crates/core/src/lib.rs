@@ -5,6 +5,8 @@
 //! server and the desktop app both depend on it; it depends on neither.
 //!
 //! Map:
+//! - [`calendar`]: store time: the store's zone and business day (jiff).
+//! - [`metrics`]: the metric dictionary: every figure a report shows, defined once.
 //! - [`money`]: integer minor units, currencies, tax in basis points, the one rounding rule.
 //! - [`catalog`]: items, barcodes, modifiers, categories, store settings.
 //! - [`sale`], [`refund`]: the sale lifecycle and refunds.
@@ -21,6 +23,7 @@
 //! - [`text`]: the one rule for storable text (no NUL, length caps), at every edge.
 
 pub mod auth;
+pub mod calendar;
 pub mod catalog;
 pub mod demo;
 pub mod doc;
@@ -28,6 +31,7 @@ pub mod email;
 pub mod import;
 pub mod inventory;
 pub mod kitchen;
+pub mod metrics;
 pub mod money;
 pub mod policy;
 pub mod projection;

@@ -66,6 +66,11 @@ impl From<uuid::Uuid> for Value {
     }
 }
 
+/// The shape of the rows [`project`] writes. Bump it with every change to [`TABLES`] or to what
+/// `project` puts in them: each replica (the device's store, the server's master) then rebuilds
+/// its rows from the documents once. 2: issue 11's reporting columns.
+pub const VERSION: i32 = 2;
+
 /// A projection table: its name and columns. Every table starts with `doc_id`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TableDef {
@@ -82,17 +87,19 @@ macro_rules! tables {
 }
 
 tables! {
-    SETTINGS = "p_settings" ["store_id", "name", "code", "currency", "tax_mode", "discount_threshold_bp", "receipt_header", "receipt_footer", "address", "tax_id"];
+    SETTINGS = "p_settings" ["store_id", "name", "code", "currency", "tax_mode", "discount_threshold_bp", "receipt_header", "receipt_footer", "address", "tax_id", "time_zone", "business_day_start"];
     CATEGORIES = "p_categories" ["name", "pos", "color"];
     ITEMS = "p_items" ["sku", "name", "category_id", "currency", "price", "tax_class", "station", "track_stock", "low_stock_threshold", "active", "barcodes"];
     ITEM_BARCODES = "p_item_barcodes" ["barcode"];
     ITEM_STORE_PRICES = "p_item_store_prices" ["store_id", "price"];
-    SALES = "p_sales" ["store_id", "device_id", "kind", "status", "ticket", "shift_id", "opened_at", "opened_by", "closed_at", "receipt_no", "currency", "subtotal", "discount", "tax", "total", "paid", "change_given", "line_count"];
+    SALES = "p_sales" ["store_id", "device_id", "kind", "status", "ticket", "shift_id", "opened_at", "opened_by", "closed_at", "receipt_no", "currency", "subtotal", "discount", "tax", "total", "paid", "change_given", "line_count", "voided_at"];
     SALE_LINES = "p_sale_lines" ["line_id", "pos", "item_id", "sku", "name", "qty", "unit_price", "price_override", "gross", "discount", "total", "tax_rate_bp", "station", "course", "fired_at", "note", "modifiers"];
     SALE_PAYMENTS = "p_sale_payments" ["payment_id", "tender", "amount", "tendered", "change_given", "reference", "at"];
     SALE_TAXES = "p_sale_taxes" ["rate_bp", "net", "tax", "gross"];
-    REFUNDS = "p_refunds" ["store_id", "device_id", "sale_id", "sale_receipt_no", "receipt_no", "shift_id", "created_at", "reason", "tax", "total"];
+    REFUNDS = "p_refunds" ["store_id", "device_id", "sale_id", "sale_receipt_no", "receipt_no", "shift_id", "created_at", "reason", "tax", "total", "refunded_by"];
     REFUND_LINES = "p_refund_lines" ["line_id", "sale_line_id", "item_id", "name", "qty", "amount", "restock"];
+    REFUND_TAXES = "p_refund_taxes" ["rate_bp", "net", "tax", "gross"];
+    REFUND_TENDERS = "p_refund_tenders" ["payment_id", "tender", "amount"];
     STOCK_DOCS = "p_stock_docs" ["store_id", "kind", "status", "created_at", "posted_at", "supplier_ref", "reason", "other_store_id", "transfer_out_id", "line_count"];
     STOCK_MOVEMENTS = "p_stock_movements" ["seq", "store_id", "item_id", "kind", "qty", "unit_cost", "at"];
     KITCHEN_TICKETS = "p_kitchen_tickets" ["store_id", "sale_id", "station", "ticket", "course", "status", "fired_at", "started_at", "ready_at", "bumped_at", "recalled_at", "item_count"];
@@ -115,7 +122,13 @@ pub fn tables_of(doc_type: DocType) -> &'static [TableDef] {
             SALE_TAXES,
             STOCK_MOVEMENTS,
         ],
-        DocType::Refund => &[REFUNDS, REFUND_LINES, STOCK_MOVEMENTS],
+        DocType::Refund => &[
+            REFUNDS,
+            REFUND_LINES,
+            REFUND_TAXES,
+            REFUND_TENDERS,
+            STOCK_MOVEMENTS,
+        ],
         DocType::KitchenTicket => &[KITCHEN_TICKETS, KITCHEN_ITEMS],
         DocType::Stock => &[STOCK_DOCS, STOCK_MOVEMENTS],
         DocType::Shift => &[SHIFTS, SHIFT_EVENTS],
@@ -220,6 +233,8 @@ pub fn project(env: &Envelope, doc: &AnyDoc) -> Result<Vec<Row>, ProjectionError
                 s.receipt_footer.as_str().into(),
                 s.address.as_str().into(),
                 s.tax_id.as_str().into(),
+                s.time_zone.as_str().into(),
+                s.business_day_start.as_str().into(),
             ],
         ),
         AnyDoc::Category(c) => r.push(
@@ -307,6 +322,7 @@ fn project_sale(r: &mut Rows, env: &Envelope, s: &Sale) -> Result<(), Projection
             t.paid.into(),
             t.change.into(),
             (s.lines.len() as i64).into(),
+            s.voided_at.into(),
         ],
     );
     for lt in &t.lines {
@@ -380,8 +396,30 @@ fn project_refund(r: &mut Rows, env: &Envelope, f: &Refund) -> Result<(), Projec
             f.reason.as_str().into(),
             t.tax.into(),
             t.total.into(),
+            f.by.as_str().into(),
         ],
     );
+    for tx in &t.taxes {
+        r.push(
+            REFUND_TAXES,
+            vec![
+                tx.rate_bp.into(),
+                tx.net.into(),
+                tx.tax.into(),
+                tx.gross.into(),
+            ],
+        );
+    }
+    for (id, p) in &f.tenders {
+        r.push(
+            REFUND_TENDERS,
+            vec![
+                id.as_str().into(),
+                p.tender.as_str().into(),
+                p.amount.into(),
+            ],
+        );
+    }
     for (id, l) in &f.lines {
         r.push(
             REFUND_LINES,

@@ -7,9 +7,10 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 use uuid::Uuid;
 
+use crate::metrics::{self, Figures, FiguresError};
 use crate::money::{Currency, MoneyError};
 use crate::refund::{Refund, RefundError};
-use crate::sale::{tax_breakdown, Sale, SaleError, SaleStatus, TaxLine, Tender, Timestamp};
+use crate::sale::{Sale, SaleError, TaxLine, Timestamp};
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum ShiftError {
@@ -38,6 +39,15 @@ pub enum ShiftError {
     Sale(#[from] SaleError),
     #[error(transparent)]
     Refund(#[from] RefundError),
+}
+
+impl From<FiguresError> for ShiftError {
+    fn from(e: FiguresError) -> Self {
+        match e {
+            FiguresError::Sale(e) => ShiftError::Sale(e),
+            FiguresError::Refund(e) => ShiftError::Refund(e),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -294,56 +304,37 @@ impl ShiftReport {
             cash_refunds: 0,
             expected_cash: 0,
         };
-        // (rate, signed amount) of every closed sale line and refund line, for the tax table.
-        let mut amounts: Vec<(i64, i64)> = Vec::new();
-        let mut tax_mode = None;
+        // The figures are the metric dictionary's (`crate::metrics`), the same rules as head
+        // office's reports.
+        let mut f = Figures::default();
         for s in sales {
             if s.shift_id.as_deref() != Some(sid.as_str()) {
                 return Err(ShiftError::ForeignDocument(
                     s.receipt_no.clone().unwrap_or_else(|| "open sale".into()),
                 ));
             }
-            match s.status {
-                SaleStatus::Voided => r.voids_count += 1,
-                SaleStatus::Open => {}
-                SaleStatus::Closed => {
-                    let t = s.totals()?;
-                    tax_mode = Some(s.tax_mode);
-                    r.sales_count += 1;
-                    r.gross_sales += t.subtotal;
-                    r.discounts += t.line_discounts + t.order_discount;
-                    r.sales_total += t.total;
-                    amounts.extend(t.lines.iter().map(|l| (l.tax_rate_bp, l.total)));
-                    for p in s.payments.values() {
-                        *r.tenders.entry(p.tender.as_str().to_string()).or_insert(0) += p.amount;
-                        if p.tender == Tender::Cash {
-                            r.cash_sales += p.amount;
-                        }
-                    }
-                }
-            }
+            f.add_sale(s)?;
         }
-        for f in refunds {
-            if f.shift_id.as_deref() != Some(sid.as_str()) {
-                return Err(ShiftError::ForeignDocument(f.receipt_no.clone()));
+        for refund in refunds {
+            if refund.shift_id.as_deref() != Some(sid.as_str()) {
+                return Err(ShiftError::ForeignDocument(refund.receipt_no.clone()));
             }
-            let t = f.totals()?;
-            tax_mode = Some(f.tax_mode);
-            r.refunds_count += 1;
-            r.refunds_total += t.total;
-            amounts.extend(f.lines.values().map(|l| (l.tax_rate_bp, -l.amount)));
-            for p in f.tenders.values() {
-                *r.tenders.entry(p.tender.as_str().to_string()).or_insert(0) -= p.amount;
-                if p.tender == Tender::Cash {
-                    r.cash_refunds += p.amount;
-                }
-            }
+            f.add_refund(refund)?;
         }
-        if let Some(mode) = tax_mode {
-            r.taxes = tax_breakdown(amounts, mode)?.0;
-        }
+        r.sales_count = f.sales_count;
+        r.gross_sales = f.gross_sales;
+        r.discounts = f.discounts;
+        r.sales_total = f.sales_total;
+        r.refunds_count = f.refunds_count;
+        r.refunds_total = f.refunds;
+        r.taxes = f.tax_lines();
+        r.voids_count = f.voids_count;
+        r.cash_sales = f.cash_sales;
+        r.cash_refunds = f.cash_refunds;
+        r.tenders = f.tenders;
         r.net_total = r.sales_total - r.refunds_total;
-        r.expected_cash = r.float + r.cash_sales - r.cash_refunds + r.paid_in - r.paid_out;
+        r.expected_cash =
+            metrics::cash_expected(r.float, r.cash_sales, r.cash_refunds, r.paid_in, r.paid_out);
         Ok(r)
     }
 }

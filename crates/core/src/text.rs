@@ -54,6 +54,15 @@ pub fn check(field: &str, s: &str, max_chars: usize) -> Result<(), TextError> {
     Ok(())
 }
 
+/// At most `max_chars` characters of `s`, with `…` when cut: for echoing a bad value in an
+/// error message without echoing a huge one.
+pub fn clip(s: &str, max_chars: usize) -> String {
+    match s.char_indices().nth(max_chars) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s.to_string(),
+    }
+}
+
 /// [`check`] on the trimmed value, which must not be empty; returns it trimmed.
 pub fn required(field: &str, s: &str, max_chars: usize) -> Result<String, TextError> {
     let t = s.trim();

@@ -176,6 +176,8 @@ pub struct Store {
     identity: DeviceIdentity,
     cache: HashMap<Uuid, CachedDoc>,
     settings: Option<(Uuid, StoreSettings)>,
+    /// A pinned clock ([`Store::pin_clock`]); `None`: the system's.
+    pinned_now: Option<i64>,
 }
 
 const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
@@ -353,6 +355,7 @@ impl Store {
                 ("store_code", identity.store_code.clone()),
                 ("device_code", identity.device_code.clone()),
                 ("device_kind", identity.kind.to_string()),
+                ("projections", schema::PROJECTIONS_VERSION.to_string()),
             ] {
                 tx.execute(
                     "INSERT INTO meta (key, value) VALUES (?1, ?2)",
@@ -368,6 +371,7 @@ impl Store {
             identity,
             cache: HashMap::new(),
             settings: None,
+            pinned_now: None,
         })
     }
 
@@ -402,13 +406,43 @@ impl Store {
             identity,
             cache: HashMap::new(),
             settings: None,
+            pinned_now: None,
         };
+        if store.projections_version()? < schema::PROJECTIONS_VERSION {
+            store.rebuild_projections()?;
+        }
         store.settings = store.load_settings()?;
         Ok(store)
     }
 
+    /// The projection shape this file's rows were written with (`meta.projections`; 1 when
+    /// absent, from before the key).
+    fn projections_version(&self) -> Result<i32, StoreError> {
+        let v: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT value FROM meta WHERE key = 'projections'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(v.and_then(|v| v.parse().ok()).unwrap_or(1))
+    }
+
     pub fn identity(&self) -> &DeviceIdentity {
         &self.identity
+    }
+
+    /// Pins the store's clock at `at` (ms since the epoch) for every write until unpinned
+    /// (`None`): a replay, a demo day or a test that must sell at a known instant (a business
+    /// day's edge, a daylight-saving night). Tills run on the system clock.
+    pub fn pin_clock(&mut self, at: Option<i64>) {
+        self.pinned_now = at;
+    }
+
+    /// The store's clock: the pinned instant, or now.
+    pub fn now(&self) -> i64 {
+        self.pinned_now.unwrap_or_else(now_ms)
     }
 
     pub fn path(&self) -> &Path {
@@ -486,6 +520,11 @@ impl Store {
             let (env, _, typed, _) = load_doc(&tx, id)?;
             write_projection(&tx, &env, &typed)?;
         }
+        tx.execute(
+            "INSERT INTO meta (key, value) VALUES ('projections', ?1)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            [schema::PROJECTIONS_VERSION.to_string()],
+        )?;
         tx.commit()?;
         self.cache.clear();
         Ok(())
@@ -531,7 +570,7 @@ impl Store {
                 self.cache.clear();
             }
         }
-        let now = now_ms();
+        let now = self.now();
         let (result, touched) = {
             let tx = self.conn.transaction()?;
             let mut w = WriteTx {

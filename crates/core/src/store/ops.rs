@@ -655,7 +655,7 @@ impl Store {
             String::new(),
             None,
             actor.user_id,
-            super::now_ms(),
+            self.now(),
         )?)
     }
 
@@ -756,7 +756,7 @@ impl Store {
             &shift,
             &sales,
             &refunds,
-            super::now_ms(),
+            self.now(),
         )?)
     }
 

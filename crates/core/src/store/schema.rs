@@ -10,10 +10,15 @@ use rusqlite::Connection;
 pub const APPLICATION_ID: i32 = 0x504F_5331;
 
 /// One step of the schema: `(version it produces, SQL)`.
-pub const MIGRATIONS: &[(i32, &str)] = &[(1, V1), (2, V2), (3, V3), (4, V4), (5, V5)];
+pub const MIGRATIONS: &[(i32, &str)] = &[(1, V1), (2, V2), (3, V3), (4, V4), (5, V5), (6, V6)];
 
 /// The version this build writes.
-pub const CURRENT_VERSION: i32 = 5;
+pub const CURRENT_VERSION: i32 = 6;
+
+/// A store whose `meta.projections` is older than [`crate::projection::VERSION`] (or absent)
+/// rebuilds its projections from its documents when opened: new columns of existing rows can
+/// only come from the documents.
+pub const PROJECTIONS_VERSION: i32 = crate::projection::VERSION;
 
 /// Version 1: documents, changes, outbox, sync state, counters, staff and the projections.
 const V1: &str = r#"
@@ -191,6 +196,21 @@ CREATE INDEX receipt_emails_status ON receipt_emails (status, created_at);
 const V5: &str = r#"
 ALTER TABLE staff ADD COLUMN approval_failures INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE staff ADD COLUMN approval_locked_until INTEGER;
+"#;
+
+/// Version 6 (issue 11): what head office's reports and the store's clock read. The store's
+/// time zone and business-day start, when a sale was voided, who refunded, and a refund's
+/// taxes per rate and its tenders. The rows come from the documents: the store rebuilds its
+/// projections after this step ([`PROJECTIONS_VERSION`]).
+const V6: &str = r#"
+ALTER TABLE p_settings ADD COLUMN time_zone TEXT;
+ALTER TABLE p_settings ADD COLUMN business_day_start TEXT;
+ALTER TABLE p_sales ADD COLUMN voided_at INTEGER;
+ALTER TABLE p_refunds ADD COLUMN refunded_by TEXT;
+CREATE TABLE p_refund_taxes (doc_id TEXT NOT NULL, rate_bp INTEGER, net INTEGER, tax INTEGER, gross INTEGER);
+CREATE INDEX p_refund_taxes_doc ON p_refund_taxes (doc_id);
+CREATE TABLE p_refund_tenders (doc_id TEXT NOT NULL, payment_id TEXT NOT NULL, tender TEXT, amount INTEGER,
+    PRIMARY KEY (doc_id, payment_id));
 "#;
 
 /// Applies the migrations above `from` up to `to`, each in its own transaction.
