@@ -107,6 +107,7 @@ fn main() -> Result<()> {
         "tax_rates": s.tax_rates, "discount_threshold_bp": s.discount_threshold_bp,
         "address": s.address, "tax_id": s.tax_id,
         "receipt_header": s.receipt_header, "receipt_footer": s.receipt_footer,
+        "time_zone": s.time_zone, "business_day_start": s.business_day_start,
     }))?;
     let mut ids = Vec::new();
     for (name, role, pin) in demo::STAFF {
@@ -236,6 +237,62 @@ fn main() -> Result<()> {
     );
     if zs[0].number != z.number {
         bail!("till-2 shows another Z report than till-1 took");
+    }
+
+    step("Head office's reports (GET /v1/admin/reports/...): the day by the server");
+    let today = pos_core::calendar::StoreClock::new(&s.time_zone, &s.business_day_start)?
+        .business_day(pos_core::store::now_ms())?;
+    let q = format!("stores={store_id}&from={today}&to={today}");
+    let sum = ho.get(&format!("/v1/admin/reports/sales-summary?{q}&group=store"))?;
+    let r = &sum["data"][0];
+    let n = |k: &str| r[k].as_i64().unwrap_or(0);
+    println!(
+        "   business day {today} ({}, from {}): {} sales {}, discounts {}, refunds {}, net {}, tax {}",
+        s.time_zone,
+        s.business_day_start,
+        n("sales_count"),
+        eur(n("sales_total")),
+        eur(n("discounts")),
+        eur(n("refunds")),
+        eur(n("net_total")),
+        eur(n("tax"))
+    );
+    let tenders = ho.get(&format!("/v1/admin/reports/tenders?{q}"))?;
+    let mix: Vec<String> = tenders["data"]
+        .as_array()
+        .map(|rows| {
+            rows.iter()
+                .map(|t| {
+                    format!(
+                        "{} {}",
+                        t["tender"].as_str().unwrap_or("?"),
+                        eur(t["net_amount"].as_i64().unwrap_or(0))
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    println!("   tenders: {}", mix.join(", "));
+    let shifts = ho.get(&format!("/v1/admin/reports/shifts?{q}"))?;
+    let differing = shifts["data"]
+        .as_array()
+        .map(|rows| {
+            rows.iter()
+                .filter(|r| r["difference"].as_i64() != Some(0))
+                .count()
+        })
+        .unwrap_or(0);
+    println!(
+        "   Z reconciliation: {} figures of the Z report checked against the master, {} differ",
+        shifts["data"].as_array().map_or(0, |r| r.len()),
+        differing
+    );
+    if n("sales_total") != total {
+        bail!(
+            "the server's sales total {} is not the tills' {}",
+            n("sales_total"),
+            total
+        );
     }
 
     step("Stock levels, as till-2 sees them after both tills' sales");

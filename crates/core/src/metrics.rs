@@ -234,6 +234,24 @@ mod tests {
     }
 
     #[test]
+    fn the_docs_list_every_metric_with_its_rule() {
+        let doc = include_str!("../../../docs/metrics.md");
+        for m in Metric::ALL {
+            let line = format!("| `{}` | {} |", m.key(), m.rule());
+            assert!(
+                doc.contains(&line),
+                "docs/metrics.md lacks or differs on: {line}"
+            );
+        }
+        let rows = doc.lines().filter(|l| l.starts_with("| `")).count();
+        assert_eq!(
+            rows,
+            Metric::ALL.len(),
+            "docs/metrics.md lists a metric the code lacks"
+        );
+    }
+
+    #[test]
     fn shares_round_half_away_from_zero() {
         assert_eq!(share_bp(1, 3), 3333);
         assert_eq!(share_bp(2, 3), 6667);

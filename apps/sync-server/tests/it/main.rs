@@ -10,6 +10,8 @@
 //! - `emails.rs`: receipt emails from the tills: checks, the mail spool, the admin list.
 //! - `outside.rs`: issue 15's defects found from outside (NUL text, lockout races, client-keyed
 //!   memory, rank, schema names in errors, slow clients); hostile-input regressions go here.
+//! - `reports.rs`: head office's reports: scope and bad input on every route, CSV, cursors,
+//!   freshness (their figures are proved in `tests/reports_e2e.rs`).
 
 mod common;
 
@@ -19,4 +21,5 @@ mod devices;
 mod emails;
 mod ops;
 mod outside;
+mod reports;
 mod sync;
