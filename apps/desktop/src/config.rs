@@ -119,16 +119,18 @@ mod tests {
             DeviceConfig::load(dir.path()).unwrap(),
             DeviceConfig::default()
         );
-        let mut c = DeviceConfig::default();
-        c.mode = Some(Mode::Kds);
-        c.printer = Some(PrinterSetup {
-            transport: serde_json::from_str(r#"{"kind":"tcp","host":"127.0.0.1","port":9100}"#)
+        let c = DeviceConfig {
+            mode: Some(Mode::Kds),
+            printer: Some(PrinterSetup {
+                transport: serde_json::from_str(r#"{"kind":"tcp","host":"127.0.0.1","port":9100}"#)
+                    .unwrap(),
+                profile: PrinterProfile::from_json(
+                    r#"{"paper":"mm80","columns":48,"code_page":"PC858"}"#,
+                )
                 .unwrap(),
-            profile: PrinterProfile::from_json(
-                r#"{"paper":"mm80","columns":48,"code_page":"PC858"}"#,
-            )
-            .unwrap(),
-        });
+            }),
+            ..DeviceConfig::default()
+        };
         c.save(dir.path()).unwrap();
         assert_eq!(DeviceConfig::load(dir.path()).unwrap(), c);
         std::fs::write(DeviceConfig::path(dir.path()), b"{not json").unwrap();

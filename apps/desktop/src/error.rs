@@ -11,6 +11,8 @@ use serde::ser::SerializeStruct;
 use serde::Serialize;
 use serde_json::{json, Value};
 
+use crate::clock::Clock;
+
 /// Everything a command can fail with.
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
 pub enum CommandError {
@@ -120,6 +122,18 @@ impl CommandError {
     pub fn invalid(msg: impl Into<String>) -> Self {
         CommandError::Invalid(msg.into())
     }
+
+    /// A store error whose message tells a time (a lockout's end), worded by the store's
+    /// clock. The plain `From<StoreError>` has no store at hand and words it in UTC, saying so.
+    pub fn at_store_time(e: StoreError, clock: &Clock) -> Self {
+        match e {
+            StoreError::LockedOut { until } => CommandError::LockedOut {
+                until,
+                until_text: clock.time_of_day(until),
+            },
+            e => e.into(),
+        }
+    }
 }
 
 impl Serialize for CommandError {
@@ -157,7 +171,7 @@ impl From<StoreError> for CommandError {
             StoreError::WrongPin { attempts_left } => CommandError::WrongPin { attempts_left },
             StoreError::LockedOut { until } => CommandError::LockedOut {
                 until,
-                until_text: crate::clock::time_of_day(until),
+                until_text: Clock::fallback().time_of_day(until),
             },
             StoreError::NoPin => CommandError::invalid("No PIN is set for this user."),
             StoreError::UnknownUser(u) => CommandError::NotFound {
@@ -292,8 +306,25 @@ mod tests {
         let e: CommandError = StoreError::NoOpenShift.into();
         assert_eq!(e.code(), "NO_SHIFT");
         let e: CommandError = StoreError::LockedOut { until: 3_600_000 }.into();
-        assert!(e
-            .to_string()
-            .contains(&crate::clock::time_of_day(3_600_000)));
+        assert!(e.to_string().contains("until 01:00:00 UTC."), "{e}");
+    }
+
+    #[test]
+    fn a_lockout_ends_at_the_stores_summer_or_winter_time() {
+        let paris = Clock::of_settings(&pos_core::catalog::StoreSettings {
+            time_zone: "Europe/Paris".into(),
+            ..pos_core::demo::settings()
+        });
+        // 2026-07-15T12:00:00Z and 2026-01-15T12:00:00Z.
+        for (until, text) in [
+            (1_784_116_800_000, "locked until 14:00:00 CEST."),
+            (1_768_478_400_000, "locked until 13:00:00 CET."),
+        ] {
+            let e = CommandError::at_store_time(StoreError::LockedOut { until }, &paris);
+            assert!(e.to_string().contains(text), "{e}");
+            assert_eq!(e.code(), "LOCKED_OUT");
+        }
+        let e = CommandError::at_store_time(StoreError::NoOpenShift, &paris);
+        assert_eq!(e, CommandError::NoShift, "other errors map as always");
     }
 }

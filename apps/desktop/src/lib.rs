@@ -5,7 +5,7 @@
 //! - [`state`]: the device's store, the logged-in user and the printer queue;
 //! - [`config`]: this device's own settings (`device.json`);
 //! - [`sync`]: the server credential (`credential.json`), enrolment and the sync runner;
-//! - [`views`]: what the screens receive; [`clock`]: local wall-clock text;
+//! - [`views`]: what the screens receive; [`clock`]: the store's wall-clock text;
 //! - [`receipts`]: core documents mapped into printing layouts (presentation).
 //!
 //! The device's store lives in the platform's app-data folder, or in `--data-dir=PATH` /

@@ -1,6 +1,7 @@
 //! Presentation: core documents (sale, refund, kitchen ticket, X/Z report) mapped into the
 //! printing crate's layouts. No arithmetic on money happens here: every figure comes from core
-//! (`Sale::totals`, `Refund::totals`, `ShiftReport`).
+//! (`Sale::totals`, `Refund::totals`, `ShiftReport`). Every time printed is the store's, by its
+//! settings' zone ([`Clock`]), never the device's.
 
 use pos_core::catalog::StoreSettings;
 use pos_core::kitchen::KitchenTicket;
@@ -11,13 +12,9 @@ use pos_core::store::StoreError;
 use pos_printing as p;
 use pos_printing::{Amount, Document};
 
+use crate::clock::Clock;
 use crate::error::{percent, CmdResult};
 use crate::views::exponent;
-
-/// `ms` since the epoch as `YYYY-MM-DD HH:MM` in the device's local time.
-pub fn timestamp(ms: i64) -> String {
-    crate::clock::date_time(ms)
-}
 
 struct Money<'a> {
     currency: &'a str,
@@ -176,7 +173,7 @@ pub fn sale_receipt(
             None => p::ReceiptCode::None,
         },
         receipt_number,
-        timestamp: timestamp(sale.closed_at.unwrap_or(sale.opened_at)),
+        timestamp: Clock::of_settings(settings).date_time(sale.closed_at.unwrap_or(sale.opened_at)),
         cashier,
         lines: items,
         discounts: Vec::new(),
@@ -204,7 +201,7 @@ pub fn refund_receipt(
         header: header(settings),
         receipt_number: refund.receipt_no.clone(),
         original_receipt_number: refund.sale_receipt_no.clone(),
-        timestamp: timestamp(refund.created_at),
+        timestamp: Clock::of_settings(settings).date_time(refund.created_at),
         cashier,
         reason: (!refund.reason.trim().is_empty()).then(|| refund.reason.clone()),
         lines: refund
@@ -239,8 +236,8 @@ pub fn refund_receipt(
     }))
 }
 
-/// A kitchen ticket for a station printer.
-pub fn kitchen_ticket(t: &KitchenTicket, order_ref: &str) -> Document {
+/// A kitchen ticket for a station printer, its time by the store's `clock`.
+pub fn kitchen_ticket(t: &KitchenTicket, order_ref: &str, clock: &Clock) -> Document {
     let mut items: Vec<_> = t.items.values().collect();
     items.sort_by_key(|i| i.pos);
     Document::Kitchen(p::KitchenTicket {
@@ -250,7 +247,7 @@ pub fn kitchen_ticket(t: &KitchenTicket, order_ref: &str) -> Document {
         tab: None,
         course: Some(t.course.to_string()),
         server: None,
-        timestamp: timestamp(t.fired_at),
+        timestamp: clock.date_time(t.fired_at),
         items: items
             .into_iter()
             .map(|i| p::KitchenItem {
@@ -274,7 +271,8 @@ pub enum ReportKind {
     },
 }
 
-/// An X or Z report.
+/// An X or Z report, its period in the store's time with the zone's abbreviation (a bar's
+/// shift can span the night the clocks go back).
 pub fn shift_report(
     kind: &ReportKind,
     r: &ShiftReport,
@@ -285,6 +283,7 @@ pub fn shift_report(
         currency: &r.currency,
         exp: exponent(&r.currency),
     };
+    let clock = Clock::of_settings(settings);
     let row = |label: &str, v: Amount| p::ReportRow {
         label: label.into(),
         value: v,
@@ -354,8 +353,8 @@ pub fn shift_report(
             ReportKind::Z { number, .. } => format!("Z{number:04}"),
         },
         device: device.to_string(),
-        period_start: timestamp(r.opened_at),
-        period_end: timestamp(r.until),
+        period_start: clock.date_time_zone(r.opened_at),
+        period_end: clock.date_time_zone(r.until),
         sections,
         totals: vec![p::TotalRow {
             label: "NET TOTAL".into(),
@@ -378,11 +377,69 @@ mod tests {
         PrinterProfile::from_json(r#"{"paper":"mm80","columns":48,"code_page":"PC858"}"#).unwrap()
     }
 
+    /// 2026-07-15T12:00:00Z and 2026-01-15T12:00:00Z.
+    const JULY_NOON_UTC: i64 = 1_784_116_800_000;
+    const JANUARY_NOON_UTC: i64 = 1_768_478_400_000;
+
+    fn settings_in(zone: &str) -> StoreSettings {
+        StoreSettings {
+            time_zone: zone.into(),
+            ..demo::settings()
+        }
+    }
+
+    /// A paid latte of a demo store, closed at `closed_at`.
+    fn paid_sale(dir: &std::path::Path, closed_at: i64) -> Sale {
+        let (mut store, d) = demo::seed(&dir.join("s.sqlite")).unwrap();
+        let c = d.cashier;
+        let sale = store.open_sale(&c, None).unwrap();
+        store.scan(&c, sale, &d.barcodes["COF-LAT"]).unwrap();
+        let eur = Currency::from_code("EUR").unwrap();
+        store
+            .pay(&c, sale, Tender::Cash, CoreMoney::new(350, eur), None)
+            .unwrap();
+        let mut s: Sale = store.get(sale).unwrap();
+        s.closed_at = Some(closed_at);
+        s
+    }
+
     #[test]
-    fn timestamps_are_local_civil_time() {
-        let t = timestamp(1_709_210_096_000);
-        assert_eq!(t, crate::clock::date_time(1_709_210_096_000));
-        assert_eq!(t.len(), "2024-02-29 12:34".len());
+    fn a_receipt_shows_the_stores_tokyo_time_not_utc() {
+        let dir = tempfile::tempdir().unwrap();
+        let sale = paid_sale(dir.path(), JULY_NOON_UTC);
+        let doc = sale_receipt(&sale, &settings_in("Asia/Tokyo"), None).unwrap();
+        let text = render_text(&doc, &profile()).unwrap();
+        assert!(text.contains("2026-07-15 21:00"), "{text}");
+        assert!(!text.contains("12:00"), "UTC's hour is not printed: {text}");
+    }
+
+    #[test]
+    fn a_paris_receipt_shows_summer_and_winter_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let paris = settings_in("Europe/Paris");
+        let summer = sale_receipt(&paid_sale(dir.path(), JULY_NOON_UTC), &paris, None).unwrap();
+        let text = render_text(&summer, &profile()).unwrap();
+        assert!(text.contains("2026-07-15 14:00"), "CEST, UTC+2: {text}");
+        let dir = tempfile::tempdir().unwrap();
+        let winter = sale_receipt(&paid_sale(dir.path(), JANUARY_NOON_UTC), &paris, None).unwrap();
+        let text = render_text(&winter, &profile()).unwrap();
+        assert!(text.contains("2026-01-15 13:00"), "CET, UTC+1: {text}");
+    }
+
+    #[test]
+    fn a_kitchen_ticket_shows_the_stores_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut store, d) = demo::seed(&dir.path().join("s.sqlite")).unwrap();
+        let c = d.cashier;
+        let sale = store.open_sale(&c, Some("T4".into())).unwrap();
+        store.scan(&c, sale, &d.barcodes["KIT-BUR"]).unwrap();
+        let fired = store.fire(&c, sale, None).unwrap();
+        let mut ticket: KitchenTicket = store.get(fired[0]).unwrap();
+        ticket.fired_at = JULY_NOON_UTC;
+        let clock = Clock::of_settings(&settings_in("Asia/Tokyo"));
+        let doc = kitchen_ticket(&ticket, "A1", &clock);
+        let text = render_text(&doc, &profile()).unwrap();
+        assert!(text.contains("2026-07-15 21:00"), "{text}");
     }
 
     #[test]
@@ -452,10 +509,44 @@ mod tests {
 
     #[test]
     fn reports_and_tickets_render() {
-        let r = ShiftReport {
+        let r = report(0, 60_000);
+        let z = ReportKind::Z {
+            number: 7,
+            counted_cash: 10850,
+            over_short: -50,
+        };
+        let text = render_text(&shift_report(&z, &r, &demo::settings(), "T1"), &profile()).unwrap();
+        assert!(text.contains("Z0007"), "{text}");
+        assert!(text.contains("-0.50"), "{text}");
+        assert!(text.contains("109.00"), "{text}");
+    }
+
+    #[test]
+    fn a_z_report_across_the_fall_back_night_prints_its_period_in_cest_then_cet() {
+        // 2026-10-25T00:30:00Z to 01:30:00Z: 02:30 in Paris both times, summer then winter.
+        let r = report(1_792_888_200_000, 1_792_891_800_000);
+        let z = ReportKind::Z {
+            number: 8,
+            counted_cash: 10900,
+            over_short: 0,
+        };
+        let doc = shift_report(&z, &r, &settings_in("Europe/Paris"), "T1");
+        let text = render_text(&doc, &profile()).unwrap();
+        let start = text.find("2026-10-25 02:30 CEST");
+        let end = text.find("2026-10-25 02:30 CET\n");
+        assert!(start.is_some() && end.is_some() && start < end, "{text}");
+        // The same shift in Tokyo: 09:30 to 10:30 JST.
+        let doc = shift_report(&z, &r, &settings_in("Asia/Tokyo"), "T1");
+        let text = render_text(&doc, &profile()).unwrap();
+        assert!(text.contains("2026-10-25 09:30 JST"), "{text}");
+        assert!(text.contains("2026-10-25 10:30 JST"), "{text}");
+    }
+
+    fn report(opened_at: i64, until: i64) -> ShiftReport {
+        ShiftReport {
             currency: "EUR".into(),
-            opened_at: 0,
-            until: 60_000,
+            opened_at,
+            until,
             sales_count: 2,
             gross_sales: 1000,
             discounts: 100,
@@ -473,15 +564,6 @@ mod tests {
             cash_sales: 900,
             cash_refunds: 0,
             expected_cash: 10900,
-        };
-        let z = ReportKind::Z {
-            number: 7,
-            counted_cash: 10850,
-            over_short: -50,
-        };
-        let text = render_text(&shift_report(&z, &r, &demo::settings(), "T1"), &profile()).unwrap();
-        assert!(text.contains("Z0007"), "{text}");
-        assert!(text.contains("-0.50"), "{text}");
-        assert!(text.contains("109.00"), "{text}");
+        }
     }
 }

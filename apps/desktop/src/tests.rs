@@ -1383,3 +1383,64 @@ fn regression_a_refund_is_quoted_before_it_is_made() {
         "2 of 1 is refused before anything is written"
     );
 }
+
+/// A demo store on disk whose settings put it in `zone` (saved by its owner, as the back office
+/// would).
+fn store_in_zone(dir: &std::path::Path, zone: &str) {
+    let (mut store, d) = pos_core::demo::seed(&crate::state::store_path(dir)).unwrap();
+    let settings = pos_core::catalog::StoreSettings {
+        time_zone: zone.into(),
+        ..store.settings().unwrap().clone()
+    };
+    store.save_settings(&d.owner, settings).unwrap();
+}
+
+/// `ms` as Tokyo's wall clock, by hand: Japan keeps UTC+9 all year (no daylight saving).
+fn tokyo(ms: i64) -> String {
+    pos_core::calendar::StoreClock::utc().date_time(ms + 9 * 3_600_000)
+}
+
+/// Issue 11: the till prints the store's time, whatever the device's own zone is.
+#[test]
+fn a_tokyo_store_prints_tokyo_time_on_receipts_z_reports_and_lockouts() {
+    let dir = tempfile::tempdir().unwrap();
+    store_in_zone(dir.path(), "Asia/Tokyo");
+    let h = harness(dir.path());
+    h.till("cashier", "3333");
+    let sid = sell_croissant(&h);
+    let closed_at = h.ok("get_sale", json!({"sale_id": sid}))["closed_at"]
+        .as_i64()
+        .expect("a paid sale is closed");
+    let receipt = h.ok("receipt_preview", json!({"doc_id": sid}));
+    let receipt = receipt.as_str().unwrap();
+    assert!(receipt.contains(&tokyo(closed_at)), "{receipt}");
+    let utc = pos_core::calendar::StoreClock::utc().date_time(closed_at);
+    assert!(!receipt.contains(&utc), "UTC's {utc} on {receipt}");
+    // The Z report's period, with the zone's abbreviation.
+    h.login("manager", "2222");
+    let z = h.ok(
+        "close_shift",
+        json!({"counts": {"10000": 1, "200": 1, "20": 1}, "confirm": true}),
+    );
+    let text = z["text"].as_str().unwrap();
+    for at in [&z["report"]["opened_at"], &z["report"]["until"]] {
+        let at = at.as_i64().unwrap();
+        assert!(text.contains(&format!("{} JST", tokyo(at))), "{text}");
+    }
+    // A lockout says when it ends, in Tokyo's time.
+    let carl = h.staff("cashier");
+    let e = loop {
+        let e = h
+            .call("login", json!({"user_id": carl, "pin": "0000"}))
+            .unwrap_err();
+        if e["code"] != "WRONG_PIN" {
+            break e;
+        }
+    };
+    assert_eq!(e["code"], "LOCKED_OUT", "{e}");
+    let message = e["message"].as_str().unwrap();
+    let until = e["details"]["until"].as_i64().unwrap();
+    let hms = pos_core::calendar::StoreClock::utc().time_of_day(until + 9 * 3_600_000);
+    let hms = hms.trim_end_matches(" UTC");
+    assert!(message.ends_with(&format!("until {hms} JST.")), "{message}");
+}

@@ -4,6 +4,7 @@ use pos_core::auth::{can, Actor, Permission, Role};
 use serde::Serialize;
 use tauri::State;
 
+use crate::clock::Clock;
 use crate::error::{CmdResult, CommandError};
 use crate::state::AppState;
 
@@ -70,12 +71,18 @@ pub fn staff_list(state: State<'_, AppState>) -> CmdResult<Vec<StaffView>> {
     Ok(out)
 }
 
-/// Logs a staff member in with their PIN (lockout after repeated failures, in core).
+/// Logs a staff member in with their PIN (lockout after repeated failures, in core; its end
+/// in the store's time).
 #[tauri::command(rename_all = "snake_case")]
 pub fn login(state: State<'_, AppState>, user_id: String, pin: String) -> CmdResult<UserView> {
     let uid = id(&user_id)?;
     let mut inner = state.lock();
-    let actor = inner.store()?.login(uid, &pin)?;
+    let actor = {
+        let mut store = inner.store()?;
+        store
+            .login(uid, &pin)
+            .map_err(|e| CommandError::at_store_time(e, &Clock::of_store(&store)))?
+    };
     let own_role = inner.store()?.staff_role(uid)?;
     let name = inner
         .store()?
@@ -124,7 +131,9 @@ pub fn approve_manager(
     };
     let inner = state.lock();
     let mut store = inner.store()?;
-    store.approve(uid, &pin, permission)?;
+    store
+        .approve(uid, &pin, permission)
+        .map_err(|e| CommandError::at_store_time(e, &Clock::of_store(&store)))?;
     let name = store
         .staff()?
         .into_iter()
