@@ -207,7 +207,11 @@ pub async fn prepare(config: &Config) -> Result<App, StartError> {
         bootstrap_admin(&pool, e, p).await?;
     }
     let (shutdown, rx) = watch::channel(false);
-    let state = AppState::new(pool, jwt, Settings::from(config), rx);
+    let replica = match &config.replica_database_url {
+        Some(u) => Some(crate::db::connect(u, config.replica_max_connections).await?),
+        None => None,
+    };
+    let state = AppState::with_replica(pool, replica, jwt, Settings::from(config), rx);
     Ok(App {
         state,
         shutdown,

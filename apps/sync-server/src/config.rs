@@ -53,6 +53,16 @@ pub struct Config {
     #[arg(long, env = "POS_PG_BIN", default_value = crate::pg::DEFAULT_BIN_DIR)]
     pub pg_bin: PathBuf,
 
+    /// PostgreSQL URL of a streaming replica of the master. When set, head office's reports read
+    /// from it (their answers say how far behind it is), so reports never take a connection or
+    /// a lock from pushes. Permission checks still read the master.
+    #[arg(long, env = "POS_REPLICA_DATABASE_URL", hide_env_values = true)]
+    pub replica_database_url: Option<String>,
+
+    /// Largest connection pool to the replica.
+    #[arg(long, env = "POS_REPLICA_MAX_CONNECTIONS", default_value_t = 8)]
+    pub replica_max_connections: u32,
+
     /// Largest database connection pool. At most half of it merges pushes at once (a push may
     /// hold two connections: its transaction and the load of a refunded sale).
     #[arg(long, env = "POS_DB_MAX_CONNECTIONS", default_value_t = 16)]

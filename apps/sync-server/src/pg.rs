@@ -98,13 +98,70 @@ impl LocalCluster {
     /// Initialises (once) and starts a cluster in `root` (`root/data` holds the cluster; the
     /// Unix socket and the log live in `root`).
     pub fn start(root: &Path, opts: &ClusterOptions) -> Result<LocalCluster, ClusterError> {
+        let mut c = LocalCluster::prepare(root, opts)?;
+        if !c.data.join("PG_VERSION").exists() {
+            let data = c.data.to_string_lossy().into_owned();
+            let mut args = vec!["-D", &data, "-A", "trust", "-U", "postgres", "-E", "UTF8"];
+            args.extend(["--locale=C"]);
+            if opts.ephemeral {
+                args.push("--no-sync");
+            }
+            c.run_pg("initdb", &args)?;
+        }
+        if let Some(port) = c.running_port()? {
+            // Left running by an earlier process (a crash): adopt it.
+            c.port = port;
+            c.running = true;
+            return Ok(c);
+        }
+        c.launch(opts)?;
+        Ok(c)
+    }
+
+    /// Starts a streaming standby of `primary` in `root`: a base backup taken with
+    /// `pg_basebackup -R` (it writes `standby.signal` and the primary's address), then started
+    /// like any cluster. Read-only; it replays the primary's WAL as it comes. For the report
+    /// replica's tests and for trying `--replica-database-url` on one machine.
+    pub fn start_standby(
+        primary: &LocalCluster,
+        root: &Path,
+        opts: &ClusterOptions,
+    ) -> Result<LocalCluster, ClusterError> {
+        let mut c = LocalCluster::prepare(root, opts)?;
+        if !c.data.join("PG_VERSION").exists() {
+            let data = c.data.to_string_lossy().into_owned();
+            let port = primary.port.to_string();
+            let mut args = vec![
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &port,
+                "-U",
+                "postgres",
+                "-D",
+                &data,
+                "-R",
+                "-X",
+                "stream",
+            ];
+            if opts.ephemeral {
+                args.push("--no-sync");
+            }
+            c.run_pg("pg_basebackup", &args)?;
+        }
+        c.launch(opts)?;
+        Ok(c)
+    }
+
+    /// The folder, owned by `postgres` when running as root, not yet started.
+    fn prepare(root: &Path, opts: &ClusterOptions) -> Result<LocalCluster, ClusterError> {
         if !opts.bin_dir.join("pg_ctl").exists() {
             return Err(ClusterError::NoBinaries(opts.bin_dir.clone()));
         }
         std::fs::create_dir_all(root).map_err(io_err(root))?;
         let root = root.canonicalize().map_err(io_err(root))?;
         let as_postgres = running_as_root();
-        let mut c = LocalCluster {
+        let c = LocalCluster {
             data: root.join("data"),
             root,
             bin_dir: opts.bin_dir.clone(),
@@ -127,21 +184,12 @@ impl LocalCluster {
                 return Err(ClusterError::NotReachable(c.root.clone()));
             }
         }
-        if !c.data.join("PG_VERSION").exists() {
-            let data = c.data.to_string_lossy().into_owned();
-            let mut args = vec!["-D", &data, "-A", "trust", "-U", "postgres", "-E", "UTF8"];
-            args.extend(["--locale=C"]);
-            if opts.ephemeral {
-                args.push("--no-sync");
-            }
-            c.run_pg("initdb", &args)?;
-        }
-        if let Some(port) = c.running_port()? {
-            // Left running by an earlier process (a crash): adopt it.
-            c.port = port;
-            c.running = true;
-            return Ok(c);
-        }
+        Ok(c)
+    }
+
+    /// `pg_ctl start` on the configured port, or on a free one (five tries on a race).
+    fn launch(&mut self, opts: &ClusterOptions) -> Result<(), ClusterError> {
+        let c = self;
         let mut last = None;
         for _ in 0..5 {
             let port = match opts.port {
@@ -164,7 +212,7 @@ impl LocalCluster {
                 Ok(_) => {
                     c.port = port;
                     c.running = true;
-                    return Ok(c);
+                    return Ok(());
                 }
                 Err(e) => {
                     if opts.port.is_some() {

@@ -437,6 +437,42 @@ async fn viewable_stores(
     Ok(Some(set))
 }
 
+/// Where report data is read: the replica when there is one, else the master.
+fn data(state: &AppState) -> &sqlx_postgres::PgPool {
+    state.replica.as_ref().unwrap_or(&state.pool)
+}
+
+/// Where the answer was read, and how far behind the master a replica is: `lag_bytes` of WAL
+/// not yet replayed, and `lag_ms` since the last replayed transaction when behind (0 when
+/// caught up).
+async fn source(state: &AppState) -> Result<Value, ApiError> {
+    let Some(replica) = &state.replica else {
+        return Ok(json!({ "replica": false }));
+    };
+    let (replay, replayed_at): (Option<String>, Option<i64>) = query_as(
+        "SELECT pg_last_wal_replay_lsn()::text,
+                (extract(epoch FROM pg_last_xact_replay_timestamp()) * 1000)::bigint",
+    )
+    .fetch_one(replica)
+    .await?;
+    let Some(replay) = replay else {
+        return Ok(json!({ "replica": true, "lag_bytes": null, "lag_ms": null,
+            "note": "the replica database is not a standby" }));
+    };
+    let (bytes,): (Option<i64>,) =
+        query_as("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), $1::pg_lsn)::bigint")
+            .bind(replay)
+            .fetch_one(&state.pool)
+            .await?;
+    let bytes = bytes.unwrap_or(0).max(0);
+    let lag_ms = if bytes > 0 {
+        replayed_at.map(|t| (now_ms() - t).max(0))
+    } else {
+        Some(0)
+    };
+    Ok(json!({ "replica": true, "lag_bytes": bytes, "lag_ms": lag_ms }))
+}
+
 /// Runs a report and answers it as JSON (`{data, pagination, stores, freshness, ...}`) or CSV.
 pub async fn respond(
     state: &AppState,
@@ -473,6 +509,12 @@ pub async fn respond(
         }
     };
     let scope = scope(state, user, report, &q).await?;
+    // On the master, reports take turns for a quarter of the pool; a replica has its own.
+    let _permit = if state.replica.is_none() {
+        Some(state.reports.acquire().await.map_err(ApiError::internal)?)
+    } else {
+        None
+    };
     let (table, next_cursor) = if report == Report::Feed {
         let cursor = decode_cursor("f", q.cursor.as_deref())?;
         feed(state, &scope, cursor, limit).await?
@@ -493,6 +535,7 @@ pub async fn respond(
         return Ok(csv_response(report, &scope, table));
     }
     let freshness = freshness(state, &scope, stale_after).await?;
+    let source = source(state).await?;
     let data: Vec<Value> = table
         .rows
         .iter()
@@ -528,6 +571,7 @@ pub async fn respond(
         },
         "stores": stores,
         "freshness": freshness,
+        "source": source,
     });
     Ok(axum::Json(body).into_response())
 }
@@ -620,7 +664,7 @@ async fn freshness(
     )
     .bind(scope.tenant)
     .bind(&ids)
-    .fetch_all(&state.pool)
+    .fetch_all(data(state))
     .await?;
     let now = now_ms();
     Ok(rows
@@ -838,7 +882,7 @@ async fn sales_summary(state: &AppState, scope: &Scope) -> Result<Table, ApiErro
             .bind(&sid)
             .bind(start)
             .bind(end)
-            .fetch_all(&state.pool)
+            .fetch_all(data(state))
             .await?;
         for (b, n, gross, disc, total, tax) in sales {
             let (d, h) = place(s, b)?;
@@ -854,7 +898,7 @@ async fn sales_summary(state: &AppState, scope: &Scope) -> Result<Table, ApiErro
             .bind(&sid)
             .bind(start)
             .bind(end)
-            .fetch_all(&state.pool)
+            .fetch_all(data(state))
             .await?;
         for (b, n, total, tax) in refunds {
             let (d, h) = place(s, b)?;
@@ -868,7 +912,7 @@ async fn sales_summary(state: &AppState, scope: &Scope) -> Result<Table, ApiErro
             .bind(&sid)
             .bind(start)
             .bind(end)
-            .fetch_all(&state.pool)
+            .fetch_all(data(state))
             .await?;
         for (b, n, value) in voids {
             let (d, h) = place(s, b)?;
@@ -921,7 +965,7 @@ async fn items(state: &AppState, scope: &Scope) -> Result<Table, ApiError> {
             .bind(&sid)
             .bind(start)
             .bind(end)
-            .fetch_all(&state.pool)
+            .fetch_all(data(state))
             .await?;
         for (item, name, qty, amount) in sold {
             let e =
@@ -937,7 +981,7 @@ async fn items(state: &AppState, scope: &Scope) -> Result<Table, ApiError> {
                 .bind(&sid)
                 .bind(start)
                 .bind(end)
-                .fetch_all(&state.pool)
+                .fetch_all(data(state))
                 .await?;
         for (item, name, qty, amount) in back {
             let e =
@@ -953,7 +997,7 @@ async fn items(state: &AppState, scope: &Scope) -> Result<Table, ApiError> {
         "SELECT i.doc_id, i.sku, i.name, i.category_id FROM p_items i WHERE i.tenant_id = $1",
     )
     .bind(scope.tenant)
-    .fetch_all(&state.pool)
+    .fetch_all(data(state))
     .await?;
     let catalog: HashMap<String, (Option<String>, Option<String>, Option<String>)> = catalog
         .into_iter()
@@ -962,7 +1006,7 @@ async fn items(state: &AppState, scope: &Scope) -> Result<Table, ApiError> {
     let categories: Vec<(String, Option<String>)> =
         query_as("SELECT doc_id, name FROM p_categories WHERE tenant_id = $1")
             .bind(scope.tenant)
-            .fetch_all(&state.pool)
+            .fetch_all(data(state))
             .await?;
     let categories: HashMap<String, Option<String>> = categories.into_iter().collect();
     let whole: i64 = by_item.values().map(|v| v.2).sum();
@@ -1052,7 +1096,7 @@ async fn tenders(state: &AppState, scope: &Scope) -> Result<Table, ApiError> {
             .bind(&sid)
             .bind(start)
             .bind(end)
-            .fetch_all(&state.pool)
+            .fetch_all(data(state))
             .await?;
         for (b, tender, n, amount) in sold {
             let (d, _) = place(s, b)?;
@@ -1066,7 +1110,7 @@ async fn tenders(state: &AppState, scope: &Scope) -> Result<Table, ApiError> {
                 .bind(&sid)
                 .bind(start)
                 .bind(end)
-                .fetch_all(&state.pool)
+                .fetch_all(data(state))
                 .await?;
         for (b, tender, n, amount) in back {
             let (d, _) = place(s, b)?;
@@ -1111,7 +1155,7 @@ async fn taxes(state: &AppState, scope: &Scope) -> Result<Table, ApiError> {
             .bind(&sid)
             .bind(start)
             .bind(end)
-            .fetch_all(&state.pool)
+            .fetch_all(data(state))
             .await?;
         for (b, rate, net, tax, gross) in sold {
             let (d, _) = place(s, b)?;
@@ -1126,7 +1170,7 @@ async fn taxes(state: &AppState, scope: &Scope) -> Result<Table, ApiError> {
                 .bind(&sid)
                 .bind(start)
                 .bind(end)
-                .fetch_all(&state.pool)
+                .fetch_all(data(state))
                 .await?;
         for (b, rate, net, tax, gross) in back {
             let (d, _) = place(s, b)?;
@@ -1211,7 +1255,7 @@ async fn staff(state: &AppState, scope: &Scope) -> Result<Table, ApiError> {
     let names: Vec<(Uuid, String)> =
         query_as("SELECT user_id, name FROM users WHERE tenant_id = $1")
             .bind(scope.tenant)
-            .fetch_all(&state.pool)
+            .fetch_all(data(state))
             .await?;
     let names: HashMap<String, String> = names
         .into_iter()
@@ -1235,7 +1279,7 @@ async fn staff(state: &AppState, scope: &Scope) -> Result<Table, ApiError> {
         .bind(&sid)
         .bind(start)
         .bind(end)
-        .fetch_all(&state.pool)
+        .fetch_all(data(state))
         .await?;
         for (who, n, gross, disc, total) in sold {
             let e = by.entry(who.unwrap_or_default()).or_default();
@@ -1253,7 +1297,7 @@ async fn staff(state: &AppState, scope: &Scope) -> Result<Table, ApiError> {
         .bind(&sid)
         .bind(start)
         .bind(end)
-        .fetch_all(&state.pool)
+        .fetch_all(data(state))
         .await?;
         for (who, n, value) in voids {
             let e = by.entry(who.unwrap_or_default()).or_default();
@@ -1265,7 +1309,7 @@ async fn staff(state: &AppState, scope: &Scope) -> Result<Table, ApiError> {
             .bind(&sid)
             .bind(start)
             .bind(end)
-            .fetch_all(&state.pool)
+            .fetch_all(data(state))
             .await?;
         for (who, n, total) in back {
             let e = by.entry(who.unwrap_or_default()).or_default();
@@ -1282,7 +1326,7 @@ async fn staff(state: &AppState, scope: &Scope) -> Result<Table, ApiError> {
         .bind(&sid)
         .bind(start)
         .bind(end)
-        .fetch_all(&state.pool)
+        .fetch_all(data(state))
         .await?;
         for (who, n) in no_sales {
             by.entry(who.unwrap_or_default()).or_default().no_sales += n;
@@ -1373,7 +1417,7 @@ async fn shifts(state: &AppState, scope: &Scope) -> Result<Table, ApiError> {
         .bind(&sid)
         .bind(start)
         .bind(end)
-        .fetch_all(&state.pool)
+        .fetch_all(data(state))
         .await?;
         for (z_id, device, number, shift, created_at, report, z_expected) in zs {
             let shift = shift.unwrap_or_default();
@@ -1474,7 +1518,7 @@ async fn shift_figures(
     )
     .bind(tenant)
     .bind(shift)
-    .fetch_all(&state.pool)
+    .fetch_all(data(state))
     .await?;
     let mut sales_tax = 0;
     for (status, n, total, tax) in sales {
@@ -1494,7 +1538,7 @@ async fn shift_figures(
     )
     .bind(tenant)
     .bind(shift)
-    .fetch_one(&state.pool)
+    .fetch_one(data(state))
     .await?;
     f.refunds_count = refunds.0;
     f.refunds = refunds.1;
@@ -1512,7 +1556,7 @@ async fn shift_figures(
     )
     .bind(tenant)
     .bind(shift)
-    .fetch_all(&state.pool)
+    .fetch_all(data(state))
     .await?;
     for (tender, amount) in tenders {
         f.tenders.insert(tender.unwrap_or_default(), amount);
@@ -1537,7 +1581,7 @@ async fn master_expected_cash(
     )
     .bind(tenant)
     .bind(shift)
-    .fetch_optional(&state.pool)
+    .fetch_optional(data(state))
     .await?;
     let (float, paid_in, paid_out) = row
         .map(|r| (r.0.unwrap_or(0), r.1, r.2))
@@ -1554,7 +1598,7 @@ async fn master_expected_cash(
     )
     .bind(tenant)
     .bind(shift)
-    .fetch_one(&state.pool)
+    .fetch_one(data(state))
     .await?;
     Ok(cash_expected(
         float,
@@ -1587,7 +1631,7 @@ async fn late_cause(
     .bind(tenant)
     .bind(z_doc)
     .bind(shift)
-    .fetch_all(&state.pool)
+    .fetch_all(data(state))
     .await?;
     if late.is_empty() {
         Ok(
@@ -1612,7 +1656,7 @@ async fn cash(state: &AppState, scope: &Scope) -> Result<Table, ApiError> {
     let names: Vec<(Uuid, String)> =
         query_as("SELECT user_id, name FROM users WHERE tenant_id = $1")
             .bind(scope.tenant)
-            .fetch_all(&state.pool)
+            .fetch_all(data(state))
             .await?;
     let names: HashMap<String, String> = names
         .into_iter()
@@ -1669,7 +1713,7 @@ async fn cash(state: &AppState, scope: &Scope) -> Result<Table, ApiError> {
         .bind(&sid)
         .bind(start)
         .bind(end)
-        .fetch_all(&state.pool)
+        .fetch_all(data(state))
         .await?;
         let mut by: BTreeMap<String, (i64, i64, i64, i64)> = BTreeMap::new();
         for (shift, device, by_user, opened, closed, float, expected, counted, over) in rows {
@@ -1755,7 +1799,7 @@ async fn stock(state: &AppState, scope: &Scope) -> Result<Table, ApiError> {
         )
         .bind(scope.tenant)
         .bind(&sid)
-        .fetch_all(&state.pool)
+        .fetch_all(data(state))
         .await?;
         for (item, sku, name, on_hand, threshold, cost) in rows {
             t.push(vec![
@@ -1799,7 +1843,7 @@ async fn transfers(state: &AppState, scope: &Scope) -> Result<Table, ApiError> {
         )
         .bind(scope.tenant)
         .bind(&sid)
-        .fetch_all(&state.pool)
+        .fetch_all(data(state))
         .await?;
         for (id, to, at, lines) in rows {
             t.push(vec![
@@ -1871,7 +1915,7 @@ async fn feed(
         .bind(limit as i64)
         .bind(&store_uuids)
         .bind(&ids)
-        .fetch_all(&state.pool)
+        .fetch_all(data(state))
         .await?;
     let last = rows.first().and_then(|r| r.0);
     for (_, seq, kind, doc, store, receipt, sale, at, total, tax) in rows {

@@ -64,6 +64,11 @@ pub struct Inner {
     /// one (the policy loading a refunded sale), so at most half the pool pushes at once and
     /// a burst of pushes waits here, not for a connection that no one will give back.
     pub pushes: tokio::sync::Semaphore,
+    /// A streaming replica that reports read from (`--replica-database-url`), if any.
+    pub replica: Option<PgPool>,
+    /// Reports running at once on the master when there is no replica: a quarter of the pool,
+    /// so a burst of reports never takes the connections pushes need.
+    pub reports: tokio::sync::Semaphore,
 }
 
 impl std::ops::Deref for AppState {
@@ -80,11 +85,25 @@ impl AppState {
         settings: Settings,
         shutdown: watch::Receiver<bool>,
     ) -> AppState {
+        AppState::with_replica(pool, None, jwt, settings, shutdown)
+    }
+
+    /// [`AppState::new`] with a replica for reports.
+    pub fn with_replica(
+        pool: PgPool,
+        replica: Option<PgPool>,
+        jwt: JwtKeys,
+        settings: Settings,
+        shutdown: watch::Receiver<bool>,
+    ) -> AppState {
         let (live, _) = broadcast::channel(1024);
-        let pushes =
-            tokio::sync::Semaphore::new((pool.options().get_max_connections() / 2).max(1) as usize);
+        let max = pool.options().get_max_connections();
+        let pushes = tokio::sync::Semaphore::new((max / 2).max(1) as usize);
+        let reports = tokio::sync::Semaphore::new((max / 4).max(1) as usize);
         AppState(Arc::new(Inner {
             pushes,
+            reports,
+            replica,
             pool,
             jwt,
             settings,

@@ -12,6 +12,7 @@
 //!   memory, rank, schema names in errors, slow clients); hostile-input regressions go here.
 //! - `reports.rs`: head office's reports: scope and bad input on every route, CSV, cursors,
 //!   freshness (their figures are proved in `tests/reports_e2e.rs`).
+//! - `replica.rs`: reports on a real streaming replica (`pg_basebackup` standby on loopback).
 
 mod common;
 
@@ -21,5 +22,6 @@ mod devices;
 mod emails;
 mod ops;
 mod outside;
+mod replica;
 mod reports;
 mod sync;
