@@ -238,6 +238,12 @@ pub async fn serve(
         state.live.clone(),
         state.shutdown.clone(),
     );
+    if config.daily_summary_every_secs > 0 {
+        crate::daily::spawn(
+            state.clone(),
+            Duration::from_secs(config.daily_summary_every_secs),
+        );
+    }
     let router = crate::routes::router(state.clone());
     let pool = state.pool.clone();
     let grace = Duration::from_secs(config.shutdown_grace_secs);

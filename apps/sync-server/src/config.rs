@@ -90,6 +90,11 @@ pub struct Config {
     #[arg(long, env = "POS_MAIL_FROM", default_value = "receipts@localhost")]
     pub mail_from: String,
 
+    /// How often (seconds) the server checks for stores whose business day has ended and mails
+    /// their daily summary to those who may read their reports. 0: never.
+    #[arg(long, env = "POS_DAILY_SUMMARY_EVERY_SECS", default_value_t = 300)]
+    pub daily_summary_every_secs: u64,
+
     /// Seconds a client has to send a whole request head, and that an idle keep-alive
     /// connection is kept waiting for its next one; then the connection is closed.
     #[arg(long, env = "POS_HEADER_READ_TIMEOUT_SECS", default_value_t = 20)]

@@ -54,6 +54,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "reports",
         include_str!("../../../migrations/0009_reports.sql"),
     ),
+    (
+        10,
+        "daily_summaries",
+        include_str!("../../../migrations/0010_daily_summaries.sql"),
+    ),
 ];
 
 /// Applies every pending migration.

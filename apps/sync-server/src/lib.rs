@@ -10,6 +10,7 @@
 //! - [`admin`]: the head-office admin API; [`openapi`]: its generated document.
 //! - [`sync`]: push (through `pos_sync::merge`), pull, bootstrap, live.
 //! - [`transfers`]: the tenant's stores and the stock transfers sent to a store.
+//! - [`daily`]: the daily summary email per store to those who read its reports.
 //! - [`mail`]: emailed receipts: checks, the mail spool, the admin list.
 //! - [`reports`]: head office's reports (the metric dictionary in SQL, store time, CSV).
 //! - [`reproject`]: projections rebuilt from documents when their shape changed.
@@ -24,6 +25,7 @@ pub mod admin;
 pub mod app;
 pub mod auth;
 pub mod config;
+pub mod daily;
 pub mod db;
 pub mod devices;
 pub mod docs;

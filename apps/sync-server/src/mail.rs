@@ -187,7 +187,7 @@ async fn queue(
 }
 
 /// The host part of `Message-ID`s: the sender's domain.
-fn message_host(from: &str) -> String {
+pub(crate) fn message_host(from: &str) -> String {
     from.rsplit('@')
         .next()
         .map(|h| h.trim_end_matches('>').trim())
@@ -198,7 +198,7 @@ fn message_host(from: &str) -> String {
 
 /// Writes `bytes` as `dir/name`: into a hidden temporary file first (mode 0600, synced), then
 /// renamed, so the mail transfer agent never picks up half a message.
-fn write_spool(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<PathBuf> {
+pub(crate) fn write_spool(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<PathBuf> {
     std::fs::create_dir_all(dir)?;
     let tmp = dir.join(format!(".{name}.tmp"));
     let mut opts = std::fs::OpenOptions::new();

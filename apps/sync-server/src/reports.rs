@@ -242,6 +242,19 @@ pub struct Scope {
 }
 
 impl Scope {
+    /// One store and one business day, for server-side jobs (the daily summary): the caller
+    /// has already decided the scope.
+    pub fn one_day(tenant: Uuid, store: ScopeStore, day: Day) -> Scope {
+        Scope {
+            stores: vec![store],
+            from: Some(day),
+            to: Some(day),
+            refunds_by_sale_day: false,
+            group: None,
+            tenant,
+        }
+    }
+
     /// `[start, end)` of the range in `store`'s clock.
     fn bounds(&self, s: &ScopeStore) -> Result<(i64, i64), ApiError> {
         let (Some(from), Some(to)) = (self.from, self.to) else {
@@ -816,7 +829,8 @@ struct Sums {
     voids_value: i64,
 }
 
-async fn run(state: &AppState, scope: &Scope, report: Report) -> Result<Table, ApiError> {
+/// Runs one report over a resolved scope.
+pub async fn run(state: &AppState, scope: &Scope, report: Report) -> Result<Table, ApiError> {
     match report {
         Report::SalesSummary => sales_summary(state, scope).await,
         Report::Items => items(state, scope).await,

@@ -208,6 +208,21 @@ pub fn rfc5322(
     at_ms: i64,
     host: &str,
 ) -> String {
+    message(id, from, to, &text.subject, &text.body, at_ms, host)
+}
+
+/// A plain-text RFC 5322 message (UTF-8, 8bit): headers cleaned of control characters and
+/// encoded when not ASCII, the body's lines dot-stuffed and ended with CRLF. Receipts and head
+/// office's daily summaries are both written with it.
+pub fn message(
+    id: Uuid,
+    from: &str,
+    to: &str,
+    subject: &str,
+    body: &str,
+    at_ms: i64,
+    host: &str,
+) -> String {
     let mut m = String::new();
     let mut header = |name: &str, value: &str| {
         let clean: String = value.chars().filter(|c| !c.is_control()).collect();
@@ -215,14 +230,14 @@ pub fn rfc5322(
     };
     header("From", from);
     header("To", to);
-    header("Subject", &text.subject);
+    header("Subject", subject);
     header("Date", &rfc5322_date(at_ms));
     header("Message-ID", &format!("<{id}@{host}>"));
     header("MIME-Version", "1.0");
     header("Content-Type", "text/plain; charset=utf-8");
     header("Content-Transfer-Encoding", "8bit");
     m.push_str("\r\n");
-    for line in text.body.lines() {
+    for line in body.lines() {
         // A line of a single "." ends an SMTP DATA section in naive relays: dot-stuff it.
         let line = if line.starts_with('.') {
             format!(".{line}")
@@ -246,32 +261,12 @@ fn encode_word(v: &str) -> String {
     )
 }
 
-/// `Sun, 22 Nov 2026 14:30:00 +0000` for ms since the epoch (UTC; the civil calendar from
-/// days since the epoch, no time-zone database).
+/// `Sun, 22 Nov 2026 14:30:00 +0000` for ms since the epoch, in UTC (formatted by jiff).
 pub fn rfc5322_date(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    let (h, mi, s) = (rem / 3600, (rem % 3600) / 60, rem % 60);
-    // Howard Hinnant's days_from_civil, inverted.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let mo = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(mo <= 2);
-    const WD: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
-    const MON: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    format!(
-        "{}, {d:02} {} {y} {h:02}:{mi:02}:{s:02} +0000",
-        WD[days.rem_euclid(7) as usize],
-        MON[(mo - 1) as usize]
-    )
+    let ts = jiff::Timestamp::from_millisecond(ms).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+    ts.to_zoned(jiff::tz::TimeZone::UTC)
+        .strftime("%a, %d %b %Y %H:%M:%S +0000")
+        .to_string()
 }
 
 #[cfg(test)]

@@ -369,3 +369,95 @@ async fn pages_follow_the_cursor_and_freshness_names_each_device() {
         "{f}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_whose_day_ended_mails_its_summary_once_to_those_who_read_its_reports() {
+    let spool = tempfile::tempdir().unwrap();
+    let app = app_with(pos_sync_server::config::Settings {
+        mail_spool_dir: spool.path().to_path_buf(),
+        mail_from: "reports@cafe.test".into(),
+        ..Default::default()
+    })
+    .await;
+    let t = app.tenant("Eta").await;
+    // A Paris bar with a 04:00 day, in business since January.
+    let r = app
+        .post(
+            "/v1/admin/stores",
+            Some(&t.owner),
+            json!({"code": "P1", "name": "Paris Bar", "currency": "EUR", "tax_mode": "Inclusive",
+                   "time_zone": "Europe/Paris", "business_day_start": "04:00"}),
+        )
+        .await;
+    let paris: Uuid = serde_json::from_value(r.body["store_id"].clone()).unwrap();
+    sqlx_core::query::query("UPDATE stores SET created_at = 1767225600000 WHERE tenant_id = $1")
+        .bind(t.tenant_id)
+        .execute(&app.db.pool)
+        .await
+        .unwrap();
+    // 2026-06-13 01:30 in Paris: still the business day of 2026-06-12.
+    sold(&app, t.tenant_id, paris, 1_781_307_000_000, 1234).await;
+    for (email, role) in [("mgr@eta.test", "manager"), ("till@eta.test", "cashier")] {
+        let r = app.head_office_user(&t, email, "a password for eta").await;
+        let id: Uuid = serde_json::from_value(r.body["user_id"].clone()).unwrap();
+        let r = app
+            .post(
+                &format!("/v1/admin/users/{id}/memberships"),
+                Some(&t.owner),
+                json!({"store_id": paris, "role": role}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    }
+
+    // 2026-06-13 05:00 in Paris: the 12th has ended.
+    let now = 1_781_319_600_000;
+    let sent = pos_sync_server::daily::send_due(&app.state, now)
+        .await
+        .unwrap();
+    let mut files: Vec<String> = std::fs::read_dir(spool.path())
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .filter(|m| m.contains("Paris Bar"))
+        .collect();
+    files.sort();
+    assert_eq!(
+        files.len(),
+        2,
+        "owner and manager, not the cashier: {files:?}"
+    );
+    let to: Vec<&str> = files
+        .iter()
+        .map(|m| m.lines().find(|l| l.starts_with("To: ")).unwrap())
+        .collect();
+    assert!(
+        to.contains(&"To: mgr@eta.test") && to.contains(&"To: owner@eta.test"),
+        "{to:?}"
+    );
+    let m = &files[0];
+    assert!(
+        m.contains("Subject: P1 Paris Bar: the day's figures, 2026-06-12"),
+        "{m}"
+    );
+    assert!(
+        m.contains("2026-06-12 04:00 to 2026-06-13 04:00 (Europe/Paris)"),
+        "{m}"
+    );
+    assert!(
+        m.lines()
+            .any(|l| l.starts_with("sales_total") && l.ends_with("12.34 EUR")),
+        "{m}"
+    );
+    assert!(
+        m.lines()
+            .any(|l| l.starts_with("sales_count") && l.ends_with(" 1")),
+        "{m}"
+    );
+    assert!(sent.summaries >= 1 && sent.emails >= 2, "{sent:?}");
+
+    // Sent once: a second run (or another instance) writes nothing more.
+    let again = pos_sync_server::daily::send_due(&app.state, now + 60_000)
+        .await
+        .unwrap();
+    assert_eq!(again, pos_sync_server::daily::Sent::default());
+}
