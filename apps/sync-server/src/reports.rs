@@ -231,6 +231,28 @@ struct Freshness {
     stale: bool,
 }
 
+/// The stores' ids and ranges, bound as `$2`, `$3`, `$4` after the tenant.
+#[derive(Debug, Clone, Default)]
+struct Ranges {
+    ids: Vec<String>,
+    starts: Vec<i64>,
+    ends: Vec<i64>,
+}
+
+impl Ranges {
+    fn bind<'q, O>(
+        &'q self,
+        q: sqlx_core::query_as::QueryAs<'q, sqlx_postgres::Postgres, O, sqlx_postgres::PgArguments>,
+        tenant: Uuid,
+    ) -> sqlx_core::query_as::QueryAs<'q, sqlx_postgres::Postgres, O, sqlx_postgres::PgArguments>
+    {
+        q.bind(tenant)
+            .bind(&self.ids)
+            .bind(&self.starts)
+            .bind(&self.ends)
+    }
+}
+
 /// The resolved request: stores, range, options.
 pub struct Scope {
     pub stores: Vec<ScopeStore>,
@@ -253,6 +275,27 @@ impl Scope {
             group: None,
             tenant,
         }
+    }
+
+    /// Every store's id and range, for the statements that answer all stores at once.
+    fn ranges(&self) -> Result<Ranges, ApiError> {
+        let mut r = Ranges::default();
+        for s in &self.stores {
+            let (start, end) = self.bounds(s)?;
+            r.ids.push(s.store_id.to_string());
+            r.starts.push(start);
+            r.ends.push(end);
+        }
+        Ok(r)
+    }
+
+    /// The store of a row, by the id the projections hold.
+    fn store(&self, id: &str) -> Result<(usize, &ScopeStore), ApiError> {
+        self.stores
+            .iter()
+            .enumerate()
+            .find(|(_, s)| s.store_id.to_string() == id)
+            .ok_or_else(|| ApiError::Internal(format!("a report row names store {id}")))
     }
 
     /// `[start, end)` of the range in `store`'s clock.
@@ -706,17 +749,53 @@ async fn freshness(
 // Every statement takes $1 tenant, $2 store (text, as the projections hold it), $3 and $4 the
 // range's [start, end) in ms, and returns its bucket (`at / 900000`) first.
 
+/// The stores of a request and their ranges: `$2` store ids (text, as the projections hold
+/// them), `$3` and `$4` each store's `[start, end)` in ms. One statement answers every store.
+const STORES_RANGES: &str = "UNNEST($2::text[], $3::bigint[], $4::bigint[]) AS x(store_id, s, e)";
+
 /// `sales_count`, `gross_sales`, `discounts`, `sales_total`, and the sales' part of `tax`:
 /// closed sales, on the day they closed.
-const SALES_SQL: &str = "SELECT closed_at / 900000 AS b, count(*)::bigint, sum(subtotal)::bigint,
-        sum(discount)::bigint, sum(total)::bigint, sum(tax)::bigint
-    FROM p_sales WHERE tenant_id = $1 AND store_id = $2 AND status = 'closed'
-        AND closed_at >= $3 AND closed_at < $4 GROUP BY b";
+fn sales_sql() -> String {
+    format!(
+        "SELECT x.store_id, p.closed_at / 900000 AS b, count(*)::bigint, sum(p.subtotal)::bigint,
+                sum(p.discount)::bigint, sum(p.total)::bigint, sum(p.tax)::bigint
+         FROM {STORES_RANGES} JOIN p_sales p ON p.tenant_id = $1 AND p.store_id = x.store_id
+             AND p.status = 'closed' AND p.closed_at >= x.s AND p.closed_at < x.e
+         GROUP BY x.store_id, b"
+    )
+}
 
 /// `voids_count`, `voids_value`: sales voided, on the day they were voided.
-const VOIDS_SQL: &str = "SELECT voided_at / 900000 AS b, count(*)::bigint, sum(total)::bigint
-    FROM p_sales WHERE tenant_id = $1 AND store_id = $2 AND status = 'voided'
-        AND voided_at >= $3 AND voided_at < $4 GROUP BY b";
+fn voids_sql() -> String {
+    format!(
+        "SELECT x.store_id, p.voided_at / 900000 AS b, count(*)::bigint, sum(p.total)::bigint
+         FROM {STORES_RANGES} JOIN p_sales p ON p.tenant_id = $1 AND p.store_id = x.store_id
+             AND p.status = 'voided' AND p.voided_at >= x.s AND p.voided_at < x.e
+         GROUP BY x.store_id, b"
+    )
+}
+
+/// Every store's refunds of its range, `r`, and `w.at`, the instant each counts at (the
+/// refund's own time, or its sale's close for `refunds_by=sale_day`; a refund is never made
+/// before its sale, so only refunds after the range's start are looked at).
+fn refunds_of_stores(by_sale_day: bool) -> String {
+    if by_sale_day {
+        format!(
+            "{STORES_RANGES}
+             JOIN p_refunds r ON r.tenant_id = $1 AND r.store_id = x.store_id AND r.created_at >= x.s
+             JOIN p_sales s ON s.tenant_id = r.tenant_id AND s.doc_id = r.sale_id
+                 AND s.closed_at >= x.s AND s.closed_at < x.e
+             CROSS JOIN LATERAL (SELECT s.closed_at AS at) w"
+        )
+    } else {
+        format!(
+            "{STORES_RANGES}
+             JOIN p_refunds r ON r.tenant_id = $1 AND r.store_id = x.store_id
+                 AND r.created_at >= x.s AND r.created_at < x.e
+             CROSS JOIN LATERAL (SELECT r.created_at AS at) w"
+        )
+    }
+}
 
 /// The refunds of the range and the instant each counts at: `r` is the refund, `at` when it
 /// counts (the refund's own time, or its sale's close for `refunds_by=sale_day`).
@@ -734,9 +813,10 @@ fn refunds_from(by_sale_day: bool) -> &'static str {
 /// `refunds_count`, `refunds`, and the refunds' part of `tax`.
 fn refunds_sql(by_sale_day: bool) -> String {
     format!(
-        "SELECT w.at / 900000 AS b, count(*)::bigint, sum(r.total)::bigint, sum(r.tax)::bigint
-         FROM {} GROUP BY b",
-        refunds_from(by_sale_day)
+        "SELECT x.store_id, w.at / 900000 AS b, count(*)::bigint, sum(r.total)::bigint,
+                sum(r.tax)::bigint
+         FROM {} GROUP BY x.store_id, b",
+        refunds_of_stores(by_sale_day)
     )
 }
 
@@ -782,28 +862,27 @@ fn refund_taxes_sql(by_sale_day: bool) -> String {
 }
 
 /// `quantity`, `item_sales` per item, the sales' side (line totals after discounts).
-const ITEM_SALES_SQL: &str =
-    "SELECT l.item_id, max(l.name), sum(l.qty)::bigint, sum(l.total)::bigint
-    FROM p_sales s JOIN p_sale_lines l ON l.tenant_id = s.tenant_id AND l.doc_id = s.doc_id
-    WHERE s.tenant_id = $1 AND s.store_id = $2 AND s.status = 'closed'
-        AND s.closed_at >= $3 AND s.closed_at < $4 GROUP BY l.item_id";
+fn item_sales_sql() -> String {
+    format!(
+        "SELECT l.item_id, max(l.name), sum(l.qty)::bigint, sum(l.total)::bigint
+         FROM {STORES_RANGES} JOIN p_sales p ON p.tenant_id = $1 AND p.store_id = x.store_id
+             AND p.status = 'closed' AND p.closed_at >= x.s AND p.closed_at < x.e
+         JOIN p_sale_lines l ON l.tenant_id = p.tenant_id AND l.doc_id = p.doc_id
+         GROUP BY l.item_id"
+    )
+}
 
 /// `quantity`, `item_sales` per item, the refunds' side.
 fn item_refunds_sql(by_sale_day: bool) -> String {
     format!(
         "SELECT l.item_id, max(l.name), sum(l.qty)::bigint, sum(l.amount)::bigint
-         FROM {} GROUP BY l.item_id",
-        refunds_from(by_sale_day).replacen(
-            "p_refunds r",
-            "p_refunds r JOIN p_refund_lines l ON l.tenant_id = r.tenant_id AND l.doc_id = r.doc_id",
-            1
-        )
+         FROM {} JOIN p_refund_lines l ON l.tenant_id = r.tenant_id AND l.doc_id = r.doc_id
+         GROUP BY l.item_id",
+        refunds_of_stores(by_sale_day)
     )
 }
 
 // ---------------------------------------------------------------- running the reports
-
-type Bucketed = Vec<(i64, i64, i64, i64, i64, i64)>;
 
 /// Where a bucket falls for `store`: its business day and local hour.
 fn place(store: &ScopeStore, bucket: i64) -> Result<(Day, i8), ApiError> {
@@ -881,59 +960,57 @@ async fn sales_summary(state: &AppState, scope: &Scope) -> Result<Table, ApiErro
         columns.push(m.key());
     }
     let mut t = Table::new(&columns);
-    let refunds_sql = refunds_sql(scope.refunds_by_sale_day);
-    for s in &scope.stores {
-        let (start, end) = scope.bounds(s)?;
+    let ranges = scope.ranges()?;
+    let key = |day: Day, hour: i8| match group {
+        "day" => (Some(day), None),
+        "hour" => (Some(day), Some(hour)),
+        _ => (None, None),
+    };
+    // Per store (by its index in the scope): group → sums.
+    let mut groups: Vec<BTreeMap<(Option<Day>, Option<i8>), Sums>> =
+        vec![BTreeMap::new(); scope.stores.len()];
+    let sales: Vec<(String, i64, i64, i64, i64, i64, i64)> = ranges
+        .bind(query_as(AssertSqlSafe(sales_sql())), scope.tenant)
+        .fetch_all(data(state))
+        .await?;
+    for (sid, b, n, gross, disc, total, tax) in sales {
+        let (i, st) = scope.store(&sid)?;
+        let (d, h) = place(st, b)?;
+        let g = groups[i].entry(key(d, h)).or_default();
+        g.sales_count += n;
+        g.gross_sales += gross;
+        g.discounts += disc;
+        g.sales_total += total;
+        g.sales_tax += tax;
+    }
+    let refunds: Vec<(String, i64, i64, i64, i64)> = ranges
+        .bind(
+            query_as(AssertSqlSafe(refunds_sql(scope.refunds_by_sale_day))),
+            scope.tenant,
+        )
+        .fetch_all(data(state))
+        .await?;
+    for (sid, b, n, total, tax) in refunds {
+        let (i, st) = scope.store(&sid)?;
+        let (d, h) = place(st, b)?;
+        let g = groups[i].entry(key(d, h)).or_default();
+        g.refunds_count += n;
+        g.refunds += total;
+        g.refunds_tax += tax;
+    }
+    let voids: Vec<(String, i64, i64, i64)> = ranges
+        .bind(query_as(AssertSqlSafe(voids_sql())), scope.tenant)
+        .fetch_all(data(state))
+        .await?;
+    for (sid, b, n, value) in voids {
+        let (i, st) = scope.store(&sid)?;
+        let (d, h) = place(st, b)?;
+        let g = groups[i].entry(key(d, h)).or_default();
+        g.voids_count += n;
+        g.voids_value += value;
+    }
+    for (s, mut groups) in scope.stores.iter().zip(groups) {
         let sid = s.store_id.to_string();
-        let mut groups: BTreeMap<(Option<Day>, Option<i8>), Sums> = BTreeMap::new();
-        let key = |day: Day, hour: i8| match group {
-            "day" => (Some(day), None),
-            "hour" => (Some(day), Some(hour)),
-            _ => (None, None),
-        };
-        let sales: Bucketed = query_as(SALES_SQL)
-            .bind(scope.tenant)
-            .bind(&sid)
-            .bind(start)
-            .bind(end)
-            .fetch_all(data(state))
-            .await?;
-        for (b, n, gross, disc, total, tax) in sales {
-            let (d, h) = place(s, b)?;
-            let g = groups.entry(key(d, h)).or_default();
-            g.sales_count += n;
-            g.gross_sales += gross;
-            g.discounts += disc;
-            g.sales_total += total;
-            g.sales_tax += tax;
-        }
-        let refunds: Vec<(i64, i64, i64, i64)> = query_as(AssertSqlSafe(refunds_sql.clone()))
-            .bind(scope.tenant)
-            .bind(&sid)
-            .bind(start)
-            .bind(end)
-            .fetch_all(data(state))
-            .await?;
-        for (b, n, total, tax) in refunds {
-            let (d, h) = place(s, b)?;
-            let g = groups.entry(key(d, h)).or_default();
-            g.refunds_count += n;
-            g.refunds += total;
-            g.refunds_tax += tax;
-        }
-        let voids: Vec<(i64, i64, i64)> = query_as(VOIDS_SQL)
-            .bind(scope.tenant)
-            .bind(&sid)
-            .bind(start)
-            .bind(end)
-            .fetch_all(data(state))
-            .await?;
-        for (b, n, value) in voids {
-            let (d, h) = place(s, b)?;
-            let g = groups.entry(key(d, h)).or_default();
-            g.voids_count += n;
-            g.voids_value += value;
-        }
         if group == "store" && groups.is_empty() {
             groups.insert((None, None), Sums::default());
         }
@@ -970,41 +1047,31 @@ async fn items(state: &AppState, scope: &Scope) -> Result<Table, ApiError> {
     let group = check_group(scope, &["item", "category"])?;
     // item id → (name, quantity, item_sales), over every store in scope.
     let mut by_item: BTreeMap<String, (String, i64, i64)> = BTreeMap::new();
-    let refunds_sql = item_refunds_sql(scope.refunds_by_sale_day);
-    for s in &scope.stores {
-        let (start, end) = scope.bounds(s)?;
-        let sid = s.store_id.to_string();
-        let sold: Vec<(Option<String>, Option<String>, i64, i64)> = query_as(ITEM_SALES_SQL)
-            .bind(scope.tenant)
-            .bind(&sid)
-            .bind(start)
-            .bind(end)
-            .fetch_all(data(state))
-            .await?;
-        for (item, name, qty, amount) in sold {
-            let e =
-                by_item
-                    .entry(item.unwrap_or_default())
-                    .or_insert((name.unwrap_or_default(), 0, 0));
-            e.1 += qty;
-            e.2 += amount;
-        }
-        let back: Vec<(Option<String>, Option<String>, i64, i64)> =
-            query_as(AssertSqlSafe(refunds_sql.clone()))
-                .bind(scope.tenant)
-                .bind(&sid)
-                .bind(start)
-                .bind(end)
-                .fetch_all(data(state))
-                .await?;
-        for (item, name, qty, amount) in back {
-            let e =
-                by_item
-                    .entry(item.unwrap_or_default())
-                    .or_insert((name.unwrap_or_default(), 0, 0));
-            e.1 -= qty;
-            e.2 -= amount;
-        }
+    let ranges = scope.ranges()?;
+    let sold: Vec<(Option<String>, Option<String>, i64, i64)> = ranges
+        .bind(query_as(AssertSqlSafe(item_sales_sql())), scope.tenant)
+        .fetch_all(data(state))
+        .await?;
+    for (item, name, qty, amount) in sold {
+        let e = by_item
+            .entry(item.unwrap_or_default())
+            .or_insert((name.unwrap_or_default(), 0, 0));
+        e.1 += qty;
+        e.2 += amount;
+    }
+    let back: Vec<(Option<String>, Option<String>, i64, i64)> = ranges
+        .bind(
+            query_as(AssertSqlSafe(item_refunds_sql(scope.refunds_by_sale_day))),
+            scope.tenant,
+        )
+        .fetch_all(data(state))
+        .await?;
+    for (item, name, qty, amount) in back {
+        let e = by_item
+            .entry(item.unwrap_or_default())
+            .or_insert((name.unwrap_or_default(), 0, 0));
+        e.1 -= qty;
+        e.2 -= amount;
     }
     // The catalog's names and categories (tenant-wide documents).
     let catalog: Vec<(String, Option<String>, Option<String>, Option<String>)> = query_as(
