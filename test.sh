@@ -2,16 +2,23 @@
 # Runs every test of the project. Installs what is missing first.
 #
 # 1. Debian packages (scripts/ensure-deps.sh), Node/npm if absent.
-# 2. cargo test --workspace --locked: every crate's unit and integration tests, including the
-#    desktop app's command tests on Tauri's mock runtime.
-# 3. The desktop app end to end: the UI (npm ci only when package-lock.json changed; vite build),
+# 2. The head-office console (console/): npm ci only when package-lock.json changed; `npm run
+#    check` (its TypeScript types are current with console/openapi.json, and svelte-check);
+#    `npm run build` (vite, then the JavaScript budget: at most 150 KB gzipped). Before the
+#    cargo build, so that the server binary embeds it (apps/sync-server/build.rs).
+# 3. cargo test --workspace --locked: every crate's unit and integration tests, including the
+#    desktop app's command tests on Tauri's mock runtime (and a test that console/openapi.json
+#    is what the server generates); it also builds the `sell` example the console's e2e uses.
+# 4. The console end to end in headless Chromium (chromedriver) against the real server binary
+#    with its own PostgreSQL cluster (console/e2e/run.mjs); screenshots console-*.png.
+# 5. The desktop app end to end: the UI (npm ci only when package-lock.json changed; vite build),
 #    tauri-driver (cargo install, only when it is not on PATH), the app built with
-#    --features custom-protocol and the sync server binary (built by step 2 for its own
+#    --features custom-protocol and the sync server binary (built by step 3 for its own
 #    tests; `cargo test --no-run` only checks it is fresh), then apps/desktop/e2e/run.mjs
 #    under xvfb-run through tauri-driver + WebKitWebDriver; its test (d) runs the real
 #    pos-sync-server with its own PostgreSQL cluster and two app instances (POS and KDS).
-#    Screenshots land in artifacts/screenshots/.
-#    POS_SKIP_E2E=1 skips step 3.
+#    Screenshots land in artifacts/screenshots/. svelte-check also checks ui/.
+#    POS_SKIP_E2E=1 skips steps 4 and 5.
 set -euo pipefail
 cd "$(dirname "$0")"
 root="$PWD"
@@ -26,13 +33,29 @@ if ! command -v npm >/dev/null; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends nodejs npm
 fi
 
+step "console: npm ci, npm run check (generated types, svelte-check), npm run build"
+lock_sum="$(sha256sum console/package-lock.json | cut -d' ' -f1)"
+if [ "$(cat console/node_modules/.pos-lock-sha256 2>/dev/null || true)" != "$lock_sum" ]; then
+  (cd console && npm ci --no-audit --no-fund --loglevel=error)
+  echo "$lock_sum" > console/node_modules/.pos-lock-sha256
+fi
+(cd console && npm run --silent check && npm run --silent build)
+
 step "cargo test --workspace"
 cargo test --workspace --locked "$@"
 
 if [ "${POS_SKIP_E2E:-0}" = 1 ]; then
-  echo "POS_SKIP_E2E=1: desktop end-to-end tests skipped"
+  echo "POS_SKIP_E2E=1: end-to-end tests (console, desktop) skipped"
   exit 0
 fi
+
+target_dir="${CARGO_TARGET_DIR:-$root/target}"
+case "$target_dir" in /*) ;; *) target_dir="$root/$target_dir" ;; esac
+
+# The server binary and the `sell` example as step 3 built them (with console/dist embedded).
+step "console end-to-end test (headless Chromium, the real server with its own cluster)"
+POS_SELL_BIN="$target_dir/debug/examples/sell" timeout 300 \
+  node console/e2e/run.mjs "$target_dir/debug/pos-sync-server"
 
 step "UI: npm ci + vite build"
 lock_sum="$(sha256sum ui/package-lock.json | cut -d' ' -f1)"
@@ -40,6 +63,7 @@ if [ "$(cat ui/node_modules/.pos-lock-sha256 2>/dev/null || true)" != "$lock_sum
   (cd ui && npm ci --no-audit --no-fund --loglevel=error)
   echo "$lock_sum" > ui/node_modules/.pos-lock-sha256
 fi
+(cd console && npx --no-install svelte-check --workspace ../ui --fail-on-warnings)
 (cd ui && npm run --silent build)
 
 step "tauri-driver"
@@ -61,8 +85,6 @@ step "build pos-desktop --features custom-protocol, pos-sync-server"
 # so that nothing of the test build lands on top of the app's binary.
 cargo test --workspace --locked --no-run
 cargo build -p pos-desktop --features custom-protocol --locked
-target_dir="${CARGO_TARGET_DIR:-$root/target}"
-case "$target_dir" in /*) ;; *) target_dir="$root/$target_dir" ;; esac
 export POS_SYNC_SERVER_BIN="$target_dir/debug/pos-sync-server"
 
 # Two passes: the app as shipped (WebKit without accelerated compositing, see

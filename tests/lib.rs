@@ -12,6 +12,8 @@
 //! - `transfers_e2e.rs`: stock transfers between stores.
 //! - `reports_e2e.rs`: head office's reports against the tills' documents and Z reports.
 //! - Crate-level tests stay in their crates (`crates/*/tests`, `apps/*/tests`).
+//! - `examples/sell.rs` is not a test: a till for the console's end-to-end test
+//!   (`console/e2e/run.mjs`), enrolling with a code and selling one known sale.
 //!
 //! This library holds the shared fixtures: [`TestServer`] and [`TestDevice`].
 

@@ -385,6 +385,39 @@ pub async fn refresh(state: &AppState, req: RefreshRequest) -> Result<LoginRespo
     })
 }
 
+/// Logs a session out (the console's `POST /v1/auth/console/logout`): every refresh token of
+/// the presented token's family is revoked, so neither it nor one rotated from it works again.
+/// An unknown token changes nothing.
+pub async fn revoke_session(state: &AppState, refresh_token: &str) -> Result<(), ApiError> {
+    let mut tx = state.pool.begin().await?;
+    let row: Option<(Uuid, Uuid, Uuid)> =
+        query_as("SELECT tenant_id, user_id, family_id FROM refresh_tokens WHERE token_hash = $1")
+            .bind(sha256(refresh_token))
+            .fetch_optional(&mut *tx)
+            .await?;
+    let Some((tenant, user, family)) = row else {
+        return Ok(());
+    };
+    query("UPDATE refresh_tokens SET revoked_at = $3 WHERE tenant_id = $1 AND family_id = $2 AND revoked_at IS NULL")
+        .bind(tenant)
+        .bind(family)
+        .bind(now_ms())
+        .execute(&mut *tx)
+        .await?;
+    db::audit(
+        &mut tx,
+        tenant,
+        Some(user),
+        None,
+        "auth.logout",
+        &format!("family:{family}"),
+        serde_json::json!({}),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
 fn bearer(parts: &Parts) -> Result<&str, ApiError> {
     let h = parts
         .headers

@@ -8,6 +8,8 @@
 //! - [`auth`]: login, refresh, extractors, permission checks; [`jwt`]: tokens.
 //! - [`devices`]: enrolment, device tokens, staff sync.
 //! - [`admin`]: the head-office admin API; [`openapi`]: its generated document.
+//! - [`catalog`]: the catalog list and CSV import; [`console`]: the head-office web console
+//!   (embedded files, cookie sessions); [`report_types`]: the reports' JSON shape.
 //! - [`sync`]: push (through `pos_sync::merge`), pull, bootstrap, live.
 //! - [`transfers`]: the tenant's stores and the stock transfers sent to a store.
 //! - [`daily`]: the daily summary email per store to those who read its reports.
@@ -24,7 +26,9 @@
 pub mod admin;
 pub mod app;
 pub mod auth;
+pub mod catalog;
 pub mod config;
+pub mod console;
 pub mod daily;
 pub mod db;
 pub mod devices;
@@ -36,6 +40,7 @@ pub mod mail;
 pub mod metrics;
 pub mod openapi;
 pub mod pg;
+pub mod report_types;
 pub mod reports;
 pub mod reproject;
 pub mod routes;

@@ -32,6 +32,8 @@ impl Modify for Bearer {
     info(title = "POS sync server", description = "Head-office auth and admin API. Errors: {\"error\": {\"code\", \"message\", \"details\"}}."),
     paths(
         login_h, refresh_h,
+        crate::console::login_h, crate::console::refresh_h, crate::console::logout_h,
+        crate::catalog::list_items_h, crate::catalog::import_items_h,
         list_tenants_h, create_tenant_h, list_stores_h, create_store_h, issue_code_h,
         list_devices_h, revoke_device_h, list_users_h, create_user_h, grant_role_h,
         revoke_role_h, set_pin_h, publish_item_h, set_prices_h, price_conflicts_h, audit_h,
@@ -43,7 +45,8 @@ impl Modify for Bearer {
         LoginRequest, LoginResponse, RefreshRequest, EnrolmentCode, IssueCode, CreateTenant, TenantOut,
         CreateStore, StoreOut, DeviceOut, CreateUser, UserOut, GrantRole, MembershipOut, SetPin,
         PublishItem, SetPrices, PublishedDoc, PriceConflictOut, AuditEventOut, AuditPage,
-        ReceiptEmailOut,
+        ReceiptEmailOut, crate::console::ConsoleSession, crate::catalog::ItemOut,
+        crate::catalog::ImportOut, crate::report_types::ReportPage,
     )),
     modifiers(&Bearer),
 )]
@@ -51,4 +54,12 @@ struct ApiDoc;
 
 pub fn document() -> utoipa::openapi::OpenApi {
     ApiDoc::openapi()
+}
+
+/// The document as `console/openapi.json` holds it (pretty, one newline at the end): the
+/// console's types are generated from that file, and a test keeps it current.
+pub fn pretty() -> String {
+    let mut s = serde_json::to_string_pretty(&document()).unwrap_or_default();
+    s.push('\n');
+    s
 }

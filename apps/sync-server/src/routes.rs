@@ -48,7 +48,11 @@ pub fn router(state: AppState) -> Router {
             axum::routing::delete(revoke_role_h),
         )
         .route("/users/{user_id}/pin", put(set_pin_h))
-        .route("/items", post(publish_item_h))
+        .route(
+            "/items",
+            get(crate::catalog::list_items_h).post(publish_item_h),
+        )
+        .route("/items/import", post(crate::catalog::import_items_h))
         .route("/items/{item_id}/prices", put(set_prices_h))
         .route("/price-conflicts", get(price_conflicts_h))
         .route("/audit", get(audit_h))
@@ -66,6 +70,9 @@ pub fn router(state: AppState) -> Router {
     let v1 = Router::new()
         .route("/auth/login", post(login_h))
         .route("/auth/refresh", post(refresh_h))
+        .route("/auth/console/login", post(crate::console::login_h))
+        .route("/auth/console/refresh", post(crate::console::refresh_h))
+        .route("/auth/console/logout", post(crate::console::logout_h))
         .route("/devices/enrol", post(enrol_h))
         .route("/devices/token", post(device_token_h))
         .route("/sync/push", post(push_h))
@@ -80,11 +87,12 @@ pub fn router(state: AppState) -> Router {
         .route("/openapi.json", get(openapi_h))
         .nest("/admin", admin);
     Router::new()
+        .route("/", get(crate::console::index_h))
         .route("/health/live", get(live_probe))
         .route("/health/ready", get(ready_probe))
         .route("/metrics", get(metrics_h))
         .nest("/v1", v1)
-        .fallback(not_found)
+        .fallback(crate::console::fallback)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn(crate::error::refuse_nul_in_uri))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -121,10 +129,6 @@ pub fn router(state: AppState) -> Router {
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
         .with_state(state)
-}
-
-async fn not_found() -> ApiError {
-    ApiError::NotFound("no such route".into())
 }
 
 async fn method_not_allowed() -> Response {
@@ -454,7 +458,7 @@ macro_rules! report_handlers {
         #[utoipa::path(get, path = $path, tag = "reports", security(("bearer" = [])),
             params(reports::ReportQuery),
             description = "JSON `{report, columns, data, pagination, range, stores, freshness}`, or CSV with `format=csv`.",
-            responses((status = 200, description = $what), (status = 400), (status = 403), (status = 404)))]
+            responses((status = 200, description = $what, content((crate::report_types::ReportPage = "application/json"), (String = "text/csv"))), (status = 400), (status = 403), (status = 404)))]
         pub async fn $name(
             State(s): State<AppState>,
             u: UserAuth,

@@ -12,12 +12,16 @@
 //!   memory, rank, schema names in errors, slow clients); hostile-input regressions go here.
 //! - `reports.rs`: head office's reports: scope and bad input on every route, CSV, cursors,
 //!   freshness (their figures are proved in `tests/reports_e2e.rs`).
+//! - `console.rs`: the head-office console: cookie sessions and CSRF, its files and CSP, the
+//!   checked-in OpenAPI document (`console/openapi.json`), the reports' documented shape, the
+//!   catalog list and CSV import.
 //! - `replica.rs`: reports on a real streaming replica (`pg_basebackup` standby on loopback).
 
 mod common;
 
 mod admin;
 mod auth;
+mod console;
 mod devices;
 mod emails;
 mod ops;
