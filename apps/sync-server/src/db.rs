@@ -59,6 +59,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "daily_summaries",
         include_str!("../../../migrations/0010_daily_summaries.sql"),
     ),
+    (
+        11,
+        "report_index",
+        include_str!("../../../migrations/0011_report_index.sql"),
+    ),
 ];
 
 /// Applies every pending migration.

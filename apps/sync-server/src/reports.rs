@@ -231,12 +231,16 @@ struct Freshness {
     stale: bool,
 }
 
-/// The stores' ids and ranges, bound as `$2`, `$3`, `$4` after the tenant.
+/// The stores' ids and ranges, bound as `$2`, `$3`, `$4` after the tenant, and every store's
+/// day starts (`days + 1` of them, the last being the range's end) in one flat array `$5`, `$6`
+/// a store's count.
 #[derive(Debug, Clone, Default)]
 struct Ranges {
     ids: Vec<String>,
     starts: Vec<i64>,
     ends: Vec<i64>,
+    thresholds: Vec<i64>,
+    per_store: i32,
 }
 
 impl Ranges {
@@ -250,6 +254,8 @@ impl Ranges {
             .bind(&self.ids)
             .bind(&self.starts)
             .bind(&self.ends)
+            .bind(&self.thresholds)
+            .bind(self.per_store)
     }
 }
 
@@ -280,11 +286,20 @@ impl Scope {
     /// Every store's id and range, for the statements that answer all stores at once.
     fn ranges(&self) -> Result<Ranges, ApiError> {
         let mut r = Ranges::default();
+        let days: Vec<Day> = match (self.from, self.to) {
+            (Some(f), Some(t)) => calendar::days(f, t),
+            _ => Vec::new(),
+        };
+        r.per_store = days.len() as i32 + 1;
         for s in &self.stores {
             let (start, end) = self.bounds(s)?;
             r.ids.push(s.store_id.to_string());
             r.starts.push(start);
             r.ends.push(end);
+            for d in &days {
+                r.thresholds.push(s.clock.day_start_ms(*d).map_err(bad)?);
+            }
+            r.thresholds.push(end);
         }
         Ok(r)
     }
@@ -751,27 +766,49 @@ async fn freshness(
 
 /// The stores of a request and their ranges: `$2` store ids (text, as the projections hold
 /// them), `$3` and `$4` each store's `[start, end)` in ms. One statement answers every store.
-const STORES_RANGES: &str = "UNNEST($2::text[], $3::bigint[], $4::bigint[]) AS x(store_id, s, e)";
+/// Each store's rows are read by a `LATERAL` subquery with `OFFSET 0`, so Postgres cannot
+/// flatten it into a join it plans for an array of unknown length: the plan stays one index
+/// range scan per store (the flattened join was a sequential scan of the whole table: 318 ms
+/// for a month of 20 stores on a 1,000,000-sale tenant).
+const STORES_RANGES: &str = "UNNEST($2::text[], $3::bigint[], $4::bigint[]) WITH ORDINALITY
+    AS x(store_id, s, e, k)
+    CROSS JOIN LATERAL (SELECT ($5::bigint[])[(x.k - 1) * $6 + 1 : x.k * $6] AS th OFFSET 0) t";
+
+/// The bucket of an instant `at`: its business day's index in the range (`width_bucket` over the
+/// store's day starts, `t.th`: 1 is the first day) when `by_day`, else its 15-minute bucket of
+/// UTC, which Rust gives its day and local hour.
+fn bucket(at: &str, by_day: bool) -> String {
+    if by_day {
+        format!("width_bucket({at}, t.th)::bigint")
+    } else {
+        format!("{at} / 900000")
+    }
+}
 
 /// `sales_count`, `gross_sales`, `discounts`, `sales_total`, and the sales' part of `tax`:
 /// closed sales, on the day they closed.
-fn sales_sql() -> String {
+fn sales_sql(by_day: bool) -> String {
     format!(
-        "SELECT x.store_id, p.closed_at / 900000 AS b, count(*)::bigint, sum(p.subtotal)::bigint,
+        "SELECT x.store_id, {} AS b, count(*)::bigint, sum(p.subtotal)::bigint,
                 sum(p.discount)::bigint, sum(p.total)::bigint, sum(p.tax)::bigint
-         FROM {STORES_RANGES} JOIN p_sales p ON p.tenant_id = $1 AND p.store_id = x.store_id
-             AND p.status = 'closed' AND p.closed_at >= x.s AND p.closed_at < x.e
-         GROUP BY x.store_id, b"
+         FROM {STORES_RANGES} CROSS JOIN LATERAL (
+             SELECT p.closed_at, p.subtotal, p.discount, p.total, p.tax FROM p_sales p
+             WHERE p.tenant_id = $1 AND p.store_id = x.store_id AND p.status = 'closed'
+             AND p.closed_at >= x.s AND p.closed_at < x.e OFFSET 0) p
+         GROUP BY x.store_id, b",
+        bucket("p.closed_at", by_day)
     )
 }
 
 /// `voids_count`, `voids_value`: sales voided, on the day they were voided.
-fn voids_sql() -> String {
+fn voids_sql(by_day: bool) -> String {
     format!(
-        "SELECT x.store_id, p.voided_at / 900000 AS b, count(*)::bigint, sum(p.total)::bigint
-         FROM {STORES_RANGES} JOIN p_sales p ON p.tenant_id = $1 AND p.store_id = x.store_id
-             AND p.status = 'voided' AND p.voided_at >= x.s AND p.voided_at < x.e
-         GROUP BY x.store_id, b"
+        "SELECT x.store_id, {} AS b, count(*)::bigint, sum(p.total)::bigint
+         FROM {STORES_RANGES} CROSS JOIN LATERAL (
+             SELECT * FROM p_sales p WHERE p.tenant_id = $1 AND p.store_id = x.store_id
+             AND p.status = 'voided' AND p.voided_at >= x.s AND p.voided_at < x.e OFFSET 0) p
+         GROUP BY x.store_id, b",
+        bucket("p.voided_at", by_day)
     )
 }
 
@@ -782,7 +819,8 @@ fn refunds_of_stores(by_sale_day: bool) -> String {
     if by_sale_day {
         format!(
             "{STORES_RANGES}
-             JOIN p_refunds r ON r.tenant_id = $1 AND r.store_id = x.store_id AND r.created_at >= x.s
+             CROSS JOIN LATERAL (SELECT * FROM p_refunds r WHERE r.tenant_id = $1
+                 AND r.store_id = x.store_id AND r.created_at >= x.s OFFSET 0) r
              JOIN p_sales s ON s.tenant_id = r.tenant_id AND s.doc_id = r.sale_id
                  AND s.closed_at >= x.s AND s.closed_at < x.e
              CROSS JOIN LATERAL (SELECT s.closed_at AS at) w"
@@ -790,8 +828,9 @@ fn refunds_of_stores(by_sale_day: bool) -> String {
     } else {
         format!(
             "{STORES_RANGES}
-             JOIN p_refunds r ON r.tenant_id = $1 AND r.store_id = x.store_id
-                 AND r.created_at >= x.s AND r.created_at < x.e
+             CROSS JOIN LATERAL (SELECT * FROM p_refunds r WHERE r.tenant_id = $1
+                 AND r.store_id = x.store_id AND r.created_at >= x.s AND r.created_at < x.e
+                 OFFSET 0) r
              CROSS JOIN LATERAL (SELECT r.created_at AS at) w"
         )
     }
@@ -811,11 +850,12 @@ fn refunds_from(by_sale_day: bool) -> &'static str {
 }
 
 /// `refunds_count`, `refunds`, and the refunds' part of `tax`.
-fn refunds_sql(by_sale_day: bool) -> String {
+fn refunds_sql(by_sale_day: bool, by_day: bool) -> String {
     format!(
-        "SELECT x.store_id, w.at / 900000 AS b, count(*)::bigint, sum(r.total)::bigint,
+        "SELECT x.store_id, {} AS b, count(*)::bigint, sum(r.total)::bigint,
                 sum(r.tax)::bigint
          FROM {} GROUP BY x.store_id, b",
+        bucket("w.at", by_day),
         refunds_of_stores(by_sale_day)
     )
 }
@@ -865,8 +905,9 @@ fn refund_taxes_sql(by_sale_day: bool) -> String {
 fn item_sales_sql() -> String {
     format!(
         "SELECT l.item_id, max(l.name), sum(l.qty)::bigint, sum(l.total)::bigint
-         FROM {STORES_RANGES} JOIN p_sales p ON p.tenant_id = $1 AND p.store_id = x.store_id
-             AND p.status = 'closed' AND p.closed_at >= x.s AND p.closed_at < x.e
+         FROM {STORES_RANGES} CROSS JOIN LATERAL (
+             SELECT * FROM p_sales p WHERE p.tenant_id = $1 AND p.store_id = x.store_id
+             AND p.status = 'closed' AND p.closed_at >= x.s AND p.closed_at < x.e OFFSET 0) p
          JOIN p_sale_lines l ON l.tenant_id = p.tenant_id AND l.doc_id = p.doc_id
          GROUP BY l.item_id"
     )
@@ -969,8 +1010,24 @@ async fn sales_summary(state: &AppState, scope: &Scope) -> Result<Table, ApiErro
     // Per store (by its index in the scope): group → sums.
     let mut groups: Vec<BTreeMap<(Option<Day>, Option<i8>), Sums>> =
         vec![BTreeMap::new(); scope.stores.len()];
+    // By day (and so by store), SQL buckets by business day directly (a month of 20 stores is
+    // 620 groups); by hour, in 15-minute buckets that Rust places.
+    let by_day = group != "hour";
+    let from = scope
+        .from
+        .ok_or_else(|| ApiError::Internal("a summary without a range".into()))?;
+    let place = |st: &ScopeStore, b: i64| -> Result<(Day, i8), ApiError> {
+        if by_day {
+            Ok((
+                calendar::add_days(from, b - 1).map_err(ApiError::internal)?,
+                0,
+            ))
+        } else {
+            place(st, b)
+        }
+    };
     let sales: Vec<(String, i64, i64, i64, i64, i64, i64)> = ranges
-        .bind(query_as(AssertSqlSafe(sales_sql())), scope.tenant)
+        .bind(query_as(AssertSqlSafe(sales_sql(by_day))), scope.tenant)
         .fetch_all(data(state))
         .await?;
     for (sid, b, n, gross, disc, total, tax) in sales {
@@ -985,7 +1042,10 @@ async fn sales_summary(state: &AppState, scope: &Scope) -> Result<Table, ApiErro
     }
     let refunds: Vec<(String, i64, i64, i64, i64)> = ranges
         .bind(
-            query_as(AssertSqlSafe(refunds_sql(scope.refunds_by_sale_day))),
+            query_as(AssertSqlSafe(refunds_sql(
+                scope.refunds_by_sale_day,
+                by_day,
+            ))),
             scope.tenant,
         )
         .fetch_all(data(state))
@@ -999,7 +1059,7 @@ async fn sales_summary(state: &AppState, scope: &Scope) -> Result<Table, ApiErro
         g.refunds_tax += tax;
     }
     let voids: Vec<(String, i64, i64, i64)> = ranges
-        .bind(query_as(AssertSqlSafe(voids_sql())), scope.tenant)
+        .bind(query_as(AssertSqlSafe(voids_sql(by_day))), scope.tenant)
         .fetch_all(data(state))
         .await?;
     for (sid, b, n, value) in voids {

@@ -54,6 +54,19 @@ pub fn parse_day(s: &str) -> Result<Day, CalendarError> {
         .map_err(|_| CalendarError::BadDate(crate::text::clip(s, 40)))
 }
 
+/// The days from `from` to `to`, both included (none when reversed).
+pub fn days(from: Day, to: Day) -> Vec<Day> {
+    from.series(jiff::Span::new().days(1))
+        .take_while(|d| *d <= to)
+        .collect()
+}
+
+/// `day` plus `n` days.
+pub fn add_days(day: Day, n: i64) -> Result<Day, CalendarError> {
+    day.checked_add(jiff::Span::new().days(n))
+        .map_err(|_| CalendarError::BadDate(format!("{day} + {n} days")))
+}
+
 /// Parses a business-day start, `HH:MM` on a quarter hour. Quarter hours, because every zone's
 /// offset from UTC is a whole number of quarter hours, so a report can add up sales in
 /// 15-minute buckets of UTC and give each bucket to exactly one local hour and business day.
