@@ -28,6 +28,9 @@ pub struct ReportPage {
     pub freshness: Vec<DeviceFreshness>,
     /// Where the figures were read: the master, or a streaming replica and how far behind it is.
     pub source: ReportSource,
+    /// When the answer was computed (ms since the epoch); older than the request only when it
+    /// asked for `max_age_secs`.
+    pub as_of: i64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]

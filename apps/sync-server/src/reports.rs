@@ -74,6 +74,89 @@ pub struct ReportQuery {
     pub cursor: Option<String>,
     /// Flag devices whose data is older than this many minutes (default 15).
     pub stale_after_min: Option<i64>,
+    /// Accept an answer computed up to this many seconds ago (0 to 60; default 0: computed
+    /// now). A dashboard that refreshes often passes a few seconds, so many screens asking the
+    /// same question cost one computation; `as_of` says when it was computed. The caller's
+    /// permissions are checked on every request all the same.
+    pub max_age_secs: Option<i64>,
+}
+
+/// Recent JSON answers, for requests that accept one (`max_age_secs`). **Bounded** like every
+/// map keyed by client input: at most [`AnswerCache::MAX_ENTRIES`] answers of at most
+/// [`AnswerCache::MAX_BYTES`] each, keyed by a 16-byte digest of tenant, caller and question
+/// (never the text). When full of answers younger than the longest `max_age_secs`, nothing new
+/// is kept.
+pub struct AnswerCache {
+    map: std::sync::Mutex<HashMap<[u8; 16], (i64, std::sync::Arc<Vec<u8>>)>>,
+}
+
+impl Default for AnswerCache {
+    fn default() -> Self {
+        AnswerCache {
+            map: std::sync::Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+impl AnswerCache {
+    pub const MAX_ENTRIES: usize = 1024;
+    pub const MAX_BYTES: usize = 1 << 20;
+    /// The longest `max_age_secs` a request may ask for.
+    pub const MAX_AGE_SECS: i64 = 60;
+
+    fn key(tenant: Uuid, user: Uuid, report: Report, q: &ReportQuery) -> [u8; 16] {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        h.update(tenant.as_bytes());
+        h.update(user.as_bytes());
+        h.update(report.name().as_bytes());
+        for part in [
+            &q.stores,
+            &q.from,
+            &q.to,
+            &q.zone,
+            &q.refunds_by,
+            &q.group,
+            &q.cursor,
+        ] {
+            h.update(part.as_deref().unwrap_or("\u{1}").as_bytes());
+            h.update([0]);
+        }
+        h.update(q.limit.unwrap_or(-1).to_le_bytes());
+        h.update(q.stale_after_min.unwrap_or(-1).to_le_bytes());
+        let mut k = [0u8; 16];
+        k.copy_from_slice(&h.finalize()[..16]);
+        k
+    }
+
+    fn get(&self, key: &[u8; 16], max_age_ms: i64, now: i64) -> Option<std::sync::Arc<Vec<u8>>> {
+        let map = self.map.lock().ok()?;
+        map.get(key)
+            .filter(|(at, _)| now - *at <= max_age_ms)
+            .map(|(_, body)| body.clone())
+    }
+
+    fn put(&self, key: [u8; 16], body: std::sync::Arc<Vec<u8>>, now: i64) {
+        if body.len() > Self::MAX_BYTES {
+            return;
+        }
+        let Ok(mut map) = self.map.lock() else { return };
+        if map.len() >= Self::MAX_ENTRIES {
+            map.retain(|_, (at, _)| now - *at <= Self::MAX_AGE_SECS * 1000);
+        }
+        if map.len() < Self::MAX_ENTRIES || map.contains_key(&key) {
+            map.insert(key, (now, body));
+        }
+    }
+
+    /// Answers held (for tests).
+    pub fn len(&self) -> usize {
+        self.map.lock().map(|m| m.len()).unwrap_or(0)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 /// The reports.
@@ -579,7 +662,30 @@ pub async fn respond(
             )))
         }
     };
+    let max_age = match q.max_age_secs {
+        None => 0,
+        Some(n) if (0..=AnswerCache::MAX_AGE_SECS).contains(&n) => n,
+        Some(n) => {
+            return Err(ApiError::validation(format!(
+                "max_age_secs must be 0 to {}, got {n}",
+                AnswerCache::MAX_AGE_SECS
+            )))
+        }
+    };
+    // The scope (and so the caller's permissions) is checked on every request, cached or not.
     let scope = scope(state, user, report, &q).await?;
+    let cache_key =
+        (max_age > 0 && !csv).then(|| AnswerCache::key(user.tenant_id, user.user_id, report, &q));
+    if let Some(key) = &cache_key {
+        if let Some(body) = state.report_cache.get(key, max_age * 1000, now_ms()) {
+            return Ok((
+                [(header::CONTENT_TYPE, "application/json")],
+                Body::from(body.as_ref().clone()),
+            )
+                .into_response());
+        }
+    }
+    let as_of = now_ms();
     // On the master, reports take turns for a quarter of the pool; a replica has its own.
     let _permit = if state.replica.is_none() {
         Some(state.reports.acquire().await.map_err(ApiError::internal)?)
@@ -643,8 +749,17 @@ pub async fn respond(
         "stores": stores,
         "freshness": freshness,
         "source": source,
+        "as_of": as_of,
     });
-    Ok(axum::Json(body).into_response())
+    let bytes = std::sync::Arc::new(serde_json::to_vec(&body).map_err(ApiError::internal)?);
+    if let Some(key) = cache_key {
+        state.report_cache.put(key, bytes.clone(), as_of);
+    }
+    Ok((
+        [(header::CONTENT_TYPE, "application/json")],
+        Body::from(bytes.as_ref().clone()),
+    )
+        .into_response())
 }
 
 fn encode_cursor(kind: &str, n: i64) -> String {

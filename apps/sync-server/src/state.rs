@@ -69,6 +69,8 @@ pub struct Inner {
     /// Reports running at once on the master when there is no replica: a quarter of the pool,
     /// so a burst of reports never takes the connections pushes need.
     pub reports: tokio::sync::Semaphore,
+    /// Recent report answers for requests that accept one (`max_age_secs`); bounded.
+    pub report_cache: crate::reports::AnswerCache,
 }
 
 impl std::ops::Deref for AppState {
@@ -104,6 +106,7 @@ impl AppState {
             pushes,
             reports,
             replica,
+            report_cache: Default::default(),
             pool,
             jwt,
             settings,

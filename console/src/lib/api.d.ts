@@ -822,6 +822,12 @@ export interface components {
         /** @description One page of a report. */
         ReportPage: {
             /**
+             * Format: int64
+             * @description When the answer was computed (ms since the epoch); older than the request only when it
+             *     asked for `max_age_secs`.
+             */
+            as_of: number;
+            /**
              * @description The columns of every row of `data`, in order (the CSV's header). Figures are named after
              *     the metrics of `docs/metrics.md`.
              */
@@ -1197,6 +1203,13 @@ export interface operations {
                 cursor?: string | null;
                 /** @description Flag devices whose data is older than this many minutes (default 15). */
                 stale_after_min?: number | null;
+                /**
+                 * @description Accept an answer computed up to this many seconds ago (0 to 60; default 0: computed
+                 *     now). A dashboard that refreshes often passes a few seconds, so many screens asking the
+                 *     same question cost one computation; `as_of` says when it was computed. The caller's
+                 *     permissions are checked on every request all the same.
+                 */
+                max_age_secs?: number | null;
             };
             header?: never;
             path?: never;
@@ -1263,6 +1276,13 @@ export interface operations {
                 cursor?: string | null;
                 /** @description Flag devices whose data is older than this many minutes (default 15). */
                 stale_after_min?: number | null;
+                /**
+                 * @description Accept an answer computed up to this many seconds ago (0 to 60; default 0: computed
+                 *     now). A dashboard that refreshes often passes a few seconds, so many screens asking the
+                 *     same question cost one computation; `as_of` says when it was computed. The caller's
+                 *     permissions are checked on every request all the same.
+                 */
+                max_age_secs?: number | null;
             };
             header?: never;
             path?: never;
@@ -1329,6 +1349,13 @@ export interface operations {
                 cursor?: string | null;
                 /** @description Flag devices whose data is older than this many minutes (default 15). */
                 stale_after_min?: number | null;
+                /**
+                 * @description Accept an answer computed up to this many seconds ago (0 to 60; default 0: computed
+                 *     now). A dashboard that refreshes often passes a few seconds, so many screens asking the
+                 *     same question cost one computation; `as_of` says when it was computed. The caller's
+                 *     permissions are checked on every request all the same.
+                 */
+                max_age_secs?: number | null;
             };
             header?: never;
             path?: never;
@@ -1395,6 +1422,13 @@ export interface operations {
                 cursor?: string | null;
                 /** @description Flag devices whose data is older than this many minutes (default 15). */
                 stale_after_min?: number | null;
+                /**
+                 * @description Accept an answer computed up to this many seconds ago (0 to 60; default 0: computed
+                 *     now). A dashboard that refreshes often passes a few seconds, so many screens asking the
+                 *     same question cost one computation; `as_of` says when it was computed. The caller's
+                 *     permissions are checked on every request all the same.
+                 */
+                max_age_secs?: number | null;
             };
             header?: never;
             path?: never;
@@ -1461,6 +1495,13 @@ export interface operations {
                 cursor?: string | null;
                 /** @description Flag devices whose data is older than this many minutes (default 15). */
                 stale_after_min?: number | null;
+                /**
+                 * @description Accept an answer computed up to this many seconds ago (0 to 60; default 0: computed
+                 *     now). A dashboard that refreshes often passes a few seconds, so many screens asking the
+                 *     same question cost one computation; `as_of` says when it was computed. The caller's
+                 *     permissions are checked on every request all the same.
+                 */
+                max_age_secs?: number | null;
             };
             header?: never;
             path?: never;
@@ -1527,6 +1568,13 @@ export interface operations {
                 cursor?: string | null;
                 /** @description Flag devices whose data is older than this many minutes (default 15). */
                 stale_after_min?: number | null;
+                /**
+                 * @description Accept an answer computed up to this many seconds ago (0 to 60; default 0: computed
+                 *     now). A dashboard that refreshes often passes a few seconds, so many screens asking the
+                 *     same question cost one computation; `as_of` says when it was computed. The caller's
+                 *     permissions are checked on every request all the same.
+                 */
+                max_age_secs?: number | null;
             };
             header?: never;
             path?: never;
@@ -1593,6 +1641,13 @@ export interface operations {
                 cursor?: string | null;
                 /** @description Flag devices whose data is older than this many minutes (default 15). */
                 stale_after_min?: number | null;
+                /**
+                 * @description Accept an answer computed up to this many seconds ago (0 to 60; default 0: computed
+                 *     now). A dashboard that refreshes often passes a few seconds, so many screens asking the
+                 *     same question cost one computation; `as_of` says when it was computed. The caller's
+                 *     permissions are checked on every request all the same.
+                 */
+                max_age_secs?: number | null;
             };
             header?: never;
             path?: never;
@@ -1659,6 +1714,13 @@ export interface operations {
                 cursor?: string | null;
                 /** @description Flag devices whose data is older than this many minutes (default 15). */
                 stale_after_min?: number | null;
+                /**
+                 * @description Accept an answer computed up to this many seconds ago (0 to 60; default 0: computed
+                 *     now). A dashboard that refreshes often passes a few seconds, so many screens asking the
+                 *     same question cost one computation; `as_of` says when it was computed. The caller's
+                 *     permissions are checked on every request all the same.
+                 */
+                max_age_secs?: number | null;
             };
             header?: never;
             path?: never;
@@ -1725,6 +1787,13 @@ export interface operations {
                 cursor?: string | null;
                 /** @description Flag devices whose data is older than this many minutes (default 15). */
                 stale_after_min?: number | null;
+                /**
+                 * @description Accept an answer computed up to this many seconds ago (0 to 60; default 0: computed
+                 *     now). A dashboard that refreshes often passes a few seconds, so many screens asking the
+                 *     same question cost one computation; `as_of` says when it was computed. The caller's
+                 *     permissions are checked on every request all the same.
+                 */
+                max_age_secs?: number | null;
             };
             header?: never;
             path?: never;
@@ -1791,6 +1860,13 @@ export interface operations {
                 cursor?: string | null;
                 /** @description Flag devices whose data is older than this many minutes (default 15). */
                 stale_after_min?: number | null;
+                /**
+                 * @description Accept an answer computed up to this many seconds ago (0 to 60; default 0: computed
+                 *     now). A dashboard that refreshes often passes a few seconds, so many screens asking the
+                 *     same question cost one computation; `as_of` says when it was computed. The caller's
+                 *     permissions are checked on every request all the same.
+                 */
+                max_age_secs?: number | null;
             };
             header?: never;
             path?: never;

@@ -204,6 +204,7 @@ async fn bad_ranges_zones_cursors_and_options_are_typed_400s_on_every_route() {
         ("refunds_by=week", "refunds_by must be"),
         ("stores=not-a-uuid", "is not a store id"),
         ("stale_after_min=0", "stale_after_min"),
+        ("max_age_secs=61", "max_age_secs must be"),
     ];
     for route in ROUTES {
         let ranged_route = !matches!(*route, "stock" | "transfers" | "feed");
@@ -460,4 +461,54 @@ async fn a_store_whose_day_ended_mails_its_summary_once_to_those_who_read_its_re
         .await
         .unwrap();
     assert_eq!(again, pos_sync_server::daily::Sent::default());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dashboard_may_take_a_recent_answer_but_never_past_its_permissions() {
+    let app = app().await;
+    let t = app.tenant("Theta").await;
+    sold(&app, t.tenant_id, t.store_id, NOON, 100).await;
+    let r = app
+        .head_office_user(&t, "mgr@theta.test", "manager password 1")
+        .await;
+    let mgr_id: Uuid = serde_json::from_value(r.body["user_id"].clone()).unwrap();
+    let r = app
+        .post(
+            &format!("/v1/admin/users/{mgr_id}/memberships"),
+            Some(&t.owner),
+            json!({"store_id": t.store_id, "role": "manager"}),
+        )
+        .await;
+    let membership = r.body["membership_id"].as_str().unwrap().to_string();
+    let mgr = app.token("mgr@theta.test", "manager password 1").await;
+    let cached = format!("{}&group=store&max_age_secs=30", summary(&t));
+    let first = app.get(&cached, &mgr).await;
+    assert_eq!(first.body["data"][0]["sales_total"], 100);
+    sold(&app, t.tenant_id, t.store_id, NOON, 50).await;
+    // Within max_age: the same answer, computed once.
+    let again = app.get(&cached, &mgr).await;
+    assert_eq!(again.body, first.body);
+    // Without it: computed now.
+    let fresh = app.get(&format!("{}&group=store", summary(&t)), &mgr).await;
+    assert_eq!(fresh.body["data"][0]["sales_total"], 150);
+    assert!(fresh.body["as_of"].as_i64() >= first.body["as_of"].as_i64());
+    // Another person asking the same question gets their own answer.
+    let owner = app.get(&cached, &t.owner).await;
+    assert_eq!(owner.body["data"][0]["sales_total"], 150);
+    // A role taken away is refused at once, cached answer or not.
+    let r = app
+        .call(
+            axum::http::Method::DELETE,
+            &format!("/v1/admin/users/{mgr_id}/memberships/{membership}"),
+            Some(&t.owner),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{:?}", r.body);
+    assert_error(
+        &app.get(&cached, &mgr).await,
+        StatusCode::FORBIDDEN,
+        "AUTHZ",
+    );
+    assert!(app.state.report_cache.len() <= pos_sync_server::reports::AnswerCache::MAX_ENTRIES);
 }
