@@ -76,8 +76,12 @@ impl Till {
 }
 
 fn main() -> Result<()> {
+    // `pos-demo [DATA_DIR] [--serve]`: with --serve, the server (and its console) keeps running
+    // after the day until Ctrl-C.
+    let serve = std::env::args().skip(1).any(|a| a == "--serve");
     let dir = std::env::args()
-        .nth(1)
+        .skip(1)
+        .find(|a| !a.starts_with("--"))
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("demo-data"));
     let server_dir = dir.join("server");
@@ -302,6 +306,16 @@ fn main() -> Result<()> {
         dir.join("server").display(),
         dir.display()
     );
+    println!(
+        "\nHead office's console: {}/  (log in as olivia@cafe.demo, password \"{owner_pw}\")",
+        srv.url
+    );
+    if serve {
+        println!("   serving until Ctrl-C");
+        srv.wait_for_ctrl_c();
+    } else {
+        println!("   ./run.sh --serve keeps the server and its console running after the day");
+    }
     drop(srv);
     Ok(())
 }

@@ -68,6 +68,13 @@ pub fn start(dir: &Path) -> Result<Server> {
     })
 }
 
+impl Server {
+    /// Blocks until Ctrl-C (or SIGTERM's default, which ends the process).
+    pub fn wait_for_ctrl_c(&self) {
+        let _ = self.rt.block_on(tokio::signal::ctrl_c());
+    }
+}
+
 impl Drop for Server {
     /// Stops serving and the PostgreSQL cluster.
     fn drop(&mut self) {
