@@ -225,8 +225,42 @@ fn main() {
         }
         let (cpu_self, cpu_pg, faults) =
             (cpu_seconds("self"), postgres_cpu_seconds(), minor_faults());
+        // SUSTAINED_WITH_REPORTS=1: head office asks for reports without pause while the
+        // devices push (issue 11: pushes never wait for reports).
+        let with_reports = std::env::var("SUSTAINED_WITH_REPORTS").is_ok_and(|v| v == "1");
+        let stop_reports = std::sync::atomic::AtomicBool::new(false);
+        let reports_served = std::sync::atomic::AtomicUsize::new(0);
+        let today = jiff::Zoned::now().date();
         let t = Instant::now();
         let answers: Vec<(Duration, usize)> = std::thread::scope(|s| {
+            if with_reports {
+                for _ in 0..2 {
+                    let (url, stop, served) = (&url, &stop_reports, &reports_served);
+                    s.spawn(move || {
+                        let ho = HeadOffice::login(url, "owner@bench.test", PW).expect("owner");
+                        // What the console's dashboard asks, refreshed as fast as the server
+                        // answers (a screen refreshes every few seconds; this is a worst case).
+                        let max_age = std::env::var("REPORTS_MAX_AGE_SECS").unwrap_or_else(|_| "5".into());
+                        let paths = [
+                            format!("/v1/admin/reports/sales-summary?from={today}&to={today}&group=hour&max_age_secs={max_age}"),
+                            format!("/v1/admin/reports/items?from={today}&to={today}&max_age_secs={max_age}"),
+                            format!("/v1/admin/reports/tenders?from={today}&to={today}&max_age_secs={max_age}"),
+                        ];
+                        // REPORTS_PAUSE_MS between requests (0: none, the worst case).
+                        let pause = std::env::var("REPORTS_PAUSE_MS")
+                            .ok()
+                            .and_then(|v| v.parse().ok())
+                            .unwrap_or(0u64);
+                        let mut i = 0;
+                        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                            ho.get(&paths[i % paths.len()]).expect("report");
+                            served.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            i += 1;
+                            std::thread::sleep(Duration::from_millis(pause));
+                        }
+                    });
+                }
+            }
             let handles: Vec<_> = requests
                 .iter()
                 .map(|(token, bodies)| {
@@ -257,10 +291,12 @@ fn main() {
                     })
                 })
                 .collect();
-            handles
+            let all = handles
                 .into_iter()
                 .flat_map(|h| h.join().expect("pusher"))
-                .collect()
+                .collect();
+            stop_reports.store(true, std::sync::atomic::Ordering::Relaxed);
+            all
         });
         let el = t.elapsed().as_secs_f64();
         let (cpu_self, cpu_pg, faults) = (
@@ -288,6 +324,13 @@ fn main() {
             if rate >= 10_000.0 && slowest.is_none_or(|n| n >= 10_000) { "MET" } else { "MISSED" }
         );
         println!("  per second: {per_second:?}");
+        if with_reports {
+            println!(
+                "  with head office's reports running: {} reports answered meanwhile ({:.0}/s)",
+                reports_served.load(std::sync::atomic::Ordering::Relaxed),
+                reports_served.load(std::sync::atomic::Ordering::Relaxed) as f64 / el
+            );
+        }
         println!(
             "  CPU per change: {:.0} µs in the server process (merge, authorization, HTTP; the pushers are idle threads), {:.0} µs in PostgreSQL; 2 cores give 200 µs a change at 10,000/s; {:.2} page faults a change in the server process",
             cpu_self / total as f64 * 1e6,
