@@ -1406,6 +1406,8 @@ fn a_tokyo_store_prints_tokyo_time_on_receipts_z_reports_and_lockouts() {
     let dir = tempfile::tempdir().unwrap();
     store_in_zone(dir.path(), "Asia/Tokyo");
     let h = harness(dir.path());
+    // The screens get the zone too, to show their times like the receipts.
+    assert_eq!(h.ok("app_info", json!({}))["time_zone"], "Asia/Tokyo");
     h.till("cashier", "3333");
     let sid = sell_croissant(&h);
     let closed_at = h.ok("get_sale", json!({"sale_id": sid}))["closed_at"]

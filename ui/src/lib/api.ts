@@ -33,6 +33,8 @@ export interface AppInfo {
   printer_configured: boolean; server: string | null; version: string;
   /** What the enrolment code made this device; a kitchen screen is always a KDS. */
   device_kind: "till" | "kitchen" | null;
+  /** The store's IANA time zone: screens show times in it, like the receipts. */
+  time_zone: string | null;
 }
 export interface Staff { id: string; name: string; role: string }
 export interface Category { id: string; name: string; color: string }

@@ -30,9 +30,31 @@ export function pct(bp: number): string {
   return `${Math.trunc(bp / 100)}${bp % 100 ? "." + String(bp % 100).padStart(2, "0").replace(/0$/, "") : ""}%`;
 }
 
+/** The store's time zone (from `app_info`); times on screen are the store's, not the machine's. */
+let storeZone: string | undefined;
+
+export function setStoreZone(zone: string | null | undefined): void {
+  try {
+    // An unknown zone would make every format throw: keep the machine's then.
+    if (zone) new Intl.DateTimeFormat([], { timeZone: zone });
+    storeZone = zone ?? undefined;
+  } catch {
+    storeZone = undefined;
+  }
+}
+
 export function clock(ms: number): string {
-  const d = new Date(ms);
-  return d.toLocaleString([], { dateStyle: "short", timeStyle: "short" });
+  return new Date(ms).toLocaleString([], { dateStyle: "short", timeStyle: "short", timeZone: storeZone });
+}
+
+/** `14:05:09`, in the store's zone. */
+export function timeOfDay(ms: number): string {
+  return new Date(ms).toLocaleTimeString([], { timeZone: storeZone });
+}
+
+/** Date and time, in the store's zone. */
+export function dateTime(ms: number): string {
+  return new Date(ms).toLocaleString([], { timeZone: storeZone });
 }
 
 /** Minor units as an input value without symbol: 1250 → "12.50". */

@@ -31,6 +31,9 @@ pub struct AppInfo {
     /// What the enrolment code made this device: `till` or `kitchen` (a kitchen screen shows
     /// only the kitchen display, and whoever logs in acts with the kitchen role's rights).
     pub device_kind: Option<DeviceKind>,
+    /// The store's IANA time zone: the screens show times in it, like the receipts (`None`
+    /// before the device has a store).
+    pub time_zone: Option<String>,
     pub version: &'static str,
 }
 
@@ -60,6 +63,7 @@ pub(crate) fn info(inner: &mut Inner) -> AppInfo {
         printer_configured: inner.printer.is_some(),
         server: inner.sync.as_ref().map(|s| s.server.clone()),
         device_kind: identity.as_ref().map(|i| i.kind),
+        time_zone: settings.as_ref().map(|s| s.time_zone.clone()),
         version: env!("CARGO_PKG_VERSION"),
     }
 }
