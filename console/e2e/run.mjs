@@ -146,7 +146,12 @@ const owner = { email: "owner@cafe-nord.test", password: "a long owner password"
 
 async function main() {
   step(`server ${serverBin}`);
-  const server = await startSyncServer(serverBin, path.join(tmp, "server"), admin);
+  // Reports read through --replica-database-url, here pointed at the master itself (a real
+  // standby is the server suite's replica.rs): the console must say where its figures come from.
+  const pgPort = await freePort();
+  const server = await startSyncServer(serverBin, path.join(tmp, "server"), admin, [
+    "--pg-port", String(pgPort), "--replica-database-url", `postgres://postgres@127.0.0.1:${pgPort}/postgres`,
+  ]);
   cleanups.push(() => server.killNow());
   step(`server ready at ${server.url}`);
 
@@ -229,6 +234,7 @@ async function main() {
   // The dashboard: the sale, and the device's freshness.
   await navTo(s, "nav-dashboard", /Today/);
   await s.waitText('[data-testid="today-count-S01"]', /^1$/, 15000);
+  await s.waitText('[data-testid="replica-lag"]', /replica/);
   const net = await s.text('[data-testid="today-net-S01"]');
   assert(net === "€9.80", `today's net sales of S01: ${net}`);
   const fresh = await s.text('[data-testid="freshness-T1"]');

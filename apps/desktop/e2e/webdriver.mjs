@@ -212,7 +212,7 @@ export const demoBarcode = (n) => ean13(`400000000${String(n).padStart(3, "0")}`
  * its own PostgreSQL cluster, which it starts and stops itself). `stop()` shuts it down
  * gracefully (SIGTERM) and, should that not finish in time, kills it and stops the cluster.
  */
-export async function startSyncServer(bin, dataDir, admin) {
+export async function startSyncServer(bin, dataDir, admin, extraArgs = []) {
   const port = await freePort();
   fs.mkdirSync(dataDir, { recursive: true });
   // As root the cluster runs as `postgres`, which must be able to enter the folder.
@@ -226,6 +226,7 @@ export async function startSyncServer(bin, dataDir, admin) {
     "--data-dir", dataDir, "--listen", `127.0.0.1:${port}`,
     "--bootstrap-admin-email", admin.email, "--bootstrap-admin-password", admin.password,
     "--shutdown-grace-secs", "2", "--log", "warn,pos_sync_server::app=info",
+    ...extraArgs,
   ], { stdio: ["ignore", "pipe", "pipe"], env });
   let log = "";
   // Ready when it logs "listening" (after its cluster, migrations and bootstrap admin).
