@@ -409,6 +409,48 @@ fn run_day(start_at: &str, ops: &[(Op, i64)]) {
         );
     }
 
+    // The feed, page after page by its cursor: every closed sale and every refund, each with
+    // its total, and nothing else (a document may come again when it changes: keep the last).
+    let mut fed: BTreeMap<String, (String, i64)> = BTreeMap::new();
+    let mut cursor: Option<String> = None;
+    for _ in 0..1000 {
+        let mut path = format!("/v1/admin/reports/feed?stores={store}&limit=7");
+        if let Some(c) = &cursor {
+            path.push_str(&format!("&cursor={c}"));
+        }
+        let page = get(&ho, &path);
+        let rows = page["data"].as_array().unwrap();
+        for r in rows {
+            fed.insert(
+                r["doc_id"].as_str().unwrap().to_string(),
+                (
+                    r["kind"].as_str().unwrap().to_string(),
+                    r["total"].as_i64().unwrap(),
+                ),
+            );
+        }
+        let next = page["pagination"]["next_cursor"]
+            .as_str()
+            .map(str::to_string);
+        if next == cursor {
+            break;
+        }
+        cursor = next;
+    }
+    let mut want: BTreeMap<String, (String, i64)> = BTreeMap::new();
+    for (id, s) in till.sales.iter().zip(&sales) {
+        if s.status == SaleStatus::Closed {
+            want.insert(id.to_string(), ("sale".into(), s.totals().unwrap().total));
+        }
+    }
+    for (id, r) in till.refunds.iter().zip(&refunds) {
+        want.insert(id.to_string(), ("refund".into(), r.totals().unwrap().total));
+    }
+    assert_eq!(
+        fed, want,
+        "the feed holds every closed sale and refund once"
+    );
+
     // Every Z report equals the master's figures for its shift, and the test's own.
     let shifts = get(&ho, &format!("/v1/admin/reports/shifts?{q}&limit=10000"));
     let zrows = shifts["data"].as_array().unwrap();
