@@ -114,6 +114,24 @@ pub struct Config {
     #[arg(long, env = "POS_MAX_CONNECTIONS", default_value_t = 16_384)]
     pub max_connections: usize,
 
+    /// Seconds a request may take, from its head to its answer; then 503 `UNAVAILABLE`.
+    #[arg(long, env = "POS_REQUEST_TIMEOUT_SECS", default_value_t = 120)]
+    pub request_timeout_secs: u64,
+
+    /// Requests served at once; one more is answered 503 `UNAVAILABLE` at once.
+    #[arg(long, env = "POS_MAX_CONCURRENT_REQUESTS", default_value_t = 1024)]
+    pub max_concurrent_requests: usize,
+
+    /// A bearer token that `/metrics` requires (`Authorization: Bearer <token>`). Unset: the
+    /// metrics are open (keep the port private then). Never logged.
+    #[arg(long, env = "POS_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
+
+    /// Origins allowed to call the API from a browser (CORS), e.g. `https://office.example`;
+    /// repeat the flag or separate with commas. Unset: no CORS headers at all.
+    #[arg(long, env = "POS_CORS_ORIGINS", value_delimiter = ',')]
+    pub cors_origin: Vec<String>,
+
     /// Log filter (tracing `EnvFilter` syntax). Logs are JSON on stdout.
     #[arg(long, env = "RUST_LOG", default_value = "info")]
     pub log: String,
@@ -133,6 +151,14 @@ pub struct Settings {
     pub mail_from: String,
     /// Time a client has to send a request body (the router answers 408 past it).
     pub body_read_timeout: std::time::Duration,
+    /// Time a request may take in all (503 past it).
+    pub request_timeout: std::time::Duration,
+    /// Requests served at once.
+    pub max_concurrent_requests: usize,
+    /// The token `/metrics` requires, if any.
+    pub metrics_token: Option<String>,
+    /// Origins allowed by CORS (none: no CORS).
+    pub cors_origins: Vec<String>,
 }
 
 impl Default for Settings {
@@ -146,6 +172,10 @@ impl Default for Settings {
             mail_spool_dir: PathBuf::from("./server-data/mail-spool"),
             mail_from: "receipts@localhost".into(),
             body_read_timeout: std::time::Duration::from_secs(60),
+            request_timeout: std::time::Duration::from_secs(120),
+            max_concurrent_requests: 1024,
+            metrics_token: None,
+            cors_origins: Vec::new(),
         }
     }
 }
@@ -164,6 +194,10 @@ impl From<&Config> for Settings {
                 .unwrap_or_else(|| c.data_dir.join("mail-spool")),
             mail_from: c.mail_from.clone(),
             body_read_timeout: std::time::Duration::from_secs(c.body_read_timeout_secs),
+            request_timeout: std::time::Duration::from_secs(c.request_timeout_secs.max(1)),
+            max_concurrent_requests: c.max_concurrent_requests.max(1),
+            metrics_token: c.metrics_token.clone().filter(|t| !t.is_empty()),
+            cors_origins: c.cors_origin.clone(),
         }
     }
 }

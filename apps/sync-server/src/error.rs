@@ -41,6 +41,13 @@ pub enum ApiError {
     /// 408: the body did not arrive within the body read timeout (code `VALIDATION`).
     #[error("the request body was not received in time")]
     BodyTimeout,
+    /// 503: the server is too busy for this request now, or it took longer than the request
+    /// timeout; retry after this many seconds.
+    #[error("{message}")]
+    Unavailable {
+        message: String,
+        retry_after_secs: u64,
+    },
     /// 500: logged, never shown.
     #[error("internal error: {0}")]
     Internal(String),
@@ -75,6 +82,7 @@ impl ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::RateLimit { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -89,6 +97,7 @@ impl ApiError {
             ApiError::NotFound(_) => "NOT_FOUND",
             ApiError::Conflict { .. } => "CONFLICT",
             ApiError::RateLimit { .. } => "RATE_LIMIT",
+            ApiError::Unavailable { .. } => "UNAVAILABLE",
             ApiError::Internal(_) => "INTERNAL",
         }
     }
@@ -110,6 +119,10 @@ impl IntoResponse for ApiError {
             ApiError::RateLimit {
                 message,
                 retry_after_secs,
+            }
+            | ApiError::Unavailable {
+                message,
+                retry_after_secs,
             } => (
                 message.clone(),
                 json!({ "retry_after_secs": retry_after_secs }),
@@ -125,6 +138,9 @@ impl IntoResponse for ApiError {
         };
         let mut resp = (status, axum::Json(body)).into_response();
         if let ApiError::RateLimit {
+            retry_after_secs, ..
+        }
+        | ApiError::Unavailable {
             retry_after_secs, ..
         } = &self
         {

@@ -4,6 +4,7 @@
 //! - [`config`]: flags and environment.
 //! - [`app`]: start (database or local cluster, migrations, JWT secret), serve, shut down.
 //! - [`listen`]: the accept loop (header timeout, connections per address).
+//! - [`edge`]: security headers, request timeout and concurrency limit, CORS, metrics token.
 //! - [`routes`]: the router and thin handlers; [`error`]: the one error type and its mapping.
 //! - [`auth`]: login, refresh, extractors, permission checks; [`jwt`]: tokens.
 //! - [`devices`]: enrolment, device tokens, staff sync.
@@ -33,6 +34,7 @@ pub mod daily;
 pub mod db;
 pub mod devices;
 pub mod docs;
+pub mod edge;
 pub mod error;
 pub mod jwt;
 pub mod listen;

@@ -95,6 +95,10 @@ pub fn router(state: AppState) -> Router {
         .fallback(crate::console::fallback)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn(crate::error::refuse_nul_in_uri))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::edge::limits,
+        ))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(tower_http::timeout::RequestBodyDeadlineLayer::new(
             state.settings.body_read_timeout,
@@ -128,6 +132,10 @@ pub fn router(state: AppState) -> Router {
         )
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .layer(tower::util::option_layer(crate::edge::cors(
+            &state.settings.cors_origins,
+        )))
+        .layer(axum::middleware::from_fn(crate::edge::security_headers))
         .with_state(state)
 }
 
@@ -153,7 +161,10 @@ async fn ready_probe(State(s): State<AppState>) -> Result<&'static str, ApiError
     }
 }
 
-async fn metrics_h() -> Response {
+async fn metrics_h(State(s): State<AppState>, headers: axum::http::HeaderMap) -> Response {
+    if !crate::edge::metrics_allowed(&s, &headers) {
+        return ApiError::Authn("the metrics need their bearer token".into()).into_response();
+    }
     match crate::metrics::handle() {
         Some(h) => (
             [(

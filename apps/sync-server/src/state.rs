@@ -71,6 +71,8 @@ pub struct Inner {
     pub reports: tokio::sync::Semaphore,
     /// Recent report answers for requests that accept one (`max_age_secs`); bounded.
     pub report_cache: crate::reports::AnswerCache,
+    /// Requests being served (`--max-concurrent-requests`).
+    pub in_flight: tokio::sync::Semaphore,
 }
 
 impl std::ops::Deref for AppState {
@@ -107,6 +109,7 @@ impl AppState {
             reports,
             replica,
             report_cache: Default::default(),
+            in_flight: tokio::sync::Semaphore::new(settings.max_concurrent_requests.max(1)),
             pool,
             jwt,
             settings,

@@ -2,6 +2,7 @@
 //! binary, a database per test: see `pos_sync_server::pg::testing`).
 //!
 //! Where tests go:
+//! - `edge.rs`: security headers, the metrics token, CORS, the concurrency limit and timeout.
 //! - `ops.rs`: health, metrics, error shape, OpenAPI, schema contract, real sockets.
 //! - `auth.rs`: login, tokens, refresh, lockout, rate limits.
 //! - `devices.rs`: enrolment, device tokens, revocation, staff sync, tenant isolation.
@@ -23,6 +24,7 @@ mod admin;
 mod auth;
 mod console;
 mod devices;
+mod edge;
 mod emails;
 mod ops;
 mod outside;
