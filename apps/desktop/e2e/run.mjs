@@ -18,6 +18,8 @@
 //     .eml file in the server's mail spool; a cashier head office adds later can log in on the POS; the KDS,
 //     revoked, says so and is re-enrolled from Settings; then the server stops, the POS shows
 //     it offline, and staff still log in with the PIN hashes synced down.
+// (g) to (j) regressions of issue 17 (a scan after a tap; a scan on the receipt; toasts that
+//     covered Pay, the total or Bump; the X/Z report header's labels).
 // (e) twelve tickets fit a 1920x1080 kitchen screen; on a smaller one the oldest fill it and
 //     "+N more" counts the others.
 // The sync server binary is taken beside the app's (same cargo target folder) unless
@@ -94,6 +96,24 @@ async function scan(s, code) {
   const before = await s.count('[data-testid="cart-line"]');
   await s.type('[data-testid="scan-input"]', `${code}\uE007`);
   return before;
+}
+
+/** Sells `code` (or the sale on the till, when null) in cash, the amount proposed; waits for
+ *  the receipt and returns its number. */
+async function payInCash(s, code, total) {
+  if (code) await scan(s, code);
+  await s.waitText('[data-testid="sale-total"]', total);
+  await s.click('[data-testid="pay-btn"]');
+  await s.click('[data-testid="pay-take"]');
+  return (await s.waitText('[data-testid="receipt-no"]', /T\d+-\d+/, 15000)).match(/\S+-T\d+-\d+/)?.[0];
+}
+
+/** Types `text` into whatever has focus, fast, as a keyboard-wedge scanner does (W3C key actions). */
+async function wedge(s, text) {
+  const actions = [];
+  for (const ch of text) actions.push({ type: "keyDown", value: ch }, { type: "keyUp", value: ch });
+  await s.cmd("POST", "/actions", { actions: [{ type: "key", id: "scanner", actions }] });
+  await s.cmd("DELETE", "/actions").catch(() => null);
 }
 
 function assert(cond, msg) { if (!cond) throw new Error(`assertion failed: ${msg}`); }
@@ -483,6 +503,110 @@ const tests = {
       const names = await s.exec(`return [...document.querySelectorAll('[data-testid="cart-line"]')].map((l) => l.textContent);`);
       assert(names.length === 2, `muffin then beans, nothing more (focus was on ${focused}): ${JSON.stringify(names)}`);
       assert(/muffin/i.test(names[0]) && /beans/i.test(names[1]), JSON.stringify(names));
+    } finally {
+      await s.quit();
+    }
+  },
+
+  /** Issue 17, defect 10: the receipt of the sale just paid took the next customer's scan and
+   *  nothing happened. The scanner's keys go to whatever has focus, as a keyboard wedge types
+   *  them: the receipt closes and the next sale holds exactly the scanned item. Escape closes it. */
+  async h_regression_a_scan_on_the_receipt_starts_the_next_sale(driver) {
+    const s = await Session.start(driver.url, app, path.join(tmp, "h"));
+    try {
+      await setUpDemo(s, "pos");
+      await login(s, "cashier", "3333");
+      await openShift(s);
+      const paid = await payInCash(s, LATTE, /3\.50/);
+      const focused = await s.exec(`return document.activeElement?.dataset?.testid ?? document.activeElement?.tagName ?? null;`);
+      await wedge(s, `${CROISSANT}\uE007`);
+      await s.waitText('[data-testid="scan-message"]', /Added Croissant/);
+      await s.waitText('[data-testid="sale-total"]', /2\.50/);
+      await sleep(300);
+      assert((await s.count('[data-testid="receipt-dialog"]')) === 0, `the receipt of ${paid} closed (focus was on ${focused})`);
+      const names = await s.exec(`return [...document.querySelectorAll('[data-testid="cart-line"]')].map((l) => l.textContent);`);
+      assert(names.length === 1 && /1×\s*Croissant/.test(names[0]), `the new sale holds the croissant only: ${JSON.stringify(names)}`);
+      // Escape closes the receipt, the sale being paid goes, and the till is ready to scan.
+      await payInCash(s, null, /2\.50/);
+      await wedge(s, "\uE00C");
+      for (const end = Date.now() + 5000; Date.now() < end && (await s.count('[data-testid="receipt-dialog"]')); ) await sleep(50);
+      assert((await s.count('[data-testid="receipt-dialog"]')) === 0, "Escape closed the receipt");
+      assert((await s.count('[data-testid="cart-line"]')) === 0, "nothing in the cart after the sale");
+    } finally {
+      await s.quit();
+    }
+  },
+
+  /** Issue 17, defect 9: toasts covered a third of the Pay button for 6 s, stacked up to three.
+   *  Measured: no toast's box meets Pay or the total on the till (two window sizes), nor a
+   *  kitchen ticket's Bump; at most two at once. */
+  async i_regression_toasts_never_cover_pay_the_total_or_bump(driver) {
+    const s = await Session.start(driver.url, app, path.join(tmp, "i"));
+    try {
+      await setUpDemo(s, "pos");
+      await login(s, "cashier", "3333");
+      await openShift(s);
+      const covered = (targets) => s.exec(`const boxes = (css) => [...document.querySelectorAll(css)].map((e) => e.getBoundingClientRect());
+        const toasts = boxes('[data-testid^="toast"]');
+        const meets = (a, b) => a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom;
+        const hits = [];
+        for (const css of arguments[0]) for (const b of boxes(css)) for (const t of toasts) if (meets(t, b)) hits.push({ css, target: [b.left, b.top, b.right, b.bottom], toast: [t.left, t.top, t.right, t.bottom] });
+        return { toasts: toasts.length, targets: arguments[0].map((css) => boxes(css).length), hits, w: innerWidth, h: innerHeight };`, [targets]);
+      const till = ['[data-testid="pay-btn"]', '[data-testid="sale-total"]', 'table.totals tr.big'];
+      for (const [w, h] of [[1280, 800], [1024, 700]]) {
+        await s.setWindow(w, h);
+        // Three toasts in a row: two held sales and an order sent to the kitchen.
+        for (const code of [LATTE, CROISSANT]) {
+          await scan(s, code);
+          await s.waitText('[data-testid="cart-line"]', /1×/);
+          await s.click('[data-testid="hold-btn"]');
+        }
+        await scan(s, BURGER);
+        await s.waitText('[data-testid="cart-line"]', /Cheeseburger/);
+        await s.click('[data-testid="fire-btn"]');
+        await s.find('[data-testid="toast-ok"]');
+        const out = await covered(till);
+        assert(out.toasts >= 1 && out.toasts <= 2 && out.targets.every((n) => n === 1), `toasts and targets on screen: ${JSON.stringify(out)}`);
+        assert(out.hits.length === 0, `no toast covers Pay or the total at ${w}x${h}: ${JSON.stringify(out)}`);
+        await s.click('[data-testid="hold-btn"]');
+      }
+      // The kitchen screen, with the toasts of the till still up.
+      await scan(s, BURGER);
+      await s.waitText('[data-testid="cart-line"]', /Cheeseburger/);
+      await s.click('[data-testid="fire-btn"]');
+      await s.click('[data-testid="hold-btn"]');
+      await s.click('[data-testid="nav-kds"]');
+      await s.find('[data-testid="bump-btn"]');
+      const kds = await covered(['[data-testid="bump-btn"]']);
+      assert(kds.toasts >= 1 && kds.targets[0] >= 1, `toasts and Bump on the kitchen screen: ${JSON.stringify(kds)}`);
+      assert(kds.hits.length === 0, `no toast covers Bump: ${JSON.stringify(kds)}`);
+    } finally {
+      await s.quit();
+    }
+  },
+
+  /** Issue 17, defect 15 (part): the X/Z report's header gave the till and its period as bare
+   *  values; each now has its label, on the shift screen as on paper. */
+  async j_regression_x_and_z_report_header_lines_have_labels(driver) {
+    const s = await Session.start(driver.url, app, path.join(tmp, "j"));
+    try {
+      await setUpDemo(s, "pos");
+      await login(s, "manager", "2222");
+      await openShift(s);
+      const labelled = (text) => [/^Till: T\d+$/m, /^From: \d{4}-\d\d-\d\d \d\d:\d\d \S+$/m, /^To: +\d{4}-\d\d-\d\d \d\d:\d\d \S+$/m]
+        .filter((re) => !re.test(text)).map(String);
+      await s.click('[data-testid="nav-shift"]');
+      await s.click('[data-testid="x-report-btn"]');
+      const x = await s.waitText('[data-testid="report-text"]', /Float/);
+      assert(labelled(x).length === 0, `X report header labelled, missing ${labelled(x)}: ${x}`);
+      await s.click('[data-testid="close-shift-btn"]');
+      await s.click('[data-testid="confirm-close-btn"]');
+      for (const end = Date.now() + 10000; Date.now() < end; await sleep(50)) {
+        if (await s.count('[data-testid="close-anyway-btn"]')) { await s.click('[data-testid="close-anyway-btn"]'); break; }
+        if (/Counted cash/.test(await s.text('[data-testid="report-text"]'))) break;
+      }
+      const z = await s.waitText('[data-testid="report-text"]', /Counted cash/, 15000);
+      assert(labelled(z).length === 0, `Z report header labelled, missing ${labelled(z)}: ${z}`);
     } finally {
       await s.quit();
     }

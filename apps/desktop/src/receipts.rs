@@ -352,9 +352,10 @@ pub fn shift_report(
             ReportKind::X => "X".into(),
             ReportKind::Z { number, .. } => format!("Z{number:04}"),
         },
-        device: device.to_string(),
-        period_start: clock.date_time_zone(r.opened_at),
-        period_end: clock.date_time_zone(r.until),
+        // Each header value with its label (issue 17, defect 15: bare values read as noise).
+        device: format!("Till: {device}"),
+        period_start: format!("From: {}", clock.date_time_zone(r.opened_at)),
+        period_end: format!("To: {}", clock.date_time_zone(r.until)),
         sections,
         totals: vec![p::TotalRow {
             label: "NET TOTAL".into(),
@@ -517,6 +518,9 @@ mod tests {
         };
         let text = render_text(&shift_report(&z, &r, &demo::settings(), "T1"), &profile()).unwrap();
         assert!(text.contains("Z0007"), "{text}");
+        assert!(text.contains("\nTill: T1\n"), "{text}");
+        assert!(text.contains("\nFrom: 1970-01-01 01:00 CET\n"), "{text}");
+        assert!(text.contains("\nTo: 1970-01-01 01:01 CET\n"), "{text}");
         assert!(text.contains("-0.50"), "{text}");
         assert!(text.contains("109.00"), "{text}");
     }

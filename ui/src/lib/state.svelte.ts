@@ -14,9 +14,12 @@ export const app = $state({
 });
 
 let next = 1;
+/** At most two toasts at once (the newest), at the top left where they cover neither Pay, the
+ *  total nor Bump (App.svelte). */
+export const MAX_TOASTS = 2;
 export function toast(text: string, kind: Toast["kind"] = "error", ms = 6000): void {
   const t = { id: next++, kind, text };
-  app.toasts = [...app.toasts, t].slice(-3);
+  app.toasts = [...app.toasts, t].slice(-MAX_TOASTS);
   setTimeout(() => (app.toasts = app.toasts.filter((x) => x.id !== t.id)), ms);
 }
 
