@@ -495,6 +495,45 @@ impl Sale {
         Ok(id)
     }
 
+    /// The line that `qty` more of `item` with these modifiers and this course would join instead
+    /// of a new line: same item, modifiers, course and catalog price, no note, discount or price
+    /// override, not fired. Only on a counter sale (issue 17: the same item added twice showed
+    /// as two "1×" lines on the cart and the KDS); a table's lines stay apart, because two tills
+    /// adding to one table at once would both raise one quantity, and one raise would be lost
+    /// when their changes merge (a scalar keeps one writer), where two lines keep both.
+    pub fn mergeable_line(
+        &self,
+        item_id: Uuid,
+        item: &Item,
+        store_id: Uuid,
+        modifiers: &[(String, String)],
+        course: i64,
+    ) -> Option<String> {
+        if self.kind != SaleKind::Quick {
+            return None;
+        }
+        let item_id = item_id.to_string();
+        let price = item.price_in(store_id);
+        self.lines
+            .iter()
+            .find(|(_, l)| {
+                l.item_id == item_id
+                    && l.fired_at.is_none()
+                    && l.note.is_empty()
+                    && l.discount.is_none()
+                    && l.price_override.is_none()
+                    && l.course == course.max(1)
+                    && l.catalog_price == price
+                    && l.modifiers.len() == modifiers.len()
+                    && l
+                        .modifiers
+                        .iter()
+                        .zip(modifiers)
+                        .all(|(m, (g, o))| &m.group == g && &m.option == o)
+            })
+            .map(|(id, _)| id.clone())
+    }
+
     /// Changes a line's quantity. A fired line cannot change; void it and add a new one.
     pub fn set_qty(&mut self, line_id: &str, qty: i64) -> Result<(), SaleError> {
         self.ensure_editable()?;

@@ -395,6 +395,14 @@ impl Store {
             let store = w.identity().store_id;
             let by = w.actor().user_id;
             w.update(sale_id, |s: &mut Sale| {
+                // A counter sale's identical line takes the quantity (`Sale::mergeable_line`).
+                if let Some(line) = s.mergeable_line(item_id, &item, store, modifiers, course) {
+                    let qty = s.lines[&line].qty.checked_add(qty).ok_or(
+                        crate::sale::SaleError::Money(crate::money::MoneyError::Overflow),
+                    )?;
+                    s.set_qty(&line, qty)?;
+                    return Ok(line);
+                }
                 s.add_line(item_id, &item, store, &settings, qty, modifiers, course, by)
             })
         })

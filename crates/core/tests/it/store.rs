@@ -709,3 +709,35 @@ fn a_csv_price_list_imports_whole_or_not_at_all() {
         Err(StoreError::Policy(_))
     ));
 }
+
+/// Issue 17, defect 15: the same item added twice showed as two "1×" lines on the cart and the
+/// KDS. On a counter sale it is one line of two; a table keeps its lines apart (two tills adding
+/// to one table at once must both count), and a fired, noted or discounted line is not joined.
+#[test]
+fn regression_the_same_item_added_twice_is_one_line_of_two_on_a_counter_sale() {
+    let mut f = demo_store();
+    let c = f.demo.cashier;
+    let croissant = f.demo.item("BAK-CRO").unwrap();
+    let sale = f.store.open_sale(&c, None).unwrap();
+    let first = f.store.add_item(&c, sale, croissant, 1, &[], 1).unwrap();
+    let second = f.store.add_item(&c, sale, croissant, 2, &[], 1).unwrap();
+    assert_eq!(first, second, "joined the first line");
+    let s: Sale = f.store.get(sale).unwrap();
+    assert_eq!(s.lines.len(), 1);
+    assert_eq!(s.lines[&first].qty, 3);
+    // A note makes a line its own: the next one is new.
+    f.store.set_line_note(&c, sale, &first, "warm it").unwrap();
+    let third = f.store.add_item(&c, sale, croissant, 1, &[], 1).unwrap();
+    assert_ne!(third, first);
+    // Another course is another line.
+    let fourth = f.store.add_item(&c, sale, croissant, 1, &[], 2).unwrap();
+    assert_ne!(fourth, third);
+    assert_eq!(f.store.get::<Sale>(sale).unwrap().lines.len(), 3);
+
+    // A table: two adds, two lines.
+    let m = f.demo.manager;
+    let table = f.store.open_sale(&m, Some("T7".into())).unwrap();
+    let a = f.store.add_item(&m, table, croissant, 1, &[], 1).unwrap();
+    let b = f.store.add_item(&m, table, croissant, 1, &[], 1).unwrap();
+    assert_ne!(a, b);
+}
