@@ -439,6 +439,17 @@ fn claims(parts: &Parts, state: &AppState) -> Result<Claims, ApiError> {
         .map_err(|e| ApiError::Authn(e.to_string()))
 }
 
+/// One request of the tenant's budget (`--requests-per-tenant-per-min`), or 429.
+fn tenant_budget(state: &AppState, tenant: Uuid) -> Result<(), ApiError> {
+    state
+        .per_tenant
+        .take(tenant, now_ms())
+        .map_err(|retry_after_secs| ApiError::RateLimit {
+            message: "this tenant sent too many requests; try again later".into(),
+            retry_after_secs,
+        })
+}
+
 /// A head-office user, from a valid user access token.
 #[derive(Debug, Clone, Copy)]
 pub struct UserAuth {
@@ -454,6 +465,7 @@ impl FromRequestParts<AppState> for UserAuth {
         if c.kind != Kind::User {
             return Err(ApiError::Authn("a user token is required".into()));
         }
+        tenant_budget(state, c.tenant)?;
         let span = tracing::Span::current();
         span.record("tenant", tracing::field::display(c.tenant));
         span.record("user", tracing::field::display(c.sub));
@@ -484,6 +496,7 @@ impl FromRequestParts<AppState> for DeviceAuth {
         let (Kind::Device, Some(store), Some(device)) = (c.kind, c.store, c.device) else {
             return Err(ApiError::Authn("a device token is required".into()));
         };
+        tenant_budget(state, c.tenant)?;
         let span = tracing::Span::current();
         span.record("tenant", tracing::field::display(c.tenant));
         span.record("device", tracing::field::display(device));

@@ -122,6 +122,15 @@ pub struct Config {
     #[arg(long, env = "POS_MAX_CONCURRENT_REQUESTS", default_value_t = 1024)]
     pub max_concurrent_requests: usize,
 
+    /// Requests a minute one tenant's users and devices may send in all (a token bucket, so
+    /// bursts up to that many); past it, 429 `RATE_LIMIT` with `Retry-After`. 0: no limit.
+    #[arg(
+        long,
+        env = "POS_REQUESTS_PER_TENANT_PER_MIN",
+        default_value_t = 120_000
+    )]
+    pub requests_per_tenant_per_min: u32,
+
     /// A bearer token that `/metrics` requires (`Authorization: Bearer <token>`). Unset: the
     /// metrics are open (keep the port private then). Never logged.
     #[arg(long, env = "POS_METRICS_TOKEN", hide_env_values = true)]
@@ -159,6 +168,8 @@ pub struct Settings {
     pub metrics_token: Option<String>,
     /// Origins allowed by CORS (none: no CORS).
     pub cors_origins: Vec<String>,
+    /// Requests a minute per tenant (0: no limit).
+    pub tenant_requests_per_min: u32,
 }
 
 impl Default for Settings {
@@ -176,6 +187,7 @@ impl Default for Settings {
             max_concurrent_requests: 1024,
             metrics_token: None,
             cors_origins: Vec::new(),
+            tenant_requests_per_min: 120_000,
         }
     }
 }
@@ -198,6 +210,7 @@ impl From<&Config> for Settings {
             max_concurrent_requests: c.max_concurrent_requests.max(1),
             metrics_token: c.metrics_token.clone().filter(|t| !t.is_empty()),
             cors_origins: c.cors_origin.clone(),
+            tenant_requests_per_min: c.requests_per_tenant_per_min,
         }
     }
 }

@@ -73,6 +73,8 @@ pub struct Inner {
     pub report_cache: crate::reports::AnswerCache,
     /// Requests being served (`--max-concurrent-requests`).
     pub in_flight: tokio::sync::Semaphore,
+    /// Requests per tenant (`--requests-per-tenant-per-min`), whoever sends them.
+    pub per_tenant: TenantLimiter,
 }
 
 impl std::ops::Deref for AppState {
@@ -110,6 +112,7 @@ impl AppState {
             replica,
             report_cache: Default::default(),
             in_flight: tokio::sync::Semaphore::new(settings.max_concurrent_requests.max(1)),
+            per_tenant: TenantLimiter::new(settings.tenant_requests_per_min),
             pool,
             jwt,
             settings,
@@ -300,5 +303,45 @@ mod tests {
             .map(|(k, q)| k.len() + q.len() * 8)
             .sum();
         assert!(bytes < 64, "no key text is kept: {bytes} bytes");
+    }
+}
+
+/// A token bucket per tenant: `per_min` requests a minute on average, bursts up to `per_min`.
+/// Keyed by the tenant of a verified token (signed by this server), so it holds one small entry
+/// per tenant that is sending, never a key a client made up.
+pub struct TenantLimiter {
+    per_min: u32,
+    buckets: Mutex<HashMap<Uuid, (f64, i64)>>,
+}
+
+impl TenantLimiter {
+    /// `per_min` 0: no limit.
+    pub fn new(per_min: u32) -> TenantLimiter {
+        TenantLimiter {
+            per_min,
+            buckets: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Takes one request of `tenant`'s budget; `Err(seconds to wait)` when it is spent.
+    pub fn take(&self, tenant: Uuid, now_ms: i64) -> Result<(), u64> {
+        if self.per_min == 0 {
+            return Ok(());
+        }
+        let cap = f64::from(self.per_min);
+        let per_ms = cap / 60_000.0;
+        let mut b = match self.buckets.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        let (tokens, last) = b.entry(tenant).or_insert((cap, now_ms));
+        *tokens = (*tokens + (now_ms - *last).max(0) as f64 * per_ms).min(cap);
+        *last = now_ms;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            Ok(())
+        } else {
+            Err((((1.0 - *tokens) / per_ms / 1000.0).ceil() as u64).max(1))
+        }
     }
 }

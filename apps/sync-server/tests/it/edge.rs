@@ -185,3 +185,29 @@ async fn one_request_too_many_is_shed_and_a_slow_one_times_out_with_503() {
     assert!(ok.starts_with("HTTP/1.1 200"), "{ok}");
     let _ = server.stop.send(());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenant_past_its_request_budget_gets_429_and_another_tenant_does_not() {
+    let app = app_with(Settings {
+        tenant_requests_per_min: 6,
+        ..Default::default()
+    })
+    .await;
+    let a = app.tenant("Iota").await;
+    let b = app.tenant("Kappa").await;
+    let mut last = None;
+    for _ in 0..10 {
+        let r = app.get("/v1/admin/stores", &a.owner).await;
+        if r.status != StatusCode::OK {
+            last = Some(r);
+            break;
+        }
+    }
+    let refused = last.expect("the budget ran out");
+    assert_error(&refused, StatusCode::TOO_MANY_REQUESTS, "RATE_LIMIT");
+    assert!(refused.headers.get("retry-after").is_some());
+    assert_eq!(
+        app.get("/v1/admin/stores", &b.owner).await.status,
+        StatusCode::OK
+    );
+}
