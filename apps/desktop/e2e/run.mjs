@@ -18,8 +18,10 @@
 //     .eml file in the server's mail spool; a cashier head office adds later can log in on the POS; the KDS,
 //     revoked, says so and is re-enrolled from Settings; then the server stops, the POS shows
 //     it offline, and staff still log in with the PIN hashes synced down.
-// (g) to (j) regressions of issue 17 (a scan after a tap; a scan on the receipt; toasts that
-//     covered Pay, the total or Bump; the X/Z report header's labels).
+// (g) to (m) regressions of issue 17 (a scan after a tap; a scan on the receipt; toasts that
+//     covered Pay, the total or Bump; the X/Z report header's labels; the cart's lines at three
+//     window sizes; clipped buttons, the top bar and the drawer count; kitchen tickets that hid
+//     items, and their notes).
 // (e) twelve tickets fit a 1920x1080 kitchen screen; on a smaller one the oldest fill it and
 //     "+N more" counts the others.
 // The sync server binary is taken beside the app's (same cargo target folder) unless
@@ -607,6 +609,195 @@ const tests = {
       }
       const z = await s.waitText('[data-testid="report-text"]', /Counted cash/, 15000);
       assert(labelled(z).length === 0, `Z report header labelled, missing ${labelled(z)}: ${z}`);
+    } finally {
+      await s.quit();
+    }
+  },
+
+  /** Issue 17, defect 8: the cart showed 1 of 6 lines at 1024x768 and 2 at 1366x768, squashed a
+   *  65 px line into 50 px over the next one and never scrolled to the line just added. Measured
+   *  at three window sizes with 8 lines (two of them taller, "sent to kitchen"): at least five
+   *  lines wholly inside the cart's list and the window, none shorter than its content, none
+   *  overlapping the next, and the newest wholly in view. */
+  async k_regression_the_cart_shows_five_lines_unsquashed_and_the_newest(driver) {
+    const s = await Session.start(driver.url, app, path.join(tmp, "k"));
+    try {
+      await setUpDemo(s, "pos");
+      await login(s, "cashier", "3333");
+      await openShift(s);
+      const measure = () => s.exec(`const list = document.querySelector('[data-testid="cart-lines"]').getBoundingClientRect();
+        const lines = [...document.querySelectorAll('[data-testid="cart-line"]')];
+        const r = lines.map((l) => l.getBoundingClientRect());
+        const inView = (b) => b.top >= Math.max(list.top, 0) - 0.5 && b.bottom <= Math.min(list.bottom, innerHeight) + 0.5;
+        return { n: lines.length, shown: r.filter(inView).length, newestShown: r.length > 0 && inView(r[r.length - 1]),
+          squashed: lines.map((l, k) => [k, Math.round(r[k].height), l.scrollHeight]).filter(([, h, c]) => h + 0.5 < c),
+          overlaps: r.slice(1).map((b, k) => [k, Math.round(r[k].bottom), Math.round(b.top)]).filter(([, bottom, top]) => top + 0.5 < bottom),
+          list: [Math.round(list.top), Math.round(list.bottom)], w: innerWidth, h: innerHeight };`);
+      for (const [w, h] of [[1024, 768], [1280, 800], [1920, 1080]]) {
+        await s.setWindow(w, h);
+        const codes = [BURGER, FRIES, ...[1, 2, 3, 4, 5, 6].map(demoBarcode)];
+        for (const [k, code] of codes.entries()) {
+          await scan(s, code);
+          for (const end = Date.now() + 10000; Date.now() < end && (await s.count('[data-testid="cart-line"]')) <= k; ) await sleep(50);
+          if (k === 1) { await s.click('[data-testid="fire-btn"]'); await s.waitText('[data-testid="cart-line"]', /sent to kitchen/); }
+          await sleep(150);
+          const m = await measure();
+          assert(m.n === k + 1 && m.newestShown, `the line just added is in view at ${w}x${h}: ${JSON.stringify(m)}`);
+        }
+        const m = await measure();
+        assert(m.squashed.length === 0, `no cart line shorter than its content at ${w}x${h}: ${JSON.stringify(m)}`);
+        assert(m.overlaps.length === 0, `no cart line over the next at ${w}x${h}: ${JSON.stringify(m)}`);
+        assert(m.shown >= 5, `at least 5 of ${m.n} lines in view at ${w}x${h}: ${JSON.stringify(m)}`);
+        await s.click('[data-testid="hold-btn"]');
+        for (const end = Date.now() + 5000; Date.now() < end && (await s.count('[data-testid="cart-line"]')); ) await sleep(50);
+      }
+    } finally {
+      await s.quit();
+    }
+  },
+
+  /** Issue 17, defect 14 (layout): "Remove" was clipped at every size, "Line %" wrapped, the top
+   *  bar wrapped to two rows at 1024x768, the drawer count took `<input type=number>` (spinners)
+   *  and its confirm button sat below the fold at 1280x800. Measured on the Sell, Shift and
+   *  kitchen screens at three window sizes: no visible button's text overflows it (scrollWidth >
+   *  clientWidth) and no one-label button wraps; the top bar is one row; the count's inputs are
+   *  numeric text inputs; its confirm button is in the window, on opening and with the last
+   *  count's input focused. */
+  async l_regression_no_button_clipped_top_bar_one_row_count_confirm_in_view(driver) {
+    const s = await Session.start(driver.url, app, path.join(tmp, "l"));
+    try {
+      await setUpDemo(s, "pos");
+      await login(s, "manager", "2222");
+      await openShift(s);
+      // A ticket on the kitchen screen, and a selected line (its Note, Line %, Remove) on the till.
+      await scan(s, BURGER);
+      await s.waitText('[data-testid="cart-line"]', /Cheeseburger/);
+      await s.click('[data-testid="fire-btn"]');
+      await s.waitText('[data-testid="cart-line"]', /sent to kitchen/);
+      await scan(s, LATTE);
+      await s.find('[data-testid="line-actions"]');
+      const layout = () => s.exec(`const shown = (e) => { const b = e.getBoundingClientRect(); return b.width > 0 && b.height > 0 && getComputedStyle(e).visibility !== "hidden"; };
+        const name = (e) => e.dataset.testid ?? e.textContent.trim().slice(0, 30);
+        const buttons = [...document.querySelectorAll("button")].filter(shown);
+        const clipped = buttons.filter((b) => b.scrollWidth > b.clientWidth).map((b) => [name(b), b.scrollWidth, b.clientWidth]);
+        const wrapped = buttons.filter((b) => b.childElementCount === 0 && b.textContent.trim()).filter((b) => {
+          const r = document.createRange(); r.selectNodeContents(b);
+          const tops = new Set([...r.getClientRects()].filter((q) => q.width > 0).map((q) => Math.round(q.top)));
+          return tops.size > 1; }).map(name);
+        const top = document.querySelector("header");
+        const kids = top ? [...top.children].filter(shown).map((e) => e.getBoundingClientRect()) : [];
+        const bar = top?.getBoundingClientRect();
+        const row = top?.querySelector("nav button")?.getBoundingClientRect().height ?? 0;
+        // One row: every item of the bar meets every other's height band, none is taller than a
+        // nav button (a label wrapped inside the lock button made it two rows), and the bar is no
+        // taller than a button and its padding.
+        const topBar = bar && { height: Math.round(bar.height), row: Math.round(row), oneRow: Math.max(...kids.map((k) => k.top)) < Math.min(...kids.map((k) => k.bottom)),
+          tallest: Math.round(Math.max(...[...top.querySelectorAll("*")].filter(shown).map((e) => e.getBoundingClientRect().height))) };
+        return { buttons: buttons.length, clipped, wrapped, topBar, w: innerWidth, h: innerHeight };`);
+      const check = async (screen, w, h) => {
+        const out = await layout();
+        assert(out.buttons > 3, `buttons on ${screen} at ${w}x${h}: ${JSON.stringify(out)}`);
+        assert(out.clipped.length === 0, `no button's text overflows it on ${screen} at ${w}x${h}: ${JSON.stringify(out.clipped)}`);
+        assert(out.wrapped.length === 0, `no one-label button wraps on ${screen} at ${w}x${h}: ${JSON.stringify(out.wrapped)}`);
+        const t = out.topBar;
+        assert(t && t.oneRow && t.row > 0 && t.tallest <= t.row + 1 && t.height <= t.row + 20, `the top bar is one row on ${screen} at ${w}x${h}: ${JSON.stringify(t)}`);
+      };
+      const inView = (css) => s.exec(`const e = document.querySelector(arguments[0]); if (!e) return null;
+        const b = e.getBoundingClientRect(); const hit = document.elementFromPoint((b.left + b.right) / 2, (b.top + b.bottom) / 2);
+        return { box: [Math.round(b.left), Math.round(b.top), Math.round(b.right), Math.round(b.bottom)], inside: b.top >= 0 && b.left >= 0 && b.bottom <= innerHeight && b.right <= innerWidth,
+          onTop: !!hit && (hit === e || e.contains(hit)), h: innerHeight };`, [css]);
+      for (const [w, h] of [[1024, 768], [1280, 800], [1920, 1080]]) {
+        await s.setWindow(w, h);
+        await s.click('[data-testid="nav-pos"]');
+        await s.click('[data-testid="cart-line"]');
+        await s.find('[data-testid="line-actions"]');
+        await sleep(200);
+        await check("Sell", w, h);
+        await s.click('[data-testid="nav-shift"]');
+        await s.click('[data-testid="close-shift-btn"]');
+        await s.find('[data-testid="confirm-close-btn"]');
+        await sleep(200);
+        await check("Shift", w, h);
+        const inputs = await s.exec(`return { number: document.querySelectorAll('input[type="number"]').length,
+          counts: [...document.querySelectorAll('[data-testid^="denom-"]')].map((i) => [i.type, i.inputMode]) };`);
+        assert(inputs.number === 0 && inputs.counts.length > 0 && inputs.counts.every(([t, m]) => t === "text" && m === "numeric"),
+          `the drawer count takes numeric text inputs, no spinners: ${JSON.stringify(inputs)}`);
+        const opened = await inView('[data-testid="confirm-close-btn"]');
+        assert(opened?.inside && opened.onTop, `the count's confirm button is in the window at ${w}x${h}: ${JSON.stringify(opened)}`);
+        await s.exec(`const i = [...document.querySelectorAll('[data-testid^="denom-"]')].pop(); i.focus();`);
+        await s.type(`[data-testid="${await s.exec(`return [...document.querySelectorAll('[data-testid^="denom-"]')].pop().dataset.testid;`)}"]`, "2");
+        await sleep(200);
+        const typing = await inView('[data-testid="confirm-close-btn"]');
+        assert(typing?.inside && typing.onTop, `the confirm button is in the window with the last count focused at ${w}x${h}: ${JSON.stringify(typing)}`);
+        // The sale on the till is still open: the till asks again, and that button is in view too.
+        await s.click('[data-testid="confirm-close-btn"]');
+        await s.find('[data-testid="open-sales-warning"]');
+        await sleep(200);
+        const again = await inView('[data-testid="close-anyway-btn"]');
+        assert(again?.inside && again.onTop, `"Close anyway" is in the window at ${w}x${h}: ${JSON.stringify(again)}`);
+        await s.click('[data-testid="nav-kds"]');
+        await s.find('[data-testid="bump-btn"]');
+        await sleep(200);
+        await check("Kitchen", w, h);
+      }
+    } finally {
+      await s.quit();
+    }
+  },
+
+  /** Issue 17, defect 11: kitchen tickets clipped their items silently (Table 7's grill ticket
+   *  showed 2 of its 6 items at 1920x1080) and an allergy note was smaller than the items (18 px
+   *  under 24 px). A table's grill ticket of 10 items, one with a note, measured at three window
+   *  sizes: every item wholly inside its ticket and its list (at 1920x1080 always; on smaller
+   *  screens, or a "continued" marker on the ticket that counts the items below), and the note
+   *  as large as the items, in view. */
+  async m_regression_a_kitchen_ticket_never_hides_an_item_and_notes_are_as_large(driver) {
+    const s = await Session.start(driver.url, app, path.join(tmp, "m"));
+    try {
+      await setUpDemo(s, "pos");
+      await login(s, "manager", "2222");
+      await openShift(s);
+      await s.setWindow(1920, 1080);
+      await s.click('[data-testid="new-ticket-btn"]');
+      await s.type('[data-testid="ticket-name"]', "Table 7\uE007");
+      await s.waitText('[data-testid="cart"] h2', /Table 7/);
+      for (let k = 0; k < 10; k++) {
+        await scan(s, k % 2 ? FRIES : BURGER);
+        for (const end = Date.now() + 10000; Date.now() < end && (await s.count('[data-testid="cart-line"]')) <= k; ) await sleep(50);
+      }
+      assert((await s.count('[data-testid="cart-line"]')) === 10, "ten grill lines on Table 7");
+      await s.click('[data-testid="cart-line"]');
+      const press = (label) => s.exec(`[...document.querySelectorAll("button")].find((b) => b.textContent.trim() === arguments[0]).click();`, [label]);
+      await press("Note");
+      await s.type('[data-testid="note-input"]', "Allergy: peanuts");
+      await press("Save note");
+      await s.waitText('[data-testid="cart-line"]', /Note: Allergy: peanuts/);
+      await s.click('[data-testid="fire-btn"]');
+      await s.find('[data-testid="toast-ok"]');
+      await s.click('[data-testid="nav-kds"]');
+      await s.waitText('[data-testid="kds"]', /Table 7/);
+      // At 1024x700 (the smallest window) the column is lower than the ticket's 10 items: its list
+      // scrolls and it says "continued", with the number of items below.
+      for (const [w, h] of [[1920, 1080], [1280, 800], [1024, 700]]) {
+        await s.setWindow(w, h);
+        await sleep(2500); // a poll of the board and its measuring
+        const out = await s.exec(`const t = [...document.querySelectorAll('[data-testid="kds-ticket"]')].find((e) => /Table 7/.test(e.textContent));
+          if (!t) return { w: innerWidth, h: innerHeight, tickets: document.querySelectorAll('[data-testid="kds-ticket"]').length };
+          const tb = t.getBoundingClientRect(); const ub = t.querySelector("ul").getBoundingClientRect();
+          const within = (b) => b.height > 0 && b.top >= Math.max(tb.top, ub.top, 0) - 0.5 && b.bottom <= Math.min(tb.bottom, ub.bottom, innerHeight) + 0.5;
+          const items = [...t.querySelectorAll("li")];
+          const note = t.querySelector("small.note");
+          return { items: items.length, hidden: items.filter((li) => !within(li.getBoundingClientRect())).length,
+            continued: t.querySelectorAll('[data-testid="kds-continued"]').length,
+            below: items.filter((li) => li.getBoundingClientRect().bottom > ub.bottom + 1).length,
+            says: t.querySelector('[data-testid="kds-continued"]')?.textContent ?? null,
+            noteFont: note ? parseFloat(getComputedStyle(note).fontSize) : null, itemFont: parseFloat(getComputedStyle(t.querySelector(".item")).fontSize),
+            noteShown: !!note && within(note.getBoundingClientRect()), ticket: [Math.round(tb.top), Math.round(tb.bottom)], w: innerWidth, h: innerHeight };`);
+        assert(out.items === 10, `Table 7's grill ticket with its 10 items on the board at ${w}x${h}: ${JSON.stringify(out)}`);
+        assert(out.hidden === 0 || (out.continued > 0 && !(w === 1920 && h === 1080)), `no item hidden without "continued" at ${w}x${h}: ${JSON.stringify(out)}`);
+        assert(out.noteFont >= out.itemFont && out.noteShown, `the note as large as the items and in view at ${w}x${h}: ${JSON.stringify(out)}`);
+        if (w === 1024) assert(out.continued === 1 && out.below > 0 && new RegExp(`\\b${out.below} more item`).test(out.says), `"continued" counts the items below at ${w}x${h}: ${JSON.stringify(out)}`);
+      }
     } finally {
       await s.quit();
     }
