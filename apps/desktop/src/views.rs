@@ -47,6 +47,7 @@ pub struct LineView {
     pub discount: Option<DiscountView>,
     pub modifiers: Vec<String>,
     pub note: String,
+    /// Sent to a kitchen station (fired, and the item has one).
     pub fired: bool,
     pub price_overridden: bool,
     /// Still refundable (quantity) when the view is for a refund.
@@ -132,7 +133,9 @@ pub fn sale_view(
             discount: l.discount.as_ref().map(Into::into),
             modifiers: l.modifiers.iter().map(|m| m.name.clone()).collect(),
             note: l.note.clone(),
-            fired: l.fired_at.is_some(),
+            // "Sent to kitchen" only for a line a kitchen station received: a retail item
+            // (no station) fired with its table was sent nowhere (issue 17, defect 15).
+            fired: l.fired_at.is_some() && l.station.is_some(),
             price_overridden: l.price_override.is_some(),
             refundable_qty: refundable.map(|r| r.get(line_id).map(|x| x.0).unwrap_or(0)),
             track_stock: l.track_stock,

@@ -525,8 +525,7 @@ impl Sale {
                     && l.course == course.max(1)
                     && l.catalog_price == price
                     && l.modifiers.len() == modifiers.len()
-                    && l
-                        .modifiers
+                    && l.modifiers
                         .iter()
                         .zip(modifiers)
                         .all(|(m, (g, o))| &m.group == g && &m.option == o)

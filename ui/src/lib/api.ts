@@ -63,6 +63,8 @@ export interface SaleView {
 export interface SaleSummary {
   id: string; status: string; ticket: string | null; receipt_no: string | null; opened_at: number;
   closed_at: number | null; total: number; paid: number; line_count: number;
+  /** Who opened it: a held sale is theirs (core lists it only for them and managers). */
+  opened_by: string | null; opened_by_name: string | null;
 }
 export interface StockRow {
   item_id: string; sku: string; name: string; on_hand: number; low_stock_threshold: number;

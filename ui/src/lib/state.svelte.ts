@@ -11,7 +11,13 @@ export const app = $state({
   screen: "pos" as Screen,
   toasts: [] as Toast[],
   busy: null as null | { label: string; progress: number | null },
+  /** The pay dialog is open (a payment is under way): the idle lock waits (issue 17, defect 15). */
+  paying: false,
 });
+
+/** Sales put on hold in this run of the app: they come back only from Tickets, never into the
+ *  cart at a login (issue 17, defect 13). */
+export const held = new Set<string>();
 
 let next = 1;
 /** At most two toasts at once (the newest), at the top left where they cover neither Pay, the

@@ -37,11 +37,16 @@ pub fn categories(state: State<'_, AppState>) -> CmdResult<Vec<CategoryView>> {
 #[tauri::command(rename_all = "snake_case")]
 pub fn items_in_category(
     state: State<'_, AppState>,
-    category_id: String,
+    category_id: Option<String>,
 ) -> CmdResult<Vec<ItemSummary>> {
-    let cat = id(&category_id)?;
+    let cat = category_id.as_deref().map(id).transpose()?;
     let inner = state.lock();
-    let out = inner.store()?.items_in_category(&cat.to_string())?;
+    let store = inner.store()?;
+    // No category: the items in none ("Other" on the Sell grid).
+    let out = match cat {
+        Some(cat) => store.items_in_category(&cat.to_string())?,
+        None => store.items_without_category()?,
+    };
     Ok(out)
 }
 

@@ -38,12 +38,14 @@ pub fn open_sale(state: State<'_, AppState>, ticket: Option<String>) -> CmdResul
     view(&mut inner, sale_id)
 }
 
-/// Open sales and tickets (held sales, tables, tabs), oldest first. The POS restores its cart
-/// from here after a restart.
+/// Open sales and tickets the logged-in user may take up (their own held sales, or everyone's
+/// for a manager; every table and tab: `Store::open_sales_for`), oldest first. The POS restores
+/// its own cart from here after a restart.
 #[tauri::command(rename_all = "snake_case")]
 pub fn open_sales(state: State<'_, AppState>) -> CmdResult<Vec<SaleSummary>> {
     let inner = state.lock();
-    let out = inner.store()?.open_sales()?;
+    let actor = inner.actor()?;
+    let out = inner.store()?.open_sales_for(&actor)?;
     Ok(out)
 }
 

@@ -5,6 +5,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use super::{Store, StoreError};
+use crate::auth::Actor;
 use crate::catalog::CatalogError;
 
 /// An item as the sell screen and search show it.
@@ -34,6 +35,9 @@ pub struct SaleSummary {
     pub total: i64,
     pub paid: i64,
     pub line_count: i64,
+    /// Who opened it (a held sale belongs to them) and their name, when the staff list has it.
+    pub opened_by: Option<String>,
+    pub opened_by_name: Option<String>,
 }
 
 /// Stock of one item in this store.
@@ -185,6 +189,21 @@ impl Store {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// Active items in no category, or in one that does not exist (deleted, or not synced yet):
+    /// the Sell grid's "Other", so that no item is out of reach of a tap (issue 17, defect 15).
+    pub fn items_without_category(&self) -> Result<Vec<ItemSummary>, StoreError> {
+        let sql = format!(
+            "SELECT {ITEM_COLUMNS} FROM p_items i
+             LEFT JOIN p_item_store_prices sp ON sp.doc_id = i.doc_id AND sp.store_id = ?1
+             WHERE i.active = 1 AND (i.category_id IS NULL OR i.category_id = ''
+                   OR i.category_id NOT IN (SELECT doc_id FROM p_categories))
+             ORDER BY i.name"
+        );
+        let mut stmt = self.conn().prepare_cached(&sql)?;
+        let rows = stmt.query_map(params![self.identity().store_id.to_string()], item_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     /// Categories in grid order: `(id, name, colour)`.
     pub fn categories(&self) -> Result<Vec<(Uuid, String, String)>, StoreError> {
         let mut stmt = self
@@ -196,7 +215,8 @@ impl Store {
 
     fn sales_where(&self, clause: &str, limit: i64) -> Result<Vec<SaleSummary>, StoreError> {
         let sql = format!(
-            "SELECT doc_id, status, ticket, receipt_no, opened_at, closed_at, total, paid, line_count
+            "SELECT doc_id, status, ticket, receipt_no, opened_at, closed_at, total, paid, line_count,
+                    opened_by, (SELECT name FROM staff WHERE staff.user_id = p_sales.opened_by)
              FROM p_sales WHERE {clause} LIMIT ?1"
         );
         let mut stmt = self.conn().prepare_cached(&sql)?;
@@ -211,6 +231,8 @@ impl Store {
                 total: r.get(6)?,
                 paid: r.get(7)?,
                 line_count: r.get(8)?,
+                opened_by: r.get(9)?,
+                opened_by_name: r.get(10)?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -219,6 +241,21 @@ impl Store {
     /// Open sales and tickets of the store, oldest first (shared across terminals).
     pub fn open_sales(&self) -> Result<Vec<SaleSummary>, StoreError> {
         self.sales_where("status = 'open' ORDER BY opened_at", 1000)
+    }
+
+    /// The open sales `actor` may take up, oldest first: every table or tab (shared by the
+    /// store's tills), but a held counter sale (no ticket) only for the one who opened it, or
+    /// for someone who may void it (`sale.void`: a manager), issue 17 defect 13.
+    pub fn open_sales_for(&self, actor: &Actor) -> Result<Vec<SaleSummary>, StoreError> {
+        let everyone = crate::auth::can(actor.role, crate::auth::Permission::SaleVoid);
+        let me = actor.user_id.to_string();
+        Ok(self
+            .open_sales()?
+            .into_iter()
+            .filter(|s| {
+                everyone || s.ticket.is_some() || s.opened_by.as_deref() == Some(me.as_str())
+            })
+            .collect())
     }
 
     /// Closed sales, newest first.

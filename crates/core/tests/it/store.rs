@@ -741,3 +741,70 @@ fn regression_the_same_item_added_twice_is_one_line_of_two_on_a_counter_sale() {
     let b = f.store.add_item(&m, table, croissant, 1, &[], 1).unwrap();
     assert_ne!(a, b);
 }
+
+/// Issue 17, defect 13: the newest held sale went to whoever logged in next, and every till
+/// listed every hold. A held counter sale belongs to its cashier: only they, or a manager (who
+/// may void it), see it; a table is the store's, listed for everyone; the list names who opened
+/// each one.
+#[test]
+fn defect_13_a_held_sale_belongs_to_its_cashier() {
+    let mut f = demo_store();
+    let (c, m, k) = (f.demo.cashier, f.demo.manager, f.demo.kitchen);
+    let held = f.store.open_sale(&c, None).unwrap();
+    f.store.scan(&c, held, &f.demo.barcodes["KIT-BUR"]).unwrap();
+    let managers = f.store.open_sale(&m, None).unwrap();
+    let table = f.store.open_sale(&m, Some("Table 2".into())).unwrap();
+
+    let ids = |v: Vec<pos_core::store::SaleSummary>| {
+        let mut ids = v.into_iter().map(|s| s.id).collect::<Vec<_>>();
+        ids.sort();
+        ids
+    };
+    let sorted = |mut v: Vec<Uuid>| {
+        v.sort();
+        v
+    };
+    assert_eq!(
+        ids(f.store.open_sales_for(&c).unwrap()),
+        sorted(vec![held, table])
+    );
+    assert_eq!(ids(f.store.open_sales_for(&k).unwrap()), vec![table]);
+    assert_eq!(
+        ids(f.store.open_sales_for(&m).unwrap()),
+        sorted(vec![held, managers, table])
+    );
+    let all = f.store.open_sales_for(&c).unwrap();
+    let mine = all.iter().find(|s| s.id == held).unwrap();
+    assert_eq!(
+        mine.opened_by.as_deref(),
+        Some(c.user_id.to_string().as_str())
+    );
+    assert_eq!(mine.opened_by_name.as_deref(), Some("Carl Cashier"));
+}
+
+/// Issue 17, defect 15: an item in no category (or in one that is gone) was on no tile of the
+/// Sell grid. `items_without_category` lists them for its "Other".
+#[test]
+fn defect_15_items_without_a_category_are_listed_for_other() {
+    let mut f = demo_store();
+    let m = f.demo.manager;
+    assert!(
+        f.store.items_without_category().unwrap().is_empty(),
+        "the demo files every item"
+    );
+    let loose = f
+        .store
+        .create_item(&m, item("Gift card", 1000, "standard", None))
+        .unwrap();
+    let mut stray = item("Postcard", 150, "standard", None);
+    stray.category_id = Some(Uuid::now_v7().to_string());
+    let stray = f.store.create_item(&m, stray).unwrap();
+    let ids: Vec<Uuid> = f
+        .store
+        .items_without_category()
+        .unwrap()
+        .into_iter()
+        .map(|i| i.id)
+        .collect();
+    assert_eq!(ids, vec![loose, stray]);
+}
