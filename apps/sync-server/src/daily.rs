@@ -174,17 +174,12 @@ async fn recipients(state: &AppState, tenant: Uuid, store: Uuid) -> Result<Vec<S
     Ok(out)
 }
 
+/// `12.34 EUR`, by the currency's own exponent (the core's `Money` text).
 fn money(minor: i64, currency: Option<&str>) -> String {
-    let sign = if minor < 0 { "-" } else { "" };
-    let m = minor.unsigned_abs();
-    format!(
-        "{sign}{}.{:02} {}",
-        m / 100,
-        m % 100,
-        currency.unwrap_or("")
-    )
-    .trim_end()
-    .to_string()
+    match currency.map(pos_core::money::Currency::from_code) {
+        Some(Ok(c)) => pos_core::money::Money::new(minor, c).to_string(),
+        _ => pos_core::money::format_minor(minor, 2),
+    }
 }
 
 fn cell(t: &Table, row: usize, col: &str) -> i64 {
@@ -212,19 +207,7 @@ fn render(store: &ScopeStore, day: Day, summary: &Table, tenders: &Table) -> Str
     );
     let has_row = !summary.rows.is_empty();
     let counts = [Metric::SalesCount, Metric::RefundsCount, Metric::VoidsCount];
-    for m in [
-        Metric::SalesCount,
-        Metric::GrossSales,
-        Metric::Discounts,
-        Metric::SalesTotal,
-        Metric::RefundsCount,
-        Metric::Refunds,
-        Metric::NetTotal,
-        Metric::Tax,
-        Metric::NetExTax,
-        Metric::VoidsCount,
-        Metric::VoidsValue,
-    ] {
+    for &m in reports::SUMMARY_METRICS {
         let v = if has_row {
             cell(summary, 0, m.key())
         } else {

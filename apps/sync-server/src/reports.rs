@@ -9,7 +9,7 @@
 //! number of quarter hours, so no bucket straddles two days or two hours, and Postgres's own
 //! time-zone rules are never asked: the till, the server and the console share one rule.
 //!
-//! **Where each metric's SQL lives.** In the `*_SQL` constants below, one per source table,
+//! **Where each metric's SQL lives.** In the `*_sql` functions below, one per source table,
 //! each column named after the `pos_core::metrics::Metric` it feeds. A test computes the same
 //! figures from the documents (`Figures`) and compares them to the minor unit.
 //!
@@ -385,6 +385,15 @@ impl Scope {
             r.thresholds.push(end);
         }
         Ok(r)
+    }
+
+    /// The business day of a day bucket (`width_bucket` over the range's day starts: 1 is
+    /// `from`).
+    fn day(&self, bucket: i64) -> Result<Day, ApiError> {
+        let from = self
+            .from
+            .ok_or_else(|| ApiError::Internal("a day bucket without a range".into()))?;
+        calendar::add_days(from, bucket - 1).map_err(ApiError::internal)
     }
 
     /// The store of a row, by the id the projections hold.
@@ -906,12 +915,20 @@ fn sales_sql(by_day: bool) -> String {
     format!(
         "SELECT x.store_id, {} AS b, count(*)::bigint, sum(p.subtotal)::bigint,
                 sum(p.discount)::bigint, sum(p.total)::bigint, sum(p.tax)::bigint
-         FROM {STORES_RANGES} CROSS JOIN LATERAL (
-             SELECT p.closed_at, p.subtotal, p.discount, p.total, p.tax FROM p_sales p
+         FROM {} GROUP BY x.store_id, b",
+        bucket("p.closed_at", by_day),
+        closed_sales_of_stores("p.closed_at, p.subtotal, p.discount, p.total, p.tax")
+    )
+}
+
+/// Every store's closed sales of its range, `p`, with the columns `cols` (only what the
+/// statement reads: the summary's are all in the covering index `p_sales_report`).
+fn closed_sales_of_stores(cols: &str) -> String {
+    format!(
+        "{STORES_RANGES} CROSS JOIN LATERAL (
+             SELECT {cols} FROM p_sales p
              WHERE p.tenant_id = $1 AND p.store_id = x.store_id AND p.status = 'closed'
-             AND p.closed_at >= x.s AND p.closed_at < x.e OFFSET 0) p
-         GROUP BY x.store_id, b",
-        bucket("p.closed_at", by_day)
+             AND p.closed_at >= x.s AND p.closed_at < x.e OFFSET 0) p"
     )
 }
 
@@ -951,19 +968,6 @@ fn refunds_of_stores(by_sale_day: bool) -> String {
     }
 }
 
-/// The refunds of the range and the instant each counts at: `r` is the refund, `at` when it
-/// counts (the refund's own time, or its sale's close for `refunds_by=sale_day`).
-fn refunds_from(by_sale_day: bool) -> &'static str {
-    if by_sale_day {
-        "p_refunds r JOIN p_sales s ON s.tenant_id = r.tenant_id AND s.doc_id = r.sale_id
-         CROSS JOIN LATERAL (SELECT s.closed_at AS at) w
-         WHERE r.tenant_id = $1 AND r.store_id = $2 AND s.closed_at >= $3 AND s.closed_at < $4"
-    } else {
-        "p_refunds r CROSS JOIN LATERAL (SELECT r.created_at AS at) w
-         WHERE r.tenant_id = $1 AND r.store_id = $2 AND r.created_at >= $3 AND r.created_at < $4"
-    }
-}
-
 /// `refunds_count`, `refunds`, and the refunds' part of `tax`.
 fn refunds_sql(by_sale_day: bool, by_day: bool) -> String {
     format!(
@@ -975,44 +979,49 @@ fn refunds_sql(by_sale_day: bool, by_day: bool) -> String {
     )
 }
 
-/// `tenders`, the sales' side: each payment to its own tender.
-const SALE_TENDERS_SQL: &str = "SELECT s.closed_at / 900000 AS b, p.tender, count(*)::bigint,
-        sum(p.amount)::bigint
-    FROM p_sales s JOIN p_sale_payments p ON p.tenant_id = s.tenant_id AND p.doc_id = s.doc_id
-    WHERE s.tenant_id = $1 AND s.store_id = $2 AND s.status = 'closed'
-        AND s.closed_at >= $3 AND s.closed_at < $4 GROUP BY b, p.tender";
-
-/// `tenders`, the refunds' side.
-fn refund_tenders_sql(by_sale_day: bool) -> String {
+/// `tenders`, the sales' side, by business day: each payment to its own tender.
+fn sale_tenders_sql() -> String {
     format!(
-        "SELECT w.at / 900000 AS b, t.tender, count(*)::bigint, sum(t.amount)::bigint
-         FROM {} GROUP BY b, t.tender",
-        refunds_from(by_sale_day).replacen(
-            "p_refunds r",
-            "p_refunds r JOIN p_refund_tenders t ON t.tenant_id = r.tenant_id AND t.doc_id = r.doc_id",
-            1
-        )
+        "SELECT x.store_id, {} AS b, pay.tender, count(*)::bigint, sum(pay.amount)::bigint
+         FROM {} JOIN p_sale_payments pay ON pay.tenant_id = p.tenant_id AND pay.doc_id = p.doc_id
+         GROUP BY x.store_id, b, pay.tender",
+        bucket("p.closed_at", true),
+        closed_sales_of_stores("p.tenant_id, p.doc_id, p.closed_at")
     )
 }
 
-/// `tax` per rate, the sales' side.
-const SALE_TAXES_SQL: &str = "SELECT s.closed_at / 900000 AS b, t.rate_bp, sum(t.net)::bigint,
-        sum(t.tax)::bigint, sum(t.gross)::bigint
-    FROM p_sales s JOIN p_sale_taxes t ON t.tenant_id = s.tenant_id AND t.doc_id = s.doc_id
-    WHERE s.tenant_id = $1 AND s.store_id = $2 AND s.status = 'closed'
-        AND s.closed_at >= $3 AND s.closed_at < $4 GROUP BY b, t.rate_bp";
+/// `tenders`, the refunds' side, by business day.
+fn refund_tenders_sql(by_sale_day: bool) -> String {
+    format!(
+        "SELECT x.store_id, {} AS b, rt.tender, count(*)::bigint, sum(rt.amount)::bigint
+         FROM {} JOIN p_refund_tenders rt ON rt.tenant_id = r.tenant_id AND rt.doc_id = r.doc_id
+         GROUP BY x.store_id, b, rt.tender",
+        bucket("w.at", true),
+        refunds_of_stores(by_sale_day)
+    )
+}
 
-/// `tax` per rate, the refunds' side.
+/// `tax` per rate, the sales' side, by business day.
+fn sale_taxes_sql() -> String {
+    format!(
+        "SELECT x.store_id, {} AS b, tx.rate_bp, sum(tx.net)::bigint, sum(tx.tax)::bigint,
+                sum(tx.gross)::bigint
+         FROM {} JOIN p_sale_taxes tx ON tx.tenant_id = p.tenant_id AND tx.doc_id = p.doc_id
+         GROUP BY x.store_id, b, tx.rate_bp",
+        bucket("p.closed_at", true),
+        closed_sales_of_stores("p.tenant_id, p.doc_id, p.closed_at")
+    )
+}
+
+/// `tax` per rate, the refunds' side, by business day.
 fn refund_taxes_sql(by_sale_day: bool) -> String {
     format!(
-        "SELECT w.at / 900000 AS b, t.rate_bp, sum(t.net)::bigint, sum(t.tax)::bigint,
-                sum(t.gross)::bigint
-         FROM {} GROUP BY b, t.rate_bp",
-        refunds_from(by_sale_day).replacen(
-            "p_refunds r",
-            "p_refunds r JOIN p_refund_taxes t ON t.tenant_id = r.tenant_id AND t.doc_id = r.doc_id",
-            1
-        )
+        "SELECT x.store_id, {} AS b, tx.rate_bp, sum(tx.net)::bigint, sum(tx.tax)::bigint,
+                sum(tx.gross)::bigint
+         FROM {} JOIN p_refund_taxes tx ON tx.tenant_id = r.tenant_id AND tx.doc_id = r.doc_id
+         GROUP BY x.store_id, b, tx.rate_bp",
+        bucket("w.at", true),
+        refunds_of_stores(by_sale_day)
     )
 }
 
@@ -1020,11 +1029,9 @@ fn refund_taxes_sql(by_sale_day: bool) -> String {
 fn item_sales_sql() -> String {
     format!(
         "SELECT l.item_id, max(l.name), sum(l.qty)::bigint, sum(l.total)::bigint
-         FROM {STORES_RANGES} CROSS JOIN LATERAL (
-             SELECT * FROM p_sales p WHERE p.tenant_id = $1 AND p.store_id = x.store_id
-             AND p.status = 'closed' AND p.closed_at >= x.s AND p.closed_at < x.e OFFSET 0) p
-         JOIN p_sale_lines l ON l.tenant_id = p.tenant_id AND l.doc_id = p.doc_id
-         GROUP BY l.item_id"
+         FROM {} JOIN p_sale_lines l ON l.tenant_id = p.tenant_id AND l.doc_id = p.doc_id
+         GROUP BY l.item_id",
+        closed_sales_of_stores("p.tenant_id, p.doc_id")
     )
 }
 
@@ -1092,6 +1099,21 @@ fn check_group<'a>(scope: &'a Scope, allowed: &[&'a str]) -> Result<&'a str, Api
     }
 }
 
+/// The sales summary's figures, in its columns' order (the daily summary email prints the same).
+pub const SUMMARY_METRICS: &[Metric] = &[
+    Metric::SalesCount,
+    Metric::GrossSales,
+    Metric::Discounts,
+    Metric::SalesTotal,
+    Metric::RefundsCount,
+    Metric::Refunds,
+    Metric::NetTotal,
+    Metric::Tax,
+    Metric::NetExTax,
+    Metric::VoidsCount,
+    Metric::VoidsValue,
+];
+
 async fn sales_summary(state: &AppState, scope: &Scope) -> Result<Table, ApiError> {
     let group = check_group(scope, &["day", "hour", "store"])?;
     let mut columns = vec!["store_id", "store_code"];
@@ -1100,19 +1122,7 @@ async fn sales_summary(state: &AppState, scope: &Scope) -> Result<Table, ApiErro
         "hour" => columns.extend(["business_day", "hour"]),
         _ => {}
     }
-    for m in [
-        Metric::SalesCount,
-        Metric::GrossSales,
-        Metric::Discounts,
-        Metric::SalesTotal,
-        Metric::RefundsCount,
-        Metric::Refunds,
-        Metric::NetTotal,
-        Metric::Tax,
-        Metric::NetExTax,
-        Metric::VoidsCount,
-        Metric::VoidsValue,
-    ] {
+    for m in SUMMARY_METRICS {
         columns.push(m.key());
     }
     let mut t = Table::new(&columns);
@@ -1128,15 +1138,9 @@ async fn sales_summary(state: &AppState, scope: &Scope) -> Result<Table, ApiErro
     // By day (and so by store), SQL buckets by business day directly (a month of 20 stores is
     // 620 groups); by hour, in 15-minute buckets that Rust places.
     let by_day = group != "hour";
-    let from = scope
-        .from
-        .ok_or_else(|| ApiError::Internal("a summary without a range".into()))?;
     let place = |st: &ScopeStore, b: i64| -> Result<(Day, i8), ApiError> {
         if by_day {
-            Ok((
-                calendar::add_days(from, b - 1).map_err(ApiError::internal)?,
-                0,
-            ))
+            Ok((scope.day(b)?, 0))
         } else {
             place(st, b)
         }
@@ -1341,52 +1345,55 @@ async fn tenders(state: &AppState, scope: &Scope) -> Result<Table, ApiError> {
         "refunds_amount",
         "net_amount",
     ]);
-    let refunds_sql = refund_tenders_sql(scope.refunds_by_sale_day);
-    for s in &scope.stores {
-        let (start, end) = scope.bounds(s)?;
-        let sid = s.store_id.to_string();
-        // (day, tender) → (payments, sales amount, refunds, refunds amount)
-        let mut g: BTreeMap<(Day, String), (i64, i64, i64, i64)> = BTreeMap::new();
-        let sold: Vec<(i64, Option<String>, i64, i64)> = query_as(SALE_TENDERS_SQL)
-            .bind(scope.tenant)
-            .bind(&sid)
-            .bind(start)
-            .bind(end)
-            .fetch_all(data(state))
-            .await?;
-        for (b, tender, n, amount) in sold {
-            let (d, _) = place(s, b)?;
-            let e = g.entry((d, tender.unwrap_or_default())).or_default();
-            e.0 += n;
-            e.1 += amount;
-        }
-        let back: Vec<(i64, Option<String>, i64, i64)> =
-            query_as(AssertSqlSafe(refunds_sql.clone()))
-                .bind(scope.tenant)
-                .bind(&sid)
-                .bind(start)
-                .bind(end)
-                .fetch_all(data(state))
-                .await?;
-        for (b, tender, n, amount) in back {
-            let (d, _) = place(s, b)?;
-            let e = g.entry((d, tender.unwrap_or_default())).or_default();
-            e.2 += n;
-            e.3 += amount;
-        }
-        for ((day, tender), (n, amount, rn, ramount)) in g {
-            t.push(vec![
-                sid.clone().into(),
-                s.code.clone().into(),
-                day.to_string().into(),
-                tender.into(),
-                n.into(),
-                amount.into(),
-                rn.into(),
-                ramount.into(),
-                (amount - ramount).into(),
-            ]);
-        }
+    let ranges = scope.ranges()?;
+    // (store, day, tender) → (payments, sales amount, refunds, refunds amount)
+    let mut g: BTreeMap<(usize, Day, String), (i64, i64, i64, i64)> = BTreeMap::new();
+    let sold: Vec<(String, i64, Option<String>, i64, i64)> = ranges
+        .bind(query_as(AssertSqlSafe(sale_tenders_sql())), scope.tenant)
+        .fetch_all(data(state))
+        .await?;
+    for (sid, b, tender, n, amount) in sold {
+        let e = g
+            .entry((
+                scope.store(&sid)?.0,
+                scope.day(b)?,
+                tender.unwrap_or_default(),
+            ))
+            .or_default();
+        e.0 += n;
+        e.1 += amount;
+    }
+    let back: Vec<(String, i64, Option<String>, i64, i64)> = ranges
+        .bind(
+            query_as(AssertSqlSafe(refund_tenders_sql(scope.refunds_by_sale_day))),
+            scope.tenant,
+        )
+        .fetch_all(data(state))
+        .await?;
+    for (sid, b, tender, n, amount) in back {
+        let e = g
+            .entry((
+                scope.store(&sid)?.0,
+                scope.day(b)?,
+                tender.unwrap_or_default(),
+            ))
+            .or_default();
+        e.2 += n;
+        e.3 += amount;
+    }
+    for ((i, day, tender), (n, amount, rn, ramount)) in g {
+        let s = &scope.stores[i];
+        t.push(vec![
+            s.store_id.to_string().into(),
+            s.code.clone().into(),
+            day.to_string().into(),
+            tender.into(),
+            n.into(),
+            amount.into(),
+            rn.into(),
+            ramount.into(),
+            (amount - ramount).into(),
+        ]);
     }
     Ok(t)
 }
@@ -1401,53 +1408,51 @@ async fn taxes(state: &AppState, scope: &Scope) -> Result<Table, ApiError> {
         "tax",
         "gross",
     ]);
-    let refunds_sql = refund_taxes_sql(scope.refunds_by_sale_day);
-    for s in &scope.stores {
-        let (start, end) = scope.bounds(s)?;
-        let sid = s.store_id.to_string();
-        let mut g: BTreeMap<(Day, i64), (i64, i64, i64)> = BTreeMap::new();
-        let sold: Vec<(i64, Option<i64>, i64, i64, i64)> = query_as(SALE_TAXES_SQL)
-            .bind(scope.tenant)
-            .bind(&sid)
-            .bind(start)
-            .bind(end)
+    let ranges = scope.ranges()?;
+    let mut g: BTreeMap<(usize, Day, i64), (i64, i64, i64)> = BTreeMap::new();
+    for (sql, sign) in [
+        (sale_taxes_sql(), 1),
+        (refund_taxes_sql(scope.refunds_by_sale_day), -1),
+    ] {
+        let rows: Vec<(String, i64, Option<i64>, i64, i64, i64)> = ranges
+            .bind(query_as(AssertSqlSafe(sql)), scope.tenant)
             .fetch_all(data(state))
             .await?;
-        for (b, rate, net, tax, gross) in sold {
-            let (d, _) = place(s, b)?;
-            let e = g.entry((d, rate.unwrap_or(0))).or_default();
-            e.0 += net;
-            e.1 += tax;
-            e.2 += gross;
-        }
-        let back: Vec<(i64, Option<i64>, i64, i64, i64)> =
-            query_as(AssertSqlSafe(refunds_sql.clone()))
-                .bind(scope.tenant)
-                .bind(&sid)
-                .bind(start)
-                .bind(end)
-                .fetch_all(data(state))
-                .await?;
-        for (b, rate, net, tax, gross) in back {
-            let (d, _) = place(s, b)?;
-            let e = g.entry((d, rate.unwrap_or(0))).or_default();
-            e.0 -= net;
-            e.1 -= tax;
-            e.2 -= gross;
-        }
-        for ((day, rate), (net, tax, gross)) in g {
-            t.push(vec![
-                sid.clone().into(),
-                s.code.clone().into(),
-                day.to_string().into(),
-                rate.into(),
-                net.into(),
-                tax.into(),
-                gross.into(),
-            ]);
+        for (sid, b, rate, net, tax, gross) in rows {
+            let e = g
+                .entry((scope.store(&sid)?.0, scope.day(b)?, rate.unwrap_or(0)))
+                .or_default();
+            e.0 += sign * net;
+            e.1 += sign * tax;
+            e.2 += sign * gross;
         }
     }
+    for ((i, day, rate), (net, tax, gross)) in g {
+        let s = &scope.stores[i];
+        t.push(vec![
+            s.store_id.to_string().into(),
+            s.code.clone().into(),
+            day.to_string().into(),
+            rate.into(),
+            net.into(),
+            tax.into(),
+            gross.into(),
+        ]);
+    }
     Ok(t)
+}
+
+/// The tenant's people by id (as the documents name them), for the cashier columns.
+async fn user_names(state: &AppState, tenant: Uuid) -> Result<HashMap<String, String>, ApiError> {
+    let rows: Vec<(Uuid, String)> =
+        query_as("SELECT user_id, name FROM users WHERE tenant_id = $1")
+            .bind(tenant)
+            .fetch_all(data(state))
+            .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, n)| (id.to_string(), n))
+        .collect())
 }
 
 /// Per cashier figures of loss prevention.
@@ -1508,19 +1513,20 @@ async fn staff(state: &AppState, scope: &Scope) -> Result<Table, ApiError> {
         "store_refund_rate_bp",
         "no_sales",
     ]);
-    let names: Vec<(Uuid, String)> =
-        query_as("SELECT user_id, name FROM users WHERE tenant_id = $1")
-            .bind(scope.tenant)
-            .fetch_all(data(state))
-            .await?;
-    let names: HashMap<String, String> = names
-        .into_iter()
-        .map(|(id, n)| (id.to_string(), n))
-        .collect();
-    let refunds_sql = format!(
-        "SELECT r.refunded_by, count(*)::bigint, sum(r.total)::bigint FROM {} GROUP BY r.refunded_by",
-        refunds_from(scope.refunds_by_sale_day)
-    );
+    let names = user_names(state, scope.tenant).await?;
+    // Refunds per store and cashier, every store in one statement.
+    let refunds: Vec<(String, Option<String>, i64, i64)> = scope
+        .ranges()?
+        .bind(
+            query_as(AssertSqlSafe(format!(
+                "SELECT x.store_id, r.refunded_by, count(*)::bigint, sum(r.total)::bigint
+                 FROM {} GROUP BY x.store_id, r.refunded_by",
+                refunds_of_stores(scope.refunds_by_sale_day)
+            ))),
+            scope.tenant,
+        )
+        .fetch_all(data(state))
+        .await?;
     for s in &scope.stores {
         let (start, end) = scope.bounds(s)?;
         let sid = s.store_id.to_string();
@@ -1560,17 +1566,10 @@ async fn staff(state: &AppState, scope: &Scope) -> Result<Table, ApiError> {
             e.voids_count += n;
             e.voids_value += value;
         }
-        let back: Vec<(Option<String>, i64, i64)> = query_as(AssertSqlSafe(refunds_sql.clone()))
-            .bind(scope.tenant)
-            .bind(&sid)
-            .bind(start)
-            .bind(end)
-            .fetch_all(data(state))
-            .await?;
-        for (who, n, total) in back {
-            let e = by.entry(who.unwrap_or_default()).or_default();
-            e.refunds_count += n;
-            e.refunds += total;
+        for (_, who, n, total) in refunds.iter().filter(|r| r.0 == sid) {
+            let e = by.entry(who.clone().unwrap_or_default()).or_default();
+            e.refunds_count += *n;
+            e.refunds += *total;
         }
         let no_sales: Vec<(Option<String>, i64)> = query_as(
             "SELECT e.by, count(*)::bigint
@@ -1909,15 +1908,7 @@ async fn late_cause(
 
 async fn cash(state: &AppState, scope: &Scope) -> Result<Table, ApiError> {
     let group = check_group(scope, &["shift", "cashier"])?;
-    let names: Vec<(Uuid, String)> =
-        query_as("SELECT user_id, name FROM users WHERE tenant_id = $1")
-            .bind(scope.tenant)
-            .fetch_all(data(state))
-            .await?;
-    let names: HashMap<String, String> = names
-        .into_iter()
-        .map(|(id, n)| (id.to_string(), n))
-        .collect();
+    let names = user_names(state, scope.tenant).await?;
     let mut t = if group == "shift" {
         Table::new(&[
             "store_id",
