@@ -120,6 +120,14 @@ async function wedge(s, text) {
   await s.cmd("DELETE", "/actions").catch(() => null);
 }
 
+/** Waits until `css` matches `n` elements. */
+async function waitCount(s, css, n, timeout = 10000) {
+  const end = Date.now() + timeout;
+  let c;
+  while (Date.now() < end) { if ((c = await s.count(css)) === n) return; await sleep(50); }
+  throw new Error(`${css}: ${c} elements, never ${n}`);
+}
+
 function assert(cond, msg) { if (!cond) throw new Error(`assertion failed: ${msg}`); }
 
 /** What the back office shows of an import: the picker, the progress overlay, the toasts and
@@ -806,9 +814,10 @@ const tests = {
 
   /** Issue 17, defect 12: buttons did not follow permissions. A cashier filled in a whole refund
    *  before "not allowed (sale.refund)"; a kitchen user landed on Sell with Pay enabled. What the
-   *  role may not do is disabled (from the user's permissions, core's `can`): a cashier's Void and
-   *  Refund; a kitchen user lands on the KDS, and on Sell sees Pay, Void and Refund disabled; a
-   *  manager has them all. */
+   *  role may not do is disabled or asks for a manager's PIN (from the user's permissions, core's
+   *  `can`): a cashier voids and refunds with a manager's PIN (a wrong one voids nothing); a
+   *  kitchen user lands on the KDS, and on Sell sees Pay, Void and Refund disabled; a manager has
+   *  them all without a PIN. */
   async n_regression_buttons_follow_permissions(driver) {
     const s = await Session.start(driver.url, app, path.join(tmp, "n"));
     const disabled = (id) => s.exec(`return document.querySelector('[data-testid="${id}"]')?.disabled ?? null;`);
@@ -819,8 +828,34 @@ const tests = {
       await scan(s, LATTE);
       await s.waitText('[data-testid="sale-total"]', /3\.50/);
       assert((await disabled("pay-btn")) === false, "the cashier may take payment");
-      assert((await disabled("void-btn")) === true, "a cashier's Void is disabled (sale.void)");
-      assert((await disabled("refund-btn")) === true, "a cashier's Refund is disabled (sale.refund)");
+      // A cashier's Void and Refund ask for a manager's PIN (sale.void, sale.refund), then work.
+      const label = (id) => s.exec(`return document.querySelector('[data-testid="${id}"]').textContent;`);
+      assert(/🔒/.test(await label("void-btn")) && /🔒/.test(await label("refund-btn")), "a cashier's Void and Refund say they need a PIN");
+      await s.click('[data-testid="void-btn"]');
+      await s.find('[data-testid="approve-dialog"]');
+      await s.click('[data-testid="approver-manager"]');
+      await s.keys("1111", '[data-testid="approve-pin"] ');
+      await s.click('[data-testid="approve-pin-enter"]');
+      await s.waitText('[data-testid="approve-dialog"] .error-text', /wrong pin/i);
+      assert((await s.count('[data-testid="cart-line"]')) === 1, "a wrong PIN voids nothing");
+      await s.keys("2222", '[data-testid="approve-pin"] ');
+      await s.click('[data-testid="approve-pin-enter"]');
+      await waitCount(s, '[data-testid="approve-dialog"]', 0);
+      await waitCount(s, '[data-testid="cart-line"]', 0);
+      const latte = await payInCash(s, LATTE, /3\.50/);
+      await s.click('[data-testid="new-sale-btn"]');
+      await s.click('[data-testid="refund-btn"]');
+      await s.find('[data-testid="approve-dialog"]');
+      await s.click('[data-testid="approver-manager"]');
+      await s.keys("2222", '[data-testid="approve-pin"] ');
+      await s.click('[data-testid="approve-pin-enter"]');
+      await s.waitText('[data-testid="refund-approver"]', /Approved by/);
+      await s.type('[data-testid="refund-receipt"]', `${latte}\uE007`);
+      await s.click('[data-testid="refund-plus"]');
+      await s.waitText('[data-testid="refund-total"]', /3\.50/);
+      await s.click('[data-testid="refund-submit"]');
+      await s.waitText('[data-testid="refund-no"]', /T\d+-\d+/, 15000);
+      await s.click('[data-testid="refund-dialog"] [data-testid="modal-close"]');
       await lock(s);
       // The kitchen lands on the KDS, not on Sell; on Sell, nothing it may not do is enabled.
       await login(s, "kitchen", "4444");

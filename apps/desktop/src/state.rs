@@ -49,7 +49,22 @@ pub struct Inner {
     pub printer: Option<Printer>,
     /// Why the store or the printer could not be opened at start, for the first screen.
     pub startup_problem: Option<String>,
+    /// Manager approvals granted by PIN (`approve_manager`) and not yet used: a command that
+    /// names an approver must find (and uses up) one of these, so the UI cannot name a manager
+    /// who never entered a PIN.
+    pub approvals: Vec<Approval>,
 }
+
+/// One manager approval: who, for what, until when (milliseconds since the epoch).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Approval {
+    pub user_id: uuid::Uuid,
+    pub permission: pos_core::auth::Permission,
+    pub until_ms: i64,
+}
+
+/// How long an approval waits to be used: long enough to fill in a refund.
+pub const APPROVAL_TTL_MS: i64 = 5 * 60 * 1000;
 
 pub struct AppState(Mutex<Inner>);
 
@@ -87,6 +102,7 @@ impl AppState {
             user_name: String::new(),
             printer: None,
             startup_problem: None,
+            approvals: Vec::new(),
         };
         if let Err(e) = inner.start_printer() {
             problems.push(e.to_string());
@@ -189,6 +205,50 @@ impl Inner {
     }
 
     /// The store and the logged-in actor, for a write; the sync runner is nudged afterwards.
+    /// Checks that `user_id` approved `permission` by PIN in the last [`APPROVAL_TTL_MS`]
+    /// (`None` names no approver and asks for none). The approval stays until the command that
+    /// used it succeeds ([`Inner::spend_approval`]): a refund refused for its quantity does not
+    /// send the cashier back for the manager.
+    pub fn approval(
+        &mut self,
+        user_id: Option<uuid::Uuid>,
+        permission: pos_core::auth::Permission,
+    ) -> CmdResult<Option<uuid::Uuid>> {
+        let Some(user_id) = user_id else {
+            return Ok(None);
+        };
+        let now = pos_core::store::now_ms();
+        self.approvals.retain(|a| a.until_ms > now);
+        if self
+            .approvals
+            .iter()
+            .any(|a| a.user_id == user_id && a.permission == permission)
+        {
+            Ok(Some(user_id))
+        } else {
+            Err(CommandError::NeedsApproval {
+                reason: format!(
+                    "no manager entered a PIN for this ({permission}) in the last five minutes"
+                ),
+            })
+        }
+    }
+
+    /// Uses up the approval [`Inner::approval`] found, once its command succeeded.
+    pub fn spend_approval(
+        &mut self,
+        user_id: Option<uuid::Uuid>,
+        permission: pos_core::auth::Permission,
+    ) {
+        if let Some(i) = self
+            .approvals
+            .iter()
+            .position(|a| Some(a.user_id) == user_id && a.permission == permission)
+        {
+            self.approvals.remove(i);
+        }
+    }
+
     pub fn acting(&self) -> CmdResult<(Writing<'_>, Actor)> {
         let actor = self.actor()?;
         let store = self.store()?;

@@ -1537,3 +1537,96 @@ fn a_tokyo_store_prints_tokyo_time_on_receipts_z_reports_and_lockouts() {
     let hms = hms.trim_end_matches(" UTC");
     assert!(message.ends_with(&format!("until {hms} JST.")), "{message}");
 }
+
+/// Defect 12: a cashier's Void and Refund were disabled with no way through; now they offer a
+/// manager's PIN, as discounts do. An approval is needed (naming a manager who entered no PIN is
+/// refused), is for one permission, outlives a refused attempt and is used up by the first
+/// command that succeeds with it.
+#[test]
+fn regression_void_and_refund_take_a_managers_pin() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = demo(dir.path());
+    h.till("cashier", "3333");
+    let manager = h.staff("manager");
+    let sid = counter_sale(&h, &[1]);
+    assert_eq!(
+        h.err_code("void_sale", json!({"sale_id": sid, "reason": "x"})),
+        "FORBIDDEN"
+    );
+    // Naming the manager without their PIN does nothing.
+    assert_eq!(
+        h.err_code(
+            "void_sale",
+            json!({"sale_id": sid, "reason": "x", "approved_by": manager})
+        ),
+        "NEEDS_APPROVAL"
+    );
+    // An approval for refunds does not void.
+    h.ok(
+        "approve_manager",
+        json!({"user_id": manager, "pin": "2222", "permission": "sale.refund"}),
+    );
+    assert_eq!(
+        h.err_code(
+            "void_sale",
+            json!({"sale_id": sid, "reason": "x", "approved_by": manager})
+        ),
+        "NEEDS_APPROVAL"
+    );
+    h.ok(
+        "approve_manager",
+        json!({"user_id": manager, "pin": "2222", "permission": "sale.void"}),
+    );
+    h.ok(
+        "void_sale",
+        json!({"sale_id": sid, "reason": "customer left", "approved_by": manager}),
+    );
+    assert_eq!(
+        h.ok("get_sale", json!({"sale_id": sid}))["status"],
+        "voided"
+    );
+    // The void approval is used up.
+    let again = counter_sale(&h, &[1]);
+    assert_eq!(
+        h.err_code(
+            "void_sale",
+            json!({"sale_id": again, "reason": "x", "approved_by": manager})
+        ),
+        "NEEDS_APPROVAL"
+    );
+
+    // Refund with the refund approval granted above: a refused quantity keeps it.
+    let paid = h.ok(
+        "pay",
+        json!({"sale_id": again, "tender_kind": "cash", "amount": 1000}),
+    );
+    assert_eq!(paid["sale"]["status"], "closed", "{paid}");
+    let line = h.ok("get_sale", json!({"sale_id": again}))["lines"][0]["id"].clone();
+    let refund = |qty: i64| {
+        h.call(
+            "refund_sale",
+            json!({"sale_id": again, "tender_kind": "cash", "reason": "cold", "approved_by": manager,
+                   "lines": [{"line_id": line, "qty": qty, "restock": false}]}),
+        )
+    };
+    assert_eq!(refund(2).unwrap_err()["code"], "INVALID");
+    let r = refund(1).expect("approved refund");
+    assert!(r["receipt_no"].as_str().is_some());
+    // Used up: a second refund would need another PIN (and there is nothing left anyway).
+    assert_eq!(refund(1).unwrap_err()["code"], "NEEDS_APPROVAL");
+    // Logging out forgets approvals.
+    h.ok(
+        "approve_manager",
+        json!({"user_id": manager, "pin": "2222", "permission": "sale.void"}),
+    );
+    h.ok("logout", json!({}));
+    h.till("cashier", "3333");
+    let third = counter_sale(&h, &[1]);
+    assert_eq!(
+        h.err_code(
+            "void_sale",
+            json!({"sale_id": third, "reason": "x", "approved_by": manager})
+        ),
+        "NEEDS_APPROVAL"
+    );
+}

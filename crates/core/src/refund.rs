@@ -69,6 +69,10 @@ pub struct Refund {
     pub by: String,
     pub receipt_no: String,
     pub shift_id: Option<String>,
+    /// The manager who approved the refund with their PIN, when its author may not refund
+    /// (`sale.refund`); the policy checks the approver's role. Absent in refunds written before.
+    #[serde(default)]
+    pub approved_by: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -210,6 +214,7 @@ impl Refund {
             by: by.to_string(),
             receipt_no,
             shift_id: shift_id.map(|s| s.to_string()),
+            approved_by: None,
         };
         let total = refund.totals()?.total;
         let reference = reference

@@ -278,6 +278,10 @@ pub struct Sale {
     pub closed_at: Option<Timestamp>,
     pub voided_at: Option<Timestamp>,
     pub void_reason: Option<String>,
+    /// The manager who approved the void with their PIN, when the cashier may not void
+    /// (`sale.void`); the policy checks the approver's role. Absent in sales written before.
+    #[serde(default)]
+    pub void_approved_by: Option<String>,
 }
 
 /// Per-line result of [`Sale::totals`].
@@ -374,6 +378,7 @@ impl Sale {
             closed_at: None,
             voided_at: None,
             void_reason: None,
+            void_approved_by: None,
         })
     }
 

@@ -102,6 +102,7 @@ pub fn logout(state: State<'_, AppState>) {
     let mut inner = state.lock();
     inner.actor = None;
     inner.user_name.clear();
+    inner.approvals.clear();
 }
 
 #[derive(Debug, Serialize)]
@@ -112,8 +113,10 @@ pub struct Approval {
 
 /// Checks a manager's PIN for an approval (by default a discount above the threshold; the UI
 /// may name another permission, such as `sale.void` or `sale.refund`). The logged-in user stays
-/// logged in; the approver's id goes into the document (`Discount::approved_by`), which core's
-/// policy checks against the approver's role. A wrong PIN here counts toward the approver's
+/// logged in. The approval is kept for five minutes, for one command that names this approver
+/// (`Inner::take_approval`); the approver's id goes into the document (`Discount::approved_by`,
+/// `Sale::void_approved_by`, `Refund::approved_by`), which core's policy checks against the
+/// approver's role. A wrong PIN here counts toward the approver's
 /// approval lockout, not their login lockout (`Store::approve`).
 #[tauri::command(rename_all = "snake_case")]
 pub fn approve_manager(
@@ -129,7 +132,7 @@ pub fn approve_manager(
             .parse()
             .map_err(|_| CommandError::invalid(format!("{p:?} is not a permission.")))?,
     };
-    let inner = state.lock();
+    let mut inner = state.lock();
     let mut store = inner.store()?;
     store
         .approve(uid, &pin, permission)
@@ -140,6 +143,12 @@ pub fn approve_manager(
         .find(|(i, _, _)| *i == uid)
         .map(|(_, n, _)| n)
         .unwrap_or_default();
+    drop(store);
+    inner.approvals.push(crate::state::Approval {
+        user_id: uid,
+        permission,
+        until_ms: pos_core::store::now_ms() + crate::state::APPROVAL_TTL_MS,
+    });
     Ok(Approval {
         user_id: uid.to_string(),
         name,

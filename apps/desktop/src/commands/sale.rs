@@ -1,5 +1,6 @@
 //! Selling: the cart, payments, receipts, the drawer and refunds.
 
+use pos_core::auth::Permission;
 use pos_core::doc::DocType;
 use pos_core::money::Money;
 use pos_core::refund::{refundable, Refund, RefundRequest};
@@ -155,7 +156,8 @@ pub struct DiscountInput {
 }
 
 impl DiscountInput {
-    fn parse(self) -> CmdResult<Discount> {
+    /// The discount, its approver's PIN approval used up (`Inner::take_approval`).
+    fn parse(self, inner: &mut Inner) -> CmdResult<Discount> {
         let kind = match self.kind.as_str() {
             "percent" => DiscountKind::Percent,
             "amount" => DiscountKind::Amount,
@@ -166,6 +168,7 @@ impl DiscountInput {
             }
         };
         let approved_by = self.approved_by.as_deref().map(id).transpose()?;
+        let approved_by = inner.approval(approved_by, Permission::DiscountOverride)?;
         Ok(Discount {
             kind,
             value: self.value,
@@ -173,6 +176,12 @@ impl DiscountInput {
             reason: self.reason.trim().to_string(),
         })
     }
+}
+
+fn approver_of(d: &Option<Discount>) -> Option<Uuid> {
+    d.as_ref()
+        .and_then(|d| d.approved_by.as_deref())
+        .and_then(|u| u.parse().ok())
 }
 
 #[tauri::command(rename_all = "snake_case")]
@@ -183,11 +192,13 @@ pub fn set_line_discount(
     discount: Option<DiscountInput>,
 ) -> CmdResult<SaleView> {
     let sid = id(&sale_id)?;
-    let d = discount.map(DiscountInput::parse).transpose()?;
     let mut inner = state.lock();
+    let d = discount.map(|d| d.parse(&mut inner)).transpose()?;
+    let approver = approver_of(&d);
     let (mut store, actor) = inner.acting()?;
     store.set_line_discount(&actor, sid, &line_id, d)?;
     drop(store);
+    inner.spend_approval(approver, Permission::DiscountOverride);
     view(&mut inner, sid)
 }
 
@@ -198,11 +209,13 @@ pub fn set_order_discount(
     discount: Option<DiscountInput>,
 ) -> CmdResult<SaleView> {
     let sid = id(&sale_id)?;
-    let d = discount.map(DiscountInput::parse).transpose()?;
     let mut inner = state.lock();
+    let d = discount.map(|d| d.parse(&mut inner)).transpose()?;
+    let approver = approver_of(&d);
     let (mut store, actor) = inner.acting()?;
     store.set_order_discount(&actor, sid, d)?;
     drop(store);
+    inner.spend_approval(approver, Permission::DiscountOverride);
     view(&mut inner, sid)
 }
 
@@ -292,11 +305,21 @@ pub fn return_overpayment(
 }
 
 #[tauri::command(rename_all = "snake_case")]
-pub fn void_sale(state: State<'_, AppState>, sale_id: String, reason: String) -> CmdResult<()> {
+pub fn void_sale(
+    state: State<'_, AppState>,
+    sale_id: String,
+    reason: String,
+    approved_by: Option<String>,
+) -> CmdResult<()> {
     let sid = id(&sale_id)?;
-    let inner = state.lock();
+    let approver = approved_by.as_deref().map(id).transpose()?;
+    let mut inner = state.lock();
+    let approver = inner.approval(approver, Permission::SaleVoid)?;
     let (mut store, actor) = inner.acting()?;
-    Ok(store.void_sale(&actor, sid, &reason)?)
+    store.void_sale_approved(&actor, sid, &reason, approver)?;
+    drop(store);
+    inner.spend_approval(approver, Permission::SaleVoid);
+    Ok(())
 }
 
 /// The receipt layout of a sale or a refund (by document id).
@@ -520,8 +543,10 @@ pub fn refund_sale(
     lines: Vec<RefundLineInput>,
     tender_kind: String,
     reason: String,
+    approved_by: Option<String>,
 ) -> CmdResult<Refunded> {
     let sid = id(&sale_id)?;
+    let approver = approved_by.as_deref().map(id).transpose()?;
     let t = tender(&tender_kind)?;
     let requests = refund_requests(lines);
     if requests.is_empty() {
@@ -530,14 +555,17 @@ pub fn refund_sale(
         ));
     }
     let reference = (t == Tender::Card).then(|| "refund".to_string());
-    let inner = state.lock();
+    let mut inner = state.lock();
+    let approver = inner.approval(approver, Permission::SaleRefund)?;
     let (mut store, actor) = inner.acting()?;
-    let rid = store.refund(&actor, sid, &requests, t, reference, &reason)?;
+    let rid = store.refund_approved(&actor, sid, &requests, t, reference, &reason, approver)?;
     let refund: Refund = store.get(rid)?;
     let total = refund
         .totals()
         .map_err(pos_core::store::StoreError::from)?
         .total;
+    drop(store);
+    inner.spend_approval(approver, Permission::SaleRefund);
     Ok(Refunded {
         refund_id: rid.to_string(),
         receipt_no: refund.receipt_no,

@@ -603,9 +603,26 @@ impl Store {
         sale_id: Uuid,
         reason: &str,
     ) -> Result<(), StoreError> {
+        self.void_sale_approved(actor, sale_id, reason, None)
+    }
+
+    /// [`Store::void_sale`] approved by a manager (whose PIN the caller checked with
+    /// [`Store::approve`]): the approver goes into the sale, and the policy accepts the void
+    /// when the approver's role may void even if the actor's may not.
+    pub fn void_sale_approved(
+        &mut self,
+        actor: &Actor,
+        sale_id: Uuid,
+        reason: &str,
+        approved_by: Option<Uuid>,
+    ) -> Result<(), StoreError> {
         self.write(actor, |w| {
             let now = w.now();
-            w.update(sale_id, |s: &mut Sale| s.void(reason, now))
+            w.update(sale_id, |s: &mut Sale| {
+                s.void(reason, now)?;
+                s.void_approved_by = approved_by.map(|u| u.to_string());
+                Ok::<(), crate::sale::SaleError>(())
+            })
         })
     }
 
@@ -618,6 +635,22 @@ impl Store {
         tender: Tender,
         reference: Option<String>,
         reason: &str,
+    ) -> Result<Uuid, StoreError> {
+        self.refund_approved(actor, sale_id, requests, tender, reference, reason, None)
+    }
+
+    /// [`Store::refund`] approved by a manager (whose PIN the caller checked with
+    /// [`Store::approve`]); see [`Store::void_sale_approved`].
+    #[allow(clippy::too_many_arguments)]
+    pub fn refund_approved(
+        &mut self,
+        actor: &Actor,
+        sale_id: Uuid,
+        requests: &[RefundRequest],
+        tender: Tender,
+        reference: Option<String>,
+        reason: &str,
+        approved_by: Option<Uuid>,
     ) -> Result<Uuid, StoreError> {
         let prior = self.refunds_of(sale_id)?;
         self.write(actor, |w| {
@@ -637,6 +670,10 @@ impl Store {
                 w.actor().user_id,
                 w.now(),
             )?;
+            let refund = Refund {
+                approved_by: approved_by.map(|u| u.to_string()),
+                ..refund
+            };
             w.create(refund)
         })
     }

@@ -808,3 +808,85 @@ fn defect_15_items_without_a_category_are_listed_for_other() {
         .collect();
     assert_eq!(ids, vec![loose, stray]);
 }
+
+/// Issue 17, defect 12: a cashier may not void or refund, but may with a manager's PIN; the
+/// approver goes into the document and the policy checks the approver's role, not the
+/// cashier's. Another cashier's "approval" is refused, and an approver written on an open sale
+/// opens nothing.
+#[test]
+fn regression_a_cashier_voids_and_refunds_with_a_managers_approval() {
+    use pos_core::policy::PolicyError;
+    let mut f = demo_store();
+    let (c, m, k) = (f.demo.cashier, f.demo.manager, f.demo.kitchen);
+    let store = &mut f.store;
+    fn forbidden<T: std::fmt::Debug>(r: Result<T, StoreError>) -> bool {
+        matches!(r, Err(StoreError::Policy(PolicyError::Forbidden { .. })))
+    }
+
+    // void
+    let sale = store.open_sale(&c, None).unwrap();
+    store.scan(&c, sale, &f.demo.barcodes["COF-ESP"]).unwrap();
+    assert!(forbidden(store.void_sale(&c, sale, "left")));
+    assert!(forbidden(store.void_sale_approved(
+        &c,
+        sale,
+        "left",
+        Some(k.user_id)
+    )));
+    assert_eq!(store.sale_status(sale).unwrap(), SaleStatus::Open);
+    // An approver written on an open sale is a void field: the cashier cannot write it.
+    let r: Result<(), StoreError> = store.write(&c, |w| {
+        w.update(sale, |s: &mut Sale| {
+            s.void_approved_by = Some(m.user_id.to_string());
+            Ok::<(), SaleError>(())
+        })
+    });
+    assert!(forbidden(r));
+    store
+        .void_sale_approved(&c, sale, "left", Some(m.user_id))
+        .unwrap();
+    let voided: Sale = store.get(sale).unwrap();
+    assert_eq!(voided.status, SaleStatus::Voided);
+    assert_eq!(voided.void_approved_by, Some(m.user_id.to_string()));
+
+    // refund
+    let sale = store.open_sale(&c, None).unwrap();
+    store.scan(&c, sale, &f.demo.barcodes["COF-ESP"]).unwrap();
+    store.pay(&c, sale, Tender::Cash, eur(1000), None).unwrap();
+    let line = store
+        .get::<Sale>(sale)
+        .unwrap()
+        .lines
+        .keys()
+        .next()
+        .unwrap()
+        .clone();
+    let req = [RefundRequest {
+        sale_line_id: line,
+        qty: 1,
+        restock: false,
+    }];
+    assert!(forbidden(store.refund(
+        &c,
+        sale,
+        &req,
+        Tender::Cash,
+        None,
+        "x"
+    )));
+    assert!(forbidden(store.refund_approved(
+        &c,
+        sale,
+        &req,
+        Tender::Cash,
+        None,
+        "x",
+        Some(c.user_id)
+    )));
+    let rid = store
+        .refund_approved(&c, sale, &req, Tender::Cash, None, "x", Some(m.user_id))
+        .unwrap();
+    let refund: pos_core::refund::Refund = store.get(rid).unwrap();
+    assert_eq!(refund.approved_by, Some(m.user_id.to_string()));
+    assert_eq!(refund.by, c.user_id.to_string());
+}
