@@ -71,6 +71,9 @@ impl TestServer {
             ROOT_EMAIL,
             "--bootstrap-admin-password",
             ROOT_PASSWORD,
+            // No compulsory TOTP here: two-factor login has its own tests (it/twofactor.rs).
+            "--admin-2fa",
+            "optional",
             "--shutdown-grace-secs",
             "2",
             "--log",

@@ -20,7 +20,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import zlib from "node:zlib";
-import { freePort, HeadOffice, Session, sleep, startSyncServer } from "../../apps/desktop/e2e/webdriver.mjs";
+import { freePort, HeadOffice, nextCode, rememberSecondFactor, Session, sleep, startSyncServer, totp } from "../../apps/desktop/e2e/webdriver.mjs";
 
 const started = Date.now();
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), "../..");
@@ -151,6 +151,8 @@ async function main() {
   const pgPort = await freePort();
   const server = await startSyncServer(serverBin, path.join(tmp, "server"), admin, [
     "--pg-port", String(pgPort), "--replica-database-url", `postgres://postgres@127.0.0.1:${pgPort}/postgres`,
+    // The server's default: owners, admins and the superadmin log in with a TOTP code (issue 13).
+    "--admin-2fa", "required",
   ]);
   cleanups.push(() => server.killNow());
   step(`server ready at ${server.url}`);
@@ -169,7 +171,7 @@ async function main() {
     await ho.req("POST", "/v1/admin/items", { sku, name, currency: "EUR", price, tax_class: tax });
   }
   const maria = await ho.staff(s1, "Maria", "manager", "2222");
-  step("tenant, two stores, three items and a manager set up over the admin API");
+  step("tenant, two stores, three items and a manager set up over the admin API (superadmin and owner enrolled TOTP)");
 
   const driver = await startChromedriver();
   const s = await chromium(driver);
@@ -193,12 +195,19 @@ async function main() {
   assert(/default-src 'self'/.test(csp) && !/unsafe-inline/.test(csp), `strict CSP on the page: ${csp}`);
   await shot(s, "login");
 
-  // Log in with the keyboard: type, Enter submits.
+  // Log in with the keyboard: type, Enter submits; then the authenticator's code (the owner
+  // has two-factor login on), which takes focus.
   await s.type('[data-testid="login-email"]', owner.email);
   await s.type('[data-testid="login-password"]', owner.password + ENTER);
+  await s.find('[data-testid="login-code"]', 15000);
+  assert(await s.exec(`return document.activeElement?.dataset.testid === "login-code";`), "the code field takes focus");
+  await shot(s, "login-second-factor");
+  await s.type('[data-testid="login-code"]', "000000" + ENTER); // wrong (one chance in a million)
+  await s.waitText('[data-testid="login-error"]', /wrong|used/i);
+  await s.type('[data-testid="login-code"]', nextCode(owner.email) + ENTER);
   await s.find('[data-testid="store-card-S01"]', 15000);
   await s.waitText("main h1", /Today/);
-  step("logged in with Enter; the dashboard shows both stores");
+  step("logged in with Enter and a TOTP code (a wrong code first refused); the dashboard shows both stores");
 
   // Stores & devices: a till's enrolment code, as text and as a QR code.
   await navTo(s, "nav-stores", /Stores/);
@@ -342,6 +351,35 @@ async function main() {
   await s.cmd("POST", "/refresh", {});
   await s.find('[data-testid="login-form"]', 15000);
   step("logged out: a reload shows the login");
+
+  // An admin without two-factor login can only enrol: QR code and key, a first code, ten
+  // recovery codes; then the console opens. A recovery code logs in once.
+  const adam = { email: "adam@cafe-nord.test", password: "adam's long password" };
+  const { user_id: adamId } = await ho.req("POST", "/v1/admin/users", { name: "Adam Admin", email: adam.email, password: adam.password });
+  await ho.req("POST", `/v1/admin/users/${adamId}/memberships`, { role: "admin" });
+  await s.type('[data-testid="login-email"]', adam.email);
+  await s.type('[data-testid="login-password"]', adam.password + ENTER);
+  await s.find('[data-testid="enrol-form"]', 15000);
+  const secret = (await s.waitText('[data-testid="enrol-secret"]', /^[A-Z2-7]{16,}$/)).trim();
+  const qrDrawn = await s.exec(`const p = document.querySelector('[data-testid="enrol-form"] [data-testid="qr"] path'); return p ? p.getAttribute("d").length : 0;`);
+  assert(qrDrawn > 500, `the enrolment QR code is drawn (${qrDrawn})`);
+  assert((await s.count('[data-testid="nav-dashboard"]')) === 0, "nothing but enrolment before two-factor is on");
+  await shot(s, "enrol-second-factor");
+  rememberSecondFactor(adam.email, secret);
+  await s.type('[data-testid="enrol-code"]', totp(secret, Math.floor(Date.now() / 30000)) + ENTER);
+  await s.find('[data-testid="recovery-codes"]', 15000);
+  const recovery = await s.exec(`return [...document.querySelectorAll('[data-testid="recovery-code"]')].map((c) => c.textContent);`);
+  assert(recovery.length === 10 && recovery.every((c) => /^[A-Z2-9]{4}-[A-Z2-9]{4}-[A-Z2-9]{4}$/.test(c)), `ten recovery codes: ${recovery}`);
+  await s.click('[data-testid="enrol-done"]');
+  await s.find('[data-testid="store-card-S01"]', 15000);
+  await s.click('[data-testid="logout"]');
+  await s.find('[data-testid="login-form"]');
+  await s.type('[data-testid="login-email"]', adam.email);
+  await s.type('[data-testid="login-password"]', adam.password + ENTER);
+  await s.click('[data-testid="login-use-recovery"]');
+  await s.type('[data-testid="login-recovery"]', recovery[0].toLowerCase() + ENTER);
+  await s.find('[data-testid="store-card-S01"]', 15000);
+  step("an admin enrolled TOTP in the console (QR, first code, ten recovery codes) and logged in again with a recovery code");
 
   await s.quit();
   await server.stop();

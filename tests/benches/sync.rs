@@ -118,6 +118,9 @@ fn main() {
         ADMIN,
         "--bootstrap-admin-password",
         PW,
+        // No compulsory TOTP here: two-factor login has its own tests (it/twofactor.rs).
+        "--admin-2fa",
+        "optional",
         "--login-per-ip-per-min",
         "100000",
     ]);

@@ -1,6 +1,7 @@
 // A minimal W3C WebDriver client over Node's built-in fetch, plus the helpers the end-to-end
 // tests share: tauri-driver, a fake ESC/POS printer, screenshots, killing the app.
 import { spawn, spawnSync } from "node:child_process";
+import crypto from "node:crypto";
 import fs from "node:fs";
 import net from "node:net";
 import path from "node:path";
@@ -226,6 +227,9 @@ export async function startSyncServer(bin, dataDir, admin, extraArgs = []) {
     "--data-dir", dataDir, "--listen", `127.0.0.1:${port}`,
     "--bootstrap-admin-email", admin.email, "--bootstrap-admin-password", admin.password,
     "--shutdown-grace-secs", "2", "--log", "warn,pos_sync_server::app=info",
+    // Head office logs in over the API with passwords only, unless the test asks for the
+    // server's default (compulsory two-factor login for admin roles) with "--admin-2fa".
+    ...(extraArgs.includes("--admin-2fa") ? [] : ["--admin-2fa", "optional"]),
     ...extraArgs,
   ], { stdio: ["ignore", "pipe", "pipe"], env });
   let log = "";
@@ -273,10 +277,56 @@ export async function startSyncServer(bin, dataDir, admin, extraArgs = []) {
 }
 
 /** Head office over the admin API (`/v1/auth/login`, `/v1/admin/...`). */
+/** RFC 6238 TOTP (SHA-1, six digits, 30 s) of a base32 secret at time step `step`, written
+ *  here from the RFCs with node's crypto, independent of the server's totp-rs. */
+export function totp(secretB32, step) {
+  const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+  let bits = "";
+  for (const ch of secretB32.replace(/=+$/, "").toUpperCase()) bits += alphabet.indexOf(ch).toString(2).padStart(5, "0");
+  const key = Buffer.from(bits.match(/.{8}/g).map((b) => parseInt(b, 2)));
+  const msg = Buffer.alloc(8);
+  msg.writeBigUInt64BE(BigInt(step));
+  const h = crypto.createHmac("sha1", key).update(msg).digest();
+  const o = h[h.length - 1] & 0xf;
+  const n = ((h[o] & 0x7f) << 24) | (h[o + 1] << 16) | (h[o + 2] << 8) | h[o + 3];
+  return String(n % 1_000_000).padStart(6, "0");
+}
+
+/** Two-factor secrets of the people head office enrolled in this run, by email, with the last
+ *  time step used (a code counts once). */
+const secondFactors = new Map();
+
+/** The enrolled `email`'s code for the first step not used yet (now, or the next one, which
+ *  the server accepts as drift); that step counts as used. */
+export function nextCode(email) {
+  const f = secondFactors.get(email);
+  if (!f) throw new Error(`${email} has no two-factor secret in this run`);
+  const step = Math.max(Math.floor(Date.now() / 30000), f.last + 1);
+  f.last = step;
+  return totp(f.secret, step);
+}
+
+/** Remembers a secret enrolled through the console, for [`nextCode`]. */
+export function rememberSecondFactor(email, secret) {
+  secondFactors.set(email, { secret, last: Math.floor(Date.now() / 30000) });
+}
+
 export class HeadOffice {
   constructor(url, token) { this.url = url; this.token = token; }
+  /** Logs in over the API; with two-factor login compulsory it enrols the first time (the
+   *  code from [`totp`]) and answers the second step after. */
   static async login(url, email, password) {
-    const r = await api(url, "POST", "/v1/auth/login", { email, password });
+    let r = await api(url, "POST", "/v1/auth/login", { email, password });
+    if (r.second_factor_required) {
+      r = await api(url, "POST", "/v1/auth/login/2fa", { challenge_token: r.challenge_token, code: nextCode(email) });
+    }
+    if (r.second_factor_enrolment_required) {
+      const e = await api(url, "POST", "/v1/auth/2fa/enrol", {}, r.access_token);
+      rememberSecondFactor(email, e.secret);
+      const f = secondFactors.get(email);
+      const c = await api(url, "POST", "/v1/auth/2fa/confirm", { code: totp(e.secret, f.last) }, r.access_token);
+      r = c.session;
+    }
     return new HeadOffice(url, r.access_token);
   }
   req(method, p, body) { return api(this.url, method, p, body, this.token); }

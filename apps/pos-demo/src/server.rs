@@ -43,6 +43,9 @@ pub fn start(dir: &Path) -> Result<Server> {
         ADMIN_EMAIL,
         "--bootstrap-admin-password",
         ADMIN_PASSWORD,
+        // Head office without compulsory TOTP: the demo is a local one (README).
+        "--admin-2fa",
+        "optional",
         "--shutdown-grace-secs",
         "5",
     ]);

@@ -67,6 +67,9 @@ fn start_server(dir: &Path, pg_port: u16) -> (Server, String) {
             ADMIN,
             "--bootstrap-admin-password",
             PW,
+            // No compulsory TOTP here: two-factor login has its own tests (it/twofactor.rs).
+            "--admin-2fa",
+            "optional",
             "--login-per-ip-per-min",
             "100000",
             "--daily-summary-every-secs",

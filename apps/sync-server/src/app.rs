@@ -50,31 +50,61 @@ pub fn jwt_secret(config: &Config) -> Result<Vec<u8>, StartError> {
     if let Some(s) = &config.jwt_secret {
         return Ok(s.as_bytes().to_vec());
     }
-    let path = config.data_dir.join("jwt-secret");
+    let secret = read_or_create_secret(
+        &config.data_dir.join("jwt-secret"),
+        || {
+            let mut b = [0u8; 48];
+            rand::thread_rng().fill_bytes(&mut b);
+            hex::encode(b)
+        },
+        "generated a new JWT secret",
+    )?;
+    Ok(secret.into_bytes())
+}
+
+/// The sealer of secrets at rest: `--master-key` (and `--previous-master-key`), or a key
+/// generated once into `<data-dir>/master-key` (mode 0600).
+pub fn master_sealer(config: &Config) -> Result<crate::crypto::Sealer, StartError> {
+    let bad = |e: crate::crypto::CryptoError| StartError::Secret(format!("master key: {e}"));
+    let current = match &config.master_key {
+        Some(k) => k.clone(),
+        None => read_or_create_secret(
+            &config.data_dir.join("master-key"),
+            crate::crypto::Sealer::new_key_hex,
+            "generated a new master key",
+        )?,
+    };
+    crate::crypto::Sealer::from_hex(&current, &config.previous_master_key).map_err(bad)
+}
+
+/// Reads a secret kept in a file, or writes a new one there (mode 0600, never replacing one).
+fn read_or_create_secret(
+    path: &std::path::Path,
+    new: impl FnOnce() -> String,
+    created: &str,
+) -> Result<String, StartError> {
     let io = |source| StartError::DataDir {
-        path: path.clone(),
+        path: path.to_path_buf(),
         source,
     };
-    match std::fs::read_to_string(&path) {
-        Ok(s) => return Ok(s.trim().as_bytes().to_vec()),
+    match std::fs::read_to_string(path) {
+        Ok(s) => return Ok(s.trim().to_string()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(io(e)),
     }
-    let mut b = [0u8; 48];
-    rand::thread_rng().fill_bytes(&mut b);
-    let secret = hex::encode(b);
+    let secret = new();
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     let mut f = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
-        .open(&path)
+        .open(path)
         .map_err(io)?;
     f.write_all(secret.as_bytes()).map_err(io)?;
     f.sync_all().map_err(io)?;
-    tracing::info!(path = %path.display(), "generated a new JWT secret");
-    Ok(secret.into_bytes())
+    tracing::info!(path = %path.display(), "{created}");
+    Ok(secret)
 }
 
 /// Creates the platform superadmin (in its own "platform" tenant) if none exists yet.
@@ -211,7 +241,11 @@ pub async fn prepare(config: &Config) -> Result<App, StartError> {
         Some(u) => Some(crate::db::connect(u, config.replica_max_connections).await?),
         None => None,
     };
-    let state = AppState::with_replica(pool, replica, jwt, Settings::from(config), rx);
+    let settings = Settings {
+        sealer: master_sealer(config)?,
+        ..Settings::from(config)
+    };
+    let state = AppState::with_replica(pool, replica, jwt, settings, rx);
     Ok(App {
         state,
         shutdown,

@@ -49,6 +49,19 @@ pub struct LoginResponse {
     pub refresh_token: String,
     pub user_id: Uuid,
     pub tenant_id: Uuid,
+    /// True when this user's role needs a second factor they have not enrolled: the access token
+    /// then opens only `/v1/auth/2fa/enrol` and `/v1/auth/2fa/confirm`.
+    #[serde(default)]
+    pub second_factor_enrolment_required: bool,
+}
+
+/// What a right password answers: a session, or (for a user with two-factor on) a challenge
+/// to answer at `/v1/auth/login/2fa` with a code.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum LoginAnswer {
+    Session(LoginResponse),
+    SecondFactor(crate::twofactor::Challenge),
 }
 
 #[derive(Debug, Clone, Deserialize, ToSchema)]
@@ -84,10 +97,20 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
 }
 
 pub fn user_claims(state: &AppState, user: Uuid, tenant: Uuid, superadmin: bool) -> Claims {
+    session_claims(state, user, tenant, superadmin, Kind::User)
+}
+
+fn session_claims(
+    state: &AppState,
+    user: Uuid,
+    tenant: Uuid,
+    superadmin: bool,
+    kind: Kind,
+) -> Claims {
     let now = now_ms() / 1000;
     Claims {
         sub: user,
-        kind: Kind::User,
+        kind,
         tenant,
         store: None,
         device: None,
@@ -118,11 +141,7 @@ async fn verify_blocking(password: String, phc: String) -> Result<bool, ApiError
 /// Failed attempts are counted under the user row's lock (`SELECT … FOR UPDATE`), so concurrent
 /// wrong passwords cannot each read the same count: the fifth locks the account and the rest
 /// answer 429; a right password racing them re-checks the lock under the same row lock.
-pub async fn login(
-    state: &AppState,
-    ip: &str,
-    req: LoginRequest,
-) -> Result<LoginResponse, ApiError> {
+pub async fn login(state: &AppState, ip: &str, req: LoginRequest) -> Result<LoginAnswer, ApiError> {
     let email = crate::admin::check_email(&req.email)?;
     if req.password.chars().count() > MAX_PASSWORD_CHARS {
         return Err(ApiError::validation(format!(
@@ -215,26 +234,63 @@ pub async fn login(
     if let Err(until) = throttle.check(now_ms()) {
         return Err(locked_answer(until));
     }
+    if crate::twofactor::is_on(&mut tx, tenant, user).await? {
+        // The password was right; the session waits for the code. Failures stay counted
+        // until both factors pass.
+        let challenge = crate::twofactor::challenge(&mut tx, tenant, user).await?;
+        tx.commit().await?;
+        return Ok(LoginAnswer::SecondFactor(challenge));
+    }
+    let session = open_session(&mut tx, state, tenant, user, superadmin, "password").await?;
+    tx.commit().await?;
+    Ok(LoginAnswer::Session(session))
+}
+
+/// Ends a login that passed every factor it needs: resets the failure count, audits, issues a
+/// refresh token (a new family) and the access token. A user who must have a second factor and
+/// has none gets an enrolment-only token ([`Kind::Enrolling`]).
+pub async fn open_session(
+    tx: &mut db::Tx<'_>,
+    state: &AppState,
+    tenant: Uuid,
+    user: Uuid,
+    superadmin: bool,
+    how: &str,
+) -> Result<LoginResponse, ApiError> {
     query("UPDATE users SET failed_logins = 0, locked_until = NULL WHERE tenant_id = $1 AND user_id = $2")
         .bind(tenant)
         .bind(user)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
-    let refresh = issue_refresh(&mut tx, state, tenant, user, Uuid::now_v7()).await?;
+    let refresh = issue_refresh(tx, state, tenant, user, Uuid::now_v7()).await?;
     db::audit(
-        &mut tx,
+        tx,
         tenant,
         Some(user),
         None,
         "auth.login",
         &format!("user:{user}"),
-        serde_json::json!({}),
+        serde_json::json!({ "factors": how }),
     )
     .await?;
-    tx.commit().await?;
+    session_tokens(tx, state, tenant, user, superadmin, refresh).await
+}
+
+/// The access token for a session (full, or enrolment-only when a second factor is due), with
+/// its refresh token.
+async fn session_tokens(
+    tx: &mut db::Tx<'_>,
+    state: &AppState,
+    tenant: Uuid,
+    user: Uuid,
+    superadmin: bool,
+    refresh: String,
+) -> Result<LoginResponse, ApiError> {
+    let enrol = crate::twofactor::must_enrol(tx, state, tenant, user, superadmin).await?;
+    let kind = if enrol { Kind::Enrolling } else { Kind::User };
     let access = state
         .jwt
-        .sign(&user_claims(state, user, tenant, superadmin))
+        .sign(&session_claims(state, user, tenant, superadmin, kind))
         .map_err(ApiError::internal)?;
     Ok(LoginResponse {
         access_token: access,
@@ -243,11 +299,12 @@ pub async fn login(
         refresh_token: refresh,
         user_id: user,
         tenant_id: tenant,
+        second_factor_enrolment_required: enrol,
     })
 }
 
 /// A user's lockout state and superadmin flag, with the user row locked until `tx` ends.
-async fn lock_throttle(
+pub async fn lock_throttle(
     tx: &mut db::Tx<'_>,
     tenant: Uuid,
     user: Uuid,
@@ -273,7 +330,7 @@ async fn lock_throttle(
 /// lockout rule); the attempt that locks the account is still answered "wrong password", as
 /// when attempts come one by one. `Some(until)` when the account was already locked (by a
 /// concurrent attempt): this one is not counted and is answered 429.
-async fn record_failure(
+pub async fn record_failure(
     state: &AppState,
     tenant: Uuid,
     user: Uuid,
@@ -370,19 +427,11 @@ pub async fn refresh(state: &AppState, req: RefreshRequest) -> Result<LoginRespo
         .execute(&mut *tx)
         .await?;
     let next = issue_refresh(&mut tx, state, tenant, user, family).await?;
+    // The second factor is judged again: a session opened before 2FA became due is
+    // enrolment-only from its next refresh.
+    let session = session_tokens(&mut tx, state, tenant, user, superadmin, next).await?;
     tx.commit().await?;
-    let access = state
-        .jwt
-        .sign(&user_claims(state, user, tenant, superadmin))
-        .map_err(ApiError::internal)?;
-    Ok(LoginResponse {
-        access_token: access,
-        token_type: "Bearer".into(),
-        expires_in: state.settings.access_ttl_secs,
-        refresh_token: next,
-        user_id: user,
-        tenant_id: tenant,
-    })
+    Ok(session)
 }
 
 /// Logs a session out (the console's `POST /v1/auth/console/logout`): every refresh token of
@@ -462,14 +511,50 @@ impl FromRequestParts<AppState> for UserAuth {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let c = claims(parts, state)?;
-        if c.kind != Kind::User {
-            return Err(ApiError::Authn("a user token is required".into()));
+        match c.kind {
+            Kind::User => {}
+            Kind::Enrolling => {
+                return Err(ApiError::Authz(
+                    "your role needs two-factor login: enrol an authenticator first \
+                     (POST /v1/auth/2fa/enrol, then /v1/auth/2fa/confirm)"
+                        .into(),
+                ))
+            }
+            Kind::Device => return Err(ApiError::Authn("a user token is required".into())),
         }
         tenant_budget(state, c.tenant)?;
         let span = tracing::Span::current();
         span.record("tenant", tracing::field::display(c.tenant));
         span.record("user", tracing::field::display(c.sub));
         Ok(UserAuth {
+            user_id: c.sub,
+            tenant_id: c.tenant,
+            superadmin: c.sa,
+        })
+    }
+}
+
+/// A head-office user on the way in: a full user token, or an enrolment-only one. Only the
+/// second-factor enrolment routes take it.
+#[derive(Debug, Clone, Copy)]
+pub struct SessionUser {
+    pub user_id: Uuid,
+    pub tenant_id: Uuid,
+    pub superadmin: bool,
+}
+
+impl FromRequestParts<AppState> for SessionUser {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let c = claims(parts, state)?;
+        if !matches!(c.kind, Kind::User | Kind::Enrolling) {
+            return Err(ApiError::Authn("a user token is required".into()));
+        }
+        tenant_budget(state, c.tenant)?;
+        let span = tracing::Span::current();
+        span.record("tenant", tracing::field::display(c.tenant));
+        span.record("user", tracing::field::display(c.sub));
+        Ok(SessionUser {
             user_id: c.sub,
             tenant_id: c.tenant,
             superadmin: c.sa,

@@ -141,6 +141,28 @@ pub struct Config {
     #[arg(long, env = "POS_CORS_ORIGINS", value_delimiter = ',')]
     pub cors_origin: Vec<String>,
 
+    /// Whether owners, admins and the platform superadmin must log in with a second factor
+    /// (TOTP): `required` (such a user without one can only enrol it) or `optional` (anyone may
+    /// enrol; only a local demo should run so).
+    #[arg(long = "admin-2fa", env = "POS_ADMIN_2FA", value_enum, default_value_t = SecondFactor::Required)]
+    pub admin_2fa: SecondFactor,
+
+    /// The master key that seals secrets at rest (TOTP secrets), as 64 hex digits. When unset,
+    /// one is generated once and kept in `<data-dir>/master-key` (mode 0600). Never stored in
+    /// the database, never logged.
+    #[arg(long, env = "POS_MASTER_KEY", hide_env_values = true)]
+    pub master_key: Option<String>,
+
+    /// A previous master key (64 hex digits), still used to open what it sealed while a
+    /// rotation re-seals it; repeat or separate with commas. Never logged.
+    #[arg(
+        long,
+        env = "POS_PREVIOUS_MASTER_KEYS",
+        hide_env_values = true,
+        value_delimiter = ','
+    )]
+    pub previous_master_key: Vec<String>,
+
     /// Log filter (tracing `EnvFilter` syntax). Logs are JSON on stdout.
     #[arg(long, env = "RUST_LOG", default_value = "info")]
     pub log: String,
@@ -170,6 +192,20 @@ pub struct Settings {
     pub cors_origins: Vec<String>,
     /// Requests a minute per tenant (0: no limit).
     pub tenant_requests_per_min: u32,
+    /// Whether owners, admins and superadmins must use a second factor.
+    pub admin_2fa: SecondFactor,
+    /// Seals secrets at rest. `From<&Config>` gives a random key; `app::prepare` replaces it
+    /// with the master key (`--master-key` or `<data-dir>/master-key`).
+    pub sealer: crate::crypto::Sealer,
+}
+
+/// `--admin-2fa`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SecondFactor {
+    /// Owners, admins and superadmins must use TOTP; without it they can only enrol.
+    Required,
+    /// Anyone may enrol TOTP, and then must use it; nobody is made to.
+    Optional,
 }
 
 impl Default for Settings {
@@ -188,6 +224,8 @@ impl Default for Settings {
             metrics_token: None,
             cors_origins: Vec::new(),
             tenant_requests_per_min: 120_000,
+            admin_2fa: SecondFactor::Required,
+            sealer: crate::crypto::Sealer::random(),
         }
     }
 }
@@ -211,6 +249,8 @@ impl From<&Config> for Settings {
             metrics_token: c.metrics_token.clone().filter(|t| !t.is_empty()),
             cors_origins: c.cors_origin.clone(),
             tenant_requests_per_min: c.requests_per_tenant_per_min,
+            admin_2fa: c.admin_2fa,
+            sealer: crate::crypto::Sealer::random(),
         }
     }
 }

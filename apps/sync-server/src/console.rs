@@ -74,6 +74,9 @@ pub struct ConsoleSession {
     pub expires_in: i64,
     pub user_id: Uuid,
     pub tenant_id: Uuid,
+    /// The session may only enrol a second factor (`/v1/auth/2fa/enrol`, then
+    /// `/v1/auth/console/2fa/confirm`).
+    pub second_factor_enrolment_required: bool,
 }
 
 impl From<&LoginResponse> for ConsoleSession {
@@ -84,8 +87,24 @@ impl From<&LoginResponse> for ConsoleSession {
             expires_in: r.expires_in,
             user_id: r.user_id,
             tenant_id: r.tenant_id,
+            second_factor_enrolment_required: r.second_factor_enrolment_required,
         }
     }
+}
+
+/// The console login's answer: a session, or the second step's challenge.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum ConsoleLoginAnswer {
+    Session(ConsoleSession),
+    SecondFactor(crate::twofactor::Challenge),
+}
+
+/// Two-factor turned on from the console: the recovery codes (shown once) and the session.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ConsoleConfirmed {
+    pub recovery_codes: Vec<String>,
+    pub session: ConsoleSession,
 }
 
 /// The request's cookies, and whether cookies set in answer to it must be `Secure`.
@@ -232,17 +251,63 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     description = "The console's login: the access token in the body, the refresh token in an \
         HttpOnly `pos_refresh` cookie (Path=/v1/auth/console), a `pos_csrf` cookie to echo in \
         `X-CSRF-Token`. 409 with `details.tenants` when the email opens several tenants.",
-    responses((status = 200, body = ConsoleSession), (status = 401), (status = 409), (status = 429)))]
+    responses((status = 200, body = ConsoleLoginAnswer), (status = 400), (status = 401),
+        (status = 409), (status = 429)))]
 pub async fn login_h(
     State(s): State<AppState>,
     ip: ClientIp,
     c: Cookies,
     Json(req): Json<LoginRequest>,
 ) -> Result<Response, ApiError> {
-    let r = auth::login(&s, &ip.0, req).await?;
-    let cookies = session_cookies(&s, &c, &r.refresh_token, None);
+    match auth::login(&s, &ip.0, req).await? {
+        auth::LoginAnswer::Session(r) => Ok(session_response(&s, &c, &r)),
+        auth::LoginAnswer::SecondFactor(ch) => {
+            Ok(Json(ConsoleLoginAnswer::SecondFactor(ch)).into_response())
+        }
+    }
+}
+
+fn session_response(s: &AppState, c: &Cookies, r: &LoginResponse) -> Response {
+    let cookies = session_cookies(s, c, &r.refresh_token, None);
+    with_cookies(Json(ConsoleSession::from(r)).into_response(), cookies)
+}
+
+#[utoipa::path(post, path = "/v1/auth/console/login/2fa", tag = "auth",
+    request_body = crate::twofactor::SecondStep,
+    description = "The console's second login step (see `/v1/auth/login/2fa`); sets the session \
+        cookies as `/v1/auth/console/login` does.",
+    responses((status = 200, body = ConsoleSession), (status = 400), (status = 401),
+        (status = 429)))]
+pub async fn login_second_step_h(
+    State(s): State<AppState>,
+    ip: ClientIp,
+    c: Cookies,
+    Json(req): Json<crate::twofactor::SecondStep>,
+) -> Result<Response, ApiError> {
+    let r = crate::twofactor::second_step(&s, &ip.0, req).await?;
+    Ok(session_response(&s, &c, &r))
+}
+
+#[utoipa::path(post, path = "/v1/auth/console/2fa/confirm", tag = "auth",
+    security(("bearer" = [])), request_body = crate::twofactor::ConfirmRequest,
+    description = "Turns two-factor on from the console (see `/v1/auth/2fa/confirm`): the \
+        recovery codes in the body, the new session's refresh token in the cookie.",
+    responses((status = 200, body = ConsoleConfirmed), (status = 400), (status = 401),
+        (status = 409)))]
+pub async fn confirm_second_factor_h(
+    State(s): State<AppState>,
+    u: auth::SessionUser,
+    c: Cookies,
+    Json(req): Json<crate::twofactor::ConfirmRequest>,
+) -> Result<Response, ApiError> {
+    let done = crate::twofactor::confirm(&s, u, req).await?;
+    let cookies = session_cookies(&s, &c, &done.session.refresh_token, None);
     Ok(with_cookies(
-        Json(ConsoleSession::from(&r)).into_response(),
+        Json(ConsoleConfirmed {
+            recovery_codes: done.recovery_codes,
+            session: ConsoleSession::from(&done.session),
+        })
+        .into_response(),
         cookies,
     ))
 }

@@ -64,6 +64,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "report_index",
         include_str!("../../../migrations/0011_report_index.sql"),
     ),
+    (
+        12,
+        "two_factor",
+        include_str!("../../../migrations/0012_two_factor.sql"),
+    ),
 ];
 
 /// Applies every pending migration.

@@ -22,6 +22,9 @@ pub enum TokenError {
 pub enum Kind {
     User,
     Device,
+    /// A head-office user who must enrol a second factor first: the token opens only the
+    /// enrolment routes (`/v1/auth/2fa/*`).
+    Enrolling,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -7,6 +7,8 @@
 //! - [`edge`]: security headers, request timeout and concurrency limit, CORS, metrics token.
 //! - [`routes`]: the router and thin handlers; [`error`]: the one error type and its mapping.
 //! - [`auth`]: login, refresh, extractors, permission checks; [`jwt`]: tokens.
+//! - [`twofactor`]: TOTP enrolment, the second login step, recovery codes.
+//! - [`crypto`]: secrets sealed at rest under the master key (AES-256-GCM).
 //! - [`devices`]: enrolment, device tokens, staff sync.
 //! - [`admin`]: the head-office admin API; [`openapi`]: its generated document.
 //! - [`catalog`]: the catalog list and CSV import; [`console`]: the head-office web console
@@ -30,6 +32,7 @@ pub mod auth;
 pub mod catalog;
 pub mod config;
 pub mod console;
+pub mod crypto;
 pub mod daily;
 pub mod db;
 pub mod devices;
@@ -49,6 +52,7 @@ pub mod routes;
 pub mod state;
 pub mod sync;
 pub mod transfers;
+pub mod twofactor;
 
 pub use config::Config;
 pub use routes::router;

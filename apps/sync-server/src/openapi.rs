@@ -4,7 +4,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::admin::*;
-use crate::auth::{LoginRequest, LoginResponse, RefreshRequest};
+use crate::auth::{LoginAnswer, LoginRequest, LoginResponse, RefreshRequest};
 use crate::devices::{EnrolmentCode, IssueCode};
 use crate::mail::ReceiptEmailOut;
 use crate::routes::*;
@@ -31,8 +31,10 @@ impl Modify for Bearer {
 #[openapi(
     info(title = "POS sync server", description = "Head-office auth and admin API. Errors: {\"error\": {\"code\", \"message\", \"details\"}}."),
     paths(
-        login_h, refresh_h,
-        crate::console::login_h, crate::console::refresh_h, crate::console::logout_h,
+        login_h, login_second_step_h, second_factor_status_h, enrol_second_factor_h,
+        confirm_second_factor_h, reset_second_factor_h, refresh_h,
+        crate::console::login_h, crate::console::login_second_step_h,
+        crate::console::confirm_second_factor_h, crate::console::refresh_h, crate::console::logout_h,
         crate::catalog::list_items_h, crate::catalog::import_items_h,
         list_tenants_h, create_tenant_h, list_stores_h, create_store_h, issue_code_h,
         list_devices_h, revoke_device_h, list_users_h, create_user_h, grant_role_h,
@@ -42,10 +44,13 @@ impl Modify for Bearer {
         report_shifts_h, report_cash_h, report_stock_h, report_transfers_h, report_feed_h,
     ),
     components(schemas(
-        LoginRequest, LoginResponse, RefreshRequest, EnrolmentCode, IssueCode, CreateTenant, TenantOut,
+        LoginRequest, LoginResponse, LoginAnswer, RefreshRequest,
+        crate::twofactor::Challenge, crate::twofactor::Enrolment, crate::twofactor::ConfirmRequest,
+        crate::twofactor::Confirmed, crate::twofactor::SecondStep, crate::twofactor::Status, EnrolmentCode, IssueCode, CreateTenant, TenantOut,
         CreateStore, StoreOut, DeviceOut, CreateUser, UserOut, GrantRole, MembershipOut, SetPin,
         PublishItem, SetPrices, PublishedDoc, PriceConflictOut, AuditEventOut, AuditPage,
-        ReceiptEmailOut, crate::console::ConsoleSession, crate::catalog::ItemOut,
+        ReceiptEmailOut, crate::console::ConsoleSession,
+        crate::console::ConsoleLoginAnswer, crate::console::ConsoleConfirmed, crate::catalog::ItemOut,
         crate::catalog::ImportOut, crate::report_types::ReportPage,
     )),
     modifiers(&Bearer),

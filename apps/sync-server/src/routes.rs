@@ -19,7 +19,8 @@ use uuid::Uuid;
 
 use crate::admin::{self, *};
 use crate::auth::{
-    self, ClientIp, DeviceAuth, LoginRequest, LoginResponse, RefreshRequest, UserAuth,
+    self, ClientIp, DeviceAuth, LoginAnswer, LoginRequest, LoginResponse, RefreshRequest,
+    SessionUser, UserAuth,
 };
 use crate::devices::{self, EnrolmentCode, IssueCode};
 use crate::error::{ApiError, Json, Path, Query};
@@ -28,6 +29,7 @@ use crate::reports;
 use crate::state::AppState;
 use crate::sync::{self, BootstrapQuery, PullQuery};
 use crate::transfers;
+use crate::twofactor::{self, ConfirmRequest, Confirmed, Enrolment, SecondStep};
 
 type R<T> = Result<Json<T>, ApiError>;
 
@@ -49,6 +51,10 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/users/{user_id}/pin", put(set_pin_h))
         .route(
+            "/users/{user_id}/2fa",
+            axum::routing::delete(reset_second_factor_h),
+        )
+        .route(
             "/items",
             get(crate::catalog::list_items_h).post(publish_item_h),
         )
@@ -69,7 +75,19 @@ pub fn router(state: AppState) -> Router {
         .route("/reports/feed", get(report_feed_h));
     let v1 = Router::new()
         .route("/auth/login", post(login_h))
+        .route("/auth/login/2fa", post(login_second_step_h))
+        .route("/auth/2fa", get(second_factor_status_h))
+        .route("/auth/2fa/enrol", post(enrol_second_factor_h))
+        .route("/auth/2fa/confirm", post(confirm_second_factor_h))
         .route("/auth/refresh", post(refresh_h))
+        .route(
+            "/auth/console/login/2fa",
+            post(crate::console::login_second_step_h),
+        )
+        .route(
+            "/auth/console/2fa/confirm",
+            post(crate::console::confirm_second_factor_h),
+        )
         .route("/auth/console/login", post(crate::console::login_h))
         .route("/auth/console/refresh", post(crate::console::refresh_h))
         .route("/auth/console/logout", post(crate::console::logout_h))
@@ -185,13 +203,75 @@ async fn openapi_h() -> axum::Json<utoipa::openapi::OpenApi> {
 // ---------------------------------------------------------------- auth and devices
 
 #[utoipa::path(post, path = "/v1/auth/login", tag = "auth", request_body = LoginRequest,
-    responses((status = 200, body = LoginResponse), (status = 401), (status = 429)))]
+    description = "A right password answers a session, or, for a user with two-factor login \
+        on, a challenge (`second_factor_required`) to answer at `/v1/auth/login/2fa`. A session \
+        with `second_factor_enrolment_required` may only enrol (`/v1/auth/2fa/*`).",
+    responses((status = 200, body = LoginAnswer), (status = 400), (status = 401), (status = 409),
+        (status = 429)))]
 pub async fn login_h(
     State(s): State<AppState>,
     ip: ClientIp,
     Json(req): Json<LoginRequest>,
-) -> R<LoginResponse> {
+) -> R<LoginAnswer> {
     auth::login(&s, &ip.0, req).await.map(Json)
+}
+
+#[utoipa::path(post, path = "/v1/auth/login/2fa", tag = "auth", request_body = SecondStep,
+    description = "The second login step: the challenge and the authenticator's code (or one \
+        recovery code). A wrong code counts toward the account's lockout; a code counts once.",
+    responses((status = 200, body = LoginResponse), (status = 400), (status = 401),
+        (status = 429)))]
+pub async fn login_second_step_h(
+    State(s): State<AppState>,
+    ip: ClientIp,
+    Json(req): Json<SecondStep>,
+) -> R<LoginResponse> {
+    twofactor::second_step(&s, &ip.0, req).await.map(Json)
+}
+
+#[utoipa::path(get, path = "/v1/auth/2fa", tag = "auth", security(("bearer" = [])),
+    responses((status = 200, body = twofactor::Status), (status = 401)))]
+pub async fn second_factor_status_h(
+    State(s): State<AppState>,
+    u: SessionUser,
+) -> R<twofactor::Status> {
+    twofactor::status(&s, u).await.map(Json)
+}
+
+#[utoipa::path(post, path = "/v1/auth/2fa/enrol", tag = "auth", security(("bearer" = [])),
+    description = "Begins (or begins again) two-factor enrolment: a new secret, its otpauth URI \
+        and QR code. 409 once two-factor is on. Takes an enrolment-only token too.",
+    responses((status = 200, body = Enrolment), (status = 401), (status = 409)))]
+pub async fn enrol_second_factor_h(State(s): State<AppState>, u: SessionUser) -> R<Enrolment> {
+    twofactor::enrol(&s, u).await.map(Json)
+}
+
+#[utoipa::path(post, path = "/v1/auth/2fa/confirm", tag = "auth", security(("bearer" = [])),
+    request_body = ConfirmRequest,
+    description = "Turns two-factor on with a first code: answers ten one-time recovery codes \
+        (shown once) and a full session.",
+    responses((status = 200, body = Confirmed), (status = 400), (status = 401), (status = 409)))]
+pub async fn confirm_second_factor_h(
+    State(s): State<AppState>,
+    u: SessionUser,
+    Json(req): Json<ConfirmRequest>,
+) -> R<Confirmed> {
+    twofactor::confirm(&s, u, req).await.map(Json)
+}
+
+#[utoipa::path(delete, path = "/v1/admin/users/{user_id}/2fa", tag = "admin",
+    security(("bearer" = [])), params(("user_id" = Uuid, Path)),
+    description = "Turns a user's two-factor login off (lost phone and codes); needs \
+        `tenant.admin` and a rank above theirs. They enrol again when their role requires it.",
+    responses((status = 204), (status = 401), (status = 403), (status = 404)))]
+pub async fn reset_second_factor_h(
+    State(s): State<AppState>,
+    u: UserAuth,
+    Path(id): Path<Uuid>,
+) -> Result<StatusCode, ApiError> {
+    twofactor::reset(&s, &u, id)
+        .await
+        .map(|_| StatusCode::NO_CONTENT)
 }
 
 #[utoipa::path(post, path = "/v1/auth/refresh", tag = "auth", request_body = RefreshRequest,

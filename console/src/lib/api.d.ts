@@ -397,6 +397,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/admin/users/{user_id}/2fa": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** @description Turns a user's two-factor login off (lost phone and codes); needs `tenant.admin` and a rank above theirs. They enrol again when their role requires it. */
+        delete: operations["reset_second_factor_h"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/admin/users/{user_id}/memberships": {
         parameters: {
             query?: never;
@@ -445,6 +462,73 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/auth/2fa": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["second_factor_status_h"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/auth/2fa/confirm": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description Turns two-factor on with a first code: answers ten one-time recovery codes (shown once) and a full session. */
+        post: operations["confirm_second_factor_h"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/auth/2fa/enrol": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description Begins (or begins again) two-factor enrolment: a new secret, its otpauth URI and QR code. 409 once two-factor is on. Takes an enrolment-only token too. */
+        post: operations["enrol_second_factor_h"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/auth/console/2fa/confirm": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description Turns two-factor on from the console (see `/v1/auth/2fa/confirm`): the recovery codes in the body, the new session's refresh token in the cookie. */
+        post: operations["confirm_second_factor_h"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/auth/console/login": {
         parameters: {
             query?: never;
@@ -456,6 +540,23 @@ export interface paths {
         put?: never;
         /** @description The console's login: the access token in the body, the refresh token in an HttpOnly `pos_refresh` cookie (Path=/v1/auth/console), a `pos_csrf` cookie to echo in `X-CSRF-Token`. 409 with `details.tenants` when the email opens several tenants. */
         post: operations["login_h"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/auth/console/login/2fa": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description The console's second login step (see `/v1/auth/login/2fa`); sets the session cookies as `/v1/auth/console/login` does. */
+        post: operations["login_second_step_h"];
         delete?: never;
         options?: never;
         head?: never;
@@ -505,7 +606,25 @@ export interface paths {
         };
         get?: never;
         put?: never;
+        /** @description A right password answers a session, or, for a user with two-factor login on, a challenge (`second_factor_required`) to answer at `/v1/auth/login/2fa`. A session with `second_factor_enrolment_required` may only enrol (`/v1/auth/2fa/*`). */
         post: operations["login_h"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/auth/login/2fa": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description The second login step: the challenge and the authenticator's code (or one recovery code). A wrong code counts toward the account's lockout; a code counts once. */
+        post: operations["login_second_step_h"];
         delete?: never;
         options?: never;
         head?: never;
@@ -554,6 +673,35 @@ export interface components {
              */
             next_cursor?: string | null;
         };
+        /** @description The second step a right password leads to. */
+        Challenge: {
+            /** @description Single use; send it with a code to `/v1/auth/login/2fa`. */
+            challenge_token: string;
+            /**
+             * Format: int64
+             * @description Seconds the challenge stays valid.
+             */
+            expires_in: number;
+            /** @description Always true: tells this answer from a session. */
+            second_factor_required: boolean;
+        };
+        ConfirmRequest: {
+            /** @description The six digits the app shows now. */
+            code: string;
+        };
+        /** @description Two-factor is on: the recovery codes (shown once) and a full session. */
+        Confirmed: {
+            /** @description Ten one-time codes, each usable once instead of the app's code. Shown only now. */
+            recovery_codes: string[];
+            session: components["schemas"]["LoginResponse"];
+        };
+        /** @description Two-factor turned on from the console: the recovery codes (shown once) and the session. */
+        ConsoleConfirmed: {
+            recovery_codes: string[];
+            session: components["schemas"]["ConsoleSession"];
+        };
+        /** @description The console login's answer: a session, or the second step's challenge. */
+        ConsoleLoginAnswer: components["schemas"]["ConsoleSession"] | components["schemas"]["Challenge"];
         /**
          * @description What console login and refresh answer: the access token (kept in memory by the page) and
          *     who it is; never the refresh token, which is in the `pos_refresh` cookie.
@@ -565,6 +713,11 @@ export interface components {
              * @description Seconds until the access token expires.
              */
             expires_in: number;
+            /**
+             * @description The session may only enrol a second factor (`/v1/auth/2fa/enrol`, then
+             *     `/v1/auth/console/2fa/confirm`).
+             */
+            second_factor_enrolment_required: boolean;
             /** Format: uuid */
             tenant_id: string;
             token_type: string;
@@ -647,6 +800,15 @@ export interface components {
             /** Format: uuid */
             store_id: string;
         };
+        /** @description A begun enrolment: what the authenticator app needs. */
+        Enrolment: {
+            /** @description `otpauth://totp/…` with issuer, account, algorithm, digits and period. */
+            otpauth_uri: string;
+            /** @description The URI as a QR code (an SVG document). */
+            qr_svg: string;
+            /** @description The shared secret in base32, for typing into an app by hand. */
+            secret: string;
+        };
         EnrolmentCode: {
             /** @description Shown once; only its hash is kept. */
             code: string;
@@ -711,6 +873,11 @@ export interface components {
             tax_class: string;
             track_stock: boolean;
         };
+        /**
+         * @description What a right password answers: a session, or (for a user with two-factor on) a challenge
+         *     to answer at `/v1/auth/login/2fa` with a code.
+         */
+        LoginAnswer: components["schemas"]["LoginResponse"] | components["schemas"]["Challenge"];
         LoginRequest: {
             email: string;
             password: string;
@@ -730,6 +897,11 @@ export interface components {
             expires_in: number;
             /** @description Opaque; trade it at `/v1/auth/refresh` for a new pair. Single use. */
             refresh_token: string;
+            /**
+             * @description True when this user's role needs a second factor they have not enrolled: the access token
+             *     then opens only `/v1/auth/2fa/enrol` and `/v1/auth/2fa/confirm`.
+             */
+            second_factor_enrolment_required?: boolean;
             /** Format: uuid */
             tenant_id: string;
             token_type: string;
@@ -889,6 +1061,12 @@ export interface components {
             /** @description The IANA zone its days are counted in (the query's `zone` when given). */
             time_zone: string;
         };
+        /** @description The second login step: the challenge and either a code or a recovery code. */
+        SecondStep: {
+            challenge_token: string;
+            code?: string | null;
+            recovery_code?: string | null;
+        };
         SetPin: {
             /** @description 4 to 8 digits. */
             pin: string;
@@ -903,6 +1081,17 @@ export interface components {
             store_prices?: {
                 [key: string]: number | null;
             };
+        };
+        /** @description Whether a user's two-factor is on (confirmed). */
+        Status: {
+            enabled: boolean;
+            /**
+             * Format: int64
+             * @description Recovery codes not used yet.
+             */
+            recovery_codes_left: number;
+            /** @description Whether this user's roles make it compulsory (with `--admin-2fa required`). */
+            required: boolean;
         };
         StoreOut: {
             code: string;
@@ -2118,6 +2307,43 @@ export interface operations {
             };
         };
     };
+    reset_second_factor_h: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                user_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
     grant_role_h: {
         parameters: {
             query?: never;
@@ -2204,6 +2430,144 @@ export interface operations {
             };
         };
     };
+    second_factor_status_h: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Status"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    confirm_second_factor_h: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ConfirmRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Confirmed"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    enrol_second_factor_h: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Enrolment"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    confirm_second_factor_h: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ConfirmRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConsoleConfirmed"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
     login_h: {
         parameters: {
             query?: never;
@@ -2222,8 +2586,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ConsoleSession"];
+                    "application/json": components["schemas"]["ConsoleLoginAnswer"];
                 };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             401: {
                 headers: {
@@ -2232,6 +2602,47 @@ export interface operations {
                 content?: never;
             };
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    login_second_step_h: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SecondStep"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConsoleSession"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            401: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2323,8 +2734,61 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    "application/json": components["schemas"]["LoginAnswer"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    login_second_step_h: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SecondStep"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
                     "application/json": components["schemas"]["LoginResponse"];
                 };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             401: {
                 headers: {

@@ -64,9 +64,28 @@ async function errorOf(r: Response): Promise<ApiError> {
 export type Session = Schemas["ConsoleSession"];
 type LoginBody = paths["/v1/auth/console/login"]["post"]["requestBody"]["content"]["application/json"];
 
-/** Console login; throws an ApiError (409 with `details.tenants` when a tenant must be picked). */
-export async function login(body: LoginBody): Promise<Session> {
+export type Challenge = Schemas["Challenge"];
+export type Enrolment = Schemas["Enrolment"];
+export type Confirmed = Schemas["ConsoleConfirmed"];
+type SecondStep = Schemas["SecondStep"];
+
+/** Console login; throws an ApiError (409 with `details.tenants` when a tenant must be picked).
+ *  A user with two-factor login on gets a challenge to answer with [`secondStep`]. */
+export async function login(body: LoginBody): Promise<Session | Challenge> {
   const r = await fetch("/v1/auth/console/login", {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(body),
+  });
+  if (!r.ok) throw await errorOf(r);
+  const s: Session | Challenge = await r.json();
+  if ("access_token" in s) access = s.access_token;
+  return s;
+}
+
+/** The second login step: the challenge with the authenticator's code or a recovery code. */
+export async function secondStep(body: SecondStep): Promise<Session> {
+  const r = await fetch("/v1/auth/console/login/2fa", {
     method: "POST",
     headers: { "content-type": "application/json" },
     body: JSON.stringify(body),
@@ -75,6 +94,19 @@ export async function login(body: LoginBody): Promise<Session> {
   const s: Session = await r.json();
   access = s.access_token;
   return s;
+}
+
+/** Begins two-factor enrolment (a new secret each time, until one is confirmed). */
+export async function beginEnrolment(): Promise<Enrolment> {
+  return (await send("post", "/v1/auth/2fa/enrol")).json();
+}
+
+/** Turns two-factor on with the app's first code: the recovery codes and a full session. */
+export async function confirmEnrolment(code: string): Promise<Confirmed> {
+  const r = await send("post", "/v1/auth/console/2fa/confirm", { body: JSON.stringify({ code }), type: "application/json" });
+  const c: Confirmed = await r.json();
+  access = c.session.access_token;
+  return c;
 }
 
 let refreshing: Promise<Session | null> | null = null;

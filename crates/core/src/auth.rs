@@ -134,6 +134,13 @@ impl fmt::Display for Permission {
     }
 }
 
+/// Whether a head-office login holding `role` must use a second factor (TOTP): the roles that
+/// run a tenant (owner, admin). The platform superadmin must too; that flag is not a role, and
+/// the server adds it.
+pub fn requires_second_factor(role: Role) -> bool {
+    matches!(role, Role::Owner | Role::Admin)
+}
+
 /// The permission matrix. The single source of truth for what a role may do.
 pub fn can(role: Role, permission: Permission) -> bool {
     use Permission::*;

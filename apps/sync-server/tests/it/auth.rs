@@ -189,7 +189,7 @@ async fn login_is_rate_limited_per_email_and_per_ip() {
     let app = app_with(Settings {
         login_per_email_per_min: 3,
         login_per_ip_per_min: 6,
-        ..Settings::default()
+        ..test_settings()
     })
     .await;
     for _ in 0..3 {

@@ -22,8 +22,18 @@ pub struct TestApp {
     _shutdown: tokio::sync::watch::Sender<bool>,
 }
 
+/// The server's settings for tests: its defaults, except that TOTP is not compulsory for owners
+/// and admins (`--admin-2fa optional`), so that tests log in with a password. Two-factor login
+/// has its own tests (twofactor.rs), with the default.
+pub fn test_settings() -> Settings {
+    Settings {
+        admin_2fa: pos_sync_server::config::SecondFactor::Optional,
+        ..Settings::default()
+    }
+}
+
 pub async fn app() -> TestApp {
-    app_with(Settings::default()).await
+    app_with(test_settings()).await
 }
 
 pub async fn app_with(settings: Settings) -> TestApp {
@@ -57,7 +67,7 @@ impl TestApp {
         let state = AppState::new(
             pool.clone(),
             JwtKeys::new(SECRET).expect("keys"),
-            Settings::default(),
+            test_settings(),
             rx,
         );
         pos_sync_server::app::spawn_listener(pool, state.live.clone(), state.shutdown.clone());

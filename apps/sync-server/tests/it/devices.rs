@@ -69,7 +69,7 @@ async fn an_enrolment_code_works_only_once() {
 async fn an_expired_enrolment_code_is_refused() {
     let app = app_with(Settings {
         enrol_code_ttl_secs: 0,
-        ..Settings::default()
+        ..test_settings()
     })
     .await;
     let t = app.tenant("Acme").await;

@@ -72,7 +72,7 @@ async fn every_answer_carries_the_security_headers_and_names_no_server() {
 async fn metrics_need_their_token_when_one_is_configured() {
     let app = app_with(Settings {
         metrics_token: Some("scrape-token-0123456789".into()),
-        ..Default::default()
+        ..test_settings()
     })
     .await;
     let get = |auth: Option<&'static str>| {
@@ -91,7 +91,7 @@ async fn metrics_need_their_token_when_one_is_configured() {
     let ok = app.raw(get(Some("Bearer scrape-token-0123456789"))).await;
     assert_eq!(ok.status, StatusCode::OK);
     // Without a configured token the metrics stay open (the operator keeps the port private).
-    let open = app_with(Settings::default()).await;
+    let open = app_with(test_settings()).await;
     assert_eq!(open.raw(get(None)).await.status, StatusCode::OK);
 }
 
@@ -117,7 +117,7 @@ async fn cors_answers_only_the_configured_origins() {
     );
     let open = app_with(Settings {
         cors_origins: vec!["https://office.example".into()],
-        ..Default::default()
+        ..test_settings()
     })
     .await;
     let r = open.raw(preflight("https://office.example")).await;
@@ -190,7 +190,7 @@ async fn one_request_too_many_is_shed_and_a_slow_one_times_out_with_503() {
 async fn a_tenant_past_its_request_budget_gets_429_and_another_tenant_does_not() {
     let app = app_with(Settings {
         tenant_requests_per_min: 6,
-        ..Default::default()
+        ..test_settings()
     })
     .await;
     let a = app.tenant("Iota").await;

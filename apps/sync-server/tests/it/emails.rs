@@ -171,7 +171,7 @@ async fn app_with_spool() -> (TestApp, tempfile::TempDir) {
     let app = app_with(pos_sync_server::config::Settings {
         mail_spool_dir: spool.path().join("mail-spool"),
         mail_from: "receipts@pos.test".into(),
-        ..Default::default()
+        ..test_settings()
     })
     .await;
     (app, spool)

@@ -17,6 +17,8 @@
 //!   checked-in OpenAPI document (`console/openapi.json`), the reports' documented shape, the
 //!   catalog list and CSV import.
 //! - `replica.rs`: reports on a real streaming replica (`pg_basebackup` standby on loopback).
+//! - `twofactor.rs`: TOTP two-factor login: enrolment, the second step, codes used once,
+//!   recovery codes, the shared lockout, compulsory 2FA for admin roles, the sealed secret.
 
 mod common;
 
@@ -31,3 +33,4 @@ mod outside;
 mod replica;
 mod reports;
 mod sync;
+mod twofactor;

@@ -179,6 +179,9 @@ async fn a_push_in_flight_at_shutdown_is_finished_before_the_server_stops() {
         ROOT_EMAIL,
         "--bootstrap-admin-password",
         PASSWORD,
+        // No compulsory TOTP here: two-factor login has its own tests (it/twofactor.rs).
+        "--admin-2fa",
+        "optional",
         "--shutdown-grace-secs",
         "60",
     ])

@@ -76,6 +76,9 @@ async fn reports_read_the_streaming_replica_and_say_how_far_behind_it_is() {
         ROOT_EMAIL,
         "--bootstrap-admin-password",
         PASSWORD,
+        // No compulsory TOTP here: two-factor login has its own tests (it/twofactor.rs).
+        "--admin-2fa",
+        "optional",
     ]);
     let app = pos_sync_server::app::prepare(&config).await.expect("app");
     let router = pos_sync_server::router(app.state.clone());

@@ -377,7 +377,7 @@ async fn a_store_whose_day_ended_mails_its_summary_once_to_those_who_read_its_re
     let app = app_with(pos_sync_server::config::Settings {
         mail_spool_dir: spool.path().to_path_buf(),
         mail_from: "reports@cafe.test".into(),
-        ..Default::default()
+        ..test_settings()
     })
     .await;
     let t = app.tenant("Eta").await;
