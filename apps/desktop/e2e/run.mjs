@@ -24,6 +24,12 @@
 //     items, and their notes); (n) buttons that did not follow the user's permissions; (o) holds
 //     that went into the next person's cart, unnamed; (p) two red badges for being offline;
 //     (q) the idle lock during a payment; (r) items in no category missing from the Sell grid.
+// (s) to (v) issue 17's kitchen and back-office features: (s) a ticket's order type and server,
+//     the chime for a new ticket (and not with the sound off, nor for a recall), the bump bar's
+//     keys (1-9, arrows, Enter; not while typing); (t) the station's recently bumped tickets, any
+//     recalled, and the expo view of each order across stations; (u) a closed sale's detail (lines,
+//     payments, receipt) and the refunds list; (v) a count's differences before posting and a
+//     delivery of many lines posted once; each also measured for clipped buttons at 1024x768.
 // (e) twelve tickets fit a 1920x1080 kitchen screen; on a smaller one the oldest fill it and
 //     "+N more" counts the others.
 // The sync server binary is taken beside the app's (same cargo target folder) unless
@@ -167,6 +173,51 @@ async function waitImport(s, css, re) {
   } catch (e) {
     throw new Error(`${e.message}; import state: ${JSON.stringify(await importState(s))}`);
   }
+}
+
+/** Calls a Tauri command from the page, as the screens do (for setting up what a test is not
+ *  about, e.g. a table fired from another till); throws the command's error. */
+async function invoke(s, cmd, args = {}) {
+  const r = await s.execAsync(`const done = arguments[arguments.length - 1];
+    window.__TAURI_INTERNALS__.invoke(arguments[0], arguments[1]).then((v) => done({ ok: v ?? null }), (e) => done({ err: e }));`, [cmd, args]);
+  if (r && "err" in r) throw new Error(`${cmd}: ${JSON.stringify(r.err)}`);
+  return r?.ok;
+}
+
+/** Opens table `name`, adds the demo items `codes` and fires it (as the user logged in). */
+async function fireTable(s, name, codes) {
+  const sale = await invoke(s, "open_sale", { ticket: name });
+  for (const barcode of codes) await invoke(s, "scan_barcode", { sale_id: sale.id, barcode });
+  await invoke(s, "fire_sale", { sale_id: sale.id });
+  return sale.id;
+}
+
+/** The KDS tickets on screen: id, station (its column), title, order type, server, selected. */
+function kdsTickets(s) {
+  return s.exec(`return [...document.querySelectorAll('[data-testid="kds-ticket"]')].map((t) => ({ id: t.dataset.id,
+    station: t.closest("section")?.querySelector("h2")?.textContent.trim(), title: t.querySelector(".thead strong")?.textContent.trim(),
+    type: t.querySelector('[data-testid="kds-order-type"]')?.textContent.trim() ?? null, server: t.querySelector('[data-testid="kds-server"]')?.textContent.trim() ?? null,
+    key: t.querySelector('[data-testid="kds-key"]')?.textContent.trim() ?? null, selected: t.dataset.selected === "true", text: t.textContent }));`);
+}
+
+/** The visible buttons whose text overflows them or (a one-label button) wraps to two lines. */
+function clippedButtons(s) {
+  return s.exec(`const shown = (e) => { const b = e.getBoundingClientRect(); return b.width > 0 && b.height > 0 && getComputedStyle(e).visibility !== "hidden"; };
+    const name = (e) => e.dataset.testid ?? e.textContent.trim().slice(0, 30);
+    const buttons = [...document.querySelectorAll("button")].filter(shown);
+    const clipped = buttons.filter((b) => b.scrollWidth > b.clientWidth).map(name);
+    const wrapped = buttons.filter((b) => b.childElementCount === 0 && b.textContent.trim()).filter((b) => {
+      const r = document.createRange(); r.selectNodeContents(b);
+      return new Set([...r.getClientRects()].filter((q) => q.width > 0).map((q) => Math.round(q.top))).size > 1; }).map(name);
+    return { n: buttons.length, bad: [...clipped, ...wrapped] };`);
+}
+
+/** Waits until `fn()` is true; `what` names it in the error. */
+async function until(fn, what, timeout = 10000) {
+  const end = Date.now() + timeout;
+  let last;
+  while (Date.now() < end) { last = await fn(); if (last) return last; await sleep(100); }
+  throw new Error(`never: ${what}`);
 }
 
 const tests = {
@@ -1008,6 +1059,285 @@ const tests = {
       await s.click('[data-testid="cat-other"]');
       await s.click('[data-testid="item-GIFT-10"]');
       await s.waitText('[data-testid="sale-total"]', /10\.00/);
+    } finally {
+      await s.quit();
+    }
+  },
+
+  /** Issue 17, KDS: each ticket says its order type (counter or table) and who took the order;
+   *  a new ticket chimes (counted in window.__posChimes) unless the sound is off, and a recalled
+   *  one does not; the bump bar's keys: 1-9 select the Nth ticket of the station (again bumps
+   *  it), arrows move between tickets, Enter bumps the selected one, and none of them act while
+   *  a text field has focus. */
+  async s_kds_order_type_server_chime_and_bump_bar_keys(driver) {
+    const s = await Session.start(driver.url, app, path.join(tmp, "s"));
+    try {
+      await s.setWindow(1920, 1080);
+      await setUpDemo(s, "pos");
+      await login(s, "cashier", "3333");
+      await openShift(s);
+      await payInCash(s, LATTE, /3\.50/); // a counter latte for the bar, by Carl
+      await s.click('[data-testid="new-sale-btn"]');
+      await lock(s);
+      await login(s, "manager", "2222");
+      await fireTable(s, "Table 7", [BURGER]);
+      await fireTable(s, "Table 8", [BURGER, FRIES]);
+      await fireTable(s, "Table 9", [BURGER]);
+      await s.click('[data-testid="nav-kds"]');
+      await waitCount(s, '[data-testid="kds-ticket"]', 4);
+      const tickets = await kdsTickets(s);
+      const bar = tickets.find((t) => t.station === "bar");
+      assert(bar && bar.title === "Counter" && bar.server === "Carl Cashier", `the latte's ticket: counter, Carl: ${JSON.stringify(bar)}`);
+      const t7 = tickets.find((t) => t.title === "Table 7");
+      assert(t7 && t7.type === "Table" && t7.server === "Maria Manager", `Table 7's ticket: table, Maria: ${JSON.stringify(t7)}`);
+
+      // The chime: none for the tickets already there, one for a ticket fired meanwhile.
+      await sleep(2500);
+      const chimes = () => s.exec("return window.__posChimes ?? 0;");
+      const c0 = await chimes();
+      await fireTable(s, "Table 10", [demoBarcode(8)]); // cold, as if from another till
+      await waitCount(s, '[data-testid="kds-ticket"]', 5, 10000);
+      await until(async () => (await chimes()) === c0 + 1, `one chime for Table 10 (had ${c0}, now ${await chimes()})`);
+      await s.click('[data-testid="kds-sound"]');
+      await s.waitText('[data-testid="kds-sound"]', /Sound off/);
+      await fireTable(s, "Table 11", [demoBarcode(8)]);
+      await waitCount(s, '[data-testid="kds-ticket"]', 6, 10000);
+      await sleep(2500);
+      assert((await chimes()) === c0 + 1, `no chime with the sound off: ${await chimes()}`);
+      await s.click('[data-testid="kds-sound"]');
+      await s.waitText('[data-testid="kds-sound"]', /Sound on/);
+
+      // Keys. The focus on a button (the sound toggle) must not turn Enter into its click.
+      const grill = (await kdsTickets(s)).filter((t) => t.station === "grill");
+      assert(grill.length === 3 && grill.map((t) => t.key).join() === "1,2,3", `three numbered grill tickets: ${JSON.stringify(grill)}`);
+      const selected = async () => (await kdsTickets(s)).filter((t) => t.selected).map((t) => t.id);
+      await wedge(s, "1"); // the first station's (bar) first ticket
+      assert((await selected()).join() === bar.id, `1 selects the bar's ticket: ${await selected()}`);
+      // Arrows move through the tickets on screen, column by column: bar → cold → … → grill.
+      for (let k = 0; k < 4 && (await kdsTickets(s)).find((t) => t.selected)?.station !== "grill"; k++) await wedge(s, "\uE014"); // ArrowRight
+      const onGrill = (await kdsTickets(s)).find((t) => t.selected);
+      assert(onGrill?.station === "grill" && onGrill.id === grill[0].id, `arrows reach the grill's first ticket: ${JSON.stringify(onGrill)}`);
+      await wedge(s, "\uE012"); // ArrowLeft: back to the cold column's last ticket
+      assert((await kdsTickets(s)).find((t) => t.selected)?.station === "cold", "ArrowLeft goes back");
+      await wedge(s, "\uE014");
+      await wedge(s, "2"); // the grill's second ticket (the selected ticket's station)
+      assert((await selected()).join() === grill[1].id, `2 selects the grill's second ticket: ${await selected()}`);
+      // Not while typing: a text field with focus takes the keys.
+      await s.exec(`const i = document.createElement("input"); i.dataset.testid = "probe"; document.body.appendChild(i); i.focus();`);
+      await wedge(s, "3\uE007");
+      assert((await selected()).join() === grill[1].id && (await s.count('[data-testid="kds-ticket"]')) === 6, "keys typed into a text field select and bump nothing");
+      await s.exec(`document.querySelector('[data-testid="probe"]').remove(); document.querySelector('[data-testid="kds-sound"]').focus();`);
+      await wedge(s, "\uE007"); // Enter bumps the selected ticket
+      await waitCount(s, '[data-testid="kds-ticket"]', 5);
+      const left = await kdsTickets(s);
+      assert(!left.some((t) => t.id === grill[1].id) && left.some((t) => t.id === grill[0].id) && left.some((t) => t.id === grill[2].id), `Enter bumped the grill's second ticket only: ${JSON.stringify(left.map((t) => t.title))}`);
+      assert(/Sound on/.test(await s.text('[data-testid="kds-sound"]')), "Enter did not click the focused sound button");
+      // The same number twice bumps that ticket.
+      await wedge(s, "1");
+      await wedge(s, "1");
+      await waitCount(s, '[data-testid="kds-ticket"]', 4);
+      assert(!(await kdsTickets(s)).some((t) => t.id === grill[0].id), "1 twice bumped the grill's first ticket");
+      // A recall (the column's button) brings a ticket back without a chime.
+      const c1 = await chimes();
+      await s.click('[data-testid="recall-btn"][data-station="grill"]');
+      await waitCount(s, '[data-testid="kds-ticket"]', 5);
+      await sleep(2500);
+      assert((await chimes()) === c1, `a recalled ticket does not chime: ${c1} → ${await chimes()}`);
+    } finally {
+      await s.quit();
+    }
+  },
+
+  /** Issue 17, KDS: a station lists its recently bumped tickets and any of them (not only the
+   *  last) can be recalled; the expo view shows each order's tickets of every station together,
+   *  which are done and which are not. */
+  async t_kds_recently_bumped_list_and_expo_view(driver) {
+    const s = await Session.start(driver.url, app, path.join(tmp, "t"));
+    try {
+      await s.setWindow(1280, 800);
+      await setUpDemo(s, "pos");
+      await login(s, "manager", "2222");
+      await openShift(s);
+      await fireTable(s, "Table 7", [BURGER, demoBarcode(8)]); // grill and cold
+      await fireTable(s, "Table 8", [BURGER]);
+      await s.click('[data-testid="nav-kds"]');
+      await waitCount(s, '[data-testid="kds-ticket"]', 3);
+      // Expo: Table 7's two stations together, none done.
+      await s.click('[data-testid="kds-mode-expo"]');
+      await s.find('[data-testid="kds-expo"]');
+      const expo = () => s.exec(`return [...document.querySelectorAll('[data-testid="expo-order"]')].map((o) => ({ title: o.querySelector("strong").textContent.trim(),
+        done: o.querySelector('[data-testid="expo-done"]').textContent.trim(), server: o.querySelector('[data-testid="expo-server"]')?.textContent.trim() ?? null,
+        stations: [...o.querySelectorAll('[data-testid="expo-station"]')].map((r) => [r.dataset.station, r.dataset.status, r.textContent.trim()]) }));`);
+      let orders = await until(async () => { const o = await expo(); return o.length === 2 && o; }, "two orders on the expo");
+      let t7 = orders.find((o) => o.title === "Table 7");
+      assert(t7 && t7.done === "0 of 2 done" && t7.server === "Maria Manager" && t7.stations.map((x) => x[0]).sort().join() === "cold,grill",
+        `Table 7 on the expo with grill and cold: ${JSON.stringify(orders)}`);
+      assert(t7.stations.every((x) => x[1] !== "bumped" && /New/.test(x[2])), `nothing done yet: ${JSON.stringify(t7)}`);
+      // The grill bumps Table 7, then Table 8.
+      await s.click('[data-testid="kds-mode-stations"]');
+      await waitCount(s, '[data-testid="kds-ticket"]', 3);
+      const bumpOn = async (title, station) => {
+        const id = (await kdsTickets(s)).find((t) => t.title === title && t.station === station)?.id;
+        assert(id, `${title} on ${station}`);
+        await s.click(`[data-testid="kds-ticket"][data-id="${id}"] [data-testid="bump-btn"]`);
+        await until(async () => !(await kdsTickets(s)).some((t) => t.id === id), `${title} bumped`);
+        return id;
+      };
+      const grill7 = await bumpOn("Table 7", "grill");
+      await sleep(20);
+      const grill8 = await bumpOn("Table 8", "grill");
+      await s.click('[data-testid="kds-mode-expo"]');
+      orders = await until(async () => { const o = await expo(); return o.length === 1 && o; }, "Table 8 done, leaves the expo");
+      t7 = orders[0];
+      assert(t7.title === "Table 7" && t7.done === "1 of 2 done", `Table 7: grill done, cold not: ${JSON.stringify(orders)}`);
+      assert(t7.stations.find((x) => x[0] === "grill")?.[1] === "bumped" && /Done/.test(t7.stations.find((x) => x[0] === "grill")[2]), `grill done: ${JSON.stringify(t7)}`);
+      assert(t7.stations.find((x) => x[0] === "cold")?.[1] !== "bumped", `cold not done: ${JSON.stringify(t7)}`);
+      // The grill's bumped list: newest first; recall the older one (not the last bumped).
+      await s.click('[data-testid="kds-mode-stations"]');
+      await s.click('[data-testid="bumped-btn"][data-station="grill"]');
+      await s.find('[data-testid="bumped-list"]');
+      const rows = await s.exec(`return [...document.querySelectorAll('[data-testid="bumped-row"]')].map((r) => r.dataset.id);`);
+      assert(rows.join() === [grill8, grill7].join(), `the grill's bumped tickets, newest first: ${JSON.stringify(rows)}`);
+      assert(/Table 7[\s\S]*Cheeseburger/.test(await s.text('[data-testid="bumped-row"]:nth-child(2)')), "each names its table and items");
+      await s.click('[data-testid="bumped-row"]:nth-child(2) [data-testid="recall-one"]');
+      await waitCount(s, '[data-testid="bumped-list"]', 0);
+      await until(async () => (await kdsTickets(s)).some((t) => t.id === grill7), "Table 7's grill ticket back");
+      assert(!(await kdsTickets(s)).some((t) => t.id === grill8), "Table 8 stays bumped");
+      // At 1024x768 the new buttons (Bumped, Recall last, the view and sound toggles, Recall in
+      // the list) and the expo's fit their text.
+      await s.setWindow(1024, 768);
+      await sleep(300);
+      for (const [screen, open, close] of [["stations", null, null], ["bumped list", '[data-testid="bumped-btn"][data-station="grill"]', '[data-testid="modal-close"]'],
+        ["expo", '[data-testid="kds-mode-expo"]', '[data-testid="kds-mode-stations"]']]) {
+        if (open) await s.click(open);
+        await sleep(300);
+        const out = await clippedButtons(s);
+        assert(out.n > 3 && out.bad.length === 0, `no button clipped on the KDS's ${screen} at 1024x768: ${JSON.stringify(out)}`);
+        if (close) await s.click(close);
+      }
+    } finally {
+      await s.quit();
+    }
+  },
+
+  /** Issue 17, back office: a closed sale opens to its lines, payments and receipt; the refunds
+   *  list shows each refund's receipt, the sale it refunds, who, why and the total. */
+  async u_back_office_sale_detail_and_refunds_list(driver) {
+    const s = await Session.start(driver.url, app, path.join(tmp, "u"));
+    try {
+      await s.setWindow(1280, 800);
+      await setUpDemo(s, "pos");
+      await login(s, "manager", "2222");
+      await openShift(s);
+      await scan(s, LATTE);
+      const no = await payInCash(s, CROISSANT, /6\.00/);
+      assert(no, "a receipt number");
+      await s.click('[data-testid="new-sale-btn"]');
+      const sale = await invoke(s, "find_receipt", { receipt_no: no });
+      const croissant = sale.lines.find((l) => l.name === "Croissant");
+      const refund = await invoke(s, "refund_sale", { sale_id: sale.id, lines: [{ line_id: croissant.id, qty: 1 }], tender_kind: "cash", reason: "stale" });
+      await s.click('[data-testid="nav-back_office"]');
+      await s.find('[data-testid="back-office"]');
+      await s.click('[data-testid="bo-tab-sales"]');
+      await s.click(`[data-testid="sale-row"][data-receipt="${no}"] [data-testid="sale-open"]`);
+      await s.find('[data-testid="sale-detail"]');
+      await s.waitText('[data-testid="sale-receipt-preview"]', new RegExp(no.replace(/[-]/g, "\\-")), 10000);
+      const detail = await s.exec(`return { lines: [...document.querySelectorAll('[data-testid="sale-detail-line"]')].map((r) => r.textContent.replace(/\\s+/g, " ").trim()),
+        payments: [...document.querySelectorAll('[data-testid="sale-detail-payment"]')].map((r) => r.textContent.replace(/\\s+/g, " ").trim()),
+        total: document.querySelector('[data-testid="sale-detail-total"]').textContent };`);
+      assert(detail.lines.length === 2 && detail.lines.some((l) => /Latte.*3\.50/.test(l)) && detail.lines.some((l) => /Croissant.*2\.50/.test(l)), `the sale's lines: ${JSON.stringify(detail)}`);
+      assert(detail.payments.length === 1 && /cash.*6\.00/.test(detail.payments[0]) && /6\.00/.test(detail.total), `its cash payment and total: ${JSON.stringify(detail)}`);
+      await s.click('[data-testid="modal-close"]');
+      await waitCount(s, '[data-testid="sale-detail"]', 0);
+      await s.click('[data-testid="bo-tab-refunds"]');
+      await s.find('[data-testid="refund-row"]');
+      const rows = await s.exec(`return [...document.querySelectorAll('[data-testid="refund-row"]')].map((r) => [...r.cells].map((c) => c.textContent.trim()));`);
+      assert(rows.length === 1, `one refund: ${JSON.stringify(rows)}`);
+      const [rno, sno, , by, why, total] = rows[0];
+      assert(rno === refund.receipt_no && sno === no && by === "Maria Manager" && why === "stale" && /2\.50/.test(total), `the refund's row: ${JSON.stringify(rows[0])}`);
+      // From a refund to the sale it refunded.
+      await s.click('[data-testid="refund-sale"]');
+      await s.find('[data-testid="sale-detail"]');
+      await waitCount(s, '[data-testid="sale-detail-line"]', 2);
+      // At 1024x768: the tabs, the sale's detail and the refunds list fit their buttons' text.
+      await s.setWindow(1024, 768);
+      await sleep(300);
+      let out = await clippedButtons(s);
+      assert(out.bad.length === 0, `no button clipped on the sale's detail at 1024x768: ${JSON.stringify(out)}`);
+      await s.click('[data-testid="modal-close"]');
+      await waitCount(s, '[data-testid="sale-detail"]', 0);
+      out = await clippedButtons(s);
+      assert(out.n > 3 && out.bad.length === 0, `no button clipped on the refunds list at 1024x768: ${JSON.stringify(out)}`);
+      const tabs = await s.exec(`const b = [...document.querySelectorAll('[data-testid^="bo-tab-"]')].map((e) => e.getBoundingClientRect().top); return new Set(b.map(Math.round)).size;`);
+      assert(tabs === 1, `the back office's tabs are one row at 1024x768: ${tabs} rows`);
+    } finally {
+      await s.quit();
+    }
+  },
+
+  /** Issue 17, back office: a count shows counted against expected per item before it is
+   *  posted; a delivery of several items is one document, posted once. */
+  async v_back_office_count_differences_and_a_delivery_of_many_lines(driver) {
+    const s = await Session.start(driver.url, app, path.join(tmp, "v"));
+    try {
+      await s.setWindow(1280, 800);
+      await setUpDemo(s, "pos");
+      await login(s, "manager", "2222");
+      await s.click('[data-testid="nav-back_office"]');
+      await s.find('[data-testid="back-office"]');
+      const onHand = () => s.exec(`return Object.fromEntries([...document.querySelectorAll('[data-testid="stock-row"]')].map((r) => [r.children[1].textContent.trim(), Number(r.querySelector('[data-testid="on-hand"]').textContent)]));`);
+      await s.find('[data-testid="stock-row"]');
+      const before = await onHand();
+      // The delivery: two lines, posted once.
+      await s.click('[data-testid="receive-btn"]');
+      await s.find('[data-testid="delivery"]');
+      await s.click('[data-testid="delivery-add"]');
+      await waitCount(s, '[data-testid="delivery-line"]', 2);
+      const names = await s.exec(`const sels = [...document.querySelectorAll('[data-testid="delivery-item"]')];
+        sels[1].selectedIndex = 1; sels[1].dispatchEvent(new Event("change"));
+        return sels.map((x) => x.options[x.selectedIndex].textContent.trim());`);
+      assert(names[0] !== names[1], `two different items: ${JSON.stringify(names)}`);
+      const qty = await s.findAll('[data-testid="delivery-qty"]');
+      const cost = await s.findAll('[data-testid="delivery-cost"]');
+      for (const [i, [q, c]] of [["5", "0.50"], ["3", "1.00"]].entries()) {
+        await s.cmd("POST", `/element/${qty[i]}/value`, { text: q });
+        await s.cmd("POST", `/element/${cost[i]}/value`, { text: c });
+      }
+      await s.type('[data-testid="delivery-ref"]', "DN-42");
+      await s.waitText('[data-testid="delivery-post"]', /Post delivery \(2 lines\)/);
+      await s.click('[data-testid="delivery-post"]');
+      await s.waitText('[data-testid="toast-ok"]', /Delivery posted: 2 lines/);
+      await until(async () => { const a = await onHand(); return a[names[0]] === before[names[0]] + 5 && a[names[1]] === before[names[1]] + 3; },
+        `${names[0]} +5 and ${names[1]} +3 on hand`);
+      const after = await onHand();
+      // The count: each counted item shows expected, counted and the difference before posting.
+      await s.click('[data-testid="bo-tab-count"]');
+      await s.click('[data-testid="start-count-btn"]');
+      const first = (await s.text('[data-testid="count-item-name"]')).trim();
+      await s.type('[data-testid="count-input"]', `${after[first] - 2}\uE007`);
+      await s.waitText('[data-testid="count-summary"]', /1 counted, 1 differ/);
+      const row = await s.exec(`const r = document.querySelector('[data-testid="count-row"][data-name="' + arguments[0] + '"]'); return [...r.cells].map((c) => c.textContent.trim());`, [first]);
+      assert(row[1] === String(after[first]) && row[2] === String(after[first] - 2) && row[3] === "-2", `${first}: expected, counted, -2: ${JSON.stringify(row)}`);
+      const second = (await s.text('[data-testid="count-item-name"]')).trim();
+      await s.type('[data-testid="count-input"]', `${after[second]}\uE007`);
+      await s.waitText('[data-testid="count-summary"]', /2 counted, 1 differ/);
+      await s.click('[data-testid="count-post"]');
+      await s.waitText('[data-testid="toast-ok"]', /Count posted/);
+      await until(async () => (await onHand())[first] === after[first] - 2, `${first} down by 2 after posting`);
+      // At 1024x768 the delivery's and the count's buttons fit their text.
+      await s.setWindow(1024, 768);
+      await s.click('[data-testid="bo-tab-count"]');
+      await s.click('[data-testid="start-count-btn"]');
+      await s.find('[data-testid="count-diffs"]');
+      await sleep(300);
+      let out = await clippedButtons(s);
+      assert(out.bad.length === 0, `no button clipped on the count at 1024x768: ${JSON.stringify(out)}`);
+      await s.click('[data-testid="bo-tab-stock"]');
+      await s.click('[data-testid="receive-btn"]');
+      await s.click('[data-testid="delivery-add"]');
+      await sleep(300);
+      out = await clippedButtons(s);
+      assert(out.bad.length === 0, `no button clipped on the delivery at 1024x768: ${JSON.stringify(out)}`);
     } finally {
       await s.quit();
     }

@@ -1630,3 +1630,345 @@ fn regression_void_and_refund_take_a_managers_pin() {
         "NEEDS_APPROVAL"
     );
 }
+
+// ---------------------------------------------------------------- issue 17: KDS and back office
+
+fn board_tickets(b: &Value) -> Vec<Value> {
+    b["tickets"].as_array().cloned().unwrap_or_default()
+}
+
+/// A ticket says whether the order is a counter sale or a table, and who took it.
+#[test]
+fn kds_tickets_show_the_order_type_and_the_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = demo(dir.path());
+    h.till("cashier", "3333");
+    let sid = counter_sale(&h, &[2]); // Latte (bar)
+    h.ok(
+        "pay",
+        json!({"sale_id": sid, "tender_kind": "cash", "amount": 1000}),
+    );
+    h.till("manager", "2222");
+    let table = h.ok("open_sale", json!({"ticket": "Table 7"}))["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    h.ok(
+        "scan_barcode",
+        json!({"sale_id": table, "barcode": barcode(7)}),
+    );
+    h.ok("fire_sale", json!({"sale_id": table}));
+    h.login("kitchen", "4444");
+    let b = h.ok("kitchen_board", json!({}));
+    let tickets = board_tickets(&b);
+    let bar = tickets.iter().find(|t| t["station"] == "bar").unwrap();
+    assert_eq!(bar["order_type"], "counter", "{bar}");
+    assert_eq!(bar["server"], "Carl Cashier");
+    let grill = tickets.iter().find(|t| t["station"] == "grill").unwrap();
+    assert_eq!(grill["order_type"], "table", "{grill}");
+    assert_eq!(grill["ticket"], "Table 7");
+    assert_eq!(grill["server"], "Maria Manager");
+    assert_eq!(grill["sale_id"], table.as_str());
+}
+
+/// A station lists its last ten bumped tickets, newest first, and any of them can be recalled,
+/// not only the last.
+#[test]
+fn kds_lists_the_stations_last_ten_bumped_tickets_and_recalls_any() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = demo(dir.path());
+    h.till("cashier", "3333");
+    for _ in 0..12 {
+        let sid = counter_sale(&h, &[2]);
+        h.ok(
+            "pay",
+            json!({"sale_id": sid, "tender_kind": "cash", "amount": 1000}),
+        );
+    }
+    // A grill ticket, which the bar's list must not show.
+    let sid = counter_sale(&h, &[7]);
+    h.ok(
+        "pay",
+        json!({"sale_id": sid, "tender_kind": "cash", "amount": 5000}),
+    );
+    h.login("kitchen", "4444");
+    let b = h.ok("kitchen_board", json!({}));
+    let mut bumped = Vec::new();
+    for t in board_tickets(&b) {
+        let id = t["id"].as_str().unwrap().to_string();
+        h.ok("kitchen_action", json!({"ticket_id": id, "action": "bump"}));
+        bumped.push((t["station"].as_str().unwrap().to_string(), id));
+        std::thread::sleep(Duration::from_millis(3));
+    }
+    let b = h.ok("kitchen_board", json!({}));
+    assert!(board_tickets(&b).is_empty());
+    let recent: Vec<String> = b["recent_bumped"]["bar"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_str().unwrap().to_string())
+        .collect();
+    let bar: Vec<String> = bumped
+        .iter()
+        .filter(|(st, _)| st == "bar")
+        .map(|(_, id)| id.clone())
+        .rev()
+        .take(10)
+        .collect();
+    assert_eq!(recent, bar, "the bar's last ten, newest first");
+    assert_eq!(b["recent_bumped"]["grill"].as_array().unwrap().len(), 1);
+    // The fifth newest comes back, and leaves the list.
+    let b = h.ok(
+        "kitchen_action",
+        json!({"ticket_id": recent[4], "action": "recall"}),
+    );
+    let back = board_tickets(&b);
+    assert_eq!(back.len(), 1);
+    assert_eq!(back[0]["id"], recent[4].as_str());
+    assert!(!b["recent_bumped"]["bar"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|t| t["id"] == recent[4].as_str()));
+}
+
+/// The expo shows each order's tickets of every station together: which are done, which not.
+#[test]
+fn kds_expo_shows_an_orders_tickets_of_every_station() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = demo(dir.path());
+    h.till("cashier", "3333");
+    let sid = h.ok("open_sale", json!({"ticket": "Table 7"}))["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for n in [7, 8] {
+        h.ok(
+            "scan_barcode",
+            json!({"sale_id": sid, "barcode": barcode(n)}),
+        );
+    }
+    h.ok("fire_sale", json!({"sale_id": sid}));
+    let other = counter_sale(&h, &[2]);
+    h.ok(
+        "pay",
+        json!({"sale_id": other, "tender_kind": "cash", "amount": 1000}),
+    );
+    h.login("kitchen", "4444");
+    let e = h.ok("kitchen_expo", json!({}));
+    let orders = e["orders"].as_array().unwrap();
+    assert_eq!(orders.len(), 2, "{e}");
+    let t7 = orders
+        .iter()
+        .find(|o| o["sale_id"] == sid.as_str())
+        .unwrap();
+    assert_eq!(t7["ticket"], "Table 7");
+    assert_eq!(t7["order_type"], "table");
+    assert_eq!(t7["server"], "Carl Cashier");
+    assert_eq!(t7["done"], 0);
+    let stations: Vec<&str> = t7["tickets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["station"].as_str().unwrap())
+        .collect();
+    assert_eq!(stations.len(), 2);
+    assert!(stations.contains(&"grill") && stations.contains(&"cold"));
+    let grill = t7["tickets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["station"] == "grill")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    h.ok(
+        "kitchen_action",
+        json!({"ticket_id": grill, "action": "bump"}),
+    );
+    let e = h.ok("kitchen_expo", json!({}));
+    let t7 = e["orders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["sale_id"] == sid.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(t7["done"], 1, "the grill is done, the cold is not: {t7}");
+    let status = |st: &str| {
+        t7["tickets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["station"] == st)
+            .unwrap()["status"]
+            .clone()
+    };
+    assert_eq!(status("grill"), "bumped");
+    assert_ne!(status("cold"), "bumped");
+    let cold = t7["tickets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["station"] == "cold")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    h.ok(
+        "kitchen_action",
+        json!({"ticket_id": cold, "action": "bump"}),
+    );
+    let e = h.ok("kitchen_expo", json!({}));
+    assert!(
+        !e["orders"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|o| o["sale_id"] == sid.as_str()),
+        "an order all done leaves the expo: {e}"
+    );
+}
+
+/// A count shows counted against expected per item before it is posted.
+#[test]
+fn a_count_shows_its_differences_before_it_is_posted() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = demo(dir.path());
+    h.login("manager", "2222");
+    let levels = h.ok("stock_levels", json!({"filter": "all"}));
+    let row = |sku: &str| {
+        levels
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["sku"] == sku)
+            .unwrap()
+            .clone()
+    };
+    let (cro, muf) = (row("BAK-CRO"), row("BAK-MUF"));
+    let count = h.ok("start_count", json!({}));
+    h.ok(
+        "count_item",
+        json!({"count_id": count, "item_id": cro["item_id"], "counted": 20}),
+    );
+    h.ok(
+        "count_item",
+        json!({"count_id": count, "item_id": muf["item_id"], "counted": 15}),
+    );
+    let sheet = h.ok("count_sheet", json!({"count_id": count}));
+    assert_eq!(sheet["posted"], false);
+    let line = |name: &str| {
+        sheet["lines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["name"] == name)
+            .unwrap()
+            .clone()
+    };
+    let c = line("Croissant");
+    assert_eq!(
+        (
+            c["expected"].clone(),
+            c["counted"].clone(),
+            c["difference"].clone()
+        ),
+        (json!(24), json!(20), json!(-4))
+    );
+    let m = line("Blueberry muffin");
+    assert_eq!(m["difference"], 3, "{m}");
+    // Nothing moved yet.
+    let still = h.ok("stock_levels", json!({"filter": "all"}));
+    assert!(still
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r["sku"] == "BAK-CRO" && r["on_hand"] == 24));
+    h.ok("post_count", json!({"count_id": count}));
+    assert_eq!(
+        h.ok("count_sheet", json!({"count_id": count}))["posted"],
+        true
+    );
+    assert_eq!(
+        h.err_code("count_sheet", json!({"count_id": "nope"})),
+        "INVALID"
+    );
+}
+
+/// A delivery of several items posts once and raises each.
+#[test]
+fn a_delivery_of_many_lines_posts_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = demo(dir.path());
+    h.login("manager", "2222");
+    let levels = h.ok("stock_levels", json!({"filter": "all"}));
+    let id_of = |sku: &str| {
+        levels
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["sku"] == sku)
+            .unwrap()["item_id"]
+            .clone()
+    };
+    h.ok(
+        "receive_stock",
+        json!({"supplier_ref": "DN-1", "lines": [
+            {"item_id": id_of("BAK-CRO"), "qty": 6, "unit_cost": 90},
+            {"item_id": id_of("BAK-MUF"), "qty": 4, "unit_cost": 110}
+        ]}),
+    );
+    let after = h.ok("stock_levels", json!({"filter": "all"}));
+    let on = |sku: &str| {
+        after
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["sku"] == sku)
+            .unwrap()["on_hand"]
+            .clone()
+    };
+    assert_eq!((on("BAK-CRO"), on("BAK-MUF")), (json!(30), json!(16)));
+}
+
+/// The refunds list: receipt, original sale, total, who and when; a cashier may not read it.
+#[test]
+fn the_refunds_list_names_the_receipt_the_sale_the_total_and_who() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = demo(dir.path());
+    h.till("manager", "2222");
+    let sid = counter_sale(&h, &[5, 1]);
+    let paid = h.ok(
+        "pay",
+        json!({"sale_id": sid, "tender_kind": "cash", "amount": 1000}),
+    );
+    let no = paid["outcome"]["receipt_no"].as_str().unwrap().to_string();
+    let sale = h.ok("get_sale", json!({"sale_id": sid}));
+    let line = sale["lines"][0]["id"].clone();
+    assert!(h
+        .ok("refunds_list", json!({}))
+        .as_array()
+        .unwrap()
+        .is_empty());
+    let r = h.ok(
+        "refund_sale",
+        json!({"sale_id": sid, "lines": [{"line_id": line, "qty": 1}], "tender_kind": "cash", "reason": "cold"}),
+    );
+    let list = h.ok("refunds_list", json!({"limit": 10}));
+    let list = list.as_array().unwrap();
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0]["id"], r["refund_id"]);
+    assert_eq!(list[0]["sale_id"], sid.as_str());
+    assert_eq!(list[0]["sale_receipt_no"], no.as_str());
+    assert_eq!(list[0]["total"], r["total"]);
+    assert_eq!(list[0]["refunded_by_name"], "Maria Manager");
+    assert_eq!(list[0]["reason"], "cold");
+    assert!(list[0]["receipt_no"]
+        .as_str()
+        .is_some_and(|s| !s.is_empty()));
+    assert!(list[0]["created_at"].as_i64().unwrap() > 0);
+    h.login("cashier", "3333");
+    assert_eq!(h.err_code("refunds_list", json!({})), "FORBIDDEN");
+}

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 use uuid::Uuid;
 
-use crate::sale::{Sale, Timestamp};
+use crate::sale::{Sale, SaleKind, Timestamp};
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum KitchenError {
@@ -71,6 +71,14 @@ pub struct KitchenTicket {
     pub ready_at: Option<Timestamp>,
     pub bumped_at: Option<Timestamp>,
     pub recalled_at: Option<Timestamp>,
+    /// The order's type when it was fired: a counter sale or a table/tab (the sale's kind).
+    /// Absent in tickets written before (issue 17).
+    #[serde(default)]
+    pub kind: Option<SaleKind>,
+    /// Who took the order: the user id of the sale's opener, whose name the KDS shows.
+    /// Absent in tickets written before.
+    #[serde(default)]
+    pub server: Option<String>,
 }
 
 /// Routes fired lines to stations: one ticket per (station, course). Lines whose item has no
@@ -107,6 +115,8 @@ pub fn route(
                 ready_at: None,
                 bumped_at: None,
                 recalled_at: None,
+                kind: Some(sale.kind),
+                server: Some(sale.opened_by.clone()),
             });
         t.items.insert(
             id.clone(),
@@ -125,6 +135,15 @@ pub fn route(
 }
 
 impl KitchenTicket {
+    /// What the KDS calls the order's type: `counter`, `table` (a table or tab), or `None` for a
+    /// ticket written before tickets kept it.
+    pub fn order_type(&self) -> Option<&'static str> {
+        self.kind.map(|k| match k {
+            SaleKind::Quick => "counter",
+            SaleKind::Ticket => "table",
+        })
+    }
+
     fn to(&mut self, to: TicketStatus) -> Result<(), KitchenError> {
         let ok = matches!(
             (self.status, to),

@@ -100,8 +100,12 @@ export interface ReportView {
   over_short: number | null; z_id: string | null; text: string;
 }
 export interface TicketView {
-  id: string; station: string; ticket: string | null; course: number; status: string;
-  fired_at: number; age_ms: number;
+  id: string; sale_id: string; station: string; ticket: string | null; course: number; status: string;
+  fired_at: number; age_ms: number; bumped_at: number | null;
+  /** "counter" or "table" (a table or tab); null on tickets written before it was kept. */
+  order_type: "counter" | "table" | null;
+  /** Who took the order (the sale's opener), when known. */
+  server: string | null;
   items: { line_id: string; name: string; qty: number; modifiers: string[]; note: string; bumped: boolean }[];
 }
 export interface Board {
@@ -109,7 +113,26 @@ export interface Board {
   all_day: Record<string, Record<string, number>>; last_bumped: string | null;
   /** Per station, its most recently bumped ticket (that column's "Recall last"). */
   last_bumped_by_station: Record<string, string>;
+  /** Per station, its last ten bumped tickets, newest first (any can be recalled). */
+  recent_bumped: Record<string, TicketView[]>;
   thresholds: { warn_after_s: number; late_after_s: number; station: string | null };
 }
 /** Answer of `refund_quote`: what the refund would give back, in all and per sale line. */
 export interface RefundQuote { total: number; lines: Record<string, number> }
+/** One order on the expo screen: its tickets of every station ("bumped" ones are done). */
+export interface ExpoOrder {
+  sale_id: string; ticket: string | null; order_type: "counter" | "table" | null; server: string | null;
+  fired_at: number; done: number; tickets: TicketView[];
+}
+/** Answer of `kitchen_expo`: every order with a ticket still open, oldest first. */
+export interface Expo { now: number; orders: ExpoOrder[] }
+/** Answer of `count_sheet`: counted against expected per item, before posting. */
+export interface CountSheet {
+  id: string; posted: boolean;
+  lines: { item_id: string; name: string; expected: number; counted: number; difference: number }[];
+}
+/** A row of `refunds_list`. */
+export interface RefundSummary {
+  id: string; receipt_no: string | null; sale_id: string | null; sale_receipt_no: string | null;
+  created_at: number; total: number; reason: string | null; refunded_by: string | null; refunded_by_name: string | null;
+}

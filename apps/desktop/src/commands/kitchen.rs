@@ -26,14 +26,23 @@ pub struct KitchenItemView {
 #[derive(Debug, Serialize)]
 pub struct TicketView {
     pub id: String,
+    pub sale_id: String,
     pub station: String,
     pub ticket: Option<String>,
     pub course: i64,
     pub status: String,
     pub fired_at: i64,
     pub age_ms: i64,
+    pub bumped_at: Option<i64>,
+    /// `counter` or `table` (a table or tab); `None` on tickets written before it was kept.
+    pub order_type: Option<String>,
+    /// The name of who took the order (the sale's opener), when known.
+    pub server: Option<String>,
     pub items: Vec<KitchenItemView>,
 }
+
+/// How many bumped tickets a station lists for recall.
+pub const RECENT_BUMPED: i64 = 10;
 
 #[derive(Debug, Serialize)]
 pub struct Board {
@@ -47,7 +56,73 @@ pub struct Board {
     /// Per station, its most recently bumped ticket: what that column's "Recall last" brings
     /// back (issue 17: recall on the grill column brought back a cold ticket).
     pub last_bumped_by_station: BTreeMap<String, String>,
+    /// Per station, its last [`RECENT_BUMPED`] bumped tickets, newest first: any can be recalled.
+    pub recent_bumped: BTreeMap<String, Vec<TicketView>>,
     pub thresholds: KdsSetup,
+}
+
+/// One order on the expo screen: its tickets of every station, bumped (done) or not.
+#[derive(Debug, Serialize)]
+pub struct ExpoOrder {
+    pub sale_id: String,
+    pub ticket: Option<String>,
+    pub order_type: Option<String>,
+    pub server: Option<String>,
+    /// When its first ticket was fired.
+    pub fired_at: i64,
+    /// Tickets bumped (done) of all its tickets.
+    pub done: usize,
+    pub tickets: Vec<TicketView>,
+}
+
+/// The expeditor's view: every order with a ticket still open, oldest first.
+#[derive(Debug, Serialize)]
+pub struct Expo {
+    pub now: i64,
+    pub orders: Vec<ExpoOrder>,
+}
+
+/// Staff id → name, for the server shown on a ticket.
+fn names(store: &pos_core::store::Store) -> CmdResult<BTreeMap<String, String>> {
+    Ok(store
+        .staff()?
+        .into_iter()
+        .map(|(id, name, _)| (id.to_string(), name))
+        .collect())
+}
+
+fn view(
+    id: uuid::Uuid,
+    t: &KitchenTicket,
+    now: i64,
+    names: &BTreeMap<String, String>,
+) -> TicketView {
+    let mut items: Vec<_> = t.items.iter().collect();
+    items.sort_by_key(|(_, i)| i.pos);
+    TicketView {
+        id: id.to_string(),
+        sale_id: t.sale_id.clone(),
+        station: t.station.clone(),
+        ticket: t.ticket.clone(),
+        course: t.course,
+        status: t.status.as_str().to_string(),
+        fired_at: t.fired_at,
+        age_ms: t.age_ms(now),
+        bumped_at: t.bumped_at,
+        order_type: t.order_type().map(str::to_string),
+        server: t.server.as_ref().and_then(|s| names.get(s).cloned()),
+        items: items
+            .into_iter()
+            .map(|(line_id, i)| KitchenItemView {
+                line_id: line_id.clone(),
+                name: i.name.clone(),
+                qty: i.qty,
+                modifiers: i.modifiers.clone(),
+                note: i.note.clone(),
+                bumped: i.bumped_at.is_some(),
+            })
+            .collect(),
+    }
 }
 
 fn board(inner: &mut Inner, station: Option<String>) -> CmdResult<Board> {
@@ -89,32 +164,18 @@ fn board(inner: &mut Inner, station: Option<String>) -> CmdResult<Board> {
         .iter()
         .map(|st| (st.clone(), all_day(docs.iter().map(|(_, t)| t), st)))
         .collect();
+    let names = names(&store)?;
+    let mut recent_bumped = BTreeMap::new();
+    for st in &stations {
+        let mut list = Vec::new();
+        for b in store.recently_bumped(Some(st), RECENT_BUMPED)? {
+            list.push(view(b.id, &store.get::<KitchenTicket>(b.id)?, now, &names));
+        }
+        recent_bumped.insert(st.clone(), list);
+    }
     let tickets = docs
         .into_iter()
-        .map(|(id, t)| {
-            let mut items: Vec<_> = t.items.iter().collect();
-            items.sort_by_key(|(_, i)| i.pos);
-            TicketView {
-                id: id.to_string(),
-                station: t.station.clone(),
-                ticket: t.ticket.clone(),
-                course: t.course,
-                status: t.status.as_str().to_string(),
-                fired_at: t.fired_at,
-                age_ms: t.age_ms(now),
-                items: items
-                    .into_iter()
-                    .map(|(line_id, i)| KitchenItemView {
-                        line_id: line_id.clone(),
-                        name: i.name.clone(),
-                        qty: i.qty,
-                        modifiers: i.modifiers.clone(),
-                        note: i.note.clone(),
-                        bumped: i.bumped_at.is_some(),
-                    })
-                    .collect(),
-            }
-        })
+        .map(|(id, t)| view(id, &t, now, &names))
         .collect();
     Ok(Board {
         now,
@@ -123,6 +184,7 @@ fn board(inner: &mut Inner, station: Option<String>) -> CmdResult<Board> {
         all_day: counts,
         last_bumped,
         last_bumped_by_station,
+        recent_bumped,
         thresholds,
     })
 }
@@ -131,6 +193,41 @@ fn board(inner: &mut Inner, station: Option<String>) -> CmdResult<Board> {
 #[tauri::command(rename_all = "snake_case")]
 pub fn kitchen_board(state: State<'_, AppState>, station: Option<String>) -> CmdResult<Board> {
     board(&mut state.lock(), station)
+}
+
+/// The expo view: every order with an open ticket, its tickets of all stations together, so
+/// the expeditor sees which are done (bumped) and which are not.
+#[tauri::command(rename_all = "snake_case")]
+pub fn kitchen_expo(state: State<'_, AppState>) -> CmdResult<Expo> {
+    let inner = state.lock();
+    let mut store = inner.store()?;
+    let now = now_ms();
+    let names = names(&store)?;
+    let mut orders: Vec<ExpoOrder> = Vec::new();
+    for open in store.kitchen_tickets(None, false)? {
+        let t: KitchenTicket = store.get(open.id)?;
+        if orders.iter().any(|o| o.sale_id == t.sale_id) {
+            continue;
+        }
+        let mut tickets = Vec::new();
+        for s in store.kitchen_tickets_of_sale(&t.sale_id)? {
+            tickets.push(view(s.id, &store.get::<KitchenTicket>(s.id)?, now, &names));
+        }
+        orders.push(ExpoOrder {
+            sale_id: t.sale_id.clone(),
+            ticket: t.ticket.clone(),
+            order_type: t.order_type().map(str::to_string),
+            server: t.server.as_ref().and_then(|s| names.get(s).cloned()),
+            fired_at: tickets
+                .iter()
+                .map(|v| v.fired_at)
+                .min()
+                .unwrap_or(t.fired_at),
+            done: tickets.iter().filter(|v| v.status == "bumped").count(),
+            tickets,
+        });
+    }
+    Ok(Expo { now, orders })
 }
 
 #[derive(Debug, Deserialize)]

@@ -5,7 +5,7 @@ use pos_core::doc::DocType;
 use pos_core::money::Money;
 use pos_core::refund::{refundable, Refund, RefundRequest};
 use pos_core::sale::{Discount, DiscountKind, Sale, Tender};
-use pos_core::store::{PaymentOutcome, SaleSummary};
+use pos_core::store::{PaymentOutcome, RefundSummary, SaleSummary};
 use pos_printing::{render_png, render_text, Document, JobId};
 use serde::{Deserialize, Serialize};
 use tauri::State;
@@ -580,5 +580,25 @@ pub fn closed_sales(state: State<'_, AppState>, limit: Option<i64>) -> CmdResult
     let out = inner
         .store()?
         .closed_sales(limit.unwrap_or(100).clamp(1, 1000))?;
+    Ok(out)
+}
+
+/// Recent refunds, newest first, with their receipt, the sale they refund, who and when (back
+/// office). Who may refund (`sale.refund`) may read them.
+#[tauri::command(rename_all = "snake_case")]
+pub fn refunds_list(
+    state: State<'_, AppState>,
+    limit: Option<i64>,
+) -> CmdResult<Vec<RefundSummary>> {
+    let inner = state.lock();
+    let actor = inner.actor()?;
+    if !pos_core::auth::can(actor.role, Permission::SaleRefund) {
+        return Err(CommandError::Forbidden {
+            permission: Permission::SaleRefund.as_str().to_string(),
+        });
+    }
+    let out = inner
+        .store()?
+        .recent_refunds(limit.unwrap_or(50).clamp(1, 1000))?;
     Ok(out)
 }

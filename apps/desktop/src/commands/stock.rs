@@ -1,5 +1,6 @@
 //! Stock: levels with filters, receive, adjust, the guided count, transfers.
 
+use pos_core::inventory::{StockDoc, StockDocKind, StockDocStatus};
 use pos_core::store::{StockFilter, StockInput, StockRow};
 use pos_sync::http::HttpTransport;
 use pos_sync::wire::IncomingTransfer;
@@ -95,6 +96,57 @@ pub fn count_item(
     let inner = state.lock();
     let (mut store, actor) = inner.acting()?;
     Ok(store.count_item(&actor, cid, iid, counted)?)
+}
+
+/// One counted item of a count sheet: what was expected on hand when it was counted, what
+/// was counted, and the difference posting will move.
+#[derive(Debug, Serialize)]
+pub struct CountLineView {
+    pub item_id: String,
+    pub name: String,
+    pub expected: i64,
+    pub counted: i64,
+    pub difference: i64,
+}
+
+/// A count sheet before (or after) it is posted, its lines by name.
+#[derive(Debug, Serialize)]
+pub struct CountSheet {
+    pub id: String,
+    pub posted: bool,
+    pub lines: Vec<CountLineView>,
+}
+
+/// The differences of a count sheet (counted − expected per item), to check before posting.
+#[tauri::command(rename_all = "snake_case")]
+pub fn count_sheet(state: State<'_, AppState>, count_id: String) -> CmdResult<CountSheet> {
+    let cid = id(&count_id)?;
+    let inner = state.lock();
+    let mut store = inner.store()?;
+    let doc: StockDoc = store.get(cid)?;
+    if doc.kind != StockDocKind::Count {
+        return Err(CommandError::invalid("That is not a count sheet."));
+    }
+    let mut lines: Vec<CountLineView> = doc
+        .lines
+        .into_iter()
+        .map(|(item_id, l)| {
+            let (expected, counted) = (l.expected.unwrap_or(0), l.counted.unwrap_or(0));
+            CountLineView {
+                item_id,
+                name: l.name,
+                expected,
+                counted,
+                difference: counted - expected,
+            }
+        })
+        .collect();
+    lines.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(CountSheet {
+        id: cid.to_string(),
+        posted: doc.status == StockDocStatus::Posted,
+        lines,
+    })
 }
 
 /// Posts a count: stock moves by counted − expected per line.

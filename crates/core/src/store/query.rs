@@ -60,6 +60,20 @@ pub enum StockFilter {
     Oversold,
 }
 
+/// A refund in the back office's list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RefundSummary {
+    pub id: Uuid,
+    pub receipt_no: Option<String>,
+    pub sale_id: Option<String>,
+    pub sale_receipt_no: Option<String>,
+    pub created_at: i64,
+    pub total: i64,
+    pub reason: Option<String>,
+    pub refunded_by: Option<String>,
+    pub refunded_by_name: Option<String>,
+}
+
 /// A kitchen ticket on the KDS.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TicketSummary {
@@ -107,6 +121,19 @@ fn uuid_at(r: &Row<'_>, i: usize) -> rusqlite::Result<Uuid> {
 
 const ITEM_COLUMNS: &str = "i.doc_id, i.sku, i.name, i.category_id,
     COALESCE(sp.price, i.price), i.currency, i.station, i.track_stock, i.barcodes";
+
+fn ticket_summary(r: &Row<'_>) -> rusqlite::Result<TicketSummary> {
+    Ok(TicketSummary {
+        id: uuid_at(r, 0)?,
+        station: r.get(1)?,
+        ticket: r.get(2)?,
+        course: r.get(3)?,
+        status: r.get(4)?,
+        fired_at: r.get(5)?,
+        bumped_at: r.get(6)?,
+        item_count: r.get(7)?,
+    })
+}
 
 fn item_row(r: &Row<'_>) -> rusqlite::Result<ItemSummary> {
     Ok(ItemSummary {
@@ -324,6 +351,29 @@ impl Store {
         Ok(crate::inventory::flags(on_hand, threshold))
     }
 
+    /// Refunds, newest first, with who made them.
+    pub fn recent_refunds(&self, limit: i64) -> Result<Vec<RefundSummary>, StoreError> {
+        let mut stmt = self.conn().prepare_cached(
+            "SELECT doc_id, receipt_no, sale_id, sale_receipt_no, created_at, total, reason, refunded_by,
+                    (SELECT name FROM staff WHERE staff.user_id = p_refunds.refunded_by)
+             FROM p_refunds ORDER BY created_at DESC, doc_id DESC LIMIT ?1",
+        )?;
+        let rows = stmt.query_map([limit], |r| {
+            Ok(RefundSummary {
+                id: uuid_at(r, 0)?,
+                receipt_no: r.get(1)?,
+                sale_id: r.get(2)?,
+                sale_receipt_no: r.get(3)?,
+                created_at: r.get(4)?,
+                total: r.get(5)?,
+                reason: r.get(6)?,
+                refunded_by: r.get(7)?,
+                refunded_by_name: r.get(8)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     /// Kitchen tickets of a station (or all), not bumped unless `include_bumped`, oldest first.
     pub fn kitchen_tickets(
         &self,
@@ -336,18 +386,36 @@ impl Store {
              WHERE (?1 IS NULL OR station = ?1) AND (?2 OR status <> 'bumped')
              ORDER BY fired_at, doc_id",
         )?;
-        let rows = stmt.query_map(params![station, include_bumped], |r| {
-            Ok(TicketSummary {
-                id: uuid_at(r, 0)?,
-                station: r.get(1)?,
-                ticket: r.get(2)?,
-                course: r.get(3)?,
-                status: r.get(4)?,
-                fired_at: r.get(5)?,
-                bumped_at: r.get(6)?,
-                item_count: r.get(7)?,
-            })
-        })?;
+        let rows = stmt.query_map(params![station, include_bumped], ticket_summary)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The `limit` most recently bumped tickets of a station (or all), newest first: the KDS's
+    /// list to recall one from.
+    pub fn recently_bumped(
+        &self,
+        station: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<TicketSummary>, StoreError> {
+        let mut stmt = self.conn().prepare_cached(
+            "SELECT doc_id, station, ticket, course, status, fired_at, bumped_at, item_count
+             FROM p_kitchen_tickets
+             WHERE (?1 IS NULL OR station = ?1) AND status = 'bumped'
+             ORDER BY bumped_at DESC, doc_id DESC LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(params![station, limit], ticket_summary)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Every kitchen ticket of a sale, bumped or not, oldest first: what the expo shows of an
+    /// order across stations.
+    pub fn kitchen_tickets_of_sale(&self, sale_id: &str) -> Result<Vec<TicketSummary>, StoreError> {
+        let mut stmt = self.conn().prepare_cached(
+            "SELECT doc_id, station, ticket, course, status, fired_at, bumped_at, item_count
+             FROM p_kitchen_tickets WHERE sale_id = ?1
+             ORDER BY fired_at, station, doc_id",
+        )?;
+        let rows = stmt.query_map([sale_id], ticket_summary)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 

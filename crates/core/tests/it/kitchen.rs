@@ -122,3 +122,31 @@ fn ticket_lifecycle_bump_items_and_recall() {
     ));
     assert_eq!(t.started_at, Some(1_200));
 }
+
+/// Issue 17: a ticket says what kind of order it is and who took it; a ticket written before
+/// these fields existed still loads, with neither.
+#[test]
+fn a_ticket_carries_the_order_type_and_the_server_and_old_tickets_still_load() {
+    let s = settings(TaxMode::Inclusive);
+    let mut sale = open_sale(&s);
+    let burger = item("Burger", 1290, "standard", Some("grill"));
+    let by = Uuid::now_v7();
+    sale.add_line(Uuid::now_v7(), &burger, Uuid::now_v7(), &s, 1, &[], 1, by)
+        .unwrap();
+    let fired = sale.fire(None, 100).unwrap();
+    let t = route(Uuid::now_v7(), &sale, &fired, 100).unwrap().remove(0);
+    assert_eq!(t.order_type(), Some("counter"));
+    assert_eq!(t.server.as_deref(), Some(sale.opened_by.as_str()));
+    sale.kind = pos_core::sale::SaleKind::Ticket;
+    let t2 = route(Uuid::now_v7(), &sale, &fired, 100).unwrap().remove(0);
+    assert_eq!(t2.order_type(), Some("table"));
+
+    let mut old = serde_json::to_value(&t).unwrap();
+    let o = old.as_object_mut().unwrap();
+    o.remove("kind");
+    o.remove("server");
+    let old: pos_core::kitchen::KitchenTicket = serde_json::from_value(old).unwrap();
+    assert_eq!(old.order_type(), None);
+    assert_eq!(old.server, None);
+    assert_eq!(old.items, t.items);
+}
