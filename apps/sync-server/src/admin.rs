@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sqlx_core::query::query;
 use sqlx_core::query_as::query_as;
+use sqlx_postgres::PgPool;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
@@ -101,6 +102,7 @@ pub async fn create_tenant(
     let mut tx = state.pool.begin().await?;
     create_tenant_rows(
         &mut tx,
+        (&state.pool, &state.keys),
         tenant,
         &name,
         owner,
@@ -117,7 +119,8 @@ pub async fn create_tenant(
         None,
         "tenant.create",
         &format!("tenant:{tenant}"),
-        json!({ "after": { "name": name, "owner_email": email, "owner_user_id": owner } }),
+        // No email or person's name: the audit log holds no personal data in clear.
+        json!({ "after": { "name": name, "owner_user_id": owner } }),
     )
     .await?;
     tx.commit().await?;
@@ -129,10 +132,11 @@ pub async fn create_tenant(
     })
 }
 
-/// Inserts a tenant, its sequence and its owner.
+/// Inserts a tenant, its sequence and its owner (email and name sealed, `keys.rs`).
 #[allow(clippy::too_many_arguments)]
 pub async fn create_tenant_rows(
     tx: &mut db::Tx<'_>,
+    (pool, keys): (&PgPool, &crate::keys::Keyring),
     tenant: Uuid,
     name: &str,
     owner: Uuid,
@@ -150,14 +154,17 @@ pub async fn create_tenant_rows(
         .bind(tenant)
         .execute(&mut **tx)
         .await?;
+    let person = sealed_person(pool, keys, tenant, owner, Some(email), owner_name).await?;
     query(
-        "INSERT INTO users (tenant_id, user_id, email, name, password_hash, is_superadmin)
-         VALUES ($1, $2, $3, $4, $5, $6)",
+        "INSERT INTO users (tenant_id, user_id, email_sealed, email_index, name_sealed,
+           password_hash, is_superadmin)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
     .bind(tenant)
     .bind(owner)
-    .bind(email)
-    .bind(owner_name)
+    .bind(&person.email)
+    .bind(&person.email_index)
+    .bind(&person.name)
     .bind(password_hash)
     .bind(superadmin)
     .execute(&mut **tx)
@@ -172,6 +179,66 @@ pub async fn create_tenant_rows(
     .execute(&mut **tx)
     .await?;
     Ok(())
+}
+
+/// A person's email and name as the `users` row holds them: sealed, and the email's blind index.
+pub struct SealedPerson {
+    pub email: Option<Vec<u8>>,
+    pub email_index: Option<Vec<u8>>,
+    pub name: Vec<u8>,
+}
+
+pub async fn sealed_person(
+    pool: &PgPool,
+    keys: &crate::keys::Keyring,
+    tenant: Uuid,
+    user: Uuid,
+    email: Option<&str>,
+    name: &str,
+) -> Result<SealedPerson, ApiError> {
+    use crate::keys::Column;
+    let (email, email_index) = match email {
+        Some(e) => (
+            Some(keys.seal(pool, tenant, Column::UserEmail, user, e).await?),
+            Some(keys.email_index(pool, e).await?),
+        ),
+        None => (None, None),
+    };
+    Ok(SealedPerson {
+        email,
+        email_index,
+        name: keys
+            .seal(pool, tenant, Column::UserName, user, name)
+            .await?,
+    })
+}
+
+/// Every person's name in the tenant, opened (reports, staff lists).
+pub async fn user_names(
+    state: &AppState,
+    tenant: Uuid,
+) -> Result<std::collections::HashMap<Uuid, String>, ApiError> {
+    let rows: Vec<(Uuid, Option<Vec<u8>>)> =
+        query_as("SELECT user_id, name_sealed FROM users WHERE tenant_id = $1")
+            .bind(tenant)
+            .fetch_all(&state.pool)
+            .await?;
+    let mut out = std::collections::HashMap::with_capacity(rows.len());
+    for (user, sealed) in rows {
+        let name = state
+            .keys
+            .open_opt(
+                &state.pool,
+                tenant,
+                crate::keys::Column::UserName,
+                user,
+                sealed.as_deref(),
+            )
+            .await?
+            .unwrap_or_default();
+        out.insert(user, name);
+    }
+    Ok(out)
 }
 
 pub async fn list_tenants(state: &AppState, user: &UserAuth) -> Result<Vec<TenantOut>, ApiError> {
@@ -492,15 +559,26 @@ pub async fn create_user(
     };
     let id = Uuid::now_v7();
     let now = now_ms();
+    let person = sealed_person(
+        &state.pool,
+        &state.keys,
+        user.tenant_id,
+        id,
+        email.as_deref(),
+        &name,
+    )
+    .await?;
     let mut tx = state.pool.begin().await?;
     query(
-        "INSERT INTO users (tenant_id, user_id, email, name, password_hash, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6)",
+        "INSERT INTO users (tenant_id, user_id, email_sealed, email_index, name_sealed,
+           password_hash, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
     .bind(user.tenant_id)
     .bind(id)
-    .bind(&email)
-    .bind(&name)
+    .bind(&person.email)
+    .bind(&person.email_index)
+    .bind(&person.name)
     .bind(&hash)
     .bind(now)
     .execute(&mut *tx)
@@ -512,7 +590,8 @@ pub async fn create_user(
         None,
         "user.create",
         &format!("user:{id}"),
-        json!({ "after": { "name": name, "email": email, "password": hash.is_some() } }),
+        // Whether an email was given, never which: no personal data in the audit log.
+        json!({ "after": { "email": email.is_some(), "password": hash.is_some() } }),
     )
     .await?;
     tx.commit().await?;
@@ -527,12 +606,26 @@ pub async fn create_user(
 
 pub async fn list_users(state: &AppState, user: &UserAuth) -> Result<Vec<UserOut>, ApiError> {
     require(&state.pool, user, None, Permission::ReportView).await?;
-    let users: Vec<(Uuid, String, Option<String>, i64)> = query_as(
-        "SELECT user_id, name, email, created_at FROM users WHERE tenant_id = $1 ORDER BY user_id",
+    let sealed: Vec<(Uuid, Option<Vec<u8>>, Option<Vec<u8>>, i64)> = query_as(
+        "SELECT user_id, name_sealed, email_sealed, created_at FROM users WHERE tenant_id = $1
+         ORDER BY user_id",
     )
     .bind(user.tenant_id)
     .fetch_all(&state.pool)
     .await?;
+    let mut users = Vec::with_capacity(sealed.len());
+    for (id, name, email, created_at) in sealed {
+        use crate::keys::Column;
+        let (pool, keys, t) = (&state.pool, &state.keys, user.tenant_id);
+        let name = keys
+            .open_opt(pool, t, Column::UserName, id, name.as_deref())
+            .await?
+            .unwrap_or_default();
+        let email = keys
+            .open_opt(pool, t, Column::UserEmail, id, email.as_deref())
+            .await?;
+        users.push((id, name, email, created_at));
+    }
     let ms: Vec<(Uuid, Uuid, Option<Uuid>, String)> = query_as(
         "SELECT user_id, membership_id, store_id, role FROM memberships WHERE tenant_id = $1",
     )

@@ -108,7 +108,12 @@ fn read_or_create_secret(
 }
 
 /// Creates the platform superadmin (in its own "platform" tenant) if none exists yet.
-pub async fn bootstrap_admin(pool: &PgPool, email: &str, password: &str) -> Result<(), StartError> {
+pub async fn bootstrap_admin(
+    pool: &PgPool,
+    keys: &crate::keys::Keyring,
+    email: &str,
+    password: &str,
+) -> Result<(), StartError> {
     let exists: bool = sqlx_core::query_scalar::query_scalar(
         "SELECT EXISTS (SELECT 1 FROM users WHERE is_superadmin)",
     )
@@ -131,6 +136,7 @@ pub async fn bootstrap_admin(pool: &PgPool, email: &str, password: &str) -> Resu
     let (tenant, user) = (Uuid::now_v7(), Uuid::now_v7());
     crate::admin::create_tenant_rows(
         &mut tx,
+        (pool, keys),
         tenant,
         "Platform",
         user,
@@ -230,12 +236,6 @@ pub async fn prepare(config: &Config) -> Result<App, StartError> {
     crate::reproject::run(&pool)
         .await
         .map_err(|e| StartError::Reproject(e.to_string()))?;
-    if let (Some(e), Some(p)) = (
-        &config.bootstrap_admin_email,
-        &config.bootstrap_admin_password,
-    ) {
-        bootstrap_admin(&pool, e, p).await?;
-    }
     let (shutdown, rx) = watch::channel(false);
     let replica = match &config.replica_database_url {
         Some(u) => Some(crate::db::connect(u, config.replica_max_connections).await?),
@@ -246,6 +246,22 @@ pub async fn prepare(config: &Config) -> Result<App, StartError> {
         ..Settings::from(config)
     };
     let state = AppState::with_replica(pool, replica, jwt, settings, rx);
+    // Personal data written before it was sealed (migration 0013) is sealed now.
+    let sealed = crate::keys::seal_clear_rows(&state.pool, &state.keys)
+        .await
+        .map_err(|e| StartError::Secret(format!("sealing personal data: {e}")))?;
+    if sealed > 0 {
+        tracing::info!(
+            rows = sealed,
+            "sealed personal data written in clear before"
+        );
+    }
+    if let (Some(e), Some(p)) = (
+        &config.bootstrap_admin_email,
+        &config.bootstrap_admin_password,
+    ) {
+        bootstrap_admin(&state.pool, &state.keys, e, p).await?;
+    }
     Ok(App {
         state,
         shutdown,
@@ -315,6 +331,21 @@ pub async fn serve(
 /// Runs the server with `config` until Ctrl-C or SIGTERM.
 pub async fn run(config: Config) -> Result<(), StartError> {
     let app = prepare(&config).await?;
+    if config.rotate_keys {
+        let done = crate::keys::rotate(&app.state.pool, &app.state.keys, 500)
+            .await
+            .map_err(|e| StartError::Secret(format!("rotating keys: {e}")))?;
+        tracing::info!(
+            keys_rewrapped = done.keys_rewrapped,
+            rows_resealed = done.rows_resealed,
+            "keys rotated: the previous master key is no longer needed"
+        );
+        app.state.pool.close().await;
+        if let Some(c) = app.cluster {
+            let _ = tokio::task::spawn_blocking(move || drop(c)).await;
+        }
+        return Ok(());
+    }
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|source| StartError::Listen {

@@ -162,12 +162,14 @@ pub async fn login(state: &AppState, ip: &str, req: LoginRequest) -> Result<Logi
                 retry_after_secs,
             })?;
     }
+    // By the email's blind index: no email is stored or compared in clear (keys.rs).
+    let index = state.keys.email_index(&state.pool, &email).await?;
     let candidates: Vec<(Uuid, Uuid, Option<String>, i64, Option<i64>)> = query_as(
         "SELECT tenant_id, user_id, password_hash, failed_logins, locked_until
-         FROM users WHERE email = $1 AND ($2::uuid IS NULL OR tenant_id = $2)
+         FROM users WHERE email_index = $1 AND ($2::uuid IS NULL OR tenant_id = $2)
          ORDER BY tenant_id LIMIT $3",
     )
-    .bind(&email)
+    .bind(&index)
     .bind(req.tenant_id)
     .bind(MAX_LOGIN_CANDIDATES)
     .fetch_all(&state.pool)

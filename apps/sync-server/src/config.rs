@@ -163,6 +163,13 @@ pub struct Config {
     )]
     pub previous_master_key: Vec<String>,
 
+    /// Rotate and exit: re-wrap every data key under the current master key (open the old
+    /// wrappings with `--previous-master-key`), give each tenant a new data key and re-seal its
+    /// personal data under it in batches of 500, then exit without serving. Safe to run while
+    /// other instances serve, and to run again if stopped half-way.
+    #[arg(long)]
+    pub rotate_keys: bool,
+
     /// Log filter (tracing `EnvFilter` syntax). Logs are JSON on stdout.
     #[arg(long, env = "RUST_LOG", default_value = "info")]
     pub log: String,

@@ -152,24 +152,38 @@ pub async fn send_one(
 
 /// Everyone with an email who may read the store's reports (`pos_core::auth::can`).
 async fn recipients(state: &AppState, tenant: Uuid, store: Uuid) -> Result<Vec<String>, ApiError> {
-    let rows: Vec<(String, String)> = query_as(
-        "SELECT u.email, m.role FROM memberships m
+    let rows: Vec<(Uuid, Vec<u8>, String)> = query_as(
+        "SELECT u.user_id, u.email_sealed, m.role FROM memberships m
          JOIN users u ON u.tenant_id = m.tenant_id AND u.user_id = m.user_id
          WHERE m.tenant_id = $1 AND (m.store_id = $2 OR m.store_id IS NULL)
-           AND u.email IS NOT NULL ORDER BY u.email",
+           AND u.email_sealed IS NOT NULL",
     )
     .bind(tenant)
     .bind(store)
     .fetch_all(&state.pool)
     .await?;
-    let mut out: Vec<String> = rows
-        .into_iter()
-        .filter(|(_, role)| {
-            role.parse::<Role>()
-                .is_ok_and(|r| can(r, Permission::ReportView))
-        })
-        .map(|(email, _)| email)
-        .collect();
+    let mut out: Vec<String> = Vec::new();
+    for (user, sealed, role) in rows {
+        if !role
+            .parse::<Role>()
+            .is_ok_and(|r| can(r, Permission::ReportView))
+        {
+            continue;
+        }
+        out.push(
+            state
+                .keys
+                .open(
+                    &state.pool,
+                    tenant,
+                    crate::keys::Column::UserEmail,
+                    user,
+                    &sealed,
+                )
+                .await?,
+        );
+    }
+    out.sort();
     out.dedup();
     Ok(out)
 }

@@ -69,6 +69,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "two_factor",
         include_str!("../../../migrations/0012_two_factor.sql"),
     ),
+    (
+        13,
+        "personal_data",
+        include_str!("../../../migrations/0013_personal_data.sql"),
+    ),
 ];
 
 /// Applies every pending migration.

@@ -244,14 +244,15 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 /// Every member of a store with the role that applies there (the strongest of the store role
-/// and any tenant-wide role).
+/// and any tenant-wide role), with their name as stored (sealed: `keys.rs`; the push path never
+/// opens it).
 pub async fn store_roles(
     conn: &mut sqlx_postgres::PgConnection,
     tenant: Uuid,
     store: Uuid,
-) -> Result<Vec<(Uuid, String, Role, Option<String>)>, ApiError> {
-    let rows: Vec<(Uuid, String, String, Option<String>)> = query_as(
-        "SELECT u.user_id, u.name, m.role, p.pin_hash
+) -> Result<Vec<(Uuid, Option<Vec<u8>>, Role, Option<String>)>, ApiError> {
+    let rows: Vec<(Uuid, Option<Vec<u8>>, String, Option<String>)> = query_as(
+        "SELECT u.user_id, u.name_sealed, m.role, p.pin_hash
          FROM memberships m
          JOIN users u ON u.tenant_id = m.tenant_id AND u.user_id = m.user_id
          LEFT JOIN staff_pins p ON p.tenant_id = m.tenant_id AND p.user_id = m.user_id
@@ -262,7 +263,7 @@ pub async fn store_roles(
     .bind(store)
     .fetch_all(conn)
     .await?;
-    let mut out: Vec<(Uuid, String, Role, Option<String>)> = Vec::new();
+    let mut out: Vec<(Uuid, Option<Vec<u8>>, Role, Option<String>)> = Vec::new();
     for (id, name, role, pin) in rows {
         let Ok(role) = role.parse::<Role>() else {
             continue;
@@ -278,14 +279,27 @@ pub async fn store_roles(
 /// `GET /v1/sync/staff`.
 pub async fn staff(state: &AppState, device: &DeviceAuth) -> Result<Vec<StaffRecord>, ApiError> {
     let mut conn = state.pool.acquire().await?;
-    Ok(store_roles(&mut conn, device.tenant_id, device.store_id)
-        .await?
-        .into_iter()
-        .map(|(user_id, name, role, pin_hash)| StaffRecord {
+    let rows = store_roles(&mut conn, device.tenant_id, device.store_id).await?;
+    drop(conn);
+    let mut out = Vec::with_capacity(rows.len());
+    for (user_id, sealed, role, pin_hash) in rows {
+        let name = state
+            .keys
+            .open_opt(
+                &state.pool,
+                device.tenant_id,
+                crate::keys::Column::UserName,
+                user_id,
+                sealed.as_deref(),
+            )
+            .await?
+            .unwrap_or_default();
+        out.push(StaffRecord {
             user_id,
             name,
             role: role.as_str().to_string(),
             pin_hash,
-        })
-        .collect())
+        });
+    }
+    Ok(out)
 }

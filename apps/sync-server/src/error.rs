@@ -196,7 +196,7 @@ impl From<sqlx_core::Error> for ApiError {
                 match db.kind() {
                     ErrorKind::UniqueViolation => ApiError::conflict(match constraint {
                         "stores_code_unique" => known("a store with this code already exists"),
-                        "users_tenant_email_unique" => {
+                        "users_tenant_email_unique" | "users_tenant_email_index_unique" => {
                             known("a user with this email already exists in this tenant")
                         }
                         "memberships_unique" => known("the user already has a role in this scope"),

@@ -9,6 +9,7 @@
 //! - [`auth`]: login, refresh, extractors, permission checks; [`jwt`]: tokens.
 //! - [`twofactor`]: TOTP enrolment, the second login step, recovery codes.
 //! - [`crypto`]: secrets sealed at rest under the master key (AES-256-GCM).
+//! - [`keys`]: personal data at rest: tenant data keys, the email blind index, rotation.
 //! - [`devices`]: enrolment, device tokens, staff sync.
 //! - [`admin`]: the head-office admin API; [`openapi`]: its generated document.
 //! - [`catalog`]: the catalog list and CSV import; [`console`]: the head-office web console
@@ -40,6 +41,7 @@ pub mod docs;
 pub mod edge;
 pub mod error;
 pub mod jwt;
+pub mod keys;
 pub mod listen;
 pub mod mail;
 pub mod metrics;

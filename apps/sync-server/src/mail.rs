@@ -138,10 +138,20 @@ async fn queue(
     text: &ReceiptText,
 ) -> Result<(), ApiError> {
     let file = format!("{id}.eml");
+    let recipient = state
+        .keys
+        .seal(
+            &state.pool,
+            scope.tenant_id,
+            crate::keys::Column::ReceiptRecipient,
+            id,
+            to,
+        )
+        .await?;
     let mut tx = state.pool.begin().await?;
     let inserted: Option<(Uuid,)> = query_as(
-        "INSERT INTO receipt_emails (tenant_id, email_id, store_id, device_id, doc_id, recipient,
-             subject, body, spool_file)
+        "INSERT INTO receipt_emails (tenant_id, email_id, store_id, device_id, doc_id,
+             recipient_sealed, subject, body, spool_file)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
          ON CONFLICT (tenant_id, email_id) DO NOTHING RETURNING email_id",
     )
@@ -150,7 +160,7 @@ async fn queue(
     .bind(scope.store_id)
     .bind(scope.device_id)
     .bind(doc_id)
-    .bind(to)
+    .bind(&recipient)
     .bind(&text.subject)
     .bind(&text.body)
     .bind(&file)
@@ -251,9 +261,20 @@ pub async fn list(
     if !(1..=500).contains(&limit) {
         return Err(ApiError::validation("limit must be between 1 and 500"));
     }
-    type Row = (Uuid, Uuid, Uuid, Uuid, String, String, String, String, i64);
+    type Row = (
+        Uuid,
+        Uuid,
+        Uuid,
+        Uuid,
+        Option<Vec<u8>>,
+        String,
+        String,
+        String,
+        i64,
+    );
     let rows: Vec<Row> = query_as(
-        "SELECT email_id, store_id, device_id, doc_id, recipient, subject, status, spool_file, created_at
+        "SELECT email_id, store_id, device_id, doc_id, recipient_sealed, subject, status, spool_file,
+             created_at
          FROM receipt_emails WHERE tenant_id = $1 AND ($2::uuid IS NULL OR store_id = $2)
          ORDER BY created_at DESC, email_id DESC LIMIT $3",
     )
@@ -262,18 +283,30 @@ pub async fn list(
     .bind(limit)
     .fetch_all(&state.pool)
     .await?;
-    Ok(rows
-        .into_iter()
-        .map(|r| ReceiptEmailOut {
+    let mut out = Vec::with_capacity(rows.len());
+    for r in rows {
+        let recipient = state
+            .keys
+            .open_opt(
+                &state.pool,
+                user.tenant_id,
+                crate::keys::Column::ReceiptRecipient,
+                r.0,
+                r.4.as_deref(),
+            )
+            .await?
+            .unwrap_or_default();
+        out.push(ReceiptEmailOut {
             email_id: r.0,
             store_id: r.1,
             device_id: r.2,
             doc_id: r.3,
-            recipient: r.4,
+            recipient,
             subject: r.5,
             status: r.6,
             spool_file: r.7,
             created_at: r.8,
-        })
-        .collect())
+        });
+    }
+    Ok(out)
 }

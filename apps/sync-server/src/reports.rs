@@ -1444,12 +1444,8 @@ async fn taxes(state: &AppState, scope: &Scope) -> Result<Table, ApiError> {
 
 /// The tenant's people by id (as the documents name them), for the cashier columns.
 async fn user_names(state: &AppState, tenant: Uuid) -> Result<HashMap<String, String>, ApiError> {
-    let rows: Vec<(Uuid, String)> =
-        query_as("SELECT user_id, name FROM users WHERE tenant_id = $1")
-            .bind(tenant)
-            .fetch_all(data(state))
-            .await?;
-    Ok(rows
+    Ok(crate::admin::user_names(state, tenant)
+        .await?
         .into_iter()
         .map(|(id, n)| (id.to_string(), n))
         .collect())

@@ -75,6 +75,8 @@ pub struct Inner {
     pub in_flight: tokio::sync::Semaphore,
     /// Requests per tenant (`--requests-per-tenant-per-min`), whoever sends them.
     pub per_tenant: TenantLimiter,
+    /// The keys of personal data at rest, under the master key (`settings.sealer`).
+    pub keys: crate::keys::Keyring,
 }
 
 impl std::ops::Deref for AppState {
@@ -113,6 +115,7 @@ impl AppState {
             report_cache: Default::default(),
             in_flight: tokio::sync::Semaphore::new(settings.max_concurrent_requests.max(1)),
             per_tenant: TenantLimiter::new(settings.tenant_requests_per_min),
+            keys: crate::keys::Keyring::new(settings.sealer.clone()),
             pool,
             jwt,
             settings,

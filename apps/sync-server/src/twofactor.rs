@@ -223,13 +223,22 @@ pub async fn challenge(
 
 /// The name the app shows under the issuer: the user's email, or their name.
 async fn account_name(state: &AppState, tenant: Uuid, user: Uuid) -> Result<String, ApiError> {
-    let (email, name): (Option<String>, String) =
-        query_as("SELECT email, name FROM users WHERE tenant_id = $1 AND user_id = $2")
-            .bind(tenant)
-            .bind(user)
-            .fetch_one(&state.pool)
-            .await?;
-    Ok(email.unwrap_or(name).replace(':', " "))
+    use crate::keys::Column;
+    let (email, name): (Option<Vec<u8>>, Option<Vec<u8>>) = query_as(
+        "SELECT email_sealed, name_sealed FROM users WHERE tenant_id = $1 AND user_id = $2",
+    )
+    .bind(tenant)
+    .bind(user)
+    .fetch_one(&state.pool)
+    .await?;
+    let (pool, keys) = (&state.pool, &state.keys);
+    let email = keys
+        .open_opt(pool, tenant, Column::UserEmail, user, email.as_deref())
+        .await?;
+    let name = keys
+        .open_opt(pool, tenant, Column::UserName, user, name.as_deref())
+        .await?;
+    Ok(email.or(name).unwrap_or_default().replace(':', " "))
 }
 
 /// `POST /v1/auth/2fa/enrol`: begins (or begins again) an enrolment. Refused once 2FA is on.

@@ -28,9 +28,16 @@ pub struct TestApp {
 pub fn test_settings() -> Settings {
     Settings {
         admin_2fa: pos_sync_server::config::SecondFactor::Optional,
+        // One master key for every instance of a test (a second instance reads what the first
+        // sealed), as every server of a deployment shares one.
+        sealer: pos_sync_server::crypto::Sealer::from_hex(TEST_MASTER_KEY, &[]).expect("key"),
         ..Settings::default()
     }
 }
+
+/// The tests' master key (64 hex digits).
+pub const TEST_MASTER_KEY: &str =
+    "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
 
 pub async fn app() -> TestApp {
     app_with(test_settings()).await
@@ -45,7 +52,7 @@ pub async fn app_with(settings: Settings) -> TestApp {
         settings,
         rx,
     );
-    pos_sync_server::app::bootstrap_admin(&db.pool, ROOT_EMAIL, PASSWORD)
+    pos_sync_server::app::bootstrap_admin(&db.pool, &state.keys, ROOT_EMAIL, PASSWORD)
         .await
         .expect("superadmin");
     TestApp {

@@ -17,6 +17,8 @@
 //!   checked-in OpenAPI document (`console/openapi.json`), the reports' documented shape, the
 //!   catalog list and CSV import.
 //! - `replica.rs`: reports on a real streaming replica (`pg_basebackup` standby on loopback).
+//! - `personal.rs`: personal data at rest: sealed emails and names, the blind index, rotation,
+//!   rows sealed at start, and a server run whose whole log names no one.
 //! - `twofactor.rs`: TOTP two-factor login: enrolment, the second step, codes used once,
 //!   recovery codes, the shared lockout, compulsory 2FA for admin roles, the sealed secret.
 
@@ -30,6 +32,7 @@ mod edge;
 mod emails;
 mod ops;
 mod outside;
+mod personal;
 mod replica;
 mod reports;
 mod sync;
