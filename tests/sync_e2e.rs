@@ -401,3 +401,76 @@ fn three_devices_and_another_tenant_converge_through_the_real_server() {
         "tenant B's master holds its store settings and its item, nothing of tenant A"
     );
 }
+
+/// Issue 13: the platform turns the KDS module off for a tenant; its till learns it with the
+/// staff list and then, offline too, refuses to fire (the policy names the module) while it
+/// keeps selling, and the server refuses a ticket pushed anyway. On again, the till fires.
+#[test]
+fn a_till_learns_its_tenants_modules_with_the_staff_list_and_keeps_to_them() {
+    use pos_core::modules::Module;
+    let server = TestServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let root = server.root();
+    let tenant = root.create_tenant("Gamma", "owner@gamma.test", PW).unwrap();
+    let owner = HeadOffice::login(&server.url, "owner@gamma.test", PW).unwrap();
+    let store = owner
+        .create_store(store_settings("G01", "Gamma Grill"))
+        .unwrap();
+    let cashier = owner.create_staff(store, "Cid", "cashier", "3333").unwrap();
+    let burger = owner
+        .publish_item(item("BUR", "Burger", 1290, Some("grill"), false))
+        .unwrap();
+    let code = owner.enrolment_code(store).unwrap();
+    let mut till = TestDevice::enrol(&server.url, &code, dir.path(), "till");
+    till.engine
+        .refresh_staff(&mut till.store, &mut till.http)
+        .unwrap();
+    assert!(till.store.entitlements().unwrap().enabled(Module::Kds));
+
+    root.put(
+        &format!("/v1/admin/tenants/{tenant}/modules"),
+        serde_json::json!({"modules": {"kds": false}}),
+    )
+    .unwrap();
+    till.engine
+        .refresh_staff(&mut till.store, &mut till.http)
+        .unwrap();
+    assert!(!till.store.entitlements().unwrap().enabled(Module::Kds));
+    let c = till.store.actor(cashier).unwrap();
+    let table = till.store.open_sale(&c, Some("Table 1".into())).unwrap();
+    till.store.add_item(&c, table, burger, 1, &[], 1).unwrap();
+    assert!(
+        matches!(
+            till.store.fire(&c, table, None),
+            Err(pos_core::store::StoreError::Policy(
+                pos_core::policy::PolicyError::ModuleOff(Module::Kds)
+            ))
+        ),
+        "the till refuses to fire"
+    );
+    till.sync().unwrap();
+    assert_eq!(
+        server.count(
+            "SELECT count(*) FROM documents WHERE tenant_id = $1 AND doc_type = 'kitchen_ticket'",
+            tenant
+        ),
+        0
+    );
+    root.put(
+        &format!("/v1/admin/tenants/{tenant}/modules"),
+        serde_json::json!({"modules": {"kds": true}}),
+    )
+    .unwrap();
+    till.engine
+        .refresh_staff(&mut till.store, &mut till.http)
+        .unwrap();
+    till.store.fire(&c, table, None).unwrap();
+    till.sync().unwrap();
+    assert_eq!(
+        server.count(
+            "SELECT count(*) FROM documents WHERE tenant_id = $1 AND doc_type = 'kitchen_ticket'",
+            tenant
+        ),
+        1
+    );
+}

@@ -24,6 +24,7 @@
 //     items, and their notes); (n) buttons that did not follow the user's permissions; (o) holds
 //     that went into the next person's cart, unnamed; (p) two red badges for being offline;
 //     (q) the idle lock during a payment; (r) items in no category missing from the Sell grid.
+// (w) issue 13's module entitlements: what the platform turns off is hidden on the till.
 // (s) to (v) issue 17's kitchen and back-office features: (s) a ticket's order type and server,
 //     the chime for a new ticket (and not with the sound off, nor for a recall), the bump bar's
 //     keys (1-9, arrows, Enter; not while typing); (t) the station's recently bumped tickets, any
@@ -1429,6 +1430,67 @@ const tests = {
       await s.find('[data-testid="toast-info"]');
     } finally {
       await s.quit();
+    }
+  },
+
+  /** Issue 13: module entitlements. The platform turns the tenant's KDS, emailed receipts and
+   *  inventory off; the till learns it with the staff list and hides what is off (the Kitchen
+   *  screen, Fire, the receipt's email field, Receive, Adjust and Count), and shows it again when
+   *  the modules come back. */
+  async w_modules_off_are_hidden_on_the_till(driver) {
+    if (!fs.existsSync(syncServerBin)) throw new Error(`no sync server binary at ${syncServerBin} (cargo build -p pos-sync-server)`);
+    const admin = { email: "root@e2e.test", password: "e2e platform password" };
+    const server = await startSyncServer(syncServerBin, path.join(tmp, "w", "server"), admin);
+    cleanups.add(server.killNow);
+    const dir = path.join(tmp, "w", "pos");
+    let s = null;
+    try {
+      const root = await HeadOffice.login(server.url, admin.email, admin.password);
+      const { tenant_id: tenantId } = await root.req("POST", "/v1/admin/tenants", { name: "E2E Diner", owner_email: "owner@diner.test", owner_name: "Olga", owner_password: "diner owner password" });
+      const ho = await HeadOffice.login(server.url, "owner@diner.test", "diner owner password");
+      const { store_id: storeId } = await ho.req("POST", "/v1/admin/stores", {
+        code: "D01", name: "E2E Diner", currency: "EUR", tax_mode: "Inclusive",
+        tax_rates: { standard: 1900, reduced: 700 }, discount_threshold_bp: 2000,
+      });
+      await ho.staff(storeId, "Mia Manager", "manager", "2121");
+      const fries = ean13("400000000931");
+      await ho.req("POST", "/v1/admin/items", { sku: "HOT-FRI", name: "Fries", category_id: null, currency: "EUR", price: 450, tax_class: "reduced", station: "grill", barcodes: [fries] });
+      const code = await ho.enrolmentCode(storeId);
+      s = await Session.start(driver.url, app, dir);
+      cleanups.add(() => appPids(app, dir).forEach((p) => process.kill(p, "SIGKILL")));
+      await enrolThroughUi(s, "pos", server.url, code);
+      await login(s, "manager", "2121");
+      await openShift(s);
+      await scan(s, fries);
+      await s.find('[data-testid="cart-line"]');
+      assert((await s.count('[data-testid="fire-btn"]')) === 1 && (await s.count('[data-testid="nav-kds"]')) === 1, "with every module, Fire and the Kitchen screen are there");
+
+      const modules = (m) => root.req("PUT", `/v1/admin/tenants/${tenantId}/modules`, { modules: m });
+      await modules({ kds: false, email_receipts: false, inventory: false });
+      await waitCount(s, '[data-testid="fire-btn"]', 0, 30000);
+      assert((await s.count('[data-testid="nav-kds"]')) === 0, "no Kitchen screen without the KDS module");
+      await s.click('[data-testid="pay-btn"]');
+      await s.click('[data-testid="pay-take"]');
+      await s.waitText('[data-testid="receipt-no"]', /T\d+-\d+/, 15000);
+      assert((await s.count('[data-testid="receipt-email"]')) === 0, "no email field without emailed receipts");
+      await s.click('[data-testid="new-sale-btn"]');
+      await s.click('[data-testid="nav-back_office"]');
+      await s.find('[data-testid="stock-table"]');
+      assert((await s.count('[data-testid="receive-btn"]')) === 0 && (await s.count('[data-testid="bo-tab-count"]')) === 0, "no Receive or Count without inventory");
+      assert((await s.count('[data-testid="bo-tab-sales"]')) === 1, "the rest of the back office stays");
+
+      await modules({ kds: true, email_receipts: true, inventory: true });
+      await waitCount(s, '[data-testid="receive-btn"]', 1, 30000);
+      await sleep(1500);
+      const back = { kds: await s.count('[data-testid="nav-kds"]'), count: await s.count('[data-testid="bo-tab-count"]'),
+        tabs: await s.exec(`return [...document.querySelectorAll('[data-testid^="bo-tab-"]')].map((b) => b.dataset.testid);`) };
+      assert(back.kds === 1 && back.count === 1, `back when the modules are on: ${JSON.stringify(back)}`);
+    } catch (e) {
+      console.log(`sync server log (tail):\n${server.log().slice(-2000)}`);
+      throw e;
+    } finally {
+      if (s) await s.quit();
+      server.killNow();
     }
   },
 };

@@ -326,6 +326,16 @@ pub async fn create_store(
     req: CreateStore,
 ) -> Result<StoreOut, ApiError> {
     require(&state.pool, user, None, Permission::TenantAdmin).await?;
+    // A second store needs the multi-store module.
+    let stores: i64 =
+        sqlx_core::query_scalar::query_scalar("SELECT count(*) FROM stores WHERE tenant_id = $1")
+            .bind(user.tenant_id)
+            .fetch_one(&state.pool)
+            .await?;
+    if stores > 0 {
+        crate::modules::require(state, user.tenant_id, pos_core::modules::Module::MultiStore)
+            .await?;
+    }
     let name = check_name("store name", &req.name)?;
     let settings = StoreSettings {
         name: name.clone(),

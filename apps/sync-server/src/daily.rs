@@ -47,10 +47,13 @@ pub async fn send_due(state: &AppState, now: i64) -> Result<Sent, ApiError> {
                     p.business_day_start, p.currency
              FROM stores s LEFT JOIN p_settings p
                ON p.tenant_id = s.tenant_id AND p.store_id = s.store_id::text
+             WHERE NOT EXISTS (SELECT 1 FROM tenant_modules t WHERE t.tenant_id = s.tenant_id
+               AND t.module = 'reports' AND NOT t.enabled)
              ORDER BY s.tenant_id, s.code",
     )
     .fetch_all(&state.pool)
     .await?;
+    // (Tenants without the reports module get no daily summary.)
     let mut sent = Sent::default();
     for (tenant, store, code, name, created_at, zone, start, currency) in stores {
         let clock = StoreClock::new(

@@ -74,6 +74,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "personal_data",
         include_str!("../../../migrations/0013_personal_data.sql"),
     ),
+    (
+        14,
+        "modules",
+        include_str!("../../../migrations/0014_modules.sql"),
+    ),
 ];
 
 /// Applies every pending migration.

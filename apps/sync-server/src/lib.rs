@@ -9,6 +9,7 @@
 //! - [`auth`]: login, refresh, extractors, permission checks; [`jwt`]: tokens.
 //! - [`twofactor`]: TOTP enrolment, the second login step, recovery codes.
 //! - [`crypto`]: secrets sealed at rest under the master key (AES-256-GCM).
+//! - [`modules`]: module entitlements per tenant (the registry is `pos_core::modules`).
 //! - [`keys`]: personal data at rest: tenant data keys, the email blind index, rotation.
 //! - [`devices`]: enrolment, device tokens, staff sync.
 //! - [`admin`]: the head-office admin API; [`openapi`]: its generated document.
@@ -45,6 +46,7 @@ pub mod keys;
 pub mod listen;
 pub mod mail;
 pub mod metrics;
+pub mod modules;
 pub mod openapi;
 pub mod pg;
 pub mod report_types;

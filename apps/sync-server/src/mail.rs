@@ -39,6 +39,12 @@ pub async fn receipt_emails(
             req.protocol
         )));
     }
+    crate::modules::require(
+        state,
+        device.tenant_id,
+        pos_core::modules::Module::EmailReceipts,
+    )
+    .await?;
     if req.emails.len() > MAX_RECEIPT_EMAILS {
         return Err(ApiError::validation(format!(
             "at most {MAX_RECEIPT_EMAILS} receipt emails per request, got {}",

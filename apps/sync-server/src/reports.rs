@@ -427,6 +427,7 @@ pub async fn scope(
     report: Report,
     q: &ReportQuery,
 ) -> Result<Scope, ApiError> {
+    crate::modules::require(state, user.tenant_id, pos_core::modules::Module::Reports).await?;
     // The range first: it needs no database.
     let (from, to) = if report.ranged() {
         let (Some(f), Some(t)) = (q.from.as_deref(), q.to.as_deref()) else {

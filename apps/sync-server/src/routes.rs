@@ -39,6 +39,10 @@ pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 pub fn router(state: AppState) -> Router {
     let admin = Router::new()
         .route("/tenants", get(list_tenants_h).post(create_tenant_h))
+        .route(
+            "/tenants/{tenant_id}/modules",
+            get(list_modules_h).put(set_modules_h),
+        )
         .route("/stores", get(list_stores_h).post(create_store_h))
         .route("/stores/{store_id}/enrolment-codes", post(issue_code_h))
         .route("/stores/{store_id}/devices", get(list_devices_h))
@@ -98,6 +102,7 @@ pub fn router(state: AppState) -> Router {
         .route("/sync/bootstrap", get(bootstrap_h))
         .route("/sync/doc/{doc_id}", get(doc_h))
         .route("/sync/staff", get(staff_h))
+        .route("/sync/entitlements", get(entitlements_h))
         .route("/sync/stores", get(stores_h))
         .route("/sync/transfers/incoming", get(incoming_transfers_h))
         .route("/sync/receipt-emails", post(receipt_emails_h))
@@ -214,6 +219,44 @@ pub async fn login_h(
     Json(req): Json<LoginRequest>,
 ) -> R<LoginAnswer> {
     auth::login(&s, &ip.0, req).await.map(Json)
+}
+
+#[utoipa::path(get, path = "/v1/admin/tenants/{tenant_id}/modules", tag = "admin",
+    security(("bearer" = [])), params(("tenant_id" = Uuid, Path)),
+    description = "The tenant's modules (on unless switched off): the platform superadmin for \
+        any tenant, anyone of the tenant for their own (404 for another tenant).",
+    responses((status = 200, body = Vec<crate::modules::ModuleOut>), (status = 401),
+        (status = 404)))]
+pub async fn list_modules_h(
+    State(s): State<AppState>,
+    u: UserAuth,
+    Path(tenant): Path<Uuid>,
+) -> R<Vec<crate::modules::ModuleOut>> {
+    crate::modules::list(&s, &u, tenant).await.map(Json)
+}
+
+#[utoipa::path(put, path = "/v1/admin/tenants/{tenant_id}/modules", tag = "admin",
+    security(("bearer" = [])), params(("tenant_id" = Uuid, Path)),
+    request_body = crate::modules::SetModules,
+    description = "Switches modules of a tenant (platform superadmin only), each change audited. \
+        A module off: its routes answer 403, its pushed documents are refused \
+        (`module_disabled`), devices hide it; nothing is deleted.",
+    responses((status = 200, body = Vec<crate::modules::ModuleOut>), (status = 400),
+        (status = 401), (status = 403), (status = 404)))]
+pub async fn set_modules_h(
+    State(s): State<AppState>,
+    u: UserAuth,
+    Path(tenant): Path<Uuid>,
+    Json(req): Json<crate::modules::SetModules>,
+) -> R<Vec<crate::modules::ModuleOut>> {
+    crate::modules::set(&s, &u, tenant, req).await.map(Json)
+}
+
+async fn entitlements_h(
+    State(s): State<AppState>,
+    d: DeviceAuth,
+) -> R<pos_core::modules::Entitlements> {
+    crate::modules::for_device(&s, &d).await.map(Json)
 }
 
 #[utoipa::path(post, path = "/v1/auth/login/2fa", tag = "auth", request_body = SecondStep,

@@ -48,6 +48,8 @@ pub const BOOTSTRAP_PAGE: i64 = 500;
 /// a refund's sale is loaded on demand (the merge runs on a blocking thread, so it may wait).
 struct ServerContext {
     settings: HashMap<Uuid, StoreSettings>,
+    /// The tenant's modules: documents of one that is off are refused.
+    modules: pos_core::modules::Entitlements,
     roles: HashMap<String, Role>,
     pool: PgPool,
     tenant: Uuid,
@@ -73,8 +75,10 @@ impl ServerContext {
             .into_iter()
             .map(|(id, _, role, _)| (id.to_string(), role))
             .collect();
+        let modules = crate::modules::of_tenant(tx, scope.tenant_id).await?;
         Ok(ServerContext {
             settings,
+            modules,
             roles,
             pool: state.pool.clone(),
             tenant: scope.tenant_id,
@@ -124,6 +128,10 @@ impl ServerContext {
 }
 
 impl PolicyContext for ServerContext {
+    fn module_enabled(&self, module: pos_core::modules::Module) -> bool {
+        self.modules.enabled(module)
+    }
+
     fn settings(&self, store_id: Uuid) -> Option<StoreSettings> {
         self.settings.get(&store_id).cloned()
     }

@@ -34,6 +34,12 @@ pub async fn incoming(
     state: &AppState,
     device: &DeviceAuth,
 ) -> Result<Vec<IncomingTransfer>, ApiError> {
+    crate::modules::require(
+        state,
+        device.tenant_id,
+        pos_core::modules::Module::Transfers,
+    )
+    .await?;
     let rows: Vec<(
         String,
         Option<String>,

@@ -381,6 +381,24 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/admin/tenants/{tenant_id}/modules": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The tenant's modules (on unless switched off): the platform superadmin for any tenant, anyone of the tenant for their own (404 for another tenant). */
+        get: operations["list_modules_h"];
+        /** @description Switches modules of a tenant (platform superadmin only), each change audited. A module off: its routes answer 403, its pushed documents are refused (`module_disabled`), devices hide it; nothing is deleted. */
+        put: operations["set_modules_h"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/admin/users": {
         parameters: {
             query?: never;
@@ -915,6 +933,13 @@ export interface components {
             /** Format: uuid */
             store_id?: string | null;
         };
+        /** @description One module of a tenant, as the admin API shows it. */
+        ModuleOut: {
+            description: string;
+            enabled: boolean;
+            /** @description `pos`, `kds`, `inventory`, `transfers`, `email_receipts`, `reports` or `multi_store`. */
+            module: string;
+        };
         PriceConflictOut: {
             /** Format: int64 */
             detected_at: number;
@@ -1066,6 +1091,12 @@ export interface components {
             challenge_token: string;
             code?: string | null;
             recovery_code?: string | null;
+        };
+        /** @description Modules to switch: `{"modules": {"kds": false, "reports": true}}`. */
+        SetModules: {
+            modules: {
+                [key: string]: boolean;
+            };
         };
         SetPin: {
             /** @description 4 to 8 digits. */
@@ -2252,6 +2283,88 @@ export interface operations {
                 content?: never;
             };
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    list_modules_h: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                tenant_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModuleOut"][];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    set_modules_h: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                tenant_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SetModules"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModuleOut"][];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

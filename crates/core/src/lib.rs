@@ -32,6 +32,7 @@ pub mod import;
 pub mod inventory;
 pub mod kitchen;
 pub mod metrics;
+pub mod modules;
 pub mod money;
 pub mod policy;
 pub mod projection;

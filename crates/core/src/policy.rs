@@ -69,6 +69,8 @@ pub enum PolicyError {
     /// Text the master cannot store (a NUL) or longer than a document field may be.
     #[error(transparent)]
     Text(#[from] crate::text::TextError),
+    #[error("the {0} module is off for this tenant")]
+    ModuleOff(crate::modules::Module),
 }
 
 impl PolicyError {
@@ -84,6 +86,7 @@ impl PolicyError {
             PolicyError::SaleSettingsMismatch { .. } => "settings_mismatch",
             PolicyError::MissingDependency(_) => "missing_dependency",
             PolicyError::Text(_) => "invalid_text",
+            PolicyError::ModuleOff(_) => "module_disabled",
             PolicyError::Refund(RefundError::ExceedsRefundable { .. }) => "refund_exceeds_sale",
             PolicyError::Sale(
                 SaleError::NothingToReturn { .. } | SaleError::ReturnMismatch { .. },
@@ -111,6 +114,9 @@ pub trait PolicyContext {
         sale_id: Uuid,
         excluding: Uuid,
     ) -> Option<(Sale, Vec<(Uuid, Refund)>)>;
+    /// Whether the tenant has `module` (`crate::modules`). No default: a context that wraps
+    /// another must pass the question on.
+    fn module_enabled(&self, module: crate::modules::Module) -> bool;
 }
 
 /// What a changed field requires.
@@ -170,6 +176,13 @@ pub fn authorize_json(
                 doc_type: b.doc_type(),
                 state,
             });
+        }
+    }
+    // A document of a module the tenant does not have is refused, new or changed; what exists
+    // stays (turning a module off deletes nothing).
+    if let Some(m) = crate::modules::module_of(after) {
+        if !ctx.module_enabled(m) {
+            return Err(PolicyError::ModuleOff(m));
         }
     }
     crate::text::check_document(after_json)?;

@@ -70,6 +70,11 @@ pub trait Transport {
     fn document(&mut self, doc_id: Uuid) -> Result<Option<DocSnapshot>, TransportError>;
     fn bootstrap(&mut self, page: Option<&str>) -> Result<BootstrapPage, TransportError>;
     fn staff(&mut self) -> Result<Vec<StaffRecord>, TransportError>;
+    /// The tenant's modules (`pos_core::modules`), refreshed with the staff list. A transport
+    /// that cannot say gives every module.
+    fn entitlements(&mut self) -> Result<pos_core::modules::Entitlements, TransportError> {
+        Ok(pos_core::modules::Entitlements::default())
+    }
     /// Hands receipts to email to the server; one result per email.
     fn receipt_emails(
         &mut self,
@@ -474,7 +479,9 @@ fn refresh_staff_with(mut store: impl StoreAccess, t: &mut dyn Transport) -> Res
             .map_err(|e: pos_core::auth::AuthError| TransportError::Protocol(e.to_string()))?;
         staff.push((s.user_id, s.name, role, s.pin_hash));
     }
+    let modules = t.entitlements()?;
     store.with(|s| s.replace_staff(&staff))?;
+    store.with(|s| s.set_entitlements(&modules))?;
     Ok(())
 }
 

@@ -224,6 +224,14 @@ impl Transport for HttpTransport {
         })
     }
 
+    fn entitlements(&mut self) -> Result<pos_core::modules::Entitlements, TransportError> {
+        self.call(|a, s, t| {
+            a.get(&format!("{s}/v1/sync/entitlements"))
+                .header("authorization", &format!("Bearer {t}"))
+                .call()
+        })
+    }
+
     fn receipt_emails(
         &mut self,
         req: &ReceiptEmailRequest,

@@ -45,6 +45,11 @@ struct Ctx<'a> {
 }
 
 impl PolicyContext for Ctx<'_> {
+    /// The in-memory server has every module (entitlements are the real server's).
+    fn module_enabled(&self, _module: pos_core::modules::Module) -> bool {
+        true
+    }
+
     fn settings(&self, store_id: Uuid) -> Option<StoreSettings> {
         self.server.docs.values().find_map(|d| {
             (d.envelope.doc_type == DocType::StoreSettings && d.envelope.store_id == Some(store_id))

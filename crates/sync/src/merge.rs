@@ -255,6 +255,10 @@ struct BatchContext<'a> {
 }
 
 impl PolicyContext for BatchContext<'_> {
+    fn module_enabled(&self, module: pos_core::modules::Module) -> bool {
+        self.inner.module_enabled(module)
+    }
+
     fn settings(&self, store_id: Uuid) -> Option<StoreSettings> {
         self.inner.settings(store_id)
     }

@@ -35,6 +35,8 @@ export interface AppInfo {
   device_kind: "till" | "kitchen" | null;
   /** The store's IANA time zone: screens show times in it, like the receipts. */
   time_zone: string | null;
+  /** The tenant's modules that are off (pos, kds, inventory, transfers, email_receipts, …). */
+  modules_off: string[];
 }
 export interface Staff { id: string; name: string; role: string }
 export interface Category { id: string; name: string; color: string }

@@ -42,6 +42,11 @@ export function can(permission: string): boolean {
   return !!app.user?.permissions.includes(permission);
 }
 
+/** Whether the tenant has a module (issue 13): what is off is hidden, not just disabled. */
+export function has(module: string): boolean {
+  return !app.info?.modules_off?.includes(module);
+}
+
 export async function refreshInfo(): Promise<void> {
   app.info = await call<AppInfo>("app_info");
   app.user = app.info.user;

@@ -34,6 +34,9 @@ pub struct AppInfo {
     /// The store's IANA time zone: the screens show times in it, like the receipts (`None`
     /// before the device has a store).
     pub time_zone: Option<String>,
+    /// Modules of the tenant that are off (`pos_core::modules`, as the server last said with
+    /// the staff list): their screens and buttons are hidden, offline too.
+    pub modules_off: Vec<String>,
     pub version: &'static str,
 }
 
@@ -64,6 +67,12 @@ pub(crate) fn info(inner: &mut Inner) -> AppInfo {
         server: inner.sync.as_ref().map(|s| s.server.clone()),
         device_kind: identity.as_ref().map(|i| i.kind),
         time_zone: settings.as_ref().map(|s| s.time_zone.clone()),
+        modules_off: inner
+            .store()
+            .ok()
+            .and_then(|s| s.entitlements().ok())
+            .map(|e| e.off.iter().map(|m| m.as_str().to_string()).collect())
+            .unwrap_or_default(),
         version: env!("CARGO_PKG_VERSION"),
     }
 }

@@ -17,6 +17,7 @@
 //!   checked-in OpenAPI document (`console/openapi.json`), the reports' documented shape, the
 //!   catalog list and CSV import.
 //! - `replica.rs`: reports on a real streaming replica (`pg_basebackup` standby on loopback).
+//! - `modules.rs`: module entitlements per tenant: switching, closed routes, refused documents.
 //! - `personal.rs`: personal data at rest: sealed emails and names, the blind index, rotation,
 //!   rows sealed at start, and a server run whose whole log names no one.
 //! - `twofactor.rs`: TOTP two-factor login: enrolment, the second step, codes used once,
@@ -30,6 +31,7 @@ mod console;
 mod devices;
 mod edge;
 mod emails;
+mod modules;
 mod ops;
 mod outside;
 mod personal;

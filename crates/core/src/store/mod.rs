@@ -686,6 +686,12 @@ struct LocalContext<'a> {
 }
 
 impl PolicyContext for LocalContext<'_> {
+    fn module_enabled(&self, module: crate::modules::Module) -> bool {
+        query::entitlements_in(self.tx)
+            .map(|e| e.enabled(module))
+            .unwrap_or(true)
+    }
+
     fn settings(&self, _store_id: Uuid) -> Option<StoreSettings> {
         self.settings.map(|(_, s)| s.clone())
     }

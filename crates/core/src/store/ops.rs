@@ -992,6 +992,10 @@ fn send_unsent_when_settled(
     if sale.kind != SaleKind::Quick || !unsent || !w.settings()?.send_to_kitchen_on_pay {
         return Ok(());
     }
+    // Without the KDS module there is no kitchen screen to send to: the sale is paid all the same.
+    if !super::query::entitlements_in(w.sql())?.enabled(crate::modules::Module::Kds) {
+        return Ok(());
+    }
     let fired = w.update(sale_id, |s: &mut Sale| s.fire(None, now))?;
     let fired_sale: Sale = w.get(sale_id)?;
     for t in route(sale_id, &fired_sale, &fired, now)? {

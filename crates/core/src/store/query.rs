@@ -481,6 +481,12 @@ impl Store {
     }
 
     /// The sync cursor: the last server sequence this device has pulled.
+    /// The tenant's modules as the server last said ([`Store::set_entitlements`]); every module
+    /// on a device that never heard (a standalone demo).
+    pub fn entitlements(&self) -> Result<crate::modules::Entitlements, StoreError> {
+        entitlements_in(self.conn())
+    }
+
     pub fn sync_cursor(&self) -> Result<i64, StoreError> {
         let v: Option<String> = self
             .conn()
@@ -501,4 +507,21 @@ impl Store {
             |r| r.get(0),
         )?)
     }
+}
+
+/// [`Store::entitlements`] on a connection (or a write's transaction).
+pub(crate) fn entitlements_in(
+    conn: &rusqlite::Connection,
+) -> Result<crate::modules::Entitlements, StoreError> {
+    use rusqlite::OptionalExtension;
+    let json: Option<String> = conn
+        .query_row(
+            "SELECT value FROM sync_state WHERE key = 'entitlements'",
+            [],
+            |r| r.get(0),
+        )
+        .optional()?;
+    Ok(json
+        .and_then(|j| serde_json::from_str(&j).ok())
+        .unwrap_or_default())
 }

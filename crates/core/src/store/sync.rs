@@ -337,6 +337,19 @@ impl Store {
     }
 
     /// Records the last server sequence pulled.
+    /// Keeps the tenant's modules as the server last said (with the staff list), for the
+    /// screens and the policy, offline too.
+    pub fn set_entitlements(&mut self, e: &crate::modules::Entitlements) -> Result<(), StoreError> {
+        // A set of enum names: serialising it cannot fail.
+        let json = serde_json::to_string(e).unwrap_or_else(|_| "{}".into());
+        self.conn().execute(
+            "INSERT INTO sync_state (key, value) VALUES ('entitlements', ?1)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            [json],
+        )?;
+        Ok(())
+    }
+
     pub fn set_sync_cursor(&mut self, cursor: i64) -> Result<(), StoreError> {
         self.conn().execute(
             "INSERT INTO sync_state (key, value) VALUES ('cursor', ?1)

@@ -23,6 +23,9 @@ struct Ctx {
 }
 
 impl PolicyContext for Ctx {
+    fn module_enabled(&self, _: pos_core::modules::Module) -> bool {
+        true
+    }
     fn settings(&self, _: Uuid) -> Option<StoreSettings> {
         self.settings.clone()
     }

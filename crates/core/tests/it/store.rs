@@ -890,3 +890,49 @@ fn regression_a_cashier_voids_and_refunds_with_a_managers_approval() {
     assert_eq!(refund.approved_by, Some(m.user_id.to_string()));
     assert_eq!(refund.by, c.user_id.to_string());
 }
+
+/// Issue 13: with the KDS module off (the server's entitlements, kept on the device), a paid
+/// counter sale is paid without sending anything to a kitchen screen, and firing is refused by
+/// the policy with the module named; catalog changes still pass, and on again, firing works.
+#[test]
+fn without_the_kds_module_a_sale_is_paid_and_nothing_is_fired() {
+    use pos_core::modules::{Entitlements, Module};
+    use pos_core::policy::PolicyError;
+    let mut f = demo_store();
+    let (c, m) = (f.demo.cashier, f.demo.manager);
+    let store = &mut f.store;
+    assert!(store.entitlements().unwrap().enabled(Module::Kds));
+    store
+        .set_entitlements(&Entitlements {
+            off: [Module::Kds].into(),
+        })
+        .unwrap();
+    assert!(!store.entitlements().unwrap().enabled(Module::Kds));
+    let shift = store.open_shift_id().unwrap_or(None);
+    if shift.is_none() {
+        store.open_shift(&m, 10_000).unwrap();
+    }
+    let sale = store.open_sale(&c, None).unwrap();
+    store.scan(&c, sale, &f.demo.barcodes["COF-LAT"]).unwrap();
+    store.pay(&c, sale, Tender::Cash, eur(1000), None).unwrap();
+    assert_eq!(store.sale_status(sale).unwrap(), SaleStatus::Closed);
+    assert!(store
+        .kitchen_tickets_of_sale(&sale.to_string())
+        .unwrap()
+        .is_empty());
+    let table = store.open_sale(&c, Some("Table 2".into())).unwrap();
+    store.scan(&c, table, &f.demo.barcodes["KIT-BUR"]).unwrap();
+    match store.fire(&c, table, None) {
+        Err(StoreError::Policy(PolicyError::ModuleOff(Module::Kds))) => {}
+        other => panic!("fired with the KDS module off: {other:?}"),
+    }
+    store.set_entitlements(&Entitlements::default()).unwrap();
+    store.fire(&c, table, None).unwrap();
+    assert_eq!(
+        store
+            .kitchen_tickets_of_sale(&table.to_string())
+            .unwrap()
+            .len(),
+        1
+    );
+}
