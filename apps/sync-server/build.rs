@@ -1,8 +1,8 @@
 //! Build script: embeds the head-office console (`console/dist`, built by `npm run build` in
 //! `console/`) into the binary, so the server serves it with no files beside it.
 //!
-//! It writes `$OUT_DIR/console_assets.rs`: one `include_bytes!` per file of `console/dist`, with
-//! its content type. When the console has not been built (a fresh clone; `cargo test` before
+//! It writes `$OUT_DIR/console_assets.rs`: one `include_bytes!` per file of `console/dist` (of a
+//! copy in `$OUT_DIR/console`), with its content type. When the console has not been built (a fresh clone; `cargo test` before
 //! `npm run build`), the table holds one placeholder `index.html` that says how to build it, and
 //! the empty `console/dist` folder is created so that Cargo watches it: a later `npm run build`
 //! makes the next `cargo build` embed the real files (Cargo scans a watched folder's files).
@@ -71,12 +71,22 @@ fn main() {
             "    (\"index.html\", \"text/html; charset=utf-8\", {PLACEHOLDER:?}.as_bytes()),"
         );
     }
-    for (rel, abs) in &files {
+    // The files are copied into OUT_DIR and embedded from there: Cargo may reuse this script's
+    // output for a checkout at another path (a shared target folder, as CI's), and a path into
+    // the first checkout would then break the build once that checkout is gone.
+    let out_dir = PathBuf::from(std::env::var("OUT_DIR").expect("OUT_DIR"));
+    let copies = out_dir.join("console");
+    let _ = std::fs::remove_dir_all(&copies);
+    for (i, (rel, abs)) in files.iter().enumerate() {
+        let copy = copies.join(format!("{i}"));
+        if let Err(e) = std::fs::create_dir_all(&copies).and_then(|_| std::fs::copy(abs, &copy)) {
+            panic!("cannot copy {} into OUT_DIR: {e}", abs.display());
+        }
         let _ = writeln!(
             src,
             "    ({rel:?}, {:?}, include_bytes!({:?})),",
             content_type(rel),
-            abs.display().to_string()
+            copy.display().to_string()
         );
     }
     src.push_str("];\n");
@@ -86,6 +96,6 @@ fn main() {
          pub const BUILT: bool = {};",
         !files.is_empty()
     );
-    let out = PathBuf::from(std::env::var("OUT_DIR").expect("OUT_DIR")).join("console_assets.rs");
+    let out = out_dir.join("console_assets.rs");
     std::fs::write(&out, src).expect("write console_assets.rs");
 }

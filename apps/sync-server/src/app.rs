@@ -233,6 +233,7 @@ pub async fn prepare(config: &Config) -> Result<App, StartError> {
     };
     let pool = crate::db::connect(&url, config.db_max_connections).await?;
     crate::db::migrate(&pool).await?;
+    crate::db::audit_partitions(&pool, 2).await?;
     crate::reproject::run(&pool)
         .await
         .map_err(|e| StartError::Reproject(e.to_string()))?;
@@ -288,6 +289,18 @@ pub async fn serve(
         state.live.clone(),
         state.shutdown.clone(),
     );
+    // The audit trail's month partitions: this month and the next two, checked every 6 hours.
+    {
+        let pool = state.pool.clone();
+        tokio::spawn(async move {
+            loop {
+                if let Err(e) = crate::db::audit_partitions(&pool, 2).await {
+                    tracing::warn!(error = %e, "making the audit trail's month partitions failed");
+                }
+                tokio::time::sleep(Duration::from_secs(6 * 3600)).await;
+            }
+        });
+    }
     if config.daily_summary_every_secs > 0 {
         crate::daily::spawn(
             state.clone(),

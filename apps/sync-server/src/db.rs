@@ -79,7 +79,29 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "modules",
         include_str!("../../../migrations/0014_modules.sql"),
     ),
+    (
+        15,
+        "audit_partitions",
+        include_str!("../../../migrations/0015_audit_partitions.sql"),
+    ),
 ];
+
+/// Makes the audit trail's partitions of this month and the next `ahead` (migration 0015's
+/// `audit_partition`), so that the default partition stays empty in normal running.
+pub async fn audit_partitions(pool: &PgPool, ahead: i64) -> Result<Vec<String>, sqlx_core::Error> {
+    let mut made = Vec::new();
+    for m in 0..=ahead {
+        let (name,): (String,) = sqlx_core::query_as::query_as(
+            "SELECT audit_partition((extract(epoch FROM date_trunc('month', now() AT TIME ZONE 'UTC')
+               + make_interval(months => $1::int)) * 1000)::bigint)",
+        )
+        .bind(m as i32)
+        .fetch_one(pool)
+        .await?;
+        made.push(name);
+    }
+    Ok(made)
+}
 
 /// Applies every pending migration.
 pub async fn migrate(pool: &PgPool) -> Result<(), MigrateError> {

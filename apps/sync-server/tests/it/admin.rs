@@ -218,3 +218,64 @@ async fn audit_log_pages_by_cursor_newest_first_without_gaps() {
         "VALIDATION",
     );
 }
+
+/// Issue 13: the audit trail is partitioned by UTC month. Events land in their month's
+/// partition; an event of a month with no partition yet goes to the default one and moves to
+/// its own when that month's partition is made; the paged log reads across all of them.
+#[tokio::test]
+async fn the_audit_trail_is_partitioned_by_month() {
+    let app = app().await;
+    let t = app.tenant("Months").await;
+    let made = pos_sync_server::db::audit_partitions(&app.db.pool, 2)
+        .await
+        .unwrap();
+    assert_eq!(made.len(), 3);
+    assert!(made.iter().all(|n| n.starts_with("audit_events_20")), "{made:?}");
+    let where_is = |action: &'static str| {
+        let pool = app.db.pool.clone();
+        async move {
+            let (p,): (String,) = sqlx_core::query_as::query_as(
+                "SELECT tableoid::regclass::text FROM audit_events WHERE action = $1",
+            )
+            .bind(action)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+            p
+        }
+    };
+    // Today's events are in this month's partition.
+    assert_eq!(where_is("tenant.create").await, made[0]);
+    // An event of March 2020 (no partition): the default partition, then its own.
+    let march_2020 = 1_584_000_000_000i64; // 2020-03-12
+    sqlx_core::query::query(
+        "INSERT INTO audit_events (tenant_id, event_id, at, action, target)
+         VALUES ($1, $2, $3, 'old.event', 'x')",
+    )
+    .bind(t.tenant_id)
+    .bind(uuid::Uuid::now_v7())
+    .bind(march_2020)
+    .execute(&app.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(where_is("old.event").await, "audit_events_default");
+    let (name,): (String,) = sqlx_core::query_as::query_as("SELECT audit_partition($1)")
+        .bind(march_2020)
+        .fetch_one(&app.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(name, "audit_events_2020_03");
+    assert_eq!(where_is("old.event").await, "audit_events_2020_03");
+    let (parts,): (i64,) = sqlx_core::query_as::query_as(
+        "SELECT count(*) FROM pg_inherits WHERE inhparent = 'audit_events'::regclass",
+    )
+    .fetch_one(&app.db.pool)
+    .await
+    .unwrap();
+    assert!(parts >= 5, "default, three months ahead and March 2020: {parts}");
+    // The log pages across partitions.
+    let page = app.get("/v1/admin/audit?limit=500", &t.owner).await;
+    assert_eq!(page.status, StatusCode::OK, "{:?}", page.body);
+    let text = page.body.to_string();
+    assert!(text.contains("old.event") && text.contains("store.create"), "{text}");
+}
