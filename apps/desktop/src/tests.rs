@@ -1972,3 +1972,157 @@ fn the_refunds_list_names_the_receipt_the_sale_the_total_and_who() {
     h.login("cashier", "3333");
     assert_eq!(h.err_code("refunds_list", json!({})), "FORBIDDEN");
 }
+
+// ---------------------------------------------------------------- issue 17: the till's features
+
+fn sid_of(v: &Value) -> String {
+    v["id"].as_str().expect("sale id").to_string()
+}
+
+/// A line is edited after it was added: quantity, modifiers (chosen again) and course, in one
+/// command; a bad modifier is refused and changes nothing.
+#[test]
+fn a_line_is_edited_from_the_cart() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = demo(dir.path());
+    h.till("cashier", "3333");
+    let sid = counter_sale(&h, &[2]); // Latte 3.50
+    let line = h.ok("get_sale", json!({"sale_id": sid}))["lines"][0]["id"].clone();
+    let v = h.ok(
+        "edit_line",
+        json!({"sale_id": sid, "line_id": line, "qty": 2,
+               "modifiers": [{"group": "milk", "option": "oat"}]}),
+    );
+    assert_eq!(v["lines"][0]["qty"], 2, "{v}");
+    assert_eq!(v["lines"][0]["modifiers"], json!(["Oat milk"]));
+    assert_eq!(
+        v["lines"][0]["modifier_keys"],
+        json!([{"group": "milk", "option": "oat"}])
+    );
+    assert_eq!(v["total"], 2 * 390);
+    assert_eq!(
+        h.err_code(
+            "edit_line",
+            json!({"sale_id": sid, "line_id": line, "modifiers": [{"group": "milk", "option": "goat"}]})
+        ),
+        "INVALID"
+    );
+    let v = h.ok(
+        "edit_line",
+        json!({"sale_id": sid, "line_id": line, "modifiers": []}),
+    );
+    assert_eq!(v["lines"][0]["modifiers"], json!([]));
+    assert_eq!(v["total"], 700);
+    assert_eq!(
+        h.err_code(
+            "edit_line",
+            json!({"sale_id": sid, "line_id": line, "qty": 0})
+        ),
+        "INVALID"
+    );
+}
+
+/// A cashier's price override takes a manager's PIN for `price.override`, used up by the
+/// override; a manager overrides and clears without one.
+#[test]
+fn a_price_override_takes_a_managers_pin_for_a_cashier() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = demo(dir.path());
+    h.till("cashier", "3333");
+    let manager = h.staff("manager");
+    let sid = counter_sale(&h, &[5]); // Croissant 2.50
+    let line = h.ok("get_sale", json!({"sale_id": sid}))["lines"][0]["id"].clone();
+    let args = |approver: Option<&str>| json!({"sale_id": sid, "line_id": line, "price": 100, "approved_by": approver});
+    assert_eq!(h.err_code("override_price", args(None)), "FORBIDDEN");
+    assert_eq!(
+        h.err_code("override_price", args(Some(&manager))),
+        "NEEDS_APPROVAL"
+    );
+    // A discount approval is not a price approval.
+    h.ok(
+        "approve_manager",
+        json!({"user_id": manager, "pin": "2222", "permission": "discount.override"}),
+    );
+    assert_eq!(
+        h.err_code("override_price", args(Some(&manager))),
+        "NEEDS_APPROVAL"
+    );
+    h.ok(
+        "approve_manager",
+        json!({"user_id": manager, "pin": "2222", "permission": "price.override"}),
+    );
+    let v = h.ok("override_price", args(Some(&manager)));
+    assert_eq!(v["lines"][0]["unit_price"], 100, "{v}");
+    assert_eq!(v["lines"][0]["price_override"], 100);
+    assert_eq!(v["lines"][0]["price_overridden"], true);
+    assert_eq!(v["total"], 100);
+    // Used up.
+    assert_eq!(
+        h.err_code("override_price", args(Some(&manager))),
+        "NEEDS_APPROVAL"
+    );
+    h.login("manager", "2222");
+    let v = h.ok(
+        "override_price",
+        json!({"sale_id": sid, "line_id": line, "price": null}),
+    );
+    assert_eq!(v["total"], 250);
+    assert_eq!(v["lines"][0]["price_overridden"], false);
+}
+
+/// A table's guest count; courses: Fire sends the course asked for and holds the next, which
+/// the kitchen gets as course 2.
+#[test]
+fn guests_and_courses_held_then_fired() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = demo(dir.path());
+    h.till("cashier", "3333");
+    let sid = sid_of(&h.ok("open_sale", json!({"ticket": "Table 6"})));
+    let v = h.ok("set_guests", json!({"sale_id": sid, "guests": 3}));
+    assert_eq!(v["guests"], 3);
+    assert_eq!(
+        h.err_code("set_guests", json!({"sale_id": sid, "guests": -2})),
+        "INVALID"
+    );
+    for n in [7, 8] {
+        h.ok(
+            "scan_barcode",
+            json!({"sale_id": sid, "barcode": barcode(n)}),
+        ); // Cheeseburger (grill), Caesar salad (cold)
+    }
+    let v = h.ok("get_sale", json!({"sale_id": sid}));
+    let burger = v["lines"][0]["id"].clone();
+    assert_eq!(v["lines"][0]["course"], 1);
+    let v = h.ok(
+        "edit_line",
+        json!({"sale_id": sid, "line_id": burger, "course": 2}),
+    );
+    assert_eq!(v["unfired_courses"], json!([1, 2]), "{v}");
+    assert_eq!(v["next_course"], 1);
+    let fired = h.ok("fire_sale", json!({"sale_id": sid, "course": 1}));
+    assert_eq!(fired["tickets"], 1);
+    assert_eq!(fired["sale"]["unfired_courses"], json!([2]));
+    assert_eq!(fired["sale"]["next_course"], 2);
+    let fired = h.ok("fire_sale", json!({"sale_id": sid, "course": 2}));
+    assert_eq!(fired["tickets"], 1);
+    assert_eq!(fired["sale"]["next_course"], Value::Null);
+    h.login("kitchen", "4444");
+    let mut seen: Vec<(String, i64)> = board_tickets(&h.ok("kitchen_board", json!({})))
+        .iter()
+        .map(|t| {
+            (
+                t["station"].as_str().unwrap().to_string(),
+                t["course"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    seen.sort();
+    assert_eq!(
+        seen,
+        [("cold".to_string(), 1), ("grill".to_string(), 2)],
+        "the burger is course 2, not a second course 1"
+    );
+    assert!(board_tickets(&h.ok("kitchen_board", json!({})))
+        .iter()
+        .all(|t| t["guests"] == 3));
+}

@@ -50,10 +50,22 @@ pub struct LineView {
     /// Sent to a kitchen station (fired, and the item has one).
     pub fired: bool,
     pub price_overridden: bool,
+    /// The override's price (the catalog price stands when `None`).
+    pub price_override: Option<i64>,
+    /// The modifiers chosen, as `(group, option)` keys of the item (for editing the line).
+    pub modifier_keys: Vec<ModifierKey>,
+    /// The course the line is fired in (1 first).
+    pub course: i64,
     /// Still refundable (quantity) when the view is for a refund.
     pub refundable_qty: Option<i64>,
     /// The item tracks stock: only then can a refunded unit go back on the shelf.
     pub track_stock: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ModifierKey {
+    pub group: String,
+    pub option: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -84,6 +96,12 @@ pub struct SaleView {
     pub opened_at: i64,
     pub closed_at: Option<i64>,
     pub lines: Vec<LineView>,
+    /// Guests at the table (0: not given).
+    pub guests: i64,
+    /// The course Fire sends next: the lowest with unfired kitchen lines.
+    pub next_course: Option<i64>,
+    /// Every course with unfired kitchen lines, lowest first (more than one: some are held).
+    pub unfired_courses: Vec<i64>,
     pub order_discount: Option<DiscountView>,
     pub subtotal: i64,
     pub line_discounts: i64,
@@ -137,6 +155,16 @@ pub fn sale_view(
             // (no station) fired with its table was sent nowhere (issue 17, defect 15).
             fired: l.fired_at.is_some() && l.station.is_some(),
             price_overridden: l.price_override.is_some(),
+            price_override: l.price_override,
+            modifier_keys: l
+                .modifiers
+                .iter()
+                .map(|m| ModifierKey {
+                    group: m.group.clone(),
+                    option: m.option.clone(),
+                })
+                .collect(),
+            course: l.course,
             refundable_qty: refundable.map(|r| r.get(line_id).map(|x| x.0).unwrap_or(0)),
             track_stock: l.track_stock,
         });
@@ -152,6 +180,19 @@ pub fn sale_view(
         exponent: exponent(&sale.currency),
         opened_at: sale.opened_at,
         closed_at: sale.closed_at,
+        guests: sale.guests,
+        next_course: sale.next_course(),
+        unfired_courses: {
+            let mut c: Vec<i64> = sale
+                .lines
+                .values()
+                .filter(|l| l.station.is_some() && l.fired_at.is_none())
+                .map(|l| l.course)
+                .collect();
+            c.sort_unstable();
+            c.dedup();
+            c
+        },
         has_unfired_kitchen_lines: sale
             .lines
             .values()

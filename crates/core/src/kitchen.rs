@@ -79,6 +79,9 @@ pub struct KitchenTicket {
     /// Absent in tickets written before.
     #[serde(default)]
     pub server: Option<String>,
+    /// Guests at the table when it was fired (0: not given). Absent in tickets written before.
+    #[serde(default)]
+    pub guests: i64,
 }
 
 /// Routes fired lines to stations: one ticket per (station, course). Lines whose item has no
@@ -117,6 +120,7 @@ pub fn route(
                 recalled_at: None,
                 kind: Some(sale.kind),
                 server: Some(sale.opened_by.clone()),
+                guests: sale.guests,
             });
         t.items.insert(
             id.clone(),

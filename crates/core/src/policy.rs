@@ -194,24 +194,27 @@ pub fn authorize_json(
     let changed = changed_fields(before_json, after_json, patches);
 
     // A manager's PIN approval written into the document stands in for the actor's permission
-    // (a void or a refund by a cashier); the approver's role is what is checked.
-    let approved = |permission: Permission| {
-        approval_of(after, permission)
+    // (a void, a refund or a line's price override by a cashier); the approver's role is what
+    // is checked.
+    let approved = |permission: Permission, path: &[&str]| {
+        approval_of(after, permission, path)
             .and_then(|u| ctx.role_of(u))
             .is_some_and(|r| can(r, permission))
     };
-    let need_perm = |permission: Permission, field: &str| -> Result<(), PolicyError> {
-        if can(actor.role, permission) || approved(permission) {
-            Ok(())
-        } else {
-            Err(PolicyError::Forbidden {
-                role: actor.role,
-                permission,
-                field: field.to_string(),
-            })
-        }
-    };
+    let need_perm_at =
+        |permission: Permission, field: &str, path: &[&str]| -> Result<(), PolicyError> {
+            if can(actor.role, permission) || approved(permission, path) {
+                Ok(())
+            } else {
+                Err(PolicyError::Forbidden {
+                    role: actor.role,
+                    permission,
+                    field: field.to_string(),
+                })
+            }
+        };
 
+    let need_perm = |permission: Permission, field: &str| need_perm_at(permission, field, &[]);
     // Creating a document needs its type's create permission.
     if before.is_none() {
         need_perm(
@@ -223,7 +226,7 @@ pub fn authorize_json(
         let segs: Vec<&str> = path.iter().map(String::as_str).collect();
         let field = path.join(".");
         match field_rule(before, after, &segs) {
-            Perm(p) => need_perm(p, &field)?,
+            Perm(p) => need_perm_at(p, &field, &segs)?,
             Immutable if before.is_some() => return Err(PolicyError::Immutable(field)),
             Immutable => {}
             Unknown => return Err(PolicyError::UnknownField(field, after.doc_type())),
@@ -233,10 +236,18 @@ pub fn authorize_json(
 }
 
 /// The user whose PIN approved `permission` on this document, if the document carries one: a
-/// void's approver (only on a voided sale, so an approval cannot open other edits) or a
-/// refund's. Discounts carry their own approver and are checked in [`check_discounts`].
-fn approval_of(doc: &AnyDoc, permission: Permission) -> Option<&str> {
+/// void's approver (only on a voided sale, so an approval cannot open other edits), a refund's,
+/// or a line's price override's (only for that line's `price_override` and its approver, at
+/// `path`). Discounts carry their own approver and are checked in [`check_discounts`].
+fn approval_of<'a>(doc: &'a AnyDoc, permission: Permission, path: &[&str]) -> Option<&'a str> {
     match (doc, permission) {
+        (AnyDoc::Sale(s), Permission::PriceOverride) => match path {
+            ["lines", line, "price_override" | "price_override_by", ..] => s
+                .lines
+                .get(*line)
+                .and_then(|l| l.price_override_by.as_deref()),
+            _ => None,
+        },
         (AnyDoc::Sale(s), Permission::SaleVoid) if s.status == SaleStatus::Voided => {
             s.void_approved_by.as_deref()
         }
@@ -305,10 +316,12 @@ fn field_rule(before: Option<&AnyDoc>, after: &AnyDoc, path: &[&str]) -> Need {
                 }
                 ["lines", _, "note", ..] => Perm(SaleCreate),
                 ["lines", line, ..] if fired_before(line) => Perm(SaleVoid),
-                ["lines", _, "price_override", ..] => Perm(PriceOverride),
+                ["lines", _, "price_override", ..] | ["lines", _, "price_override_by", ..] => {
+                    Perm(PriceOverride)
+                }
                 ["lines", _, "discount", ..] => Perm(SaleDiscount),
                 ["lines", _, "fired_at", ..] => Perm(SaleFire),
-                ["lines", ..] | ["ticket", ..] | ["kind", ..] => Perm(SaleCreate),
+                ["lines", ..] | ["ticket", ..] | ["kind", ..] | ["guests", ..] => Perm(SaleCreate),
                 ["order_discount", ..] => Perm(SaleDiscount),
                 ["payments", id, ..] if paid_before(id) => Immutable,
                 ["payments", ..] | ["receipt_no", ..] | ["closed_at", ..] | ["shift_id", ..] => {

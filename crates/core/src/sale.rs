@@ -22,6 +22,10 @@ pub type Timestamp = i64;
 
 /// Largest quantity on one line; keeps every product far from i64 overflow.
 pub const MAX_QTY: i64 = 1_000_000;
+/// The highest course a line may be in.
+pub const MAX_COURSE: i64 = 9;
+/// The most guests a table may seat.
+pub const MAX_GUESTS: i64 = 999;
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum SaleError {
@@ -79,6 +83,10 @@ pub enum SaleError {
     VoidAfterPayment,
     #[error("a closed sale needs a receipt number")]
     MissingReceiptNumber,
+    #[error("a course is 1 to {MAX_COURSE}, got {0}")]
+    BadCourse(i64),
+    #[error("guests must be 0 to {MAX_GUESTS}, got {0}")]
+    BadGuests(i64),
     #[error(transparent)]
     Money(#[from] MoneyError),
     #[error(transparent)]
@@ -229,6 +237,11 @@ pub struct SaleLine {
     pub catalog_price: i64,
     /// A price override; needs `price.override`.
     pub price_override: Option<i64>,
+    /// The manager whose PIN approved the override, when the seller may not override prices
+    /// (`price.override`); the policy checks the approver's role for this line only. Absent in
+    /// lines written before.
+    #[serde(default)]
+    pub price_override_by: Option<String>,
     pub tax_class: String,
     pub tax_rate_bp: i64,
     pub station: Option<String>,
@@ -282,6 +295,9 @@ pub struct Sale {
     /// (`sale.void`); the policy checks the approver's role. Absent in sales written before.
     #[serde(default)]
     pub void_approved_by: Option<String>,
+    /// How many guests sit at the table (0: not given). Absent in sales written before.
+    #[serde(default)]
+    pub guests: i64,
 }
 
 /// Per-line result of [`Sale::totals`].
@@ -379,6 +395,7 @@ impl Sale {
             voided_at: None,
             void_reason: None,
             void_approved_by: None,
+            guests: 0,
         })
     }
 
@@ -401,7 +418,7 @@ impl Sale {
         Ok(())
     }
 
-    fn line_mut(&mut self, line_id: &str) -> Result<&mut SaleLine, SaleError> {
+    pub fn line_mut(&mut self, line_id: &str) -> Result<&mut SaleLine, SaleError> {
         self.lines
             .get_mut(line_id)
             .ok_or_else(|| SaleError::UnknownLine(line_id.to_string()))
@@ -448,6 +465,41 @@ impl Sale {
             });
         }
         let tax_rate_bp = settings.tax_rate(&item.tax_class)?;
+        let mods = Self::resolve_modifiers(item, modifiers)?;
+        let pos = self.lines.values().map(|l| l.pos).max().unwrap_or(0) + 1;
+        let line = SaleLine {
+            pos,
+            item_id: item_id.to_string(),
+            sku: item.sku.clone(),
+            name: item.name.clone(),
+            qty,
+            catalog_price: item.price_in(store_id),
+            price_override: None,
+            price_override_by: None,
+            tax_class: item.tax_class.clone(),
+            tax_rate_bp,
+            station: item.station.clone(),
+            track_stock: item.track_stock,
+            modifiers: mods,
+            note: String::new(),
+            discount: None,
+            course: course.max(1),
+            fired_at: None,
+            added_by: by.to_string(),
+        };
+        line.gross()?; // overflow check before the line exists
+        let id = new_id();
+        self.lines.insert(id.clone(), line);
+        self.totals()?;
+        Ok(id)
+    }
+
+    /// The line modifiers of `item` for `(group, option)` choices: unknown ones and more than a
+    /// group's maximum are refused.
+    fn resolve_modifiers(
+        item: &Item,
+        modifiers: &[(String, String)],
+    ) -> Result<Vec<LineModifier>, SaleError> {
         let mut mods = Vec::with_capacity(modifiers.len());
         let mut per_group: BTreeMap<&str, i64> = BTreeMap::new();
         for (group, option) in modifiers {
@@ -473,31 +525,63 @@ impl Sale {
                 price_delta: m.price_delta,
             });
         }
-        let pos = self.lines.values().map(|l| l.pos).max().unwrap_or(0) + 1;
-        let line = SaleLine {
-            pos,
-            item_id: item_id.to_string(),
-            sku: item.sku.clone(),
-            name: item.name.clone(),
-            qty,
-            catalog_price: item.price_in(store_id),
-            price_override: None,
-            tax_class: item.tax_class.clone(),
-            tax_rate_bp,
-            station: item.station.clone(),
-            track_stock: item.track_stock,
-            modifiers: mods,
-            note: String::new(),
-            discount: None,
-            course: course.max(1),
-            fired_at: None,
-            added_by: by.to_string(),
-        };
-        line.gross()?; // overflow check before the line exists
-        let id = new_id();
-        self.lines.insert(id.clone(), line);
-        self.totals()?;
-        Ok(id)
+        Ok(mods)
+    }
+
+    /// Changes a line's modifiers (the line's item as it is now gives names and prices). A fired
+    /// line cannot change; void it and add a new one.
+    pub fn set_modifiers(
+        &mut self,
+        line_id: &str,
+        item: &Item,
+        modifiers: &[(String, String)],
+    ) -> Result<(), SaleError> {
+        self.ensure_editable()?;
+        let mods = Self::resolve_modifiers(item, modifiers)?;
+        let line = self.line_mut(line_id)?;
+        if line.fired_at.is_some() {
+            return Err(SaleError::LineFired(line_id.to_string()));
+        }
+        let old = std::mem::replace(&mut line.modifiers, mods);
+        if let Err(e) = self.totals() {
+            self.line_mut(line_id)?.modifiers = old;
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Moves an unfired line to course `course` (1 or more): the till holds course 2 while it
+    /// fires course 1.
+    pub fn set_course(&mut self, line_id: &str, course: i64) -> Result<(), SaleError> {
+        self.ensure_editable()?;
+        if !(1..=MAX_COURSE).contains(&course) {
+            return Err(SaleError::BadCourse(course));
+        }
+        let line = self.line_mut(line_id)?;
+        if line.fired_at.is_some() {
+            return Err(SaleError::LineFired(line_id.to_string()));
+        }
+        line.course = course;
+        Ok(())
+    }
+
+    /// Sets the number of guests at the table (0 to clear).
+    pub fn set_guests(&mut self, guests: i64) -> Result<(), SaleError> {
+        self.ensure_open()?;
+        if !(0..=MAX_GUESTS).contains(&guests) {
+            return Err(SaleError::BadGuests(guests));
+        }
+        self.guests = guests;
+        Ok(())
+    }
+
+    /// The lowest course that has unfired kitchen lines: what Fire sends next.
+    pub fn next_course(&self) -> Option<i64> {
+        self.lines
+            .values()
+            .filter(|l| l.station.is_some() && l.fired_at.is_none())
+            .map(|l| l.course)
+            .min()
     }
 
     /// The line that `qty` more of `item` with these modifiers and this course would join instead
@@ -895,6 +979,12 @@ impl Sale {
                     return Err(SaleError::NegativePrice(p));
                 }
             }
+            if !(1..=MAX_COURSE).contains(&l.course) {
+                return Err(SaleError::BadCourse(l.course));
+            }
+        }
+        if !(0..=MAX_GUESTS).contains(&self.guests) {
+            return Err(SaleError::BadGuests(self.guests));
         }
         for p in self.payments.values() {
             if p.amount == 0 {

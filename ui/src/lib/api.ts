@@ -52,6 +52,12 @@ export interface LineView {
   price_overridden: boolean; refundable_qty: number | null;
   /** Only a tracked item can go back on the shelf. */
   track_stock: boolean;
+  /** The overridden unit price (before modifiers), when there is one. */
+  price_override: number | null;
+  /** The chosen modifiers as keys of the item's groups and options (to edit the line). */
+  modifier_keys: { group: string; option: string }[];
+  /** The course the line goes to the kitchen in (1 first). */
+  course: number;
 }
 export interface SaleView {
   id: string; status: string; ticket: string | null; receipt_no: string | null; currency: string;
@@ -61,6 +67,12 @@ export interface SaleView {
   tax: number; total: number; paid: number; change: number; due: number;
   payments: { tender: string; amount: number; tendered: number; change: number; reference: string | null }[];
   has_unfired_kitchen_lines: boolean;
+  /** Guests at the table (0: not given). */
+  guests: number;
+  /** The course Fire sends next (the lowest with unfired kitchen lines). */
+  next_course: number | null;
+  /** Every course with unfired kitchen lines: more than one means later ones are held. */
+  unfired_courses: number[];
 }
 export interface SaleSummary {
   id: string; status: string; ticket: string | null; receipt_no: string | null; opened_at: number;
@@ -108,6 +120,8 @@ export interface TicketView {
   order_type: "counter" | "table" | null;
   /** Who took the order (the sale's opener), when known. */
   server: string | null;
+  /** Guests at the table when it was fired (0: not given). */
+  guests: number;
   items: { line_id: string; name: string; qty: number; modifiers: string[]; note: string; bumped: boolean }[];
 }
 export interface Board {

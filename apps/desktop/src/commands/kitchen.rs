@@ -38,6 +38,8 @@ pub struct TicketView {
     pub order_type: Option<String>,
     /// The name of who took the order (the sale's opener), when known.
     pub server: Option<String>,
+    /// Guests at the table when it was fired (0: not given).
+    pub guests: i64,
     pub items: Vec<KitchenItemView>,
 }
 
@@ -111,6 +113,7 @@ fn view(
         bumped_at: t.bumped_at,
         order_type: t.order_type().map(str::to_string),
         server: t.server.as_ref().and_then(|s| names.get(s).cloned()),
+        guests: t.guests,
         items: items
             .into_iter()
             .map(|(line_id, i)| KitchenItemView {

@@ -5,7 +5,7 @@ use pos_core::doc::DocType;
 use pos_core::money::Money;
 use pos_core::refund::{refundable, Refund, RefundRequest};
 use pos_core::sale::{Discount, DiscountKind, Sale, Tender};
-use pos_core::store::{PaymentOutcome, RefundSummary, SaleSummary};
+use pos_core::store::{LineEdit, PaymentOutcome, RefundSummary, SaleSummary};
 use pos_printing::{render_png, render_text, Document, JobId};
 use serde::{Deserialize, Serialize};
 use tauri::State;
@@ -143,6 +143,62 @@ pub fn set_line_note(
     view(&mut inner, sid)
 }
 
+/// Edits a line after it was added: its quantity, its modifiers (all of them, as chosen again),
+/// its course; what is left out stays.
+#[tauri::command(rename_all = "snake_case")]
+pub fn edit_line(
+    state: State<'_, AppState>,
+    sale_id: String,
+    line_id: String,
+    qty: Option<i64>,
+    modifiers: Option<Vec<ModifierChoice>>,
+    course: Option<i64>,
+) -> CmdResult<SaleView> {
+    let sid = id(&sale_id)?;
+    let edit = LineEdit {
+        qty,
+        modifiers: modifiers.map(|m| m.into_iter().map(|m| (m.group, m.option)).collect()),
+        course,
+    };
+    let mut inner = state.lock();
+    let (mut store, actor) = inner.acting()?;
+    store.edit_line(&actor, sid, &line_id, &edit)?;
+    drop(store);
+    view(&mut inner, sid)
+}
+
+/// Sells a line at `price` (minor units; `None` back to the catalog price). Who may not
+/// override prices names the manager who entered a PIN for `price.override`.
+#[tauri::command(rename_all = "snake_case")]
+pub fn override_price(
+    state: State<'_, AppState>,
+    sale_id: String,
+    line_id: String,
+    price: Option<i64>,
+    approved_by: Option<String>,
+) -> CmdResult<SaleView> {
+    let sid = id(&sale_id)?;
+    let approver = approved_by.as_deref().map(id).transpose()?;
+    let mut inner = state.lock();
+    let approver = inner.approval(approver, Permission::PriceOverride)?;
+    let (mut store, actor) = inner.acting()?;
+    store.override_price_approved(&actor, sid, &line_id, price, approver)?;
+    drop(store);
+    inner.spend_approval(approver, Permission::PriceOverride);
+    view(&mut inner, sid)
+}
+
+/// How many guests sit at the table (0 clears it).
+#[tauri::command(rename_all = "snake_case")]
+pub fn set_guests(state: State<'_, AppState>, sale_id: String, guests: i64) -> CmdResult<SaleView> {
+    let sid = id(&sale_id)?;
+    let mut inner = state.lock();
+    let (mut store, actor) = inner.acting()?;
+    store.set_guests(&actor, sid, guests)?;
+    drop(store);
+    view(&mut inner, sid)
+}
+
 /// A discount as the UI sends it: percent in basis points or an amount in minor units, and the
 /// approving manager's id when one entered their PIN.
 #[derive(Debug, Deserialize)]
@@ -225,13 +281,18 @@ pub struct Fired {
     pub sale: SaleView,
 }
 
-/// Fires every unfired line to the kitchen (one ticket per station).
+/// Fires the unfired lines of `course` to the kitchen, or every unfired line without one (one
+/// ticket per station and course). A later course is held until it is fired.
 #[tauri::command(rename_all = "snake_case")]
-pub fn fire_sale(state: State<'_, AppState>, sale_id: String) -> CmdResult<Fired> {
+pub fn fire_sale(
+    state: State<'_, AppState>,
+    sale_id: String,
+    course: Option<i64>,
+) -> CmdResult<Fired> {
     let sid = id(&sale_id)?;
     let mut inner = state.lock();
     let (mut store, actor) = inner.acting()?;
-    let tickets = store.fire(&actor, sid, None)?;
+    let tickets = store.fire(&actor, sid, course)?;
     drop(store);
     Ok(Fired {
         tickets: tickets.len(),

@@ -487,8 +487,76 @@ impl Store {
         line_id: &str,
         price: Option<i64>,
     ) -> Result<(), StoreError> {
+        self.override_price_approved(actor, sale_id, line_id, price, None)
+    }
+
+    /// [`Store::override_price`] approved by a manager (whose PIN the caller checked with
+    /// [`Store::approve`]): the approver goes into the line, and the policy accepts the override
+    /// of that line when the approver's role may override prices even if the actor's may not
+    /// (clearing an override too: the line keeps who approved its last price).
+    pub fn override_price_approved(
+        &mut self,
+        actor: &Actor,
+        sale_id: Uuid,
+        line_id: &str,
+        price: Option<i64>,
+        approved_by: Option<Uuid>,
+    ) -> Result<(), StoreError> {
         self.write(actor, |w| {
-            w.update(sale_id, |s: &mut Sale| s.override_price(line_id, price))
+            w.update(sale_id, |s: &mut Sale| {
+                s.override_price(line_id, price)?;
+                s.line_mut(line_id)?.price_override_by = approved_by.map(|u| u.to_string());
+                Ok::<(), SaleError>(())
+            })
+        })
+    }
+
+    /// Edits a line in one change: its quantity, its modifiers (`(group, option)` of the line's
+    /// item), its course; what is `None` stays. A fired line cannot change.
+    pub fn edit_line(
+        &mut self,
+        actor: &Actor,
+        sale_id: Uuid,
+        line_id: &str,
+        edit: &LineEdit,
+    ) -> Result<(), StoreError> {
+        self.write(actor, |w| {
+            let sale: Sale = w.get(sale_id)?;
+            let item = match (&edit.modifiers, sale.lines.get(line_id)) {
+                (Some(_), Some(l)) => {
+                    let item_id: Uuid = l
+                        .item_id
+                        .parse()
+                        .map_err(|_| SaleError::UnknownLine(line_id.to_string()))?;
+                    Some(w.get::<Item>(item_id)?)
+                }
+                _ => None,
+            };
+            w.update(sale_id, |s: &mut Sale| {
+                if let (Some(mods), Some(item)) = (&edit.modifiers, &item) {
+                    s.set_modifiers(line_id, item, mods)?;
+                }
+                if let Some(q) = edit.qty {
+                    s.set_qty(line_id, q)?;
+                }
+                if let Some(c) = edit.course {
+                    s.set_course(line_id, c)?;
+                }
+                // An unknown line with nothing to change is still an unknown line.
+                s.line_mut(line_id).map(|_| ())
+            })
+        })
+    }
+
+    /// Sets how many guests sit at an open sale's table.
+    pub fn set_guests(
+        &mut self,
+        actor: &Actor,
+        sale_id: Uuid,
+        guests: i64,
+    ) -> Result<(), StoreError> {
+        self.write(actor, |w| {
+            w.update(sale_id, |s: &mut Sale| s.set_guests(guests))
         })
     }
 
@@ -1002,4 +1070,13 @@ fn send_unsent_when_settled(
         w.create(t)?;
     }
     Ok(())
+}
+
+/// What [`Store::edit_line`] changes on a line; `None` leaves it as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LineEdit {
+    pub qty: Option<i64>,
+    /// `(group, option)` keys of the line's item; `Some(vec![])` removes every modifier.
+    pub modifiers: Option<Vec<(String, String)>>,
+    pub course: Option<i64>,
 }

@@ -11,6 +11,7 @@
 //!   queue of receipts to email, catalog import from CSV.
 //! - `store_files.rs`: corrupt, foreign and older store files.
 //! - `props.rs`: property tests over random operation sequences.
+//! - `till.rs`: editing a line, price overrides, guests, courses held and fired (issue 17).
 //!
 //! Regression tests are named after the bug they pin down. Shared helpers are in `common.rs`.
 
@@ -24,3 +25,4 @@ mod sale;
 mod shift;
 mod store;
 mod store_files;
+mod till;
