@@ -25,6 +25,9 @@
 //     that went into the next person's cart, unnamed; (p) two red badges for being offline;
 //     (q) the idle lock during a payment; (r) items in no category missing from the Sell grid.
 // (w) issue 13's module entitlements: what the platform turns off is hidden on the till.
+// (ab) the main sale, payment and kitchen flow at 1024x768, 1280x800 and 1920x1080, measured
+//     (clipped buttons, toasts over Pay, the total or Bump, the newest line, hidden ticket items)
+//     and photographed at each size.
 // (x) to (aa) issue 17's till features: (x) login on the PIN's last digit, dialogs that take the
 //     focus (a keyboard-only cash sale); (y) keyboard shortcuts on Sell (F2 pay, F3 tickets,
 //     F4 hold, F6 fire, F7 discount, F8 void, F9 edit, "?" lists them), never while typing in
@@ -1747,6 +1750,84 @@ const tests = {
       t = await tickets();
       const grill = t.find((x) => /grill/i.test(x.station));
       assert(t.length === 2 && grill && grill.course === "Course 2" && /Cheeseburger/.test(grill.text), `the burger on the grill as course 2: ${JSON.stringify(t)}`);
+    } finally {
+      await s.quit();
+    }
+  },
+
+  /** Issue 17, "Tests": the main sale, payment and kitchen flow at 1024x768, 1280x800 and
+   *  1920x1080, each checked by measurement: no visible button's text overflows it
+   *  (scrollWidth > clientWidth), no toast overlaps Pay, the total or Bump, the cart shows the
+   *  newest line, no kitchen ticket hides an item without saying "continued". A screenshot of
+   *  Sell, the receipt and the kitchen at each size (artifacts/screenshots/main-WxH-*.png; the
+   *  README shows the 1024x768 ones, copied to docs/screenshots/). */
+  async ab_main_flow_at_three_sizes_measured(driver) {
+    const s = await Session.start(driver.url, app, path.join(tmp, "ab"));
+    const measure = (targets) => s.exec(`const shown = (e) => { const b = e.getBoundingClientRect(); return b.width > 0 && b.height > 0 && getComputedStyle(e).visibility !== "hidden"; };
+      const boxes = (css) => [...document.querySelectorAll(css)].filter(shown).map((e) => e.getBoundingClientRect());
+      const meets = (a, b) => a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom;
+      const clipped = [...document.querySelectorAll("button")].filter(shown).filter((b) => b.scrollWidth > b.clientWidth)
+        .map((b) => [b.dataset.testid ?? b.textContent.trim().slice(0, 20), b.scrollWidth, b.clientWidth]);
+      const toasts = boxes('[data-testid^="toast"]');
+      const covered = [];
+      for (const css of arguments[0]) for (const b of boxes(css)) for (const t of toasts) if (meets(t, b)) covered.push(css);
+      const list = document.querySelector('[data-testid="cart-lines"]')?.getBoundingClientRect();
+      const lines = boxes('[data-testid="cart-line"]');
+      const last = lines[lines.length - 1];
+      const newestShown = !list || !last || (last.top >= Math.max(list.top, 0) - 0.5 && last.bottom <= Math.min(list.bottom, innerHeight) + 0.5);
+      const hiding = [...document.querySelectorAll('[data-testid="kds-ticket"]')].filter(shown).filter((t) => {
+        const tb = t.getBoundingClientRect(); const ub = (t.querySelector("ul") ?? t).getBoundingClientRect();
+        const hidden = [...t.querySelectorAll("li")].filter((li) => { const b = li.getBoundingClientRect();
+          return !(b.height > 0 && b.top >= Math.max(tb.top, ub.top, 0) - 0.5 && b.bottom <= Math.min(tb.bottom, ub.bottom, innerHeight) + 0.5); }).length;
+        return hidden > 0 && !t.querySelector('[data-testid="kds-continued"]'); }).length;
+      return { clipped, toasts: toasts.length, covered, lines: lines.length, newestShown, hiding, w: innerWidth, h: innerHeight };`, [targets]);
+    const check = (m, where) => {
+      assert(m.clipped.length === 0, `no button's text overflows on ${where}: ${JSON.stringify(m)}`);
+      assert(m.covered.length === 0, `no toast covers Pay, the total or Bump on ${where}: ${JSON.stringify(m)}`);
+      assert(m.newestShown, `the newest line in view on ${where}: ${JSON.stringify(m)}`);
+      assert(m.hiding === 0, `no kitchen ticket hides an item on ${where}: ${JSON.stringify(m)}`);
+    };
+    try {
+      await setUpDemo(s, "pos");
+      await login(s, "manager", "2222");
+      await openShift(s);
+      for (const [w, h] of [[1024, 768], [1280, 800], [1920, 1080]]) {
+        await s.setWindow(w, h);
+        await s.click('[data-testid="nav-pos"]');
+        await s.find('[data-testid="pos"]');
+        const codes = [BURGER, FRIES, LATTE, CROISSANT, ...[1, 3, 6].map(demoBarcode)];
+        for (const [k, code] of codes.entries()) {
+          await scan(s, code);
+          for (const end = Date.now() + 10000; Date.now() < end && (await s.count('[data-testid="cart-line"]')) <= k; ) await sleep(50);
+        }
+        // Fire the kitchen lines: a toast while the total and Pay are on screen.
+        await s.click('[data-testid="fire-btn"]');
+        await s.find('[data-testid="toast-ok"]');
+        await sleep(200);
+        const sell = await measure(['[data-testid="pay-btn"]', '[data-testid="sale-total"]']);
+        assert(sell.toasts >= 1 && sell.lines === codes.length, `the sale and its toast on Sell at ${w}x${h}: ${JSON.stringify(sell)}`);
+        check(sell, `Sell at ${w}x${h}`);
+        await s.screenshot(shots, `main-${w}x${h}-sell`);
+        await s.click('[data-testid="pay-btn"]');
+        await s.click('[data-testid="pay-take"]');
+        await s.waitText('[data-testid="receipt-no"]', /T\d+-\d+/, 15000);
+        check(await measure([]), `the receipt at ${w}x${h}`);
+        await s.screenshot(shots, `main-${w}x${h}-receipt`);
+        await s.click('[data-testid="new-sale-btn"]');
+        await s.click('[data-testid="nav-kds"]');
+        await s.find('[data-testid="bump-btn"]');
+        await sleep(1500); // the board's poll and its measuring of tall tickets
+        const kds = await measure(['[data-testid="bump-btn"]']);
+        check(kds, `the kitchen at ${w}x${h}`);
+        await s.screenshot(shots, `main-${w}x${h}-kitchen`);
+        // Bump the grill ticket so the next size starts from its own order.
+        while ((await s.count('[data-testid="bump-btn"]')) > 0) {
+          const before = await s.count('[data-testid="bump-btn"]');
+          await s.click('[data-testid="bump-btn"]');
+          for (const end = Date.now() + 5000; Date.now() < end && (await s.count('[data-testid="bump-btn"]')) >= before; ) await sleep(50);
+          if ((await s.count('[data-testid="bump-btn"]')) >= before) break;
+        }
+      }
     } finally {
       await s.quit();
     }
