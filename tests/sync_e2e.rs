@@ -474,3 +474,120 @@ fn a_till_learns_its_tenants_modules_with_the_staff_list_and_keeps_to_them() {
         1
     );
 }
+
+/// Issue 17: a bill split on one till (fired lines moved with a manager's PIN, part of a line
+/// too), a table merged into another and moved: the server accepts every change, the other
+/// till sees both sales with the same lines and fired states, and the kitchen got nothing twice.
+#[test]
+fn a_split_bill_and_merged_tables_sync_and_the_server_accepts_them() {
+    let server = TestServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let root = server.root();
+    let tenant = root.create_tenant("Delta", "owner@delta.test", PW).unwrap();
+    let owner = HeadOffice::login(&server.url, "owner@delta.test", PW).unwrap();
+    let store = owner
+        .create_store(store_settings("D01", "Delta Diner"))
+        .unwrap();
+    let manager = owner.create_staff(store, "Mia", "manager", "2222").unwrap();
+    let cashier = owner.create_staff(store, "Cal", "cashier", "3333").unwrap();
+    let latte = owner
+        .publish_item(item("LAT", "Latte", 350, Some("bar"), false))
+        .unwrap();
+    let burger = owner
+        .publish_item(item("BUR", "Burger", 1290, Some("grill"), false))
+        .unwrap();
+    let croissant = owner
+        .publish_item(item("CRO", "Croissant", 250, None, false))
+        .unwrap();
+    let mut t1 = TestDevice::enrol(
+        &server.url,
+        &owner.enrolment_code(store).unwrap(),
+        dir.path(),
+        "till-1",
+    );
+    let mut t2 = TestDevice::enrol(
+        &server.url,
+        &owner.enrolment_code(store).unwrap(),
+        dir.path(),
+        "till-2",
+    );
+    for t in [&mut t1, &mut t2] {
+        t.engine.refresh_staff(&mut t.store, &mut t.http).unwrap();
+    }
+    let c = t1.store.actor(cashier).unwrap();
+    t1.store.open_shift(&c, 10_000).unwrap();
+    let table = t1.store.open_sale(&c, Some("Table 4".into())).unwrap();
+    let l = t1.store.add_item(&c, table, latte, 1, &[], 1).unwrap();
+    t1.store.set_line_qty(&c, table, &l, 2).unwrap();
+    t1.store.add_item(&c, table, burger, 1, &[], 1).unwrap();
+    t1.store.fire(&c, table, None).unwrap();
+    let total = t1.store.get::<Sale>(table).unwrap().totals().unwrap().total;
+
+    // One latte of two, fired, goes on its own bill with the manager's PIN, and is paid.
+    let part = t1
+        .store
+        .split_sale_approved(&c, table, &[(l.clone(), 1)], Some(manager))
+        .unwrap();
+    let part_sale: Sale = t1.store.get(part).unwrap();
+    assert_eq!(
+        part_sale.totals().unwrap().total
+            + t1.store.get::<Sale>(table).unwrap().totals().unwrap().total,
+        total
+    );
+    t1.store
+        .pay(
+            &c,
+            part,
+            Tender::Cash,
+            eur(part_sale.totals().unwrap().due),
+            None,
+        )
+        .unwrap();
+    // Table 6 joins table 4, which then moves to table 10.
+    let other = t1.store.open_sale(&c, Some("Table 6".into())).unwrap();
+    t1.store.add_item(&c, other, croissant, 1, &[], 1).unwrap();
+    t1.store.merge_sales(&c, other, table, None).unwrap();
+    t1.store.move_ticket(&c, table, "Table 10").unwrap();
+
+    let r = t1.sync().unwrap();
+    assert_eq!((r.rejected, r.retry_later), (0, 0), "{r:?}");
+    assert!(r.accepted > 0);
+    assert_eq!(
+        server.count(
+            "SELECT count(*) FROM documents WHERE tenant_id = $1 AND doc_type = 'sale'",
+            tenant
+        ),
+        3
+    );
+    assert_eq!(
+        server.count(
+            "SELECT count(*) FROM documents WHERE tenant_id = $1 AND doc_type = 'kitchen_ticket'",
+            tenant
+        ),
+        2,
+        "bar and grill once each: moving fired lines sends nothing again"
+    );
+    t2.sync().unwrap();
+    for id in [table, part, other] {
+        assert_eq!(
+            t2.store.get::<Sale>(id).unwrap(),
+            t1.store.get::<Sale>(id).unwrap()
+        );
+    }
+    let moved: Sale = t2.store.get(table).unwrap();
+    assert_eq!(moved.ticket.as_deref(), Some("Table 10"));
+    assert_eq!(moved.lines.len(), 3);
+    assert_eq!(
+        moved
+            .lines
+            .values()
+            .filter(|l| l.fired_at.is_some())
+            .count(),
+        2
+    );
+
+    // A second till's cashier, without the PIN, cannot move a fired line off the table: refused
+    // on the till, as the server would.
+    let c2 = t2.store.actor(cashier).unwrap();
+    assert!(t2.store.split_sale(&c2, table, &[(l, 1)]).is_err());
+}

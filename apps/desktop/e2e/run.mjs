@@ -36,6 +36,11 @@
 //     with a manager's PIN; (aa) a table's guest count (on the cart and the KDS ticket), and
 //     courses: course 1 fired while course 2 is held, then course 2 fired and shown on the KDS as
 //     "Course 2"; nothing of it clips at 1024x768.
+// (ac) and (ad) issue 17's split bill and tables: (ac) a table's bill split by item (a line to a new
+//     bill paid on its own, the table keeping the rest, the two adding up) and then evenly by two
+//     guests (the last share takes the remainder); (ad) a table moved to a free table (a taken
+//     one refused) and merged into another, its fired line staying fired and sent once, with a
+//     manager's PIN for the cashier; both measured for clipped buttons at 1024x768.
 // E2E_ONLY=x,aa runs the tests whose letters before the first "_" are x or aa (a longer entry
 // with a "_" matches the start of a name).
 // (s) to (v) issue 17's kitchen and back-office features: (s) a ticket's order type and server,
@@ -1828,6 +1833,132 @@ const tests = {
           if ((await s.count('[data-testid="bump-btn"]')) >= before) break;
         }
       }
+    } finally {
+      await s.quit();
+    }
+  },
+
+  /** Issue 17: a table's bill split by item (the croissant to a new bill, paid on its own; the
+   *  table keeps the rest), then the rest paid evenly by two guests (the second share takes the
+   *  remainder); nothing clips at 1024x768 with Split on the row and its dialog open. */
+  async ac_split_the_bill_by_item_and_evenly(driver) {
+    const s = await Session.start(driver.url, app, path.join(tmp, "ac"));
+    const cents = (t) => Math.round(Number(t.match(/(\d+)[.,](\d{2})/).slice(1).join(".")) * 100);
+    const plusOf = (name) => s.exec(`const row = [...document.querySelectorAll('[data-testid="split-line"]')].find((r) => r.textContent.includes(arguments[0]));
+      row.querySelector('[data-testid="split-plus"]').click(); return row.querySelector('[data-testid="split-qty"]').textContent;`, [name]);
+    try {
+      await setUpDemo(s, "pos");
+      await login(s, "cashier", "3333");
+      await openShift(s);
+      await s.setWindow(1024, 768);
+      await s.click('[data-testid="new-ticket-btn"]');
+      await s.type('[data-testid="ticket-name"]', "Table 5\uE007");
+      await s.waitText('[data-testid="cart"] h2', /^Table 5$/);
+      for (const [i, code] of [LATTE, CROISSANT, BURGER].entries()) {
+        await scan(s, code);
+        await waitCount(s, '[data-testid="cart-line"]', i + 1);
+      }
+      const total = cents(await s.text('[data-testid="sale-total"]'));
+      let c = await clippedButtons(s);
+      assert(c.bad.length === 0, `no button clips on Sell with Split at 1024x768: ${JSON.stringify(c.bad)}`);
+      await s.click('[data-testid="split-btn"]');
+      await s.find('[data-testid="split-dialog"]');
+      c = await clippedButtons(s);
+      assert(c.bad.length === 0, `no button clips in Split at 1024x768: ${JSON.stringify(c.bad)}`);
+      assert(await s.exec(`return document.querySelector('[data-testid="split-items"]').disabled;`), "nothing chosen: no new bill");
+      assert((await plusOf("Croissant")) === "1/1", "one croissant chosen");
+      assert((await plusOf("Croissant")) === "1/1", "never more than the line has");
+      await s.click('[data-testid="split-items"]');
+      await waitCount(s, '[data-testid="split-dialog"]', 0);
+      await s.waitText('[data-testid="cart"] h2', /^Table 5 · 2$/);
+      await waitCount(s, '[data-testid="cart-line"]', 1);
+      await s.waitText('[data-testid="cart-line"]', /Croissant/);
+      const receipt = await payInCash(s, null, /2[.,]50/);
+      assert(receipt, "the new bill is paid on its own");
+      await s.click('[data-testid="new-sale-btn"]');
+      await waitCount(s, '[data-testid="receipt-dialog"]', 0);
+      // The table kept the rest: nothing lost, nothing counted twice.
+      await s.click('[data-testid="tickets-btn"]');
+      await s.find('[data-testid="tickets-dialog"]');
+      const names = await s.exec(`return [...document.querySelectorAll('[data-testid="open-ticket-name"]')].map((n) => n.textContent.trim());`);
+      assert(JSON.stringify(names) === JSON.stringify(["Table 5"]), `only the table is open: ${JSON.stringify(names)}`);
+      await s.click('[data-testid="open-ticket"]');
+      await s.waitText('[data-testid="cart"] h2', /^Table 5$/);
+      await waitCount(s, '[data-testid="cart-line"]', 2);
+      const rest = cents(await s.text('[data-testid="sale-total"]'));
+      assert(rest + 250 === total, `the two bills add up: ${rest} + 250 = ${total}`);
+
+      // Two guests pay the rest evenly: the first half rounded down, the second takes the rest.
+      await s.click('[data-testid="split-btn"]');
+      await s.click('[data-testid="split-even-2"]');
+      await s.find('[data-testid="pay-dialog"]');
+      const amount = () => s.exec(`return document.querySelector('[data-testid="pay-amount"]').value;`);
+      const half = Math.floor(rest / 2);
+      await until(async () => cents(await amount()) === half, `the first share ${half}`);
+      await s.click('[data-testid="pay-take"]');
+      await until(async () => cents(await amount()) === rest - half, `the last share ${rest - half}`);
+      await s.waitText('[data-testid="pay-due"]', new RegExp(`${Math.floor((rest - half) / 100)}[.,]${String((rest - half) % 100).padStart(2, "0")}`));
+      await s.click('[data-testid="pay-take"]');
+      await s.waitText('[data-testid="receipt-no"]', /T\d+-\d+/, 15000);
+    } finally {
+      await s.quit();
+    }
+  },
+
+  /** Issue 17: a table moved to a free table (a taken one is refused), then merged into another
+   *  open table: its burger, already fired, stays fired and is not sent again, with a manager's
+   *  PIN for the cashier; the emptied table is gone from the open tickets. */
+  async ad_move_and_merge_tables(driver) {
+    const s = await Session.start(driver.url, app, path.join(tmp, "ad"));
+    try {
+      await setUpDemo(s, "pos");
+      await login(s, "cashier", "3333");
+      await openShift(s);
+      await s.setWindow(1024, 768);
+      const one = await invoke(s, "open_sale", { ticket: "Table 1" });
+      await invoke(s, "scan_barcode", { sale_id: one.id, barcode: LATTE });
+      await fireTable(s, "Table 2", [BURGER]);
+      await s.click('[data-testid="tickets-btn"]');
+      await s.find('[data-testid="tickets-dialog"]');
+      await s.exec(`[...document.querySelectorAll('[data-testid="open-ticket"]')].find((b) => b.textContent.includes("Table 2")).click();`);
+      await s.waitText('[data-testid="cart"] h2', /^Table 2$/);
+      await s.waitText('[data-testid="cart-line"]', /sent to kitchen/);
+
+      // Move: a taken table is refused, a free one is taken.
+      await s.click('[data-testid="split-btn"]');
+      await s.find('[data-testid="split-dialog"]');
+      const c = await clippedButtons(s);
+      assert(c.bad.length === 0, `no button clips in Split (a table) at 1024x768: ${JSON.stringify(c.bad)}`);
+      await s.type('[data-testid="move-to"]', "Table 1", { clear: true });
+      await s.click('[data-testid="move-btn"]');
+      await s.waitText('[data-testid^="toast"]', /taken/);
+      await s.type('[data-testid="move-to"]', "Table 7", { clear: true });
+      await s.click('[data-testid="move-btn"]');
+      await waitCount(s, '[data-testid="split-dialog"]', 0);
+      await s.waitText('[data-testid="cart"] h2', /^Table 7$/);
+
+      // Merge Table 7 into Table 1: the fired burger needs a manager's PIN.
+      await s.click('[data-testid="split-btn"]');
+      await s.find('[data-testid="split-dialog"]');
+      await s.waitText('[data-testid="merge-into"]', /^Table 1$/);
+      await s.click('[data-testid="merge-into"]');
+      await s.find('[data-testid="approve-dialog"]');
+      await s.click('[data-testid="approver-manager"]');
+      await s.keys("2222", '[data-testid="approve-pin"] ');
+      await s.click('[data-testid="approve-pin-enter"]');
+      await waitCount(s, '[data-testid="approve-dialog"]', 0);
+      await s.waitText('[data-testid="cart"] h2', /^Table 1$/);
+      await waitCount(s, '[data-testid="cart-line"]', 2);
+      const lines = await s.exec(`return [...document.querySelectorAll('[data-testid="cart-line"]')].map((l) => l.textContent);`);
+      assert(lines.some((l) => /Cheeseburger/.test(l) && /sent to kitchen/.test(l)), `the burger stays fired: ${JSON.stringify(lines)}`);
+      assert(lines.some((l) => /Latte/.test(l) && !/sent to kitchen/.test(l)), `the latte is not: ${JSON.stringify(lines)}`);
+      await s.click('[data-testid="tickets-btn"]');
+      await s.find('[data-testid="tickets-dialog"]');
+      const names = await s.exec(`return [...document.querySelectorAll('[data-testid="open-ticket-name"]')].map((n) => n.textContent.trim());`);
+      assert(names.length === 0, `Table 1 is on screen and Table 7 is gone: ${JSON.stringify(names)}`);
+      // The kitchen has the burger once.
+      const board = await invoke(s, "kitchen_board", {});
+      assert(board.tickets.length === 1 && board.all_day?.grill?.Cheeseburger === 1, `one burger on the kitchen board: ${JSON.stringify(board).slice(0, 400)}`);
     } finally {
       await s.quit();
     }

@@ -2126,3 +2126,203 @@ fn guests_and_courses_held_then_fired() {
         .iter()
         .all(|t| t["guests"] == 3));
 }
+
+/// Issue 17: a table's bill split by item (part of a line too) into a sale paid on its own;
+/// the rest stays on the table; totals add up; a fired line needs `sale.void`.
+#[test]
+fn split_by_item_moves_lines_to_a_sale_paid_on_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = demo(dir.path());
+    h.till("cashier", "3333");
+    let sid = sid_of(&h.ok("open_sale", json!({"ticket": "Table 5"})));
+    for n in [2, 5, 7] {
+        // Latte, Croissant, Cheeseburger (grill)
+        h.ok(
+            "scan_barcode",
+            json!({"sale_id": sid, "barcode": barcode(n)}),
+        );
+    }
+    let first = h.ok("get_sale", json!({"sale_id": sid}));
+    let latte_id = first["lines"][0]["id"].clone();
+    h.ok(
+        "set_line_qty",
+        json!({"sale_id": sid, "line_id": latte_id, "qty": 2}),
+    );
+    let before = h.ok("get_sale", json!({"sale_id": sid}));
+    let line = |v: &Value, name: &str| {
+        v["lines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["name"].as_str().unwrap().contains(name))
+            .unwrap()
+            .clone()
+    };
+    let latte = line(&before, "Latte");
+    assert_eq!(latte["qty"], 2);
+    let burger = line(&before, "burger")["id"].clone();
+    // Not fired yet: a cashier moves part of a line.
+    let part = h.ok(
+        "split_sale",
+        json!({"sale_id": sid, "lines": [{"line_id": latte["id"], "qty": 1}]}),
+    );
+    assert_eq!(part["ticket"], "Table 5 · 2");
+    assert_eq!(part["lines"].as_array().unwrap().len(), 1);
+    assert_eq!(part["lines"][0]["qty"], 1);
+    assert_eq!(part["lines"][0]["fired"], false);
+    h.ok("fire_sale", json!({"sale_id": sid, "course": null}));
+    let rest = h.ok("get_sale", json!({"sale_id": sid}));
+    assert_eq!(line(&rest, "Latte")["qty"], 1);
+    assert_eq!(
+        rest["total"].as_i64().unwrap() + part["total"].as_i64().unwrap(),
+        before["total"].as_i64().unwrap()
+    );
+    // Moving the fired burger is `sale.void`'s: not a cashier's. Nothing moves.
+    assert_eq!(
+        h.err_code(
+            "split_sale",
+            json!({"sale_id": sid, "lines": [{"line_id": burger, "qty": 1}]})
+        ),
+        "FORBIDDEN"
+    );
+    assert_eq!(h.ok("get_sale", json!({"sale_id": sid})), rest);
+    assert_eq!(
+        h.err_code("split_sale", json!({"sale_id": sid, "lines": []})),
+        "INVALID"
+    );
+    // The fired burger goes on its own sale with a manager's PIN, used up by it.
+    let manager = h.staff("manager");
+    let croissant = line(&rest, "Croissant")["id"].clone();
+    let (croissant, burger) = (burger, croissant);
+    h.ok(
+        "approve_manager",
+        json!({"user_id": manager, "pin": "2222", "permission": "sale.void"}),
+    );
+    let third = h.ok(
+        "split_sale",
+        json!({"sale_id": sid, "lines": [{"line_id": croissant, "qty": 1}], "approved_by": manager}),
+    );
+    assert_eq!(third["ticket"], "Table 5 · 3");
+    assert_eq!(third["lines"][0]["fired"], true);
+    assert_eq!(
+        h.err_code(
+            "split_sale",
+            json!({"sale_id": sid, "lines": [{"line_id": burger, "qty": 1}], "approved_by": manager})
+        ),
+        "NEEDS_APPROVAL"
+    );
+    let rest = h.ok("get_sale", json!({"sale_id": sid}));
+    assert_eq!(
+        rest["total"].as_i64().unwrap()
+            + part["total"].as_i64().unwrap()
+            + third["total"].as_i64().unwrap(),
+        before["total"].as_i64().unwrap()
+    );
+    // The part is paid on its own; the table stays open.
+    let pid = sid_of(&part);
+    let paid = h.ok(
+        "pay",
+        json!({"sale_id": pid, "tender_kind": "cash", "amount": part["due"], "reference": null}),
+    );
+    assert!(paid["outcome"]["receipt_no"].is_string(), "{paid}");
+    assert_eq!(h.ok("get_sale", json!({"sale_id": sid}))["status"], "open");
+}
+
+/// Issue 17: a bill paid evenly by three guests, each paying `even_share`; the last share takes
+/// the remainder and closes the sale.
+#[test]
+fn split_evenly_pays_equal_shares_the_last_takes_the_remainder() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = demo(dir.path());
+    h.till("cashier", "3333");
+    let sid = counter_sale(&h, &[2, 5, 5]);
+    let total = h.ok("get_sale", json!({"sale_id": sid}))["total"]
+        .as_i64()
+        .unwrap();
+    let mut shares = vec![];
+    for _ in 0..3 {
+        let share = h.ok("even_share", json!({"sale_id": sid, "parts": 3}));
+        let share = share.as_i64().unwrap();
+        shares.push(share);
+        h.ok(
+            "pay",
+            json!({"sale_id": sid, "tender_kind": "cash", "amount": share, "reference": null}),
+        );
+    }
+    assert_eq!(shares.iter().sum::<i64>(), total);
+    assert_eq!(shares[0], total / 3);
+    assert_eq!(shares[1], total / 3);
+    assert_eq!(shares[2], total - 2 * (total / 3));
+    assert_eq!(
+        h.ok("get_sale", json!({"sale_id": sid}))["status"],
+        "closed"
+    );
+    assert_eq!(
+        h.err_code("even_share", json!({"sale_id": sid, "parts": 0})),
+        "INVALID"
+    );
+}
+
+/// Issue 17: a ticket moves to a free table only; two tables merge, fired lines stay fired, the
+/// emptied table is voided; merging fired lines takes a manager's PIN from a cashier.
+#[test]
+fn tables_move_and_merge() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = demo(dir.path());
+    h.till("cashier", "3333");
+    let manager = h.staff("manager");
+    let a = sid_of(&h.ok("open_sale", json!({"ticket": "Table 1"})));
+    let b = sid_of(&h.ok("open_sale", json!({"ticket": "Table 2"})));
+    h.ok("scan_barcode", json!({"sale_id": a, "barcode": barcode(2)}));
+    h.ok("scan_barcode", json!({"sale_id": b, "barcode": barcode(5)}));
+    assert_eq!(
+        h.err_code("move_ticket", json!({"sale_id": a, "table": "Table 2"})),
+        "INVALID"
+    );
+    let v = h.ok("move_ticket", json!({"sale_id": a, "table": "Table 9"}));
+    assert_eq!(v["ticket"], "Table 9");
+
+    let ta = h.ok("get_sale", json!({"sale_id": a}))["total"]
+        .as_i64()
+        .unwrap();
+    let tb = h.ok("get_sale", json!({"sale_id": b}))["total"]
+        .as_i64()
+        .unwrap();
+    let merged = h.ok("merge_sales", json!({"from": a, "into": b}));
+    assert_eq!(merged["total"].as_i64().unwrap(), ta + tb);
+    assert_eq!(merged["lines"].as_array().unwrap().len(), 2);
+    assert_eq!(h.ok("get_sale", json!({"sale_id": a}))["status"], "voided");
+    let open: Vec<Value> = h.ok("open_sales", json!({})).as_array().unwrap().clone();
+    assert!(
+        open.iter().all(|s| s["id"] != json!(a)),
+        "the merged table is gone"
+    );
+
+    // Fired lines: a manager's PIN.
+    let c = sid_of(&h.ok("open_sale", json!({"ticket": "Table 3"})));
+    h.ok("scan_barcode", json!({"sale_id": c, "barcode": barcode(7)}));
+    h.ok("fire_sale", json!({"sale_id": c, "course": null}));
+    assert_eq!(
+        h.err_code("merge_sales", json!({"from": c, "into": b})),
+        "FORBIDDEN"
+    );
+    assert_eq!(
+        h.err_code(
+            "merge_sales",
+            json!({"from": c, "into": b, "approved_by": manager})
+        ),
+        "NEEDS_APPROVAL"
+    );
+    h.ok(
+        "approve_manager",
+        json!({"user_id": manager, "pin": "2222", "permission": "sale.void"}),
+    );
+    let merged = h.ok(
+        "merge_sales",
+        json!({"from": c, "into": b, "approved_by": manager}),
+    );
+    let lines = merged["lines"].as_array().unwrap();
+    assert_eq!(lines.len(), 3);
+    assert!(lines.iter().any(|l| l["fired"] == true), "{merged}");
+    assert_eq!(h.ok("get_sale", json!({"sale_id": c}))["status"], "voided");
+}

@@ -197,7 +197,7 @@ pub fn authorize_json(
     // (a void, a refund or a line's price override by a cashier); the approver's role is what
     // is checked.
     let approved = |permission: Permission, path: &[&str]| {
-        approval_of(after, permission, path)
+        approval_of(after, permission, path, &changed)
             .and_then(|u| ctx.role_of(u))
             .is_some_and(|r| can(r, permission))
     };
@@ -239,8 +239,24 @@ pub fn authorize_json(
 /// void's approver (only on a voided sale, so an approval cannot open other edits), a refund's,
 /// or a line's price override's (only for that line's `price_override` and its approver, at
 /// `path`). Discounts carry their own approver and are checked in [`check_discounts`].
-fn approval_of<'a>(doc: &'a AnyDoc, permission: Permission, path: &[&str]) -> Option<&'a str> {
+fn approval_of<'a>(
+    doc: &'a AnyDoc,
+    permission: Permission,
+    path: &[&str],
+    changed: &[Vec<String>],
+) -> Option<&'a str> {
     match (doc, permission) {
+        // A split's approval (`Sale::moves_approved`) covers the lines of the change that
+        // writes it, never a later one.
+        (AnyDoc::Sale(s), Permission::SaleVoid)
+            if s.status == SaleStatus::Open
+                && matches!(path, ["lines", ..] | ["moves_approved", ..])
+                && changed
+                    .iter()
+                    .any(|p| p.first().is_some_and(|f| f == "moves_approved")) =>
+        {
+            s.moves_approved.as_ref().map(|a| a.by.as_str())
+        }
         (AnyDoc::Sale(s), Permission::PriceOverride) => match path {
             ["lines", line, "price_override" | "price_override_by", ..] => s
                 .lines
@@ -327,13 +343,18 @@ fn field_rule(before: Option<&AnyDoc>, after: &AnyDoc, path: &[&str]) -> Need {
                 ["payments", ..] | ["receipt_no", ..] | ["closed_at", ..] | ["shift_id", ..] => {
                     Perm(SaleTender)
                 }
-                ["status", ..] => match after {
+                // Voiding a sale with no line left (a table merged into another) takes nothing
+                // back: removing its unfired lines needed only `sale.create`, and a fired line's
+                // removal still needs `sale.void` above.
+                ["status", ..] | ["voided_at", ..] | ["void_reason", ..] => match after {
+                    AnyDoc::Sale(s) if s.status == SaleStatus::Voided && s.lines.is_empty() => {
+                        Perm(SaleCreate)
+                    }
                     AnyDoc::Sale(s) if s.status == SaleStatus::Voided => Perm(SaleVoid),
-                    _ => Perm(SaleTender),
+                    _ if path[0] == "status" => Perm(SaleTender),
+                    _ => Perm(SaleVoid),
                 },
-                ["voided_at", ..] | ["void_reason", ..] | ["void_approved_by", ..] => {
-                    Perm(SaleVoid)
-                }
+                ["void_approved_by", ..] | ["moves_approved", ..] => Perm(SaleVoid),
                 _ => Unknown,
             }
         }

@@ -87,10 +87,57 @@ pub enum SaleError {
     BadCourse(i64),
     #[error("guests must be 0 to {MAX_GUESTS}, got {0}")]
     BadGuests(i64),
+    #[error("choose at least one line to move")]
+    NothingToMove,
+    #[error("the sale would be left with no line; pay it as it is")]
+    MoveAll,
+    #[error("line {line} has {has}, cannot move {asked}")]
+    MoveTooMany { line: String, has: i64, asked: i64 },
+    #[error("remove the order discount before splitting or merging")]
+    MoveWithOrderDiscount,
+    #[error("line {0} has a discount: move all of it, not part")]
+    MovePartOfDiscountedLine(String),
+    #[error("a sale cannot be merged into itself")]
+    MergeIntoItself,
+    #[error("table {0:?} is taken by another open ticket")]
+    TableTaken(String),
+    #[error("a table needs a name")]
+    NoTableName,
+    #[error("split into 1 to {MAX_PARTS} parts, got {0}")]
+    BadParts(i64),
     #[error(transparent)]
     Money(#[from] MoneyError),
     #[error(transparent)]
     Catalog(#[from] CatalogError),
+}
+
+/// The most parts [`split_evenly`] divides an amount into.
+pub const MAX_PARTS: i64 = 99;
+
+/// `amount` in `parts` equal shares, in minor units: each share is `amount / parts` rounded
+/// down, and the last share takes the remainder, so the shares add up to `amount` exactly.
+/// Splitting a bill evenly is a sale paid in parts by partial payments (`Sale::add_payment`),
+/// each of [`even_share`].
+pub fn split_evenly(amount: i64, parts: i64) -> Result<Vec<i64>, SaleError> {
+    if !(1..=MAX_PARTS).contains(&parts) {
+        return Err(SaleError::BadParts(parts));
+    }
+    let share = amount.div_euclid(parts);
+    let mut out = vec![share; parts as usize];
+    if let Some(last) = out.last_mut() {
+        *last = amount - share * (parts - 1);
+    }
+    Ok(out)
+}
+
+/// The next share when a sale of `total` is paid in `parts` equal shares and `due` is left:
+/// `total / parts`, or all that is due when that is the last share (the rounding remainder).
+/// Paying it again and again pays exactly [`split_evenly`]`(total, parts)`, whoever pays by
+/// which tender; nothing is stored but the payments, so tills need agree on nothing else.
+pub fn even_share(total: i64, due: i64, parts: i64) -> Result<i64, SaleError> {
+    let shares = split_evenly(total, parts)?;
+    let last = shares.last().copied().unwrap_or(total);
+    Ok(if due <= last { due } else { shares[0] })
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -298,6 +345,19 @@ pub struct Sale {
     /// How many guests sit at the table (0: not given). Absent in sales written before.
     #[serde(default)]
     pub guests: i64,
+    /// The manager whose PIN approved the last split that took fired lines off this sale
+    /// (`sale.void`, as removing a fired line), and when. The policy accepts it only in the
+    /// change that writes it, so it approves that split and nothing after. Absent in sales
+    /// written before.
+    #[serde(default)]
+    pub moves_approved: Option<MoveApproval>,
+}
+
+/// A manager's approval of moving fired lines off a sale ([`Sale::moves_approved`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MoveApproval {
+    pub by: String,
+    pub at: Timestamp,
 }
 
 /// Per-line result of [`Sale::totals`].
@@ -396,6 +456,7 @@ impl Sale {
             void_reason: None,
             void_approved_by: None,
             guests: 0,
+            moves_approved: None,
         })
     }
 
@@ -667,6 +728,83 @@ impl Sale {
         } else {
             self.kind
         };
+        Ok(())
+    }
+
+    /// Takes lines (or part of a line's quantity) out of this sale to move them to another one
+    /// ([`Sale::put_lines`]): `(line id, quantity)`, a line at most once. A whole line leaves with
+    /// its id; part of one stays here with the rest of the quantity and leaves as a copy under a
+    /// new id. Everything on a line goes with it, its `fired_at` too, so the kitchen is not sent
+    /// it again (the policy decides who may take a fired line, as for removing one). A sale
+    /// with payments or an order discount cannot be split (its shares would not add up), nor
+    /// part of a line with a discount. Returns the lines taken, in display order.
+    pub fn take_lines(
+        &mut self,
+        moves: &[(String, i64)],
+    ) -> Result<Vec<(String, SaleLine)>, SaleError> {
+        self.ensure_editable()?;
+        if moves.is_empty() {
+            return Err(SaleError::NothingToMove);
+        }
+        if self.order_discount.is_some() {
+            return Err(SaleError::MoveWithOrderDiscount);
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        let mut out = Vec::with_capacity(moves.len());
+        // On a copy: a refused move leaves the sale as it was.
+        let mut lines = self.lines.clone();
+        for (line_id, qty) in moves {
+            if !seen.insert(line_id.as_str()) {
+                return Err(SaleError::UnknownLine(line_id.clone()));
+            }
+            let line = lines
+                .get_mut(line_id)
+                .ok_or_else(|| SaleError::UnknownLine(line_id.clone()))?;
+            if !(1..=line.qty).contains(qty) {
+                return Err(SaleError::MoveTooMany {
+                    line: line.name.clone(),
+                    has: line.qty,
+                    asked: *qty,
+                });
+            }
+            if *qty == line.qty {
+                let l = lines.remove(line_id).expect("line checked above");
+                out.push((line_id.clone(), l));
+            } else {
+                if line.discount.is_some() {
+                    return Err(SaleError::MovePartOfDiscountedLine(line.name.clone()));
+                }
+                line.qty -= qty;
+                let mut part = line.clone();
+                part.qty = *qty;
+                out.push((new_id(), part));
+            }
+        }
+        out.sort_by(|a, b| a.1.pos.cmp(&b.1.pos).then(a.0.cmp(&b.0)));
+        self.lines = lines;
+        Ok(out)
+    }
+
+    /// Puts lines taken from another sale ([`Sale::take_lines`]) after this sale's own, as they
+    /// were (price, discount, modifiers, course, fired state). A line whose id is already here
+    /// gets a new one. Not into a sale with payments or an order discount.
+    pub fn put_lines(&mut self, lines: Vec<(String, SaleLine)>) -> Result<(), SaleError> {
+        self.ensure_editable()?;
+        if self.order_discount.is_some() {
+            return Err(SaleError::MoveWithOrderDiscount);
+        }
+        let mut next = self.lines.values().map(|l| l.pos).max().unwrap_or(0);
+        for (id, mut line) in lines {
+            next += 1;
+            line.pos = next;
+            let id = if self.lines.contains_key(&id) {
+                new_id()
+            } else {
+                id
+            };
+            self.lines.insert(id, line);
+        }
+        self.totals()?;
         Ok(())
     }
 

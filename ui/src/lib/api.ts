@@ -74,6 +74,8 @@ export interface SaleView {
   /** Every course with unfired kitchen lines: more than one means later ones are held. */
   unfired_courses: number[];
 }
+/** A line (or part of its quantity) moved to a new bill by `split_sale`. */
+export interface LineMove { line_id: string; qty: number }
 export interface SaleSummary {
   id: string; status: string; ticket: string | null; receipt_no: string | null; opened_at: number;
   closed_at: number | null; total: number; paid: number; line_count: number;

@@ -199,6 +199,80 @@ pub fn set_guests(state: State<'_, AppState>, sale_id: String, guests: i64) -> C
     view(&mut inner, sid)
 }
 
+/// A line (or part of its quantity) to move when splitting a bill.
+#[derive(Debug, Deserialize)]
+pub struct MoveInput {
+    pub line_id: String,
+    pub qty: i64,
+}
+
+/// Splits a bill by item: moves the chosen lines (or part of a line's quantity) to a new sale
+/// paid on its own (`Store::split_sale`); returns the new sale, the original keeps the rest.
+/// Fired lines need `sale.void`, or a manager's PIN (`approved_by`), as removing them does.
+#[tauri::command(rename_all = "snake_case")]
+pub fn split_sale(
+    state: State<'_, AppState>,
+    sale_id: String,
+    lines: Vec<MoveInput>,
+    approved_by: Option<String>,
+) -> CmdResult<SaleView> {
+    let sid = id(&sale_id)?;
+    let moves: Vec<(String, i64)> = lines.into_iter().map(|m| (m.line_id, m.qty)).collect();
+    let approver = approved_by.as_deref().map(id).transpose()?;
+    let mut inner = state.lock();
+    let approver = inner.approval(approver, Permission::SaleVoid)?;
+    let (mut store, actor) = inner.acting()?;
+    let new_id = store.split_sale_approved(&actor, sid, &moves, approver)?;
+    drop(store);
+    inner.spend_approval(approver, Permission::SaleVoid);
+    view(&mut inner, new_id)
+}
+
+/// What the next of `parts` equal shares of a sale is (`Store::even_share`): the
+/// UI pays it like any partial payment.
+#[tauri::command(rename_all = "snake_case")]
+pub fn even_share(state: State<'_, AppState>, sale_id: String, parts: i64) -> CmdResult<i64> {
+    let sid = id(&sale_id)?;
+    let inner = state.lock();
+    let share = inner.store()?.even_share(sid, parts)?;
+    Ok(share)
+}
+
+/// Moves an open ticket to another table, which must be free (`Store::move_ticket`).
+#[tauri::command(rename_all = "snake_case")]
+pub fn move_ticket(
+    state: State<'_, AppState>,
+    sale_id: String,
+    table: String,
+) -> CmdResult<SaleView> {
+    let sid = id(&sale_id)?;
+    let mut inner = state.lock();
+    let (mut store, actor) = inner.acting()?;
+    store.move_ticket(&actor, sid, &table)?;
+    drop(store);
+    view(&mut inner, sid)
+}
+
+/// Merges the open sale `from` into `into` (`Store::merge_sales`); `from` is voided empty. A
+/// manager's PIN approves taking fired lines off `from`, as for a void. Returns `into`.
+#[tauri::command(rename_all = "snake_case")]
+pub fn merge_sales(
+    state: State<'_, AppState>,
+    from: String,
+    into: String,
+    approved_by: Option<String>,
+) -> CmdResult<SaleView> {
+    let (from, into) = (id(&from)?, id(&into)?);
+    let approver = approved_by.as_deref().map(id).transpose()?;
+    let mut inner = state.lock();
+    let approver = inner.approval(approver, Permission::SaleVoid)?;
+    let (mut store, actor) = inner.acting()?;
+    store.merge_sales(&actor, from, into, approver)?;
+    drop(store);
+    inner.spend_approval(approver, Permission::SaleVoid);
+    view(&mut inner, into)
+}
+
 /// A discount as the UI sends it: percent in basis points or an amount in minor units, and the
 /// approving manager's id when one entered their PIN.
 #[derive(Debug, Deserialize)]

@@ -548,6 +548,135 @@ impl Store {
         })
     }
 
+    /// Splits a bill by item: moves `moves` (`(line id, quantity)`, part of a line's quantity
+    /// or all of it) out of an open sale into a new sale, paid on its own; the original keeps
+    /// the rest. One transaction: a crash leaves every line in exactly one of the two. Moved
+    /// lines keep their fired state and nothing is sent to the kitchen again. Moving a fired
+    /// line takes it off the original as removing it would, so the policy wants `sale.void` for
+    /// that, or a manager's PIN ([`Store::split_sale_approved`]). The new sale is a ticket named after the
+    /// original's table (`"5 · 2"`) or a counter sale like the original. Returns its id.
+    pub fn split_sale(
+        &mut self,
+        actor: &Actor,
+        sale_id: Uuid,
+        moves: &[(String, i64)],
+    ) -> Result<Uuid, StoreError> {
+        self.split_sale_approved(actor, sale_id, moves, None)
+    }
+
+    /// [`Store::split_sale`] approved by a manager (whose PIN the caller checked with
+    /// [`Store::approve`]) for a cashier moving fired lines: the approver goes into the original
+    /// (`Sale::moves_approved`), and the policy accepts this change's fired lines when the
+    /// approver may void.
+    pub fn split_sale_approved(
+        &mut self,
+        actor: &Actor,
+        sale_id: Uuid,
+        moves: &[(String, i64)],
+        approved_by: Option<Uuid>,
+    ) -> Result<Uuid, StoreError> {
+        self.write(actor, |w| {
+            let now = w.now();
+            let taken = w.update(sale_id, |s: &mut Sale| {
+                if let Some(by) = approved_by {
+                    s.moves_approved = Some(crate::sale::MoveApproval {
+                        by: by.to_string(),
+                        at: now,
+                    });
+                }
+                let taken = s.take_lines(moves)?;
+                if s.lines.is_empty() {
+                    return Err(SaleError::MoveAll);
+                }
+                Ok(taken)
+            })?;
+            let source: Sale = w.get(sale_id)?;
+            let settings = w.settings()?.clone();
+            let shift = w.open_shift_id()?;
+            let ticket = match &source.ticket {
+                Some(t) => Some(free_ticket_name(w, t)?),
+                None => None,
+            };
+            let mut sale = Sale::open(
+                source.kind,
+                &settings,
+                ticket,
+                shift,
+                w.actor().user_id,
+                w.now(),
+            )?;
+            sale.put_lines(taken)?;
+            w.create(sale)
+        })
+    }
+
+    /// The next of `parts` equal shares of a sale, for a bill split evenly: each guest's share
+    /// is a partial payment (`Store::pay`) of [`crate::sale::even_share`] of the sale's total,
+    /// the last one what is left. Nothing is written: the payments are the state.
+    pub fn even_share(&mut self, sale_id: Uuid, parts: i64) -> Result<i64, StoreError> {
+        let t = self.get::<Sale>(sale_id)?.totals()?;
+        Ok(crate::sale::even_share(t.total, t.due, parts)?)
+    }
+
+    /// Moves an open ticket to another table: renames it to `table`, which no other open sale
+    /// may use (on this device's replica: two tills offline can still both take one table,
+    /// and then both tickets show under that name). Needs `sale.create`.
+    pub fn move_ticket(
+        &mut self,
+        actor: &Actor,
+        sale_id: Uuid,
+        table: &str,
+    ) -> Result<(), StoreError> {
+        let table = table.trim().to_string();
+        self.write(actor, |w| {
+            if table.is_empty() {
+                return Err(SaleError::NoTableName.into());
+            }
+            if ticket_taken(w, &table, sale_id)? {
+                return Err(SaleError::TableTaken(table.clone()).into());
+            }
+            w.update(sale_id, |s: &mut Sale| s.set_ticket(Some(table.clone())))
+        })
+    }
+
+    /// Merges two open tables: every line of `from` goes into `into` (after its own lines, with
+    /// fired state, prices and discounts as they were) and `from`, now empty, is voided with the
+    /// reason "merged into …"; one transaction. Voiding an empty sale needs only `sale.create`
+    /// (the policy), but taking a fired line off `from` needs `sale.void`, or a manager's PIN
+    /// (`approved_by`, written as the void's approver of `from`, as for a void).
+    pub fn merge_sales(
+        &mut self,
+        actor: &Actor,
+        from: Uuid,
+        into: Uuid,
+        approved_by: Option<Uuid>,
+    ) -> Result<(), StoreError> {
+        self.write(actor, |w| {
+            if from == into {
+                return Err(SaleError::MergeIntoItself.into());
+            }
+            let now = w.now();
+            let target: Sale = w.get(into)?;
+            let label = target
+                .ticket
+                .clone()
+                .unwrap_or_else(|| "another sale".into());
+            let taken = w.update(from, |s: &mut Sale| {
+                let all: Vec<(String, i64)> =
+                    s.lines.iter().map(|(id, l)| (id.clone(), l.qty)).collect();
+                let taken = if all.is_empty() {
+                    Vec::new()
+                } else {
+                    s.take_lines(&all)?
+                };
+                s.void(&format!("merged into {label}"), now)?;
+                s.void_approved_by = approved_by.map(|u| u.to_string());
+                Ok::<_, SaleError>(taken)
+            })?;
+            w.update(into, |s: &mut Sale| s.put_lines(taken))
+        })
+    }
+
     /// Sets how many guests sit at an open sale's table.
     pub fn set_guests(
         &mut self,
@@ -1070,6 +1199,28 @@ fn send_unsent_when_settled(
         w.create(t)?;
     }
     Ok(())
+}
+
+/// Whether an open sale other than `except` uses the table name `table` (case aside).
+fn ticket_taken(w: &WriteTx<'_>, table: &str, except: Uuid) -> Result<bool, StoreError> {
+    let n: i64 = w.sql().query_row(
+        "SELECT COUNT(*) FROM p_sales WHERE status = 'open' AND doc_id <> ?1
+           AND lower(trim(ticket)) = lower(?2)",
+        params![except.to_string(), table.trim()],
+        |r| r.get(0),
+    )?;
+    Ok(n > 0)
+}
+
+/// The first free name for a part split off table `table`: "5 · 2", "5 · 3", ...
+fn free_ticket_name(w: &WriteTx<'_>, table: &str) -> Result<String, StoreError> {
+    for k in 2..1000 {
+        let name = format!("{table} · {k}");
+        if !ticket_taken(w, &name, Uuid::nil())? {
+            return Ok(name);
+        }
+    }
+    Ok(format!("{table} · {}", Uuid::now_v7()))
 }
 
 /// What [`Store::edit_line`] changes on a line; `None` leaves it as it is.

@@ -12,6 +12,7 @@
 //! - `store_files.rs`: corrupt, foreign and older store files.
 //! - `props.rs`: property tests over random operation sequences.
 //! - `till.rs`: editing a line, price overrides, guests, courses held and fired (issue 17).
+//! - `split.rs`: a bill split by item or evenly, tables moved and merged (issue 17).
 //!
 //! Regression tests are named after the bug they pin down. Shared helpers are in `common.rs`.
 
@@ -23,6 +24,7 @@ mod props;
 mod refund;
 mod sale;
 mod shift;
+mod split;
 mod store;
 mod store_files;
 mod till;
