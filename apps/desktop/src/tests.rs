@@ -2326,3 +2326,33 @@ fn tables_move_and_merge() {
     assert!(lines.iter().any(|l| l["fired"] == true), "{merged}");
     assert_eq!(h.ok("get_sale", json!({"sale_id": c}))["status"], "voided");
 }
+
+/// Issue 17: the UI's view types are generated from the Rust structs (ts-rs), and the checked-in
+/// `ui/src/lib/bindings.ts` is what they generate: a field added in Rust and not in the UI's
+/// types fails here. `POS_UPDATE_BINDINGS=1` rewrites the file.
+#[test]
+fn bindings_of_the_ui_view_types_are_current() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../ui/src/lib/bindings.ts");
+    let generated = crate::views::typescript_bindings();
+    if std::env::var_os("POS_UPDATE_BINDINGS").is_some() {
+        std::fs::write(path, &generated).expect("write bindings");
+    }
+    let on_disk = std::fs::read_to_string(path).unwrap_or_default();
+    assert!(
+        on_disk == generated,
+        "ui/src/lib/bindings.ts is stale: run POS_UPDATE_BINDINGS=1 cargo test -p pos-desktop --lib bindings"
+    );
+    for ty in [
+        "SaleView",
+        "LineView",
+        "DiscountView",
+        "PaymentView",
+        "TaxView",
+    ] {
+        assert!(generated.contains(&format!("export type {ty} = ")), "{ty}");
+    }
+    assert!(
+        generated.contains("guests: number"),
+        "64-bit integers are numbers"
+    );
+}

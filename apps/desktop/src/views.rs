@@ -10,8 +10,9 @@ use uuid::Uuid;
 
 use crate::error::CmdResult;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
 pub struct DiscountView {
+    #[ts(type = "\"percent\" | \"amount\"")]
     pub kind: String,
     pub value: i64,
     pub approved_by: Option<String>,
@@ -32,7 +33,7 @@ impl From<&Discount> for DiscountView {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
 pub struct LineView {
     pub id: String,
     pub item_id: String,
@@ -62,13 +63,13 @@ pub struct LineView {
     pub track_stock: bool,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
 pub struct ModifierKey {
     pub group: String,
     pub option: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
 pub struct PaymentView {
     pub tender: String,
     pub amount: i64,
@@ -77,7 +78,7 @@ pub struct PaymentView {
     pub reference: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
 pub struct TaxView {
     pub rate_bp: i64,
     pub net: i64,
@@ -85,7 +86,7 @@ pub struct TaxView {
 }
 
 /// A sale as the cart, the payment screen and the refund screen show it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
 pub struct SaleView {
     pub id: Uuid,
     pub status: String,
@@ -227,4 +228,30 @@ pub fn sale_view(
             })
             .collect(),
     })
+}
+
+/// The UI's copy of these types (`ui/src/lib/bindings.ts`), written by ts-rs from the structs
+/// above: 64-bit integers as `number` (money in minor units and timestamps in milliseconds stay
+/// far below 2^53). A test keeps the file current (`POS_UPDATE_BINDINGS=1` rewrites it).
+pub fn typescript_bindings() -> String {
+    use ts_rs::TS;
+    let cfg = ts_rs::Config::new().with_large_int("number");
+    let mut out = String::from(
+        "// Generated from apps/desktop/src/views.rs by ts-rs: do not edit. Rewrite it with\n\
+         // POS_UPDATE_BINDINGS=1 cargo test -p pos-desktop --lib bindings\n",
+    );
+    for decl in [
+        DiscountView::decl(&cfg),
+        ModifierKey::decl(&cfg),
+        PaymentView::decl(&cfg),
+        TaxView::decl(&cfg),
+        LineView::decl(&cfg),
+        SaleView::decl(&cfg),
+    ] {
+        out.push('\n');
+        out.push_str("export ");
+        out.push_str(&decl);
+        out.push('\n');
+    }
+    out
 }

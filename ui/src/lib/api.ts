@@ -44,36 +44,9 @@ export interface ItemSummary {
   id: string; sku: string; name: string; category_id: string | null; price: number;
   currency: string; station: string | null; track_stock: boolean; barcodes: string;
 }
-export interface DiscountView { kind: "percent" | "amount"; value: number; approved_by: string | null; reason: string }
-export interface LineView {
-  id: string; item_id: string; sku: string; name: string; qty: number; unit_price: number;
-  gross: number; line_discount: number; order_discount: number; total: number;
-  discount: DiscountView | null; modifiers: string[]; note: string; fired: boolean;
-  price_overridden: boolean; refundable_qty: number | null;
-  /** Only a tracked item can go back on the shelf. */
-  track_stock: boolean;
-  /** The overridden unit price (before modifiers), when there is one. */
-  price_override: number | null;
-  /** The chosen modifiers as keys of the item's groups and options (to edit the line). */
-  modifier_keys: { group: string; option: string }[];
-  /** The course the line goes to the kitchen in (1 first). */
-  course: number;
-}
-export interface SaleView {
-  id: string; status: string; ticket: string | null; receipt_no: string | null; currency: string;
-  exponent: number; opened_at: number; closed_at: number | null; lines: LineView[];
-  order_discount: DiscountView | null; subtotal: number; line_discounts: number;
-  order_discount_amount: number; taxes: { rate_bp: number; net: number; tax: number }[];
-  tax: number; total: number; paid: number; change: number; due: number;
-  payments: { tender: string; amount: number; tendered: number; change: number; reference: string | null }[];
-  has_unfired_kitchen_lines: boolean;
-  /** Guests at the table (0: not given). */
-  guests: number;
-  /** The course Fire sends next (the lowest with unfired kitchen lines). */
-  next_course: number | null;
-  /** Every course with unfired kitchen lines: more than one means later ones are held. */
-  unfired_courses: number[];
-}
+// The sale's view types are generated from the Rust structs (apps/desktop/src/views.rs, ts-rs):
+// a test fails when ./bindings.ts is not what they generate.
+export type { DiscountView, LineView, ModifierKey, PaymentView, SaleView, TaxView } from "./bindings";
 /** A line (or part of its quantity) moved to a new bill by `split_sale`. */
 export interface LineMove { line_id: string; qty: number }
 export interface SaleSummary {
