@@ -2356,3 +2356,37 @@ fn bindings_of_the_ui_view_types_are_current() {
         "64-bit integers are numbers"
     );
 }
+
+/// Issue 17, "merging identical lines": on a table, the same item added twice stays two lines
+/// until `merge_lines` combines them.
+#[test]
+fn merge_lines_combines_a_tables_identical_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = demo(dir.path());
+    h.till("cashier", "3333");
+    let sid = h.ok("open_sale", json!({"ticket": "Table 9"}))["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for _ in 0..2 {
+        h.ok(
+            "scan_barcode",
+            json!({"sale_id": sid, "barcode": barcode(5)}),
+        );
+    }
+    assert_eq!(
+        h.ok("get_sale", json!({"sale_id": sid}))["lines"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    let v = h.ok("merge_lines", json!({"sale_id": sid}));
+    let lines = v["lines"].as_array().unwrap();
+    assert_eq!(lines.len(), 1, "{v}");
+    assert_eq!(lines[0]["qty"], 2);
+    assert_eq!(
+        h.err_code("merge_lines", json!({"sale_id": "not-an-id"})),
+        "INVALID"
+    );
+}

@@ -499,6 +499,57 @@ impl Sale {
         v
     }
 
+    /// Combines identical lines into one (issue 17, "merging identical lines"): same item,
+    /// price, modifiers and course, none fired, none with a note, a discount or a price
+    /// override. The first line (in cart order) takes the others' quantities and they go. A
+    /// counter sale does this as items are added ([`Sale::mergeable_line`]); a table's lines stay
+    /// apart until someone asks, because two tills adding to one table at once must not raise
+    /// one quantity (one raise would be lost). Returns how many lines went.
+    pub fn merge_identical_lines(&mut self) -> Result<usize, SaleError> {
+        self.ensure_open()?;
+        type Key = (String, i64, i64, Vec<(String, String)>);
+        let key = |l: &SaleLine| -> Option<Key> {
+            (l.fired_at.is_none()
+                && l.note.is_empty()
+                && l.discount.is_none()
+                && l.price_override.is_none())
+            .then(|| {
+                (
+                    l.item_id.clone(),
+                    l.catalog_price,
+                    l.course,
+                    l.modifiers
+                        .iter()
+                        .map(|m| (m.group.clone(), m.option.clone()))
+                        .collect(),
+                )
+            })
+        };
+        let mut first: BTreeMap<Key, String> = BTreeMap::new();
+        let mut moves: Vec<(String, String, i64)> = Vec::new();
+        for (id, l) in self.ordered_lines() {
+            let Some(k) = key(l) else { continue };
+            match first.get(&k) {
+                Some(keep) => moves.push((id.clone(), keep.clone(), l.qty)),
+                None => {
+                    first.insert(k, id.clone());
+                }
+            }
+        }
+        for (gone, keep, qty) in &moves {
+            let line = self
+                .lines
+                .get_mut(keep)
+                .ok_or_else(|| SaleError::UnknownLine(keep.clone()))?;
+            line.qty = line
+                .qty
+                .checked_add(*qty)
+                .ok_or(SaleError::Money(MoneyError::Overflow))?;
+            self.lines.remove(gone);
+        }
+        Ok(moves.len())
+    }
+
     /// Adds `qty` of `item` with the chosen modifiers (`(group, option)` keys). Returns the new
     /// line's id.
     #[allow(clippy::too_many_arguments)]

@@ -58,6 +58,7 @@ pub fn handler<R: tauri::Runtime>() -> impl Fn(tauri::ipc::Invoke<R>) -> bool + 
         sale::split_sale,
         sale::even_share,
         sale::move_ticket,
+        sale::merge_lines,
         sale::merge_sales,
         sale::set_line_discount,
         sale::set_order_discount,

@@ -238,6 +238,18 @@ pub fn even_share(state: State<'_, AppState>, sale_id: String, parts: i64) -> Cm
     Ok(share)
 }
 
+/// Combines the sale's identical lines into one each (`Store::merge_identical_lines`): a table's
+/// lines stay apart as they are added (two tills at once), until someone asks.
+#[tauri::command(rename_all = "snake_case")]
+pub fn merge_lines(state: State<'_, AppState>, sale_id: String) -> CmdResult<SaleView> {
+    let sid = id(&sale_id)?;
+    let mut inner = state.lock();
+    let (mut store, actor) = inner.acting()?;
+    store.merge_identical_lines(&actor, sid)?;
+    drop(store);
+    view(&mut inner, sid)
+}
+
 /// Moves an open ticket to another table, which must be free (`Store::move_ticket`).
 #[tauri::command(rename_all = "snake_case")]
 pub fn move_ticket(

@@ -420,6 +420,17 @@ impl Store {
         self.add_item(actor, sale_id, item.id, 1, &[], 1)
     }
 
+    /// Combines the sale's identical lines (`Sale::merge_identical_lines`); how many went.
+    pub fn merge_identical_lines(
+        &mut self,
+        actor: &Actor,
+        sale_id: Uuid,
+    ) -> Result<usize, StoreError> {
+        self.write(actor, |w| {
+            w.update(sale_id, |s: &mut Sale| s.merge_identical_lines())
+        })
+    }
+
     pub fn set_line_qty(
         &mut self,
         actor: &Actor,

@@ -205,3 +205,70 @@ fn course_two_is_held_while_course_one_fires_and_reaches_the_kitchen_as_course_t
         assert_eq!(doc.guests, 2);
     }
 }
+
+/// Issue 17, "merging identical lines": a table keeps two tills' lines of one item apart as
+/// they are added; asked to, the sale combines identical plain lines (same item, price,
+/// modifiers and course), leaves fired, noted and discounted lines alone, and the total does
+/// not move.
+#[test]
+fn a_tables_identical_lines_are_combined_when_asked_and_nothing_else_moves() {
+    let mut f = demo_store();
+    let c = f.demo.cashier;
+    let burger = f.demo.item("KIT-BUR").unwrap();
+    let fries = f.demo.item("KIT-FRI").unwrap();
+    let sale = f.store.open_sale(&c, Some("Table 4".into())).unwrap();
+    let first = f.store.add_item(&c, sale, burger, 1, &[], 1).unwrap();
+    f.store.fire(&c, sale, None).unwrap();
+    f.store.add_item(&c, sale, burger, 1, &[], 1).unwrap();
+    f.store.add_item(&c, sale, burger, 2, &[], 1).unwrap();
+    f.store.add_item(&c, sale, fries, 1, &[], 1).unwrap();
+    let noted = f.store.add_item(&c, sale, fries, 1, &[], 1).unwrap();
+    f.store.set_line_note(&c, sale, &noted, "no salt").unwrap();
+    f.store.add_item(&c, sale, burger, 1, &[], 2).unwrap();
+    let before: Sale = f.store.get(sale).unwrap();
+    assert_eq!(
+        before.lines.len(),
+        6,
+        "a table's lines stay apart as they are added"
+    );
+    let total = before.totals().unwrap().total;
+    let gone = f.store.merge_identical_lines(&c, sale).unwrap();
+    assert_eq!(gone, 1, "the two unfired course-1 burgers become one");
+    let after: Sale = f.store.get(sale).unwrap();
+    assert_eq!(after.lines.len(), 5);
+    assert_eq!(after.totals().unwrap().total, total);
+    let burgers: Vec<_> = after
+        .lines
+        .values()
+        .filter(|l| l.item_id == burger.to_string())
+        .map(|l| (l.qty, l.fired_at.is_some(), l.course))
+        .collect();
+    assert!(
+        burgers.contains(&(1, true, 1)),
+        "the fired one stays: {burgers:?}"
+    );
+    assert!(
+        burgers.contains(&(3, false, 1)),
+        "1 + 2 unfired: {burgers:?}"
+    );
+    assert!(
+        burgers.contains(&(1, false, 2)),
+        "course 2 stays apart: {burgers:?}"
+    );
+    assert!(after.lines.contains_key(&first));
+    assert_eq!(
+        f.store.merge_identical_lines(&c, sale).unwrap(),
+        0,
+        "nothing left to combine"
+    );
+    // A closed sale is not changed.
+    let paid = f.store.open_sale(&c, None).unwrap();
+    f.store.add_item(&c, paid, fries, 1, &[], 1).unwrap();
+    f.store
+        .pay(&c, paid, pos_core::sale::Tender::Cash, eur(10_000), None)
+        .unwrap();
+    assert!(matches!(
+        f.store.merge_identical_lines(&c, paid),
+        Err(StoreError::Sale(SaleError::NotOpen(_)))
+    ));
+}
