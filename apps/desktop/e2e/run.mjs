@@ -40,7 +40,8 @@
 //     bill paid on its own, the table keeping the rest, the two adding up) and then evenly by two
 //     guests (the last share takes the remainder); (ad) a table moved to a free table (a taken
 //     one refused) and merged into another, its fired line staying fired and sent once, with a
-//     manager's PIN for the cashier; both measured for clipped buttons at 1024x768.
+//     manager's PIN for the cashier, then its identical lines combined; both measured for
+//     clipped buttons at 1024x768.
 // E2E_ONLY=x,aa runs the tests whose letters before the first "_" are x or aa (a longer entry
 // with a "_" matches the start of a name).
 // (s) to (v) issue 17's kitchen and back-office features: (s) a ticket's order type and server,
@@ -1959,6 +1960,19 @@ const tests = {
       // The kitchen has the burger once.
       const board = await invoke(s, "kitchen_board", {});
       assert(board.tickets.length === 1 && board.all_day?.grill?.Cheeseburger === 1, `one burger on the kitchen board: ${JSON.stringify(board).slice(0, 400)}`);
+
+      // Two more lattes on Table 1 stay apart as they are added (a table's lines do), until
+      // Split → "Combine identical lines" makes them one line of 3; the fired burger stays.
+      await scan(s, LATTE);
+      await waitCount(s, '[data-testid="cart-line"]', 3);
+      await scan(s, LATTE);
+      await waitCount(s, '[data-testid="cart-line"]', 4);
+      await s.click('[data-testid="split-btn"]');
+      await s.find('[data-testid="split-dialog"]');
+      await s.click('[data-testid="merge-lines"]');
+      await waitCount(s, '[data-testid="cart-line"]', 2);
+      const merged = await s.exec(`return [...document.querySelectorAll('[data-testid="cart-line"]')].map((l) => l.textContent);`);
+      assert(merged.some((l) => /3×\s*Latte/.test(l)) && merged.some((l) => /Cheeseburger/.test(l) && /sent to kitchen/.test(l)), `one line of 3 lattes, the burger kept: ${JSON.stringify(merged)}`);
     } finally {
       await s.quit();
     }

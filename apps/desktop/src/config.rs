@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{CmdResult, CommandError};
 
 /// What this device is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
 #[serde(rename_all = "snake_case")]
 pub enum Mode {
     Pos,
@@ -37,7 +37,7 @@ pub struct PrinterSetup {
 }
 
 /// KDS timers: a ticket turns amber after `warn_after_s` and red after `late_after_s`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
 pub struct KdsSetup {
     pub warn_after_s: i64,
     pub late_after_s: i64,

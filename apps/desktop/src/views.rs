@@ -230,8 +230,8 @@ pub fn sale_view(
     })
 }
 
-/// The UI's copy of these types (`ui/src/lib/bindings.ts`), written by ts-rs from the structs
-/// above: 64-bit integers as `number` (money in minor units and timestamps in milliseconds stay
+/// The UI's copy of these types and of the app's own (`AppInfo`, `UserView`, `Mode`,
+/// `KdsSetup`) in `ui/src/lib/bindings.ts`, written by ts-rs from the structs: 64-bit integers as `number` (money in minor units and timestamps in milliseconds stay
 /// far below 2^53). A test keeps the file current (`POS_UPDATE_BINDINGS=1` rewrites it).
 pub fn typescript_bindings() -> String {
     use ts_rs::TS;
@@ -240,7 +240,14 @@ pub fn typescript_bindings() -> String {
         "// Generated from apps/desktop/src/views.rs by ts-rs: do not edit. Rewrite it with\n\
          // POS_UPDATE_BINDINGS=1 cargo test -p pos-desktop --lib bindings\n",
     );
+    use crate::commands::auth::UserView;
+    use crate::commands::setup::AppInfo;
+    use crate::config::{KdsSetup, Mode};
     for decl in [
+        Mode::decl(&cfg),
+        KdsSetup::decl(&cfg),
+        UserView::decl(&cfg),
+        AppInfo::decl(&cfg),
         DiscountView::decl(&cfg),
         ModifierKey::decl(&cfg),
         PaymentView::decl(&cfg),

@@ -22,22 +22,8 @@ export async function call<T>(cmd: string, args: Record<string, unknown> = {}): 
   }
 }
 
-export type Mode = "pos" | "kds" | "back_office";
-
-export interface UserView { id: string; name: string; role: string; permissions: string[] }
-export interface AppInfo {
-  set_up: boolean; mode: Mode | null; store_name: string | null; store_code: string | null;
-  device_code: string | null; data_dir: string; startup_problem: string | null;
-  user: UserView | null; idle_lock_s: number;
-  kds: { warn_after_s: number; late_after_s: number; station: string | null };
-  printer_configured: boolean; server: string | null; version: string;
-  /** What the enrolment code made this device; a kitchen screen is always a KDS. */
-  device_kind: "till" | "kitchen" | null;
-  /** The store's IANA time zone: screens show times in it, like the receipts. */
-  time_zone: string | null;
-  /** The tenant's modules that are off (pos, kds, inventory, transfers, email_receipts, …). */
-  modules_off: string[];
-}
+// The app's own views (what app_info and login answer) are generated from the Rust structs too.
+export type { AppInfo, KdsSetup, Mode, UserView } from "./bindings";
 export interface Staff { id: string; name: string; role: string }
 export interface Category { id: string; name: string; color: string }
 export interface ItemSummary {

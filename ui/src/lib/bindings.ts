@@ -1,6 +1,41 @@
 // Generated from apps/desktop/src/views.rs by ts-rs: do not edit. Rewrite it with
 // POS_UPDATE_BINDINGS=1 cargo test -p pos-desktop --lib bindings
 
+export type Mode = "pos" | "kds" | "back_office";
+
+export type KdsSetup = { warn_after_s: number, late_after_s: number, 
+/**
+ * The station this screen shows (`None`: all, one column each).
+ */
+station: string | null, };
+
+export type UserView = { id: string, name: string, role: string, 
+/**
+ * The permissions of the role (`pos_core::auth::can`), for the UI to guard its buttons.
+ */
+permissions: Array<string>, };
+
+export type AppInfo = { set_up: boolean, mode: Mode | null, store_name: string | null, store_code: string | null, device_code: string | null, data_dir: string, startup_problem: string | null, user: UserView | null, idle_lock_s: number, kds: KdsSetup, printer_configured: boolean, 
+/**
+ * The sync server of an enrolled device (`None`: standalone).
+ */
+server: string | null, 
+/**
+ * What the enrolment code made this device: `till` or `kitchen` (a kitchen screen shows
+ * only the kitchen display, and whoever logs in acts with the kitchen role's rights).
+ */
+device_kind: "till" | "kitchen" | null, 
+/**
+ * The store's IANA time zone: the screens show times in it, like the receipts (`None`
+ * before the device has a store).
+ */
+time_zone: string | null, 
+/**
+ * Modules of the tenant that are off (`pos_core::modules`, as the server last said with
+ * the staff list): their screens and buttons are hidden, offline too.
+ */
+modules_off: Array<string>, version: string, };
+
 export type DiscountView = { kind: "percent" | "amount", value: number, approved_by: string | null, reason: string, };
 
 export type ModifierKey = { group: string, option: string, };

@@ -17,10 +17,11 @@ pub struct StaffView {
     pub role: Role,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
 pub struct UserView {
     pub id: String,
     pub name: String,
+    #[ts(type = "string")]
     pub role: Role,
     /// The permissions of the role (`pos_core::auth::can`), for the UI to guard its buttons.
     pub permissions: Vec<&'static str>,

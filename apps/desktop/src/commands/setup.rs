@@ -13,7 +13,7 @@ use crate::sync::{self, ENROL_PROGRESS_EVENT};
 
 use super::auth::{may_enrol, UserView};
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ts_rs::TS)]
 pub struct AppInfo {
     pub set_up: bool,
     pub mode: Option<Mode>,
@@ -30,6 +30,7 @@ pub struct AppInfo {
     pub server: Option<String>,
     /// What the enrolment code made this device: `till` or `kitchen` (a kitchen screen shows
     /// only the kitchen display, and whoever logs in acts with the kitchen role's rights).
+    #[ts(type = "\"till\" | \"kitchen\" | null")]
     pub device_kind: Option<DeviceKind>,
     /// The store's IANA time zone: the screens show times in it, like the receipts (`None`
     /// before the device has a store).
