@@ -1963,6 +1963,8 @@ const tests = {
 
       // Two more lattes on Table 1 stay apart as they are added (a table's lines do), until
       // Split → "Combine identical lines" makes them one line of 3; the fired burger stays.
+      await s.click('[data-testid="tickets-dialog"] [data-testid="modal-close"]');
+      await waitCount(s, '[data-testid="tickets-dialog"]', 0);
       await scan(s, LATTE);
       await waitCount(s, '[data-testid="cart-line"]', 3);
       await scan(s, LATTE);
