@@ -236,8 +236,14 @@ pub fn refund_receipt(
     }))
 }
 
-/// A kitchen ticket for a station printer, its time by the store's `clock`.
-pub fn kitchen_ticket(t: &KitchenTicket, order_ref: &str, clock: &Clock) -> Document {
+/// A kitchen ticket for a station printer, its time by the store's `clock`; `server` is the
+/// name of who took the order (the ticket keeps their user id).
+pub fn kitchen_ticket(
+    t: &KitchenTicket,
+    order_ref: &str,
+    server: Option<&str>,
+    clock: &Clock,
+) -> Document {
     let mut items: Vec<_> = t.items.values().collect();
     items.sort_by_key(|i| i.pos);
     Document::Kitchen(p::KitchenTicket {
@@ -246,7 +252,8 @@ pub fn kitchen_ticket(t: &KitchenTicket, order_ref: &str, clock: &Clock) -> Docu
         table: t.ticket.clone(),
         tab: None,
         course: Some(t.course.to_string()),
-        server: None,
+        // Who took the order, as the KDS shows it (issue 17).
+        server: server.map(str::to_string),
         timestamp: clock.date_time(t.fired_at),
         items: items
             .into_iter()
@@ -438,9 +445,18 @@ mod tests {
         let mut ticket: KitchenTicket = store.get(fired[0]).unwrap();
         ticket.fired_at = JULY_NOON_UTC;
         let clock = Clock::of_settings(&settings_in("Asia/Tokyo"));
-        let doc = kitchen_ticket(&ticket, "A1", &clock);
+        let server = store
+            .staff()
+            .unwrap()
+            .into_iter()
+            .find(|(id, _, _)| Some(id.to_string()) == ticket.server)
+            .map(|(_, name, _)| name)
+            .expect("the ticket names who took the order");
+        let doc = kitchen_ticket(&ticket, "A1", Some(&server), &clock);
         let text = render_text(&doc, &profile()).unwrap();
         assert!(text.contains("2026-07-15 21:00"), "{text}");
+        // The paper names who took the order, as the kitchen screen does.
+        assert!(text.contains(&format!("Server: {server}")), "{text}");
     }
 
     #[test]
