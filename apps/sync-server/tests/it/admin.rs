@@ -230,7 +230,10 @@ async fn the_audit_trail_is_partitioned_by_month() {
         .await
         .unwrap();
     assert_eq!(made.len(), 3);
-    assert!(made.iter().all(|n| n.starts_with("audit_events_20")), "{made:?}");
+    assert!(
+        made.iter().all(|n| n.starts_with("audit_events_20")),
+        "{made:?}"
+    );
     let where_is = |action: &'static str| {
         let pool = app.db.pool.clone();
         async move {
@@ -272,10 +275,16 @@ async fn the_audit_trail_is_partitioned_by_month() {
     .fetch_one(&app.db.pool)
     .await
     .unwrap();
-    assert!(parts >= 5, "default, three months ahead and March 2020: {parts}");
+    assert!(
+        parts >= 5,
+        "default, three months ahead and March 2020: {parts}"
+    );
     // The log pages across partitions.
     let page = app.get("/v1/admin/audit?limit=500", &t.owner).await;
     assert_eq!(page.status, StatusCode::OK, "{:?}", page.body);
     let text = page.body.to_string();
-    assert!(text.contains("old.event") && text.contains("store.create"), "{text}");
+    assert!(
+        text.contains("old.event") && text.contains("store.create"),
+        "{text}"
+    );
 }
