@@ -234,6 +234,14 @@ function clippedButtons(s) {
     return { n: buttons.length, bad: [...clipped, ...wrapped] };`);
 }
 
+/** Waits until `fn()` is true or `timeout` passes, and says which (no error): for a check whose
+ *  own assertion follows, so that it waits for the screen to settle, not a fixed time. */
+async function settle(fn, timeout = 5000) {
+  const end = Date.now() + timeout;
+  while (Date.now() < end) { if (await fn()) return true; await sleep(50); }
+  return false;
+}
+
 /** Waits until `fn()` is true; `what` names it in the error. */
 async function until(fn, what, timeout = 10000) {
   const end = Date.now() + timeout;
@@ -722,7 +730,7 @@ const tests = {
           await scan(s, code);
           for (const end = Date.now() + 10000; Date.now() < end && (await s.count('[data-testid="cart-line"]')) <= k; ) await sleep(50);
           if (k === 1) { await s.click('[data-testid="fire-btn"]'); await s.waitText('[data-testid="cart-line"]', /sent to kitchen/); }
-          await sleep(150);
+          await settle(async () => (await measure()).newestShown);
           const m = await measure();
           assert(m.n === k + 1 && m.newestShown, `the line just added is in view at ${w}x${h}: ${JSON.stringify(m)}`);
         }
@@ -932,11 +940,11 @@ const tests = {
       await lock(s);
       // The kitchen lands on the KDS, not on Sell; on Sell, nothing it may not do is enabled.
       await login(s, "kitchen", "4444");
-      await sleep(500);
+      await settle(async () => (await s.count('[data-testid="kds"]')) === 1);
       assert((await s.count('[data-testid="kds"]')) === 1 && (await s.count('[data-testid="pos"]')) === 0, "the kitchen user lands on the KDS");
       await s.click('[data-testid="nav-pos"]');
       await s.find('[data-testid="pos"]');
-      await sleep(1000);
+      await settle(async () => (await disabled("pay-btn")) === true);
       for (const b of ["pay-btn", "void-btn", "refund-btn"]) assert((await disabled(b)) === true, `${b} disabled for the kitchen`);
       await lock(s);
       // A manager may void and refund.
@@ -945,7 +953,7 @@ const tests = {
       await s.find('[data-testid="pos"]');
       await scan(s, CROISSANT);
       await s.find('[data-testid="cart-line"]');
-      await sleep(300);
+      await settle(async () => (await disabled("pay-btn")) === false);
       for (const b of ["pay-btn", "void-btn", "refund-btn"]) assert((await disabled(b)) === false, `${b} enabled for a manager`);
     } finally {
       await s.quit();
@@ -1022,7 +1030,7 @@ const tests = {
       await s.waitText('[data-testid="sync-state"]', /Online/, 20000);
       await server.stop();
       await s.waitText('[data-testid="sync-state"]', /Offline/, 30000);
-      await sleep(500);
+      await settle(async () => (await s.count('[data-testid="status-bar"] .badge.bad')) === 1);
       const red = await s.exec(`return [...document.querySelectorAll('[data-testid="status-bar"] .badge.bad')].map((b) => b.textContent);`);
       assert(red.length === 1 && /Offline — server unreachable/.test(red[0]), `one red badge for being offline: ${JSON.stringify(red)}`);
     } catch (e) {
@@ -1283,7 +1291,7 @@ const tests = {
       await waitCount(s, '[data-testid="sale-detail-line"]', 2);
       // At 1024x768: the tabs, the sale's detail and the refunds list fit their buttons' text.
       await s.setWindow(1024, 768);
-      await sleep(300);
+      await settle(async () => (await clippedButtons(s)).bad.length === 0);
       let out = await clippedButtons(s);
       assert(out.bad.length === 0, `no button clipped on the sale's detail at 1024x768: ${JSON.stringify(out)}`);
       await s.click('[data-testid="modal-close"]');
@@ -1351,7 +1359,7 @@ const tests = {
       await s.click('[data-testid="bo-tab-count"]');
       await s.click('[data-testid="start-count-btn"]');
       await s.find('[data-testid="count-diffs"]');
-      await sleep(300);
+      await settle(async () => (await clippedButtons(s)).bad.length === 0);
       let out = await clippedButtons(s);
       assert(out.bad.length === 0, `no button clipped on the count at 1024x768: ${JSON.stringify(out)}`);
       await s.click('[data-testid="bo-tab-stock"]');
@@ -1439,7 +1447,7 @@ const tests = {
       const pids = appPids(app, dir);
       assert(pids.length === 1, `one app process for ${dir}, found ${pids}`);
       process.kill(pids[0], "SIGKILL");
-      await sleep(300);
+      await settle(async () => appPids(app, dir).length === 0);
     } finally {
       await s.quit();
     }
@@ -1502,7 +1510,7 @@ const tests = {
 
       await modules({ kds: true, email_receipts: true, inventory: true });
       await waitCount(s, '[data-testid="receive-btn"]', 1, 30000);
-      await sleep(1500);
+      await settle(async () => (await s.count('[data-testid="bo-tab-count"]')) === 1);
       const back = { kds: await s.count('[data-testid="nav-kds"]'), count: await s.count('[data-testid="bo-tab-count"]'),
         tabs: await s.exec(`return [...document.querySelectorAll('[data-testid^="bo-tab-"]')].map((b) => b.dataset.testid);`) };
       assert(back.kds === 1 && back.count === 1, `back when the modules are on: ${JSON.stringify(back)}`);
@@ -1721,7 +1729,7 @@ const tests = {
       await s.waitText('[data-testid="fire-btn"]', /^Fire 1$/);
       // At 1024x768 nothing of it clips: Guests, "Fire 1", the line's Edit, the editor's buttons.
       await s.setWindow(1024, 768);
-      await sleep(300);
+      await settle(async () => (await s.exec(`return [...document.querySelectorAll("button")].filter((b) => b.getBoundingClientRect().width > 0 && b.scrollWidth > b.clientWidth).length;`)) === 0);
       const clipped = () => s.exec(`return [...document.querySelectorAll("button")].filter((b) => b.getBoundingClientRect().width > 0 && b.scrollWidth > b.clientWidth).map((b) => b.dataset.testid ?? b.textContent.trim());`);
       await s.click('[data-testid="cart-line"]');
       await s.find('[data-testid="line-edit"]');
@@ -1740,7 +1748,7 @@ const tests = {
       assert(/Cheeseburger/.test(cart[0]) && !/sent to kitchen/.test(cart[0]) && /sent to kitchen/.test(cart[1]), `course 2 held, course 1 sent: ${JSON.stringify(cart)}`);
       await s.click('[data-testid="nav-kds"]');
       await s.find('[data-testid="kds-ticket"]');
-      await sleep(500);
+      await settle(async () => (await tickets()).length > 0);
       let t = await tickets();
       assert(t.length === 1 && /cold/i.test(t[0].station) && t[0].course === null, `only course 1 on the KDS: ${JSON.stringify(t)}`);
       assert(t[0].guests === "3 guests", `the ticket's header gives the guests: ${JSON.stringify(t)}`);
@@ -1809,7 +1817,7 @@ const tests = {
         // Fire the kitchen lines: a toast while the total and Pay are on screen.
         await s.click('[data-testid="fire-btn"]');
         await s.find('[data-testid="toast-ok"]');
-        await sleep(200);
+        await settle(async () => { const m = await measure([]); return m.toasts >= 1 && m.lines === codes.length; });
         const sell = await measure(['[data-testid="pay-btn"]', '[data-testid="sale-total"]']);
         assert(sell.toasts >= 1 && sell.lines === codes.length, `the sale and its toast on Sell at ${w}x${h}: ${JSON.stringify(sell)}`);
         check(sell, `Sell at ${w}x${h}`);
@@ -1822,7 +1830,7 @@ const tests = {
         await s.click('[data-testid="new-sale-btn"]');
         await s.click('[data-testid="nav-kds"]');
         await s.find('[data-testid="bump-btn"]');
-        await sleep(1500); // the board's poll and its measuring of tall tickets
+        await settle(async () => (await measure(['[data-testid="bump-btn"]'])).hiding === 0); // the board measures tall tickets after it draws them
         const kds = await measure(['[data-testid="bump-btn"]']);
         check(kds, `the kitchen at ${w}x${h}`);
         await s.screenshot(shots, `main-${w}x${h}-kitchen`);
