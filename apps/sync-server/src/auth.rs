@@ -211,12 +211,8 @@ pub async fn login(state: &AppState, ip: &str, req: LoginRequest) -> Result<Logi
             locked = Some(locked.map_or(until, |l| l.min(until)));
         }
     }
-    let locked_answer = |until: i64| ApiError::RateLimit {
-        message: "too many failed logins: the account is locked for a while".into(),
-        retry_after_secs: ((until - now_ms()) / 1000).max(1) as u64,
-    };
     let (tenant, user) = match matched.as_slice() {
-        [] => return Err(locked.map_or_else(bad, locked_answer)),
+        [] => return Err(locked.map_or_else(bad, locked_out)),
         [one] => *one,
         several => {
             return Err(ApiError::Conflict {
@@ -234,7 +230,7 @@ pub async fn login(state: &AppState, ip: &str, req: LoginRequest) -> Result<Logi
     // may have locked the account, and then this right password is refused too.
     let (throttle, superadmin) = lock_throttle(&mut tx, tenant, user).await?;
     if let Err(until) = throttle.check(now_ms()) {
-        return Err(locked_answer(until));
+        return Err(locked_out(until));
     }
     if crate::twofactor::is_on(&mut tx, tenant, user).await? {
         // The password was right; the session waits for the code. Failures stay counted
@@ -303,6 +299,14 @@ async fn session_tokens(
         tenant_id: tenant,
         second_factor_enrolment_required: enrol,
     })
+}
+
+/// The answer to a login (either step) of an account locked until `until` (ms).
+pub fn locked_out(until: i64) -> ApiError {
+    ApiError::RateLimit {
+        message: "too many failed logins: the account is locked for a while".into(),
+        retry_after_secs: ((until - now_ms()) / 1000).max(1) as u64,
+    }
 }
 
 /// A user's lockout state and superadmin flag, with the user row locked until `tx` ends.
@@ -509,29 +513,42 @@ pub struct UserAuth {
     pub superadmin: bool,
 }
 
+/// The user in a user token (`Kind::User`, or with `enrolling` also `Kind::Enrolling`), within
+/// the tenant's request budget and recorded on the request's span: the one body of [`UserAuth`]
+/// and [`SessionUser`].
+fn user_of(
+    parts: &Parts,
+    state: &AppState,
+    enrolling: bool,
+) -> Result<(Uuid, Uuid, bool), ApiError> {
+    let c = claims(parts, state)?;
+    match c.kind {
+        Kind::User => {}
+        Kind::Enrolling if enrolling => {}
+        Kind::Enrolling => {
+            return Err(ApiError::Authz(
+                "your role needs two-factor login: enrol an authenticator first \
+                 (POST /v1/auth/2fa/enrol, then /v1/auth/2fa/confirm)"
+                    .into(),
+            ))
+        }
+        Kind::Device => return Err(ApiError::Authn("a user token is required".into())),
+    }
+    tenant_budget(state, c.tenant)?;
+    let span = tracing::Span::current();
+    span.record("tenant", tracing::field::display(c.tenant));
+    span.record("user", tracing::field::display(c.sub));
+    Ok((c.sub, c.tenant, c.sa))
+}
+
 impl FromRequestParts<AppState> for UserAuth {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let c = claims(parts, state)?;
-        match c.kind {
-            Kind::User => {}
-            Kind::Enrolling => {
-                return Err(ApiError::Authz(
-                    "your role needs two-factor login: enrol an authenticator first \
-                     (POST /v1/auth/2fa/enrol, then /v1/auth/2fa/confirm)"
-                        .into(),
-                ))
-            }
-            Kind::Device => return Err(ApiError::Authn("a user token is required".into())),
-        }
-        tenant_budget(state, c.tenant)?;
-        let span = tracing::Span::current();
-        span.record("tenant", tracing::field::display(c.tenant));
-        span.record("user", tracing::field::display(c.sub));
+        let (user_id, tenant_id, superadmin) = user_of(parts, state, false)?;
         Ok(UserAuth {
-            user_id: c.sub,
-            tenant_id: c.tenant,
-            superadmin: c.sa,
+            user_id,
+            tenant_id,
+            superadmin,
         })
     }
 }
@@ -548,18 +565,11 @@ pub struct SessionUser {
 impl FromRequestParts<AppState> for SessionUser {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let c = claims(parts, state)?;
-        if !matches!(c.kind, Kind::User | Kind::Enrolling) {
-            return Err(ApiError::Authn("a user token is required".into()));
-        }
-        tenant_budget(state, c.tenant)?;
-        let span = tracing::Span::current();
-        span.record("tenant", tracing::field::display(c.tenant));
-        span.record("user", tracing::field::display(c.sub));
+        let (user_id, tenant_id, superadmin) = user_of(parts, state, true)?;
         Ok(SessionUser {
-            user_id: c.sub,
-            tenant_id: c.tenant,
-            superadmin: c.sa,
+            user_id,
+            tenant_id,
+            superadmin,
         })
     }
 }

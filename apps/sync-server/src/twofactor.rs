@@ -521,10 +521,7 @@ pub async fn second_step(
     let mut tx = state.pool.begin().await?;
     let (throttle, superadmin) = auth::lock_throttle(&mut tx, tenant, user).await?;
     if let Err(until) = throttle.check(now_ms()) {
-        return Err(ApiError::RateLimit {
-            message: "too many failed logins: the account is locked for a while".into(),
-            retry_after_secs: ((until - now_ms()) / 1000).max(1) as u64,
-        });
+        return Err(auth::locked_out(until));
     }
     let (right, how) = match (&code, &req.recovery_code) {
         (Some(c), _) => (
@@ -540,10 +537,7 @@ pub async fn second_step(
     if !right {
         drop(tx);
         if let Some(until) = auth::record_failure(state, tenant, user).await? {
-            return Err(ApiError::RateLimit {
-                message: "too many failed logins: the account is locked for a while".into(),
-                retry_after_secs: ((until - now_ms()) / 1000).max(1) as u64,
-            });
+            return Err(auth::locked_out(until));
         }
         return Err(ApiError::Authn(
             "wrong or already used code: wait for the next one".into(),

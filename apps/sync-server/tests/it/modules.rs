@@ -6,11 +6,12 @@ use axum::http::{Method, StatusCode};
 use pos_core::doc::{DocType, Envelope};
 use pos_core::inventory::{StockDoc, StockDocKind};
 use pos_sync::merge::author_change;
-use pos_sync::wire::{Author, PushResponse, PushResult, WireChange, PROTOCOL_VERSION};
+use pos_sync::wire::{Author, PushResult, WireChange, PROTOCOL_VERSION};
 use serde_json::json;
 use uuid::Uuid;
 
 use crate::common::*;
+use crate::sync::push;
 
 async fn switch(app: &TestApp, token: &str, tenant: Uuid, modules: serde_json::Value) -> Resp {
     app.call(
@@ -41,18 +42,6 @@ fn stock_change(t: &Tenant, d: &Device, user: Uuid) -> WireChange {
             device_id: d.enrol.device_id,
         },
     }
-}
-
-async fn push(app: &TestApp, d: &Device, changes: Vec<WireChange>) -> PushResponse {
-    let r = app
-        .post(
-            "/v1/sync/push",
-            Some(&d.token),
-            json!({"protocol": PROTOCOL_VERSION, "changes": changes}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
-    serde_json::from_value(r.body).expect("push response")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -34,7 +34,7 @@ pub(crate) fn new_item_change(t: &Tenant, d: &Device, user: Uuid, it: &Item) -> 
     }
 }
 
-async fn push(app: &TestApp, d: &Device, changes: Vec<WireChange>) -> PushResponse {
+pub(crate) async fn push(app: &TestApp, d: &Device, changes: Vec<WireChange>) -> PushResponse {
     let r = app
         .post(
             "/v1/sync/push",
