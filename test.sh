@@ -63,7 +63,7 @@ if [ "$(cat ui/node_modules/.pos-lock-sha256 2>/dev/null || true)" != "$lock_sum
   (cd ui && npm ci --no-audit --no-fund --loglevel=error)
   echo "$lock_sum" > ui/node_modules/.pos-lock-sha256
 fi
-(cd console && npx --no-install svelte-check --workspace ../ui --fail-on-warnings)
+(cd console && npx --no-install svelte-check --workspace ../ui --tsconfig ../ui/tsconfig.json --fail-on-warnings)
 (cd ui && npm run --silent build)
 
 step "tauri-driver"

@@ -209,8 +209,8 @@ async function invoke(s, cmd, args = {}) {
 /** Opens table `name`, adds the demo items `codes` and fires it (as the user logged in). */
 async function fireTable(s, name, codes) {
   const sale = await invoke(s, "open_sale", { ticket: name });
-  for (const barcode of codes) await invoke(s, "scan_barcode", { sale_id: sale.id, barcode });
-  await invoke(s, "fire_sale", { sale_id: sale.id });
+  for (const barcode of codes) await invoke(s, "scan_barcode", { saleId: sale.id, barcode });
+  await invoke(s, "fire_sale", { saleId: sale.id });
   return sale.id;
 }
 
@@ -1273,9 +1273,9 @@ const tests = {
       const no = await payInCash(s, CROISSANT, /6\.00/);
       assert(no, "a receipt number");
       await s.click('[data-testid="new-sale-btn"]');
-      const sale = await invoke(s, "find_receipt", { receipt_no: no });
+      const sale = await invoke(s, "find_receipt", { receiptNo: no });
       const croissant = sale.lines.find((l) => l.name === "Croissant");
-      const refund = await invoke(s, "refund_sale", { sale_id: sale.id, lines: [{ line_id: croissant.id, qty: 1 }], tender_kind: "cash", reason: "stale" });
+      const refund = await invoke(s, "refund_sale", { saleId: sale.id, lines: [{ line_id: croissant.id, qty: 1 }], tenderKind: "cash", reason: "stale" });
       await s.click('[data-testid="nav-back_office"]');
       await s.find('[data-testid="back-office"]');
       await s.click('[data-testid="bo-tab-sales"]');
@@ -1934,7 +1934,7 @@ const tests = {
       await openShift(s);
       await s.setWindow(1024, 768);
       const one = await invoke(s, "open_sale", { ticket: "Table 1" });
-      await invoke(s, "scan_barcode", { sale_id: one.id, barcode: LATTE });
+      await invoke(s, "scan_barcode", { saleId: one.id, barcode: LATTE });
       await fireTable(s, "Table 2", [BURGER]);
       await s.click('[data-testid="tickets-btn"]');
       await s.find('[data-testid="tickets-dialog"]');

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{CmdResult, CommandError};
 
 /// What this device is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
 #[serde(rename_all = "snake_case")]
 pub enum Mode {
     Pos,
@@ -30,14 +30,14 @@ impl Mode {
 }
 
 /// The receipt printer (it also drives the drawer).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
 pub struct PrinterSetup {
     pub transport: TransportConfig,
     pub profile: PrinterProfile,
 }
 
 /// KDS timers: a ticket turns amber after `warn_after_s` and red after `late_after_s`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
 pub struct KdsSetup {
     pub warn_after_s: i64,
     pub late_after_s: i64,
@@ -55,7 +55,7 @@ impl Default for KdsSetup {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
 #[serde(default)]
 pub struct DeviceConfig {
     pub mode: Option<Mode>,

@@ -136,6 +136,23 @@ impl CommandError {
     }
 }
 
+/// A failed command's answer as the UI receives it (see the `Serialize` impl below): a stable
+/// `code` the screens act on, a `message` a person reads, and `details` (`null`, or what the
+/// code needs: attempts left, a lockout's end, the import's bad lines).
+#[derive(specta::Type)]
+#[allow(dead_code)] // only its type is used: the bindings' `PosError`
+struct PosError {
+    code: String,
+    message: String,
+    details: Option<Value>,
+}
+
+impl specta::Type for CommandError {
+    fn definition(types: &mut specta::Types) -> specta::datatype::DataType {
+        PosError::definition(types)
+    }
+}
+
 impl Serialize for CommandError {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut st = s.serialize_struct("CommandError", 3)?;

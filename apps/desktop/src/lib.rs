@@ -11,6 +11,8 @@
 //! The device's store lives in the platform's app-data folder, or in `--data-dir=PATH` /
 //! `$POS_DATA_DIR` (tests, several instances on one machine).
 
+#[cfg(test)]
+mod bindings;
 pub mod clock;
 pub mod commands;
 pub mod config;

@@ -28,7 +28,9 @@ pub const SYNC_STATUS_EVENT: &str = "sync-status";
 const CREDENTIAL_FILE: &str = "credential.json";
 const STAGING_DIR: &str = "enrolling";
 
-#[derive(Debug, Clone, Serialize)]
+/// Payload of [`ENROL_PROGRESS_EVENT`] (documents downloaded of the bootstrap's total) and of
+/// [`crate::commands::catalog::IMPORT_PROGRESS_EVENT`] (rows imported of the file's).
+#[derive(Debug, Clone, Serialize, specta::Type)]
 pub struct Progress {
     pub done: i64,
     pub total: i64,

@@ -10,10 +10,17 @@ use uuid::Uuid;
 
 use crate::error::CmdResult;
 
-#[derive(Debug, Clone, Serialize, ts_rs::TS)]
+/// How a discount is given, as the screens spell it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, specta::Type)]
+#[serde(rename_all = "lowercase")]
+pub enum DiscountKindView {
+    Percent,
+    Amount,
+}
+
+#[derive(Debug, Clone, Serialize, specta::Type)]
 pub struct DiscountView {
-    #[ts(type = "\"percent\" | \"amount\"")]
-    pub kind: String,
+    pub kind: DiscountKindView,
     pub value: i64,
     pub approved_by: Option<String>,
     pub reason: String,
@@ -23,8 +30,8 @@ impl From<&Discount> for DiscountView {
     fn from(d: &Discount) -> Self {
         DiscountView {
             kind: match d.kind {
-                DiscountKind::Percent => "percent".into(),
-                DiscountKind::Amount => "amount".into(),
+                DiscountKind::Percent => DiscountKindView::Percent,
+                DiscountKind::Amount => DiscountKindView::Amount,
             },
             value: d.value,
             approved_by: d.approved_by.clone(),
@@ -33,7 +40,7 @@ impl From<&Discount> for DiscountView {
     }
 }
 
-#[derive(Debug, Clone, Serialize, ts_rs::TS)]
+#[derive(Debug, Clone, Serialize, specta::Type)]
 pub struct LineView {
     pub id: String,
     pub item_id: String,
@@ -63,13 +70,13 @@ pub struct LineView {
     pub track_stock: bool,
 }
 
-#[derive(Debug, Clone, Serialize, ts_rs::TS)]
+#[derive(Debug, Clone, Serialize, specta::Type)]
 pub struct ModifierKey {
     pub group: String,
     pub option: String,
 }
 
-#[derive(Debug, Clone, Serialize, ts_rs::TS)]
+#[derive(Debug, Clone, Serialize, specta::Type)]
 pub struct PaymentView {
     pub tender: String,
     pub amount: i64,
@@ -78,7 +85,7 @@ pub struct PaymentView {
     pub reference: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, ts_rs::TS)]
+#[derive(Debug, Clone, Serialize, specta::Type)]
 pub struct TaxView {
     pub rate_bp: i64,
     pub net: i64,
@@ -86,7 +93,7 @@ pub struct TaxView {
 }
 
 /// A sale as the cart, the payment screen and the refund screen show it.
-#[derive(Debug, Clone, Serialize, ts_rs::TS)]
+#[derive(Debug, Clone, Serialize, specta::Type)]
 pub struct SaleView {
     pub id: Uuid,
     pub status: String,
@@ -228,37 +235,4 @@ pub fn sale_view(
             })
             .collect(),
     })
-}
-
-/// The UI's copy of these types and of the app's own (`AppInfo`, `UserView`, `Mode`,
-/// `KdsSetup`) in `ui/src/lib/bindings.ts`, written by ts-rs from the structs: 64-bit integers as `number` (money in minor units and timestamps in milliseconds stay
-/// far below 2^53). A test keeps the file current (`POS_UPDATE_BINDINGS=1` rewrites it).
-pub fn typescript_bindings() -> String {
-    use ts_rs::TS;
-    let cfg = ts_rs::Config::new().with_large_int("number");
-    let mut out = String::from(
-        "// Generated from apps/desktop/src/views.rs by ts-rs: do not edit. Rewrite it with\n\
-         // POS_UPDATE_BINDINGS=1 cargo test -p pos-desktop --lib bindings\n",
-    );
-    use crate::commands::auth::UserView;
-    use crate::commands::setup::AppInfo;
-    use crate::config::{KdsSetup, Mode};
-    for decl in [
-        Mode::decl(&cfg),
-        KdsSetup::decl(&cfg),
-        UserView::decl(&cfg),
-        AppInfo::decl(&cfg),
-        DiscountView::decl(&cfg),
-        ModifierKey::decl(&cfg),
-        PaymentView::decl(&cfg),
-        TaxView::decl(&cfg),
-        LineView::decl(&cfg),
-        SaleView::decl(&cfg),
-    ] {
-        out.push('\n');
-        out.push_str("export ");
-        out.push_str(&decl);
-        out.push('\n');
-    }
-    out
 }

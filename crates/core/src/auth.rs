@@ -25,6 +25,7 @@ pub enum AuthError {
 
 /// A staff or head-office role.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     Owner,
@@ -208,6 +209,7 @@ pub mod rank {
 /// device caps its local actor with [`DeviceKind::cap`]; the server caps the roles of every
 /// change the device pushes in the same way, from the kind it recorded at enrolment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[serde(rename_all = "snake_case")]
 pub enum DeviceKind {
     /// A till or back-office laptop: the logged-in user's own role applies.

@@ -107,6 +107,7 @@ pub fn gtin_with_check_digit(body: &str) -> Result<String, CatalogError> {
 
 /// One option of a modifier group ("oat milk", +0.40).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct Modifier {
     pub name: String,
     /// Price delta per unit, in minor units; may be negative ("no cheese").
@@ -116,6 +117,7 @@ pub struct Modifier {
 
 /// A group of modifiers on an item ("Milk": choose 0 to 1).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct ModifierGroup {
     pub name: String,
     pub min: i64,
@@ -126,6 +128,7 @@ pub struct ModifierGroup {
 
 /// A catalog item. A tenant-wide document: head office publishes it to every store.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct Item {
     pub sku: String,
     pub name: String,
@@ -201,6 +204,7 @@ impl Item {
 
 /// A catalog category (tenant-wide).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct Category {
     pub name: String,
     pub pos: i64,

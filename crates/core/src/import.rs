@@ -38,6 +38,7 @@ pub enum ImportError {
 
 /// One wrong line: its number in the file (the header is line 1) and why.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct LineError {
     pub line: usize,
     pub message: String,

@@ -375,6 +375,7 @@ pub struct LineTotal {
 
 /// Tax for one rate over the receipt.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct TaxLine {
     pub rate_bp: i64,
     pub net: i64,

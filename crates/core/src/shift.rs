@@ -238,6 +238,7 @@ impl Shift {
 
 /// The figures of an X or Z report.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct ShiftReport {
     pub currency: String,
     pub opened_at: Timestamp,

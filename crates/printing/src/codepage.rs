@@ -18,6 +18,7 @@ pub const REPLACEMENT: u8 = b'?';
 ///
 /// Serialised as its name (`"PC858"`); an unknown name is refused when the profile is parsed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[serde(try_from = "String", into = "String")]
 pub enum CodePage {
     /// IBM PC437 (USA, standard Europe). No €.

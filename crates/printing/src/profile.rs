@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 /// Paper roll width.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[serde(rename_all = "snake_case")]
 pub enum Paper {
     /// 58 mm paper, 384 printable dots, 32 columns of font A.
@@ -39,6 +40,7 @@ impl Paper {
 
 /// How the paper is cut at the end of a job.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[serde(rename_all = "snake_case")]
 pub enum CutMode {
     /// `GS V 0`: full cut.
@@ -51,6 +53,7 @@ pub enum CutMode {
 
 /// The drawer kick-out connector pin that drives the drawer solenoid.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[serde(rename_all = "snake_case")]
 pub enum DrawerPin {
     /// Connector pin 2 (`m = 0`), the usual one.
@@ -63,6 +66,7 @@ pub enum DrawerPin {
 ///
 /// `on_ms` and `off_ms` are rounded down to the printer's 2 ms unit and must lie in 2..=510 ms.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[serde(try_from = "DrawerPulseRaw", into = "DrawerPulseRaw")]
 pub struct DrawerPulse {
     pin: DrawerPin,
@@ -71,6 +75,7 @@ pub struct DrawerPulse {
 }
 
 #[derive(Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 struct DrawerPulseRaw {
     pin: DrawerPin,
     on_ms: u16,
@@ -138,6 +143,7 @@ impl Default for DrawerPulse {
 /// What a printer can do and how it is set up. Build with [`PrinterProfile::new`] or parse
 /// with [`PrinterProfile::from_json`]; both validate.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[serde(try_from = "ProfileRaw", into = "ProfileRaw")]
 pub struct PrinterProfile {
     paper: Paper,
@@ -155,6 +161,7 @@ pub struct PrinterProfile {
 
 /// The serialised shape of a profile; every field except paper/columns/code_page has a default.
 #[derive(Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 struct ProfileRaw {
     paper: Paper,
     columns: u8,

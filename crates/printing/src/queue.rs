@@ -94,6 +94,7 @@ pub type JobId = i64;
 
 /// Where a job is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[serde(rename_all = "snake_case")]
 pub enum JobState {
     /// Waiting for the worker.
@@ -203,6 +204,7 @@ impl QueueOptions {
 
 /// A job as the UI sees it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct JobInfo {
     /// Id.
     pub id: JobId,

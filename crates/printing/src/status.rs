@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 /// What the printer reported.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct StatusFlags {
     /// Not offline.
     pub online: bool,
@@ -33,6 +34,7 @@ pub struct StatusFlags {
 
 /// The printer's status, or `Unknown` with the reason (no answer, bad answer).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum PrinterStatus {
     /// The printer answered all requests.

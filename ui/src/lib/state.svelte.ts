@@ -1,5 +1,5 @@
 import { listen } from "@tauri-apps/api/event";
-import { call, type AppInfo, type EnrolProgress, type Mode, type PosError, type UserView } from "./api";
+import { commands, type AppInfo, type Progress, type Mode, type PosError, type UserView } from "./api";
 
 export type Screen = "pos" | "kds" | "back_office" | "shift" | "settings";
 
@@ -48,7 +48,7 @@ export function has(module: string): boolean {
 }
 
 export async function refreshInfo(): Promise<void> {
-  app.info = await call<AppInfo>("app_info");
+  app.info = await commands.appInfo();
   app.user = app.info.user;
 }
 
@@ -73,7 +73,7 @@ export async function importItems(csv: string): Promise<{ done: number; created:
     app.busy = { label: `Importing items: ${done} of ${total}`, progress: total > 0 ? Math.min(1, done / total) : null };
   });
   try {
-    return await call("import_items", { csv });
+    return await commands.importItems(csv);
   } finally {
     stop();
     app.busy = null;
@@ -84,8 +84,8 @@ export async function importItems(csv: string): Promise<{ done: number; created:
  *  shell's `enrol-progress` events (documents downloaded / total). */
 export async function enrolDevice(server: string, code: string, mode: Mode | null, reenrol = false): Promise<AppInfo> {
   app.busy = { label: "Enrolling with the server…", progress: null };
-  const seen: EnrolProgress[] = ((window as any).__posEnrolProgress = []); // for the e2e test
-  const stop = await listen<EnrolProgress>("enrol-progress", (e) => {
+  const seen: Progress[] = ((window as any).__posEnrolProgress = []); // for the e2e test
+  const stop = await listen<Progress>("enrol-progress", (e) => {
     const { done, total } = e.payload;
     seen.push({ done, total });
     app.busy = {
@@ -94,9 +94,10 @@ export async function enrolDevice(server: string, code: string, mode: Mode | nul
     };
   });
   try {
-    return reenrol
-      ? await call<AppInfo>("reenrol_device", { server: server.trim(), code: code.trim() })
-      : await call<AppInfo>("enrol_device", { server: server.trim(), code: code.trim(), mode });
+    // A first enrolment names the mode; a re-enrolment keeps the device's.
+    return reenrol || mode === null
+      ? await commands.reenrolDevice(server.trim(), code.trim())
+      : await commands.enrolDevice(server.trim(), code.trim(), mode);
   } finally {
     stop();
     app.busy = null;

@@ -10,18 +10,17 @@ use crate::state::AppState;
 
 use super::id;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, specta::Type)]
 pub struct StaffView {
     pub id: String,
     pub name: String,
     pub role: Role,
 }
 
-#[derive(Debug, Clone, Serialize, ts_rs::TS)]
+#[derive(Debug, Clone, Serialize, specta::Type)]
 pub struct UserView {
     pub id: String,
     pub name: String,
-    #[ts(type = "string")]
     pub role: Role,
     /// The permissions of the role (`pos_core::auth::can`), for the UI to guard its buttons.
     pub permissions: Vec<&'static str>,
@@ -56,7 +55,8 @@ pub fn may_enrol(own_role: Role) -> bool {
 }
 
 /// The store's staff, for the user picker.
-#[tauri::command(rename_all = "snake_case")]
+#[tauri::command]
+#[specta::specta]
 pub fn staff_list(state: State<'_, AppState>) -> CmdResult<Vec<StaffView>> {
     let inner = state.lock();
     let out = inner
@@ -74,7 +74,8 @@ pub fn staff_list(state: State<'_, AppState>) -> CmdResult<Vec<StaffView>> {
 
 /// Logs a staff member in with their PIN (lockout after repeated failures, in core; its end
 /// in the store's time).
-#[tauri::command(rename_all = "snake_case")]
+#[tauri::command]
+#[specta::specta]
 pub fn login(state: State<'_, AppState>, user_id: String, pin: String) -> CmdResult<UserView> {
     let uid = id(&user_id)?;
     let mut inner = state.lock();
@@ -98,7 +99,8 @@ pub fn login(state: State<'_, AppState>, user_id: String, pin: String) -> CmdRes
 }
 
 /// Locks the screen: nobody is logged in until a PIN is entered.
-#[tauri::command(rename_all = "snake_case")]
+#[tauri::command]
+#[specta::specta]
 pub fn logout(state: State<'_, AppState>) {
     let mut inner = state.lock();
     inner.actor = None;
@@ -106,7 +108,7 @@ pub fn logout(state: State<'_, AppState>) {
     inner.approvals.clear();
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, specta::Type)]
 pub struct Approval {
     pub user_id: String,
     pub name: String,
@@ -119,7 +121,8 @@ pub struct Approval {
 /// `Sale::void_approved_by`, `Refund::approved_by`), which core's policy checks against the
 /// approver's role. A wrong PIN here counts toward the approver's
 /// approval lockout, not their login lockout (`Store::approve`).
-#[tauri::command(rename_all = "snake_case")]
+#[tauri::command]
+#[specta::specta]
 pub fn approve_manager(
     state: State<'_, AppState>,
     user_id: String,

@@ -11,14 +11,15 @@ use crate::state::AppState;
 
 use super::id;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, specta::Type)]
 pub struct CategoryView {
     pub id: String,
     pub name: String,
     pub color: String,
 }
 
-#[tauri::command(rename_all = "snake_case")]
+#[tauri::command]
+#[specta::specta]
 pub fn categories(state: State<'_, AppState>) -> CmdResult<Vec<CategoryView>> {
     let inner = state.lock();
     let out = inner
@@ -34,7 +35,8 @@ pub fn categories(state: State<'_, AppState>) -> CmdResult<Vec<CategoryView>> {
     Ok(out)
 }
 
-#[tauri::command(rename_all = "snake_case")]
+#[tauri::command]
+#[specta::specta]
 pub fn items_in_category(
     state: State<'_, AppState>,
     category_id: Option<String>,
@@ -50,14 +52,15 @@ pub fn items_in_category(
     Ok(out)
 }
 
-#[tauri::command(rename_all = "snake_case")]
+#[tauri::command]
+#[specta::specta]
 pub fn search_items(state: State<'_, AppState>, query: String) -> CmdResult<Vec<ItemSummary>> {
     let inner = state.lock();
     let out = inner.store()?.search_items(&query, 40)?;
     Ok(out)
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, specta::Type)]
 pub struct ItemDetail {
     pub id: String,
     pub item: Item,
@@ -68,7 +71,8 @@ pub struct ItemDetail {
 }
 
 /// One item with its modifier groups (the modifier picker, the back-office form).
-#[tauri::command(rename_all = "snake_case")]
+#[tauri::command]
+#[specta::specta]
 pub fn item_detail(state: State<'_, AppState>, item_id: String) -> CmdResult<ItemDetail> {
     let iid = id(&item_id)?;
     let inner = state.lock();
@@ -84,7 +88,8 @@ pub fn item_detail(state: State<'_, AppState>, item_id: String) -> CmdResult<Ite
 
 /// Creates an item (no id) or replaces an item's fields; core's policy decides what the role
 /// may change (a price change needs `price.edit`).
-#[tauri::command(rename_all = "snake_case")]
+#[tauri::command]
+#[specta::specta]
 pub fn save_item(
     state: State<'_, AppState>,
     item_id: Option<String>,
@@ -111,7 +116,8 @@ pub const IMPORT_PROGRESS_EVENT: &str = "import-progress";
 /// Imports the catalog from a CSV file's text (`pos_core::import`): all or nothing, with every
 /// bad line in the error's details; progress as [`IMPORT_PROGRESS_EVENT`] events. Runs off the
 /// UI thread.
-#[tauri::command(async, rename_all = "snake_case")]
+#[tauri::command(async)]
+#[specta::specta]
 pub fn import_items<R: tauri::Runtime>(
     app: tauri::AppHandle<R>,
     state: State<'_, AppState>,
@@ -123,13 +129,17 @@ pub fn import_items<R: tauri::Runtime>(
     Ok(store.import_items(&actor, &csv, |done, total| {
         let _ = app.emit(
             IMPORT_PROGRESS_EVENT,
-            serde_json::json!({ "done": done, "total": total }),
+            crate::sync::Progress {
+                done: done as i64,
+                total: total as i64,
+            },
         );
     })?)
 }
 
 /// Creates a category (no id) or edits one.
-#[tauri::command(rename_all = "snake_case")]
+#[tauri::command]
+#[specta::specta]
 pub fn save_category(
     state: State<'_, AppState>,
     category_id: Option<String>,

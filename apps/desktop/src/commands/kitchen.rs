@@ -13,7 +13,7 @@ use crate::state::{AppState, Inner};
 
 use super::id;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, specta::Type)]
 pub struct KitchenItemView {
     pub line_id: String,
     pub name: String,
@@ -23,7 +23,7 @@ pub struct KitchenItemView {
     pub bumped: bool,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, specta::Type)]
 pub struct TicketView {
     pub id: String,
     pub sale_id: String,
@@ -46,7 +46,7 @@ pub struct TicketView {
 /// How many bumped tickets a station lists for recall.
 pub const RECENT_BUMPED: i64 = 10;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, specta::Type)]
 pub struct Board {
     pub now: i64,
     pub stations: Vec<String>,
@@ -64,7 +64,7 @@ pub struct Board {
 }
 
 /// One order on the expo screen: its tickets of every station, bumped (done) or not.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, specta::Type)]
 pub struct ExpoOrder {
     pub sale_id: String,
     pub ticket: Option<String>,
@@ -78,7 +78,7 @@ pub struct ExpoOrder {
 }
 
 /// The expeditor's view: every order with a ticket still open, oldest first.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, specta::Type)]
 pub struct Expo {
     pub now: i64,
     pub orders: Vec<ExpoOrder>,
@@ -193,14 +193,16 @@ fn board(inner: &mut Inner, station: Option<String>) -> CmdResult<Board> {
 }
 
 /// Open tickets (of one station, or all), oldest first, with all-day counts.
-#[tauri::command(rename_all = "snake_case")]
+#[tauri::command]
+#[specta::specta]
 pub fn kitchen_board(state: State<'_, AppState>, station: Option<String>) -> CmdResult<Board> {
     board(&mut state.lock(), station)
 }
 
 /// The expo view: every order with an open ticket, its tickets of all stations together, so
 /// the expeditor sees which are done (bumped) and which are not.
-#[tauri::command(rename_all = "snake_case")]
+#[tauri::command]
+#[specta::specta]
 pub fn kitchen_expo(state: State<'_, AppState>) -> CmdResult<Expo> {
     let inner = state.lock();
     let mut store = inner.store()?;
@@ -233,7 +235,7 @@ pub fn kitchen_expo(state: State<'_, AppState>) -> CmdResult<Expo> {
     Ok(Expo { now, orders })
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, specta::Type)]
 #[serde(rename_all = "snake_case")]
 pub enum ActionInput {
     Start,
@@ -244,7 +246,8 @@ pub enum ActionInput {
 }
 
 /// Starts, readies, bumps or recalls a ticket, or bumps one item (`line_id`).
-#[tauri::command(rename_all = "snake_case")]
+#[tauri::command]
+#[specta::specta]
 pub fn kitchen_action(
     state: State<'_, AppState>,
     ticket_id: String,

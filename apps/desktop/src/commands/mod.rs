@@ -2,7 +2,9 @@
 //! `pos-printing`, and maps the result into a view or a [`CommandError`]. No business rule lives
 //! here: permissions, totals, limits and lockouts are decided by core.
 //!
-//! Arguments are snake_case on the JS side too (`rename_all = "snake_case"`).
+//! The UI calls them through `ui/src/lib/bindings.ts`, generated from these functions by
+//! tauri-specta ([`crate::bindings`], tests only): arguments travel in Tauri's camelCase
+//! (`sale_id` is `saleId` in the IPC), the structs inside them keep their serde names.
 
 pub mod auth;
 pub mod catalog;

@@ -24,7 +24,8 @@ fn view(inner: &mut Inner, sale_id: Uuid) -> CmdResult<SaleView> {
 }
 
 /// Opens a sale; with `ticket` it is an open ticket (a table or a tab) shared by the store's tills.
-#[tauri::command(rename_all = "snake_case")]
+#[tauri::command]
+#[specta::specta]
 pub fn open_sale(state: State<'_, AppState>, ticket: Option<String>) -> CmdResult<SaleView> {
     let ticket = ticket
         .map(|t| t.trim().to_string())
@@ -42,7 +43,8 @@ pub fn open_sale(state: State<'_, AppState>, ticket: Option<String>) -> CmdResul
 /// Open sales and tickets the logged-in user may take up (their own held sales, or everyone's
 /// for a manager; every table and tab: `Store::open_sales_for`), oldest first. The POS restores
 /// its own cart from here after a restart.
-#[tauri::command(rename_all = "snake_case")]
+#[tauri::command]
+#[specta::specta]
 pub fn open_sales(state: State<'_, AppState>) -> CmdResult<Vec<SaleSummary>> {
     let inner = state.lock();
     let actor = inner.actor()?;
@@ -50,14 +52,16 @@ pub fn open_sales(state: State<'_, AppState>) -> CmdResult<Vec<SaleSummary>> {
     Ok(out)
 }
 
-#[tauri::command(rename_all = "snake_case")]
+#[tauri::command]
+#[specta::specta]
 pub fn get_sale(state: State<'_, AppState>, sale_id: String) -> CmdResult<SaleView> {
     let sid = id(&sale_id)?;
     view(&mut state.lock(), sid)
 }
 
 /// A barcode from the scanner (a keyboard wedge) or typed in: adds one unit.
-#[tauri::command(rename_all = "snake_case")]
+#[tauri::command]
+#[specta::specta]
 pub fn scan_barcode(
     state: State<'_, AppState>,
     sale_id: String,
@@ -72,13 +76,14 @@ pub fn scan_barcode(
 }
 
 /// A modifier choice: group key and option key (`("milk", "oat")`).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, specta::Type)]
 pub struct ModifierChoice {
     pub group: String,
     pub option: String,
 }
 
-#[tauri::command(rename_all = "snake_case")]
+#[tauri::command]
+#[specta::specta]
 pub fn add_item(
     state: State<'_, AppState>,
     sale_id: String,
@@ -99,7 +104,8 @@ pub fn add_item(
     view(&mut inner, sid)
 }
 
-#[tauri::command(rename_all = "snake_case")]
+#[tauri::command]
+#[specta::specta]
 pub fn set_line_qty(
     state: State<'_, AppState>,
     sale_id: String,
@@ -114,7 +120,8 @@ pub fn set_line_qty(
     view(&mut inner, sid)
 }
 
-#[tauri::command(rename_all = "snake_case")]
+#[tauri::command]
+#[specta::specta]
 pub fn remove_line(
     state: State<'_, AppState>,
     sale_id: String,
@@ -128,7 +135,8 @@ pub fn remove_line(
     view(&mut inner, sid)
 }
 
-#[tauri::command(rename_all = "snake_case")]
+#[tauri::command]
+#[specta::specta]
 pub fn set_line_note(
     state: State<'_, AppState>,
     sale_id: String,
@@ -145,7 +153,8 @@ pub fn set_line_note(
 
 /// Edits a line after it was added: its quantity, its modifiers (all of them, as chosen again),
 /// its course; what is left out stays.
-#[tauri::command(rename_all = "snake_case")]
+#[tauri::command]
+#[specta::specta]
 pub fn edit_line(
     state: State<'_, AppState>,
     sale_id: String,
@@ -169,7 +178,8 @@ pub fn edit_line(
 
 /// Sells a line at `price` (minor units; `None` back to the catalog price). Who may not
 /// override prices names the manager who entered a PIN for `price.override`.
-#[tauri::command(rename_all = "snake_case")]
+#[tauri::command]
+#[specta::specta]
 pub fn override_price(
     state: State<'_, AppState>,
     sale_id: String,
@@ -189,7 +199,8 @@ pub fn override_price(
 }
 
 /// How many guests sit at the table (0 clears it).
-#[tauri::command(rename_all = "snake_case")]
+#[tauri::command]
+#[specta::specta]
 pub fn set_guests(state: State<'_, AppState>, sale_id: String, guests: i64) -> CmdResult<SaleView> {
     let sid = id(&sale_id)?;
     let mut inner = state.lock();
@@ -200,7 +211,7 @@ pub fn set_guests(state: State<'_, AppState>, sale_id: String, guests: i64) -> C
 }
 
 /// A line (or part of its quantity) to move when splitting a bill.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, specta::Type)]
 pub struct MoveInput {
     pub line_id: String,
     pub qty: i64,
@@ -209,7 +220,8 @@ pub struct MoveInput {
 /// Splits a bill by item: moves the chosen lines (or part of a line's quantity) to a new sale
 /// paid on its own (`Store::split_sale`); returns the new sale, the original keeps the rest.
 /// Fired lines need `sale.void`, or a manager's PIN (`approved_by`), as removing them does.
-#[tauri::command(rename_all = "snake_case")]
+#[tauri::command]
+#[specta::specta]
 pub fn split_sale(
     state: State<'_, AppState>,
     sale_id: String,
@@ -230,7 +242,8 @@ pub fn split_sale(
 
 /// What the next of `parts` equal shares of a sale is (`Store::even_share`): the
 /// UI pays it like any partial payment.
-#[tauri::command(rename_all = "snake_case")]
+#[tauri::command]
+#[specta::specta]
 pub fn even_share(state: State<'_, AppState>, sale_id: String, parts: i64) -> CmdResult<i64> {
     let sid = id(&sale_id)?;
     let inner = state.lock();
@@ -240,7 +253,8 @@ pub fn even_share(state: State<'_, AppState>, sale_id: String, parts: i64) -> Cm
 
 /// Combines the sale's identical lines into one each (`Store::merge_identical_lines`): a table's
 /// lines stay apart as they are added (two tills at once), until someone asks.
-#[tauri::command(rename_all = "snake_case")]
+#[tauri::command]
+#[specta::specta]
 pub fn merge_lines(state: State<'_, AppState>, sale_id: String) -> CmdResult<SaleView> {
     let sid = id(&sale_id)?;
     let mut inner = state.lock();
@@ -251,7 +265,8 @@ pub fn merge_lines(state: State<'_, AppState>, sale_id: String) -> CmdResult<Sal
 }
 
 /// Moves an open ticket to another table, which must be free (`Store::move_ticket`).
-#[tauri::command(rename_all = "snake_case")]
+#[tauri::command]
+#[specta::specta]
 pub fn move_ticket(
     state: State<'_, AppState>,
     sale_id: String,
@@ -267,7 +282,8 @@ pub fn move_ticket(
 
 /// Merges the open sale `from` into `into` (`Store::merge_sales`); `from` is voided empty. A
 /// manager's PIN approves taking fired lines off `from`, as for a void. Returns `into`.
-#[tauri::command(rename_all = "snake_case")]
+#[tauri::command]
+#[specta::specta]
 pub fn merge_sales(
     state: State<'_, AppState>,
     from: String,
@@ -287,7 +303,7 @@ pub fn merge_sales(
 
 /// A discount as the UI sends it: percent in basis points or an amount in minor units, and the
 /// approving manager's id when one entered their PIN.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, specta::Type)]
 pub struct DiscountInput {
     pub kind: String,
     pub value: i64,
@@ -326,7 +342,8 @@ fn approver_of(d: &Option<Discount>) -> Option<Uuid> {
         .and_then(|u| u.parse().ok())
 }
 
-#[tauri::command(rename_all = "snake_case")]
+#[tauri::command]
+#[specta::specta]
 pub fn set_line_discount(
     state: State<'_, AppState>,
     sale_id: String,
@@ -344,7 +361,8 @@ pub fn set_line_discount(
     view(&mut inner, sid)
 }
 
-#[tauri::command(rename_all = "snake_case")]
+#[tauri::command]
+#[specta::specta]
 pub fn set_order_discount(
     state: State<'_, AppState>,
     sale_id: String,
@@ -361,7 +379,7 @@ pub fn set_order_discount(
     view(&mut inner, sid)
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, specta::Type)]
 pub struct Fired {
     pub tickets: usize,
     pub sale: SaleView,
@@ -369,7 +387,8 @@ pub struct Fired {
 
 /// Fires the unfired lines of `course` to the kitchen, or every unfired line without one (one
 /// ticket per station and course). A later course is held until it is fired.
-#[tauri::command(rename_all = "snake_case")]
+#[tauri::command]
+#[specta::specta]
 pub fn fire_sale(
     state: State<'_, AppState>,
     sale_id: String,
@@ -395,7 +414,7 @@ fn tender(s: &str) -> CmdResult<Tender> {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, specta::Type)]
 pub struct Paid {
     pub outcome: PaymentOutcome,
     pub sale: SaleView,
@@ -403,7 +422,8 @@ pub struct Paid {
 
 /// Takes one payment (split tenders are several calls). Cash may be over-tendered: the change is
 /// in the outcome. The payment that settles the sale closes it with a receipt number.
-#[tauri::command(rename_all = "snake_case")]
+#[tauri::command]
+#[specta::specta]
 pub fn pay(
     state: State<'_, AppState>,
     sale_id: String,
@@ -432,7 +452,8 @@ pub fn pay(
 
 /// Hands back what an open sale is overpaid by (possible only after two tills' changes to it
 /// merged) in `tender_kind`, and closes the sale with a receipt number.
-#[tauri::command(rename_all = "snake_case")]
+#[tauri::command]
+#[specta::specta]
 pub fn return_overpayment(
     state: State<'_, AppState>,
     sale_id: String,
@@ -451,7 +472,8 @@ pub fn return_overpayment(
     })
 }
 
-#[tauri::command(rename_all = "snake_case")]
+#[tauri::command]
+#[specta::specta]
 pub fn void_sale(
     state: State<'_, AppState>,
     sale_id: String,
@@ -493,7 +515,7 @@ fn receipt_document(inner: &mut Inner, doc_id: Uuid) -> CmdResult<(String, Docum
 }
 
 /// What the till says after [`email_receipt`].
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, specta::Type)]
 pub struct EmailQueued {
     pub id: String,
     /// The address as it will be used (trimmed, domain in lower case).
@@ -505,7 +527,8 @@ pub struct EmailQueued {
 /// device's queue, never in the sale's document; the sync runner hands it to the server after
 /// the sale. A standalone device has no server to send it: refused with `EMAIL_NEEDS_SERVER`
 /// (after the address was checked, so a typo is reported first).
-#[tauri::command(rename_all = "snake_case")]
+#[tauri::command]
+#[specta::specta]
 pub fn email_receipt(
     state: State<'_, AppState>,
     doc_id: String,
@@ -529,7 +552,8 @@ pub fn email_receipt(
 
 /// Queues the receipt of a closed sale or a refund. Idempotent per receipt number: calling it
 /// twice prints once (use `reprint_receipt` for a copy).
-#[tauri::command(rename_all = "snake_case")]
+#[tauri::command]
+#[specta::specta]
 pub fn print_receipt(state: State<'_, AppState>, doc_id: String) -> CmdResult<JobId> {
     let did = id(&doc_id)?;
     let mut inner = state.lock();
@@ -544,7 +568,8 @@ pub fn print_receipt(state: State<'_, AppState>, doc_id: String) -> CmdResult<Jo
 }
 
 /// Prints another copy of a receipt.
-#[tauri::command(rename_all = "snake_case")]
+#[tauri::command]
+#[specta::specta]
 pub fn reprint_receipt(state: State<'_, AppState>, doc_id: String) -> CmdResult<JobId> {
     let did = id(&doc_id)?;
     let mut inner = state.lock();
@@ -574,7 +599,8 @@ fn receipt_for_preview(
 }
 
 /// The receipt as the printer would print it, as text (`pos_printing::render_text`).
-#[tauri::command(rename_all = "snake_case")]
+#[tauri::command]
+#[specta::specta]
 pub fn receipt_preview(state: State<'_, AppState>, doc_id: String) -> CmdResult<String> {
     let (doc, profile) = receipt_for_preview(&state, &doc_id)?;
     Ok(render_text(&doc, &profile)?)
@@ -583,7 +609,8 @@ pub fn receipt_preview(state: State<'_, AppState>, doc_id: String) -> CmdResult<
 /// The receipt as the printer would print it, as a PNG of the paper
 /// (`pos_printing::render_png`), in a `data:` URL the screen shows as an image. Rendered off
 /// the UI thread, and without holding the app's lock.
-#[tauri::command(async, rename_all = "snake_case")]
+#[tauri::command(async)]
+#[specta::specta]
 pub fn receipt_image(state: State<'_, AppState>, doc_id: String) -> CmdResult<String> {
     use base64::Engine;
     let (doc, profile) = receipt_for_preview(&state, &doc_id)?;
@@ -595,7 +622,8 @@ pub fn receipt_image(state: State<'_, AppState>, doc_id: String) -> CmdResult<St
 }
 
 /// Pulses the cash drawer through the receipt printer.
-#[tauri::command(rename_all = "snake_case")]
+#[tauri::command]
+#[specta::specta]
 pub fn open_drawer(state: State<'_, AppState>) -> CmdResult<JobId> {
     let inner = state.lock();
     inner.actor()?;
@@ -607,7 +635,8 @@ pub fn open_drawer(state: State<'_, AppState>) -> CmdResult<JobId> {
 
 /// A closed sale by receipt number (typed or scanned off the receipt), with what is still
 /// refundable per line.
-#[tauri::command(rename_all = "snake_case")]
+#[tauri::command]
+#[specta::specta]
 pub fn find_receipt(state: State<'_, AppState>, receipt_no: String) -> CmdResult<SaleView> {
     let inner = state.lock();
     let mut store = inner.store()?;
@@ -618,7 +647,7 @@ pub fn find_receipt(state: State<'_, AppState>, receipt_no: String) -> CmdResult
     sale_view(sid, &sale, Some(&left))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, specta::Type)]
 pub struct RefundLineInput {
     pub line_id: String,
     pub qty: i64,
@@ -626,7 +655,7 @@ pub struct RefundLineInput {
     pub restock: bool,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, specta::Type)]
 pub struct Refunded {
     pub refund_id: String,
     pub receipt_no: String,
@@ -635,14 +664,15 @@ pub struct Refunded {
 
 /// What a refund of these lines would give back, line by line and in all, computed by core's
 /// refund rule without writing anything (the dialog shows it before the refund is made).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, specta::Type)]
 pub struct RefundQuote {
     pub total: i64,
     /// Sale line id → amount it gives back.
     pub lines: std::collections::BTreeMap<String, i64>,
 }
 
-#[tauri::command(rename_all = "snake_case")]
+#[tauri::command]
+#[specta::specta]
 pub fn refund_quote(
     state: State<'_, AppState>,
     sale_id: String,
@@ -683,7 +713,8 @@ fn refund_requests(lines: Vec<RefundLineInput>) -> Vec<RefundRequest> {
 }
 
 /// Refunds lines of a closed sale (core refuses more than is still refundable).
-#[tauri::command(rename_all = "snake_case")]
+#[tauri::command]
+#[specta::specta]
 pub fn refund_sale(
     state: State<'_, AppState>,
     sale_id: String,
@@ -721,7 +752,8 @@ pub fn refund_sale(
 }
 
 /// Closed sales, newest first (back office, reprints).
-#[tauri::command(rename_all = "snake_case")]
+#[tauri::command]
+#[specta::specta]
 pub fn closed_sales(state: State<'_, AppState>, limit: Option<i64>) -> CmdResult<Vec<SaleSummary>> {
     let inner = state.lock();
     let out = inner
@@ -732,7 +764,8 @@ pub fn closed_sales(state: State<'_, AppState>, limit: Option<i64>) -> CmdResult
 
 /// Recent refunds, newest first, with their receipt, the sale they refund, who and when (back
 /// office). Who may refund (`sale.refund`) may read them.
-#[tauri::command(rename_all = "snake_case")]
+#[tauri::command]
+#[specta::specta]
 pub fn refunds_list(
     state: State<'_, AppState>,
     limit: Option<i64>,

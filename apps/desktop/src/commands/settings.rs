@@ -13,14 +13,15 @@ use crate::config::{DeviceConfig, KdsSetup, PrinterSetup};
 use crate::error::{CmdResult, CommandError};
 use crate::state::AppState;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, specta::Type)]
 pub struct DeviceSettings {
     pub config: DeviceConfig,
     pub receipt_header: String,
     pub receipt_footer: String,
 }
 
-#[tauri::command(rename_all = "snake_case")]
+#[tauri::command]
+#[specta::specta]
 pub fn device_settings(state: State<'_, AppState>) -> CmdResult<DeviceSettings> {
     let inner = state.lock();
     let config = inner.config.clone();
@@ -34,7 +35,8 @@ pub fn device_settings(state: State<'_, AppState>) -> CmdResult<DeviceSettings> 
 
 /// Sets (or with `null` removes) the receipt printer; its queue restarts on the new transport.
 /// Transport and profile are validated by their parsers (`pos_printing`).
-#[tauri::command(rename_all = "snake_case")]
+#[tauri::command]
+#[specta::specta]
 pub fn save_printer(
     state: State<'_, AppState>,
     printer: Option<serde_json::Value>,
@@ -54,7 +56,8 @@ pub fn save_printer(
 }
 
 /// Queues a test page.
-#[tauri::command(rename_all = "snake_case")]
+#[tauri::command]
+#[specta::specta]
 pub fn test_print(state: State<'_, AppState>) -> CmdResult<i64> {
     let inner = state.lock();
     inner.require_own(Permission::SettingsEdit)?;
@@ -70,7 +73,7 @@ pub fn test_print(state: State<'_, AppState>) -> CmdResult<i64> {
     )?)
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, specta::Type)]
 pub struct PrinterStatusView {
     pub configured: bool,
     pub target: Option<String>,
@@ -83,7 +86,8 @@ pub struct PrinterStatusView {
 
 /// The printer's status: asked live (DLE EOT) when its queue is idle, otherwise as the print
 /// worker last saw it. Runs off the UI thread: a printer that does not answer takes a second.
-#[tauri::command(async, rename_all = "snake_case")]
+#[tauri::command(async)]
+#[specta::specta]
 pub fn printer_status(state: State<'_, AppState>) -> CmdResult<PrinterStatusView> {
     let (setup, pending, last, last_job) = {
         let inner = state.lock();
@@ -136,7 +140,8 @@ pub fn printer_status(state: State<'_, AppState>) -> CmdResult<PrinterStatusView
 }
 
 /// The store's receipt header and footer (needs `settings.edit`, checked by core's policy).
-#[tauri::command(rename_all = "snake_case")]
+#[tauri::command]
+#[specta::specta]
 pub fn save_receipt_texts(
     state: State<'_, AppState>,
     header: String,
@@ -154,7 +159,8 @@ pub fn save_receipt_texts(
 }
 
 /// This device's KDS thresholds and station and the auto-lock delay.
-#[tauri::command(rename_all = "snake_case")]
+#[tauri::command]
+#[specta::specta]
 pub fn save_device_prefs(
     state: State<'_, AppState>,
     kds: KdsSetup,
@@ -174,7 +180,7 @@ pub fn save_device_prefs(
 }
 
 /// A change the server refused, with its reason.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, specta::Type)]
 pub struct ProblemView {
     pub doc_type: String,
     pub doc_id: String,
@@ -183,12 +189,25 @@ pub struct ProblemView {
     pub at: i64,
 }
 
+/// Where sync stands, in one word.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, specta::Type)]
+#[serde(rename_all = "snake_case")]
+pub enum SyncState {
+    /// Never enrolled.
+    Standalone,
+    /// No round finished yet.
+    Connecting,
+    Online,
+    /// The server is unreachable.
+    Offline,
+    /// The server answers but refuses (a revoked device) or fails.
+    NotSyncing,
+}
+
 /// What the sync indicator shows.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, specta::Type)]
 pub struct SyncStatus {
-    /// `standalone` (never enrolled), `connecting` (no round finished yet), `online`,
-    /// `offline` (server unreachable) or `not_syncing` (the server answers but refuses).
-    pub state: &'static str,
+    pub state: SyncState,
     pub server: Option<String>,
     pub online: bool,
     pub pending_changes: i64,
@@ -205,7 +224,8 @@ pub struct SyncStatus {
 }
 
 /// The runner's last status with the store's live counts and refused changes.
-#[tauri::command(rename_all = "snake_case")]
+#[tauri::command]
+#[specta::specta]
 pub fn sync_status(state: State<'_, AppState>) -> CmdResult<SyncStatus> {
     let inner = state.lock();
     let (pending_changes, problems, emails, (emails_pending, _)) = {
@@ -244,7 +264,7 @@ pub fn sync_status(state: State<'_, AppState>) -> CmdResult<SyncStatus> {
         .collect();
     let Some(link) = inner.sync.as_ref() else {
         return Ok(SyncStatus {
-            state: "standalone",
+            state: SyncState::Standalone,
             server: None,
             online: false,
             pending_changes,
@@ -261,11 +281,11 @@ pub fn sync_status(state: State<'_, AppState>) -> CmdResult<SyncStatus> {
         .as_ref()
         .map(|e| crate::sync::status_error(&link.server, st.online, e));
     let state = match (&st.last_success, &error, st.online) {
-        (None, None, _) => "connecting",
-        (_, None, _) => "online",
+        (None, None, _) => SyncState::Connecting,
+        (_, None, _) => SyncState::Online,
         // Reachable, but refusing (a revoked device) or failing.
-        (_, Some(_), true) => "not_syncing",
-        (_, Some(_), false) => "offline",
+        (_, Some(_), true) => SyncState::NotSyncing,
+        (_, Some(_), false) => SyncState::Offline,
     };
     Ok(SyncStatus {
         state,

@@ -13,7 +13,7 @@ use crate::sync::{self, ENROL_PROGRESS_EVENT};
 
 use super::auth::{may_enrol, UserView};
 
-#[derive(Debug, Serialize, ts_rs::TS)]
+#[derive(Debug, Serialize, specta::Type)]
 pub struct AppInfo {
     pub set_up: bool,
     pub mode: Option<Mode>,
@@ -30,7 +30,6 @@ pub struct AppInfo {
     pub server: Option<String>,
     /// What the enrolment code made this device: `till` or `kitchen` (a kitchen screen shows
     /// only the kitchen display, and whoever logs in acts with the kitchen role's rights).
-    #[ts(type = "\"till\" | \"kitchen\" | null")]
     pub device_kind: Option<DeviceKind>,
     /// The store's IANA time zone: the screens show times in it, like the receipts (`None`
     /// before the device has a store).
@@ -79,13 +78,15 @@ pub(crate) fn info(inner: &mut Inner) -> AppInfo {
 }
 
 /// What the first screen needs: set up or not, the mode, who is logged in.
-#[tauri::command(rename_all = "snake_case")]
+#[tauri::command]
+#[specta::specta]
 pub fn app_info(state: State<'_, AppState>) -> AppInfo {
     info(&mut state.lock())
 }
 
 /// Creates this device's store as the seeded demo café (`pos_core::demo::seed`).
-#[tauri::command(rename_all = "snake_case")]
+#[tauri::command]
+#[specta::specta]
 pub fn setup_demo(state: State<'_, AppState>, mode: Mode) -> CmdResult<AppInfo> {
     let mut inner = state.lock();
     if inner.store.is_some() || inner.enrolling {
@@ -207,7 +208,8 @@ fn device_host() -> String {
 
 /// Enrols this new device with the store's server and a one-time code, downloads the store
 /// (a progress bar follows `enrol-progress` events) and starts syncing.
-#[tauri::command(async, rename_all = "snake_case")]
+#[tauri::command(async)]
+#[specta::specta]
 pub fn enrol_device<R: Runtime>(
     app: AppHandle<R>,
     state: State<'_, AppState>,
@@ -220,7 +222,8 @@ pub fn enrol_device<R: Runtime>(
 
 /// Enrols this device again (new server or new code, e.g. after it was revoked). The old store
 /// and credential are kept in `replaced-<time>/` in the data folder. Needs `device.enrol`.
-#[tauri::command(async, rename_all = "snake_case")]
+#[tauri::command(async)]
+#[specta::specta]
 pub fn reenrol_device<R: Runtime>(
     app: AppHandle<R>,
     state: State<'_, AppState>,
@@ -240,7 +243,8 @@ fn kind_mode(kind: DeviceKind, wanted: Mode) -> Mode {
 }
 
 /// Switches this device between POS, KDS and back office (a kitchen screen stays a KDS).
-#[tauri::command(rename_all = "snake_case")]
+#[tauri::command]
+#[specta::specta]
 pub fn set_mode(state: State<'_, AppState>, mode: Mode) -> CmdResult<AppInfo> {
     let mut inner = state.lock();
     inner.require_own(Permission::SettingsEdit)?;

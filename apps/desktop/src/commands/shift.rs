@@ -15,7 +15,7 @@ use crate::views::exponent;
 
 use super::id;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, specta::Type)]
 pub struct ShiftStatus {
     pub open: bool,
     pub shift_id: Option<String>,
@@ -25,7 +25,8 @@ pub struct ShiftStatus {
     pub denominations: Vec<i64>,
 }
 
-#[tauri::command(rename_all = "snake_case")]
+#[tauri::command]
+#[specta::specta]
 pub fn shift_status(state: State<'_, AppState>) -> CmdResult<ShiftStatus> {
     let inner = state.lock();
     let store = inner.store()?;
@@ -40,7 +41,8 @@ pub fn shift_status(state: State<'_, AppState>) -> CmdResult<ShiftStatus> {
     })
 }
 
-#[tauri::command(rename_all = "snake_case")]
+#[tauri::command]
+#[specta::specta]
 pub fn open_shift(state: State<'_, AppState>, float: i64) -> CmdResult<String> {
     let inner = state.lock();
     let (mut store, actor) = inner.acting()?;
@@ -48,7 +50,8 @@ pub fn open_shift(state: State<'_, AppState>, float: i64) -> CmdResult<String> {
 }
 
 /// Records a paid-in, a paid-out or a no-sale (core checks `shift.cash` / `drawer.no_sale`).
-#[tauri::command(rename_all = "snake_case")]
+#[tauri::command]
+#[specta::specta]
 pub fn cash_event(
     state: State<'_, AppState>,
     kind: String,
@@ -70,7 +73,7 @@ pub fn cash_event(
     Ok(store.cash_event(&actor, kind, amount, &reason)?)
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, specta::Type)]
 pub struct ReportView {
     pub report: ShiftReport,
     pub number: Option<i64>,
@@ -113,7 +116,8 @@ fn z_view(inner: &mut Inner, z_id: uuid::Uuid) -> CmdResult<ReportView> {
 }
 
 /// The X report of the open shift (nothing changes).
-#[tauri::command(rename_all = "snake_case")]
+#[tauri::command]
+#[specta::specta]
 pub fn x_report(state: State<'_, AppState>) -> CmdResult<ReportView> {
     let mut inner = state.lock();
     inner.actor()?;
@@ -138,7 +142,8 @@ pub fn x_report(state: State<'_, AppState>) -> CmdResult<ReportView> {
 /// Closes the shift with a denomination count (denomination in minor units → count) and
 /// returns its numbered Z report with over/short. While tables or held sales are still open it
 /// answers `OPEN_SALES` with their counts, and closes only when asked again with `confirm`.
-#[tauri::command(rename_all = "snake_case")]
+#[tauri::command]
+#[specta::specta]
 pub fn close_shift(
     state: State<'_, AppState>,
     counts: BTreeMap<String, i64>,
@@ -160,7 +165,7 @@ pub fn close_shift(
     z_view(&mut inner, z_id)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, specta::Type)]
 #[serde(rename_all = "snake_case")]
 pub enum WhichReport {
     X,
@@ -168,7 +173,8 @@ pub enum WhichReport {
 }
 
 /// Prints the X report, or a Z report by id (shown again from the history).
-#[tauri::command(rename_all = "snake_case")]
+#[tauri::command]
+#[specta::specta]
 pub fn print_report(
     state: State<'_, AppState>,
     which: WhichReport,
@@ -207,7 +213,8 @@ pub fn print_report(
 }
 
 /// The Z report history, newest first ([`z_report`] shows one again).
-#[tauri::command(rename_all = "snake_case")]
+#[tauri::command]
+#[specta::specta]
 pub fn z_reports(state: State<'_, AppState>) -> CmdResult<Vec<ZSummary>> {
     let inner = state.lock();
     let out = inner.store()?.z_reports()?;
@@ -215,7 +222,8 @@ pub fn z_reports(state: State<'_, AppState>) -> CmdResult<Vec<ZSummary>> {
 }
 
 /// One Z report of the history, as it was printed at close.
-#[tauri::command(rename_all = "snake_case")]
+#[tauri::command]
+#[specta::specta]
 pub fn z_report(state: State<'_, AppState>, z_id: String) -> CmdResult<ReportView> {
     let zid = id(&z_id)?;
     let mut inner = state.lock();
@@ -224,7 +232,8 @@ pub fn z_report(state: State<'_, AppState>, z_id: String) -> CmdResult<ReportVie
 }
 
 /// The shift history of this device, newest first.
-#[tauri::command(rename_all = "snake_case")]
+#[tauri::command]
+#[specta::specta]
 pub fn shift_history(
     state: State<'_, AppState>,
     limit: Option<i64>,

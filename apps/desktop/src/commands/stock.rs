@@ -12,7 +12,7 @@ use crate::state::AppState;
 
 use super::id;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, specta::Type)]
 pub struct StockLineInput {
     pub item_id: String,
     pub qty: i64,
@@ -37,7 +37,8 @@ fn lines(input: Vec<StockLineInput>) -> CmdResult<Vec<StockInput>> {
 }
 
 /// Stock levels of tracked items: `all`, `low_stock` or `oversold`.
-#[tauri::command(rename_all = "snake_case")]
+#[tauri::command]
+#[specta::specta]
 pub fn stock_levels(
     state: State<'_, AppState>,
     filter: Option<String>,
@@ -53,7 +54,8 @@ pub fn stock_levels(
     Ok(out)
 }
 
-#[tauri::command(rename_all = "snake_case")]
+#[tauri::command]
+#[specta::specta]
 pub fn receive_stock(
     state: State<'_, AppState>,
     supplier_ref: String,
@@ -65,7 +67,8 @@ pub fn receive_stock(
     Ok(store.receive_stock(&actor, &supplier_ref, &l)?.to_string())
 }
 
-#[tauri::command(rename_all = "snake_case")]
+#[tauri::command]
+#[specta::specta]
 pub fn adjust_stock(
     state: State<'_, AppState>,
     reason: String,
@@ -78,14 +81,16 @@ pub fn adjust_stock(
 }
 
 /// Starts a count sheet (a draft until posted).
-#[tauri::command(rename_all = "snake_case")]
+#[tauri::command]
+#[specta::specta]
 pub fn start_count(state: State<'_, AppState>) -> CmdResult<String> {
     let inner = state.lock();
     let (mut store, actor) = inner.acting()?;
     Ok(store.start_count(&actor)?.to_string())
 }
 
-#[tauri::command(rename_all = "snake_case")]
+#[tauri::command]
+#[specta::specta]
 pub fn count_item(
     state: State<'_, AppState>,
     count_id: String,
@@ -100,7 +105,7 @@ pub fn count_item(
 
 /// One counted item of a count sheet: what was expected on hand when it was counted, what
 /// was counted, and the difference posting will move.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, specta::Type)]
 pub struct CountLineView {
     pub item_id: String,
     pub name: String,
@@ -110,7 +115,7 @@ pub struct CountLineView {
 }
 
 /// A count sheet before (or after) it is posted, its lines by name.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, specta::Type)]
 pub struct CountSheet {
     pub id: String,
     pub posted: bool,
@@ -118,7 +123,8 @@ pub struct CountSheet {
 }
 
 /// The differences of a count sheet (counted − expected per item), to check before posting.
-#[tauri::command(rename_all = "snake_case")]
+#[tauri::command]
+#[specta::specta]
 pub fn count_sheet(state: State<'_, AppState>, count_id: String) -> CmdResult<CountSheet> {
     let cid = id(&count_id)?;
     let inner = state.lock();
@@ -150,7 +156,8 @@ pub fn count_sheet(state: State<'_, AppState>, count_id: String) -> CmdResult<Co
 }
 
 /// Posts a count: stock moves by counted − expected per line.
-#[tauri::command(rename_all = "snake_case")]
+#[tauri::command]
+#[specta::specta]
 pub fn post_count(state: State<'_, AppState>, count_id: String) -> CmdResult<()> {
     let cid = id(&count_id)?;
     let inner = state.lock();
@@ -159,7 +166,8 @@ pub fn post_count(state: State<'_, AppState>, count_id: String) -> CmdResult<()>
 }
 
 /// Sends stock to another store of the tenant (one of [`transfer_stores`]).
-#[tauri::command(rename_all = "snake_case")]
+#[tauri::command]
+#[specta::specta]
 pub fn transfer_out(
     state: State<'_, AppState>,
     to_store: String,
@@ -179,14 +187,14 @@ pub fn transfer_out(
 }
 
 /// A store stock can be sent to.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, specta::Type)]
 pub struct StoreChoice {
     pub store_id: String,
     pub label: String,
 }
 
 /// A transfer sent to this store, not received yet, with the item names of this store's catalog.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, specta::Type)]
 pub struct IncomingView {
     pub transfer_out_id: String,
     pub from_store: String,
@@ -194,7 +202,7 @@ pub struct IncomingView {
     pub lines: Vec<IncomingLine>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, specta::Type)]
 pub struct IncomingLine {
     pub item_id: String,
     pub name: String,
@@ -216,7 +224,8 @@ fn online(state: &AppState) -> CmdResult<(HttpTransport, String, uuid::Uuid)> {
 }
 
 /// The other stores of the tenant, from the server (online only).
-#[tauri::command(rename_all = "snake_case")]
+#[tauri::command]
+#[specta::specta]
 pub fn transfer_stores(state: State<'_, AppState>) -> CmdResult<Vec<StoreChoice>> {
     let (mut http, server, own) = online(&state)?;
     let stores = http
@@ -239,7 +248,8 @@ fn fetch_incoming(state: &AppState) -> CmdResult<Vec<IncomingTransfer>> {
 }
 
 /// Transfers other stores sent here and this store has not received yet (online only).
-#[tauri::command(rename_all = "snake_case")]
+#[tauri::command]
+#[specta::specta]
 pub fn incoming_transfers(state: State<'_, AppState>) -> CmdResult<Vec<IncomingView>> {
     let incoming = fetch_incoming(&state)?;
     let inner = state.lock();
@@ -268,7 +278,8 @@ pub fn incoming_transfers(state: State<'_, AppState>) -> CmdResult<Vec<IncomingV
 
 /// Receives a transfer sent to this store: a transfer-in of the quantities the sending store
 /// posted (as the server lists them).
-#[tauri::command(rename_all = "snake_case")]
+#[tauri::command]
+#[specta::specta]
 pub fn receive_transfer(state: State<'_, AppState>, transfer_out_id: String) -> CmdResult<String> {
     let wanted = id(&transfer_out_id)?;
     let t = fetch_incoming(&state)?

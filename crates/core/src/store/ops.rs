@@ -19,6 +19,7 @@ use crate::shift::{CashEventKind, Shift, ShiftReport, ZReport};
 
 /// The result of a payment.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct PaymentOutcome {
     pub payment_id: String,
     /// Change to hand back for this payment (cash).
@@ -42,6 +43,7 @@ pub const IMPORT_CHUNK: usize = 250;
 
 /// What an import did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct ImportReport {
     pub done: usize,
     pub created: usize,

@@ -10,6 +10,7 @@ use crate::catalog::CatalogError;
 
 /// An item as the sell screen and search show it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct ItemSummary {
     pub id: Uuid,
     pub sku: String,
@@ -25,6 +26,7 @@ pub struct ItemSummary {
 
 /// A sale in a list.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct SaleSummary {
     pub id: Uuid,
     pub status: String,
@@ -42,6 +44,7 @@ pub struct SaleSummary {
 
 /// Stock of one item in this store.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct StockRow {
     pub item_id: Uuid,
     pub sku: String,
@@ -62,6 +65,7 @@ pub enum StockFilter {
 
 /// A refund in the back office's list.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct RefundSummary {
     pub id: Uuid,
     pub receipt_no: Option<String>,
@@ -89,6 +93,7 @@ pub struct TicketSummary {
 
 /// A shift in the history.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct ShiftSummary {
     pub id: Uuid,
     pub device_id: String,
@@ -103,6 +108,7 @@ pub struct ShiftSummary {
 
 /// A Z report in the history.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct ZSummary {
     pub id: Uuid,
     pub number: i64,

@@ -36,11 +36,16 @@ const POLL: Duration = Duration::from_millis(5);
 
 /// A printer behind a device file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+// The name only tells it apart from the desktop app's `DeviceConfig` in generated TypeScript;
+// JSON does not carry a struct's name.
+#[serde(rename = "PrinterDeviceConfig")]
 pub struct DeviceConfig {
     /// Path of the device, e.g. `/dev/usb/lp0`.
     pub path: PathBuf,
     /// Write timeout (ms in JSON), 10 s by default.
     #[serde(default = "default_write", with = "millis")]
+    #[cfg_attr(feature = "specta", specta(type = u64))]
     pub write_timeout: Duration,
 }
 

@@ -49,6 +49,7 @@ pub trait Connector: Send + Sync {
 
 /// One of the built-in transports, as configuration (JSON: `{"kind":"tcp","host":...}`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum TransportConfig {
     /// Raw TCP, usually port 9100.

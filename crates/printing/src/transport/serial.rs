@@ -8,6 +8,7 @@ use std::time::Duration;
 
 /// Flow control of a serial line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[serde(rename_all = "snake_case")]
 pub enum FlowControl {
     /// None.
@@ -30,6 +31,7 @@ impl From<FlowControl> for serialport::FlowControl {
 
 /// A printer on a serial port, 8N1.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct SerialConfig {
     /// Device path: `/dev/ttyUSB0`, `COM3`.
     pub path: String,
@@ -41,6 +43,7 @@ pub struct SerialConfig {
     pub flow_control: FlowControl,
     /// Write timeout (ms in JSON), 10 s by default.
     #[serde(default = "default_write", with = "millis")]
+    #[cfg_attr(feature = "specta", specta(type = u64))]
     pub write_timeout: Duration,
 }
 

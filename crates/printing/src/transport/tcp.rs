@@ -9,6 +9,7 @@ use std::time::Duration;
 
 /// A network printer on raw TCP.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct TcpConfig {
     /// Host name or IP address.
     pub host: String,
@@ -17,9 +18,11 @@ pub struct TcpConfig {
     pub port: u16,
     /// Connect timeout (ms in JSON), 3 s by default.
     #[serde(default = "default_connect", with = "millis")]
+    #[cfg_attr(feature = "specta", specta(type = u64))]
     pub connect_timeout: Duration,
     /// Write timeout (ms in JSON), 10 s by default.
     #[serde(default = "default_write", with = "millis")]
+    #[cfg_attr(feature = "specta", specta(type = u64))]
     pub write_timeout: Duration,
 }
 
