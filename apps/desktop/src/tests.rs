@@ -2352,6 +2352,48 @@ fn tables_move_and_merge() {
     assert_eq!(h.ok("get_sale", json!({"sale_id": c}))["status"], "voided");
 }
 
+/// Regression (issue 17, moving and merging tables): a kitchen ticket keeps the table it was
+/// fired for, so after a move or a merge the cook plated for a table nobody sat at. The board
+/// and the expo show the order's table now, and a merged table's tickets join its new order.
+#[test]
+fn regression_a_kitchen_ticket_follows_its_table_when_moved_or_merged() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = demo(dir.path());
+    h.till("manager", "2222");
+    let a = sid_of(&h.ok("open_sale", json!({"ticket": "Table 4"})));
+    h.ok("scan_barcode", json!({"sale_id": a, "barcode": barcode(2)}));
+    h.ok("fire_sale", json!({"sale_id": a, "course": null}));
+    h.ok("move_ticket", json!({"sale_id": a, "table": "Table 8"}));
+    let names = |b: &Value| -> Vec<Value> {
+        board_tickets(b)
+            .iter()
+            .map(|t| t["ticket"].clone())
+            .collect()
+    };
+    assert_eq!(
+        names(&h.ok("kitchen_board", json!({}))),
+        vec![json!("Table 8")]
+    );
+
+    let b = sid_of(&h.ok("open_sale", json!({"ticket": "Table 6"})));
+    h.ok("scan_barcode", json!({"sale_id": b, "barcode": barcode(2)}));
+    h.ok("fire_sale", json!({"sale_id": b, "course": null}));
+    h.ok("merge_sales", json!({"from": a, "into": b}));
+    let board = h.ok("kitchen_board", json!({}));
+    assert_eq!(names(&board), vec![json!("Table 6"), json!("Table 6")]);
+    assert!(
+        board_tickets(&board)
+            .iter()
+            .all(|t| t["sale_id"] == json!(b)),
+        "{board}"
+    );
+    let expo = h.ok("kitchen_expo", json!({}));
+    let orders = expo["orders"].as_array().unwrap();
+    assert_eq!(orders.len(), 1, "{expo}");
+    assert_eq!(orders[0]["ticket"], "Table 6");
+    assert_eq!(orders[0]["tickets"].as_array().unwrap().len(), 2);
+}
+
 /// Issue 17: the UI's command bindings and view types are generated from the Rust commands and
 /// structs (tauri-specta), and the checked-in `ui/src/lib/bindings.ts` is what they generate: a
 /// field or an argument added in Rust and not in the UI fails here (then svelte-check fails on

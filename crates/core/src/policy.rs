@@ -346,14 +346,16 @@ fn field_rule(before: Option<&AnyDoc>, after: &AnyDoc, path: &[&str]) -> Need {
                 // Voiding a sale with no line left (a table merged into another) takes nothing
                 // back: removing its unfired lines needed only `sale.create`, and a fired line's
                 // removal still needs `sale.void` above.
-                ["status", ..] | ["voided_at", ..] | ["void_reason", ..] => match after {
-                    AnyDoc::Sale(s) if s.status == SaleStatus::Voided && s.lines.is_empty() => {
-                        Perm(SaleCreate)
+                ["status", ..] | ["voided_at", ..] | ["void_reason", ..] | ["merged_into", ..] => {
+                    match after {
+                        AnyDoc::Sale(s) if s.status == SaleStatus::Voided && s.lines.is_empty() => {
+                            Perm(SaleCreate)
+                        }
+                        AnyDoc::Sale(s) if s.status == SaleStatus::Voided => Perm(SaleVoid),
+                        _ if path[0] == "status" => Perm(SaleTender),
+                        _ => Perm(SaleVoid),
                     }
-                    AnyDoc::Sale(s) if s.status == SaleStatus::Voided => Perm(SaleVoid),
-                    _ if path[0] == "status" => Perm(SaleTender),
-                    _ => Perm(SaleVoid),
-                },
+                }
                 ["void_approved_by", ..] | ["moves_approved", ..] => Perm(SaleVoid),
                 _ => Unknown,
             }

@@ -351,6 +351,10 @@ pub struct Sale {
     /// written before.
     #[serde(default)]
     pub moves_approved: Option<MoveApproval>,
+    /// The sale this one was merged into (`Store::merge_sales`), which voided this one: the
+    /// kitchen shows this sale's tickets under that table. Absent in sales written before.
+    #[serde(default)]
+    pub merged_into: Option<String>,
 }
 
 /// A manager's approval of moving fired lines off a sale ([`Sale::moves_approved`]).
@@ -458,6 +462,7 @@ impl Sale {
             void_approved_by: None,
             guests: 0,
             moves_approved: None,
+            merged_into: None,
         })
     }
 

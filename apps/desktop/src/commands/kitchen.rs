@@ -93,9 +93,12 @@ fn names(store: &pos_core::store::Store) -> CmdResult<BTreeMap<String, String>> 
         .collect())
 }
 
+/// A ticket as the screen shows it, under its order's current table (`order`, from
+/// `Store::kitchen_order_of`: a table moved or merged after firing).
 fn view(
     id: uuid::Uuid,
     t: &KitchenTicket,
+    order: (String, Option<String>),
     now: i64,
     names: &BTreeMap<String, String>,
 ) -> TicketView {
@@ -103,9 +106,9 @@ fn view(
     items.sort_by_key(|(_, i)| i.pos);
     TicketView {
         id: id.to_string(),
-        sale_id: t.sale_id.clone(),
+        sale_id: order.0,
         station: t.station.clone(),
-        ticket: t.ticket.clone(),
+        ticket: order.1.or_else(|| t.ticket.clone()),
         course: t.course,
         status: t.status.as_str().to_string(),
         fired_at: t.fired_at,
@@ -172,14 +175,17 @@ fn board(inner: &mut Inner, station: Option<String>) -> CmdResult<Board> {
     for st in &stations {
         let mut list = Vec::new();
         for b in store.recently_bumped(Some(st), RECENT_BUMPED)? {
-            list.push(view(b.id, &store.get::<KitchenTicket>(b.id)?, now, &names));
+            let t: KitchenTicket = store.get(b.id)?;
+            let order = store.kitchen_order_of(&t.sale_id)?;
+            list.push(view(b.id, &t, order, now, &names));
         }
         recent_bumped.insert(st.clone(), list);
     }
-    let tickets = docs
-        .into_iter()
-        .map(|(id, t)| view(id, &t, now, &names))
-        .collect();
+    let mut tickets = Vec::with_capacity(docs.len());
+    for (id, t) in docs {
+        let order = store.kitchen_order_of(&t.sale_id)?;
+        tickets.push(view(id, &t, order, now, &names));
+    }
     Ok(Board {
         now,
         stations,
@@ -208,26 +214,48 @@ pub fn kitchen_expo(state: State<'_, AppState>) -> CmdResult<Expo> {
     let mut store = inner.store()?;
     let now = now_ms();
     let names = names(&store)?;
-    let mut orders: Vec<ExpoOrder> = Vec::new();
+    // Tickets are grouped by the order they belong to now: a table merged into another after
+    // firing shows its tickets with that table's.
+    let mut sales_of: Vec<(String, Vec<String>)> = Vec::new();
     for open in store.kitchen_tickets(None, false)? {
         let t: KitchenTicket = store.get(open.id)?;
-        if orders.iter().any(|o| o.sale_id == t.sale_id) {
+        let (order, _) = store.kitchen_order_of(&t.sale_id)?;
+        match sales_of.iter_mut().find(|(o, _)| *o == order) {
+            Some((_, sales)) if !sales.contains(&t.sale_id) => sales.push(t.sale_id.clone()),
+            Some(_) => {}
+            None => sales_of.push((order, vec![t.sale_id.clone()])),
+        }
+    }
+    let mut orders: Vec<ExpoOrder> = Vec::new();
+    for (order, sales) in sales_of {
+        let mut docs = Vec::new();
+        for sale in &sales {
+            for s in store.kitchen_tickets_of_sale(sale)? {
+                docs.push((s.id, store.get::<KitchenTicket>(s.id)?));
+            }
+        }
+        docs.sort_by(|(a_id, a), (b_id, b)| {
+            (a.fired_at, &a.station, a_id).cmp(&(b.fired_at, &b.station, b_id))
+        });
+        let Some((_, first)) = docs.first() else {
             continue;
-        }
-        let mut tickets = Vec::new();
-        for s in store.kitchen_tickets_of_sale(&t.sale_id)? {
-            tickets.push(view(s.id, &store.get::<KitchenTicket>(s.id)?, now, &names));
-        }
+        };
+        let first = first.clone();
+        let label = store.kitchen_order_of(&order)?.1;
+        let tickets: Vec<TicketView> = docs
+            .iter()
+            .map(|(id, t)| view(*id, t, (order.clone(), label.clone()), now, &names))
+            .collect();
         orders.push(ExpoOrder {
-            sale_id: t.sale_id.clone(),
-            ticket: t.ticket.clone(),
-            order_type: t.order_type().map(str::to_string),
-            server: t.server.as_ref().and_then(|s| names.get(s).cloned()),
+            sale_id: order.clone(),
+            ticket: label.or_else(|| first.ticket.clone()),
+            order_type: first.order_type().map(str::to_string),
+            server: first.server.as_ref().and_then(|s| names.get(s).cloned()),
             fired_at: tickets
                 .iter()
                 .map(|v| v.fired_at)
                 .min()
-                .unwrap_or(t.fired_at),
+                .unwrap_or(first.fired_at),
             done: tickets.iter().filter(|v| v.status == "bumped").count(),
             tickets,
         });

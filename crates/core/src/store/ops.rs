@@ -684,6 +684,7 @@ impl Store {
                 };
                 s.void(&format!("merged into {label}"), now)?;
                 s.void_approved_by = approved_by.map(|u| u.to_string());
+                s.merged_into = Some(into.to_string());
                 Ok::<_, SaleError>(taken)
             })?;
             w.update(into, |s: &mut Sale| s.put_lines(taken))

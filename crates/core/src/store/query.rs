@@ -425,6 +425,35 @@ impl Store {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// The order a sale's kitchen tickets belong to now: the sale itself, or the sale it was
+    /// merged into (`Sale::merged_into`, followed through at most 16 merges), with that order's
+    /// current table name. A ticket keeps the name it was fired under; the kitchen shows this
+    /// one, so a table moved or merged after firing is cooked for where it sits now.
+    pub fn kitchen_order_of(
+        &mut self,
+        sale_id: &str,
+    ) -> Result<(String, Option<String>), StoreError> {
+        let mut current = sale_id.to_string();
+        let mut label = None;
+        for _ in 0..16 {
+            let Ok(id) = Uuid::parse_str(&current) else {
+                break;
+            };
+            let sale: crate::sale::Sale = match self.get(id) {
+                Ok(s) => s,
+                // Not (yet) in this replica: the ticket's own name stands.
+                Err(StoreError::UnknownDocument(_)) => break,
+                Err(e) => return Err(e),
+            };
+            label = sale.ticket.clone();
+            match sale.merged_into {
+                Some(next) if next != current => current = next,
+                _ => break,
+            }
+        }
+        Ok((current, label))
+    }
+
     /// All-day counts of a station: item name → quantity still to make (tickets and items not
     /// bumped), the KDS's summary line.
     pub fn all_day(&self, station: &str) -> Result<Vec<(String, i64)>, StoreError> {
