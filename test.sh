@@ -96,4 +96,14 @@ E2E_SCREENSHOTS=0 timeout 600 xvfb-run -a -s "-screen 0 1920x1080x24" \
 step "desktop end-to-end tests, with screenshots"
 WEBKIT_DISABLE_COMPOSITING_MODE=0 timeout 600 xvfb-run -a -s "-screen 0 1920x1080x24" \
   node apps/desktop/e2e/run.mjs "$target_dir/debug/pos-desktop"
+# The Debian packages, installed on this machine and run (scripts/test-packages.sh): only where
+# installing system packages is fine, i.e. in CI or when asked with POS_TEST_PACKAGES=1.
+if [ "${CI:-}" = "true" ] || [ "${POS_TEST_PACKAGES:-}" = "1" ]; then
+  step "cargo-deb"
+  command -v cargo-deb >/dev/null || [ -x "$cargo_bin/cargo-deb" ] || cargo install cargo-deb --locked --version '^3'
+  step "Debian packages: build, install, run, purge (scripts/test-packages.sh)"
+  PATH="$cargo_bin:$PATH" ./scripts/test-packages.sh
+else
+  step "Debian packages skipped (they install system packages: CI=true or POS_TEST_PACKAGES=1 runs them)"
+fi
 step "all tests passed"

@@ -7,8 +7,9 @@ set -euo pipefail
 # - a C compiler and pkg-config (bundled SQLite, ring);
 # - PostgreSQL 15's server binaries (the sync server's own cluster and the tests' throwaway ones);
 # - WebKitGTK, Xvfb and WebKitWebDriver (the Tauri desktop app and its end-to-end tests);
-# - Chromium and its WebDriver (the head-office console's end-to-end test, headless).
-PACKAGES=(build-essential pkg-config postgresql-15 libwebkit2gtk-4.1-dev xvfb xauth webkit2gtk-driver fonts-dejavu-core chromium chromium-driver)
+# - Chromium and its WebDriver (the head-office console's end-to-end test, headless);
+# - desktop-file-utils and curl (scripts/test-packages.sh checks the installed packages).
+PACKAGES=(build-essential pkg-config postgresql-15 libwebkit2gtk-4.1-dev xvfb xauth webkit2gtk-driver fonts-dejavu-core chromium chromium-driver desktop-file-utils curl)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -11,6 +11,8 @@
 //!   till equals the server by digest.
 //! - `transfers_e2e.rs`: stock transfers between stores.
 //! - `reports_e2e.rs`: head office's reports against the tills' documents and Z reports.
+//! - `instances_e2e.rs`: two server instances behind a TCP balancer, killed and restarted
+//!   mid-push while tills sell.
 //! - Crate-level tests stay in their crates (`crates/*/tests`, `apps/*/tests`).
 //! - `examples/sell.rs` is not a test: a till for the console's end-to-end test
 //!   (`console/e2e/run.mjs`), enrolling with a code and selling one known sale.

@@ -27,7 +27,7 @@ fn main() {
         }
     }
     let attrs = tauri_build::Attributes::new()
-        .config_path("../../tauri.conf.json")
+        .config_path("tauri.conf.json")
         .app_manifest(tauri_build::AppManifest::new().commands(COMMANDS));
     if let Err(e) = tauri_build::try_build(attrs) {
         panic!("tauri build failed: {e:#}");

@@ -84,7 +84,7 @@ pub fn main_entry() -> i32 {
             std::env::set_var(name, value);
         }
     }
-    let context = tauri::generate_context!("../../tauri.conf.json");
+    let context = tauri::generate_context!("tauri.conf.json");
     match run_app(tauri::Builder::default()).run(context) {
         Ok(()) => 0,
         Err(e) => {

@@ -24,10 +24,7 @@ struct Harness {
 
 fn harness(dir: &std::path::Path) -> Harness {
     let app = run_app(mock_builder().manage(AppState::open(dir)))
-        .build(tauri::generate_context!(
-            "../../tauri.conf.json",
-            test = true
-        ))
+        .build(tauri::generate_context!("tauri.conf.json", test = true))
         .expect("mock app builds");
     // Listening before `on_start`, which starts the sync runner, so no round goes unseen.
     let (tx, sync_rounds) = mpsc::channel();
