@@ -991,6 +991,11 @@ export interface components {
         };
         /** @description A receipt email as head office sees it (newest first). */
         ReceiptEmailOut: {
+            /**
+             * Format: int32
+             * @description Tries so far.
+             */
+            attempts: number;
             /** Format: int64 */
             created_at: number;
             /** Format: uuid */
@@ -999,9 +1004,21 @@ export interface components {
             doc_id: string;
             /** Format: uuid */
             email_id: string;
+            /** @description The relay's answer or the transport error of the last failed try. */
+            last_error?: string | null;
             recipient: string;
+            /**
+             * Format: int64
+             * @description When the relay accepted it (ms since the epoch).
+             */
+            sent_at?: number | null;
             spool_file: string;
-            /** @description `queued`: in the mail spool, for the mail transfer agent. */
+            /**
+             * @description Delivery state: `queued` (in the mail spool, not tried yet; with no SMTP relay
+             *     configured it stays so, for a mail transfer agent), `sending` (claimed by a sender),
+             *     `retrying` (a try failed for now: a 4xx answer or no answer; tried again later), `sent`
+             *     (the relay accepted it), `failed` (refused for good with a 5xx answer, or out of tries).
+             */
             status: string;
             /** Format: uuid */
             store_id: string;

@@ -9,6 +9,9 @@
 //! - `admin.rs`: the admin API and the audit log.
 //! - `sync.rs`: push, pull, bootstrap, live.
 //! - `emails.rs`: receipt emails from the tills: checks, the mail spool, the admin list.
+//! - `mail_delivery.rs`: the spool sent over SMTP to a real relay on loopback (aiosmtpd):
+//!   STARTTLS, 5xx, 4xx, dropped and refused connections, the circuit breaker, a crash between
+//!   claim and send, two senders.
 //! - `outside.rs`: issue 15's defects found from outside (NUL text, lockout races, client-keyed
 //!   memory, rank, schema names in errors, slow clients); hostile-input regressions go here.
 //! - `reports.rs`: head office's reports: scope and bad input on every route, CSV, cursors,
@@ -31,6 +34,7 @@ mod console;
 mod devices;
 mod edge;
 mod emails;
+mod mail_delivery;
 mod modules;
 mod ops;
 mod outside;
