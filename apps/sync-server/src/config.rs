@@ -154,6 +154,46 @@ pub struct Config {
     #[arg(long, env = "POS_SMTP_POLL_MS", default_value_t = 1_000)]
     pub smtp_poll_ms: u64,
 
+    /// Write events (`pos.sale.closed`, `pos.refund.created`, `pos.shift.closed`,
+    /// `inventory.stock.low`) in the push's transaction, for webhooks. `false` turns the outbox
+    /// off (nothing is written, nothing is delivered).
+    #[arg(long, env = "POS_EVENTS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub events: bool,
+
+    /// Allow webhook endpoints on loopback, private or link-local addresses (a test, or a
+    /// receiver on the same private network). Off: such URLs are refused when created.
+    #[arg(long, env = "POS_WEBHOOK_ALLOW_PRIVATE_TARGETS")]
+    pub webhook_allow_private_targets: bool,
+
+    /// Milliseconds a webhook POST may take (connect to answer); then the try failed.
+    #[arg(long, env = "POS_WEBHOOK_TIMEOUT_MS", default_value_t = 10_000)]
+    pub webhook_timeout_ms: u64,
+
+    /// Tries per delivery before it is dead-lettered (`dead`, replayable).
+    #[arg(long, env = "POS_WEBHOOK_MAX_ATTEMPTS", default_value_t = 12)]
+    pub webhook_max_attempts: u32,
+
+    /// Wait before a delivery's second try, in milliseconds; doubled for each try after (with
+    /// jitter), up to `--webhook-retry-max-ms`.
+    #[arg(long, env = "POS_WEBHOOK_RETRY_BASE_MS", default_value_t = 1_000)]
+    pub webhook_retry_base_ms: u64,
+
+    /// Longest wait between two tries of a delivery, in milliseconds.
+    #[arg(long, env = "POS_WEBHOOK_RETRY_MAX_MS", default_value_t = 3_600_000)]
+    pub webhook_retry_max_ms: u64,
+
+    /// Milliseconds a claimed delivery belongs to its worker (then another takes it again).
+    #[arg(long, env = "POS_WEBHOOK_LEASE_MS", default_value_t = 120_000)]
+    pub webhook_lease_ms: u64,
+
+    /// Milliseconds between two looks at the webhook queue when idle (a push wakes it sooner).
+    #[arg(long, env = "POS_WEBHOOK_POLL_MS", default_value_t = 500)]
+    pub webhook_poll_ms: u64,
+
+    /// Webhook POSTs in flight at once per instance.
+    #[arg(long, env = "POS_WEBHOOK_CONCURRENCY", default_value_t = 16)]
+    pub webhook_concurrency: usize,
+
     /// How often (seconds) the server checks for stores whose business day has ended and mails
     /// their daily summary to those who may read their reports. 0: never.
     #[arg(long, env = "POS_DAILY_SUMMARY_EVERY_SECS", default_value_t = 300)]
@@ -268,6 +308,10 @@ pub struct Settings {
     /// Seals secrets at rest. `From<&Config>` gives a random key; `app::prepare` replaces it
     /// with the master key (`--master-key` or `<data-dir>/master-key`).
     pub sealer: crate::crypto::Sealer,
+    /// Whether pushes write events (`--events`).
+    pub events: bool,
+    /// Whether webhook URLs may name loopback or private addresses.
+    pub webhook_allow_private: bool,
 }
 
 /// `--admin-2fa`.
@@ -297,6 +341,8 @@ impl Default for Settings {
             tenant_requests_per_min: 120_000,
             admin_2fa: SecondFactor::Required,
             sealer: crate::crypto::Sealer::random(),
+            events: true,
+            webhook_allow_private: false,
         }
     }
 }
@@ -322,6 +368,8 @@ impl From<&Config> for Settings {
             tenant_requests_per_min: c.requests_per_tenant_per_min,
             admin_2fa: c.admin_2fa,
             sealer: crate::crypto::Sealer::random(),
+            events: c.events,
+            webhook_allow_private: c.webhook_allow_private_targets,
         }
     }
 }

@@ -89,6 +89,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "mail_delivery",
         include_str!("../../../migrations/0016_mail_delivery.sql"),
     ),
+    (
+        17,
+        "webhooks",
+        include_str!("../../../migrations/0017_webhooks.sql"),
+    ),
 ];
 
 /// Makes the audit trail's partitions of this month and the next `ahead` (migration 0015's

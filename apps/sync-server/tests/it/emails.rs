@@ -16,7 +16,7 @@ use crate::common::*;
 pub(crate) struct Till {
     pub(crate) device: Device,
     pub(crate) store: Store,
-    cashier: pos_core::auth::Actor,
+    pub(crate) cashier: pos_core::auth::Actor,
     _dir: tempfile::TempDir,
 }
 

@@ -77,6 +77,8 @@ impl Relay {
             .arg(&key)
             .args(["--user", USER, "--password", PASS])
             .stdout(std::process::Stdio::piped())
+            // aiosmtpd's own chatter (a deprecation warning per AUTH) goes beside its mail.
+            .stderr(std::fs::File::create(out.path().join("stderr.log")).expect("stderr"))
             .spawn()
             .expect("start aiosmtpd");
         let stdout = child.stdout.take().expect("stdout");

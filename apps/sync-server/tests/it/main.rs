@@ -23,6 +23,9 @@
 //! - `modules.rs`: module entitlements per tenant: switching, closed routes, refused documents.
 //! - `personal.rs`: personal data at rest: sealed emails and names, the blind index, rotation,
 //!   rows sealed at start, and a server run whose whole log names no one.
+//! - `webhooks.rs`: events written by pushes and their webhook deliveries to a real receiver on
+//!   loopback (500, hang, redirect, recovery): signature, order per entity, dead letter, replay,
+//!   the endpoints' admin API.
 //! - `twofactor.rs`: TOTP two-factor login: enrolment, the second step, codes used once,
 //!   recovery codes, the shared lockout, compulsory 2FA for admin roles, the sealed secret.
 
@@ -43,3 +46,4 @@ mod replica;
 mod reports;
 mod sync;
 mod twofactor;
+mod webhooks;

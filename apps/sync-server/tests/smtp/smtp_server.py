@@ -16,12 +16,8 @@ import os
 import ssl
 import sys
 import uuid
-import warnings
 
 from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
-
-# aiosmtpd 1.4 warns about its own use of Session.login_data on every AUTH.
-warnings.filterwarnings("ignore", category=DeprecationWarning)
 
 
 class Handler:
