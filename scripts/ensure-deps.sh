@@ -8,8 +8,9 @@ set -euo pipefail
 # - PostgreSQL 15's server binaries (the sync server's own cluster and the tests' throwaway ones);
 # - WebKitGTK, Xvfb and WebKitWebDriver (the Tauri desktop app and its end-to-end tests);
 # - Chromium and its WebDriver (the head-office console's end-to-end test, headless);
+# - python3-venv (the tests' Python tools, aiosmtpd, in their own venv: see the end);
 # - desktop-file-utils and curl (scripts/test-packages.sh checks the installed packages).
-PACKAGES=(build-essential pkg-config postgresql-15 libwebkit2gtk-4.1-dev xvfb xauth webkit2gtk-driver fonts-dejavu-core chromium chromium-driver desktop-file-utils curl)
+PACKAGES=(build-essential pkg-config postgresql-15 python3-venv libwebkit2gtk-4.1-dev xvfb xauth webkit2gtk-driver fonts-dejavu-core chromium chromium-driver desktop-file-utils curl)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -24,3 +25,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 command -v cargo >/dev/null || { echo "cargo (Rust) is required: https://rustup.rs" >&2; exit 1; }
+
+# Python tools the server's tests run on loopback (aiosmtpd, the SMTP relay of
+# tests/it/mail_delivery.rs), in a venv outside the repository; nothing when already there.
+"$(dirname "$0")/../apps/sync-server/tests/smtp/ensure-venv.sh" >/dev/null

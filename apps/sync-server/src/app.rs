@@ -34,6 +34,8 @@ pub enum StartError {
     Migrate(#[from] sqlx_core::migrate::MigrateError),
     #[error("bootstrap admin: {0}")]
     Bootstrap(String),
+    #[error("outgoing mail or webhooks: {0}")]
+    Mail(String),
     #[error("rebuilding projections: {0}")]
     Reproject(String),
     #[error("listen on {addr}: {source}")]
@@ -306,6 +308,20 @@ pub async fn serve(
             state.clone(),
             Duration::from_secs(config.daily_summary_every_secs),
         );
+    }
+    if let Some(smtp) = crate::smtp::SmtpConfig::from_config(config) {
+        let sender = crate::smtp::Sender::new(state.pool.clone(), smtp)
+            .map_err(|e| StartError::Mail(e.to_string()))?;
+        std::sync::Arc::new(sender).spawn(state.shutdown.clone());
+    }
+    {
+        let worker = crate::webhooks::Worker::new(
+            state.pool.clone(),
+            state.settings.sealer.clone(),
+            crate::webhooks::WebhookConfig::from_config(config),
+        )
+        .map_err(|e| StartError::Mail(format!("webhooks: {e}")))?;
+        std::sync::Arc::new(worker).spawn(state.live.subscribe(), state.shutdown.clone());
     }
     let router = crate::routes::router(state.clone());
     let pool = state.pool.clone();

@@ -90,6 +90,110 @@ pub struct Config {
     #[arg(long, env = "POS_MAIL_FROM", default_value = "receipts@localhost")]
     pub mail_from: String,
 
+    /// SMTP relay that the server sends the mail spool through (emailed receipts and daily
+    /// summaries). Unset: nothing is sent, the spool is left for a mail transfer agent.
+    #[arg(long, env = "POS_SMTP_HOST")]
+    pub smtp_host: Option<String>,
+
+    /// Port of the SMTP relay (587: submission with STARTTLS; 465 with `--smtp-tls tls`).
+    #[arg(long, env = "POS_SMTP_PORT", default_value_t = 587)]
+    pub smtp_port: u16,
+
+    /// How the connection to the relay is encrypted: `starttls` (required: a relay that does
+    /// not offer it is a failed try, never a plain send), `tls` (TLS from the first byte), or
+    /// `plain` (no encryption: only for a relay on loopback in tests; must be named).
+    #[arg(long, env = "POS_SMTP_TLS", value_enum, default_value_t = crate::smtp::SmtpTls::Starttls)]
+    pub smtp_tls: crate::smtp::SmtpTls,
+
+    /// User name for SMTP AUTH at the relay (with `--smtp-password`).
+    #[arg(long, env = "POS_SMTP_USERNAME")]
+    pub smtp_username: Option<String>,
+
+    /// Password for SMTP AUTH. Never logged.
+    #[arg(long, env = "POS_SMTP_PASSWORD", hide_env_values = true)]
+    pub smtp_password: Option<crate::smtp::Password>,
+
+    /// A PEM file of the CA certificate(s) to trust for the relay instead of the system's
+    /// (a private relay, or a test's self-signed certificate).
+    #[arg(long, env = "POS_SMTP_CA_FILE")]
+    pub smtp_ca_file: Option<PathBuf>,
+
+    /// Seconds one SMTP conversation may take (connect, each command); then the try failed.
+    #[arg(long, env = "POS_SMTP_TIMEOUT_SECS", default_value_t = 30)]
+    pub smtp_timeout_secs: u64,
+
+    /// Tries per mail before it is `failed` (a permanent 5xx answer fails it at once).
+    #[arg(long, env = "POS_SMTP_MAX_ATTEMPTS", default_value_t = 10)]
+    pub smtp_max_attempts: u32,
+
+    /// Wait before the second try, in milliseconds; doubled for each try after (with jitter:
+    /// half to all of it), up to `--smtp-retry-max-ms`.
+    #[arg(long, env = "POS_SMTP_RETRY_BASE_MS", default_value_t = 30_000)]
+    pub smtp_retry_base_ms: u64,
+
+    /// Longest wait between two tries of a mail, in milliseconds.
+    #[arg(long, env = "POS_SMTP_RETRY_MAX_MS", default_value_t = 3_600_000)]
+    pub smtp_retry_max_ms: u64,
+
+    /// Consecutive connection failures (refused, dropped, timed out, TLS) after which the
+    /// sender stops calling the relay (the circuit opens) for `--smtp-breaker-cooldown-ms`.
+    #[arg(long, env = "POS_SMTP_BREAKER_THRESHOLD", default_value_t = 5)]
+    pub smtp_breaker_threshold: u32,
+
+    /// Milliseconds the circuit stays open; then one mail probes the relay (half-open), and
+    /// its success closes the circuit.
+    #[arg(long, env = "POS_SMTP_BREAKER_COOLDOWN_MS", default_value_t = 60_000)]
+    pub smtp_breaker_cooldown_ms: u64,
+
+    /// Milliseconds a claimed mail belongs to its sender; a sender that died mid-send leaves
+    /// it to be taken again after this (keep it well above `--smtp-timeout-secs`).
+    #[arg(long, env = "POS_SMTP_LEASE_MS", default_value_t = 300_000)]
+    pub smtp_lease_ms: u64,
+
+    /// Milliseconds between two looks at the queue when it had nothing due.
+    #[arg(long, env = "POS_SMTP_POLL_MS", default_value_t = 1_000)]
+    pub smtp_poll_ms: u64,
+
+    /// Write events (`pos.sale.closed`, `pos.refund.created`, `pos.shift.closed`,
+    /// `inventory.stock.low`) in the push's transaction, for webhooks. `false` turns the outbox
+    /// off (nothing is written, nothing is delivered).
+    #[arg(long, env = "POS_EVENTS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub events: bool,
+
+    /// Allow webhook endpoints on loopback, private or link-local addresses (a test, or a
+    /// receiver on the same private network). Off: such URLs are refused when created.
+    #[arg(long, env = "POS_WEBHOOK_ALLOW_PRIVATE_TARGETS")]
+    pub webhook_allow_private_targets: bool,
+
+    /// Milliseconds a webhook POST may take (connect to answer); then the try failed.
+    #[arg(long, env = "POS_WEBHOOK_TIMEOUT_MS", default_value_t = 10_000)]
+    pub webhook_timeout_ms: u64,
+
+    /// Tries per delivery before it is dead-lettered (`dead`, replayable).
+    #[arg(long, env = "POS_WEBHOOK_MAX_ATTEMPTS", default_value_t = 12)]
+    pub webhook_max_attempts: u32,
+
+    /// Wait before a delivery's second try, in milliseconds; doubled for each try after (with
+    /// jitter), up to `--webhook-retry-max-ms`.
+    #[arg(long, env = "POS_WEBHOOK_RETRY_BASE_MS", default_value_t = 1_000)]
+    pub webhook_retry_base_ms: u64,
+
+    /// Longest wait between two tries of a delivery, in milliseconds.
+    #[arg(long, env = "POS_WEBHOOK_RETRY_MAX_MS", default_value_t = 3_600_000)]
+    pub webhook_retry_max_ms: u64,
+
+    /// Milliseconds a claimed delivery belongs to its worker (then another takes it again).
+    #[arg(long, env = "POS_WEBHOOK_LEASE_MS", default_value_t = 120_000)]
+    pub webhook_lease_ms: u64,
+
+    /// Milliseconds between two looks at the webhook queue when idle (a push wakes it sooner).
+    #[arg(long, env = "POS_WEBHOOK_POLL_MS", default_value_t = 500)]
+    pub webhook_poll_ms: u64,
+
+    /// Webhook POSTs in flight at once per instance.
+    #[arg(long, env = "POS_WEBHOOK_CONCURRENCY", default_value_t = 16)]
+    pub webhook_concurrency: usize,
+
     /// How often (seconds) the server checks for stores whose business day has ended and mails
     /// their daily summary to those who may read their reports. 0: never.
     #[arg(long, env = "POS_DAILY_SUMMARY_EVERY_SECS", default_value_t = 300)]
@@ -204,6 +308,10 @@ pub struct Settings {
     /// Seals secrets at rest. `From<&Config>` gives a random key; `app::prepare` replaces it
     /// with the master key (`--master-key` or `<data-dir>/master-key`).
     pub sealer: crate::crypto::Sealer,
+    /// Whether pushes write events (`--events`).
+    pub events: bool,
+    /// Whether webhook URLs may name loopback or private addresses.
+    pub webhook_allow_private: bool,
 }
 
 /// `--admin-2fa`.
@@ -233,6 +341,8 @@ impl Default for Settings {
             tenant_requests_per_min: 120_000,
             admin_2fa: SecondFactor::Required,
             sealer: crate::crypto::Sealer::random(),
+            events: true,
+            webhook_allow_private: false,
         }
     }
 }
@@ -258,6 +368,8 @@ impl From<&Config> for Settings {
             tenant_requests_per_min: c.requests_per_tenant_per_min,
             admin_2fa: c.admin_2fa,
             sealer: crate::crypto::Sealer::random(),
+            events: c.events,
+            webhook_allow_private: c.webhook_allow_private_targets,
         }
     }
 }

@@ -114,7 +114,7 @@ pub async fn send_one(
         return Ok(None);
     }
     let host = crate::mail::message_host(&state.settings.mail_from);
-    let mut files = Vec::with_capacity(recipients.len());
+    let mut written = 0;
     for to in &recipients {
         let id = Uuid::now_v7();
         let message = pos_sync::mail::message(
@@ -126,19 +126,17 @@ pub async fn send_one(
             now,
             &host,
         );
-        files.push((format!("{id}.eml"), message));
+        crate::smtp::spool(
+            &mut tx,
+            &state.settings.mail_spool_dir,
+            tenant,
+            id,
+            crate::smtp::MailKind::DailySummary,
+            message.into_bytes(),
+        )
+        .await?;
+        written += 1;
     }
-    let dir = state.settings.mail_spool_dir.clone();
-    let written = files.len();
-    tokio::task::spawn_blocking(move || {
-        for (name, message) in files {
-            crate::mail::write_spool(&dir, &name, message.as_bytes())?;
-        }
-        Ok::<_, std::io::Error>(())
-    })
-    .await
-    .map_err(ApiError::internal)?
-    .map_err(|e| ApiError::Internal(format!("mail spool: {e}")))?;
     db::audit(
         &mut tx,
         tenant,

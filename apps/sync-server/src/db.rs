@@ -84,6 +84,16 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "audit_partitions",
         include_str!("../../../migrations/0015_audit_partitions.sql"),
     ),
+    (
+        16,
+        "mail_delivery",
+        include_str!("../../../migrations/0016_mail_delivery.sql"),
+    ),
+    (
+        17,
+        "webhooks",
+        include_str!("../../../migrations/0017_webhooks.sql"),
+    ),
 ];
 
 /// Makes the audit trail's partitions of this month and the next `ahead` (migration 0015's

@@ -227,6 +227,15 @@ impl From<sqlx_core::Error> for ApiError {
     }
 }
 
+impl From<crate::smtp::MailError> for ApiError {
+    fn from(e: crate::smtp::MailError) -> Self {
+        match e {
+            crate::smtp::MailError::Db(e) => e.into(),
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
 /// JSON body extractor whose rejections are [`ApiError`]s. Before parsing, it refuses a body
 /// with a NUL escape in any string (`pos_core::text`): the edge check every JSON handler gets.
 #[derive(Debug, Clone, Copy, Default)]

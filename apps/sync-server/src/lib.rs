@@ -19,6 +19,8 @@
 //! - [`transfers`]: the tenant's stores and the stock transfers sent to a store.
 //! - [`daily`]: the daily summary email per store to those who read its reports.
 //! - [`mail`]: emailed receipts: checks, the mail spool, the admin list.
+//! - [`smtp`]: the mail spool sent over SMTP (claims, retries, the circuit breaker).
+//! - [`webhooks`]: events written by pushes (the outbox), webhook endpoints, the delivery worker.
 //! - [`reports`]: head office's reports (the metric dictionary in SQL, store time, CSV).
 //! - [`reproject`]: projections rebuilt from documents when their shape changed.
 //! - [`docs`]: master documents in Postgres and the generic projection writer.
@@ -53,10 +55,13 @@ pub mod report_types;
 pub mod reports;
 pub mod reproject;
 pub mod routes;
+pub mod smtp;
 pub mod state;
 pub mod sync;
 pub mod transfers;
 pub mod twofactor;
+pub mod webhooks;
+pub mod webhooks_routes;
 
 pub use config::Config;
 pub use routes::router;

@@ -183,11 +183,15 @@ async fn queue(
         now_ms(),
         &message_host(&state.settings.mail_from),
     );
-    let dir = state.settings.mail_spool_dir.clone();
-    tokio::task::spawn_blocking(move || write_spool(&dir, &file, message.as_bytes()))
-        .await
-        .map_err(ApiError::internal)?
-        .map_err(|e| ApiError::Internal(format!("mail spool: {e}")))?;
+    crate::smtp::spool(
+        &mut tx,
+        &state.settings.mail_spool_dir,
+        scope.tenant_id,
+        id,
+        crate::smtp::MailKind::Receipt,
+        message.into_bytes(),
+    )
+    .await?;
     db::audit(
         &mut tx,
         scope.tenant_id,
@@ -250,8 +254,17 @@ pub struct ReceiptEmailOut {
     pub doc_id: Uuid,
     pub recipient: String,
     pub subject: String,
-    /// `queued`: in the mail spool, for the mail transfer agent.
+    /// Delivery state: `queued` (in the mail spool, not tried yet; with no SMTP relay
+    /// configured it stays so, for a mail transfer agent), `sending` (claimed by a sender),
+    /// `retrying` (a try failed for now: a 4xx answer or no answer; tried again later), `sent`
+    /// (the relay accepted it), `failed` (refused for good with a 5xx answer, or out of tries).
     pub status: String,
+    /// Tries so far.
+    pub attempts: i32,
+    /// The relay's answer or the transport error of the last failed try.
+    pub last_error: Option<String>,
+    /// When the relay accepted it (ms since the epoch).
+    pub sent_at: Option<i64>,
     pub spool_file: String,
     pub created_at: i64,
 }
@@ -277,12 +290,18 @@ pub async fn list(
         String,
         String,
         i64,
+        i32,
+        Option<String>,
+        Option<i64>,
     );
     let rows: Vec<Row> = query_as(
-        "SELECT email_id, store_id, device_id, doc_id, recipient_sealed, subject, status, spool_file,
-             created_at
-         FROM receipt_emails WHERE tenant_id = $1 AND ($2::uuid IS NULL OR store_id = $2)
-         ORDER BY created_at DESC, email_id DESC LIMIT $3",
+        "SELECT r.email_id, r.store_id, r.device_id, r.doc_id, r.recipient_sealed, r.subject,
+             COALESCE(d.status, 'queued'), r.spool_file, r.created_at, COALESCE(d.attempts, 0),
+             d.last_error, d.sent_at
+         FROM receipt_emails r LEFT JOIN mail_deliveries d
+           ON d.tenant_id = r.tenant_id AND d.mail_id = r.email_id
+         WHERE r.tenant_id = $1 AND ($2::uuid IS NULL OR r.store_id = $2)
+         ORDER BY r.created_at DESC, r.email_id DESC LIMIT $3",
     )
     .bind(user.tenant_id)
     .bind(q.store_id)
@@ -310,6 +329,9 @@ pub async fn list(
             recipient,
             subject: r.5,
             status: r.6,
+            attempts: r.9,
+            last_error: r.10,
+            sent_at: r.11,
             spool_file: r.7,
             created_at: r.8,
         });

@@ -475,6 +475,16 @@ pub mod testing {
 
     /// Starts the shared cluster if needed and creates a fresh, migrated database.
     pub async fn test_db() -> Result<TestDb, ClusterError> {
+        create(true).await
+    }
+
+    /// Starts the shared cluster if needed and creates an empty database (no migration), for
+    /// a test that loads an earlier release's schema and data and upgrades it.
+    pub async fn empty_db() -> Result<TestDb, ClusterError> {
+        create(false).await
+    }
+
+    async fn create(migrated: bool) -> Result<TestDb, ClusterError> {
         let (admin, template) =
             STARTED
                 .get_or_init(start)
@@ -489,6 +499,11 @@ pub mod testing {
             what: "create test database".into(),
             status: "failed".into(),
             stderr: e.to_string(),
+        };
+        let template = if migrated {
+            template
+        } else {
+            "template0".to_string()
         };
         let mut c = PgConnection::connect(&admin).await.map_err(cmd_err)?;
         // Copies of one template may collide ("being accessed by other users"): retry briefly.

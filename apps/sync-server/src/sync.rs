@@ -227,7 +227,7 @@ pub async fn push(
     }
 
     duplicate_seqs(&mut tx, scope.tenant_id, &mut outcome, &changes).await?;
-    let seqs = write_outcome(&mut tx, &scope, &outcome).await?;
+    let seqs = write_outcome(&mut tx, &scope, &outcome, state.settings.events).await?;
     // Freshness for head office's reports: this device's data is on the server up to now.
     query("UPDATE devices SET last_push_at = $3 WHERE tenant_id = $1 AND device_id = $2")
         .bind(scope.tenant_id)
@@ -318,6 +318,7 @@ async fn write_outcome(
     tx: &mut db::Tx<'_>,
     scope: &Scope,
     out: &MergeOutcome,
+    events: bool,
 ) -> Result<HashMap<usize, i64>, ApiError> {
     let mut seqs = HashMap::new();
     if out.accepted.is_empty() {
@@ -375,6 +376,12 @@ async fn write_outcome(
     }
     // 2. Projections.
     let created_ids: HashSet<Uuid> = created.iter().map(|e| e.doc_id).collect();
+    // Events (the webhook outbox) compare the rows being replaced with the new ones.
+    let before = if events {
+        Some(crate::webhooks::Before::load(tx, tenant, out).await?)
+    } else {
+        None
+    };
     docs::write_projections(tx, tenant, &out.projections, &created_ids).await?;
     // 3. Audit: one event per document and author in this push, listing the accepted changes
     //    (hash and fields touched; a change's sequence is found by its hash). The change log
@@ -479,6 +486,9 @@ async fn write_outcome(
         }
     }
     let last = first + out.accepted.len() as i64 - 1;
+    if let Some(before) = &before {
+        crate::webhooks::record(tx, tenant, out, before, &last_of_doc, last).await?;
+    }
     let stores: HashSet<Option<Uuid>> = out.accepted.iter().map(|a| a.envelope.store_id).collect();
     for store in stores {
         db::notify(tx, tenant, store, last).await?;

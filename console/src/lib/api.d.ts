@@ -36,6 +36,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/admin/events/{event_id}/replay": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Sends an event again to every endpoint of the tenant. */
+        post: operations["replay_event_h"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/admin/items": {
         parameters: {
             query?: never;
@@ -480,6 +497,58 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/admin/webhook-deliveries": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Deliveries of events to the tenant's endpoints, newest first, with their state. */
+        get: operations["webhook_deliveries_h"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/webhooks": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The tenant's webhook endpoints (no secrets). */
+        get: operations["list_webhooks_h"];
+        put?: never;
+        /** Creates a webhook endpoint; the answer shows its signing secret, this once. */
+        post: operations["create_webhook_h"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/webhooks/{endpoint_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Deletes a webhook endpoint and its deliveries. */
+        delete: operations["delete_webhook_h"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/auth/2fa": {
         parameters: {
             query?: never;
@@ -742,6 +811,10 @@ export interface components {
             /** Format: uuid */
             user_id: string;
         };
+        CreateEndpoint: {
+            /** @description Where events are POSTed: an `http` or `https` URL. */
+            url: string;
+        };
         CreateStore: {
             address?: string;
             /**
@@ -785,6 +858,37 @@ export interface components {
             name: string;
             password?: string | null;
         };
+        /** @description One event's delivery to one endpoint (newest first). */
+        DeliveryOut: {
+            /** Format: int32 */
+            attempts: number;
+            /** Format: int64 */
+            created_at: number;
+            /** Format: int64 */
+            delivered_at?: number | null;
+            /** Format: uuid */
+            endpoint_id: string;
+            /** Format: uuid */
+            entity_id: string;
+            /** Format: uuid */
+            event_id: string;
+            event_type: string;
+            last_error?: string | null;
+            /**
+             * Format: int32
+             * @description The HTTP status of the last try, if it got one.
+             */
+            last_status?: number | null;
+            /** Format: int64 */
+            next_attempt_at: number;
+            /**
+             * @description `pending` (waiting, retrying or being sent), `delivered` (a 2xx answer), `dead` (out
+             *     of tries: replay it to send it again).
+             */
+            status: string;
+            /** Format: int64 */
+            version: number;
+        };
         DeviceFreshness: {
             /**
              * Format: int64
@@ -817,6 +921,16 @@ export interface components {
             revoked_at?: number | null;
             /** Format: uuid */
             store_id: string;
+        };
+        /** @description A webhook endpoint as head office sees it. */
+        EndpointOut: {
+            /** Format: int64 */
+            created_at: number;
+            /** Format: uuid */
+            endpoint_id: string;
+            /** @description The signing secret: only in the answer that created the endpoint, never again. */
+            secret?: string | null;
+            url: string;
         };
         /** @description A begun enrolment: what the authenticator app needs. */
         Enrolment: {
@@ -991,6 +1105,11 @@ export interface components {
         };
         /** @description A receipt email as head office sees it (newest first). */
         ReceiptEmailOut: {
+            /**
+             * Format: int32
+             * @description Tries so far.
+             */
+            attempts: number;
             /** Format: int64 */
             created_at: number;
             /** Format: uuid */
@@ -999,9 +1118,21 @@ export interface components {
             doc_id: string;
             /** Format: uuid */
             email_id: string;
+            /** @description The relay's answer or the transport error of the last failed try. */
+            last_error?: string | null;
             recipient: string;
+            /**
+             * Format: int64
+             * @description When the relay accepted it (ms since the epoch).
+             */
+            sent_at?: number | null;
             spool_file: string;
-            /** @description `queued`: in the mail spool, for the mail transfer agent. */
+            /**
+             * @description Delivery state: `queued` (in the mail spool, not tried yet; with no SMTP relay
+             *     configured it stays so, for a mail transfer agent), `sending` (claimed by a sender),
+             *     `retrying` (a try failed for now: a 4xx answer or no answer; tried again later), `sent`
+             *     (the relay accepted it), `failed` (refused for good with a 5xx answer, or out of tries).
+             */
             status: string;
             /** Format: uuid */
             store_id: string;
@@ -1009,6 +1140,16 @@ export interface components {
         };
         RefreshRequest: {
             refresh_token: string;
+        };
+        /** @description What a replay did. */
+        ReplayOut: {
+            /**
+             * Format: int64
+             * @description Endpoints it will be sent to again.
+             */
+            deliveries: number;
+            /** Format: uuid */
+            event_id: string;
         };
         /**
          * @description A cell: money in minor units of the store's currency, rates and shares in basis points,
@@ -1209,6 +1350,39 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["DeviceOut"];
                 };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    replay_event_h: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                event_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReplayOut"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             404: {
                 headers: {
@@ -2536,6 +2710,135 @@ export interface operations {
                 content?: never;
             };
             400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    webhook_deliveries_h: {
+        parameters: {
+            query?: {
+                /** @description Only this endpoint's deliveries. */
+                endpoint_id?: string | null;
+                /** @description Only `pending`, `delivered` or `dead` ones. */
+                status?: string | null;
+                /** @description 1 to 500, default 100. */
+                limit?: number | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeliveryOut"][];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    list_webhooks_h: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EndpointOut"][];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    create_webhook_h: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateEndpoint"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EndpointOut"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    delete_webhook_h: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                endpoint_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -31,6 +31,8 @@ pub fn test_settings() -> Settings {
         // One master key for every instance of a test (a second instance reads what the first
         // sealed), as every server of a deployment shares one.
         sealer: pos_sync_server::crypto::Sealer::from_hex(TEST_MASTER_KEY, &[]).expect("key"),
+        // Webhook receivers in tests listen on 127.0.0.1.
+        webhook_allow_private: true,
         ..Settings::default()
     }
 }

@@ -13,14 +13,14 @@ use uuid::Uuid;
 use crate::common::*;
 
 /// A till of the tenant's store: a real `pos-core` store bootstrapped through the router.
-struct Till {
-    device: Device,
-    store: Store,
-    cashier: pos_core::auth::Actor,
+pub(crate) struct Till {
+    pub(crate) device: Device,
+    pub(crate) store: Store,
+    pub(crate) cashier: pos_core::auth::Actor,
     _dir: tempfile::TempDir,
 }
 
-async fn till(app: &TestApp, t: &Tenant) -> Till {
+pub(crate) async fn till(app: &TestApp, t: &Tenant) -> Till {
     let device = app.device(t).await;
     let cashier = app.staff(t, "Cas", "cashier").await;
     let dir = tempfile::tempdir().expect("dir");
@@ -69,7 +69,7 @@ async fn till(app: &TestApp, t: &Tenant) -> Till {
 
 impl Till {
     /// Sells `qty` of `item` paid in cash (closed), and pushes it; returns the sale id.
-    async fn sell(&mut self, app: &TestApp, item: Uuid, qty: i64) -> Uuid {
+    pub(crate) async fn sell(&mut self, app: &TestApp, item: Uuid, qty: i64) -> Uuid {
         let c = self.cashier;
         let sale = self.store.open_sale(&c, None).expect("open");
         self.store
@@ -134,7 +134,7 @@ impl Till {
     }
 }
 
-async fn publish_item(app: &TestApp, t: &Tenant, price: i64) -> Uuid {
+pub(crate) async fn publish_item(app: &TestApp, t: &Tenant, price: i64) -> Uuid {
     let r = app
         .post(
             "/v1/admin/items",
@@ -146,7 +146,11 @@ async fn publish_item(app: &TestApp, t: &Tenant, price: i64) -> Uuid {
     serde_json::from_value(r.body["doc_id"].clone()).expect("id")
 }
 
-async fn send(app: &TestApp, token: &str, emails: serde_json::Value) -> ReceiptEmailResponse {
+pub(crate) async fn send(
+    app: &TestApp,
+    token: &str,
+    emails: serde_json::Value,
+) -> ReceiptEmailResponse {
     let r = app
         .post(
             "/v1/sync/receipt-emails",
@@ -166,7 +170,7 @@ fn spool_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     v
 }
 
-async fn app_with_spool() -> (TestApp, tempfile::TempDir) {
+pub(crate) async fn app_with_spool() -> (TestApp, tempfile::TempDir) {
     let spool = tempfile::tempdir().expect("spool");
     let app = app_with(pos_sync_server::config::Settings {
         mail_spool_dir: spool.path().join("mail-spool"),

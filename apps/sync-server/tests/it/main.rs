@@ -9,6 +9,9 @@
 //! - `admin.rs`: the admin API and the audit log.
 //! - `sync.rs`: push, pull, bootstrap, live.
 //! - `emails.rs`: receipt emails from the tills: checks, the mail spool, the admin list.
+//! - `mail_delivery.rs`: the spool sent over SMTP to a real relay on loopback (aiosmtpd):
+//!   STARTTLS, 5xx, 4xx, dropped and refused connections, the circuit breaker, a crash between
+//!   claim and send, two senders.
 //! - `outside.rs`: issue 15's defects found from outside (NUL text, lockout races, client-keyed
 //!   memory, rank, schema names in errors, slow clients); hostile-input regressions go here.
 //! - `reports.rs`: head office's reports: scope and bad input on every route, CSV, cursors,
@@ -20,6 +23,9 @@
 //! - `modules.rs`: module entitlements per tenant: switching, closed routes, refused documents.
 //! - `personal.rs`: personal data at rest: sealed emails and names, the blind index, rotation,
 //!   rows sealed at start, and a server run whose whole log names no one.
+//! - `webhooks.rs`: events written by pushes and their webhook deliveries to a real receiver on
+//!   loopback (500, hang, redirect, recovery): signature, order per entity, dead letter, replay,
+//!   the endpoints' admin API.
 //! - `twofactor.rs`: TOTP two-factor login: enrolment, the second step, codes used once,
 //!   recovery codes, the shared lockout, compulsory 2FA for admin roles, the sealed secret.
 
@@ -31,6 +37,7 @@ mod console;
 mod devices;
 mod edge;
 mod emails;
+mod mail_delivery;
 mod modules;
 mod ops;
 mod outside;
@@ -39,3 +46,4 @@ mod replica;
 mod reports;
 mod sync;
 mod twofactor;
+mod webhooks;
