@@ -13,6 +13,8 @@
 //! - `reports_e2e.rs`: head office's reports against the tills' documents and Z reports.
 //! - `instances_e2e.rs`: two server instances behind a TCP balancer, killed and restarted
 //!   mid-push while tills sell.
+//! - `upgrade_e2e.rs`: an earlier release's master (`fixtures/`, see its README) upgraded in
+//!   place by the current server; a fixture per release whose migration changes what is kept.
 //! - Crate-level tests stay in their crates (`crates/*/tests`, `apps/*/tests`).
 //! - `examples/sell.rs` is not a test: a till for the console's end-to-end test
 //!   (`console/e2e/run.mjs`), enrolling with a code and selling one known sale.

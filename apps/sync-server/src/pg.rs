@@ -484,6 +484,25 @@ pub mod testing {
         create(false).await
     }
 
+    /// Runs a SQL script of many statements (a `pg_dump --inserts` file) on the database at
+    /// `url`, as one simple-protocol batch on a connection of its own (a dump changes its
+    /// session's settings): an earlier release's schema and data, for an upgrade test.
+    pub async fn run_script(url: &str, sql: &str) -> Result<(), sqlx_core::Error> {
+        let mut c = PgConnection::connect(url).await?;
+        c.execute(sqlx_core::raw_sql::raw_sql(AssertSqlSafe(sql.to_string())))
+            .await?;
+        c.close().await
+    }
+
+    /// One bigint from SQL on `pool` (a count, a sum, a fingerprint), for tests that compare
+    /// a database before and after something.
+    pub async fn scalar(pool: &PgPool, sql: &str) -> Result<i64, sqlx_core::Error> {
+        let (n,): (i64,) = sqlx_core::query_as::query_as(AssertSqlSafe(sql.to_string()))
+            .fetch_one(pool)
+            .await?;
+        Ok(n)
+    }
+
     async fn create(migrated: bool) -> Result<TestDb, ClusterError> {
         let (admin, template) =
             STARTED
