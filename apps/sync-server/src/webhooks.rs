@@ -119,6 +119,10 @@ pub struct Before {
     sales: HashMap<Uuid, Option<String>>,
     /// (store, item) → level before the push, for tracked items.
     levels: HashMap<(String, String), i64>,
+    /// (store, item) → the level after the push: before, minus the movements the push's
+    /// documents had (their rows are replaced), plus the ones they have now. Computed in memory,
+    /// so the push sums an item's whole history once, not twice.
+    after: HashMap<(String, String), i64>,
     /// item → (sku, name, threshold), tracked items only.
     items: HashMap<String, (Option<String>, Option<String>, i64)>,
 }
@@ -139,6 +143,9 @@ impl Before {
             .collect();
         let mut closing = Vec::new();
         let mut pairs: HashSet<(String, String)> = HashSet::new();
+        // The push's movements per (store, item), and the documents that had rows before.
+        let mut new_qty: HashMap<(String, String), i64> = HashMap::new();
+        let mut moved_docs: Vec<String> = Vec::new();
         for (env, rows) in &out.projections {
             for r in rows {
                 if r.table == projection::SALES.name
@@ -155,7 +162,15 @@ impl Before {
                         text(column(t, r, "store_id")),
                         text(column(t, r, "item_id")),
                     ) {
+                        let qty = match column(t, r, "qty") {
+                            Some(PValue::Int(q)) => q,
+                            _ => 0,
+                        };
+                        *new_qty.entry((s.clone(), i.clone())).or_insert(0) += qty;
                         pairs.insert((s, i));
+                        if !created.contains(&env.doc_id) {
+                            moved_docs.push(env.doc_id.to_string());
+                        }
                     }
                 }
             }
@@ -200,12 +215,44 @@ impl Before {
                 .filter(|(_, i)| b.items.contains_key(i))
                 .collect();
             b.levels = levels(tx, tenant, &pairs).await?;
+            moved_docs.sort();
+            moved_docs.dedup();
+            let old_qty = doc_movements(tx, tenant, &moved_docs).await?;
             for p in pairs {
-                b.levels.entry(p).or_insert(0);
+                let before = *b.levels.entry(p.clone()).or_insert(0);
+                let after = before - old_qty.get(&p).copied().unwrap_or(0)
+                    + new_qty.get(&p).copied().unwrap_or(0);
+                b.after.insert(p, after);
             }
         }
         Ok(b)
     }
+}
+
+/// The movements the given documents have now (before the push replaces their rows), per
+/// (store, item): by the primary key, so it costs what the documents hold, not the history.
+async fn doc_movements(
+    tx: &mut db::Tx<'_>,
+    tenant: Uuid,
+    docs: &[String],
+) -> Result<HashMap<(String, String), i64>, sqlx_core::Error> {
+    if docs.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rows: Vec<(Option<String>, Option<String>, i64)> = query_as(
+        "SELECT m.store_id, m.item_id, COALESCE(sum(m.qty), 0)::bigint
+         FROM p_stock_movements m
+         WHERE m.tenant_id = $1 AND m.doc_id = ANY($2::text[])
+         GROUP BY m.store_id, m.item_id",
+    )
+    .bind(tenant)
+    .bind(docs)
+    .fetch_all(&mut **tx)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(s, i, q)| Some(((s?, i?), q)))
+        .collect())
 }
 
 /// The levels of (store, item) pairs: the sum of their movements (`p_stock_levels`).
@@ -290,10 +337,8 @@ pub async fn record(
             _ => {}
         }
     }
-    if !before.levels.is_empty() {
-        let pairs: Vec<(String, String)> = before.levels.keys().cloned().collect();
-        let after = levels(tx, tenant, &pairs).await?;
-        let mut sorted: Vec<_> = after.into_iter().collect();
+    if !before.after.is_empty() {
+        let mut sorted: Vec<_> = before.after.iter().map(|(k, v)| (k.clone(), *v)).collect();
         sorted.sort();
         for ((store, item), now) in sorted {
             let was = before.levels.get(&(store.clone(), item.clone())).copied();

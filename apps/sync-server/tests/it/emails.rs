@@ -99,7 +99,7 @@ impl Till {
         sale
     }
 
-    async fn push(&mut self, app: &TestApp) {
+    pub(crate) async fn push(&mut self, app: &TestApp) {
         let batch = self.store.outbox_batch(1000).expect("outbox");
         let changes: Vec<WireChange> = batch
             .iter()

@@ -567,3 +567,109 @@ async fn endpoints_are_for_owners_and_admins_checked_audited_and_their_secret_sh
         .await;
     assert_error(&r, StatusCode::BAD_REQUEST, "VALIDATION");
 }
+
+/// The stock-low event from real pushes: it fires once, when a tracked item's level enters the
+/// low band (received 5, threshold 2: at 2), not again while it stays low, and its level is the
+/// real one also when a push closes a sale that an earlier push opened (that document's old
+/// movement rows are replaced, not added to).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stock_entering_the_low_band_writes_one_event_with_the_real_level() {
+    let app = app().await;
+    let t = app.tenant("Stocky").await;
+    let r = app
+        .post(
+            "/v1/admin/items",
+            Some(&t.owner),
+            json!({"sku": "BEA", "name": "Beans", "currency": "EUR", "price": 900,
+                   "tax_class": "std", "track_stock": true, "low_stock_threshold": 2}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let beans: Uuid = serde_json::from_value(r.body["doc_id"].clone()).unwrap();
+    let mut till = till(&app, &t).await;
+    let manager = app.staff(&t, "Mia", "manager").await;
+    till.store
+        .upsert_staff(manager, "Mia", pos_core::auth::Role::Manager, None)
+        .unwrap();
+    let m = till.store.actor(manager).unwrap();
+    till.store
+        .receive_stock(
+            &m,
+            "PO-1",
+            &[pos_core::store::StockInput {
+                item_id: beans,
+                qty: 5,
+                unit_cost: Some(400),
+            }],
+        )
+        .unwrap();
+    till.push(&app).await;
+    let low_events = || async {
+        let rows: Vec<(Value,)> = sqlx_core::query_as::query_as(
+            "SELECT data FROM events WHERE tenant_id = $1 AND type = 'inventory.stock.low'
+             ORDER BY version",
+        )
+        .bind(t.tenant_id)
+        .fetch_all(&app.db.pool)
+        .await
+        .unwrap();
+        rows.into_iter().map(|(d,)| d).collect::<Vec<_>>()
+    };
+    till.sell(&app, beans, 2).await; // 3: not low
+    assert!(low_events().await.is_empty());
+    till.sell(&app, beans, 1).await; // 2: low
+    let ev = low_events().await;
+    assert_eq!(ev.len(), 1, "{ev:?}");
+    assert_eq!(ev[0]["on_hand"], 2);
+    assert_eq!(ev[0]["item_id"], json!(beans.to_string()));
+    // A sale opened in one push and closed in the next, then another: still low, no event.
+    let c = till.cashier;
+    let open = till.store.open_sale(&c, None).unwrap();
+    till.store.add_item(&c, open, beans, 1, &[], 1).unwrap();
+    till.push(&app).await;
+    let due = till
+        .store
+        .get::<pos_core::sale::Sale>(open)
+        .unwrap()
+        .totals()
+        .unwrap()
+        .due;
+    let eur = pos_core::money::Currency::from_code("EUR").unwrap();
+    till.store
+        .pay(
+            &c,
+            open,
+            pos_core::sale::Tender::Cash,
+            pos_core::money::Money::new(due, eur),
+            None,
+        )
+        .unwrap();
+    till.push(&app).await;
+    assert_eq!(low_events().await.len(), 1);
+    let (level,): (i64,) = sqlx_core::query_as::query_as(
+        "SELECT on_hand::bigint FROM p_stock_levels WHERE tenant_id = $1 AND item_id = $2",
+    )
+    .bind(t.tenant_id)
+    .bind(beans.to_string())
+    .fetch_one(&app.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(level, 1);
+    // Received again (back to 6), then sold down to 2: low again, a second event at 2.
+    till.store
+        .receive_stock(
+            &m,
+            "PO-2",
+            &[pos_core::store::StockInput {
+                item_id: beans,
+                qty: 5,
+                unit_cost: Some(400),
+            }],
+        )
+        .unwrap();
+    till.push(&app).await;
+    till.sell(&app, beans, 4).await;
+    let ev = low_events().await;
+    assert_eq!(ev.len(), 2, "{ev:?}");
+    assert_eq!(ev[1]["on_hand"], 2);
+}
