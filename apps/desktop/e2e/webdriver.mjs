@@ -58,10 +58,20 @@ async function wd(base, method, p, body) {
 export class Session {
   constructor(base, id, dataDir) { this.base = base; this.id = id; this.dataDir = dataDir; }
 
+  /** Launches the app through the driver. A launch that fails before the app has a window
+   *  (CI once saw GTK refuse to initialise on the X server for one launch of ~60) is tried once
+   *  more, and said on stderr: it is the machine, not the app under test, and the test then
+   *  runs on a good launch. A second failure fails the test. */
   static async start(driverUrl, application, dataDir) {
-    const v = await wd(driverUrl, "POST", "/session", {
-      capabilities: { alwaysMatch: { "tauri:options": { application, args: [`--data-dir=${dataDir}`] } } },
-    });
+    const body = { capabilities: { alwaysMatch: { "tauri:options": { application, args: [`--data-dir=${dataDir}`] } } } };
+    let v;
+    try {
+      v = await wd(driverUrl, "POST", "/session", body);
+    } catch (e) {
+      console.error(`     the app did not start (${e.message.slice(0, 200)}); launching it once more`);
+      await sleep(1000);
+      v = await wd(driverUrl, "POST", "/session", body);
+    }
     return new Session(driverUrl, v.sessionId, dataDir);
   }
 
