@@ -43,6 +43,8 @@ pub enum StartError {
     },
     #[error("server: {0}")]
     Serve(std::io::Error),
+    #[error("backup: {0}")]
+    Backup(#[from] crate::backup::BackupError),
 }
 
 /// Reads the JWT secret: given, or generated once into `<data-dir>/jwt-secret`.
@@ -218,15 +220,28 @@ pub async fn prepare(config: &Config) -> Result<App, StartError> {
                 allow_traverse(&config.data_dir)?;
             }
             let root = config.data_dir.join("pg");
-            let opts = ClusterOptions {
+            let mut opts = ClusterOptions {
                 bin_dir: config.pg_bin.clone(),
                 port: config.pg_port,
-                ephemeral: false,
+                ..ClusterOptions::default()
             };
+            // Continuous archiving to the backup repository, when one is configured.
+            let backup = crate::backup::Repo::from_config(config)?;
+            if let Some(repo) = &backup {
+                repo.prepare(&config.data_dir)?;
+                opts.settings = repo.archive_settings(&config.data_dir);
+            }
             let c = tokio::task::spawn_blocking(move || LocalCluster::start(&root, &opts))
                 .await
                 .map_err(|e| StartError::Bootstrap(e.to_string()))??;
             tracing::info!(port = c.port(), "local postgres cluster running");
+            if let Some(repo) = &backup {
+                repo.write_config(&config.data_dir, &c)?;
+                tracing::info!(
+                    stanza = crate::backup::STANZA,
+                    "WAL archived continuously to the backup repository"
+                );
+            }
             let url = c.url("postgres");
             (url, Some(c))
         }
@@ -343,6 +358,14 @@ pub async fn serve(
 
 /// Runs the server with `config` until Ctrl-C or SIGTERM.
 pub async fn run(config: Config) -> Result<(), StartError> {
+    // `--backup`, `--backup-info`, `--restore-into`: a one-off command, then exit.
+    if config.backup.is_some() || config.backup_info || config.restore_into.is_some() {
+        let c = config.clone();
+        tokio::task::spawn_blocking(move || crate::backup::run_command(&c))
+            .await
+            .map_err(|e| StartError::Bootstrap(e.to_string()))??;
+        return Ok(());
+    }
     let app = prepare(&config).await?;
     if config.rotate_keys {
         let done = crate::keys::rotate(&app.state.pool, &app.state.keys, 500)
@@ -388,7 +411,7 @@ async fn shutdown_signal() {
 }
 
 /// Adds search (x) permission for others to a folder, without making it readable.
-fn allow_traverse(path: &Path) -> Result<(), StartError> {
+pub(crate) fn allow_traverse(path: &Path) -> Result<(), StartError> {
     use std::os::unix::fs::PermissionsExt;
     let io = |source| StartError::DataDir {
         path: path.to_path_buf(),

@@ -20,6 +20,10 @@
 //! - `modules.rs`: module entitlements per tenant: switching, closed routes, refused documents.
 //! - `personal.rs`: personal data at rest: sealed emails and names, the blind index, rotation,
 //!   rows sealed at start, and a server run whose whole log names no one.
+//! - `backup.rs`: backups proven by restoring: WAL archiving and full/incremental backups
+//!   with pgBackRest to a real S3 server on loopback (s3s-fs behind stunnel4), the repository
+//!   lost mid-backup, a point-in-time restore found whole by digest, another major version.
+//! - `tenants.rs`: a leaving tenant's export (exactly its data) and delete (every row, audited).
 //! - `twofactor.rs`: TOTP two-factor login: enrolment, the second step, codes used once,
 //!   recovery codes, the shared lockout, compulsory 2FA for admin roles, the sealed secret.
 
@@ -27,6 +31,7 @@ mod common;
 
 mod admin;
 mod auth;
+mod backup;
 mod console;
 mod devices;
 mod edge;
@@ -38,4 +43,5 @@ mod personal;
 mod replica;
 mod reports;
 mod sync;
+mod tenants;
 mod twofactor;
