@@ -247,6 +247,16 @@ pub async fn prepare(config: &Config) -> Result<App, StartError> {
         }
     };
     let pool = crate::db::connect(&url, config.db_max_connections).await?;
+    if cluster.is_some() {
+        // A restored cluster leaves recovery a moment after its signal file goes: writes wait
+        // until it has.
+        while sqlx_core::query_scalar::query_scalar::<_, bool>("SELECT pg_is_in_recovery()")
+            .fetch_one(&pool)
+            .await?
+        {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
     crate::db::migrate(&pool).await?;
     crate::db::audit_partitions(&pool, 2).await?;
     crate::reproject::run(&pool)

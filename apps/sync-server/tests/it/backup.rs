@@ -224,6 +224,12 @@ impl S3 {
 
     /// The server's flags for this repository.
     pub fn flags(&self) -> Vec<String> {
+        self.flags_with_io_timeout(3)
+    }
+
+    /// The same, with pgBackRest's `io-timeout` (it retries a failed request for about four
+    /// times that long).
+    pub fn flags_with_io_timeout(&self, secs: u64) -> Vec<String> {
         [
             "--backup-s3-endpoint",
             &format!("localhost:{}", self.port),
@@ -240,7 +246,7 @@ impl S3 {
             "--backup-cipher-pass",
             CIPHER_PASS,
             "--backup-io-timeout-secs",
-            "3",
+            &secs.to_string(),
         ]
         .map(String::from)
         .to_vec()
@@ -335,6 +341,7 @@ async fn a_point_in_time_restore_finds_every_change_acknowledged_before_it_and_n
         till.sell(&app, item, 1).await;
     }
 
+    eprintln!("backup test: setup at {:?}", started.elapsed());
     // A full backup, more sales, an incremental one.
     let backup = |kind: &str| {
         let mut f = flags.clone();
@@ -350,6 +357,7 @@ async fn a_point_in_time_restore_finds_every_change_acknowledged_before_it_and_n
         till.sell(&app, item, 3).await;
     }
 
+    eprintln!("backup test: full+incr at {:?}", started.elapsed());
     // The point in time: everything acknowledged so far, and the digest of what the store's
     // devices replicate (the till's own digest agrees: it is in sync).
     let before: Vec<String> = till.acked.clone();
@@ -370,6 +378,7 @@ async fn a_point_in_time_restore_finds_every_change_acknowledged_before_it_and_n
     let after: Vec<String> = till.acked[before.len()..].to_vec();
     assert!(!after.is_empty());
 
+    eprintln!("backup test: pit at {:?}", started.elapsed());
     // Bad input: the repository goes away in the middle of a backup. Some bulk first, so that
     // the backup takes long enough to be cut.
     sqlx_core::query::query(
@@ -381,7 +390,10 @@ async fn a_point_in_time_restore_finds_every_change_acknowledged_before_it_and_n
     .unwrap();
     archived(&app.state.pool).await;
     let files = s3.backup_files();
-    let cut = tokio::spawn(backup("full"));
+    eprintln!("backup test: bulk at {:?}", started.elapsed());
+    let mut quick = s3.flags_with_io_timeout(1);
+    quick.extend(["--backup".to_string(), "full".to_string()]);
+    let cut = tokio::spawn(command(config(&data, &quick)));
     let deadline = Instant::now() + Duration::from_secs(30);
     while s3.backup_files() <= files + 2 {
         assert!(
@@ -390,12 +402,14 @@ async fn a_point_in_time_restore_finds_every_change_acknowledged_before_it_and_n
         );
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
+    eprintln!("backup test: cut started at {:?}", started.elapsed());
     s3.stop_tls();
     let err = cut
         .await
         .unwrap()
         .expect_err("a backup without its repository fails");
     let msg = err.to_string();
+    eprintln!("backup test: the cut backup's error: {msg}");
     assert!(
         matches!(err, BackupError::PgBackRest { .. }) && msg.contains("pgbackrest backup"),
         "{msg}"
@@ -404,6 +418,7 @@ async fn a_point_in_time_restore_finds_every_change_acknowledged_before_it_and_n
         !msg.contains(CIPHER_PASS) && !msg.contains(KEY_SECRET),
         "{msg}"
     );
+    eprintln!("backup test: cut failed at {:?}", started.elapsed());
     // Sales go on meanwhile (their WAL waits in pg_wal), and once the repository is back the
     // next backup succeeds and the archive catches up.
     till.sell(&app, item, 5).await;
@@ -411,6 +426,7 @@ async fn a_point_in_time_restore_finds_every_change_acknowledged_before_it_and_n
     assert!(backup("incr").await.expect("the next backup succeeds"));
     archived(&app.state.pool).await;
 
+    eprintln!("backup test: next backup at {:?}", started.elapsed());
     // Restore to the point in time into a fresh data directory, and start the server on it.
     let restored = dir.path().join("restored");
     let mut f = flags.clone();
@@ -426,6 +442,7 @@ async fn a_point_in_time_restore_finds_every_change_acknowledged_before_it_and_n
         command(config(&data, &f)).await,
         Err(BackupError::NotFresh(_))
     ));
+    eprintln!("backup test: restore at {:?}", started.elapsed());
     let app2 = pos_sync_server::app::prepare(&config(&restored, &[]))
         .await
         .expect("the server starts on the restored cluster");
@@ -457,6 +474,10 @@ async fn a_point_in_time_restore_finds_every_change_acknowledged_before_it_and_n
     let r = app2.get("/v1/sync/pull?cursor=0", &till.device.token).await;
     assert_eq!(r.status, axum::http::StatusCode::OK, "{:?}", r.body);
 
+    eprintln!(
+        "backup test: restored server checked at {:?}",
+        started.elapsed()
+    );
     // Bad input: PostgreSQL of another major version.
     let fake = fake_binaries(dir.path(), "16.4");
     let repo = Repo::from_config(&config(&data, &flags)).unwrap().unwrap();
