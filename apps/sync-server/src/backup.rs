@@ -528,3 +528,108 @@ pub fn run_command(config: &Config) -> Result<bool, BackupError> {
     tracing::info!(backup = %label, kind = kind.as_str(), "backup taken");
     Ok(true)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn repo() -> Repo {
+        let c = <Config as clap::Parser>::parse_from([
+            "pos-sync-server",
+            "--backup-s3-endpoint",
+            "s3.example.net:9000",
+            "--backup-s3-key",
+            "AKIDEXAMPLE",
+            "--backup-s3-key-secret",
+            "the-secret-key",
+            "--backup-cipher-pass",
+            "the-cipher-pass",
+            "--backup-retention-full",
+            "3",
+        ]);
+        Repo {
+            bin: PathBuf::from("/usr/bin/pgbackrest"),
+            ..Repo::from_config(&c)
+                .unwrap_or_else(|e| match e {
+                    // Where pgbackrest is not installed, the rest of the configuration still parses.
+                    BackupError::NoPgBackRest => panic!("install pgbackrest"),
+                    other => panic!("{other}"),
+                })
+                .unwrap()
+        }
+    }
+
+    #[test]
+    fn the_configuration_encrypts_keeps_full_backups_and_hides_secrets_from_debug() {
+        if find_pgbackrest().is_err() {
+            eprintln!("SKIPPED: pgbackrest is not installed");
+            return;
+        }
+        let r = repo();
+        let text = r.config_text(
+            Path::new("/srv/pos"),
+            Path::new("/srv/pos/pg/data"),
+            Path::new("/srv/pos/pg"),
+            Some(5433),
+        );
+        for line in [
+            "repo1-cipher-type=aes-256-cbc",
+            "repo1-cipher-pass=the-cipher-pass",
+            "repo1-retention-full=3",
+            "repo1-s3-endpoint=s3.example.net",
+            "repo1-storage-port=9000",
+            "repo1-s3-uri-style=host",
+            "pg1-path=/srv/pos/pg/data",
+            "pg1-port=5433",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
+        }
+        let debug = format!("{r:?}");
+        assert!(!debug.contains("the-secret-key") && !debug.contains("the-cipher-pass"));
+        let settings = r.archive_settings(Path::new("/srv/pos"));
+        assert!(settings
+            .iter()
+            .any(|(k, v)| k == "archive_mode" && v == "on"));
+        assert!(settings
+            .iter()
+            .any(|(k, v)| k == "archive_command" && v.ends_with("--stanza=pos archive-push %p")));
+    }
+
+    #[test]
+    fn a_missing_passphrase_or_a_bad_endpoint_is_refused_by_name() {
+        let parse = |extra: &[&str]| {
+            let mut args = vec![
+                "pos-sync-server",
+                "--backup-s3-key",
+                "k",
+                "--backup-s3-key-secret",
+                "s",
+            ];
+            args.extend_from_slice(extra);
+            Repo::from_config(&<Config as clap::Parser>::parse_from(args))
+        };
+        assert!(matches!(parse(&[]), Ok(None)));
+        assert!(matches!(
+            parse(&["--backup-s3-endpoint", "s3.example.net"]),
+            Err(BackupError::Missing("--backup-cipher-pass")) | Err(BackupError::NoPgBackRest)
+        ));
+        assert!(matches!(
+            parse(&[
+                "--backup-s3-endpoint",
+                "s3.example.net:http",
+                "--backup-cipher-pass",
+                "p"
+            ]),
+            Err(BackupError::BadEndpoint(_))
+        ));
+        assert!(matches!(
+            parse(&[
+                "--backup-s3-endpoint",
+                "https://s3.example.net",
+                "--backup-cipher-pass",
+                "p"
+            ]),
+            Err(BackupError::BadEndpoint(_))
+        ));
+    }
+}

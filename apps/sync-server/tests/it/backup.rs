@@ -201,6 +201,24 @@ impl S3 {
         walk(&self.dir.path().join("s3/pos-backups/pos/backup"))
     }
 
+    /// Every file s3s-fs holds for the bucket.
+    pub fn files(&self) -> Vec<PathBuf> {
+        fn walk(p: &Path, out: &mut Vec<PathBuf>) {
+            for e in std::fs::read_dir(p).into_iter().flatten().flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    walk(&p, out)
+                } else {
+                    out.push(p)
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(&self.dir.path().join("s3/pos-backups"), &mut out);
+        assert!(!out.is_empty());
+        out
+    }
+
     /// Bytes s3s-fs holds in all.
     pub fn stored_bytes(&self) -> u64 {
         fn walk(p: &Path) -> u64 {
@@ -427,6 +445,25 @@ async fn a_point_in_time_restore_finds_every_change_acknowledged_before_it_and_n
     archived(&app.state.pool).await;
 
     eprintln!("backup test: next backup at {:?}", started.elapsed());
+    // The repository is encrypted: no file in the bucket shows the tenant's name, a manifest's
+    // or an info file's section header, or the bulk table's values.
+    for f in s3.files() {
+        let bytes = std::fs::read(&f).unwrap();
+        for needle in [
+            &b"Acme"[..],
+            b"[backrest]",
+            b"[backup:target]",
+            b"c4ca4238a0b923820dcc509a6f75849b",
+        ] {
+            assert!(
+                !bytes.windows(needle.len()).any(|w| w == needle),
+                "{} holds {:?} in clear",
+                f.display(),
+                String::from_utf8_lossy(needle)
+            );
+        }
+    }
+
     // Restore to the point in time into a fresh data directory, and start the server on it.
     let restored = dir.path().join("restored");
     let mut f = flags.clone();
