@@ -127,6 +127,7 @@ pub struct Repo {
     retention_full: u32,
     archive_timeout_secs: u64,
     io_timeout_secs: u64,
+    job_retry: u32,
     bin: PathBuf,
 }
 
@@ -204,6 +205,7 @@ impl Repo {
             retention_full: c.backup_retention_full.max(1),
             archive_timeout_secs: c.backup_archive_timeout_secs,
             io_timeout_secs: c.backup_io_timeout_secs.max(1),
+            job_retry: c.backup_job_retry,
             bin: find_pgbackrest()?,
         }))
     }
@@ -297,6 +299,7 @@ impl Repo {
         kv("start-fast", "y");
         kv("process-max", "2");
         kv("io-timeout", &self.io_timeout_secs.to_string());
+        kv("job-retry", &self.job_retry.to_string());
         kv("lock-path", &dir.join("lock").to_string_lossy());
         kv("log-path", &dir.join("log").to_string_lossy());
         kv("spool-path", &dir.join("spool").to_string_lossy());

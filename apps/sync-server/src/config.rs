@@ -231,6 +231,11 @@ pub struct Config {
     #[arg(long, env = "POS_BACKUP_IO_TIMEOUT_SECS", default_value_t = 60)]
     pub backup_io_timeout_secs: u64,
 
+    /// Times pgBackRest retries a failed file copy of a backup or restore before it fails
+    /// (`job-retry`: the first retry at once, the next after 15 s).
+    #[arg(long, env = "POS_BACKUP_JOB_RETRY", default_value_t = 2)]
+    pub backup_job_retry: u32,
+
     /// Take a backup of the managed cluster and exit: `full`, `diff` (changes since the last
     /// full) or `incr` (changes since the last backup). Creates the repository's stanza the
     /// first time. Safe while the server runs (the cluster it started is used and left running).

@@ -410,7 +410,7 @@ async fn a_point_in_time_restore_finds_every_change_acknowledged_before_it_and_n
     let files = s3.backup_files();
     eprintln!("backup test: bulk at {:?}", started.elapsed());
     let mut quick = s3.flags_with_io_timeout(1);
-    quick.extend(["--backup".to_string(), "full".to_string()]);
+    quick.extend(["--backup", "full", "--backup-job-retry", "0"].map(String::from));
     let cut = tokio::spawn(command(config(&data, &quick)));
     let deadline = Instant::now() + Duration::from_secs(30);
     while s3.backup_files() <= files + 2 {
@@ -551,6 +551,64 @@ async fn a_point_in_time_restore_finds_every_change_acknowledged_before_it_and_n
     );
     drop(cluster);
     eprintln!("backup test took {:?}", started.elapsed());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_keeps_the_newest_full_backups_and_expires_the_rest_with_their_wal() {
+    let Some(tools) = tools() else { return };
+    let s3 = S3::start(&tools);
+    let dir = tempfile::tempdir().expect("dir");
+    let data = dir.path().join("server");
+    let mut flags = s3.flags();
+    flags.extend(["--backup-retention-full".to_string(), "2".to_string()]);
+    let app = pos_sync_server::app::prepare(&config(&data, &flags))
+        .await
+        .expect("prepare");
+    let (app, cluster) = TestApp::prepared(app);
+    let repo = Repo::from_config(&config(&data, &flags)).unwrap().unwrap();
+    let mut labels = Vec::new();
+    for kind in ["full", "diff", "full", "incr", "full"] {
+        // Something to back up and some WAL between backups.
+        sqlx_core::query::query("SELECT pg_switch_wal()")
+            .execute(&app.state.pool)
+            .await
+            .unwrap();
+        let mut f = flags.clone();
+        f.extend(["--backup".to_string(), kind.to_string()]);
+        command(config(&data, &f)).await.expect(kind);
+        labels.push(pos_sync_server::backup::latest_label(&repo.info(&data).unwrap()).unwrap());
+    }
+    let info = repo.info(&data).unwrap();
+    let kept: Vec<(String, String)> = info[0]["backup"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| {
+            (
+                b["label"].as_str().unwrap().to_string(),
+                b["type"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    // The first full and the differential that depends on it are gone; the last two full
+    // backups and the incremental between them stay.
+    assert_eq!(
+        kept,
+        vec![
+            (labels[2].clone(), "full".to_string()),
+            (labels[3].clone(), "incr".to_string()),
+            (labels[4].clone(), "full".to_string()),
+        ],
+        "{info}"
+    );
+    assert!(labels[0].ends_with('F') && labels[1].contains("_") && labels[1].ends_with('D'));
+    // The archive starts with the oldest kept backup's WAL.
+    let kept_start = info[0]["backup"][0]["archive"]["start"].as_str().unwrap();
+    let archive_min = info[0]["archive"][0]["min"].as_str().unwrap();
+    assert_eq!(archive_min, kept_start, "{info}");
+    assert_eq!(info[0]["cipher"], "aes-256-cbc");
+    drop(app);
+    drop(cluster);
 }
 
 /// A folder of "PostgreSQL binaries" that say they are `version`.
