@@ -3,7 +3,9 @@
 //! verified by pgBackRest), takes full and incremental backups through `--backup`, survives the
 //! S3 server going away mid-backup, and is restored to a point in time into a fresh data
 //! directory through `--restore-into`, where the real startup finds every change acknowledged
-//! before that time, by digest, and none after.
+//! before that time, by digest, and none after; restored to the end of the archive, every
+//! change ever acknowledged. Retention has its own test; the benchmark of backup and restore
+//! (docs/benchmarks.md) lives here too, ignored unless asked for.
 
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -531,6 +533,39 @@ async fn a_point_in_time_restore_finds_every_change_acknowledged_before_it_and_n
     assert!(err.to_string().contains("PostgreSQL 15"), "{err}");
     drop(app2);
     drop(cluster2);
+
+    // Nothing lost to the outage: restored to the end of the archive, the master holds every
+    // change ever acknowledged, the sale made while the repository was away included.
+    let latest = dir.path().join("latest");
+    let mut f = flags.clone();
+    f.extend([
+        "--restore-into".to_string(),
+        latest.to_string_lossy().into_owned(),
+    ]);
+    assert!(command(config(&data, &f))
+        .await
+        .expect("restore to the end"));
+    let app3 = pos_sync_server::app::prepare(&config(&latest, &[]))
+        .await
+        .expect("the server starts on the latest restore");
+    let (app3, cluster3) = TestApp::prepared(app3);
+    let hashes = change_hashes(&app3.state.pool, t.tenant_id).await;
+    for h in &till.acked {
+        assert!(hashes.contains(h), "acknowledged, lost: {h}");
+    }
+    assert_eq!(
+        pos_sync_server::docs::store_digest(&app3.state.pool, t.tenant_id, t.store_id)
+            .await
+            .unwrap(),
+        till.store.projection_digest().unwrap(),
+    );
+    drop(app3);
+    drop(cluster3);
+    eprintln!(
+        "backup test: latest restore checked at {:?}",
+        started.elapsed()
+    );
+
     let root = restored.join("pg");
     let err = tokio::task::spawn_blocking(move || {
         LocalCluster::start(
