@@ -599,6 +599,28 @@ mod tests {
     }
 
     #[test]
+    fn a_restore_target_that_is_not_a_time_is_refused_before_anything_is_written() {
+        if find_pgbackrest().is_err() {
+            eprintln!("SKIPPED: pgbackrest is not installed");
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let into = dir.path().join("restored");
+        for bad in [
+            "yesterday",
+            "2026-03-01' recovery_target_action='shutdown",
+            "",
+            "2026\n01",
+        ] {
+            let err = repo()
+                .restore(&into, Some(bad), Path::new(crate::pg::DEFAULT_BIN_DIR))
+                .unwrap_err();
+            assert!(matches!(err, BackupError::BadTarget(_)), "{bad:?}: {err}");
+        }
+        assert!(!into.exists());
+    }
+
+    #[test]
     fn a_missing_passphrase_or_a_bad_endpoint_is_refused_by_name() {
         let parse = |extra: &[&str]| {
             let mut args = vec![

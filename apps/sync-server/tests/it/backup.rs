@@ -507,7 +507,7 @@ async fn a_point_in_time_restore_finds_every_change_acknowledged_before_it_and_n
         "the restored master replicates what the till had at the target"
     );
     // And it serves: the owner logs in and the till's token still works.
-    let owner = app2.token(&format!("owner@acme.test"), PASSWORD).await;
+    let owner = app2.token("owner@acme.test", PASSWORD).await;
     let r = app2.get("/v1/admin/stores", &owner).await;
     assert_eq!(r.status, axum::http::StatusCode::OK, "{:?}", r.body);
     let r = app2.get("/v1/sync/pull?cursor=0", &till.device.token).await;
