@@ -6,6 +6,8 @@
 #    check` (its TypeScript types are current with console/openapi.json, and svelte-check);
 #    `npm run build` (vite, then the JavaScript budget: at most 150 KB gzipped). Before the
 #    cargo build, so that the server binary embeds it (apps/sync-server/build.rs).
+# 2b. s3s-fs (cargo install, only when it is not on PATH): the S3 server on loopback that the
+#    backup tests (apps/sync-server/tests/it/backup.rs) put pgBackRest's repository on.
 # 3. cargo test --workspace --locked: every crate's unit and integration tests, including the
 #    desktop app's command tests on Tauri's mock runtime (and a test that console/openapi.json
 #    is what the server generates); it also builds the `sell` example the console's e2e uses.
@@ -41,6 +43,19 @@ if [ "$(cat console/node_modules/.pos-lock-sha256 2>/dev/null || true)" != "$loc
 fi
 (cd console && npm run --silent check && npm run --silent build)
 
+step "s3s-fs (the backup tests' S3 server)"
+cargo_bin="${CARGO_HOME:-$HOME/.cargo}/bin"
+if command -v s3s-fs >/dev/null; then
+  POS_S3S_FS="$(command -v s3s-fs)"
+elif [ -x "$cargo_bin/s3s-fs" ]; then
+  POS_S3S_FS="$cargo_bin/s3s-fs"
+else
+  # 0.14.1: the last release that builds with rustc 1.95 (0.15 onwards want 1.96).
+  cargo install s3s-fs --locked --version 0.14.1 --features binary
+  POS_S3S_FS="$cargo_bin/s3s-fs"
+fi
+export POS_S3S_FS
+
 step "cargo test --workspace"
 cargo test --workspace --locked "$@"
 
@@ -67,7 +82,6 @@ fi
 (cd ui && npm run --silent build)
 
 step "tauri-driver"
-cargo_bin="${CARGO_HOME:-$HOME/.cargo}/bin"
 if command -v tauri-driver >/dev/null; then
   TAURI_DRIVER="$(command -v tauri-driver)"
 elif [ -x "$cargo_bin/tauri-driver" ]; then

@@ -9,8 +9,12 @@ set -euo pipefail
 # - WebKitGTK, Xvfb and WebKitWebDriver (the Tauri desktop app and its end-to-end tests);
 # - Chromium and its WebDriver (the head-office console's end-to-end test, headless);
 # - python3-venv (the tests' Python tools, aiosmtpd, in their own venv: see the end);
-# - desktop-file-utils and curl (scripts/test-packages.sh checks the installed packages).
-PACKAGES=(build-essential pkg-config postgresql-15 python3-venv libwebkit2gtk-4.1-dev xvfb xauth webkit2gtk-driver fonts-dejavu-core chromium chromium-driver desktop-file-utils curl)
+# - desktop-file-utils and curl (scripts/test-packages.sh checks the installed packages);
+# - pgBackRest (continuous backup of the server's cluster to S3-compatible storage,
+#   `pos-sync-server --backup`) and stunnel4 (TLS in front of the tests' loopback S3 server:
+#   Debian 12's pgBackRest 2.45 speaks only HTTPS to S3), plus openssl for the tests'
+#   self-signed certificate.
+PACKAGES=(build-essential pkg-config postgresql-15 python3-venv libwebkit2gtk-4.1-dev xvfb xauth webkit2gtk-driver fonts-dejavu-core chromium chromium-driver desktop-file-utils curl pgbackrest stunnel4 openssl)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

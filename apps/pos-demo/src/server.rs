@@ -21,8 +21,7 @@ pub fn stop_leftover_cluster(dir: &Path) {
     if pg.join("data").join("postmaster.pid").exists() {
         let opts = pos_sync_server::pg::ClusterOptions {
             bin_dir: pos_sync_server::pg::DEFAULT_BIN_DIR.into(),
-            port: None,
-            ephemeral: false,
+            ..pos_sync_server::pg::ClusterOptions::default()
         };
         if let Ok(mut c) = pos_sync_server::pg::LocalCluster::start(&pg, &opts) {
             let _ = c.stop();

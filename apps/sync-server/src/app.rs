@@ -45,6 +45,8 @@ pub enum StartError {
     },
     #[error("server: {0}")]
     Serve(std::io::Error),
+    #[error("backup: {0}")]
+    Backup(#[from] crate::backup::BackupError),
 }
 
 /// Reads the JWT secret: given, or generated once into `<data-dir>/jwt-secret`.
@@ -220,20 +222,43 @@ pub async fn prepare(config: &Config) -> Result<App, StartError> {
                 allow_traverse(&config.data_dir)?;
             }
             let root = config.data_dir.join("pg");
-            let opts = ClusterOptions {
+            let mut opts = ClusterOptions {
                 bin_dir: config.pg_bin.clone(),
                 port: config.pg_port,
-                ephemeral: false,
+                ..ClusterOptions::default()
             };
+            // Continuous archiving to the backup repository, when one is configured.
+            let backup = crate::backup::Repo::from_config(config)?;
+            if let Some(repo) = &backup {
+                repo.prepare(&config.data_dir)?;
+                opts.settings = repo.archive_settings(&config.data_dir);
+            }
             let c = tokio::task::spawn_blocking(move || LocalCluster::start(&root, &opts))
                 .await
                 .map_err(|e| StartError::Bootstrap(e.to_string()))??;
             tracing::info!(port = c.port(), "local postgres cluster running");
+            if let Some(repo) = &backup {
+                repo.write_config(&config.data_dir, &c)?;
+                tracing::info!(
+                    stanza = crate::backup::STANZA,
+                    "WAL archived continuously to the backup repository"
+                );
+            }
             let url = c.url("postgres");
             (url, Some(c))
         }
     };
     let pool = crate::db::connect(&url, config.db_max_connections).await?;
+    if cluster.is_some() {
+        // A restored cluster leaves recovery a moment after its signal file goes: writes wait
+        // until it has.
+        while sqlx_core::query_scalar::query_scalar::<_, bool>("SELECT pg_is_in_recovery()")
+            .fetch_one(&pool)
+            .await?
+        {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
     crate::db::migrate(&pool).await?;
     crate::db::audit_partitions(&pool, 2).await?;
     crate::reproject::run(&pool)
@@ -359,6 +384,14 @@ pub async fn serve(
 
 /// Runs the server with `config` until Ctrl-C or SIGTERM.
 pub async fn run(config: Config) -> Result<(), StartError> {
+    // `--backup`, `--backup-info`, `--restore-into`: a one-off command, then exit.
+    if config.backup.is_some() || config.backup_info || config.restore_into.is_some() {
+        let c = config.clone();
+        tokio::task::spawn_blocking(move || crate::backup::run_command(&c))
+            .await
+            .map_err(|e| StartError::Bootstrap(e.to_string()))??;
+        return Ok(());
+    }
     let app = prepare(&config).await?;
     if config.rotate_keys {
         let done = crate::keys::rotate(&app.state.pool, &app.state.keys, 500)
@@ -404,7 +437,7 @@ async fn shutdown_signal() {
 }
 
 /// Adds search (x) permission for others to a folder, without making it readable.
-fn allow_traverse(path: &Path) -> Result<(), StartError> {
+pub(crate) fn allow_traverse(path: &Path) -> Result<(), StartError> {
     use std::os::unix::fs::PermissionsExt;
     let io = |source| StartError::DataDir {
         path: path.to_path_buf(),

@@ -274,6 +274,92 @@ pub struct Config {
     #[arg(long)]
     pub rotate_keys: bool,
 
+    /// S3-compatible endpoint of the backup repository, `host` or `host:port` (HTTPS only:
+    /// pgBackRest 2.45 speaks nothing else to S3). When set, the managed cluster archives its
+    /// WAL there continuously (`archive_command` = `pgbackrest archive-push`) and `--backup`
+    /// takes full, differential or incremental backups; see `backup.rs`. Only for the managed
+    /// cluster (no `DATABASE_URL`).
+    #[arg(long, env = "POS_BACKUP_S3_ENDPOINT")]
+    pub backup_s3_endpoint: Option<String>,
+
+    /// Bucket of the backup repository.
+    #[arg(long, env = "POS_BACKUP_S3_BUCKET", default_value = "pos-backups")]
+    pub backup_s3_bucket: String,
+
+    /// Region of the backup bucket (any value for servers that ignore it).
+    #[arg(long, env = "POS_BACKUP_S3_REGION", default_value = "us-east-1")]
+    pub backup_s3_region: String,
+
+    /// Access key id for the backup bucket. Never logged.
+    #[arg(long, env = "POS_BACKUP_S3_KEY", hide_env_values = true)]
+    pub backup_s3_key: Option<String>,
+
+    /// Secret access key for the backup bucket. Kept only in the pgBackRest configuration file
+    /// (mode 0600). Never logged.
+    #[arg(long, env = "POS_BACKUP_S3_KEY_SECRET", hide_env_values = true)]
+    pub backup_s3_key_secret: Option<String>,
+
+    /// CA certificate (PEM) that signed the S3 endpoint's certificate, when it is not one the
+    /// system trusts (a private or self-signed endpoint). The certificate is always verified.
+    #[arg(long, env = "POS_BACKUP_S3_CA_FILE")]
+    pub backup_s3_ca_file: Option<PathBuf>,
+
+    /// Bucket addressing: `host` (`bucket.endpoint`, AWS) or `path` (`endpoint/bucket`, most
+    /// self-hosted servers).
+    #[arg(long, env = "POS_BACKUP_S3_URI_STYLE", value_enum, default_value_t = crate::backup::UriStyle::Host)]
+    pub backup_s3_uri_style: crate::backup::UriStyle,
+
+    /// Folder of the repository inside the bucket.
+    #[arg(long, env = "POS_BACKUP_REPO_PATH", default_value = "/pos")]
+    pub backup_repo_path: String,
+
+    /// Passphrase that encrypts the repository (AES-256-CBC, pgBackRest `repo1-cipher-pass`);
+    /// required with `--backup-s3-endpoint`. Without it no backup can be restored: keep it
+    /// outside the machine, like the master key. Never logged.
+    #[arg(long, env = "POS_BACKUP_CIPHER_PASS", hide_env_values = true)]
+    pub backup_cipher_pass: Option<String>,
+
+    /// Full backups to keep (pgBackRest `repo1-retention-full`); older full backups, the
+    /// differential and incremental backups that depend on them and their WAL are expired
+    /// after each backup.
+    #[arg(long, env = "POS_BACKUP_RETENTION_FULL", default_value_t = 2)]
+    pub backup_retention_full: u32,
+
+    /// Seconds after which a WAL segment with any write in it is archived even if not full:
+    /// the most a point-in-time restore can miss when the master is lost (PostgreSQL
+    /// `archive_timeout`).
+    #[arg(long, env = "POS_BACKUP_ARCHIVE_TIMEOUT_SECS", default_value_t = 60)]
+    pub backup_archive_timeout_secs: u64,
+
+    /// Seconds pgBackRest waits on the repository before a request fails (`io-timeout`).
+    #[arg(long, env = "POS_BACKUP_IO_TIMEOUT_SECS", default_value_t = 60)]
+    pub backup_io_timeout_secs: u64,
+
+    /// Times pgBackRest retries a failed file copy of a backup or restore before it fails
+    /// (`job-retry`: the first retry at once, the next after 15 s).
+    #[arg(long, env = "POS_BACKUP_JOB_RETRY", default_value_t = 2)]
+    pub backup_job_retry: u32,
+
+    /// Take a backup of the managed cluster and exit: `full`, `diff` (changes since the last
+    /// full) or `incr` (changes since the last backup). Creates the repository's stanza the
+    /// first time. Safe while the server runs (the cluster it started is used and left running).
+    #[arg(long, value_enum)]
+    pub backup: Option<crate::backup::Kind>,
+
+    /// Print the repository's backups (pgBackRest `info`, JSON) and exit.
+    #[arg(long)]
+    pub backup_info: bool,
+
+    /// Restore the repository into a fresh data directory and exit; then start the server with
+    /// `--data-dir <this>` (and the same master key). The directory must not hold a cluster.
+    #[arg(long)]
+    pub restore_into: Option<PathBuf>,
+
+    /// With `--restore-into`: the point in time to recover to, e.g. `2026-03-01 14:30:00+00`
+    /// (every transaction committed up to then, none after). Default: the end of the archive.
+    #[arg(long, requires = "restore_into")]
+    pub restore_target_time: Option<String>,
+
     /// Log filter (tracing `EnvFilter` syntax). Logs are JSON on stdout.
     #[arg(long, env = "RUST_LOG", default_value = "info")]
     pub log: String,

@@ -12,6 +12,7 @@
 //! - [`modules`]: module entitlements per tenant (the registry is `pos_core::modules`).
 //! - [`keys`]: personal data at rest: tenant data keys, the email blind index, rotation.
 //! - [`devices`]: enrolment, device tokens, staff sync.
+//! - [`tenant_data`]: a leaving tenant's export (JSON Lines) and delete, audited.
 //! - [`admin`]: the head-office admin API; [`openapi`]: its generated document.
 //! - [`catalog`]: the catalog list and CSV import; [`console`]: the head-office web console
 //!   (embedded files, cookie sessions); [`report_types`]: the reports' JSON shape.
@@ -26,6 +27,7 @@
 //! - [`docs`]: master documents in Postgres and the generic projection writer.
 //! - [`db`]: connection, embedded migrations, sequences, audit, NOTIFY.
 //! - [`pg`]: the managed local PostgreSQL cluster and the test harness.
+//! - [`backup`]: continuous backup of that cluster to S3 with pgBackRest, and restore.
 //! - `metrics`: Prometheus.
 
 #![allow(clippy::type_complexity)] // database rows are read as tuples
@@ -33,6 +35,7 @@
 pub mod admin;
 pub mod app;
 pub mod auth;
+pub mod backup;
 pub mod catalog;
 pub mod config;
 pub mod console;
@@ -58,6 +61,7 @@ pub mod routes;
 pub mod smtp;
 pub mod state;
 pub mod sync;
+pub mod tenant_data;
 pub mod transfers;
 pub mod twofactor;
 pub mod webhooks;

@@ -36,7 +36,7 @@ impl Modify for Bearer {
         crate::console::login_h, crate::console::login_second_step_h,
         crate::console::confirm_second_factor_h, crate::console::refresh_h, crate::console::logout_h,
         crate::catalog::list_items_h, crate::catalog::import_items_h,
-        list_tenants_h, create_tenant_h, list_modules_h, set_modules_h, list_stores_h, create_store_h, issue_code_h,
+        list_tenants_h, create_tenant_h, export_tenant_h, delete_tenant_h, list_modules_h, set_modules_h, list_stores_h, create_store_h, issue_code_h,
         list_devices_h, revoke_device_h, list_users_h, create_user_h, grant_role_h,
         revoke_role_h, set_pin_h, publish_item_h, set_prices_h, price_conflicts_h, audit_h,
         receipt_emails_list_h,
@@ -49,7 +49,7 @@ impl Modify for Bearer {
     components(schemas(
         LoginRequest, LoginResponse, LoginAnswer, RefreshRequest,
         crate::twofactor::Challenge, crate::twofactor::Enrolment, crate::twofactor::ConfirmRequest,
-        crate::twofactor::Confirmed, crate::modules::ModuleOut, crate::modules::SetModules, crate::twofactor::SecondStep, crate::twofactor::Status, EnrolmentCode, IssueCode, CreateTenant, TenantOut,
+        crate::twofactor::Confirmed, crate::modules::ModuleOut, crate::modules::SetModules, crate::tenant_data::TenantDeleted, crate::twofactor::SecondStep, crate::twofactor::Status, EnrolmentCode, IssueCode, CreateTenant, TenantOut,
         CreateStore, StoreOut, DeviceOut, CreateUser, UserOut, GrantRole, MembershipOut, SetPin,
         PublishItem, SetPrices, PublishedDoc, PriceConflictOut, AuditEventOut, AuditPage,
         ReceiptEmailOut, crate::webhooks::CreateEndpoint, crate::webhooks::EndpointOut,

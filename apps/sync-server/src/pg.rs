@@ -40,6 +40,19 @@ pub enum ClusterError {
     NotReachable(PathBuf),
     #[error("bad postmaster.pid in {0}")]
     BadPidFile(PathBuf),
+    #[error("the cluster in {data} is PostgreSQL {cluster}, but the binaries in {bin_dir} are PostgreSQL {binaries}: start it with PostgreSQL {cluster}'s binaries (--pg-bin), or upgrade it with pg_upgrade first")]
+    VersionMismatch {
+        data: PathBuf,
+        cluster: String,
+        binaries: String,
+        bin_dir: PathBuf,
+    },
+    #[error("cannot read the PostgreSQL version of {0}")]
+    UnknownVersion(PathBuf),
+    #[error("a setting value may not contain a single quote or a newline: {0}")]
+    BadSetting(String),
+    #[error("recovery of {data} did not finish: {log}")]
+    Recovery { data: PathBuf, log: String },
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> ClusterError + '_ {
@@ -70,6 +83,8 @@ pub struct ClusterOptions {
     pub port: Option<u16>,
     /// Turn off fsync and friends (tests only: a crash may lose the cluster).
     pub ephemeral: bool,
+    /// More server settings (`-c name=value` at every start), e.g. WAL archiving.
+    pub settings: Vec<(String, String)>,
 }
 
 impl Default for ClusterOptions {
@@ -78,8 +93,26 @@ impl Default for ClusterOptions {
             bin_dir: PathBuf::from(DEFAULT_BIN_DIR),
             port: None,
             ephemeral: false,
+            settings: Vec::new(),
         }
     }
+}
+
+/// The major version of the PostgreSQL binaries in `bin_dir` (`postgres --version`), e.g. `15`.
+pub fn binaries_major(bin_dir: &Path) -> Result<String, ClusterError> {
+    let path = bin_dir.join("postgres");
+    let out = Command::new(&path)
+        .arg("--version")
+        .output()
+        .map_err(io_err(&path))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    // "postgres (PostgreSQL) 15.8 (Debian 15.8-0+deb12u1)"
+    text.split_whitespace()
+        .nth(2)
+        .and_then(|v| v.split('.').next())
+        .filter(|m| !m.is_empty() && m.chars().all(|c| c.is_ascii_digit()))
+        .map(str::to_string)
+        .ok_or(ClusterError::UnknownVersion(path))
 }
 
 /// A running cluster that this process started (or found running in its directory). Dropping it
@@ -92,6 +125,7 @@ pub struct LocalCluster {
     port: u16,
     as_postgres: bool,
     running: bool,
+    adopted: bool,
 }
 
 impl LocalCluster {
@@ -108,14 +142,91 @@ impl LocalCluster {
             }
             c.run_pg("initdb", &args)?;
         }
+        c.check_version()?;
         if let Some(port) = c.running_port()? {
             // Left running by an earlier process (a crash): adopt it.
             c.port = port;
             c.running = true;
+            c.adopted = true;
             return Ok(c);
         }
+        // A restored cluster (`backup::restore`) replays the archive first, read-only: wait
+        // until it has reached its target and been promoted before anyone writes.
+        let recovering = c.data.join("recovery.signal").exists();
         c.launch(opts)?;
+        if recovering {
+            c.wait_for_promotion()?;
+        }
         Ok(c)
+    }
+
+    /// Whether this process found the cluster already running (and did not start it).
+    pub fn adopted(&self) -> bool {
+        self.adopted
+    }
+
+    /// Forgets the cluster without stopping it (a one-off command run next to a serving server).
+    pub fn leave_running(mut self) {
+        self.running = false;
+    }
+
+    /// The cluster's data directory (`root/data`).
+    pub fn data_dir(&self) -> &Path {
+        &self.data
+    }
+
+    /// The folder of its Unix socket (`root`).
+    pub fn socket_dir(&self) -> &Path {
+        &self.root
+    }
+
+    /// Whether the binaries run as `postgres` (this process is root).
+    pub fn as_postgres(&self) -> bool {
+        self.as_postgres
+    }
+
+    /// Refuses a data directory of another major version than the binaries, by name, before
+    /// PostgreSQL refuses it in its log.
+    fn check_version(&self) -> Result<(), ClusterError> {
+        let file = self.data.join("PG_VERSION");
+        let Ok(cluster) = std::fs::read_to_string(&file) else {
+            return Ok(());
+        };
+        let binaries = binaries_major(&self.bin_dir)?;
+        let cluster = cluster.trim().to_string();
+        if cluster != binaries {
+            return Err(ClusterError::VersionMismatch {
+                data: self.data.clone(),
+                cluster,
+                binaries,
+                bin_dir: self.bin_dir.clone(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Waits until recovery has ended (`recovery.signal` removed at promotion), or fails with
+    /// the end of the log if the postmaster stopped (a target not reached, a missing segment).
+    fn wait_for_promotion(&mut self) -> Result<(), ClusterError> {
+        let signal = self.data.join("recovery.signal");
+        let data = self.data.to_string_lossy().into_owned();
+        loop {
+            if !signal.exists() {
+                return Ok(());
+            }
+            if self.run_pg("pg_ctl", &["-D", &data, "status"]).is_err() {
+                self.running = false;
+                let log =
+                    std::fs::read_to_string(self.root.join("postgres.log")).unwrap_or_default();
+                let tail: Vec<&str> = log.lines().rev().take(8).collect();
+                let tail: Vec<&str> = tail.into_iter().rev().collect();
+                return Err(ClusterError::Recovery {
+                    data: self.data.clone(),
+                    log: tail.join(" | "),
+                });
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
     }
 
     /// Starts a streaming standby of `primary` in `root`: a base backup taken with
@@ -168,6 +279,7 @@ impl LocalCluster {
             port: 0,
             as_postgres,
             running: false,
+            adopted: false,
         };
         if as_postgres {
             c.run_plain(
@@ -203,11 +315,26 @@ impl LocalCluster {
             if opts.ephemeral {
                 o.push_str(" -c fsync=off -c synchronous_commit=off -c full_page_writes=off");
             }
+            // pg_ctl runs postgres through /bin/sh: each value is one single-quoted word.
+            for (name, value) in &opts.settings {
+                if value.contains(['\'', '\n'])
+                    || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                {
+                    return Err(ClusterError::BadSetting(name.clone()));
+                }
+                o.push_str(&format!(" -c {name}='{value}'"));
+            }
+            // A restored cluster may replay a while before it accepts connections.
+            let wait = if c.data.join("recovery.signal").exists() {
+                "3600"
+            } else {
+                "60"
+            };
             let data = c.data.to_string_lossy().into_owned();
             let log = c.root.join("postgres.log").to_string_lossy().into_owned();
             match c.run_pg(
                 "pg_ctl",
-                &["-D", &data, "-l", &log, "-w", "-t", "60", "-o", &o, "start"],
+                &["-D", &data, "-l", &log, "-w", "-t", wait, "-o", &o, "start"],
             ) {
                 Ok(_) => {
                     c.port = port;
@@ -284,6 +411,40 @@ impl LocalCluster {
             .map_err(io_err(Path::new(bin)))?;
         finish(bin, out)
     }
+}
+
+/// Runs a program as the user clusters run as (`postgres` when this process is root), in `cwd`.
+pub fn run_as_cluster_user(
+    program: &Path,
+    args: &[&str],
+    cwd: &Path,
+) -> Result<Output, ClusterError> {
+    let mut cmd = if running_as_root() {
+        let mut c = Command::new("runuser");
+        c.args(["-u", "postgres", "--"]).arg(program);
+        c
+    } else {
+        Command::new(program)
+    };
+    cmd.args(args).current_dir(cwd);
+    let what = program
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    finish(&what, cmd.output().map_err(io_err(program))?)
+}
+
+/// Gives `path` (recursively) to `postgres` when this process is root; otherwise nothing.
+pub fn give_to_cluster_user(path: &Path) -> Result<(), ClusterError> {
+    if !running_as_root() {
+        return Ok(());
+    }
+    let out = Command::new("chown")
+        .args(["-R", "postgres:postgres"])
+        .arg(path)
+        .output()
+        .map_err(io_err(path))?;
+    finish("chown", out).map(|_| ())
 }
 
 fn finish(what: &str, out: Output) -> Result<Output, ClusterError> {

@@ -43,6 +43,11 @@ pub fn router(state: AppState) -> Router {
             "/tenants/{tenant_id}/modules",
             get(list_modules_h).put(set_modules_h),
         )
+        .route("/tenants/{tenant_id}/export", get(export_tenant_h))
+        .route(
+            "/tenants/{tenant_id}",
+            axum::routing::delete(delete_tenant_h),
+        )
         .route("/stores", get(list_stores_h).post(create_store_h))
         .route("/stores/{store_id}/enrolment-codes", post(issue_code_h))
         .route("/stores/{store_id}/devices", get(list_devices_h))
@@ -439,6 +444,55 @@ pub async fn create_tenant_h(
     Json(req): Json<CreateTenant>,
 ) -> R<TenantOut> {
     admin::create_tenant(&s, &u, req).await.map(Json)
+}
+
+#[utoipa::path(get, path = "/v1/admin/tenants/{tenant_id}/export", tag = "admin",
+    security(("bearer" = [])), params(("tenant_id" = Uuid, Path)),
+    description = "Every automerge document and projection row of one tenant, as one JSON Lines \
+        file (`pos-tenant-export/1`: a `tenant` line, `store` lines, `document` lines with the \
+        automerge bytes in base64, `row` lines per projection table, an `end` line with the \
+        counts). Platform superadmin only; audited in the platform's log.",
+    responses((status = 200, content_type = "application/x-ndjson", body = String),
+        (status = 401), (status = 403), (status = 404)))]
+pub async fn export_tenant_h(
+    State(s): State<AppState>,
+    u: UserAuth,
+    Path(tenant): Path<Uuid>,
+) -> Result<Response, ApiError> {
+    let lines = crate::tenant_data::export(&s, &u, tenant).await?;
+    Ok((
+        [
+            (
+                axum::http::header::CONTENT_TYPE,
+                "application/x-ndjson".to_string(),
+            ),
+            (
+                axum::http::header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"tenant-{tenant}.jsonl\""),
+            ),
+        ],
+        axum::body::Body::from_stream(lines),
+    )
+        .into_response())
+}
+
+#[utoipa::path(delete, path = "/v1/admin/tenants/{tenant_id}", tag = "admin",
+    security(("bearer" = [])),
+    params(("tenant_id" = Uuid, Path), crate::tenant_data::DeleteTenantQuery),
+    description = "Deletes every row of a tenant (documents, projections, stores, devices, \
+        users, its audit log, its data keys) in one transaction. `confirm` must be the tenant's \
+        exact name. Platform superadmin only; recorded in the platform's audit log.",
+    responses((status = 200, body = crate::tenant_data::TenantDeleted), (status = 400),
+        (status = 401), (status = 403), (status = 404)))]
+pub async fn delete_tenant_h(
+    State(s): State<AppState>,
+    u: UserAuth,
+    Path(tenant): Path<Uuid>,
+    Query(q): Query<crate::tenant_data::DeleteTenantQuery>,
+) -> R<crate::tenant_data::TenantDeleted> {
+    crate::tenant_data::delete(&s, &u, tenant, q.confirm.as_deref())
+        .await
+        .map(Json)
 }
 
 #[utoipa::path(get, path = "/v1/admin/stores", tag = "admin", security(("bearer" = [])),

@@ -398,6 +398,40 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/admin/tenants/{tenant_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** @description Deletes every row of a tenant (documents, projections, stores, devices, users, its audit log, its data keys) in one transaction. `confirm` must be the tenant's exact name. Platform superadmin only; recorded in the platform's audit log. */
+        delete: operations["delete_tenant_h"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/tenants/{tenant_id}/export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Every automerge document and projection row of one tenant, as one JSON Lines file (`pos-tenant-export/1`: a `tenant` line, `store` lines, `document` lines with the automerge bytes in base64, `row` lines per projection table, an `end` line with the counts). Platform superadmin only; audited in the platform's log. */
+        get: operations["export_tenant_h"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/admin/tenants/{tenant_id}/modules": {
         parameters: {
             query?: never;
@@ -1277,6 +1311,16 @@ export interface components {
             settings_doc_id?: string | null;
             /** Format: uuid */
             store_id: string;
+        };
+        /** @description What a delete removed. */
+        TenantDeleted: {
+            name: string;
+            /** @description Rows removed per table (tables with none left out), the tenant's own row included. */
+            rows: {
+                [key: string]: number;
+            };
+            /** Format: uuid */
+            tenant_id: string;
         };
         TenantOut: {
             /** Format: int64 */
@@ -2457,6 +2501,93 @@ export interface operations {
                 content?: never;
             };
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    delete_tenant_h: {
+        parameters: {
+            query?: {
+                /** @description The tenant's exact name, so that a mistyped id cannot delete another tenant. */
+                confirm?: string | null;
+            };
+            header?: never;
+            path: {
+                tenant_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TenantDeleted"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    export_tenant_h: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                tenant_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/x-ndjson": string;
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -11,6 +11,14 @@ use serde_json::{json, Value};
 use tower::ServiceExt;
 use uuid::Uuid;
 
+use pos_core::auth::Role;
+use pos_core::money::{Currency, Money};
+use pos_core::sale::Tender;
+use pos_core::store::{DeviceIdentity, Store};
+use pos_sync::wire::{
+    Author, BootstrapPage, PushResponse, PushResult, WireChange, PROTOCOL_VERSION,
+};
+
 pub const SECRET: &[u8] = b"test-secret-test-secret-test-secret-0123";
 pub const ROOT_EMAIL: &str = "root@platform.test";
 pub const PASSWORD: &str = "correct horse battery";
@@ -66,6 +74,35 @@ pub async fn app_with(settings: Settings) -> TestApp {
 }
 
 impl TestApp {
+    /// Requests through the router of an app the real startup prepared (`app::prepare`), e.g.
+    /// on a managed cluster of its own; returns its cluster too (dropping it stops it).
+    pub fn prepared(
+        app: pos_sync_server::app::App,
+    ) -> (TestApp, Option<pos_sync_server::pg::LocalCluster>) {
+        let pos_sync_server::app::App {
+            state,
+            shutdown,
+            cluster,
+        } = app;
+        let url = cluster
+            .as_ref()
+            .map(|c| c.url("postgres"))
+            .unwrap_or_default();
+        let db = TestDb {
+            url,
+            pool: state.pool.clone(),
+        };
+        (
+            TestApp {
+                router: router(state.clone()),
+                state,
+                db,
+                _shutdown: shutdown,
+            },
+            cluster,
+        )
+    }
+
     /// A second server instance on the same database: its own pool, its own LISTEN task, the
     /// same signing key. Keep the returned sender alive as long as the instance.
     pub async fn second_instance(&self) -> (Router, tokio::sync::watch::Sender<bool>) {
@@ -345,4 +382,142 @@ pub fn assert_error(r: &Resp, status: StatusCode, code: &str) {
     assert_eq!(r.body["error"]["code"], code, "{:?}", r.body);
     assert!(r.body["error"]["message"].is_string(), "{:?}", r.body);
     assert!(r.body["error"].get("details").is_some(), "{:?}", r.body);
+}
+
+/// A till of the tenant's store: a real `pos-core` store bootstrapped through the router.
+pub struct Till {
+    pub device: Device,
+    pub store: Store,
+    pub cashier: pos_core::auth::Actor,
+    /// Hashes of every change the server accepted from this till, in order.
+    pub acked: Vec<String>,
+    _dir: tempfile::TempDir,
+}
+
+pub async fn till(app: &TestApp, t: &Tenant) -> Till {
+    let device = app.device(t).await;
+    let cashier = app.staff(t, "Cas", "cashier").await;
+    let dir = tempfile::tempdir().expect("dir");
+    let mut store = Store::create(
+        &dir.path().join("till.sqlite"),
+        DeviceIdentity {
+            tenant_id: t.tenant_id,
+            store_id: t.store_id,
+            device_id: device.enrol.device_id,
+            store_code: device.enrol.store_code.clone(),
+            device_code: device.enrol.device_code.clone(),
+            kind: device.enrol.kind,
+        },
+    )
+    .expect("store");
+    let mut page: Option<String> = None;
+    loop {
+        let q = page.map(|p| format!("?page={p}")).unwrap_or_default();
+        let r = app
+            .get(&format!("/v1/sync/bootstrap{q}"), &device.token)
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+        let p: BootstrapPage = serde_json::from_value(r.body).expect("page");
+        let docs: Vec<_> = p
+            .docs
+            .iter()
+            .map(|d| (d.envelope, d.bytes.as_slice()))
+            .collect();
+        store.import_snapshots(&docs).expect("import");
+        page = p.next;
+        if page.is_none() {
+            break;
+        }
+    }
+    store
+        .upsert_staff(cashier, "Cas", Role::Cashier, None)
+        .expect("staff");
+    let cashier = store.actor(cashier).expect("actor");
+    Till {
+        device,
+        store,
+        cashier,
+        acked: Vec::new(),
+        _dir: dir,
+    }
+}
+
+impl Till {
+    /// Sells `qty` of `item` paid in cash (closed), and pushes it; returns the sale id.
+    pub async fn sell(&mut self, app: &TestApp, item: Uuid, qty: i64) -> Uuid {
+        let c = self.cashier;
+        let sale = self.store.open_sale(&c, None).expect("open");
+        self.store
+            .add_item(&c, sale, item, qty, &[], 1)
+            .expect("add");
+        let due = self
+            .store
+            .get::<pos_core::sale::Sale>(sale)
+            .expect("sale")
+            .totals()
+            .expect("totals")
+            .due;
+        let eur = Currency::from_code("EUR").expect("EUR");
+        self.store
+            .pay(&c, sale, Tender::Cash, Money::new(due, eur), None)
+            .expect("pay");
+        self.push(app).await;
+        sale
+    }
+
+    /// Opens a sale and leaves it open (pushed).
+    pub async fn open(&mut self, app: &TestApp, item: Uuid) -> Uuid {
+        let c = self.cashier;
+        let sale = self.store.open_sale(&c, None).expect("open");
+        self.store.add_item(&c, sale, item, 1, &[], 1).expect("add");
+        self.push(app).await;
+        sale
+    }
+
+    pub async fn push(&mut self, app: &TestApp) {
+        let batch = self.store.outbox_batch(1000).expect("outbox");
+        let changes: Vec<WireChange> = batch
+            .iter()
+            .map(|e| WireChange {
+                envelope: e.envelope,
+                hash: e.hash.clone(),
+                bytes: e.bytes.clone(),
+                author: Author {
+                    user_id: e.user_id,
+                    device_id: self.device.enrol.device_id,
+                },
+            })
+            .collect();
+        let r = app
+            .post(
+                "/v1/sync/push",
+                Some(&self.device.token),
+                json!({"protocol": PROTOCOL_VERSION, "changes": changes}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+        let resp: PushResponse = serde_json::from_value(r.body).expect("push");
+        let done: Vec<String> = resp
+            .results
+            .iter()
+            .map(|r| match r {
+                PushResult::Accepted { hash, .. } => hash.clone(),
+                other => panic!("not accepted: {other:?}"),
+            })
+            .collect();
+        self.store.outbox_done(&done).expect("done");
+        self.acked.extend(done);
+    }
+}
+
+pub async fn publish_item(app: &TestApp, t: &Tenant, price: i64) -> Uuid {
+    let r = app
+        .post(
+            "/v1/admin/items",
+            Some(&t.owner),
+            json!({"sku": "CRO", "name": "Croissant", "currency": "EUR", "price": price, "tax_class": "std"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    serde_json::from_value(r.body["doc_id"].clone()).expect("id")
 }

@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use crate::common::*;
-use crate::emails::{app_with_spool, publish_item, send, till};
+use crate::emails::{app_with_spool, send};
 
 /// The venv's python with aiosmtpd (installed on first use, then found).
 fn python() -> &'static str {

@@ -26,6 +26,10 @@
 //! - `webhooks.rs`: events written by pushes and their webhook deliveries to a real receiver on
 //!   loopback (500, hang, redirect, recovery): signature, order per entity, dead letter, replay,
 //!   the endpoints' admin API.
+//! - `backup.rs`: backups proven by restoring: WAL archiving and full/incremental backups
+//!   with pgBackRest to a real S3 server on loopback (s3s-fs behind stunnel4), the repository
+//!   lost mid-backup, a point-in-time restore found whole by digest, another major version.
+//! - `tenants.rs`: a leaving tenant's export (exactly its data) and delete (every row, audited).
 //! - `twofactor.rs`: TOTP two-factor login: enrolment, the second step, codes used once,
 //!   recovery codes, the shared lockout, compulsory 2FA for admin roles, the sealed secret.
 
@@ -33,6 +37,7 @@ mod common;
 
 mod admin;
 mod auth;
+mod backup;
 mod console;
 mod devices;
 mod edge;
@@ -45,5 +50,6 @@ mod personal;
 mod replica;
 mod reports;
 mod sync;
+mod tenants;
 mod twofactor;
 mod webhooks;

@@ -11,7 +11,6 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use crate::common::*;
-use crate::emails::{publish_item, till};
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Mode {
@@ -288,7 +287,7 @@ async fn a_closed_sale_pushed_writes_an_event_delivered_signed_to_the_endpoint()
     .await;
     let t2 = off.tenant("Quiet").await;
     let item2 = publish_item(&off, &t2, 100).await;
-    let mut till2 = crate::emails::till(&off, &t2).await;
+    let mut till2 = crate::common::till(&off, &t2).await;
     till2.sell(&off, item2, 1).await;
     let (n,): (i64,) = sqlx_core::query_as::query_as("SELECT count(*) FROM events")
         .fetch_one(&off.db.pool)
