@@ -63,6 +63,10 @@ test "$(stat -c '%U:%G %a' /etc/pos-sync-server/config)" = "root:pos-sync-server
 unit=/lib/systemd/system/pos-sync-server.service
 [ -f "$unit" ] || unit=/usr/lib/systemd/system/pos-sync-server.service
 systemd-analyze verify "$unit"
+for kind in full incr; do
+  systemd-analyze verify "$(dirname "$unit")/pos-sync-server-backup-$kind.service" \
+    "$(dirname "$unit")/pos-sync-server-backup-$kind.timer"
+done
 
 step "start it as its unit does: the managed cluster, /health/ready, the console, SIGTERM"
 port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
