@@ -348,7 +348,7 @@ const tests = {
       assert(bytes.includes(Buffer.from([0x1b, 0x70, 0x00])), "drawer pulse ESC p 0 sent");
       fs.mkdirSync(path.join(root, "artifacts"), { recursive: true });
       fs.writeFileSync(path.join(root, "artifacts", "printer-a.bin"), bytes);
-      await s.click('[data-testid="new-sale-btn"]');
+      await startNextSale(s);
       // Kitchen and shift screens, for the record.
       await scan(s, BURGER);
       await scan(s, FRIES);
@@ -483,7 +483,7 @@ const tests = {
       assert(/TOTAL EUR\s+23\.80\r\n/.test(eml), `total: ${eml}`);
       const queued = await ho.req("GET", "/v1/admin/receipt-emails");
       assert(queued.length === 1 && queued[0].status === "queued", `admin list: ${JSON.stringify(queued)}`);
-      await pos.click('[data-testid="new-sale-btn"]');
+      await startNextSale(pos);
 
       // Head office adds a cashier: the POS's login screen offers her, and her PIN works.
       await ho.staff(storeId, "Nina New", "cashier", "5151");
@@ -934,7 +934,7 @@ const tests = {
       await waitCount(s, '[data-testid="approve-dialog"]', 0);
       await waitCount(s, '[data-testid="cart-line"]', 0);
       const latte = await payInCash(s, LATTE, /3\.50/);
-      await s.click('[data-testid="new-sale-btn"]');
+      await startNextSale(s);
       await s.click('[data-testid="refund-btn"]');
       await s.find('[data-testid="approve-dialog"]');
       await s.click('[data-testid="approver-manager"]');
@@ -1117,7 +1117,7 @@ const tests = {
       await login(s, "cashier", "3333");
       await openShift(s);
       await payInCash(s, LATTE, /3\.50/); // a counter latte for the bar, by Carl
-      await s.click('[data-testid="new-sale-btn"]');
+      await startNextSale(s);
       await lock(s);
       await login(s, "manager", "2222");
       await fireTable(s, "Table 7", [BURGER]);
@@ -1272,7 +1272,7 @@ const tests = {
       await scan(s, LATTE);
       const no = await payInCash(s, CROISSANT, /6\.00/);
       assert(no, "a receipt number");
-      await s.click('[data-testid="new-sale-btn"]');
+      await startNextSale(s);
       const sale = await invoke(s, "find_receipt", { receiptNo: no });
       const croissant = sale.lines.find((l) => l.name === "Croissant");
       const refund = await invoke(s, "refund_sale", { saleId: sale.id, lines: [{ line_id: croissant.id, qty: 1 }], tenderKind: "cash", reason: "stale" });
@@ -1512,7 +1512,7 @@ const tests = {
       await s.click('[data-testid="pay-take"]');
       await s.waitText('[data-testid="receipt-no"]', /T\d+-\d+/, 15000);
       assert((await s.count('[data-testid="receipt-email"]')) === 0, "no email field without emailed receipts");
-      await s.click('[data-testid="new-sale-btn"]');
+      await startNextSale(s);
       await s.click('[data-testid="nav-back_office"]');
       await s.find('[data-testid="stock-table"]');
       assert((await s.count('[data-testid="receive-btn"]')) === 0 && (await s.count('[data-testid="bo-tab-count"]')) === 0, "no Receive or Count without inventory");
@@ -1837,7 +1837,7 @@ const tests = {
         await s.waitText('[data-testid="receipt-no"]', /T\d+-\d+/, 15000);
         check(await measure([]), `the receipt at ${w}x${h}`);
         await s.screenshot(shots, `main-${w}x${h}-receipt`);
-        await s.click('[data-testid="new-sale-btn"]');
+        await startNextSale(s);
         await s.click('[data-testid="nav-kds"]');
         await s.find('[data-testid="bump-btn"]');
         await settle(async () => (await measure(['[data-testid="bump-btn"]'])).hiding === 0); // the board measures tall tickets after it draws them

@@ -84,6 +84,7 @@ fn main() {
             poll: Duration::from_millis(500),
             batch: 200,
             concurrency: 16,
+            allow_private: true,
         };
         let (live, _) = tokio::sync::broadcast::channel(1024);
         let (_stop_tx, stop) = tokio::sync::watch::channel(false);

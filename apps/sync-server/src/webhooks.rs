@@ -456,19 +456,8 @@ pub fn check_url(raw: &str, allow_private: bool) -> Result<reqwest::Url, ApiErro
                 let d = d.to_ascii_lowercase();
                 d == "localhost" || d.ends_with(".localhost")
             }
-            url::Host::Ipv4(ip) => {
-                ip.is_loopback()
-                    || ip.is_private()
-                    || ip.is_link_local()
-                    || ip.is_unspecified()
-                    || ip.is_broadcast()
-            }
-            url::Host::Ipv6(ip) => {
-                ip.is_loopback()
-                    || ip.is_unspecified()
-                    || (ip.segments()[0] & 0xfe00) == 0xfc00
-                    || (ip.segments()[0] & 0xffc0) == 0xfe80
-            }
+            url::Host::Ipv4(ip) => is_internal(std::net::IpAddr::V4(ip)),
+            url::Host::Ipv6(ip) => is_internal(std::net::IpAddr::V6(ip)),
         };
         if private {
             return Err(ApiError::validation(
@@ -477,6 +466,54 @@ pub fn check_url(raw: &str, allow_private: bool) -> Result<reqwest::Url, ApiErro
         }
     }
     Ok(url)
+}
+
+/// A loopback, private, link-local, unspecified or broadcast address (an IPv4 address mapped
+/// into IPv6 is judged as itself): what a webhook must not reach unless the operator allows it.
+pub fn is_internal(ip: std::net::IpAddr) -> bool {
+    use std::net::IpAddr;
+    match ip {
+        IpAddr::V4(ip) => {
+            ip.is_loopback()
+                || ip.is_private()
+                || ip.is_link_local()
+                || ip.is_unspecified()
+                || ip.is_broadcast()
+                // 100.64.0.0/10, carrier-grade NAT (often an operator's internal network).
+                || (ip.octets()[0] == 100 && (ip.octets()[1] & 0xc0) == 64)
+        }
+        IpAddr::V6(ip) => match ip.to_ipv4_mapped() {
+            Some(v4) => is_internal(IpAddr::V4(v4)),
+            None => {
+                ip.is_loopback()
+                    || ip.is_unspecified()
+                    || (ip.segments()[0] & 0xfe00) == 0xfc00
+                    || (ip.segments()[0] & 0xffc0) == 0xfe80
+            }
+        },
+    }
+}
+
+/// The webhook client's resolver when internal targets are not allowed: the system's answer
+/// without its internal addresses ([`is_internal`]). [`check_url`] refuses internal address
+/// literals when an endpoint is registered; this refuses, at every delivery, a name that
+/// resolves to one (a name pointed at the server's own network later included), so a webhook
+/// cannot be made to reach inside (SSRF through DNS).
+#[derive(Debug, Clone, Copy)]
+pub struct PublicOnly;
+
+impl reqwest::dns::Resolve for PublicOnly {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let host = name.as_str().to_string();
+        Box::pin(async move {
+            let all = tokio::net::lookup_host((host.as_str(), 0)).await?;
+            let public: Vec<std::net::SocketAddr> = all.filter(|a| !is_internal(a.ip())).collect();
+            if public.is_empty() {
+                return Err(format!("{host} resolves to no public address").into());
+            }
+            Ok(Box::new(public.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
 }
 
 /// Creates an endpoint (owner or admin); the answer holds its secret, once.
@@ -742,6 +779,10 @@ pub struct WebhookConfig {
     pub batch: i64,
     /// POSTs in flight at once.
     pub concurrency: usize,
+    /// Loopback and private targets may be reached (`--webhook-allow-private-targets`: tests,
+    /// or an accounting tool on the operator's own network). Otherwise names are resolved by
+    /// [`PublicOnly`].
+    pub allow_private: bool,
 }
 
 impl WebhookConfig {
@@ -755,6 +796,7 @@ impl WebhookConfig {
             poll: Duration::from_millis(c.webhook_poll_ms.max(5)),
             batch: 200,
             concurrency: c.webhook_concurrency.max(1),
+            allow_private: c.webhook_allow_private_targets,
         }
     }
 }
@@ -814,7 +856,11 @@ impl Worker {
     ) -> Result<Worker, WebhookError> {
         // reqwest is built without a default crypto provider (no aws-lc): ring's, once.
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let client = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder();
+        if !cfg.allow_private {
+            builder = builder.dns_resolver(PublicOnly);
+        }
+        let client = builder
             .redirect(reqwest::redirect::Policy::none())
             .timeout(cfg.timeout)
             .connect_timeout(cfg.timeout)
@@ -1065,6 +1111,63 @@ impl Worker {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn internal_addresses_are_judged_as_themselves_also_when_mapped_into_ipv6() {
+        for ip in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.50",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "::1",
+            "fd00::1",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+            "::ffff:169.254.169.254",
+        ] {
+            assert!(is_internal(ip.parse().unwrap()), "{ip}");
+        }
+        for ip in [
+            "93.184.216.34",
+            "8.8.8.8",
+            "2606:4700::1111",
+            "::ffff:8.8.8.8",
+        ] {
+            assert!(!is_internal(ip.parse().unwrap()), "{ip}");
+        }
+    }
+
+    /// Regression (webhooks, SSRF through DNS): a registered name that resolves to an internal
+    /// address is not reached; only literals were refused, when the endpoint was registered.
+    #[tokio::test]
+    async fn regression_a_name_resolving_to_loopback_is_not_reached() {
+        use reqwest::dns::Resolve;
+        use std::str::FromStr;
+        let name = reqwest::dns::Name::from_str("localhost").unwrap();
+        let err = match PublicOnly.resolve(name).await {
+            Ok(addrs) => panic!("resolved to {:?}", addrs.collect::<Vec<_>>()),
+            Err(e) => e.to_string(),
+        };
+        assert!(err.contains("no public address"), "{err}");
+        // And through the client the worker builds: the connection is never made.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let client = reqwest::Client::builder()
+            .dns_resolver(PublicOnly)
+            .build()
+            .unwrap();
+        let r = client
+            .post(format!("http://localhost:{port}/hook"))
+            .send()
+            .await;
+        assert!(r.is_err(), "{r:?}");
+        listener.set_nonblocking(true).unwrap();
+        assert!(listener.accept().is_err(), "nothing connected");
+    }
 
     #[test]
     fn urls_must_be_http_with_a_host_and_no_private_address_unless_allowed() {

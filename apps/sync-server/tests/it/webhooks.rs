@@ -145,6 +145,7 @@ fn config() -> WebhookConfig {
         poll: Duration::from_millis(20),
         batch: 100,
         concurrency: 8,
+        allow_private: true,
     }
 }
 
