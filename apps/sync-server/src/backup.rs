@@ -126,6 +126,7 @@ pub struct Repo {
     cipher_pass: String,
     retention_full: u32,
     archive_timeout_secs: u64,
+    wal_wait_secs: u64,
     io_timeout_secs: u64,
     job_retry: u32,
     bin: PathBuf,
@@ -204,6 +205,7 @@ impl Repo {
             cipher_pass: required("--backup-cipher-pass", &c.backup_cipher_pass)?,
             retention_full: c.backup_retention_full.max(1),
             archive_timeout_secs: c.backup_archive_timeout_secs,
+            wal_wait_secs: c.backup_wal_wait_secs.max(1),
             io_timeout_secs: c.backup_io_timeout_secs.max(1),
             job_retry: c.backup_job_retry,
             bin: find_pgbackrest()?,
@@ -299,6 +301,7 @@ impl Repo {
         kv("start-fast", "y");
         kv("process-max", "2");
         kv("io-timeout", &self.io_timeout_secs.to_string());
+        kv("archive-timeout", &self.wal_wait_secs.to_string());
         kv("job-retry", &self.job_retry.to_string());
         kv("lock-path", &dir.join("lock").to_string_lossy());
         kv("log-path", &dir.join("log").to_string_lossy());

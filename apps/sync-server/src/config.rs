@@ -331,6 +331,11 @@ pub struct Config {
     #[arg(long, env = "POS_BACKUP_ARCHIVE_TIMEOUT_SECS", default_value_t = 60)]
     pub backup_archive_timeout_secs: u64,
 
+    /// Seconds a backup waits for the WAL it needs to reach the repository before it fails
+    /// (pgBackRest `archive-timeout`): with the repository failing, a backup fails after this.
+    #[arg(long, env = "POS_BACKUP_WAL_WAIT_SECS", default_value_t = 60)]
+    pub backup_wal_wait_secs: u64,
+
     /// Seconds pgBackRest waits on the repository before a request fails (`io-timeout`).
     #[arg(long, env = "POS_BACKUP_IO_TIMEOUT_SECS", default_value_t = 60)]
     pub backup_io_timeout_secs: u64,

@@ -97,6 +97,8 @@ pub struct S3 {
     s3s: Child,
     tls: Option<Child>,
     s3s_port: u16,
+    /// Where stunnel forwards to, when not straight to s3s-fs (a [`FaultProxy`]).
+    upstream: Option<u16>,
     stunnel: PathBuf,
 }
 
@@ -143,6 +145,7 @@ impl S3 {
             s3s,
             tls: None,
             s3s_port,
+            upstream: None,
             stunnel: tools.stunnel.clone(),
             dir,
         };
@@ -158,7 +161,7 @@ impl S3 {
             format!(
                 "foreground = yes\npid =\nsyslog = no\ndebug = 3\n[s3]\naccept = 127.0.0.1:{}\nconnect = 127.0.0.1:{}\ncert = {}\nkey = {}\n",
                 self.port,
-                self.s3s_port,
+                self.upstream.unwrap_or(self.s3s_port),
                 self.ca.display(),
                 self.dir.path().join("key.pem").display()
             ),
@@ -172,6 +175,13 @@ impl S3 {
             .expect("stunnel");
         self.tls = Some(child);
         wait_for_port(self.port);
+    }
+
+    /// Puts a [`FaultProxy`] between stunnel and s3s-fs (stunnel restarts on the same port).
+    pub fn through(&mut self, proxy: &FaultProxy) {
+        self.stop_tls();
+        self.upstream = Some(proxy.port);
+        self.start_tls();
     }
 
     /// Stops stunnel: the repository is unreachable.
@@ -813,6 +823,218 @@ async fn benchmark() {
         sales / 10
     );
     drop(app2);
+    drop(app);
+    drop(cluster);
+}
+
+/// What the [`FaultProxy`] answers to writes (PUT, POST): pass them on, an S3 internal error,
+/// or MinIO's "storage full" (HTTP 507).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    Pass,
+    Error,
+    Full,
+}
+
+#[derive(Clone)]
+struct ProxyState {
+    upstream: u16,
+    mode: std::sync::Arc<std::sync::Mutex<Fault>>,
+    refused: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    client: reqwest::Client,
+}
+
+/// An HTTP proxy on loopback between stunnel and s3s-fs that answers writes with S3 errors while
+/// told to: a repository that fails or is full in the middle of a backup. Reads always pass, and
+/// requests go on unchanged (their Host header included: it is signed).
+pub struct FaultProxy {
+    pub port: u16,
+    state: ProxyState,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl FaultProxy {
+    pub async fn start(s3: &S3) -> FaultProxy {
+        // reqwest is built without a default crypto provider (the server installs ring's).
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let state = ProxyState {
+            upstream: s3.s3s_port,
+            mode: std::sync::Arc::new(std::sync::Mutex::new(Fault::Pass)),
+            refused: Default::default(),
+            client: reqwest::Client::builder()
+                .no_proxy()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+        };
+        let app = axum::Router::new()
+            .fallback(forward)
+            .with_state(state.clone());
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        FaultProxy { port, state, task }
+    }
+
+    pub fn set(&self, mode: Fault) {
+        *self.state.mode.lock().unwrap() = mode;
+    }
+
+    /// Writes answered with an error so far.
+    pub fn refused(&self) -> usize {
+        self.state.refused.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn forward(
+    axum::extract::State(st): axum::extract::State<ProxyState>,
+    req: axum::extract::Request,
+) -> axum::response::Response {
+    use axum::http::{Method, StatusCode};
+    use axum::response::IntoResponse;
+    let (parts, body) = req.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, 256 << 20).await else {
+        return StatusCode::BAD_REQUEST.into_response();
+    };
+    let mode = *st.mode.lock().unwrap();
+    if matches!(parts.method, Method::PUT | Method::POST) && mode != Fault::Pass {
+        st.refused.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let (status, code, message) = match mode {
+            Fault::Full => (
+                StatusCode::INSUFFICIENT_STORAGE,
+                "XMinioStorageFull",
+                "Storage backend has reached its minimum free drive threshold.",
+            ),
+            _ => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "InternalError",
+                "We encountered an internal error. Please try again.",
+            ),
+        };
+        let xml = format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{code}</Code><Message>{message}</Message></Error>"
+        );
+        return (status, [("content-type", "application/xml")], xml).into_response();
+    }
+    let path = parts
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or("/");
+    let mut out = st.client.request(
+        parts.method.clone(),
+        format!("http://127.0.0.1:{}{path}", st.upstream),
+    );
+    for (k, v) in &parts.headers {
+        if k != "content-length" && k != "transfer-encoding" && k != "connection" {
+            out = out.header(k, v);
+        }
+    }
+    let Ok(resp) = out.body(bytes).send().await else {
+        return StatusCode::BAD_GATEWAY.into_response();
+    };
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let body = resp.bytes().await.unwrap_or_default();
+    let mut answer = axum::response::Response::new(axum::body::Body::from(body));
+    *answer.status_mut() = status;
+    for (k, v) in &headers {
+        if k != "transfer-encoding" && k != "connection" {
+            answer.headers_mut().insert(k, v.clone());
+        }
+    }
+    answer
+}
+
+/// Issue 14's bad input: a repository that answers errors, then says it is full, in the middle
+/// of backups. Each backup fails with pgBackRest's error (no secret in it) and leaves nothing a
+/// later backup or restore would take for a backup; WAL waits in pg_wal meanwhile; once the
+/// repository answers again the next backup succeeds and the archive catches up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repository_answering_errors_or_full_fails_backups_clearly_and_loses_nothing() {
+    let Some(tools) = tools() else { return };
+    let mut s3 = S3::start(&tools);
+    let proxy = FaultProxy::start(&s3).await;
+    s3.through(&proxy);
+    let dir = tempfile::tempdir().expect("dir");
+    let data = dir.path().join("server");
+    let mut flags = s3.flags();
+    // A backup whose WAL cannot reach the repository fails after 5 s, not the default minute.
+    flags.extend(["--backup-wal-wait-secs", "5"].map(String::from));
+    let app = pos_sync_server::app::prepare(&config(&data, &flags))
+        .await
+        .expect("prepare");
+    let (app, cluster) = TestApp::prepared(app);
+    let repo = Repo::from_config(&config(&data, &flags)).unwrap().unwrap();
+    let backup = |kind: &str| {
+        let mut f = flags.clone();
+        f.extend(["--backup", kind, "--backup-job-retry", "0"].map(String::from));
+        command(config(&data, &f))
+    };
+    backup("full").await.expect("a first full backup");
+    let t = app.tenant("Acme").await;
+    let item = publish_item(&app, &t, 250).await;
+    let mut till = till(&app, &t).await;
+    for (fault, what) in [
+        (Fault::Error, "internal errors"),
+        (Fault::Full, "storage full"),
+    ] {
+        till.sell(&app, item, 1).await;
+        // A full backup starts writing; then the repository starts failing under it.
+        let files = s3.backup_files();
+        let mut f = flags.clone();
+        f.extend(["--backup", "full", "--backup-job-retry", "0"].map(String::from));
+        let run = tokio::spawn(command(config(&data, &f)));
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while s3.backup_files() <= files + 2 {
+            assert!(
+                Instant::now() < deadline,
+                "the backup never started writing"
+            );
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        let before = proxy.refused();
+        proxy.set(fault);
+        let err = run
+            .await
+            .unwrap()
+            .expect_err("a backup into a failing repository fails");
+        let msg = err.to_string();
+        eprintln!("backup with {what}: {msg}");
+        assert!(
+            matches!(err, BackupError::PgBackRest { .. }) && msg.contains("pgbackrest backup"),
+            "{what}: {msg}"
+        );
+        assert!(
+            !msg.contains(CIPHER_PASS) && !msg.contains(KEY_SECRET),
+            "{msg}"
+        );
+        assert!(
+            proxy.refused() > before,
+            "{what}: the repository refused writes"
+        );
+        proxy.set(Fault::Pass);
+    }
+    // Back: the next backup succeeds, the WAL written meanwhile is archived, and the repository
+    // lists the two good backups only.
+    assert!(backup("incr").await.expect("the next backup succeeds"));
+    archived(&app.state.pool).await;
+    let info = repo.info(&data).unwrap();
+    let kinds: Vec<&str> = info[0]["backup"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["full", "incr"], "{info}");
     drop(app);
     drop(cluster);
 }

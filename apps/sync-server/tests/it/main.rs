@@ -28,7 +28,8 @@
 //!   the endpoints' admin API.
 //! - `backup.rs`: backups proven by restoring: WAL archiving and full/incremental backups
 //!   with pgBackRest to a real S3 server on loopback (s3s-fs behind stunnel4), the repository
-//!   lost mid-backup, a point-in-time restore found whole by digest, another major version.
+//!   lost mid-backup or answering errors and "full" (a fault proxy), a point-in-time restore
+//!   found whole by digest, another major version.
 //! - `tenants.rs`: a leaving tenant's export (exactly its data) and delete (every row, audited).
 //! - `twofactor.rs`: TOTP two-factor login: enrolment, the second step, codes used once,
 //!   recovery codes, the shared lockout, compulsory 2FA for admin roles, the sealed secret.
