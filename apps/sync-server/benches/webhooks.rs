@@ -85,6 +85,7 @@ fn main() {
             batch: 200,
             concurrency: 16,
             allow_private: true,
+            retention: None,
         };
         let (live, _) = tokio::sync::broadcast::channel(1024);
         let (_stop_tx, stop) = tokio::sync::watch::channel(false);

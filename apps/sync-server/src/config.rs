@@ -194,6 +194,11 @@ pub struct Config {
     #[arg(long, env = "POS_WEBHOOK_CONCURRENCY", default_value_t = 16)]
     pub webhook_concurrency: usize,
 
+    /// Days an event is kept once every delivery of it is delivered or dead (0: forever).
+    /// Pending deliveries keep their event however old. Pruned hourly by the webhook worker.
+    #[arg(long, env = "POS_EVENTS_RETENTION_DAYS", default_value_t = 30)]
+    pub events_retention_days: u32,
+
     /// How often (seconds) the server checks for stores whose business day has ended and mails
     /// their daily summary to those who may read their reports. 0: never.
     #[arg(long, env = "POS_DAILY_SUMMARY_EVERY_SECS", default_value_t = 300)]

@@ -779,6 +779,8 @@ pub struct WebhookConfig {
     pub batch: i64,
     /// POSTs in flight at once.
     pub concurrency: usize,
+    /// How long a settled event (no pending delivery) is kept; `None`: forever.
+    pub retention: Option<Duration>,
     /// Loopback and private targets may be reached (`--webhook-allow-private-targets`: tests,
     /// or an accounting tool on the operator's own network). Otherwise names are resolved by
     /// [`PublicOnly`].
@@ -797,6 +799,8 @@ impl WebhookConfig {
             batch: 200,
             concurrency: c.webhook_concurrency.max(1),
             allow_private: c.webhook_allow_private_targets,
+            retention: (c.events_retention_days > 0)
+                .then(|| Duration::from_secs(u64::from(c.events_retention_days) * 86_400)),
         }
     }
 }
@@ -1072,17 +1076,56 @@ impl Worker {
         Ok(round)
     }
 
+    /// Deletes events older than the retention whose deliveries are all settled (delivered or
+    /// dead; an event no endpoint wanted has none), with their deliveries, in batches. An event
+    /// with a pending delivery stays, however old. Returns how many went.
+    pub async fn prune(&self, now_ms: i64) -> Result<u64, WebhookError> {
+        let Some(keep) = self.cfg.retention else {
+            return Ok(0);
+        };
+        let cutoff = now_ms - keep.as_millis() as i64;
+        let mut gone = 0;
+        loop {
+            let n = query(
+                "DELETE FROM events WHERE (tenant_id, event_id) IN (
+                   SELECT e.tenant_id, e.event_id FROM events e
+                    WHERE e.occurred_at < $1
+                      AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d
+                                       WHERE d.tenant_id = e.tenant_id AND d.event_id = e.event_id
+                                         AND d.status = 'pending')
+                    LIMIT 5000)",
+            )
+            .bind(cutoff)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+            gone += n;
+            if n < 5000 {
+                return Ok(gone);
+            }
+        }
+    }
+
     /// Runs until shutdown: again at once after a busy look; otherwise after `poll`, or at once
-    /// when a push commits (the live channel's "more").
+    /// when a push commits (the live channel's "more"). Prunes settled old events hourly.
     pub fn spawn(
         self: std::sync::Arc<Self>,
         mut live: broadcast::Receiver<Notice>,
         mut stop: watch::Receiver<bool>,
     ) {
         tokio::spawn(async move {
+            let mut next_prune = tokio::time::Instant::now();
             loop {
                 if *stop.borrow() {
                     return;
+                }
+                if tokio::time::Instant::now() >= next_prune {
+                    next_prune += Duration::from_secs(3600);
+                    match self.prune(now_ms()).await {
+                        Ok(0) => {}
+                        Ok(n) => tracing::info!(events = n, "webhooks: old settled events pruned"),
+                        Err(e) => tracing::warn!(error = %e, "webhooks: pruning events failed"),
+                    }
                 }
                 let busy = match self.run_once().await {
                     Ok(r) => r.tried() > 0,

@@ -146,6 +146,7 @@ fn config() -> WebhookConfig {
         batch: 100,
         concurrency: 8,
         allow_private: true,
+        retention: None,
     }
 }
 
@@ -672,4 +673,87 @@ async fn stock_entering_the_low_band_writes_one_event_with_the_real_level() {
     let ev = low_events().await;
     assert_eq!(ev.len(), 2, "{ev:?}");
     assert_eq!(ev[1]["on_hand"], 2);
+}
+
+/// Retention: settled events older than the retention go with their deliveries; an old event
+/// with a delivery still pending stays, and so do recent ones.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn old_settled_events_are_pruned_and_pending_ones_kept() {
+    let app = app().await;
+    let t = app.tenant("Keeper").await;
+    let (ep, _) = endpoint(&app, &t, "http://127.0.0.1:9/hook").await;
+    let ids = events(
+        &app,
+        t.tenant_id,
+        &[
+            (Uuid::now_v7(), 1),
+            (Uuid::now_v7(), 2),
+            (Uuid::now_v7(), 3),
+        ],
+    )
+    .await;
+    assert_eq!(ids.len(), 3);
+    let day = 86_400_000i64;
+    // Event 0: 40 days old, delivered. Event 1: 40 days old, still pending. Event 2: recent,
+    // delivered.
+    for (id, age, status) in [
+        (ids[0], 40 * day, "delivered"),
+        (ids[1], 40 * day, "pending"),
+        (ids[2], 0, "delivered"),
+    ] {
+        sqlx_core::query::query(
+            "UPDATE events SET occurred_at = occurred_at - $2 WHERE event_id = $1",
+        )
+        .bind(id)
+        .bind(age)
+        .execute(&app.db.pool)
+        .await
+        .unwrap();
+        sqlx_core::query::query(
+            "UPDATE webhook_deliveries SET status = $2 WHERE event_id = $1 AND endpoint_id = $3",
+        )
+        .bind(id)
+        .bind(status)
+        .bind(ep)
+        .execute(&app.db.pool)
+        .await
+        .unwrap();
+    }
+    let w = worker(
+        &app,
+        WebhookConfig {
+            retention: Some(Duration::from_secs(30 * 86_400)),
+            ..config()
+        },
+    );
+    assert_eq!(w.prune(pos_sync_server::db::now_ms()).await.unwrap(), 1);
+    let left: Vec<(Uuid,)> = sqlx_core::query_as::query_as(
+        "SELECT event_id FROM events WHERE tenant_id = $1 ORDER BY event_id",
+    )
+    .bind(t.tenant_id)
+    .fetch_all(&app.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(left, vec![(ids[1],), (ids[2],)]);
+    let (deliveries,): (i64,) = sqlx_core::query_as::query_as(
+        "SELECT count(*) FROM webhook_deliveries WHERE tenant_id = $1 AND event_id = $2",
+    )
+    .bind(t.tenant_id)
+    .bind(ids[0])
+    .fetch_one(&app.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(deliveries, 0, "its deliveries went with it");
+    // Without a retention nothing goes.
+    let keep_all = worker(&app, config());
+    sqlx_core::query::query("UPDATE webhook_deliveries SET status = 'dead' WHERE event_id = $1")
+        .bind(ids[1])
+        .execute(&app.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        keep_all.prune(pos_sync_server::db::now_ms()).await.unwrap(),
+        0
+    );
+    assert_eq!(w.prune(pos_sync_server::db::now_ms()).await.unwrap(), 1);
 }
