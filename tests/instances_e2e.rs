@@ -239,7 +239,7 @@ fn two_instances_behind_a_balancer_one_killed_mid_push_lose_and_double_nothing()
             (&mut b, b_addr)
         };
         victim.kill();
-        std::thread::sleep(Duration::from_millis(150));
+        // `start` binds again as soon as the killed instance's socket is released.
         *victim = Instance::start(&db.url, data.path(), addr);
     }
     let results: Vec<_> = workers.into_iter().map(|w| w.join().unwrap()).collect();

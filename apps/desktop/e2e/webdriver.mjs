@@ -69,7 +69,6 @@ export class Session {
       v = await wd(driverUrl, "POST", "/session", body);
     } catch (e) {
       console.error(`     the app did not start (${e.message.slice(0, 200)}); launching it once more`);
-      await sleep(1000);
       v = await wd(driverUrl, "POST", "/session", body);
     }
     return new Session(driverUrl, v.sessionId, dataDir);

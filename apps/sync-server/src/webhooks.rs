@@ -298,43 +298,31 @@ pub async fn record(
         .collect();
     for (env, rows) in &out.projections {
         let version = last_of_doc.get(&env.doc_id).copied().unwrap_or(last);
-        let main = |t: &TableDef| rows.iter().find(|r| r.table == t.name);
-        match env.doc_type {
-            DocType::Sale => {
-                if let (Some(prev), Some(row)) =
-                    (before.sales.get(&env.doc_id), main(&projection::SALES))
-                {
-                    if prev.as_deref() != Some("closed") {
-                        events.push(NewEvent {
-                            event_type: SALE_CLOSED,
-                            entity_id: env.doc_id,
-                            version,
-                            data: row_json(&projection::SALES, row),
-                        });
-                    }
-                }
+        // Which event the document makes, if any, and the projection table its data comes from.
+        let (event_type, table) = match env.doc_type {
+            DocType::Sale
+                if before
+                    .sales
+                    .get(&env.doc_id)
+                    .is_some_and(|prev| prev.as_deref() != Some("closed")) =>
+            {
+                (SALE_CLOSED, &projection::SALES)
             }
             DocType::Refund if created.contains(&env.doc_id) => {
-                if let Some(row) = main(&projection::REFUNDS) {
-                    events.push(NewEvent {
-                        event_type: REFUND_CREATED,
-                        entity_id: env.doc_id,
-                        version,
-                        data: row_json(&projection::REFUNDS, row),
-                    });
-                }
+                (REFUND_CREATED, &projection::REFUNDS)
             }
             DocType::ZReport if created.contains(&env.doc_id) => {
-                if let Some(row) = main(&projection::Z_REPORTS) {
-                    events.push(NewEvent {
-                        event_type: SHIFT_CLOSED,
-                        entity_id: env.doc_id,
-                        version,
-                        data: row_json(&projection::Z_REPORTS, row),
-                    });
-                }
+                (SHIFT_CLOSED, &projection::Z_REPORTS)
             }
-            _ => {}
+            _ => continue,
+        };
+        if let Some(row) = rows.iter().find(|r| r.table == table.name) {
+            events.push(NewEvent {
+                event_type,
+                entity_id: env.doc_id,
+                version,
+                data: row_json(table, row),
+            });
         }
     }
     if !before.after.is_empty() {

@@ -287,6 +287,20 @@ async fn run_until(sender: &Sender, mut done: impl FnMut() -> bool) {
     }
 }
 
+/// Runs the sender until a round tries a mail (its backoff, the breaker's cool-down or a lease
+/// has passed) and returns that round; panics after 15 s. Rounds before it try nothing.
+async fn first_round_that_tries(sender: &Sender) -> pos_sync_server::smtp::Round {
+    let until = std::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let round = sender.run_once().await.expect("run");
+        if round.tried() > 0 {
+            return round;
+        }
+        assert!(std::time::Instant::now() < until, "nothing became due");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 fn message_ids(msgs: &[Value]) -> Vec<String> {
     let mut ids: Vec<String> = msgs
         .iter()
@@ -378,7 +392,6 @@ async fn a_permanent_refusal_fails_the_mail_without_a_retry() {
     assert!(error.as_deref().unwrap_or("").contains("550"), "{error:?}");
     // Never tried again, even when the relay would take it now.
     relay.answer_normally();
-    tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(sender.run_once().await.expect("run").tried(), 0);
     assert!(relay.received().is_empty());
     assert!(
@@ -412,7 +425,6 @@ async fn a_4xx_a_dropped_connection_and_a_dead_relay_are_retried_until_the_relay
     // 2. the connection is dropped
     relay.answer_normally();
     proxy.set(Mode::Drop);
-    tokio::time::sleep(Duration::from_millis(60)).await;
     run_until(&sender, || proxy.connections() >= 2).await;
     let (status, attempts, _, _) = delivery(&app, ids[0]).await;
     assert_eq!((status.as_str(), attempts), ("retrying", 2));
@@ -423,8 +435,6 @@ async fn a_4xx_a_dropped_connection_and_a_dead_relay_are_retried_until_the_relay
         l.local_addr().expect("addr").port()
     };
     let down = Sender::new(app.db.pool.clone(), config(dead, &relay, spool.path())).expect("down");
-    tokio::time::sleep(Duration::from_millis(120)).await;
-    run_until(&down, || true).await;
     let mut attempts = 2;
     let until = std::time::Instant::now() + Duration::from_secs(10);
     while attempts < 3 {
@@ -439,7 +449,6 @@ async fn a_4xx_a_dropped_connection_and_a_dead_relay_are_retried_until_the_relay
     // 4. the relay is back: delivered, once
     proxy.set(Mode::Forward(relay.port));
     run_until(&sender, || !relay.received().is_empty()).await;
-    tokio::time::sleep(Duration::from_millis(100)).await;
     let (status, attempts, _, sent_at) = delivery(&app, ids[0]).await;
     assert_eq!((status.as_str(), attempts), ("sent", 4));
     assert!(sent_at.is_some());
@@ -468,7 +477,6 @@ async fn the_breaker_stops_calling_a_dead_relay_and_closes_when_it_recovers() {
     // While open: no connection at all, however often the queue is looked at.
     for _ in 0..20 {
         assert_eq!(sender.run_once().await.expect("run").tried(), 0);
-        tokio::time::sleep(Duration::from_millis(10)).await;
     }
     assert_eq!(proxy.connections(), 3, "open: the relay is left alone");
     // The given-back mails did not lose a try.
@@ -481,16 +489,14 @@ async fn the_breaker_stops_calling_a_dead_relay_and_closes_when_it_recovers() {
     assert_eq!(n, 7);
 
     // After the cool-down, one probe; it fails, so open again.
-    tokio::time::sleep(Duration::from_millis(450)).await;
-    let round = sender.run_once().await.expect("run");
+    let round = first_round_that_tries(&sender).await;
     assert_eq!(round.tried(), 1, "one probe: {round:?}");
     assert_eq!(proxy.connections(), 4);
     assert_eq!(sender.breaker_state(), BreakerState::Open);
 
     // The relay recovers: the next probe closes the circuit, and everything goes, once each.
     proxy.set(Mode::Forward(relay.port));
-    tokio::time::sleep(Duration::from_millis(450)).await;
-    let round = sender.run_once().await.expect("run");
+    let round = first_round_that_tries(&sender).await;
     assert_eq!(round.sent, 1, "the probe: {round:?}");
     assert_eq!(sender.breaker_state(), BreakerState::Closed);
     run_until(&sender, || relay.received().len() >= 10).await;
@@ -521,8 +527,7 @@ async fn a_sender_that_dies_between_claim_and_send_loses_no_mail() {
     let other = Sender::new(app.db.pool.clone(), cfg).expect("sender");
     assert_eq!(other.run_once().await.expect("run").tried(), 0);
     // ...and sends it once the lease has passed.
-    tokio::time::sleep(Duration::from_millis(350)).await;
-    assert_eq!(other.run_once().await.expect("run").sent, 1);
+    assert_eq!(first_round_that_tries(&other).await.sent, 1);
     let (status, attempts, _, _) = delivery(&app, ids[0]).await;
     assert_eq!((status.as_str(), attempts), ("sent", 2));
     assert_eq!(relay.received().len(), 1);
