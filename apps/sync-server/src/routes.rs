@@ -10,7 +10,7 @@ use axum::routing::{get, post, put};
 use axum::Router;
 use pos_sync::wire::{
     BootstrapPage, DeviceTokenRequest, DocSnapshot, EnrolRequest, EnrolResponse, IncomingTransfer,
-    PullResponse, PushRequest, PushResponse, ReceiptEmailRequest, ReceiptEmailResponse,
+    PeerRecord, PullResponse, PushRequest, PushResponse, ReceiptEmailRequest, ReceiptEmailResponse,
     StaffRecord, StoreInfo, TokenResponse, MAX_BODY_BYTES,
 };
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -124,6 +124,7 @@ pub fn router(state: AppState) -> Router {
         .route("/sync/bootstrap", get(bootstrap_h))
         .route("/sync/doc/{doc_id}", get(doc_h))
         .route("/sync/staff", get(staff_h))
+        .route("/sync/peers", get(peers_h))
         .route("/sync/entitlements", get(entitlements_h))
         .route("/sync/stores", get(stores_h))
         .route("/sync/transfers/incoming", get(incoming_transfers_h))
@@ -395,6 +396,10 @@ async fn doc_h(State(s): State<AppState>, d: DeviceAuth, Path(id): Path<Uuid>) -
 
 async fn staff_h(State(s): State<AppState>, d: DeviceAuth) -> R<Vec<StaffRecord>> {
     devices::staff(&s, &d).await.map(Json)
+}
+
+async fn peers_h(State(s): State<AppState>, d: DeviceAuth) -> R<Vec<PeerRecord>> {
+    devices::peers(&s, &d).await.map(Json)
 }
 
 async fn stores_h(State(s): State<AppState>, d: DeviceAuth) -> R<Vec<StoreInfo>> {

@@ -12,4 +12,5 @@ pub mod mail;
 pub mod memory;
 pub mod merge;
 pub mod runner;
+pub mod signing;
 pub mod wire;
