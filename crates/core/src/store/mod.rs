@@ -679,7 +679,7 @@ pub struct WriteTx<'s> {
 
 /// The policy's view of the local replica, inside the write's transaction.
 struct LocalContext<'a> {
-    tx: &'a Transaction<'a>,
+    tx: &'a Connection,
     settings: Option<&'a (Uuid, StoreSettings)>,
     /// Caps every role, as the server does for this device's changes.
     kind: crate::auth::DeviceKind,

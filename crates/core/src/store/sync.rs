@@ -22,6 +22,49 @@ pub struct OutboxEntry {
     pub user_id: Uuid,
 }
 
+/// What the policy reads to judge changes from a peer of the store mesh: the replica as
+/// committed, through a read-only connection of its own, so that the merge engine may ask from
+/// several threads. Roles are not capped here: the merge caps each change's roles by its
+/// author's device kind.
+pub struct PeerFacts {
+    conn: std::sync::Mutex<rusqlite::Connection>,
+    settings: Option<(Uuid, crate::catalog::StoreSettings)>,
+}
+
+impl PeerFacts {
+    fn with<R>(&self, f: impl FnOnce(&super::LocalContext<'_>) -> Option<R>) -> Option<R> {
+        let conn = self.conn.lock().ok()?;
+        f(&super::LocalContext {
+            tx: &conn,
+            settings: self.settings.as_ref(),
+            kind: crate::auth::DeviceKind::Till,
+        })
+    }
+}
+
+impl crate::policy::PolicyContext for PeerFacts {
+    fn settings(&self, store_id: Uuid) -> Option<crate::catalog::StoreSettings> {
+        self.with(|c| c.settings(store_id))
+    }
+
+    fn role_of(&self, user_id: &str) -> Option<crate::auth::Role> {
+        self.with(|c| c.role_of(user_id))
+    }
+
+    fn sale_and_refunds(
+        &self,
+        sale_id: Uuid,
+        excluding: Uuid,
+    ) -> Option<(crate::sale::Sale, Vec<(Uuid, crate::refund::Refund)>)> {
+        self.with(|c| c.sale_and_refunds(sale_id, excluding))
+    }
+
+    fn module_enabled(&self, module: crate::modules::Module) -> bool {
+        self.with(|c| Some(c.module_enabled(module)))
+            .unwrap_or(true)
+    }
+}
+
 /// A change the server refused, as the UI lists it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SyncProblem {
@@ -87,6 +130,58 @@ impl Store {
             }
         }
         tx.commit()?;
+        Ok(())
+    }
+
+    /// What the policy needs to judge a peer's changes (see [`PeerFacts`]).
+    pub fn peer_facts(&self) -> Result<PeerFacts, StoreError> {
+        let conn = rusqlite::Connection::open_with_flags(
+            self.path(),
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        Ok(PeerFacts {
+            conn: std::sync::Mutex::new(conn),
+            settings: self.settings.clone(),
+        })
+    }
+
+    /// A document as this replica holds it (`save()` bytes), or `None` when it has none.
+    pub fn document_state(&mut self, id: Uuid) -> Result<Option<(Envelope, Vec<u8>)>, StoreError> {
+        if let Some(c) = self.cache.get_mut(&id) {
+            return Ok(Some((c.env, c.am.save())));
+        }
+        let exists: bool = self.conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM documents WHERE doc_id = ?1)",
+            [id.to_string()],
+            |r| r.get(0),
+        )?;
+        if !exists {
+            return Ok(None);
+        }
+        let (env, mut am, _, _) = super::load_doc(&self.conn, id)?;
+        Ok(Some((env, am.save())))
+    }
+
+    /// Records a change a peer sent that this device refused (the store mesh), as the sync
+    /// problems list shows the server's refusals.
+    pub fn record_peer_refusal(
+        &mut self,
+        envelope: &Envelope,
+        hash: &str,
+        code: &str,
+        message: &str,
+    ) -> Result<(), StoreError> {
+        self.conn.execute(
+            "INSERT INTO sync_problems (doc_id, doc_type, change_hash, code, message, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                envelope.doc_id.to_string(),
+                envelope.doc_type.as_str(),
+                hash,
+                code,
+                format!("from a store device: {message}"),
+                now_ms()
+            ],
+        )?;
         Ok(())
     }
 

@@ -7,6 +7,8 @@
 //! - `hostile.rs`: changes the server must refuse, each as its own test.
 //! - `props.rs`: random operations, delivery order, duplicates and drops (the operations and
 //!   the misbehaving network are `pos-sync-testkit`'s, shared with `tests/props_e2e.rs`).
+//! - `mesh.rs`: the store mesh on the devices: a peer's signed changes over a real link,
+//!   judged by the server's merge, applied or refused and listed.
 //! - `emails.rs`: receipts queued for email on a device and handed to the server.
 //!
 //! Helpers are in `common.rs`.
@@ -15,4 +17,5 @@ mod common;
 mod converge;
 mod emails;
 mod hostile;
+mod mesh;
 mod props;

@@ -1,0 +1,231 @@
+//! The store mesh on the devices: a peer's signed changes received over a real link (TLS with
+//! raw public keys on loopback), judged by the same merge the server runs, applied or refused.
+
+use std::net::TcpListener;
+
+use pos_core::auth::DeviceKind;
+use pos_core::sale::{Sale, Tender};
+use pos_sync::merge::RelayAuthors;
+use pos_sync::mesh::{MeshTls, PeerSet};
+use pos_sync::peer::{receive, PeerReport};
+use pos_sync::signing::{DeviceKey, PublicKey, SignedFields};
+use pos_sync::wire::{Author, WireChange};
+use uuid::Uuid;
+
+use crate::common::*;
+
+/// Sells one closed cash sale on device `i` (offline); returns its id.
+fn sell(t: &mut Tenant, i: usize) -> Uuid {
+    let d = t.demo.clone();
+    let dev = &mut t.devices[i];
+    let c = dev.store.actor(d.cashier.user_id).unwrap();
+    let sale = dev.store.open_sale(&c, None).unwrap();
+    dev.store
+        .add_item(&c, sale, d.item("BAK-CRO").unwrap(), 2, &[], 1)
+        .unwrap();
+    let due = dev.store.get::<Sale>(sale).unwrap().totals().unwrap().due;
+    dev.store
+        .pay(&c, sale, Tender::Cash, eur(due), None)
+        .unwrap();
+    sale
+}
+
+/// Device `i`'s outbox as it hands it to a peer: each change signed with its key.
+fn signed_outbox(t: &Tenant, i: usize, key: &DeviceKey) -> Vec<WireChange> {
+    let dev = &t.devices[i];
+    dev.store
+        .outbox_batch(1000)
+        .unwrap()
+        .into_iter()
+        .map(|e| {
+            let mut c = WireChange {
+                envelope: e.envelope,
+                hash: e.hash,
+                bytes: e.bytes,
+                author: Author {
+                    user_id: e.user_id,
+                    device_id: dev.scope.device_id,
+                },
+                signature: None,
+            };
+            c.signature = Some(key.sign(&SignedFields::of(&c)));
+            c
+        })
+        .collect()
+}
+
+fn authors(list: &[(Uuid, DeviceKind, &DeviceKey)]) -> RelayAuthors {
+    let mut a = RelayAuthors::new();
+    for (id, kind, key) in list {
+        a.insert(
+            *id,
+            *kind,
+            PublicKey::from_bytes(&key.public_key()).unwrap(),
+        );
+    }
+    a
+}
+
+fn has_sale(t: &mut Tenant, i: usize, sale: Uuid) -> bool {
+    t.devices[i].store.get::<Sale>(sale).is_ok()
+}
+
+#[test]
+fn a_sale_sent_over_a_link_is_applied_on_the_peer_as_on_its_author() {
+    let mut t = Tenant::new(2);
+    let (k0, k1) = (DeviceKey::generate(), DeviceKey::generate());
+    let (id0, id1) = (t.devices[0].scope.device_id, t.devices[1].scope.device_id);
+    let sale = sell(&mut t, 0);
+    let batch = signed_outbox(&t, 0, &k0);
+
+    // Device 1 listens; device 0 connects and sends its outbox as one frame.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = MeshTls::new(&k1, PeerSet::new([(id0, k0.public_key())])).unwrap();
+    let client = MeshTls::new(&k0, PeerSet::new([(id1, k1.public_key())])).unwrap();
+    let sender = std::thread::spawn(move || {
+        let mut link = client.connect(addr).unwrap();
+        link.send(&serde_json::to_vec(&batch).unwrap()).unwrap();
+        link.receive().unwrap()
+    });
+    let mut link = server.accept(&listener).unwrap();
+    assert_eq!(link.peer, id0);
+    let frame = link.receive().unwrap().unwrap();
+    let received: Vec<WireChange> = serde_json::from_slice(&frame).unwrap();
+    let report = receive(
+        &mut t.devices[1].store,
+        &authors(&[(id0, DeviceKind::Till, &k0)]),
+        &received,
+    )
+    .unwrap();
+    link.send(b"ok").unwrap();
+    assert_eq!(sender.join().unwrap().unwrap(), b"ok");
+    assert_eq!(
+        report,
+        PeerReport {
+            applied: received.len(),
+            ..PeerReport::default()
+        }
+    );
+    let here = t.devices[1].store.get::<Sale>(sale).unwrap();
+    let there = t.devices[0].store.get::<Sale>(sale).unwrap();
+    assert_eq!(here.totals().unwrap(), there.totals().unwrap());
+    // Sent again (a replay): nothing twice.
+    let again = receive(
+        &mut t.devices[1].store,
+        &authors(&[(id0, DeviceKind::Till, &k0)]),
+        &received,
+    )
+    .unwrap();
+    assert_eq!(again.applied, 0);
+    assert_eq!(again.duplicates, received.len());
+}
+
+#[test]
+fn a_tampered_or_unsigned_change_from_a_peer_is_refused_and_listed() {
+    let mut t = Tenant::new(2);
+    let k0 = DeviceKey::generate();
+    let id0 = t.devices[0].scope.device_id;
+    let sale = sell(&mut t, 0);
+    let mut tampered = signed_outbox(&t, 0, &k0);
+    tampered[0].signature.as_mut().unwrap()[0] ^= 1;
+    let r = receive(
+        &mut t.devices[1].store,
+        &authors(&[(id0, DeviceKind::Till, &k0)]),
+        &tampered,
+    )
+    .unwrap();
+    assert_eq!(r.applied, 0, "{r:?}");
+    assert!(
+        r.refused.iter().any(|(_, code, _)| code == "bad_signature"),
+        "{r:?}"
+    );
+    assert!(!has_sale(&mut t, 1, sale));
+    let problems = t.devices[1].store.sync_problems().unwrap();
+    assert!(
+        problems.iter().any(|p| p.code == "bad_signature"),
+        "{problems:?}"
+    );
+
+    let mut unsigned = signed_outbox(&t, 0, &k0);
+    for c in &mut unsigned {
+        c.signature = None;
+    }
+    let r = receive(
+        &mut t.devices[1].store,
+        &authors(&[(id0, DeviceKind::Till, &k0)]),
+        &unsigned,
+    )
+    .unwrap();
+    assert_eq!(r.applied, 0);
+    assert!(
+        r.refused.iter().all(|(_, code, _)| code == "unsigned"),
+        "{r:?}"
+    );
+    assert!(!has_sale(&mut t, 1, sale));
+}
+
+#[test]
+fn a_change_of_a_device_not_on_the_peer_list_is_refused() {
+    let mut t = Tenant::new(2);
+    let k0 = DeviceKey::generate();
+    let sale = sell(&mut t, 0);
+    let batch = signed_outbox(&t, 0, &k0);
+    // Device 1's list does not have device 0 (revoked, or never enrolled with a key).
+    let r = receive(&mut t.devices[1].store, &RelayAuthors::new(), &batch).unwrap();
+    assert_eq!(r.applied, 0);
+    assert!(
+        r.refused
+            .iter()
+            .all(|(_, code, _)| code == "device_mismatch"),
+        "{r:?}"
+    );
+    assert!(!has_sale(&mut t, 1, sale));
+}
+
+#[test]
+fn a_peers_change_is_authorized_with_its_authors_kind() {
+    let mut t = Tenant::new(2);
+    let k0 = DeviceKey::generate();
+    let id0 = t.devices[0].scope.device_id;
+    let sale = sell(&mut t, 0);
+    let batch = signed_outbox(&t, 0, &k0);
+    // Device 0 is a kitchen screen on the store's list: its sale with a cash payment is not
+    // something a kitchen screen may write, whatever its own store let it do.
+    let r = receive(
+        &mut t.devices[1].store,
+        &authors(&[(id0, DeviceKind::Kitchen, &k0)]),
+        &batch,
+    )
+    .unwrap();
+    assert!(
+        r.refused.iter().any(|(_, code, _)| code == "forbidden"),
+        "{r:?}"
+    );
+    let paid = t.devices[1]
+        .store
+        .get::<Sale>(sale)
+        .map(|s| s.payments.len())
+        .unwrap_or(0);
+    assert_eq!(paid, 0, "no kitchen payment applied: {r:?}");
+}
+
+#[test]
+fn a_change_claiming_to_be_the_receivers_own_is_refused() {
+    let mut t = Tenant::new(2);
+    let k0 = DeviceKey::generate();
+    let id1 = t.devices[1].scope.device_id;
+    let sale = sell(&mut t, 0);
+    // Device 0's changes relabelled as device 1's (no signature needed for one's own).
+    let forged: Vec<WireChange> = signed_outbox(&t, 0, &k0)
+        .into_iter()
+        .map(|mut c| {
+            c.author.device_id = id1;
+            c.signature = None;
+            c
+        })
+        .collect();
+    let r = receive(&mut t.devices[1].store, &RelayAuthors::new(), &forged).unwrap();
+    assert_eq!(r.applied, 0, "{r:?}");
+    assert!(!has_sale(&mut t, 1, sale));
+}
