@@ -9,6 +9,8 @@
 //!   test, with the master checked untouched.
 //! - `props_e2e.rs`: random operations and random delivery (`pos-sync-testkit`), then every
 //!   till equals the server by digest.
+//! - `mesh_e2e.rs`: the store mesh with the real server: a dead till's sales carried to the
+//!   cloud by another device, once, as the dead till's.
 //! - `transfers_e2e.rs`: stock transfers between stores.
 //! - `reports_e2e.rs`: head office's reports against the tills' documents and Z reports.
 //! - `instances_e2e.rs`: two server instances behind a TCP balancer, killed and restarted

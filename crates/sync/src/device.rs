@@ -114,6 +114,9 @@ pub struct SyncReport {
     pub emails_sent: usize,
     /// Receipt emails the server refused in this round.
     pub emails_refused: usize,
+    /// Changes of other devices of the store (received over the store mesh) carried to the
+    /// server in this round.
+    pub relayed: usize,
 }
 
 /// The engine. Keep one per device.
@@ -225,12 +228,92 @@ impl SyncEngine {
         Ok(report)
     }
 
+    /// Pushes the changes received from peers of the store mesh (signed by their authors), after
+    /// this device's own: the server checks each against its author's key and authorizes it as
+    /// its author. Answered ones are dropped (a refusal is its author's to show); "retry after"
+    /// waits for the next round.
+    fn push_relayed(
+        &mut self,
+        store: &mut impl StoreAccess,
+        t: &mut dyn Transport,
+        report: &mut SyncReport,
+    ) -> Result<usize, SyncError> {
+        let mut held: HashSet<String> = HashSet::new();
+        let mut carried = 0;
+        loop {
+            let entries: Vec<_> = store
+                .with(|s| s.relay_batch(PUSH_BATCH + held.len()))?
+                .into_iter()
+                .filter(|e| !held.contains(&e.hash))
+                .take(PUSH_BATCH)
+                .collect();
+            if entries.is_empty() {
+                return Ok(carried);
+            }
+            let mut changes = Vec::with_capacity(entries.len());
+            let mut unreadable = Vec::new();
+            for e in &entries {
+                match serde_json::from_slice::<WireChange>(&e.change) {
+                    Ok(c) => changes.push(c),
+                    Err(_) => unreadable.push(e.hash.clone()),
+                }
+            }
+            if !unreadable.is_empty() {
+                store.with(|s| s.relay_done(&unreadable))?;
+            }
+            if changes.is_empty() {
+                continue;
+            }
+            let resp = t.push(&PushRequest {
+                protocol: PROTOCOL_VERSION,
+                changes: changes.clone(),
+            })?;
+            if resp.results.len() != changes.len() {
+                return Err(SyncError::Mismatch {
+                    sent: changes.len(),
+                    answers: resp.results.len(),
+                });
+            }
+            report.relayed += changes.len();
+            carried += changes.len();
+            let mut done = Vec::new();
+            for r in &resp.results {
+                match r {
+                    PushResult::RetryAfter { hash, .. } => {
+                        held.insert(hash.clone());
+                    }
+                    other => done.push(other.hash().to_string()),
+                }
+            }
+            if done.is_empty() {
+                return Ok(carried);
+            }
+            store.with(|s| s.relay_done(&done))?;
+        }
+    }
+
+    /// Pushes this device's outbox, then what it carries for its peers, then its own again if
+    /// some of it waited for what it carried (a line added to another till's tab).
     fn push_all(
         &mut self,
         store: &mut impl StoreAccess,
         t: &mut dyn Transport,
         report: &mut SyncReport,
     ) -> Result<(), SyncError> {
+        let waited = self.push_own(store, t, report)?;
+        if self.push_relayed(store, t, report)? > 0 && waited {
+            self.push_own(store, t, report)?;
+        }
+        Ok(())
+    }
+
+    /// Pushes the outbox; whether some of it was answered "retry after".
+    fn push_own(
+        &mut self,
+        store: &mut impl StoreAccess,
+        t: &mut dyn Transport,
+        report: &mut SyncReport,
+    ) -> Result<bool, SyncError> {
         let device_id = store.with(|s| s.identity().device_id);
         // Changes answered "retry after" in this round are not sent again in it.
         let mut held: HashSet<String> = HashSet::new();
@@ -242,7 +325,7 @@ impl SyncEngine {
                 .take(PUSH_BATCH)
                 .collect();
             if batch.is_empty() {
-                return Ok(());
+                return Ok(!held.is_empty());
             }
             let req = PushRequest {
                 protocol: PROTOCOL_VERSION,
@@ -283,7 +366,7 @@ impl SyncEngine {
             let progressed = !done.is_empty() || !reset.is_empty() || retried > 0;
             store.with(|s| s.outbox_done(&done))?;
             if !progressed {
-                return Ok(());
+                return Ok(!held.is_empty());
             }
             let mut reset_docs: HashSet<Uuid> = HashSet::new();
             for (i, code, message) in reset {

@@ -16,8 +16,8 @@ use uuid::Uuid;
 use crate::device::{Transport, TransportError};
 use crate::wire::{
     BootstrapPage, DeviceTokenRequest, DocSnapshot, EnrolRequest, EnrolResponse, ErrorBody,
-    IncomingTransfer, LiveMessage, PullResponse, PushRequest, PushResponse, ReceiptEmailRequest,
-    ReceiptEmailResponse, StaffRecord, StoreInfo, TokenResponse,
+    IncomingTransfer, LiveMessage, PeerRecord, PullResponse, PushRequest, PushResponse,
+    ReceiptEmailRequest, ReceiptEmailResponse, StaffRecord, StoreInfo, TokenResponse,
 };
 
 /// What a device keeps after enrolment to talk to its server. The secret is never logged.
@@ -188,6 +188,16 @@ impl HttpTransport {
     pub fn stores(&mut self) -> Result<Vec<StoreInfo>, TransportError> {
         self.call(|a, s, t| {
             a.get(&format!("{s}/v1/sync/stores"))
+                .header("authorization", &format!("Bearer {t}"))
+                .call()
+        })
+    }
+
+    /// The store's other devices with their keys (the store mesh's peer list), refreshed with
+    /// the staff list.
+    pub fn peers(&mut self) -> Result<Vec<PeerRecord>, TransportError> {
+        self.call(|a, s, t| {
+            a.get(&format!("{s}/v1/sync/peers"))
                 .header("authorization", &format!("Bearer {t}"))
                 .call()
         })

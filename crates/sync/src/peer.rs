@@ -5,24 +5,75 @@
 //! link only proves who is at the other end, not who wrote what it forwards); it is then
 //! authorized by [`merge::merge_relayed`] with its author's role and device kind, on this
 //! replica's documents and facts ([`pos_core::store::Store::peer_facts`]). What passes is
-//! applied in one transaction (all or nothing); what does not is not applied and is listed
-//! with the sync problems.
+//! applied in one transaction (all or nothing), and kept as it came (signed) for the cloud, so
+//! that this device carries it there if its author cannot; what does not pass is not applied
+//! and is listed with the sync problems.
 //!
 //! **Architecture invariant: a device applies a peer's change only as the server would.** The
 //! decision is `merge_relayed`'s, the function the server calls on a push.
 
 use std::collections::HashMap;
 
-use pos_core::store::{Store, StoreError};
+use pos_core::store::{RelayEntry, Store, StoreError};
 use uuid::Uuid;
 
 use crate::merge::{self, Decision, MasterDoc, RelayAuthors, Scope};
-use crate::wire::WireChange;
+use crate::signing::{DeviceKey, PublicKey, SignedFields};
+use crate::wire::{Author, PeerRecord, WireChange};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PeerError {
     #[error("the replica failed: {0}")]
     Store(#[from] StoreError),
+    #[error("a change could not be kept for the cloud: {0}")]
+    Encode(String),
+}
+
+/// The authors whose changes this device accepts from the LAN: the server's peer list (a key
+/// that does not decode is left out, so its device is refused).
+pub fn authors_from(peers: &[PeerRecord]) -> RelayAuthors {
+    let mut a = RelayAuthors::new();
+    for p in peers {
+        if let Ok(key) = PublicKey::from_bytes(&p.public_key) {
+            a.insert(p.device_id, p.kind, key);
+        }
+    }
+    a
+}
+
+/// What this device sends a peer: its own outbox, each change signed with its key, then the
+/// changes it received from other peers and still carries (signed by their authors), so that
+/// everything travels on to devices that missed it.
+pub fn outgoing(
+    store: &Store,
+    key: &DeviceKey,
+    limit: usize,
+) -> Result<Vec<WireChange>, PeerError> {
+    let me = store.identity().device_id;
+    let mut out: Vec<WireChange> = store
+        .outbox_batch(limit)?
+        .into_iter()
+        .map(|e| {
+            let mut c = WireChange {
+                envelope: e.envelope,
+                hash: e.hash,
+                bytes: e.bytes,
+                author: Author {
+                    user_id: e.user_id,
+                    device_id: me,
+                },
+                signature: None,
+            };
+            c.signature = Some(key.sign(&SignedFields::of(&c)));
+            c
+        })
+        .collect();
+    for e in store.relay_batch(limit.saturating_sub(out.len()))? {
+        if let Ok(c) = serde_json::from_slice::<WireChange>(&e.change) {
+            out.push(c);
+        }
+    }
+    Ok(out)
 }
 
 /// What became of a peer's batch.
@@ -78,6 +129,7 @@ pub fn receive(
     let facts = store.peer_facts()?;
     let outcome = merge::merge_relayed(&scope, authors, &facts, docs, &HashMap::new(), changes);
     let mut apply = Vec::new();
+    let mut keep = Vec::new();
     for (i, (c, d)) in changes.iter().zip(&outcome.decisions).enumerate() {
         match d {
             Decision::Accepted if own[i] => {
@@ -89,7 +141,15 @@ pub fn receive(
                     "a change claiming to be this device's own, which it does not hold".into(),
                 ));
             }
-            Decision::Accepted => apply.push((c.envelope, c.bytes.clone())),
+            Decision::Accepted => {
+                apply.push((c.envelope, c.bytes.clone()));
+                keep.push(RelayEntry {
+                    hash: c.hash.clone(),
+                    doc_id: c.envelope.doc_id,
+                    author_device: c.author.device_id,
+                    change: serde_json::to_vec(c).map_err(|e| PeerError::Encode(e.to_string()))?,
+                });
+            }
             Decision::Duplicate { .. } | Decision::DuplicateInBatch { .. } => {
                 report.duplicates += 1
             }
@@ -102,7 +162,7 @@ pub fn receive(
         }
     }
     if !apply.is_empty() {
-        let r = store.apply_remote(&apply)?;
+        let r = store.apply_from_peer(&apply, &keep)?;
         report.applied = r.applied;
         report.duplicates += r.already_known;
     }

@@ -10,10 +10,18 @@ use rusqlite::Connection;
 pub const APPLICATION_ID: i32 = 0x504F_5331;
 
 /// One step of the schema: `(version it produces, SQL)`.
-pub const MIGRATIONS: &[(i32, &str)] = &[(1, V1), (2, V2), (3, V3), (4, V4), (5, V5), (6, V6)];
+pub const MIGRATIONS: &[(i32, &str)] = &[
+    (1, V1),
+    (2, V2),
+    (3, V3),
+    (4, V4),
+    (5, V5),
+    (6, V6),
+    (7, V7),
+];
 
 /// The version this build writes.
-pub const CURRENT_VERSION: i32 = 6;
+pub const CURRENT_VERSION: i32 = 7;
 
 /// A store whose `meta.projections` is older than [`crate::projection::VERSION`] (or absent)
 /// rebuilds its projections from its documents when opened: new columns of existing rows can
@@ -211,6 +219,19 @@ CREATE TABLE p_refund_taxes (doc_id TEXT NOT NULL, rate_bp INTEGER, net INTEGER,
 CREATE INDEX p_refund_taxes_doc ON p_refund_taxes (doc_id);
 CREATE TABLE p_refund_tenders (doc_id TEXT NOT NULL, payment_id TEXT NOT NULL, tender TEXT, amount INTEGER,
     PRIMARY KEY (doc_id, payment_id));
+"#;
+
+/// Version 7 (issue 12, the store mesh): changes received from other devices of the store,
+/// kept as they arrived (signed, opaque to the store) until the cloud has them, so that any
+/// device carries a dead till's sales to the cloud.
+const V7: &str = r#"
+CREATE TABLE relay_outbox (
+    hash TEXT PRIMARY KEY,
+    doc_id TEXT NOT NULL,
+    author_device TEXT NOT NULL,
+    change BLOB NOT NULL,
+    received_at INTEGER NOT NULL
+) STRICT;
 "#;
 
 /// Applies the migrations above `from` up to `to`, each in its own transaction.

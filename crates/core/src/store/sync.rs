@@ -22,6 +22,16 @@ pub struct OutboxEntry {
     pub user_id: Uuid,
 }
 
+/// A change received from a peer of the store mesh, kept for the cloud: `change` is the wire
+/// form with its author's signature, opaque to the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RelayEntry {
+    pub hash: String,
+    pub doc_id: Uuid,
+    pub author_device: Uuid,
+    pub change: Vec<u8>,
+}
+
 /// What the policy reads to judge changes from a peer of the store mesh: the replica as
 /// committed, through a read-only connection of its own, so that the merge engine may ask from
 /// several threads. Roles are not capped here: the merge caps each change's roles by its
@@ -191,6 +201,76 @@ impl Store {
         &mut self,
         changes: &[(Envelope, Vec<u8>)],
     ) -> Result<ApplyReport, StoreError> {
+        self.apply_remote_keeping(changes, &[])
+    }
+
+    /// Applies changes a peer of the store mesh sent, once judged (`pos_sync::peer`), and keeps
+    /// them in `relay` form for the cloud, in one transaction: a change is never applied without
+    /// being kept, nor kept without being applied.
+    pub fn apply_from_peer(
+        &mut self,
+        changes: &[(Envelope, Vec<u8>)],
+        relay: &[RelayEntry],
+    ) -> Result<ApplyReport, StoreError> {
+        self.apply_remote_keeping(changes, relay)
+    }
+
+    /// Changes received from peers that the cloud has not answered yet, oldest first.
+    pub fn relay_batch(&self, limit: usize) -> Result<Vec<RelayEntry>, StoreError> {
+        let mut stmt = self.conn().prepare_cached(
+            "SELECT hash, doc_id, author_device, change FROM relay_outbox ORDER BY received_at, rowid LIMIT ?1",
+        )?;
+        let rows = stmt.query_map([limit as i64], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, Vec<u8>>(3)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (hash, doc, author, change) = row?;
+            out.push(RelayEntry {
+                hash,
+                doc_id: doc
+                    .parse()
+                    .map_err(|_| StoreError::BadChange(format!("bad doc id {doc}")))?,
+                author_device: author
+                    .parse()
+                    .map_err(|_| StoreError::BadChange(format!("bad device id {author}")))?,
+                change,
+            });
+        }
+        Ok(out)
+    }
+
+    /// How many received changes wait for the cloud.
+    pub fn relay_len(&self) -> Result<i64, StoreError> {
+        Ok(self
+            .conn()
+            .query_row("SELECT count(*) FROM relay_outbox", [], |r| r.get(0))?)
+    }
+
+    /// Drops received changes the cloud has answered (accepted, known, or refused: a refusal
+    /// is its author's to show).
+    pub fn relay_done(&mut self, hashes: &[String]) -> Result<(), StoreError> {
+        let tx = self.conn.transaction()?;
+        {
+            let mut stmt = tx.prepare_cached("DELETE FROM relay_outbox WHERE hash = ?1")?;
+            for h in hashes {
+                stmt.execute([h])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn apply_remote_keeping(
+        &mut self,
+        changes: &[(Envelope, Vec<u8>)],
+        relay: &[RelayEntry],
+    ) -> Result<ApplyReport, StoreError> {
         let mut report = ApplyReport::default();
         let now = now_ms();
         let tx = self.conn.transaction()?;
@@ -303,6 +383,18 @@ impl Store {
                 .execute(params![id.to_string(), heads, now])?;
                 write_projection(&tx, env, &typed)?;
                 report.applied += 1;
+            }
+            let mut keep = tx.prepare_cached(
+                "INSERT OR IGNORE INTO relay_outbox (hash, doc_id, author_device, change, received_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?;
+            for r in relay {
+                keep.execute(params![
+                    r.hash,
+                    r.doc_id.to_string(),
+                    r.author_device.to_string(),
+                    r.change,
+                    now
+                ])?;
             }
             Ok(())
         })();
