@@ -12,6 +12,7 @@ pub mod mail;
 pub mod memory;
 pub mod merge;
 pub mod mesh;
+pub mod node;
 pub mod peer;
 pub mod runner;
 pub mod signing;

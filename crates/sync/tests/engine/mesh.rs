@@ -229,3 +229,124 @@ fn a_change_claiming_to_be_the_receivers_own_is_refused() {
     assert_eq!(r.applied, 0, "{r:?}");
     assert!(!has_sale(&mut t, 1, sale));
 }
+
+/// Waits (up to 20 s) until `done` holds, polling; panics with `what` otherwise.
+fn eventually(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !done() {
+        assert!(std::time::Instant::now() < deadline, "timed out: {what}");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn three_devices_work_one_tab_over_the_lan_with_no_server() {
+    use pos_sync::node::{MeshNode, NodeConfig};
+    use pos_sync::wire::PeerRecord;
+    use std::sync::{Arc, Mutex};
+
+    let mut t = Tenant::new(3);
+    let d = t.demo.clone();
+    let devices = std::mem::take(&mut t.devices);
+    let keys: Vec<DeviceKey> = devices.iter().map(|_| DeviceKey::generate()).collect();
+    let records: Vec<PeerRecord> = devices
+        .iter()
+        .zip(&keys)
+        .map(|(dev, k)| PeerRecord {
+            device_id: dev.scope.device_id,
+            name: "till".into(),
+            kind: DeviceKind::Till,
+            public_key: k.public_key().to_vec(),
+        })
+        .collect();
+    let stores: Vec<Arc<Mutex<pos_core::store::Store>>> = devices
+        .into_iter()
+        .map(|dev| Arc::new(Mutex::new(dev.store)))
+        .collect();
+    let nodes: Vec<MeshNode> = stores
+        .iter()
+        .zip(keys)
+        .enumerate()
+        .map(|(i, (store, key))| {
+            let others: Vec<PeerRecord> = records
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| *j != i)
+                .map(|(_, r)| r.clone())
+                .collect();
+            MeshNode::start(
+                store.clone(),
+                key,
+                &others,
+                NodeConfig {
+                    listen: "127.0.0.1:0".parse().unwrap(),
+                    peers: Vec::new(),
+                    round: std::time::Duration::from_millis(200),
+                },
+                || {},
+            )
+            .unwrap()
+        })
+        .collect();
+    // Static addresses (as typed in Settings): everyone knows everyone.
+    for n in &nodes {
+        for m in &nodes {
+            n.add_address(m.local_addr());
+        }
+    }
+    let sale_of = |i: usize, sale: Uuid| stores[i].lock().unwrap().get::<Sale>(sale).ok();
+
+    // Till 0 opens a tab and fires a latte to the bar.
+    let sale = {
+        let mut s = stores[0].lock().unwrap();
+        let c = s.actor(d.cashier.user_id).unwrap();
+        let sale = s.open_sale(&c, Some("Tab 7".into())).unwrap();
+        s.add_item(&c, sale, d.item("COF-LAT").unwrap(), 1, &[], 1)
+            .unwrap();
+        s.fire(&c, sale, None).unwrap();
+        sale
+    };
+    nodes[0].nudge();
+    // The ticket reaches the other devices' kitchen boards.
+    eventually("the bar ticket on device 2", || {
+        !stores[2]
+            .lock()
+            .unwrap()
+            .kitchen_tickets(Some("bar"), false)
+            .unwrap()
+            .is_empty()
+    });
+    // Till 1 adds a croissant to the tab.
+    eventually("the tab on device 1", || sale_of(1, sale).is_some());
+    {
+        let mut s = stores[1].lock().unwrap();
+        let c = s.actor(d.cashier.user_id).unwrap();
+        s.add_item(&c, sale, d.item("BAK-CRO").unwrap(), 1, &[], 1)
+            .unwrap();
+    }
+    nodes[1].nudge();
+    // Till 2 pays the whole tab.
+    eventually("both lines on device 2", || {
+        sale_of(2, sale).is_some_and(|s| s.lines.len() == 2)
+    });
+    {
+        let mut s = stores[2].lock().unwrap();
+        let c = s.actor(d.cashier.user_id).unwrap();
+        let due = s.get::<Sale>(sale).unwrap().totals().unwrap().due;
+        s.pay(&c, sale, Tender::Cash, eur(due), None).unwrap();
+    }
+    nodes[2].nudge();
+    eventually("the tab paid on every device", || {
+        (0..3).all(|i| sale_of(i, sale).is_some_and(|s| s.totals().unwrap().due == 0))
+    });
+    eventually("every device equal by digest", || {
+        let digests: Vec<String> = stores
+            .iter()
+            .map(|s| s.lock().unwrap().projection_digest().unwrap())
+            .collect();
+        digests.windows(2).all(|w| w[0] == w[1])
+    });
+    for n in &nodes {
+        assert_eq!(n.status().refused, 0, "{:?}", n.status());
+    }
+}

@@ -1,0 +1,321 @@
+//! A device's place in the store mesh: a listener for its peers' links and a loop that links
+//! to every known peer address in rounds, exchanging changes both ways
+//! (ARCHITECTURE.md "Store mesh").
+//!
+//! One exchange per link: the side that connected sends what it has for the other
+//! ([`peer::outgoing`]: its own outbox signed, then what it carries), then reads the other's;
+//! the side that accepted reads first, then sends. Each side judges what it received with
+//! [`peer::receive`] (the server's merge) and applies it in one transaction, so a peer killed
+//! mid-transfer leaves nothing half-applied: a frame is whole or refused. What was delivered
+//! to a peer is not sent to it again while this node runs.
+//!
+//! Threads and blocking sockets, like the rest of the device side. The store is locked for
+//! each local step only, never across network I/O.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{channel, RecvTimeoutError, Sender};
+use std::sync::{Arc, Mutex, RwLock};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use pos_core::store::Store;
+use uuid::Uuid;
+
+use crate::merge::RelayAuthors;
+use crate::mesh::{Link, MeshError, MeshTls, PeerSet};
+use crate::peer::{self, authors_from, PeerError};
+use crate::signing::DeviceKey;
+use crate::wire::{PeerRecord, WireChange};
+
+/// Most changes sent on one link in one exchange.
+pub const EXCHANGE_LIMIT: usize = 2_000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    #[error(transparent)]
+    Mesh(#[from] MeshError),
+    #[error(transparent)]
+    Peer(#[from] PeerError),
+    #[error("the peer sent a frame that is not a batch of changes: {0}")]
+    BadFrame(String),
+    #[error("the peer closed the link before its batch")]
+    Closed,
+}
+
+/// What the mesh looks like from this device, for the status bar.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MeshStatus {
+    /// Devices linked with in the last round (or that linked to this one since).
+    pub linked: BTreeSet<Uuid>,
+    /// Changes received from peers and applied, since start.
+    pub applied: usize,
+    /// Changes received from peers and refused, since start.
+    pub refused: usize,
+}
+
+/// How a node runs.
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    /// Where to listen for peers' links (`0.0.0.0:PORT` on a store's LAN).
+    pub listen: SocketAddr,
+    /// Peer addresses known without discovery (Settings' static list).
+    pub peers: Vec<SocketAddr>,
+    /// Time between rounds when nothing asks for one sooner.
+    pub round: Duration,
+}
+
+struct Shared {
+    store: Arc<Mutex<Store>>,
+    key: DeviceKey,
+    tls: MeshTls,
+    peer_set: Arc<PeerSet>,
+    authors: RwLock<RelayAuthors>,
+    addresses: Mutex<BTreeSet<SocketAddr>>,
+    /// Hashes delivered to each peer device.
+    delivered: Mutex<HashMap<Uuid, HashSet<String>>>,
+    status: Mutex<MeshStatus>,
+    stop: AtomicBool,
+    on_applied: Box<dyn Fn() + Send + Sync>,
+}
+
+/// A running node. Dropping it stops its threads.
+pub struct MeshNode {
+    shared: Arc<Shared>,
+    local: SocketAddr,
+    nudge: Sender<()>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl MeshNode {
+    /// Starts listening and linking. `peers` is the server's peer list (refresh it with
+    /// [`MeshNode::set_peers`]); `on_applied` runs after a peer's changes were applied (the app
+    /// refreshes its screens).
+    pub fn start(
+        store: Arc<Mutex<Store>>,
+        key: DeviceKey,
+        peers: &[PeerRecord],
+        config: NodeConfig,
+        on_applied: impl Fn() + Send + Sync + 'static,
+    ) -> Result<MeshNode, NodeError> {
+        let peer_set = PeerSet::new(peer_keys(peers));
+        let tls = MeshTls::new(&key, peer_set.clone())?;
+        let listener = TcpListener::bind(config.listen).map_err(MeshError::Io)?;
+        let local = listener.local_addr().map_err(MeshError::Io)?;
+        let shared = Arc::new(Shared {
+            store,
+            key,
+            tls,
+            peer_set,
+            authors: RwLock::new(authors_from(peers)),
+            addresses: Mutex::new(config.peers.iter().copied().collect()),
+            delivered: Mutex::new(HashMap::new()),
+            status: Mutex::new(MeshStatus::default()),
+            stop: AtomicBool::new(false),
+            on_applied: Box::new(on_applied),
+        });
+        let (tx, rx) = channel::<()>();
+        let mut threads = Vec::new();
+        let s = shared.clone();
+        threads.push(
+            std::thread::Builder::new()
+                .name("pos-mesh-listen".into())
+                .spawn(move || {
+                    for tcp in listener.incoming() {
+                        if s.stop.load(Ordering::Relaxed) {
+                            return;
+                        }
+                        let Ok(tcp) = tcp else { continue };
+                        let s = s.clone();
+                        // One thread per link; a link lasts one exchange.
+                        let _ = std::thread::Builder::new()
+                            .name("pos-mesh-link".into())
+                            .spawn(move || {
+                                if let Err(e) = accept_one(&s, tcp) {
+                                    tracing::warn!(error = %e, "store mesh: incoming link failed");
+                                }
+                            });
+                    }
+                })
+                .map_err(MeshError::Io)?,
+        );
+        let s = shared.clone();
+        let round = config.round;
+        threads.push(
+            std::thread::Builder::new()
+                .name("pos-mesh-rounds".into())
+                .spawn(move || loop {
+                    match rx.recv_timeout(round) {
+                        Ok(()) | Err(RecvTimeoutError::Timeout) => {}
+                        Err(RecvTimeoutError::Disconnected) => return,
+                    }
+                    if s.stop.load(Ordering::Relaxed) {
+                        return;
+                    }
+                    while rx.try_recv().is_ok() {}
+                    run_round(&s, local);
+                })
+                .map_err(MeshError::Io)?,
+        );
+        Ok(MeshNode {
+            shared,
+            local,
+            nudge: tx,
+            threads,
+        })
+    }
+
+    /// Where this node listens.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+
+    /// Replaces the peer list (the server's fresh `GET /v1/sync/peers`): a device taken off it
+    /// is refused from the next link on.
+    pub fn set_peers(&self, peers: &[PeerRecord]) {
+        self.shared.peer_set.replace(peer_keys(peers));
+        if let Ok(mut a) = self.shared.authors.write() {
+            *a = authors_from(peers);
+        }
+    }
+
+    /// A peer address learnt by discovery or typed in Settings.
+    pub fn add_address(&self, addr: SocketAddr) {
+        if let Ok(mut a) = self.shared.addresses.lock() {
+            a.insert(addr);
+        }
+    }
+
+    /// Asks for a round now (after a local write: a fired ticket reaches the kitchen at once).
+    pub fn nudge(&self) {
+        let _ = self.nudge.send(());
+    }
+
+    pub fn status(&self) -> MeshStatus {
+        self.shared
+            .status
+            .lock()
+            .map(|s| s.clone())
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for MeshNode {
+    fn drop(&mut self) {
+        self.shared.stop.store(true, Ordering::Relaxed);
+        let _ = self.nudge.send(());
+        // Wake the listener's accept.
+        let _ = TcpStream::connect_timeout(&self.local, Duration::from_millis(200));
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+fn peer_keys(peers: &[PeerRecord]) -> Vec<(Uuid, [u8; 32])> {
+    peers
+        .iter()
+        .filter_map(|p| Some((p.device_id, p.public_key.as_slice().try_into().ok()?)))
+        .collect()
+}
+
+fn lock_store(s: &Shared) -> std::sync::MutexGuard<'_, Store> {
+    // Every write is one SQLite transaction: a poisoned lock leaves the store consistent.
+    s.store.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// What to send `peer`: what it has not been delivered yet.
+fn batch_for(s: &Shared, peer: Uuid) -> Result<Vec<WireChange>, NodeError> {
+    let all = peer::outgoing(&lock_store(s), &s.key, EXCHANGE_LIMIT)?;
+    let delivered = s
+        .delivered
+        .lock()
+        .map(|d| d.get(&peer).cloned())
+        .ok()
+        .flatten();
+    Ok(match delivered {
+        Some(d) => all.into_iter().filter(|c| !d.contains(&c.hash)).collect(),
+        None => all,
+    })
+}
+
+fn delivered(s: &Shared, peer: Uuid, batch: &[WireChange]) {
+    if let Ok(mut d) = s.delivered.lock() {
+        d.entry(peer)
+            .or_default()
+            .extend(batch.iter().map(|c| c.hash.clone()));
+    }
+}
+
+fn take_in(s: &Shared, peer: Uuid, frame: Option<Vec<u8>>) -> Result<(), NodeError> {
+    let frame = frame.ok_or(NodeError::Closed)?;
+    let changes: Vec<WireChange> =
+        serde_json::from_slice(&frame).map_err(|e| NodeError::BadFrame(e.to_string()))?;
+    if let Ok(mut st) = s.status.lock() {
+        st.linked.insert(peer);
+    }
+    if changes.is_empty() {
+        return Ok(());
+    }
+    let authors = s.authors.read().map(|a| a.clone()).unwrap_or_default();
+    let report = peer::receive(&mut lock_store(s), &authors, &changes)?;
+    if !report.refused.is_empty() {
+        tracing::warn!(peer = %peer, refused = report.refused.len(),
+            first = ?report.refused.first().map(|r| &r.1), "store mesh: changes refused");
+    }
+    if let Ok(mut st) = s.status.lock() {
+        st.applied += report.applied;
+        st.refused += report.refused.len();
+    }
+    if report.applied > 0 {
+        (s.on_applied)();
+    }
+    Ok(())
+}
+
+fn encode(batch: &[WireChange]) -> Result<Vec<u8>, NodeError> {
+    serde_json::to_vec(batch).map_err(|e| NodeError::BadFrame(e.to_string()))
+}
+
+fn accept_one(s: &Shared, tcp: TcpStream) -> Result<(), NodeError> {
+    let mut link = s.tls.accept_stream(tcp)?;
+    let peer = link.peer;
+    let frame = link.receive()?;
+    take_in(s, peer, frame)?;
+    let batch = batch_for(s, peer)?;
+    link.send(&encode(&batch)?)?;
+    delivered(s, peer, &batch);
+    Ok(())
+}
+
+fn connect_one(s: &Shared, addr: SocketAddr) -> Result<Uuid, NodeError> {
+    let mut link: Link<_> = s.tls.connect(addr)?;
+    let peer = link.peer;
+    let batch = batch_for(s, peer)?;
+    link.send(&encode(&batch)?)?;
+    let frame = link.receive()?;
+    delivered(s, peer, &batch);
+    take_in(s, peer, frame)?;
+    Ok(peer)
+}
+
+fn run_round(s: &Shared, local: SocketAddr) {
+    let addresses: Vec<SocketAddr> = s
+        .addresses
+        .lock()
+        .map(|a| a.iter().copied().filter(|a| *a != local).collect())
+        .unwrap_or_default();
+    let mut linked = BTreeSet::new();
+    for addr in addresses {
+        match connect_one(s, addr) {
+            Ok(peer) => {
+                linked.insert(peer);
+            }
+            Err(e) => tracing::debug!(%addr, error = %e, "store mesh: no link"),
+        }
+    }
+    if let Ok(mut st) = s.status.lock() {
+        st.linked = linked;
+    }
+}
