@@ -10,7 +10,9 @@
 //! - `props_e2e.rs`: random operations and random delivery (`pos-sync-testkit`), then every
 //!   till equals the server by digest.
 //! - `mesh_e2e.rs`: the store mesh with the real server: a dead till's sales carried to the
-//!   cloud by another device, once, as the dead till's.
+//!   cloud by another device, once, as the dead till's; a store of a back office, three tills
+//!   and two kitchen screens working over loopback links while the cloud is away (tickets on
+//!   the right station, a tab across three tills), then equal to the master by digest.
 //! - `transfers_e2e.rs`: stock transfers between stores.
 //! - `reports_e2e.rs`: head office's reports against the tills' documents and Z reports.
 //! - `instances_e2e.rs`: two server instances behind a TCP balancer, killed and restarted
