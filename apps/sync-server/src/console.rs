@@ -416,6 +416,10 @@ fn index() -> Response {
 }
 
 /// `GET /`: the console.
+#[utoipa::path(get, path = "/", tag = "console",
+    description = "The head-office console's page (any other path outside `/v1`, `/health` and \
+        `/metrics` answers it too, for the console's own routes).",
+    responses((status = 200, content_type = "text/html", body = String)))]
 pub async fn index_h() -> Response {
     index()
 }

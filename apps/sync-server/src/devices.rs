@@ -23,7 +23,7 @@ pub struct IssueCode {
     /// `till` (the default) or `kitchen`. A kitchen screen acts with the kitchen role's
     /// rights whoever logs in on it.
     #[serde(default)]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = crate::wire_schema::DeviceKindSchema)]
     pub kind: DeviceKind,
 }
 
@@ -32,8 +32,8 @@ pub struct EnrolmentCode {
     /// Shown once; only its hash is kept.
     pub code: String,
     pub store_id: Uuid,
-    /// What the device that uses it is enrolled as: `till` or `kitchen`.
-    #[schema(value_type = String)]
+    /// What the device that uses it is enrolled as.
+    #[schema(value_type = crate::wire_schema::DeviceKindSchema)]
     pub kind: DeviceKind,
     /// Milliseconds since the epoch.
     pub expires_at: i64,

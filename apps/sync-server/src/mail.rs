@@ -242,6 +242,7 @@ pub struct ReceiptEmailQuery {
     /// Only this store's emails (then a manager of that store may read them).
     pub store_id: Option<Uuid>,
     /// 1 to 500, default 100.
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
 }
 

@@ -1,0 +1,1 @@
+"""Schemathesis hooks for tests/fuzz/run.py: (nothing yet)."""
