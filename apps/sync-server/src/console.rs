@@ -273,7 +273,7 @@ fn session_response(s: &AppState, c: &Cookies, r: &LoginResponse) -> Response {
 }
 
 #[utoipa::path(post, path = "/v1/auth/console/login/2fa", tag = "auth",
-    request_body = crate::twofactor::SecondStep,
+    request_body = crate::wire_schema::SecondStepSchema,
     description = "The console's second login step (see `/v1/auth/login/2fa`); sets the session \
         cookies as `/v1/auth/console/login` does.",
     responses((status = 200, body = ConsoleSession), (status = 400), (status = 401),

@@ -88,8 +88,8 @@ impl Modify for Bearer {
     components(schemas(
         LoginRequest, LoginResponse, LoginAnswer, RefreshRequest,
         crate::twofactor::Challenge, crate::twofactor::Enrolment, crate::twofactor::ConfirmRequest,
-        crate::twofactor::Confirmed, crate::modules::ModuleOut, crate::modules::SetModules, crate::tenant_data::TenantDeleted, crate::twofactor::SecondStep, crate::twofactor::Status, EnrolmentCode, IssueCode, CreateTenant, TenantOut,
-        CreateStore, StoreOut, DeviceOut, CreateUser, UserOut, GrantRole, MembershipOut, SetPin,
+        crate::twofactor::Confirmed, crate::modules::ModuleOut, crate::modules::SetModules, crate::tenant_data::TenantDeleted, crate::wire_schema::SecondStepSchema, crate::twofactor::Status, EnrolmentCode, IssueCode, CreateTenant, TenantOut,
+        CreateStore, StoreOut, DeviceOut, crate::wire_schema::CreateUserSchema, UserOut, GrantRole, MembershipOut, SetPin,
         PublishItem, SetPrices, PublishedDoc, PriceConflictOut, AuditEventOut, AuditPage,
         ReceiptEmailOut, crate::webhooks::CreateEndpoint, crate::webhooks::EndpointOut,
         crate::webhooks::DeliveryOut, crate::webhooks::ReplayOut, crate::console::ConsoleSession,
@@ -201,7 +201,28 @@ pub fn document() -> serde_json::Value {
             }
         }
     }
+    add_uuid_patterns(&mut doc);
     doc
+}
+
+/// A UUID in its hyphenated form: the pattern every `format: uuid` string gets, so that a
+/// generator that does not know the format (or a reader that ignores it) still knows its form.
+const UUID_PATTERN: &str =
+    "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$";
+
+fn add_uuid_patterns(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::Object(o) => {
+            if o.get("format").and_then(|f| f.as_str()) == Some("uuid")
+                && !o.contains_key("pattern")
+            {
+                o.insert("pattern".into(), UUID_PATTERN.into());
+            }
+            o.values_mut().for_each(add_uuid_patterns);
+        }
+        serde_json::Value::Array(a) => a.iter_mut().for_each(add_uuid_patterns),
+        _ => {}
+    }
 }
 
 /// The document as `console/openapi.json` holds it (pretty, one newline at the end): the

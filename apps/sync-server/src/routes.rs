@@ -305,7 +305,7 @@ pub async fn entitlements_h(
     crate::modules::for_device(&s, &d).await.map(Json)
 }
 
-#[utoipa::path(post, path = "/v1/auth/login/2fa", tag = "auth", request_body = SecondStep,
+#[utoipa::path(post, path = "/v1/auth/login/2fa", tag = "auth", request_body = crate::wire_schema::SecondStepSchema,
     description = "The second login step: the challenge and the authenticator's code (or one \
         recovery code). A wrong code counts toward the account's lockout; a code counts once.",
     responses((status = 200, body = LoginResponse), (status = 400), (status = 401),
@@ -649,7 +649,7 @@ pub async fn list_users_h(State(s): State<AppState>, u: UserAuth) -> R<Vec<UserO
 }
 
 #[utoipa::path(post, path = "/v1/admin/users", tag = "admin", security(("bearer" = [])),
-    request_body = CreateUser, responses((status = 200, body = UserOut), (status = 409)))]
+    request_body = crate::wire_schema::CreateUserSchema, responses((status = 200, body = UserOut), (status = 409)))]
 pub async fn create_user_h(
     State(s): State<AppState>,
     u: UserAuth,
@@ -660,7 +660,9 @@ pub async fn create_user_h(
 
 #[utoipa::path(post, path = "/v1/admin/users/{user_id}/memberships", tag = "admin",
     security(("bearer" = [])), params(("user_id" = Uuid, Path)), request_body = GrantRole,
-    responses((status = 200, body = MembershipOut), (status = 409)))]
+    description = "Grants a role, tenant-wide or in a store. 404 for a user or store not in the \
+        tenant; 409 when the user already has a role in that scope.",
+    responses((status = 200, body = MembershipOut), (status = 404), (status = 409)))]
 pub async fn grant_role_h(
     State(s): State<AppState>,
     u: UserAuth,
@@ -685,7 +687,9 @@ pub async fn revoke_role_h(
 
 #[utoipa::path(put, path = "/v1/admin/users/{user_id}/pin", tag = "admin",
     security(("bearer" = [])), params(("user_id" = Uuid, Path)), request_body = SetPin,
-    responses((status = 204), (status = 400)))]
+    description = "Sets a staff member's PIN (its argon2id hash syncs to the store's devices). \
+        404 for a user not in the tenant.",
+    responses((status = 204), (status = 404)))]
 pub async fn set_pin_h(
     State(s): State<AppState>,
     u: UserAuth,

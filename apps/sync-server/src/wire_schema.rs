@@ -131,6 +131,44 @@ json_schema!(
     {"type": "string", "pattern": "^([0-9]{8}|[0-9]{12,13})$"}
 );
 
+json_schema!(
+    /// `POST /v1/admin/users` (`admin::CreateUser`): a password only with an email (a head-office
+    /// login); a staff member who only uses a PIN has neither.
+    CreateUserSchema, "CreateUser",
+    {
+        "type": "object",
+        "required": ["name"],
+        "properties": {
+            "name": {"type": "string", "minLength": 1, "maxLength": 200, "pattern": "\\S",
+                     "description": "1 to 200 characters once trimmed."},
+            "email": {"type": "string", "maxLength": 254, "pattern": "^[^@\\s]+@[^@\\s]+$",
+                      "description": "Head-office login; omit for store staff who only use a PIN."},
+            "password": {"type": "string", "minLength": 8, "maxLength": 256,
+                         "description": "8 to 256 characters; only with an email."}
+        },
+        "dependentRequired": {"password": ["email"]}
+    }
+);
+
+json_schema!(
+    /// `POST /v1/auth/login/2fa` (`twofactor::SecondStep`): the challenge and either the
+    /// authenticator's code or one recovery code, not both.
+    SecondStepSchema, "SecondStep",
+    {
+        "type": "object",
+        "required": ["challenge_token"],
+        "properties": {
+            "challenge_token": {"type": "string", "maxLength": 256},
+            "code": {"type": "string", "pattern": "^[0-9 ]{6,7}$"},
+            "recovery_code": {"type": "string", "maxLength": 64}
+        },
+        "oneOf": [
+            {"required": ["code"], "not": {"required": ["recovery_code"]}},
+            {"required": ["recovery_code"], "not": {"required": ["code"]}}
+        ]
+    }
+);
+
 /// How a store's prices relate to tax.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
 #[schema(as = TaxMode)]
