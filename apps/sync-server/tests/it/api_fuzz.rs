@@ -3,8 +3,7 @@
 //! fixed at its root. And the document's enums checked against the core's own lists, so that
 //! the mirrored schemas (`wire_schema.rs`) cannot drift.
 
-use axum::body::Body;
-use axum::http::{Method, Request, StatusCode};
+use axum::http::{Method, StatusCode};
 use serde_json::{json, Value};
 
 use crate::common::*;
@@ -94,5 +93,96 @@ fn every_route_is_documented_with_its_error_body() {
                 "{method} {path} documents 503"
             );
         }
+    }
+}
+
+/// Found by the fuzzer: `GET /v1/sync/live` without the WebSocket upgrade headers was answered
+/// by axum's own rejection, in `text/plain`, outside the error shape.
+#[tokio::test]
+async fn regression_live_without_websocket_upgrade_answers_the_typed_error() {
+    let app = app().await;
+    let t = app.tenant("Live").await;
+    let d = app.device(&t).await;
+    let r = app.get("/v1/sync/live", &d.token).await;
+    assert_error(&r, StatusCode::BAD_REQUEST, "VALIDATION");
+    assert!(
+        r.body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("WebSocket")),
+        "{:?}",
+        r.body
+    );
+}
+
+/// Found by the fuzzer: a price written `3256.0` (an integer to JSON Schema, whose `integer`
+/// is any number without a fraction) was refused as "expected i64".
+#[tokio::test]
+async fn regression_integral_float_is_read_as_an_integer() {
+    let app = app().await;
+    let t = app.tenant("Floats").await;
+    let r = app
+        .post(
+            "/v1/admin/items",
+            Some(&t.owner),
+            json!({"sku": "F1", "name": "Float", "currency": "EUR", "price": 3256.0,
+                   "tax_class": "std", "low_stock_threshold": 1e1}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let item = r.body["doc_id"].as_str().expect("doc id").to_string();
+    let r = app
+        .call(
+            Method::PUT,
+            &format!("/v1/admin/items/{item}/prices"),
+            Some(&t.owner),
+            Some(json!({"price": 100.0, "store_prices": {t.store_id.to_string(): 2.5e2}})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    // A fraction is still refused, with the typed error.
+    let r = app
+        .call(
+            Method::PUT,
+            &format!("/v1/admin/items/{item}/prices"),
+            Some(&t.owner),
+            Some(json!({"price": 100.5})),
+        )
+        .await;
+    assert_error(&r, StatusCode::BAD_REQUEST, "VALIDATION");
+}
+
+/// Found by the fuzzer: granting a role to, or setting the PIN of, a user not in the tenant
+/// answered 404, which the document did not give.
+#[tokio::test]
+async fn regression_role_or_pin_of_an_unknown_user_is_a_documented_404() {
+    let app = app().await;
+    let t = app.tenant("Nobody").await;
+    let nobody = uuid::Uuid::now_v7();
+    let r = app
+        .post(
+            &format!("/v1/admin/users/{nobody}/memberships"),
+            Some(&t.owner),
+            json!({"store_id": t.store_id, "role": "cashier"}),
+        )
+        .await;
+    assert_error(&r, StatusCode::NOT_FOUND, "NOT_FOUND");
+    let r = app
+        .call(
+            Method::PUT,
+            &format!("/v1/admin/users/{nobody}/pin"),
+            Some(&t.owner),
+            Some(json!({"pin": "1234"})),
+        )
+        .await;
+    assert_error(&r, StatusCode::NOT_FOUND, "NOT_FOUND");
+    let doc = pos_sync_server::openapi::document();
+    for (path, method) in [
+        ("/v1/admin/users/{user_id}/memberships", "post"),
+        ("/v1/admin/users/{user_id}/pin", "put"),
+    ] {
+        assert!(
+            doc["paths"][path][method]["responses"].get("404").is_some(),
+            "{method} {path} documents 404"
+        );
     }
 }
