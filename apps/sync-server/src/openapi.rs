@@ -95,7 +95,8 @@ impl Modify for Bearer {
         crate::webhooks::DeliveryOut, crate::webhooks::ReplayOut, crate::console::ConsoleSession,
         crate::console::ConsoleLoginAnswer, crate::console::ConsoleConfirmed, crate::catalog::ItemOut,
         crate::catalog::ImportOut, crate::report_types::ReportPage,
-        crate::wire_schema::ErrorBodySchema,
+        crate::wire_schema::ErrorBodySchema, crate::reports::RefundsBy, crate::reports::ReportGroup,
+        crate::reports::ReportFormat, crate::webhooks::DeliveryStatus,
     )),
     modifiers(&Bearer),
 )]
