@@ -159,7 +159,7 @@ json_schema!(
         "required": ["challenge_token"],
         "properties": {
             "challenge_token": {"type": "string", "maxLength": 256},
-            "code": {"type": "string", "pattern": "^[0-9 ]{6,7}$"},
+            "code": {"type": "string", "pattern": "^ *([0-9] *){6}$"},
             "recovery_code": {"type": "string", "maxLength": 64}
         },
         "oneOf": [

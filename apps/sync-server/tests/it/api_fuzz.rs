@@ -217,3 +217,27 @@ fn regression_every_schema_reference_resolves() {
         );
     }
 }
+
+/// Found by the fuzzer: the document gave a TOTP code as `^[0-9 ]{6,7}$`, which lets
+/// `" 22845 "` (five digits) through and refuses `"1 2 3 4 5 6"`; the server's rule
+/// (`twofactor::parse_code`) is six digits with any spaces, now the pattern.
+#[tokio::test]
+async fn regression_totp_code_pattern_is_six_digits_with_any_spaces() {
+    let app = app().await;
+    let doc = pos_sync_server::openapi::document();
+    for schema in ["SecondStep", "ConfirmRequest"] {
+        assert_eq!(
+            doc["components"]["schemas"][schema]["properties"]["code"]["pattern"],
+            "^ *([0-9] *){6}$",
+            "{schema}"
+        );
+    }
+    let step = |code: &str| {
+        json!({"challenge_token": "not-a-challenge", "code": code})
+    };
+    let r = app.post("/v1/auth/login/2fa", None, step(" 22845 ")).await;
+    assert_error(&r, StatusCode::BAD_REQUEST, "VALIDATION");
+    // Six digits with spaces is a code: refused only for the unknown challenge.
+    let r = app.post("/v1/auth/login/2fa", None, step("1 2 3 4 5 6")).await;
+    assert_error(&r, StatusCode::UNAUTHORIZED, "AUTHN");
+}
