@@ -5,10 +5,13 @@ Usage: run.py <pos-sync-server binary> [extra `st run` arguments]
 Starts the binary on loopback with its own managed PostgreSQL cluster in a temporary folder,
 sets a tenant up over the API (the platform superadmin creates it; its owner creates a store
 and issues an enrolment code; a device enrols and takes a token), then runs `st run` against
-the server's own `/v1/openapi.json` with the owner's token for the `bearer` scheme and the
-device's for the `device` scheme. Bounded and replayable: a fixed seed, deterministic
-generation, a fixed number of examples per operation, a time budget (`POS_FUZZ_MAX_TIME`,
-seconds, default 150). Exit status: Schemathesis's (0 when every check passed).
+the server's own `/v1/openapi.json` twice: every operation with the owner's token for the
+`bearer` scheme and the device's for the `device` scheme; then the platform superadmin's
+routes (`/v1/admin/tenants…`) with the superadmin's token, on a second tenant. Bounded and
+replayable: deterministic generation, a fixed number of examples per operation (each pass
+finishes well within its time budget, which is only a net: `POS_FUZZ_MAX_TIME` seconds for
+the first pass, default 150, and 30 for the second). Exit status: 0 when every check of both
+passes held.
 
 The checks and the exclusions are in `schemathesis.toml` beside this file (each with its
 reason); this script only fills in the credentials and the ids that must exist.
@@ -116,23 +119,42 @@ def main():
             "device_id": enrolled["device_id"], "device_secret": enrolled["device_secret"],
         })
 
+        # The superadmin's pass works on a tenant of its own: it switches modules off.
+        other = call(base, "POST", "/v1/admin/tenants", {
+            "name": "Fuzz Two", "owner_email": "owner@fuzz-two.test", "owner_name": "Otto Owner",
+            "owner_password": OWNER[1],
+        }, platform["access_token"])
         with open(os.path.join(HERE, "schemathesis.toml")) as f:
-            config = f.read()
-        config = (config.replace("@USER_TOKEN@", tok)
-                  .replace("@DEVICE_TOKEN@", device["access_token"])
-                  .replace("@TENANT_ID@", tenant["tenant_id"])
-                  .replace("@STORE_ID@", store["store_id"])
-                  .replace("@HOOKS@", os.path.join(HERE, "hooks.py")))
-        config_path = os.path.join(tmp, "schemathesis.toml")
-        with open(config_path, "w") as f:
-            f.write(config)
-        max_time = os.environ.get("POS_FUZZ_MAX_TIME", "150")
-        cmd = [st, "--config-file", config_path, "run", base + "/v1/openapi.json",
-               "--max-time", max_time, *sys.argv[2:]]
-        print("fuzzing:", " ".join(cmd[:1] + cmd[3:]), flush=True)
-        started = time.monotonic()
-        rc = subprocess.call(cmd, cwd=tmp)
-        print(f"schemathesis finished in {time.monotonic() - started:.0f} s with status {rc}")
+            template = f.read()
+
+        def config(name, user_token, tenant_id):
+            text = (template.replace("@USER_TOKEN@", user_token)
+                    .replace("@DEVICE_TOKEN@", device["access_token"])
+                    .replace("@TENANT_ID@", tenant_id)
+                    .replace("@STORE_ID@", store["store_id"])
+                    .replace("@HOOKS@", os.path.join(HERE, "hooks.py")))
+            path = os.path.join(tmp, name)
+            with open(path, "w") as f:
+                f.write(text)
+            return path
+
+        passes = [
+            ("owner and device", config("owner.toml", tok, tenant["tenant_id"]),
+             os.environ.get("POS_FUZZ_MAX_TIME", "150"), []),
+            ("platform superadmin", config("superadmin.toml", platform["access_token"],
+                                           other["tenant_id"]),
+             "30", ["--include-path-regex", "^/v1/admin/tenants"]),
+        ]
+        rc = 0
+        for what, config_path, max_time, only in passes:
+            cmd = [st, "--config-file", config_path, "run", base + "/v1/openapi.json",
+                   "--max-time", max_time, *only, *sys.argv[2:]]
+            print(f"fuzzing as the {what}:", " ".join(cmd[:1] + cmd[3:]), flush=True)
+            started = time.monotonic()
+            status = subprocess.call(cmd, cwd=tmp)
+            print(f"schemathesis ({what}) finished in {time.monotonic() - started:.0f} s "
+                  f"with status {status}", flush=True)
+            rc = rc or status
         if rc != 0:
             keep = True
             print(f"server log: {log_path}")
