@@ -310,7 +310,10 @@ pub struct CreateStore {
     /// The store's IANA time zone, e.g. `Europe/Paris` (default `UTC`): receipts, X/Z reports
     /// and reports show its local time.
     #[serde(default = "utc")]
-    #[schema(max_length = 64, pattern = r"^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+){0,2}$")]
+    #[schema(
+        max_length = 64,
+        pattern = r"^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+){0,2}$"
+    )]
     pub time_zone: String,
     /// Local time the business day starts, `HH:MM` on a quarter hour (default `00:00`; say
     /// `04:00` for a bar open past midnight).

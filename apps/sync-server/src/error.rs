@@ -293,7 +293,8 @@ fn integral_floats_to_integers(v: &mut Value) -> bool {
         Value::Number(n) if n.is_f64() => {
             let f = n.as_f64().unwrap_or(f64::NAN);
             // -2^63 ≤ f < 2^63: exactly the f64 values that convert to an i64 without loss.
-            if f.fract() == 0.0 && (-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&f)
+            if f.fract() == 0.0
+                && (-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&f)
             {
                 *v = Value::from(f as i64);
                 true
@@ -301,12 +302,12 @@ fn integral_floats_to_integers(v: &mut Value) -> bool {
                 false
             }
         }
-        Value::Array(a) => a
-            .iter_mut()
-            .fold(false, |changed, x| integral_floats_to_integers(x) || changed),
-        Value::Object(o) => o
-            .values_mut()
-            .fold(false, |changed, x| integral_floats_to_integers(x) || changed),
+        Value::Array(a) => a.iter_mut().fold(false, |changed, x| {
+            integral_floats_to_integers(x) || changed
+        }),
+        Value::Object(o) => o.values_mut().fold(false, |changed, x| {
+            integral_floats_to_integers(x) || changed
+        }),
         _ => false,
     }
 }

@@ -170,8 +170,7 @@ pub fn document() -> serde_json::Value {
                 if schemes.iter().any(|s| s == "bearer" || s == "device") {
                     add.extend(["401", "429"]);
                 }
-                if schemes.iter().any(|s| s == "bearer") && !SESSION_ONLY.contains(&path.as_str())
-                {
+                if schemes.iter().any(|s| s == "bearer") && !SESSION_ONLY.contains(&path.as_str()) {
                     add.push("403");
                 }
                 let Some(responses) = op.get_mut("responses").and_then(|r| r.as_object_mut())

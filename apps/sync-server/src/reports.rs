@@ -61,7 +61,10 @@ pub struct ReportQuery {
     #[param(pattern = r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])$")]
     pub to: Option<String>,
     /// An IANA zone that overrides the stores' own (one calendar for all stores).
-    #[param(max_length = 64, pattern = r"^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+){0,2}$")]
+    #[param(
+        max_length = 64,
+        pattern = r"^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+){0,2}$"
+    )]
     pub zone: Option<String>,
     /// `refund_day` (default: a refund counts on the day it was made) or `sale_day` (on the
     /// day its sale closed).

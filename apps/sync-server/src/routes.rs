@@ -444,7 +444,11 @@ pub async fn bootstrap_h(
     description = "One document's current state (to reset a refused document). 404 when it is \
         not in the device's scope.",
     responses((status = 200, body = crate::wire_schema::DocSnapshotSchema), (status = 404)))]
-pub async fn doc_h(State(s): State<AppState>, d: DeviceAuth, Path(id): Path<Uuid>) -> R<DocSnapshot> {
+pub async fn doc_h(
+    State(s): State<AppState>,
+    d: DeviceAuth,
+    Path(id): Path<Uuid>,
+) -> R<DocSnapshot> {
     sync::doc(&s, &d, id).await.map(Json)
 }
 

@@ -664,7 +664,9 @@ pub async fn pull(
 #[derive(Debug, Clone, Deserialize, utoipa::IntoParams)]
 pub struct BootstrapQuery {
     /// The `next` token of the previous page; omit for the first.
-    #[param(pattern = r"^-?[0-9]{1,18}\.[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}(\.-?[0-9]{1,18})?$")]
+    #[param(
+        pattern = r"^-?[0-9]{1,18}\.[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}(\.-?[0-9]{1,18})?$"
+    )]
     pub page: Option<String>,
 }
 

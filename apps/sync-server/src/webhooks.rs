@@ -400,7 +400,10 @@ pub struct CreateEndpoint {
     /// Where events are POSTed: an `http` or `https` URL, at most 2,000 characters, without a
     /// user or password; not a loopback, private or link-local address (unless the server
     /// allows them). The pattern gives a public host name's form.
-    #[schema(max_length = 2000, pattern = r"^https?://([a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?\.)+[a-z]{2,6}(/[A-Za-z0-9._~-]*)*$")]
+    #[schema(
+        max_length = 2000,
+        pattern = r"^https?://([a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?\.)+[a-z]{2,6}(/[A-Za-z0-9._~-]*)*$"
+    )]
     pub url: String,
 }
 

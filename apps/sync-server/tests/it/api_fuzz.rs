@@ -25,7 +25,13 @@ fn enum_of(doc: &Value, name: &str) -> Vec<String> {
 
 fn names<T: serde::Serialize>(all: impl IntoIterator<Item = T>) -> Vec<String> {
     all.into_iter()
-        .map(|v| serde_json::to_value(v).expect("json").as_str().expect("str").to_string())
+        .map(|v| {
+            serde_json::to_value(v)
+                .expect("json")
+                .as_str()
+                .expect("str")
+                .to_string()
+        })
         .collect()
 }
 
@@ -35,23 +41,28 @@ fn the_documents_enums_are_the_cores() {
     let doc = pos_sync_server::openapi::document();
     assert_eq!(
         enum_of(&doc, "Role"),
-        names([Role::Owner, Role::Admin, Role::Manager, Role::Cashier, Role::Kitchen])
+        names([
+            Role::Owner,
+            Role::Admin,
+            Role::Manager,
+            Role::Cashier,
+            Role::Kitchen
+        ])
     );
     assert_eq!(
         enum_of(&doc, "DeviceKind"),
         names([DeviceKind::Till, DeviceKind::Kitchen])
     );
-    assert_eq!(
-        enum_of(&doc, "DocType"),
-        names(pos_core::doc::DocType::ALL)
-    );
+    assert_eq!(enum_of(&doc, "DocType"), names(pos_core::doc::DocType::ALL));
     assert_eq!(
         enum_of(&doc, "Module"),
         names(pos_core::modules::Module::ALL.iter().copied())
     );
     assert_eq!(
         enum_of(&doc, "Currency"),
-        pos_core::money::Currency::codes().map(String::from).collect::<Vec<_>>()
+        pos_core::money::Currency::codes()
+            .map(String::from)
+            .collect::<Vec<_>>()
     );
     assert_eq!(
         enum_of(&doc, "TaxMode"),
@@ -69,11 +80,23 @@ fn every_route_is_documented_with_its_error_body() {
     let doc = pos_sync_server::openapi::document();
     let paths = doc["paths"].as_object().expect("paths");
     for route in [
-        "/", "/health/live", "/health/ready", "/metrics", "/v1/openapi.json",
-        "/v1/devices/enrol", "/v1/devices/token", "/v1/sync/push", "/v1/sync/pull",
-        "/v1/sync/bootstrap", "/v1/sync/doc/{doc_id}", "/v1/sync/staff",
-        "/v1/sync/entitlements", "/v1/sync/stores", "/v1/sync/transfers/incoming",
-        "/v1/sync/receipt-emails", "/v1/sync/live",
+        "/",
+        "/health/live",
+        "/health/ready",
+        "/metrics",
+        "/v1/openapi.json",
+        "/v1/devices/enrol",
+        "/v1/devices/token",
+        "/v1/sync/push",
+        "/v1/sync/pull",
+        "/v1/sync/bootstrap",
+        "/v1/sync/doc/{doc_id}",
+        "/v1/sync/staff",
+        "/v1/sync/entitlements",
+        "/v1/sync/stores",
+        "/v1/sync/transfers/incoming",
+        "/v1/sync/receipt-emails",
+        "/v1/sync/live",
     ] {
         assert!(paths.contains_key(route), "{route} is documented");
     }
@@ -232,12 +255,12 @@ async fn regression_totp_code_pattern_is_six_digits_with_any_spaces() {
             "{schema}"
         );
     }
-    let step = |code: &str| {
-        json!({"challenge_token": "not-a-challenge", "code": code})
-    };
+    let step = |code: &str| json!({"challenge_token": "not-a-challenge", "code": code});
     let r = app.post("/v1/auth/login/2fa", None, step(" 22845 ")).await;
     assert_error(&r, StatusCode::BAD_REQUEST, "VALIDATION");
     // Six digits with spaces is a code: refused only for the unknown challenge.
-    let r = app.post("/v1/auth/login/2fa", None, step("1 2 3 4 5 6")).await;
+    let r = app
+        .post("/v1/auth/login/2fa", None, step("1 2 3 4 5 6"))
+        .await;
     assert_error(&r, StatusCode::UNAUTHORIZED, "AUTHN");
 }
