@@ -607,7 +607,10 @@ pub async fn create_store_h(
 
 #[utoipa::path(post, path = "/v1/admin/stores/{store_id}/enrolment-codes", tag = "admin",
     security(("bearer" = [])), params(("store_id" = Uuid, Path)), request_body = IssueCode,
-    responses((status = 200, body = EnrolmentCode), (status = 400), (status = 403)))]
+    description = "A one-time enrolment code for a device of the store (a till unless `kind` \
+        says `kitchen`; no body is `{}`). 404 for a store not in the tenant.",
+    responses((status = 200, body = EnrolmentCode), (status = 400), (status = 403),
+        (status = 404)))]
 pub async fn issue_code_h(
     State(s): State<AppState>,
     u: UserAuth,

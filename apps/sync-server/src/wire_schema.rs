@@ -93,7 +93,7 @@ macro_rules! json_schema {
 
         impl utoipa::PartialSchema for $ty {
             fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-                // A literal below: it always parses (the test `json_schemas_parse` checks).
+                // A literal: it parses (`tests/it/api_fuzz.rs`, `json_schemas_parse`, checks).
                 serde_json::from_value(serde_json::json!($json)).unwrap_or_default()
             }
         }
@@ -104,6 +104,37 @@ macro_rules! json_schema {
             }
         }
     };
+}
+
+/// Modules to switch on (`true`) or off (`false`): at least one, each by its name.
+pub struct ModuleSwitchesSchema;
+
+impl utoipa::PartialSchema for ModuleSwitchesSchema {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        let properties: serde_json::Map<String, serde_json::Value> = pos_core::modules::Module::ALL
+            .iter()
+            .map(|m| {
+                (
+                    m.as_str().to_string(),
+                    serde_json::json!({"type": "boolean"}),
+                )
+            })
+            .collect();
+        serde_json::from_value(serde_json::json!({
+            "type": "object",
+            "description": "Modules to switch on (`true`) or off (`false`): at least one, each by its name.",
+            "properties": properties,
+            "additionalProperties": false,
+            "minProperties": 1
+        }))
+        .unwrap_or_default()
+    }
+}
+
+impl ToSchema for ModuleSwitchesSchema {
+    fn name() -> std::borrow::Cow<'static, str> {
+        "ModuleSwitches".into()
+    }
 }
 
 json_schema!(

@@ -446,6 +446,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
+        /** @description A one-time enrolment code for a device of the store (a till unless `kind` says `kitchen`; no body is `{}`). 404 for a store not in the tenant. */
         post: operations["issue_code_h"];
         delete?: never;
         options?: never;
@@ -1529,8 +1530,17 @@ export interface components {
         ModuleOut: {
             description: string;
             enabled: boolean;
-            /** @description `pos`, `kds`, `inventory`, `transfers`, `email_receipts`, `reports` or `multi_store`. */
-            module: string;
+            module: components["schemas"]["Module"];
+        };
+        /** @description Modules to switch on (`true`) or off (`false`): at least one, each by its name. */
+        ModuleSwitches: {
+            email_receipts?: boolean;
+            inventory?: boolean;
+            kds?: boolean;
+            multi_store?: boolean;
+            pos?: boolean;
+            reports?: boolean;
+            transfers?: boolean;
         };
         /** Format: int64 */
         NullablePrice: number | null;
@@ -1853,9 +1863,7 @@ export interface components {
         };
         /** @description Modules to switch: `{"modules": {"kds": false, "reports": true}}`. */
         SetModules: {
-            modules: {
-                [key: string]: boolean;
-            };
+            modules: components["schemas"]["ModuleSwitches"];
         };
         SetPin: {
             /** @description 4 to 8 digits. */
@@ -4195,6 +4203,15 @@ export interface operations {
             };
             /** @description `AUTHZ`: authenticated, but not allowed. */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `NOT_FOUND`. */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -131,7 +131,6 @@ def main():
             text = (template.replace("@USER_TOKEN@", user_token)
                     .replace("@DEVICE_TOKEN@", device["access_token"])
                     .replace("@TENANT_ID@", tenant_id)
-                    .replace("@STORE_ID@", store["store_id"])
                     .replace("@HOOKS@", os.path.join(HERE, "hooks.py")))
             path = os.path.join(tmp, name)
             with open(path, "w") as f:
