@@ -637,6 +637,7 @@ pub struct DeliveryOut {
     pub version: i64,
     /// `pending` (waiting, retrying or being sent), `delivered` (a 2xx answer), `dead` (out
     /// of tries: replay it to send it again).
+    #[schema(value_type = DeliveryStatus)]
     pub status: String,
     pub attempts: i32,
     /// The HTTP status of the last try, if it got one.

@@ -1262,7 +1262,7 @@ export interface components {
              * @description `pending` (waiting, retrying or being sent), `delivered` (a 2xx answer), `dead` (out
              *     of tries: replay it to send it again).
              */
-            status: string;
+            status: components["schemas"]["DeliveryStatus"];
             /** Format: int64 */
             version: number;
         };
@@ -1514,6 +1514,11 @@ export interface components {
             /** Format: uuid */
             user_id: string;
         };
+        /**
+         * @description A receipt email's delivery state (the schema of `ReceiptEmailOut::status`).
+         * @enum {string}
+         */
+        MailStatus: "queued" | "sending" | "retrying" | "sent" | "failed";
         MembershipOut: {
             /** Format: uuid */
             membership_id: string;
@@ -1711,7 +1716,7 @@ export interface components {
              *     `retrying` (a try failed for now: a 4xx answer or no answer; tried again later), `sent`
              *     (the relay accepted it), `failed` (refused for good with a 5xx answer, or out of tries).
              */
-            status: string;
+            status: components["schemas"]["MailStatus"];
             /** Format: uuid */
             store_id: string;
             subject: string;
