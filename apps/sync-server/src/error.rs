@@ -302,12 +302,21 @@ fn integral_floats_to_integers(v: &mut Value) -> bool {
                 false
             }
         }
-        Value::Array(a) => a.iter_mut().fold(false, |changed, x| {
-            integral_floats_to_integers(x) || changed
-        }),
-        Value::Object(o) => o.values_mut().fold(false, |changed, x| {
-            integral_floats_to_integers(x) || changed
-        }),
+        // Every element is visited (no short circuit): each may need rewriting.
+        Value::Array(a) => {
+            let mut changed = false;
+            for x in a {
+                changed |= integral_floats_to_integers(x);
+            }
+            changed
+        }
+        Value::Object(o) => {
+            let mut changed = false;
+            for x in o.values_mut() {
+                changed |= integral_floats_to_integers(x);
+            }
+            changed
+        }
         _ => false,
     }
 }

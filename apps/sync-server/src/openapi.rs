@@ -139,6 +139,7 @@ fn error_description(status: &str) -> &'static str {
 /// - `403` with a user token that only opens second-factor enrolment ([`SESSION_ONLY`] routes
 ///   take it).
 /// - `503` anywhere: too many requests at once, or over the request timeout (`edge::limits`).
+///
 /// And the one error body on every error answer.
 pub fn document() -> serde_json::Value {
     let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
