@@ -152,6 +152,7 @@ impl Shop {
                 user_id: user,
                 device_id,
             },
+            signature: None,
         }
     }
 
@@ -512,6 +513,7 @@ fn a_change_with_missing_dependencies_is_answered_retry_after() {
             user_id: manager,
             device_id,
         },
+        signature: None,
     };
     let before = s.master();
     match &s.push(vec![wc(&second)])[0] {

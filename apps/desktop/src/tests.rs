@@ -315,6 +315,7 @@ fn an_enrolled_device_syncs_from_the_start_and_says_when_the_server_is_unreachab
     drop(pos_core::demo::seed(&crate::state::store_path(dir.path())).unwrap());
     let server = format!("http://127.0.0.1:{}", closed_port());
     let cred = pos_sync::http::DeviceCredential {
+        device_key: None,
         server: server.clone(),
         device_id: uuid::Uuid::now_v7(),
         device_secret: "secret".into(),
@@ -400,6 +401,7 @@ fn a_kitchen_screen_stays_a_kds_and_a_manager_on_it_has_kitchen_rights() {
 fn credential_file_is_private_and_redacted() {
     let dir = tempfile::tempdir().unwrap();
     let cred = pos_sync::http::DeviceCredential {
+        device_key: None,
         server: "http://127.0.0.1:1".into(),
         device_id: uuid::Uuid::now_v7(),
         device_secret: "s3cret-value".into(),
@@ -1052,6 +1054,7 @@ fn transfers_between_stores_need_the_server_and_say_so() {
     let dir = tempfile::tempdir().unwrap();
     drop(pos_core::demo::seed(&crate::state::store_path(dir.path())).unwrap());
     let cred = pos_sync::http::DeviceCredential {
+        device_key: None,
         server: format!("http://127.0.0.1:{}", closed_port()),
         device_id: uuid::Uuid::now_v7(),
         device_secret: "secret".into(),
@@ -1121,6 +1124,7 @@ fn an_enrolled_till_queues_a_receipt_email_offline() {
     let dir = tempfile::tempdir().unwrap();
     drop(pos_core::demo::seed(&crate::state::store_path(dir.path())).unwrap());
     let cred = pos_sync::http::DeviceCredential {
+        device_key: None,
         server: format!("http://127.0.0.1:{}", closed_port()),
         device_id: uuid::Uuid::now_v7(),
         device_secret: "secret".into(),

@@ -306,6 +306,14 @@ impl Repo {
         kv("lock-path", &dir.join("lock").to_string_lossy());
         kv("log-path", &dir.join("log").to_string_lossy());
         kv("spool-path", &dir.join("spool").to_string_lossy());
+        // Asynchronous archiving: `archive-push` hands each segment to one long-lived pgBackRest
+        // process that ships the waiting segments in parallel (`process-max`) over one
+        // connection, and answers PostgreSQL only once its segment is stored, so the guarantee
+        // is the same as a synchronous push: a segment leaves `pg_wal` only once it is in the
+        // repository. No `archive-push-queue-max`: when the repository is away the WAL waits in
+        // `pg_wal` rather than being dropped, which would break point-in-time recovery. The
+        // restore's `archive-get` prefetches the next segments the same way.
+        kv("archive-async", "y");
         kv("log-level-console", "off");
         kv("log-level-stderr", "warn");
         kv("log-level-file", "info");
@@ -364,9 +372,26 @@ impl Repo {
         }
     }
 
-    /// Creates the stanza if it is missing (a no-op when it exists and matches the cluster).
+    /// Creates the stanza if it is missing. Asked only when `info` says so: `stanza-create`
+    /// takes the archive lock, which the asynchronous archiver holds while it ships WAL, so a
+    /// stanza that exists is left alone, and a lock found taken is waited for (up to
+    /// `archive-timeout`), never reported as a failed backup.
     pub fn stanza_create(&self, data_dir: &Path) -> Result<(), BackupError> {
-        self.pgbackrest(data_dir, &["stanza-create"]).map(|_| ())
+        if !stanza_missing(&self.info(data_dir)?) {
+            return Ok(());
+        }
+        let deadline =
+            std::time::Instant::now() + std::time::Duration::from_secs(self.wal_wait_secs);
+        loop {
+            match self.pgbackrest(data_dir, &["stanza-create"]) {
+                Err(BackupError::PgBackRest { message, .. })
+                    if message.contains("[050]") && std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(250));
+                }
+                r => return r.map(|_| ()),
+            }
+        }
     }
 
     /// Takes a backup of the cluster configured in `data_dir` (its configuration written by
@@ -449,6 +474,14 @@ impl Repo {
         self.pgbackrest(into, &args)?;
         Ok(label)
     }
+}
+
+/// Whether `info` says the stanza has not been created yet (pgBackRest's status 1, "missing
+/// stanza path", or 3, "missing stanza data").
+fn stanza_missing(info: &serde_json::Value) -> bool {
+    info.as_array()
+        .and_then(|stanzas| stanzas.iter().find(|s| s["name"] == STANZA))
+        .is_none_or(|s| matches!(s["status"]["code"].as_i64(), Some(1) | Some(3)))
 }
 
 /// The label of the newest backup in an `info` answer.
@@ -587,6 +620,7 @@ mod tests {
             "repo1-s3-uri-style=host",
             "pg1-path=/srv/pos/pg/data",
             "pg1-port=5433",
+            "archive-async=y",
         ] {
             assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
         }

@@ -94,6 +94,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "webhooks",
         include_str!("../../../migrations/0017_webhooks.sql"),
     ),
+    (
+        18,
+        "device_keys",
+        include_str!("../../../migrations/0018_device_keys.sql"),
+    ),
 ];
 
 /// Makes the audit trail's partitions of this month and the next `ahead` (migration 0015's

@@ -2,7 +2,9 @@
 //! syncs down (names, roles and PIN hashes, so staff can log in offline).
 
 use pos_core::auth::{DeviceKind, Permission, Role};
-use pos_sync::wire::{DeviceTokenRequest, EnrolRequest, EnrolResponse, StaffRecord, TokenResponse};
+use pos_sync::wire::{
+    DeviceTokenRequest, EnrolRequest, EnrolResponse, PeerRecord, StaffRecord, TokenResponse,
+};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 use sqlx_core::query::query;
@@ -117,12 +119,18 @@ pub async fn enrol(
             message: "too many enrolment attempts; try again later".into(),
             retry_after_secs,
         })?;
-    let name = req.name.trim();
-    if name.is_empty() || name.len() > 100 {
-        return Err(ApiError::validation(
-            "device name must be 1 to 100 characters",
-        ));
-    }
+    // Characters, not bytes: the one rule for names (`pos_core::text`), as documented.
+    let name = pos_core::text::required("device name", &req.name, 100)
+        .map_err(|e| ApiError::validation(e.to_string()))?;
+    let name = name.as_str();
+    let public_key = match &req.public_key {
+        None => None,
+        Some(k) => Some(
+            pos_sync::signing::PublicKey::from_bytes(k)
+                .map_err(|e| ApiError::validation(format!("public_key: {e}")))?
+                .to_bytes(),
+        ),
+    };
     let mut tx = state.pool.begin().await?;
     let row: Option<(Uuid, Uuid, Uuid, i64, Option<i64>, String)> = query_as(
         "SELECT tenant_id, code_id, store_id, expires_at, used_at, kind FROM enrolment_codes
@@ -156,8 +164,8 @@ pub async fn enrol(
     let device_code = format!("T{no}");
     let secret = random_token();
     query(
-        "INSERT INTO devices (tenant_id, device_id, store_id, code, name, secret_hash, kind)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        "INSERT INTO devices (tenant_id, device_id, store_id, code, name, secret_hash, kind, public_key)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
     .bind(tenant)
     .bind(device_id)
@@ -166,6 +174,7 @@ pub async fn enrol(
     .bind(name)
     .bind(sha256(&secret))
     .bind(kind.as_str())
+    .bind(public_key.map(|k| k.to_vec()))
     .execute(&mut *tx)
     .await?;
     query("UPDATE enrolment_codes SET used_at = $3, device_id = $4 WHERE tenant_id = $1 AND code_id = $2")
@@ -182,7 +191,8 @@ pub async fn enrol(
         Some(device_id),
         "device.enrol",
         &format!("device:{device_id}"),
-        serde_json::json!({ "store_id": store, "code": device_code, "name": name, "kind": kind }),
+        serde_json::json!({ "store_id": store, "code": device_code, "name": name, "kind": kind,
+            "public_key": public_key.is_some() }),
     )
     .await?;
     tx.commit().await?;
@@ -302,4 +312,55 @@ pub async fn staff(state: &AppState, device: &DeviceAuth) -> Result<Vec<StaffRec
         });
     }
     Ok(out)
+}
+
+/// The store's other enrolled, non-revoked devices with a registered key, with their kinds and
+/// keys (a key that no longer decodes is left out).
+pub async fn relay_authors(
+    conn: &mut sqlx_postgres::PgConnection,
+    tenant: Uuid,
+    store: Uuid,
+    except: Uuid,
+) -> Result<Vec<(Uuid, String, DeviceKind, pos_sync::signing::PublicKey)>, ApiError> {
+    let rows: Vec<(Uuid, String, String, Vec<u8>)> = query_as(
+        "SELECT device_id, name, kind, public_key FROM devices
+         WHERE tenant_id = $1 AND store_id = $2 AND device_id <> $3
+           AND revoked_at IS NULL AND public_key IS NOT NULL
+         ORDER BY device_id",
+    )
+    .bind(tenant)
+    .bind(store)
+    .bind(except)
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(id, name, kind, key)| {
+            let kind = kind.parse().ok()?;
+            let key = pos_sync::signing::PublicKey::from_bytes(&key).ok()?;
+            Some((id, name, kind, key))
+        })
+        .collect())
+}
+
+/// `GET /v1/sync/peers`: the store's other devices a device may talk to on the LAN and whose
+/// signed changes it accepts, refreshed with the staff list.
+pub async fn peers(state: &AppState, device: &DeviceAuth) -> Result<Vec<PeerRecord>, ApiError> {
+    let mut conn = state.pool.acquire().await?;
+    let rows = relay_authors(
+        &mut conn,
+        device.tenant_id,
+        device.store_id,
+        device.device_id,
+    )
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(device_id, name, kind, key)| PeerRecord {
+            device_id,
+            name,
+            kind,
+            public_key: key.to_bytes().to_vec(),
+        })
+        .collect())
 }

@@ -10,7 +10,7 @@ use axum::routing::{get, post, put};
 use axum::Router;
 use pos_sync::wire::{
     BootstrapPage, DeviceTokenRequest, DocSnapshot, EnrolRequest, EnrolResponse, IncomingTransfer,
-    PullResponse, PushRequest, PushResponse, ReceiptEmailRequest, ReceiptEmailResponse,
+    PeerRecord, PullResponse, PushRequest, PushResponse, ReceiptEmailRequest, ReceiptEmailResponse,
     StaffRecord, StoreInfo, TokenResponse, MAX_BODY_BYTES,
 };
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -124,6 +124,7 @@ pub fn router(state: AppState) -> Router {
         .route("/sync/bootstrap", get(bootstrap_h))
         .route("/sync/doc/{doc_id}", get(doc_h))
         .route("/sync/staff", get(staff_h))
+        .route("/sync/peers", get(peers_h))
         .route("/sync/entitlements", get(entitlements_h))
         .route("/sync/stores", get(stores_h))
         .route("/sync/transfers/incoming", get(incoming_transfers_h))
@@ -457,6 +458,14 @@ pub async fn doc_h(
     responses((status = 200, body = Vec<crate::wire_schema::StaffRecordSchema>)))]
 pub async fn staff_h(State(s): State<AppState>, d: DeviceAuth) -> R<Vec<StaffRecord>> {
     devices::staff(&s, &d).await.map(Json)
+}
+
+#[utoipa::path(get, path = "/v1/sync/peers", tag = "sync", security(("device" = [])),
+    description = "The store's enrolled, non-revoked devices with a registered key: who may talk \
+        on the store's LAN, and whose signatures a device accepts.",
+    responses((status = 200, body = Vec<crate::wire_schema::PeerRecordSchema>)))]
+pub async fn peers_h(State(s): State<AppState>, d: DeviceAuth) -> R<Vec<PeerRecord>> {
+    devices::peers(&s, &d).await.map(Json)
 }
 
 #[utoipa::path(get, path = "/v1/sync/stores", tag = "sync", security(("device" = [])),

@@ -216,8 +216,22 @@ pub async fn push(
     // (the merge sees the document's own change hashes), so no tenant-wide hash lookup.
     let stored = load_docs(&mut tx, scope.tenant_id, &ids, true).await?;
     let ctx = ServerContext::load(state, &mut tx, &scope).await?;
+    // Changes of the store's other devices, carried by this one (the store mesh): checked
+    // against their authors' registered keys, authorized as their authors.
+    let mut relay = merge::RelayAuthors::new();
+    if changes
+        .iter()
+        .any(|c| c.author.device_id != scope.device_id)
+    {
+        for (id, _, kind, key) in
+            crate::devices::relay_authors(&mut tx, scope.tenant_id, scope.store_id, scope.device_id)
+                .await?
+        {
+            relay.insert(id, kind, key);
+        }
+    }
     let (mut outcome, changes, ctx) = tokio::task::spawn_blocking(move || {
-        let out = merge::merge(&scope, &ctx, stored, &HashMap::new(), &changes);
+        let out = merge::merge_relayed(&scope, &relay, &ctx, stored, &HashMap::new(), &changes);
         (out, changes, ctx)
     })
     .await

@@ -242,6 +242,10 @@ pub struct WireChangeSchema {
     #[schema(value_type = String, format = Byte)]
     pub bytes: String,
     pub author: AuthorSchema,
+    /// The author device's ed25519 signature (64 bytes, base64): only on a change pushed by
+    /// another device of the store than its author (relayed); a device's own need none.
+    #[schema(value_type = Option<String>, format = Byte)]
+    pub signature: Option<String>,
 }
 
 /// `POST /v1/sync/push`.
@@ -385,9 +389,25 @@ pub struct EnrolRequestSchema {
     /// The one-time enrolment code, e.g. `ABCDE-FGHJK`.
     #[schema(max_length = 64)]
     pub code: String,
-    /// A name for the device, 1 to 100 bytes once trimmed.
+    /// A name for the device, 1 to 100 characters once trimmed.
     #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
     pub name: String,
+    /// The device's ed25519 public key (32 bytes, base64; a point of the curve), registered
+    /// with it for the store mesh. Optional.
+    #[schema(value_type = Option<String>, format = Byte, pattern = "^[A-Za-z0-9+/]{43}=$")]
+    pub public_key: Option<String>,
+}
+
+/// A device of the store with a registered key (`GET /v1/sync/peers`).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[schema(as = PeerRecord)]
+pub struct PeerRecordSchema {
+    pub device_id: Uuid,
+    pub name: String,
+    pub kind: DeviceKindSchema,
+    /// Its ed25519 public key, base64.
+    #[schema(value_type = String, format = Byte)]
+    pub public_key: String,
 }
 
 /// The device's credential, answered once.

@@ -497,6 +497,7 @@ pub fn wire_changes(entries: &[OutboxEntry], device_id: Uuid) -> Vec<WireChange>
                 user_id: e.user_id,
                 device_id,
             },
+            signature: None,
         })
         .collect()
 }

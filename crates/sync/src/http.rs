@@ -27,6 +27,23 @@ pub struct DeviceCredential {
     pub server: String,
     pub device_id: Uuid,
     pub device_secret: String,
+    /// The device's ed25519 secret key (base64), made at enrolment; its public half is
+    /// registered with the device. Absent in credentials of earlier releases.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_key: Option<String>,
+}
+
+impl DeviceCredential {
+    /// The device's signing key, if it has one (`None` for a credential without a key, or with
+    /// one that does not decode: the device then signs nothing, and only its own pushes carry
+    /// its changes).
+    pub fn signing_key(&self) -> Option<crate::signing::DeviceKey> {
+        use base64::Engine;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(self.device_key.as_deref()?)
+            .ok()?;
+        crate::signing::DeviceKey::from_secret(&bytes).ok()
+    }
 }
 
 impl std::fmt::Debug for DeviceCredential {
@@ -35,6 +52,10 @@ impl std::fmt::Debug for DeviceCredential {
             .field("server", &self.server)
             .field("device_id", &self.device_id)
             .field("device_secret", &"<redacted>")
+            .field(
+                "device_key",
+                &self.device_key.as_ref().map(|_| "<redacted>"),
+            )
             .finish()
     }
 }
@@ -88,12 +109,15 @@ pub fn enrol(
     code: &str,
     name: &str,
 ) -> Result<(EnrolResponse, DeviceCredential), TransportError> {
+    use base64::Engine;
     let server = normalise(server);
+    let key = crate::signing::DeviceKey::generate();
     let resp = agent(Duration::from_secs(10))
         .post(&format!("{server}/v1/devices/enrol"))
         .send_json(&EnrolRequest {
             code: code.trim().to_string(),
             name: name.to_string(),
+            public_key: Some(key.public_key().to_vec()),
         })
         .map_err(transport_err)?;
     let e: EnrolResponse = read(resp)?;
@@ -101,6 +125,7 @@ pub fn enrol(
         server,
         device_id: e.device_id,
         device_secret: e.device_secret.clone(),
+        device_key: Some(base64::engine::general_purpose::STANDARD.encode(key.secret())),
     };
     Ok((e, cred))
 }

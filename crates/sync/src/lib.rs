@@ -11,5 +11,7 @@ pub mod http;
 pub mod mail;
 pub mod memory;
 pub mod merge;
+pub mod mesh;
 pub mod runner;
+pub mod signing;
 pub mod wire;

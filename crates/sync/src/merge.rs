@@ -245,8 +245,36 @@ impl Working {
     }
 }
 
+/// The store's other devices whose changes a device may carry to the server (the store mesh):
+/// enrolled in the pushing device's store, not revoked, with a registered key. The server
+/// loads it from its own records; nothing in it comes from the request.
+#[derive(Debug, Clone, Default)]
+pub struct RelayAuthors {
+    by_device: HashMap<Uuid, (pos_core::auth::DeviceKind, crate::signing::PublicKey)>,
+}
+
+impl RelayAuthors {
+    pub fn new() -> RelayAuthors {
+        RelayAuthors::default()
+    }
+
+    pub fn insert(
+        &mut self,
+        device_id: Uuid,
+        kind: pos_core::auth::DeviceKind,
+        key: crate::signing::PublicKey,
+    ) {
+        self.by_device.insert(device_id, (kind, key));
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_device.is_empty()
+    }
+}
+
 /// A policy context that answers from this batch first (a refund may arrive with its sale),
 /// then from the server's preloaded facts.
+#[derive(Clone, Copy)]
 struct BatchContext<'a> {
     inner: &'a (dyn PolicyContext + Sync),
     sales: &'a HashMap<Uuid, Sale>,
@@ -297,17 +325,41 @@ fn reject(code: &str, message: impl Into<String>) -> Decision {
     }
 }
 
-/// Checks what does not need the document: device, scope, envelope shape.
-fn check_scope(scope: &Scope, c: &WireChange) -> Result<(), Decision> {
-    if c.author.device_id != scope.device_id {
-        return Err(reject(
-            "device_mismatch",
-            format!(
-                "change authored by device {} pushed by device {}",
-                c.author.device_id, scope.device_id
-            ),
-        ));
-    }
+/// Checks what does not need the document: device, scope, envelope shape. Returns the kind of
+/// the author's device, which caps every role the policy reads for the change.
+fn check_scope(
+    scope: &Scope,
+    relay: &RelayAuthors,
+    c: &WireChange,
+) -> Result<pos_core::auth::DeviceKind, Decision> {
+    let kind = if c.author.device_id == scope.device_id {
+        scope.kind
+    } else {
+        // Relayed: only with its author's valid signature, and then as its author.
+        let Some((kind, key)) = relay.by_device.get(&c.author.device_id) else {
+            return Err(reject(
+                "device_mismatch",
+                format!(
+                    "change authored by device {} pushed by device {}, and the author is not \
+                     an enrolled device of this store with a registered key",
+                    c.author.device_id, scope.device_id
+                ),
+            ));
+        };
+        let Some(signature) = &c.signature else {
+            return Err(reject(
+                "unsigned",
+                format!(
+                    "change authored by device {} pushed by device {} without its author's \
+                     signature",
+                    c.author.device_id, scope.device_id
+                ),
+            ));
+        };
+        key.verify(&crate::signing::SignedFields::of(c), signature)
+            .map_err(|e| reject("bad_signature", e.to_string()))?;
+        *kind
+    };
     let env = &c.envelope;
     if env.tenant_id != scope.tenant_id {
         return Err(reject(
@@ -325,7 +377,7 @@ fn check_scope(scope: &Scope, c: &WireChange) -> Result<(), Decision> {
                 env.doc_id
             ),
         )),
-        _ => Ok(()),
+        _ => Ok(kind),
     }
 }
 
@@ -346,18 +398,35 @@ fn phase(t: DocType) -> usize {
 pub fn merge(
     scope: &Scope,
     ctx: &(dyn PolicyContext + Sync),
+    docs: HashMap<Uuid, MasterDoc>,
+    known: &HashMap<String, i64>,
+    changes: &[WireChange],
+) -> MergeOutcome {
+    merge_relayed(scope, &RelayAuthors::default(), ctx, docs, known, changes)
+}
+
+/// [`merge`], where the batch may also hold changes of the store's other devices (`relay`),
+/// each checked against its author's signature and authorized as its author.
+pub fn merge_relayed(
+    scope: &Scope,
+    relay: &RelayAuthors,
+    ctx: &(dyn PolicyContext + Sync),
     mut docs: HashMap<Uuid, MasterDoc>,
     known: &HashMap<String, i64>,
     changes: &[WireChange],
 ) -> MergeOutcome {
     let mut decisions: Vec<Option<Decision>> = vec![None; changes.len()];
+    let mut kinds: Vec<pos_core::auth::DeviceKind> = vec![scope.kind; changes.len()];
     // Pre-pass: scope checks, duplicates (stored or earlier in the batch).
     let mut first_index: HashMap<&str, usize> = HashMap::new();
     let mut by_doc: BTreeMap<(usize, Uuid), Vec<usize>> = BTreeMap::new();
     for (i, c) in changes.iter().enumerate() {
-        if let Err(d) = check_scope(scope, c) {
-            decisions[i] = Some(d);
-            continue;
+        match check_scope(scope, relay, c) {
+            Ok(kind) => kinds[i] = kind,
+            Err(d) => {
+                decisions[i] = Some(d);
+                continue;
+            }
         }
         if let Some(seq) = known.get(&c.hash) {
             decisions[i] = Some(Decision::Duplicate { seq: *seq });
@@ -404,7 +473,7 @@ pub fn merge(
                     refunds: &refunds,
                     kind: scope.kind,
                 };
-                let (w, r) = run_doc(scope, &batch_ctx, w, &idx, changes);
+                let (w, r) = run_doc(&batch_ctx, &kinds, w, &idx, changes);
                 if let Some(AnyDoc::Refund(refund)) = &w.typed {
                     refunds.insert(w.env.doc_id, refund.clone());
                 }
@@ -422,7 +491,7 @@ pub fn merge(
             // caches stay warm. Threads spawned per push cost a page fault per fresh page
             // (docs/benchmarks.md).
             jobs.into_par_iter()
-                .map(|(w, idx)| run_doc(scope, &batch_ctx, w, &idx, changes))
+                .map(|(w, idx)| run_doc(&batch_ctx, &kinds, w, &idx, changes))
                 .collect()
         };
         for (w, results) in results {
@@ -525,26 +594,26 @@ pub fn merge(
 
 /// Merges the changes of one document, in order.
 fn run_doc(
-    scope: &Scope,
     ctx: &BatchContext<'_>,
+    kinds: &[pos_core::auth::DeviceKind],
     mut w: Working,
     idx: &[usize],
     changes: &[WireChange],
 ) -> (Working, Vec<(usize, Decision, Vec<String>)>) {
     let mut out = Vec::with_capacity(idx.len());
     for &i in idx {
-        let (d, fields) = run_change(scope, ctx, &mut w, &changes[i]);
+        // Roles capped by the author's device kind (the pusher's, or a relayed author's).
+        let ctx = BatchContext {
+            kind: kinds[i],
+            ..*ctx
+        };
+        let (d, fields) = run_change(&ctx, &mut w, &changes[i]);
         out.push((i, d, fields));
     }
     (w, out)
 }
 
-fn run_change(
-    scope: &Scope,
-    ctx: &BatchContext<'_>,
-    w: &mut Working,
-    c: &WireChange,
-) -> (Decision, Vec<String>) {
+fn run_change(ctx: &BatchContext<'_>, w: &mut Working, c: &WireChange) -> (Decision, Vec<String>) {
     if let Some(e) = &w.failed_load {
         return (
             reject("internal", format!("stored document is unreadable: {e}")),
@@ -563,12 +632,12 @@ fn run_change(
     if w.created
         && w.typed.is_none()
         && w.accepted.is_empty()
-        && c.envelope.created_by_device != scope.device_id
+        && c.envelope.created_by_device != c.author.device_id
     {
         return (
             reject(
                 "envelope_mismatch",
-                "a new document must be created by the pushing device",
+                "a new document must be created by the device that authored its first change",
             ),
             vec![],
         );

@@ -38,6 +38,11 @@ pub struct WireChange {
     #[serde(with = "b64")]
     pub bytes: Vec<u8>,
     pub author: Author,
+    /// The author device's ed25519 signature (`pos_sync::signing`), base64. Required only when
+    /// the change is pushed by another device of the store than its author (the store mesh
+    /// relays it); a device's own changes need none, its token speaks for it.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "b64_opt")]
+    pub signature: Option<Vec<u8>>,
 }
 
 /// `POST /v1/sync/push`.
@@ -221,6 +226,23 @@ pub struct EnrolRequest {
     pub code: String,
     /// A name for the device, shown in the admin API.
     pub name: String,
+    /// The device's ed25519 public key (32 bytes, base64), registered with it: the key its
+    /// relayed changes are checked against. Devices of earlier releases send none; their
+    /// changes can then only reach the server through their own pushes.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "b64_opt")]
+    pub public_key: Option<Vec<u8>>,
+}
+
+/// An enrolled, non-revoked device of the store with a registered key
+/// (`GET /v1/sync/peers`), refreshed with the staff list: who may talk on the store's LAN,
+/// and whose signatures a device accepts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerRecord {
+    pub device_id: Uuid,
+    pub name: String,
+    pub kind: pos_core::auth::DeviceKind,
+    #[serde(with = "b64")]
+    pub public_key: Vec<u8>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -290,6 +312,28 @@ mod b64 {
     }
 }
 
+mod b64_opt {
+    use base64::Engine;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(bytes: &Option<Vec<u8>>, s: S) -> Result<S::Ok, S::Error> {
+        match bytes {
+            Some(b) => s.serialize_str(&base64::engine::general_purpose::STANDARD.encode(b)),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<u8>>, D::Error> {
+        Option::<String>::deserialize(d)?
+            .map(|s| {
+                base64::engine::general_purpose::STANDARD
+                    .decode(s)
+                    .map_err(serde::de::Error::custom)
+            })
+            .transpose()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -340,9 +384,18 @@ mod tests {
                 user_id: Uuid::now_v7(),
                 device_id: Uuid::now_v7(),
             },
+            signature: None,
         };
         let j = serde_json::to_value(&c).unwrap();
         assert_eq!(j["bytes"], "AAEC/w==");
+        assert!(j.get("signature").is_none(), "no signature, no field: {j}");
+        let signed = WireChange {
+            signature: Some(vec![7; 64]),
+            ..c.clone()
+        };
+        let back: WireChange =
+            serde_json::from_value(serde_json::to_value(&signed).unwrap()).unwrap();
+        assert_eq!(back, signed);
         assert_eq!(serde_json::from_value::<WireChange>(j).unwrap(), c);
         let bad = serde_json::json!({"envelope": c.envelope, "hash": "00", "bytes": "***", "author": c.author});
         assert!(serde_json::from_value::<WireChange>(bad).is_err());

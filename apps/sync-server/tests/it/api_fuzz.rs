@@ -348,3 +348,27 @@ async fn regression_module_switches_name_known_modules_and_at_least_one() {
         .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
 }
+
+/// Found while making the document exact: a device name was capped at 100 *bytes* (40 "é"s
+/// and 30 emoji were refused) where the document, like every other name, says characters.
+#[tokio::test]
+async fn regression_device_name_is_counted_in_characters() {
+    let app = app().await;
+    let t = app.tenant("Names").await;
+    let enrol = |name: String, code: String| json!({"code": code, "name": name});
+    let code = app.enrolment_code(&t).await;
+    let r = app
+        .post("/v1/devices/enrol", None, enrol("🍕".repeat(100), code))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let code = app.enrolment_code(&t).await;
+    let r = app
+        .post("/v1/devices/enrol", None, enrol("é".repeat(101), code))
+        .await;
+    assert_error(&r, StatusCode::BAD_REQUEST, "VALIDATION");
+    let doc = pos_sync_server::openapi::document();
+    assert_eq!(
+        schema(&doc, "EnrolRequest")["properties"]["name"]["maxLength"],
+        100
+    );
+}

@@ -321,14 +321,31 @@ impl TestApp {
 
     /// Enrols a device in the tenant's store; returns its enrolment and a device token.
     pub async fn device(&self, t: &Tenant) -> Device {
-        let code = self.enrolment_code(t).await;
-        let r = self
-            .post(
-                "/v1/devices/enrol",
-                None,
-                json!({"code": code, "name": "till"}),
-            )
-            .await;
+        self.device_enrolled_with(t, json!({})).await
+    }
+
+    /// [`TestApp::device`] with more fields in the enrolment request (`public_key`) and an
+    /// enrolment code body (`kind`) from `extra`'s `code_body`.
+    pub async fn device_enrolled_with(&self, t: &Tenant, extra: Value) -> Device {
+        let code = match extra.get("code_body") {
+            Some(body) => {
+                let r = self
+                    .post(
+                        &format!("/v1/admin/stores/{}/enrolment-codes", t.store_id),
+                        Some(&t.owner),
+                        body.clone(),
+                    )
+                    .await;
+                assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+                r.body["code"].as_str().expect("code").to_string()
+            }
+            None => self.enrolment_code(t).await,
+        };
+        let mut body = json!({"code": code, "name": "till"});
+        if let Some(k) = extra.get("public_key") {
+            body["public_key"] = k.clone();
+        }
+        let r = self.post("/v1/devices/enrol", None, body).await;
         assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
         let enrol: pos_sync::wire::EnrolResponse = serde_json::from_value(r.body).expect("enrol");
         let r = self
@@ -396,6 +413,23 @@ pub struct Till {
 
 pub async fn till(app: &TestApp, t: &Tenant) -> Till {
     let device = app.device(t).await;
+    till_of(app, t, device).await
+}
+
+/// A till on an enrolled `device` (see [`till`]).
+pub async fn till_of(app: &TestApp, t: &Tenant, device: Device) -> Till {
+    let kind = device.enrol.kind;
+    till_posing_as(app, t, device, kind).await
+}
+
+/// [`till_of`], its local store believing the device is of `kind` (so it writes what the
+/// server must refuse from the device's real kind).
+pub async fn till_posing_as(
+    app: &TestApp,
+    t: &Tenant,
+    device: Device,
+    kind: pos_core::auth::DeviceKind,
+) -> Till {
     let cashier = app.staff(t, "Cas", "cashier").await;
     let dir = tempfile::tempdir().expect("dir");
     let mut store = Store::create(
@@ -406,7 +440,7 @@ pub async fn till(app: &TestApp, t: &Tenant) -> Till {
             device_id: device.enrol.device_id,
             store_code: device.enrol.store_code.clone(),
             device_code: device.enrol.device_code.clone(),
-            kind: device.enrol.kind,
+            kind,
         },
     )
     .expect("store");
@@ -486,6 +520,7 @@ impl Till {
                     user_id: e.user_id,
                     device_id: self.device.enrol.device_id,
                 },
+                signature: None,
             })
             .collect();
         let r = app

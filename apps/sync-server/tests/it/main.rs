@@ -32,6 +32,9 @@
 //!   with pgBackRest to a real S3 server on loopback (s3s-fs behind stunnel4), the repository
 //!   lost mid-backup or answering errors and "full" (a fault proxy), a point-in-time restore
 //!   found whole by digest, another major version.
+//! - `relay.rs`: the store mesh's server side: changes carried by another device of the store,
+//!   accepted only with their author's valid signature and authorized as their author; forged,
+//!   unsigned, tampered, revoked and other-store changes refused; the peers list.
 //! - `tenants.rs`: a leaving tenant's export (exactly its data) and delete (every row, audited).
 //! - `twofactor.rs`: TOTP two-factor login: enrolment, the second step, codes used once,
 //!   recovery codes, the shared lockout, compulsory 2FA for admin roles, the sealed secret.
@@ -51,6 +54,7 @@ mod modules;
 mod ops;
 mod outside;
 mod personal;
+mod relay;
 mod replica;
 mod reports;
 mod sync;

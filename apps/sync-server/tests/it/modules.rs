@@ -41,6 +41,7 @@ fn stock_change(t: &Tenant, d: &Device, user: Uuid) -> WireChange {
             user_id: user,
             device_id: d.enrol.device_id,
         },
+        signature: None,
     }
 }
 

@@ -239,6 +239,7 @@ async fn a_push_in_flight_at_shutdown_is_finished_before_the_server_stops() {
             user_id: manager,
             device_id: device,
         },
+        signature: None,
     };
     let pushing = tokio::task::spawn_blocking(move || {
         pos_sync::http::HttpTransport::new(cred).push(&pos_sync::wire::PushRequest {

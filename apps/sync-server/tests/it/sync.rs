@@ -31,6 +31,7 @@ pub(crate) fn new_item_change(t: &Tenant, d: &Device, user: Uuid, it: &Item) -> 
             user_id: user,
             device_id: d.enrol.device_id,
         },
+        signature: None,
     }
 }
 
@@ -364,6 +365,7 @@ async fn concurrent_price_edits_converge_and_the_losing_value_stays_visible() {
                 user_id: manager,
                 device_id: d.enrol.device_id,
             },
+            signature: None,
         }
     };
     let c1 = edit(&d1, 380);
@@ -428,6 +430,7 @@ async fn concurrent_price_edits_converge_and_the_losing_value_stays_visible() {
                 user_id: manager,
                 device_id: d1.enrol.device_id,
             },
+            signature: None,
         }],
     )
     .await;
@@ -541,6 +544,7 @@ async fn a_resent_batch_answers_each_change_with_its_first_sequence() {
             hash,
             bytes,
             author: created.author,
+            signature: None,
         });
     }
     let first = push(
@@ -626,6 +630,7 @@ async fn one_push_makes_one_audit_event_per_document_and_author() {
         hash,
         bytes,
         author: created.author,
+        signature: None,
     };
     let other = new_item_change(&t, &d, manager, &item("Mocha", 420));
     let r = push(&app, &d, vec![created.clone(), edited.clone(), other]).await;
@@ -701,6 +706,7 @@ async fn a_compacted_document_keeps_merging_from_its_snapshot_and_later_changes(
                     user_id: manager,
                     device_id: d.enrol.device_id,
                 },
+                signature: None,
             });
         }
         let res = push(&app, &d, batch).await;

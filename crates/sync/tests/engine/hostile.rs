@@ -35,6 +35,7 @@ fn craft(t: &Tenant, doc_id: Uuid, user: Uuid, edit: impl FnOnce(&mut AutoCommit
             user_id: user,
             device_id: t.devices[1].scope.device_id,
         },
+        signature: None,
     }
 }
 
@@ -234,6 +235,7 @@ fn closing_an_unpaid_sale_is_rejected() {
             user_id: t.demo.owner.user_id,
             device_id: t.devices[1].scope.device_id,
         },
+        signature: None,
     };
     let logged = log_len(&t);
     assert_eq!(
@@ -377,6 +379,7 @@ fn a_change_with_missing_dependencies_is_answered_retry_after() {
             user_id: t.demo.manager.user_id,
             device_id: t.devices[1].scope.device_id,
         },
+        signature: None,
     };
     match &push(&t, vec![wc(&second)])[0] {
         PushResult::RetryAfter { missing, .. } => {
@@ -444,6 +447,7 @@ fn a_change_reusing_an_actor_sequence_number_is_rejected() {
                 user_id: t.demo.manager.user_id,
                 device_id: t.devices[1].scope.device_id,
             },
+            signature: None,
         }
     };
     let (first, twin, later_twin) = (

@@ -1,0 +1,377 @@
+//! The store mesh's server side (issue 12): a change carried to the server by another device of
+//! the store is accepted only with a valid signature of its author's registered key, and is
+//! authorized as its author; each refusal in its own test, the master checked untouched.
+
+use axum::http::StatusCode;
+use base64::Engine;
+use pos_core::money::{Currency, Money};
+use pos_core::sale::Tender;
+use pos_sync::signing::{DeviceKey, SignedFields};
+use pos_sync::wire::{Author, PushResult, WireChange, PROTOCOL_VERSION};
+use serde_json::json;
+use sqlx_core::query_scalar::query_scalar;
+use uuid::Uuid;
+
+use crate::common::*;
+
+fn b64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// A till enrolled with `key`'s public half (as `kind`), with its cashier.
+async fn keyed_till(app: &TestApp, t: &Tenant, key: &DeviceKey, kind: &str) -> Till {
+    let device = app
+        .device_enrolled_with(
+            t,
+            json!({"public_key": b64(&key.public_key()), "code_body": {"kind": kind}}),
+        )
+        .await;
+    till_of(app, t, device).await
+}
+
+/// Sells one closed cash sale on `till` without pushing it; returns the sale id.
+fn sell_offline(till: &mut Till, item: Uuid) -> Uuid {
+    let c = till.cashier;
+    let sale = till.store.open_sale(&c, None).expect("open");
+    till.store.add_item(&c, sale, item, 2, &[], 1).expect("add");
+    let due = till
+        .store
+        .get::<pos_core::sale::Sale>(sale)
+        .expect("sale")
+        .totals()
+        .expect("totals")
+        .due;
+    let eur = Currency::from_code("EUR").expect("EUR");
+    till.store
+        .pay(&c, sale, Tender::Cash, Money::new(due, eur), None)
+        .expect("pay");
+    sale
+}
+
+/// `till`'s outbox as its device would hand it to a peer: authored by it, signed by `key`.
+fn signed_outbox(till: &Till, key: &DeviceKey) -> Vec<WireChange> {
+    till.store
+        .outbox_batch(1000)
+        .expect("outbox")
+        .into_iter()
+        .map(|e| {
+            let mut c = WireChange {
+                envelope: e.envelope,
+                hash: e.hash,
+                bytes: e.bytes,
+                author: Author {
+                    user_id: e.user_id,
+                    device_id: till.device.enrol.device_id,
+                },
+                signature: None,
+            };
+            c.signature = Some(key.sign(&SignedFields::of(&c)));
+            c
+        })
+        .collect()
+}
+
+/// Pushes `changes` with `pusher`'s token; the server's result per change.
+async fn push_through(app: &TestApp, pusher: &Till, changes: &[WireChange]) -> Vec<PushResult> {
+    let r = app
+        .post(
+            "/v1/sync/push",
+            Some(&pusher.device.token),
+            json!({"protocol": PROTOCOL_VERSION, "changes": changes}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    serde_json::from_value(r.body["results"].clone()).expect("results")
+}
+
+async fn doc_in_master(app: &TestApp, doc: Uuid) -> bool {
+    query_scalar::<_, bool>("SELECT EXISTS (SELECT 1 FROM change_log WHERE doc_id = $1)")
+        .bind(doc)
+        .fetch_one(&app.state.pool)
+        .await
+        .expect("query")
+}
+
+fn codes(results: &[PushResult]) -> Vec<String> {
+    results
+        .iter()
+        .map(|r| match r {
+            PushResult::Rejected { code, .. } => code.clone(),
+            PushResult::Accepted { .. } => "accepted".into(),
+            PushResult::Duplicate { .. } => "duplicate".into(),
+            PushResult::RetryAfter { .. } => "retry_after".into(),
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_dead_tills_signed_sales_carried_by_another_till_land_once_as_its_author() {
+    let app = app().await;
+    let t = app.tenant("Relay").await;
+    let item = publish_item(&app, &t, 350).await;
+    let key = DeviceKey::generate();
+    let mut dead = keyed_till(&app, &t, &key, "till").await;
+    let carrier = keyed_till(&app, &t, &DeviceKey::generate(), "till").await;
+    let sale = sell_offline(&mut dead, item);
+    let carried = signed_outbox(&dead, &key);
+    assert!(!carried.is_empty());
+
+    let results = push_through(&app, &carrier, &carried).await;
+    assert!(
+        codes(&results).iter().all(|c| c == "accepted"),
+        "{results:?}"
+    );
+    // Recorded as the author's, not the carrier's.
+    let authors: Vec<Option<Uuid>> = sqlx_core::query_scalar::query_scalar(
+        "SELECT author_device FROM change_log WHERE doc_id = $1",
+    )
+    .bind(sale)
+    .fetch_all(&app.state.pool)
+    .await
+    .unwrap();
+    assert!(!authors.is_empty());
+    assert!(authors
+        .iter()
+        .all(|a| *a == Some(dead.device.enrol.device_id)));
+
+    // Carried again (a replayed batch), and pushed later by the author itself: once.
+    let again = push_through(&app, &carrier, &carried).await;
+    assert!(codes(&again).iter().all(|c| c == "duplicate"), "{again:?}");
+    let own = push_through(&app, &dead, &carried).await;
+    assert!(codes(&own).iter().all(|c| c == "duplicate"), "{own:?}");
+    let n: i64 = query_scalar("SELECT count(*) FROM change_log WHERE doc_id = $1")
+        .bind(sale)
+        .fetch_one(&app.state.pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        n as usize,
+        carried.iter().filter(|c| c.envelope.doc_id == sale).count()
+    );
+}
+
+#[tokio::test]
+async fn a_tampered_signature_is_refused_and_nothing_is_applied() {
+    let app = app().await;
+    let t = app.tenant("Relay").await;
+    let item = publish_item(&app, &t, 350).await;
+    let key = DeviceKey::generate();
+    let mut author = keyed_till(&app, &t, &key, "till").await;
+    let carrier = keyed_till(&app, &t, &DeviceKey::generate(), "till").await;
+    let sale = sell_offline(&mut author, item);
+    let mut carried = signed_outbox(&author, &key);
+    for c in &mut carried {
+        let sig = c.signature.as_mut().unwrap();
+        sig[10] ^= 1;
+    }
+    let results = push_through(&app, &carrier, &carried).await;
+    assert!(
+        codes(&results).iter().all(|c| c == "bad_signature"),
+        "{results:?}"
+    );
+    assert!(!doc_in_master(&app, sale).await);
+
+    // A valid signature over other fields (the author user swapped) is as bad.
+    let mut swapped = signed_outbox(&author, &key);
+    for c in &mut swapped {
+        c.author.user_id = Uuid::now_v7();
+    }
+    let results = push_through(&app, &carrier, &swapped).await;
+    assert!(
+        codes(&results).iter().all(|c| c == "bad_signature"),
+        "{results:?}"
+    );
+    assert!(!doc_in_master(&app, sale).await);
+}
+
+#[tokio::test]
+async fn an_unsigned_change_of_another_device_is_refused() {
+    let app = app().await;
+    let t = app.tenant("Relay").await;
+    let item = publish_item(&app, &t, 350).await;
+    let key = DeviceKey::generate();
+    let mut author = keyed_till(&app, &t, &key, "till").await;
+    let carrier = keyed_till(&app, &t, &DeviceKey::generate(), "till").await;
+    let sale = sell_offline(&mut author, item);
+    let mut carried = signed_outbox(&author, &key);
+    for c in &mut carried {
+        c.signature = None;
+    }
+    let results = push_through(&app, &carrier, &carried).await;
+    assert!(
+        codes(&results).iter().all(|c| c == "unsigned"),
+        "{results:?}"
+    );
+    assert!(!doc_in_master(&app, sale).await);
+}
+
+#[tokio::test]
+async fn a_forged_peer_unknown_or_of_another_store_is_refused() {
+    let app = app().await;
+    let t = app.tenant("Relay").await;
+    let item = publish_item(&app, &t, 350).await;
+    let carrier = keyed_till(&app, &t, &DeviceKey::generate(), "till").await;
+
+    // A real device of this store, but the changes signed by a key nobody registered.
+    let mut author = keyed_till(&app, &t, &DeviceKey::generate(), "till").await;
+    let sale = sell_offline(&mut author, item);
+    let forged = signed_outbox(&author, &DeviceKey::generate());
+    let results = push_through(&app, &carrier, &forged).await;
+    assert!(
+        codes(&results).iter().all(|c| c == "bad_signature"),
+        "{results:?}"
+    );
+    assert!(!doc_in_master(&app, sale).await);
+
+    // A device enrolled without a key: nothing of it can be relayed.
+    let mut keyless = till(&app, &t).await;
+    let sale = sell_offline(&mut keyless, item);
+    let carried = signed_outbox(&keyless, &DeviceKey::generate());
+    let results = push_through(&app, &carrier, &carried).await;
+    assert!(
+        codes(&results).iter().all(|c| c == "device_mismatch"),
+        "{results:?}"
+    );
+    assert!(!doc_in_master(&app, sale).await);
+
+    // A device of the tenant's other store, with its own valid signature.
+    let r = app
+        .post(
+            "/v1/admin/stores",
+            Some(&t.owner),
+            json!({"code": "S02", "name": "Other", "currency": "EUR", "tax_mode": "Inclusive"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let other_store = Tenant {
+        tenant_id: t.tenant_id,
+        owner_id: t.owner_id,
+        owner: t.owner.clone(),
+        store_id: serde_json::from_value(r.body["store_id"].clone()).expect("store id"),
+    };
+    // Its key is valid and registered, but for the other store: changes it signs as their
+    // author are not this store's devices' to carry.
+    let key = DeviceKey::generate();
+    let elsewhere = app
+        .device_enrolled_with(&other_store, json!({"public_key": b64(&key.public_key())}))
+        .await;
+    let mut maker = till(&app, &t).await;
+    let sale = sell_offline(&mut maker, item);
+    let carried: Vec<WireChange> = signed_outbox(&maker, &key)
+        .into_iter()
+        .map(|mut c| {
+            c.author.device_id = elsewhere.enrol.device_id;
+            c.signature = Some(key.sign(&SignedFields::of(&c)));
+            c
+        })
+        .collect();
+    let results = push_through(&app, &carrier, &carried).await;
+    assert!(
+        codes(&results)
+            .iter()
+            .all(|c| c == "device_mismatch" || c == "wrong_store"),
+        "{results:?}"
+    );
+    assert!(!doc_in_master(&app, sale).await);
+}
+
+#[tokio::test]
+async fn a_revoked_devices_changes_are_refused_when_carried() {
+    let app = app().await;
+    let t = app.tenant("Relay").await;
+    let item = publish_item(&app, &t, 350).await;
+    let key = DeviceKey::generate();
+    let mut author = keyed_till(&app, &t, &key, "till").await;
+    let carrier = keyed_till(&app, &t, &DeviceKey::generate(), "till").await;
+    let sale = sell_offline(&mut author, item);
+    let carried = signed_outbox(&author, &key);
+    let r = app
+        .post(
+            &format!("/v1/admin/devices/{}/revoke", author.device.enrol.device_id),
+            Some(&t.owner),
+            json!({}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let results = push_through(&app, &carrier, &carried).await;
+    assert!(
+        codes(&results).iter().all(|c| c == "device_mismatch"),
+        "{results:?}"
+    );
+    assert!(!doc_in_master(&app, sale).await);
+}
+
+#[tokio::test]
+async fn a_carried_change_is_authorized_as_its_author_not_its_carrier() {
+    let app = app().await;
+    let t = app.tenant("Relay").await;
+    let item = publish_item(&app, &t, 350).await;
+    // A kitchen screen may not take a payment. Its (signed) sale with a payment, carried by a
+    // till that could take one itself, is refused: the kitchen's kind caps the role.
+    let key = DeviceKey::generate();
+    let device = app
+        .device_enrolled_with(
+            &t,
+            json!({"public_key": b64(&key.public_key()), "code_body": {"kind": "kitchen"}}),
+        )
+        .await;
+    let mut kitchen = till_posing_as(&app, &t, device, pos_core::auth::DeviceKind::Till).await;
+    let sale = sell_offline(&mut kitchen, item);
+    let carrier = keyed_till(&app, &t, &DeviceKey::generate(), "till").await;
+    let carried = signed_outbox(&kitchen, &key);
+    let results = push_through(&app, &carrier, &carried).await;
+    assert!(
+        codes(&results).iter().any(|c| c == "forbidden"),
+        "{results:?}"
+    );
+    let paid: i64 = query_scalar("SELECT count(*) FROM p_sale_payments WHERE doc_id = $1")
+        .bind(sale.to_string())
+        .fetch_one(&app.state.pool)
+        .await
+        .unwrap();
+    assert_eq!(paid, 0, "no payment of a kitchen screen reached the master");
+}
+
+#[tokio::test]
+async fn peers_lists_the_stores_other_keyed_devices_and_drops_the_revoked() {
+    let app = app().await;
+    let t = app.tenant("Relay").await;
+    let (ka, kb) = (DeviceKey::generate(), DeviceKey::generate());
+    let a = keyed_till(&app, &t, &ka, "till").await;
+    let b = keyed_till(&app, &t, &kb, "kitchen").await;
+    let _keyless = app.device(&t).await;
+    let r = app.get("/v1/sync/peers", &a.device.token).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(
+        r.body,
+        json!([{"device_id": b.device.enrol.device_id, "name": "till", "kind": "kitchen",
+                "public_key": b64(&kb.public_key())}])
+    );
+    let r = app
+        .post(
+            &format!("/v1/admin/devices/{}/revoke", b.device.enrol.device_id),
+            Some(&t.owner),
+            json!({}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let r = app.get("/v1/sync/peers", &a.device.token).await;
+    assert_eq!(r.body, json!([]));
+}
+
+#[tokio::test]
+async fn a_public_key_that_is_not_an_ed25519_key_is_refused_at_enrolment() {
+    let app = app().await;
+    let t = app.tenant("Relay").await;
+    for bad in [b64(&[1; 31]), "not base64!".to_string()] {
+        let code = app.enrolment_code(&t).await;
+        let r = app
+            .post(
+                "/v1/devices/enrol",
+                None,
+                json!({"code": code, "name": "till", "public_key": bad}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{bad}: {:?}", r.body);
+    }
+}
