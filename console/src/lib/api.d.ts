@@ -966,6 +966,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/sync/peers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The store's enrolled, non-revoked devices with a registered key: who may talk on the store's LAN, and whose signatures a device accepts. */
+        get: operations["peers_h"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/sync/pull": {
         parameters: {
             query?: never;
@@ -1341,8 +1358,14 @@ export interface components {
         EnrolRequest: {
             /** @description The one-time enrolment code, e.g. `ABCDE-FGHJK`. */
             code: string;
-            /** @description A name for the device, 1 to 100 bytes once trimmed. */
+            /** @description A name for the device, 1 to 100 characters once trimmed. */
             name: string;
+            /**
+             * Format: byte
+             * @description The device's ed25519 public key (32 bytes, base64; a point of the curve), registered
+             *     with it for the store mesh. Optional.
+             */
+            public_key?: string | null;
         };
         /** @description The device's credential, answered once. */
         EnrolResponse: {
@@ -1549,6 +1572,18 @@ export interface components {
         };
         /** Format: int64 */
         NullablePrice: number | null;
+        /** @description A device of the store with a registered key (`GET /v1/sync/peers`). */
+        PeerRecord: {
+            /** Format: uuid */
+            device_id: string;
+            kind: components["schemas"]["DeviceKind"];
+            name: string;
+            /**
+             * Format: byte
+             * @description Its ed25519 public key, base64.
+             */
+            public_key: string;
+        };
         /** Format: int64 */
         Price: number;
         PriceConflictOut: {
@@ -1991,6 +2026,12 @@ export interface components {
             envelope: components["schemas"]["Envelope"];
             /** @description The automerge change hash, hex. */
             hash: string;
+            /**
+             * Format: byte
+             * @description The author device's ed25519 signature (64 bytes, base64): only on a change pushed by
+             *     another device of the store than its author (relayed); a device's own need none.
+             */
+            signature?: string | null;
         };
     };
     responses: never;
@@ -6722,6 +6763,61 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description `VALIDATION`: the request is malformed or a value is invalid. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `AUTHN`: no valid credential (`WWW-Authenticate: Bearer`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `RATE_LIMIT`: too many requests; `Retry-After` and `details.retry_after_secs`. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `UNAVAILABLE`: too busy now, or over the request timeout; `Retry-After`. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    peers_h: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PeerRecord"][];
+                };
             };
             /** @description `VALIDATION`: the request is malformed or a value is invalid. */
             400: {
