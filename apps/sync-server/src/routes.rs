@@ -477,8 +477,10 @@ pub async fn stores_h(State(s): State<AppState>, d: DeviceAuth) -> R<Vec<StoreIn
 
 #[utoipa::path(get, path = "/v1/sync/transfers/incoming", tag = "sync",
     security(("device" = [])),
-    description = "Transfers other stores sent to this one that it has not received yet.",
-    responses((status = 200, body = Vec<crate::wire_schema::IncomingTransferSchema>)))]
+    description = "Transfers other stores sent to this one that it has not received yet. 403 \
+        without the `transfers` module.",
+    responses((status = 200, body = Vec<crate::wire_schema::IncomingTransferSchema>),
+        (status = 403)))]
 pub async fn incoming_transfers_h(
     State(s): State<AppState>,
     d: DeviceAuth,
@@ -491,7 +493,8 @@ pub async fn incoming_transfers_h(
     description = "Queues receipts to email: one result per email, in order (a bad address or an \
         unknown document is answered `refused`, not with an error status). 403 without the \
         `email_receipts` module.",
-    responses((status = 200, body = crate::wire_schema::ReceiptEmailResponseSchema)))]
+    responses((status = 200, body = crate::wire_schema::ReceiptEmailResponseSchema),
+        (status = 403)))]
 pub async fn receipt_emails_h(
     State(s): State<AppState>,
     d: DeviceAuth,

@@ -1075,7 +1075,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** @description Transfers other stores sent to this one that it has not received yet. */
+        /** @description Transfers other stores sent to this one that it has not received yet. 403 without the `transfers` module. */
         get: operations["incoming_transfers_h"];
         put?: never;
         post?: never;
@@ -7042,6 +7042,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description `AUTHZ`: authenticated, but not allowed. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description `VALIDATION`: the body did not arrive in time (the connection is closed). */
             408: {
                 headers: {
@@ -7218,6 +7227,15 @@ export interface operations {
             };
             /** @description `AUTHN`: no valid credential (`WWW-Authenticate: Bearer`). */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `AUTHZ`: authenticated, but not allowed. */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -372,3 +372,43 @@ async fn regression_device_name_is_counted_in_characters() {
         100
     );
 }
+
+/// A device route of a module answers 403 `AUTHZ` when the tenant does not have the module,
+/// and the document says so (device tokens get no 403 of their own, so each such route gives
+/// it in its annotation).
+#[tokio::test]
+async fn device_routes_of_a_module_document_their_403() {
+    let app = app().await;
+    let t = app.tenant("Modules").await;
+    let d = app.device(&t).await;
+    let root = app.token(ROOT_EMAIL, PASSWORD).await;
+    let r = app
+        .call(
+            Method::PUT,
+            &format!("/v1/admin/tenants/{}/modules", t.tenant_id),
+            Some(&root),
+            Some(json!({"modules": {"transfers": false, "email_receipts": false}})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let r = app.get("/v1/sync/transfers/incoming", &d.token).await;
+    assert_error(&r, StatusCode::FORBIDDEN, "AUTHZ");
+    let r = app
+        .post(
+            "/v1/sync/receipt-emails",
+            Some(&d.token),
+            json!({"protocol": 1, "emails": []}),
+        )
+        .await;
+    assert_error(&r, StatusCode::FORBIDDEN, "AUTHZ");
+    let doc = pos_sync_server::openapi::document();
+    for (path, method) in [
+        ("/v1/sync/transfers/incoming", "get"),
+        ("/v1/sync/receipt-emails", "post"),
+    ] {
+        assert!(
+            doc["paths"][path][method]["responses"].get("403").is_some(),
+            "{method} {path} documents 403"
+        );
+    }
+}
