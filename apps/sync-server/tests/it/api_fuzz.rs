@@ -412,3 +412,46 @@ async fn device_routes_of_a_module_document_their_403() {
         );
     }
 }
+
+/// The issue's examples of a document looser than the server: a `kind` documented as nullable
+/// that the server refuses, a PIN documented as any string. Both now say what the server does.
+#[tokio::test]
+async fn regression_enrolment_kind_is_not_nullable_and_a_pin_is_digits() {
+    let app = app().await;
+    let t = app.tenant("Loose").await;
+    let doc = pos_sync_server::openapi::document();
+    let kind = &schema(&doc, "IssueCode")["properties"]["kind"];
+    assert_eq!(kind["$ref"], "#/components/schemas/DeviceKind", "{kind}");
+    assert!(!schema(&doc, "IssueCode")["required"]
+        .as_array()
+        .is_some_and(|r| r.iter().any(|k| k == "kind")));
+    let r = app
+        .post(
+            &format!("/v1/admin/stores/{}/enrolment-codes", t.store_id),
+            Some(&t.owner),
+            json!({"kind": null}),
+        )
+        .await;
+    assert_error(&r, StatusCode::BAD_REQUEST, "VALIDATION");
+    assert_eq!(
+        schema(&doc, "SetPin")["properties"]["pin"]["pattern"],
+        "^[0-9]{4,8}$"
+    );
+    let cashier = app.staff(&t, "Cara", "cashier").await;
+    for (pin, status) in [
+        ("12a4", StatusCode::BAD_REQUEST),
+        ("123", StatusCode::BAD_REQUEST),
+        ("123456789", StatusCode::BAD_REQUEST),
+        ("1234", StatusCode::NO_CONTENT),
+    ] {
+        let r = app
+            .call(
+                Method::PUT,
+                &format!("/v1/admin/users/{cashier}/pin"),
+                Some(&t.owner),
+                Some(json!({"pin": pin})),
+            )
+            .await;
+        assert_eq!(r.status, status, "PIN {pin:?}: {:?}", r.body);
+    }
+}
