@@ -65,7 +65,10 @@ impl Modify for Bearer {
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "POS sync server", description = "Head-office auth and admin API. Errors: {\"error\": {\"code\", \"message\", \"details\"}}."),
+    info(title = "POS sync server", description = "Head office's auth and admin API, the devices' \
+        enrolment and sync API, the probes. Errors: {\"error\": {\"code\", \"message\", \"details\"}} \
+        (`ErrorBody`). No string may hold U+0000, in a body or (as `%00`) in the address: such a \
+        request is answered 400."),
     paths(
         login_h, login_second_step_h, second_factor_status_h, enrol_second_factor_h,
         confirm_second_factor_h, reset_second_factor_h, refresh_h,
