@@ -11,6 +11,9 @@
 # 3. cargo test --workspace --locked: every crate's unit and integration tests, including the
 #    desktop app's command tests on Tauri's mock runtime (and a test that console/openapi.json
 #    is what the server generates); it also builds the `sell` example the console's e2e uses.
+# 3b. The HTTP API fuzzed by Schemathesis from the server's OpenAPI document, against the real
+#    binary with its own PostgreSQL cluster (apps/sync-server/tests/fuzz/run.sh, about 3 minutes:
+#    two passes bounded to 140 s and 25 s).
 # 4. The console end to end in headless Chromium (chromedriver) against the real server binary
 #    with its own PostgreSQL cluster (console/e2e/run.mjs); screenshots console-*.png.
 # 5. The desktop app end to end: the UI (npm ci only when package-lock.json changed; vite build),
@@ -58,6 +61,14 @@ export POS_S3S_FS
 
 step "cargo test --workspace"
 cargo test --workspace --locked "$@"
+
+# The server's HTTP API fuzzed from its own OpenAPI document (Schemathesis, two passes bounded
+# to 140 s and 25 s, deterministic): no 5xx, no undocumented status or body, no valid request refused. The binary
+# as step 3 built it. See apps/sync-server/tests/fuzz/.
+step "API fuzzing: Schemathesis against the real server binary"
+fuzz_target="${CARGO_TARGET_DIR:-$root/target}"
+case "$fuzz_target" in /*) ;; *) fuzz_target="$root/$fuzz_target" ;; esac
+timeout 420 apps/sync-server/tests/fuzz/run.sh "$fuzz_target/debug/pos-sync-server"
 
 if [ "${POS_SKIP_E2E:-0}" = 1 ]; then
   echo "POS_SKIP_E2E=1: end-to-end tests (console, desktop) skipped"

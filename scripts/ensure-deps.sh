@@ -8,7 +8,7 @@ set -euo pipefail
 # - PostgreSQL 15's server binaries (the sync server's own cluster and the tests' throwaway ones);
 # - WebKitGTK, Xvfb and WebKitWebDriver (the Tauri desktop app and its end-to-end tests);
 # - Chromium and its WebDriver (the head-office console's end-to-end test, headless);
-# - python3-venv (the tests' Python tools, aiosmtpd, in their own venv: see the end);
+# - python3-venv (the tests' Python tools, aiosmtpd and Schemathesis, in venvs: see the end);
 # - desktop-file-utils and curl (scripts/test-packages.sh checks the installed packages);
 # - pgBackRest (continuous backup of the server's cluster to S3-compatible storage,
 #   `pos-sync-server --backup`) and stunnel4 (TLS in front of the tests' loopback S3 server:
@@ -33,3 +33,5 @@ command -v cargo >/dev/null || { echo "cargo (Rust) is required: https://rustup.
 # Python tools the server's tests run on loopback (aiosmtpd, the SMTP relay of
 # tests/it/mail_delivery.rs), in a venv outside the repository; nothing when already there.
 "$(dirname "$0")/../apps/sync-server/tests/smtp/ensure-venv.sh" >/dev/null
+# Schemathesis, the API fuzzer ./test.sh runs (apps/sync-server/tests/fuzz/run.sh), in its own venv.
+"$(dirname "$0")/../apps/sync-server/tests/fuzz/ensure-schemathesis.sh" >/dev/null

@@ -65,9 +65,16 @@ fn check_password(p: &str) -> Result<(), ApiError> {
 
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct CreateTenant {
+    /// 1 to 200 characters once trimmed.
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     pub name: String,
+    #[schema(max_length = 254, pattern = r"^[^@\s]+@[^@\s]+$")]
     pub owner_email: String,
+    /// 1 to 200 characters once trimmed.
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     pub owner_name: String,
+    /// 8 to 256 characters.
+    #[schema(min_length = 8, max_length = 256)]
     pub owner_password: String,
 }
 
@@ -267,25 +274,35 @@ pub async fn list_tenants(state: &AppState, user: &UserAuth) -> Result<Vec<Tenan
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct CreateStore {
     /// Short code printed on receipts, e.g. `S01` (1 to 8 letters or digits).
+    #[schema(pattern = r"^[A-Za-z0-9]{1,8}$")]
     pub code: String,
+    /// 1 to 200 characters once trimmed.
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     pub name: String,
     /// ISO 4217, e.g. `EUR`.
+    #[schema(value_type = crate::wire_schema::CurrencySchema)]
     pub currency: String,
-    /// `Inclusive` or `Exclusive`.
-    #[schema(value_type = String)]
+    #[schema(value_type = crate::wire_schema::TaxModeSchema)]
     pub tax_mode: TaxMode,
-    /// Tax class → rate in basis points.
+    /// Tax class → rate in basis points (0 to 100,000).
     #[serde(default)]
+    #[schema(value_type = BTreeMap<String, crate::wire_schema::BasisPointsSchema>)]
     pub tax_rates: BTreeMap<String, i64>,
+    /// Basis points, 0 to 100,000.
     #[serde(default)]
+    #[schema(minimum = 0, maximum = 100000)]
     pub discount_threshold_bp: i64,
     #[serde(default)]
+    #[schema(max_length = 1024)]
     pub address: String,
     #[serde(default)]
+    #[schema(max_length = 1024)]
     pub tax_id: String,
     #[serde(default)]
+    #[schema(max_length = 1024)]
     pub receipt_header: String,
     #[serde(default)]
+    #[schema(max_length = 1024)]
     pub receipt_footer: String,
     /// Counter sales send their unsent kitchen lines when paid (default on).
     #[serde(default = "yes")]
@@ -293,10 +310,15 @@ pub struct CreateStore {
     /// The store's IANA time zone, e.g. `Europe/Paris` (default `UTC`): receipts, X/Z reports
     /// and reports show its local time.
     #[serde(default = "utc")]
+    #[schema(
+        max_length = 64,
+        pattern = r"^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+){0,2}$"
+    )]
     pub time_zone: String,
     /// Local time the business day starts, `HH:MM` on a quarter hour (default `00:00`; say
     /// `04:00` for a bar open past midnight).
     #[serde(default = "midnight")]
+    #[schema(pattern = r"^([01][0-9]|2[0-3]):(00|15|30|45)$")]
     pub business_day_start: String,
 }
 
@@ -430,7 +452,8 @@ pub struct DeviceOut {
     pub created_at: i64,
     pub last_seen_at: Option<i64>,
     pub revoked_at: Option<i64>,
-    /// `till` or `kitchen`, from its enrolment code.
+    /// What its enrolment code enrolled it as.
+    #[schema(value_type = crate::wire_schema::DeviceKindSchema)]
     pub kind: String,
 }
 
@@ -519,9 +542,14 @@ pub async fn revoke_device(
 
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct CreateUser {
+    /// 1 to 200 characters once trimmed.
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     pub name: String,
     /// Head-office login; omit for store staff who only use a PIN.
+    #[schema(max_length = 254, pattern = r"^[^@\s]+@[^@\s]+$")]
     pub email: Option<String>,
+    /// 8 to 256 characters; only with an email.
+    #[schema(min_length = 8, max_length = 256)]
     pub password: Option<String>,
 }
 
@@ -538,8 +566,7 @@ pub struct UserOut {
 pub struct GrantRole {
     /// `None`: tenant-wide (head office).
     pub store_id: Option<Uuid>,
-    /// `owner`, `admin`, `manager`, `cashier` or `kitchen`.
-    #[schema(value_type = String)]
+    #[schema(value_type = crate::wire_schema::RoleSchema)]
     pub role: Role,
 }
 
@@ -547,7 +574,7 @@ pub struct GrantRole {
 pub struct MembershipOut {
     pub membership_id: Uuid,
     pub store_id: Option<Uuid>,
-    #[schema(value_type = String)]
+    #[schema(value_type = crate::wire_schema::RoleSchema)]
     pub role: Role,
 }
 
@@ -755,6 +782,7 @@ pub async fn revoke_role(
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct SetPin {
     /// 4 to 8 digits.
+    #[schema(pattern = "^[0-9]{4,8}$")]
     pub pin: String,
 }
 
@@ -842,22 +870,34 @@ pub async fn set_pin(
 pub struct PublishItem {
     /// Omit to create a new item.
     pub item_id: Option<Uuid>,
+    /// 1 to 64 printable characters, no spaces.
+    #[schema(pattern = r"^[!-~]{1,64}$")]
     pub sku: String,
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     pub name: String,
+    #[schema(max_length = 200)]
     pub category_id: Option<String>,
+    #[schema(value_type = crate::wire_schema::CurrencySchema)]
     pub currency: String,
     /// Default price in minor units.
+    #[schema(minimum = 0)]
     pub price: i64,
     /// Store id → price in minor units.
     #[serde(default)]
+    #[schema(value_type = BTreeMap<Uuid, crate::wire_schema::PriceSchema>)]
     pub store_prices: BTreeMap<Uuid, i64>,
+    #[schema(max_length = 200)]
     pub tax_class: String,
+    #[schema(max_length = 200)]
     pub station: Option<String>,
     #[serde(default)]
     pub track_stock: bool,
     #[serde(default)]
+    #[schema(minimum = 0)]
     pub low_stock_threshold: i64,
+    /// EAN-13, UPC-A or EAN-8, with a right check digit.
     #[serde(default)]
+    #[schema(value_type = Vec<crate::wire_schema::BarcodeSchema>)]
     pub barcodes: Vec<String>,
     #[serde(default = "yes")]
     pub active: bool,
@@ -870,9 +910,11 @@ fn yes() -> bool {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct SetPrices {
     /// New default price, minor units.
+    #[schema(minimum = 0)]
     pub price: Option<i64>,
     /// Store id → new price; `null` removes the store's own price.
     #[serde(default)]
+    #[schema(value_type = BTreeMap<Uuid, crate::wire_schema::NullablePriceSchema>)]
     pub store_prices: BTreeMap<Uuid, Option<i64>>,
 }
 
@@ -1045,6 +1087,7 @@ pub struct PageQuery {
     /// From a previous page's `next_cursor`.
     pub cursor: Option<Uuid>,
     /// 1 to 500, default 100.
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
 }
 

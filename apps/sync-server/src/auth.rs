@@ -25,7 +25,9 @@ use crate::state::AppState;
 
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct LoginRequest {
+    #[schema(max_length = 254, pattern = r"^[^@\s]+@[^@\s]+$")]
     pub email: String,
+    #[schema(max_length = 256)]
     pub password: String,
     /// Only needed when the same email and password open accounts in several tenants (emails
     /// are unique per tenant, not across tenants): the login then answers 409 with the tenants.

@@ -123,6 +123,7 @@ async fn store_prices(
 pub struct ImportQuery {
     /// ISO 4217 currency of the file's prices; default: the currency of the tenant's stores,
     /// when they all have one.
+    #[param(value_type = Option<crate::wire_schema::CurrencySchema>)]
     pub currency: Option<String>,
 }
 

@@ -273,7 +273,7 @@ fn session_response(s: &AppState, c: &Cookies, r: &LoginResponse) -> Response {
 }
 
 #[utoipa::path(post, path = "/v1/auth/console/login/2fa", tag = "auth",
-    request_body = crate::twofactor::SecondStep,
+    request_body = crate::wire_schema::SecondStepSchema,
     description = "The console's second login step (see `/v1/auth/login/2fa`); sets the session \
         cookies as `/v1/auth/console/login` does.",
     responses((status = 200, body = ConsoleSession), (status = 400), (status = 401),
@@ -416,6 +416,10 @@ fn index() -> Response {
 }
 
 /// `GET /`: the console.
+#[utoipa::path(get, path = "/", tag = "console",
+    description = "The head-office console's page (any other path outside `/v1`, `/health` and \
+        `/metrics` answers it too, for the console's own routes).",
+    responses((status = 200, content_type = "text/html", body = String)))]
 pub async fn index_h() -> Response {
     index()
 }

@@ -25,7 +25,7 @@ pub struct IssueCode {
     /// `till` (the default) or `kitchen`. A kitchen screen acts with the kitchen role's
     /// rights whoever logs in on it.
     #[serde(default)]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = crate::wire_schema::DeviceKindSchema)]
     pub kind: DeviceKind,
 }
 
@@ -34,8 +34,8 @@ pub struct EnrolmentCode {
     /// Shown once; only its hash is kept.
     pub code: String,
     pub store_id: Uuid,
-    /// What the device that uses it is enrolled as: `till` or `kitchen`.
-    #[schema(value_type = String)]
+    /// What the device that uses it is enrolled as.
+    #[schema(value_type = crate::wire_schema::DeviceKindSchema)]
     pub kind: DeviceKind,
     /// Milliseconds since the epoch.
     pub expires_at: i64,
@@ -119,12 +119,10 @@ pub async fn enrol(
             message: "too many enrolment attempts; try again later".into(),
             retry_after_secs,
         })?;
-    let name = req.name.trim();
-    if name.is_empty() || name.len() > 100 {
-        return Err(ApiError::validation(
-            "device name must be 1 to 100 characters",
-        ));
-    }
+    // Characters, not bytes: the one rule for names (`pos_core::text`), as documented.
+    let name = pos_core::text::required("device name", &req.name, 100)
+        .map_err(|e| ApiError::validation(e.to_string()))?;
+    let name = name.as_str();
     let public_key = match &req.public_key {
         None => None,
         Some(k) => Some(

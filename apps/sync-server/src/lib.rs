@@ -66,6 +66,7 @@ pub mod transfers;
 pub mod twofactor;
 pub mod webhooks;
 pub mod webhooks_routes;
+pub mod wire_schema;
 
 pub use config::Config;
 pub use routes::router;

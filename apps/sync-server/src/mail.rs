@@ -242,6 +242,7 @@ pub struct ReceiptEmailQuery {
     /// Only this store's emails (then a manager of that store may read them).
     pub store_id: Option<Uuid>,
     /// 1 to 500, default 100.
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
 }
 
@@ -258,6 +259,7 @@ pub struct ReceiptEmailOut {
     /// configured it stays so, for a mail transfer agent), `sending` (claimed by a sender),
     /// `retrying` (a try failed for now: a 4xx answer or no answer; tried again later), `sent`
     /// (the relay accepted it), `failed` (refused for good with a 5xx answer, or out of tries).
+    #[schema(value_type = MailStatus)]
     pub status: String,
     /// Tries so far.
     pub attempts: i32,
@@ -267,6 +269,18 @@ pub struct ReceiptEmailOut {
     pub sent_at: Option<i64>,
     pub spool_file: String,
     pub created_at: i64,
+}
+
+/// A receipt email's delivery state (the schema of `ReceiptEmailOut::status`).
+#[derive(ToSchema)]
+#[serde(rename_all = "snake_case")]
+#[allow(dead_code)] // A schema only.
+pub enum MailStatus {
+    Queued,
+    Sending,
+    Retrying,
+    Sent,
+    Failed,
 }
 
 /// Lists queued receipt emails: `report.view` (manager and up) tenant-wide, or in `store_id`.

@@ -48,7 +48,7 @@ pub async fn require(state: &AppState, tenant: Uuid, module: Module) -> Result<(
 /// One module of a tenant, as the admin API shows it.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ModuleOut {
-    /// `pos`, `kds`, `inventory`, `transfers`, `email_receipts`, `reports` or `multi_store`.
+    #[schema(value_type = crate::wire_schema::ModuleSchema)]
     pub module: String,
     pub enabled: bool,
     pub description: String,
@@ -57,6 +57,7 @@ pub struct ModuleOut {
 /// Modules to switch: `{"modules": {"kds": false, "reports": true}}`.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct SetModules {
+    #[schema(value_type = crate::wire_schema::ModuleSwitchesSchema)]
     pub modules: BTreeMap<String, bool>,
 }
 

@@ -55,30 +55,74 @@ pub struct ReportQuery {
     /// Comma-separated store ids; default: every store the caller may see.
     pub stores: Option<String>,
     /// First business day, `YYYY-MM-DD` (in each store's zone).
+    #[param(pattern = r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])$")]
     pub from: Option<String>,
     /// Last business day, inclusive.
+    #[param(pattern = r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])$")]
     pub to: Option<String>,
     /// An IANA zone that overrides the stores' own (one calendar for all stores).
+    #[param(
+        max_length = 64,
+        pattern = r"^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+){0,2}$"
+    )]
     pub zone: Option<String>,
     /// `refund_day` (default: a refund counts on the day it was made) or `sale_day` (on the
     /// day its sale closed).
+    #[param(value_type = Option<RefundsBy>)]
     pub refunds_by: Option<String>,
     /// Grouping: sales summary `day` (default), `hour` or `store`; items `item` (default) or
     /// `category`; cash `shift` (default) or `cashier`.
+    #[param(value_type = Option<ReportGroup>)]
     pub group: Option<String>,
     /// `json` (default) or `csv`.
+    #[param(value_type = Option<ReportFormat>)]
     pub format: Option<String>,
     /// Rows per page (JSON), 1 to 10,000; default 1,000.
+    #[param(minimum = 1, maximum = 10000)]
     pub limit: Option<i64>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
-    /// Flag devices whose data is older than this many minutes (default 15).
+    /// Flag devices whose data is older than this many minutes (1 to 525,600; default 15).
+    #[param(minimum = 1, maximum = 525600)]
     pub stale_after_min: Option<i64>,
     /// Accept an answer computed up to this many seconds ago (0 to 60; default 0: computed
     /// now). A dashboard that refreshes often passes a few seconds, so many screens asking the
     /// same question cost one computation; `as_of` says when it was computed. The caller's
     /// permissions are checked on every request all the same.
+    #[param(minimum = 0, maximum = 60)]
     pub max_age_secs: Option<i64>,
+}
+
+/// How refunds are dated in a report (the `refunds_by` parameter's schema).
+#[derive(utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+#[allow(dead_code)] // A schema only.
+pub enum RefundsBy {
+    RefundDay,
+    SaleDay,
+}
+
+/// A report's grouping (the `group` parameter's schema); each report takes some of them.
+#[derive(utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+#[allow(dead_code)] // A schema only.
+pub enum ReportGroup {
+    Day,
+    Hour,
+    Store,
+    Item,
+    Category,
+    Shift,
+    Cashier,
+}
+
+/// A report's format (the `format` parameter's schema).
+#[derive(utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+#[allow(dead_code)] // A schema only.
+pub enum ReportFormat {
+    Json,
+    Csv,
 }
 
 /// Recent JSON answers, for requests that accept one (`max_age_secs`). **Bounded** like every

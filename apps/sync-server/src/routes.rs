@@ -191,23 +191,41 @@ async fn method_not_allowed() -> Response {
     r
 }
 
-async fn live_probe() -> &'static str {
+#[utoipa::path(get, path = "/health/live", tag = "probes",
+    description = "Liveness: the process answers.",
+    responses((status = 200, content_type = "text/plain", body = String)))]
+pub async fn live_probe() -> &'static str {
     "ok"
 }
 
-async fn ready_probe(State(s): State<AppState>) -> Result<&'static str, ApiError> {
+#[utoipa::path(get, path = "/health/ready", tag = "probes",
+    description = "Readiness: the database answers (503 `UNAVAILABLE` when it does not).",
+    responses((status = 200, content_type = "text/plain", body = String)))]
+pub async fn ready_probe(State(s): State<AppState>) -> Result<&'static str, ApiError> {
+    // Not ready is a state, not a fault: 503, so that a balancer waits (the cause is logged).
+    let not_ready = |why: String| {
+        tracing::warn!(%why, "not ready");
+        ApiError::Unavailable {
+            message: "the database is not ready".into(),
+            retry_after_secs: 1,
+        }
+    };
     let one: i32 = sqlx_core::query_scalar::query_scalar("SELECT 1")
         .fetch_one(&s.pool)
         .await
-        .map_err(|e| ApiError::Internal(format!("database not ready: {e}")))?;
+        .map_err(|e| not_ready(e.to_string()))?;
     if one == 1 {
         Ok("ready")
     } else {
-        Err(ApiError::Internal("database answered oddly".into()))
+        Err(not_ready(format!("SELECT 1 answered {one}")))
     }
 }
 
-async fn metrics_h(State(s): State<AppState>, headers: axum::http::HeaderMap) -> Response {
+#[utoipa::path(get, path = "/metrics", tag = "probes", security((), ("metrics" = [])),
+    description = "Prometheus metrics (text exposition format 0.0.4). Needs the \
+        `--metrics-token` as a bearer token when the server has one (401 otherwise).",
+    responses((status = 200, content_type = "text/plain", body = String), (status = 401)))]
+pub async fn metrics_h(State(s): State<AppState>, headers: axum::http::HeaderMap) -> Response {
     if !crate::edge::metrics_allowed(&s, &headers) {
         return ApiError::Authn("the metrics need their bearer token".into()).into_response();
     }
@@ -224,7 +242,10 @@ async fn metrics_h(State(s): State<AppState>, headers: axum::http::HeaderMap) ->
     }
 }
 
-async fn openapi_h() -> axum::Json<utoipa::openapi::OpenApi> {
+#[utoipa::path(get, path = "/v1/openapi.json", tag = "probes",
+    description = "This document.",
+    responses((status = 200, content_type = "application/json", body = Object)))]
+pub async fn openapi_h() -> axum::Json<serde_json::Value> {
     axum::Json(crate::openapi::document())
 }
 
@@ -275,14 +296,17 @@ pub async fn set_modules_h(
     crate::modules::set(&s, &u, tenant, req).await.map(Json)
 }
 
-async fn entitlements_h(
+#[utoipa::path(get, path = "/v1/sync/entitlements", tag = "sync", security(("device" = [])),
+    description = "The tenant's modules switched off, for the device to hide them.",
+    responses((status = 200, body = crate::wire_schema::EntitlementsSchema)))]
+pub async fn entitlements_h(
     State(s): State<AppState>,
     d: DeviceAuth,
 ) -> R<pos_core::modules::Entitlements> {
     crate::modules::for_device(&s, &d).await.map(Json)
 }
 
-#[utoipa::path(post, path = "/v1/auth/login/2fa", tag = "auth", request_body = SecondStep,
+#[utoipa::path(post, path = "/v1/auth/login/2fa", tag = "auth", request_body = crate::wire_schema::SecondStepSchema,
     description = "The second login step: the challenge and the authenticator's code (or one \
         recovery code). A wrong code counts toward the account's lockout; a code counts once.",
     responses((status = 200, body = LoginResponse), (status = 400), (status = 401),
@@ -349,7 +373,14 @@ pub async fn refresh_h(
     auth::refresh(&s, req).await.map(Json)
 }
 
-async fn enrol_h(
+#[utoipa::path(post, path = "/v1/devices/enrol", tag = "devices",
+    request_body = crate::wire_schema::EnrolRequestSchema,
+    description = "A device trades a one-time enrolment code (from \
+        `/v1/admin/stores/{store_id}/enrolment-codes`) for its long-lived credential. 401 for an \
+        unknown or expired code, 409 for a used one; attempts are rate-limited per address.",
+    responses((status = 200, body = crate::wire_schema::EnrolResponseSchema), (status = 401),
+        (status = 409), (status = 429)))]
+pub async fn enrol_h(
     State(s): State<AppState>,
     ip: ClientIp,
     Json(req): Json<EnrolRequest>,
@@ -357,7 +388,12 @@ async fn enrol_h(
     devices::enrol(&s, &ip.0, req).await.map(Json)
 }
 
-async fn device_token_h(
+#[utoipa::path(post, path = "/v1/devices/token", tag = "devices",
+    request_body = crate::wire_schema::DeviceTokenRequestSchema,
+    description = "A device trades its credential for a short-lived access token (the `device` \
+        scheme). 401 for an unknown device, a wrong secret or a revoked device.",
+    responses((status = 200, body = crate::wire_schema::TokenResponseSchema), (status = 401)))]
+pub async fn device_token_h(
     State(s): State<AppState>,
     Json(req): Json<DeviceTokenRequest>,
 ) -> R<TokenResponse> {
@@ -366,7 +402,13 @@ async fn device_token_h(
 
 // ---------------------------------------------------------------- sync
 
-async fn push_h(
+#[utoipa::path(post, path = "/v1/sync/push", tag = "sync", security(("device" = [])),
+    request_body = crate::wire_schema::PushRequestSchema,
+    description = "Pushes automerge changes: one result per change, in order (a refused change \
+        is answered `rejected`, not with an error status). 409 when a document of the batch was \
+        created concurrently (push again).",
+    responses((status = 200, body = crate::wire_schema::PushResponseSchema), (status = 409)))]
+pub async fn push_h(
     State(s): State<AppState>,
     d: DeviceAuth,
     Json(req): Json<PushRequest>,
@@ -374,7 +416,11 @@ async fn push_h(
     sync::push(&s, &d, req).await.map(Json)
 }
 
-async fn pull_h(
+#[utoipa::path(get, path = "/v1/sync/pull", tag = "sync", security(("device" = [])),
+    params(PullQuery),
+    description = "The changes of the device's scopes after `cursor`, never its own.",
+    responses((status = 200, body = crate::wire_schema::PullResponseSchema)))]
+pub async fn pull_h(
     State(s): State<AppState>,
     d: DeviceAuth,
     Query(q): Query<PullQuery>,
@@ -382,7 +428,11 @@ async fn pull_h(
     sync::pull(&s, &d, q).await.map(Json)
 }
 
-async fn bootstrap_h(
+#[utoipa::path(get, path = "/v1/sync/bootstrap", tag = "sync", security(("device" = [])),
+    params(BootstrapQuery),
+    description = "The store's and the tenant-wide documents as snapshots, a page at a time.",
+    responses((status = 200, body = crate::wire_schema::BootstrapPageSchema)))]
+pub async fn bootstrap_h(
     State(s): State<AppState>,
     d: DeviceAuth,
     Query(q): Query<BootstrapQuery>,
@@ -390,30 +440,62 @@ async fn bootstrap_h(
     sync::bootstrap(&s, &d, q).await.map(Json)
 }
 
-async fn doc_h(State(s): State<AppState>, d: DeviceAuth, Path(id): Path<Uuid>) -> R<DocSnapshot> {
+#[utoipa::path(get, path = "/v1/sync/doc/{doc_id}", tag = "sync", security(("device" = [])),
+    params(("doc_id" = Uuid, Path)),
+    description = "One document's current state (to reset a refused document). 404 when it is \
+        not in the device's scope.",
+    responses((status = 200, body = crate::wire_schema::DocSnapshotSchema), (status = 404)))]
+pub async fn doc_h(
+    State(s): State<AppState>,
+    d: DeviceAuth,
+    Path(id): Path<Uuid>,
+) -> R<DocSnapshot> {
     sync::doc(&s, &d, id).await.map(Json)
 }
 
-async fn staff_h(State(s): State<AppState>, d: DeviceAuth) -> R<Vec<StaffRecord>> {
+#[utoipa::path(get, path = "/v1/sync/staff", tag = "sync", security(("device" = [])),
+    description = "The store's staff with their PIN hashes, for offline PIN login.",
+    responses((status = 200, body = Vec<crate::wire_schema::StaffRecordSchema>)))]
+pub async fn staff_h(State(s): State<AppState>, d: DeviceAuth) -> R<Vec<StaffRecord>> {
     devices::staff(&s, &d).await.map(Json)
 }
 
-async fn peers_h(State(s): State<AppState>, d: DeviceAuth) -> R<Vec<PeerRecord>> {
+#[utoipa::path(get, path = "/v1/sync/peers", tag = "sync", security(("device" = [])),
+    description = "The store's enrolled, non-revoked devices with a registered key: who may talk \
+        on the store's LAN, and whose signatures a device accepts.",
+    responses((status = 200, body = Vec<crate::wire_schema::PeerRecordSchema>)))]
+pub async fn peers_h(State(s): State<AppState>, d: DeviceAuth) -> R<Vec<PeerRecord>> {
     devices::peers(&s, &d).await.map(Json)
 }
 
-async fn stores_h(State(s): State<AppState>, d: DeviceAuth) -> R<Vec<StoreInfo>> {
+#[utoipa::path(get, path = "/v1/sync/stores", tag = "sync", security(("device" = [])),
+    description = "The stores of the device's tenant (where stock can be sent).",
+    responses((status = 200, body = Vec<crate::wire_schema::StoreInfoSchema>)))]
+pub async fn stores_h(State(s): State<AppState>, d: DeviceAuth) -> R<Vec<StoreInfo>> {
     transfers::stores(&s, &d).await.map(Json)
 }
 
-async fn incoming_transfers_h(
+#[utoipa::path(get, path = "/v1/sync/transfers/incoming", tag = "sync",
+    security(("device" = [])),
+    description = "Transfers other stores sent to this one that it has not received yet. 403 \
+        without the `transfers` module.",
+    responses((status = 200, body = Vec<crate::wire_schema::IncomingTransferSchema>),
+        (status = 403)))]
+pub async fn incoming_transfers_h(
     State(s): State<AppState>,
     d: DeviceAuth,
 ) -> R<Vec<IncomingTransfer>> {
     transfers::incoming(&s, &d).await.map(Json)
 }
 
-async fn receipt_emails_h(
+#[utoipa::path(post, path = "/v1/sync/receipt-emails", tag = "sync", security(("device" = [])),
+    request_body = crate::wire_schema::ReceiptEmailRequestSchema,
+    description = "Queues receipts to email: one result per email, in order (a bad address or an \
+        unknown document is answered `refused`, not with an error status). 403 without the \
+        `email_receipts` module.",
+    responses((status = 200, body = crate::wire_schema::ReceiptEmailResponseSchema),
+        (status = 403)))]
+pub async fn receipt_emails_h(
     State(s): State<AppState>,
     d: DeviceAuth,
     Json(req): Json<ReceiptEmailRequest>,
@@ -424,7 +506,26 @@ async fn receipt_emails_h(
 /// The live channel carries a few bytes each way ("more" with a sequence; close), so its buffers
 /// are small: tungstenite's defaults (128 KiB to read and 128 KiB to write, per connection) made
 /// 1,000 connected devices cost about 128 MB (docs/benchmarks.md).
-async fn live_h(State(s): State<AppState>, d: DeviceAuth, ws: WebSocketUpgrade) -> Response {
+#[utoipa::path(get, path = "/v1/sync/live", tag = "sync", security(("device" = [])),
+    description = "The live channel, a WebSocket: the server sends `{\"type\": \"more\", \"seq\": N}` \
+        when the store's scope has changes up to `seq`. A request that is not a WebSocket \
+        upgrade is answered 400.",
+    responses((status = 101, description = "Switching to the WebSocket protocol.")))]
+pub async fn live_h(
+    State(s): State<AppState>,
+    d: DeviceAuth,
+    ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
+) -> Response {
+    let ws = match ws {
+        Ok(ws) => ws,
+        Err(e) => {
+            return ApiError::validation(format!(
+                "this route is a WebSocket: {}",
+                e.body_text().to_lowercase()
+            ))
+            .into_response()
+        }
+    };
     ws.read_buffer_size(sync::LIVE_BUFFER)
         .write_buffer_size(0)
         .max_write_buffer_size(sync::LIVE_BUFFER)
@@ -518,7 +619,10 @@ pub async fn create_store_h(
 
 #[utoipa::path(post, path = "/v1/admin/stores/{store_id}/enrolment-codes", tag = "admin",
     security(("bearer" = [])), params(("store_id" = Uuid, Path)), request_body = IssueCode,
-    responses((status = 200, body = EnrolmentCode), (status = 400), (status = 403)))]
+    description = "A one-time enrolment code for a device of the store (a till unless `kind` \
+        says `kitchen`; no body is `{}`). 404 for a store not in the tenant.",
+    responses((status = 200, body = EnrolmentCode), (status = 400), (status = 403),
+        (status = 404)))]
 pub async fn issue_code_h(
     State(s): State<AppState>,
     u: UserAuth,
@@ -564,7 +668,7 @@ pub async fn list_users_h(State(s): State<AppState>, u: UserAuth) -> R<Vec<UserO
 }
 
 #[utoipa::path(post, path = "/v1/admin/users", tag = "admin", security(("bearer" = [])),
-    request_body = CreateUser, responses((status = 200, body = UserOut), (status = 409)))]
+    request_body = crate::wire_schema::CreateUserSchema, responses((status = 200, body = UserOut), (status = 409)))]
 pub async fn create_user_h(
     State(s): State<AppState>,
     u: UserAuth,
@@ -575,7 +679,9 @@ pub async fn create_user_h(
 
 #[utoipa::path(post, path = "/v1/admin/users/{user_id}/memberships", tag = "admin",
     security(("bearer" = [])), params(("user_id" = Uuid, Path)), request_body = GrantRole,
-    responses((status = 200, body = MembershipOut), (status = 409)))]
+    description = "Grants a role, tenant-wide or in a store. 404 for a user or store not in the \
+        tenant; 409 when the user already has a role in that scope.",
+    responses((status = 200, body = MembershipOut), (status = 404), (status = 409)))]
 pub async fn grant_role_h(
     State(s): State<AppState>,
     u: UserAuth,
@@ -600,7 +706,9 @@ pub async fn revoke_role_h(
 
 #[utoipa::path(put, path = "/v1/admin/users/{user_id}/pin", tag = "admin",
     security(("bearer" = [])), params(("user_id" = Uuid, Path)), request_body = SetPin,
-    responses((status = 204), (status = 400)))]
+    description = "Sets a staff member's PIN (its argon2id hash syncs to the store's devices). \
+        404 for a user not in the tenant.",
+    responses((status = 204), (status = 404)))]
 pub async fn set_pin_h(
     State(s): State<AppState>,
     u: UserAuth,

@@ -564,8 +564,10 @@ fn answer(
 pub struct PullQuery {
     /// The last sequence already seen (0 at first).
     #[serde(default)]
+    #[param(minimum = 0)]
     pub cursor: i64,
-    /// Most changes in this page (at most 5000).
+    /// Most changes in this page: 1 to 5000, default 1000.
+    #[param(minimum = 1, maximum = 5000)]
     pub limit: Option<i64>,
 }
 
@@ -676,6 +678,9 @@ pub async fn pull(
 #[derive(Debug, Clone, Deserialize, utoipa::IntoParams)]
 pub struct BootstrapQuery {
     /// The `next` token of the previous page; omit for the first.
+    #[param(
+        pattern = r"^-?[0-9]{1,18}\.[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}(\.-?[0-9]{1,18})?$"
+    )]
     pub page: Option<String>,
 }
 

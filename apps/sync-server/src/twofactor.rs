@@ -68,7 +68,7 @@ pub struct Enrolment {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct ConfirmRequest {
     /// The six digits the app shows now.
-    #[schema(pattern = "^[0-9 ]{6,7}$")]
+    #[schema(pattern = "^ *([0-9] *){6}$")]
     pub code: String,
 }
 
@@ -85,7 +85,7 @@ pub struct Confirmed {
 pub struct SecondStep {
     pub challenge_token: String,
     #[serde(default)]
-    #[schema(pattern = "^[0-9 ]{6,7}$")]
+    #[schema(pattern = "^ *([0-9] *){6}$")]
     pub code: Option<String>,
     #[serde(default)]
     pub recovery_code: Option<String>,

@@ -397,7 +397,13 @@ pub async fn insert_events(
 
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct CreateEndpoint {
-    /// Where events are POSTed: an `http` or `https` URL.
+    /// Where events are POSTed: an `http` or `https` URL, at most 2,000 characters, without a
+    /// user or password; not a loopback, private or link-local address (unless the server
+    /// allows them). The pattern gives a public host name's form.
+    #[schema(
+        max_length = 2000,
+        pattern = r"^https?://([a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?\.)+[a-z]{2,6}(/[A-Za-z0-9._~-]*)*$"
+    )]
     pub url: String,
 }
 
@@ -604,9 +610,21 @@ pub struct DeliveryQuery {
     /// Only this endpoint's deliveries.
     pub endpoint_id: Option<Uuid>,
     /// Only `pending`, `delivered` or `dead` ones.
+    #[param(value_type = Option<DeliveryStatus>)]
     pub status: Option<String>,
     /// 1 to 500, default 100.
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
+}
+
+/// A delivery's state (the `status` parameter's schema).
+#[derive(utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+#[allow(dead_code)] // A schema only.
+pub enum DeliveryStatus {
+    Pending,
+    Delivered,
+    Dead,
 }
 
 /// One event's delivery to one endpoint (newest first).
@@ -619,6 +637,7 @@ pub struct DeliveryOut {
     pub version: i64,
     /// `pending` (waiting, retrying or being sent), `delivered` (a 2xx answer), `dead` (out
     /// of tries: replay it to send it again).
+    #[schema(value_type = DeliveryStatus)]
     pub status: String,
     pub attempts: i32,
     /// The HTTP status of the last try, if it got one.

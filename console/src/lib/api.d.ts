@@ -4,6 +4,77 @@
  */
 
 export interface paths {
+    "/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * `GET /`: the console.
+         * @description The head-office console's page (any other path outside `/v1`, `/health` and `/metrics` answers it too, for the console's own routes).
+         */
+        get: operations["index_h"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/health/live": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Liveness: the process answers. */
+        get: operations["live_probe"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/health/ready": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Readiness: the database answers (503 `UNAVAILABLE` when it does not). */
+        get: operations["ready_probe"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/metrics": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Prometheus metrics (text exposition format 0.0.4). Needs the `--metrics-token` as a bearer token when the server has one (401 otherwise). */
+        get: operations["metrics_h"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/admin/audit": {
         parameters: {
             query?: never;
@@ -375,6 +446,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
+        /** @description A one-time enrolment code for a device of the store (a till unless `kind` says `kitchen`; no body is `{}`). 404 for a store not in the tenant. */
         post: operations["issue_code_h"];
         delete?: never;
         options?: never;
@@ -492,6 +564,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
+        /** @description Grants a role, tenant-wide or in a store. 404 for a user or store not in the tenant; 409 when the user already has a role in that scope. */
         post: operations["grant_role_h"];
         delete?: never;
         options?: never;
@@ -523,6 +596,7 @@ export interface paths {
             cookie?: never;
         };
         get?: never;
+        /** @description Sets a staff member's PIN (its argon2id hash syncs to the store's devices). 404 for a user not in the tenant. */
         put: operations["set_pin_h"];
         post?: never;
         delete?: never;
@@ -768,6 +842,249 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/devices/enrol": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description A device trades a one-time enrolment code (from `/v1/admin/stores/{store_id}/enrolment-codes`) for its long-lived credential. 401 for an unknown or expired code, 409 for a used one; attempts are rate-limited per address. */
+        post: operations["enrol_h"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/devices/token": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description A device trades its credential for a short-lived access token (the `device` scheme). 401 for an unknown device, a wrong secret or a revoked device. */
+        post: operations["device_token_h"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/openapi.json": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description This document. */
+        get: operations["openapi_h"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/sync/bootstrap": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The store's and the tenant-wide documents as snapshots, a page at a time. */
+        get: operations["bootstrap_h"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/sync/doc/{doc_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description One document's current state (to reset a refused document). 404 when it is not in the device's scope. */
+        get: operations["doc_h"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/sync/entitlements": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The tenant's modules switched off, for the device to hide them. */
+        get: operations["entitlements_h"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/sync/live": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The live channel carries a few bytes each way ("more" with a sequence; close), so its buffers
+         *     are small: tungstenite's defaults (128 KiB to read and 128 KiB to write, per connection) made
+         *     1,000 connected devices cost about 128 MB (docs/benchmarks.md).
+         * @description The live channel, a WebSocket: the server sends `{"type": "more", "seq": N}` when the store's scope has changes up to `seq`. A request that is not a WebSocket upgrade is answered 400.
+         */
+        get: operations["live_h"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/sync/peers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The store's enrolled, non-revoked devices with a registered key: who may talk on the store's LAN, and whose signatures a device accepts. */
+        get: operations["peers_h"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/sync/pull": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The changes of the device's scopes after `cursor`, never its own. */
+        get: operations["pull_h"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/sync/push": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description Pushes automerge changes: one result per change, in order (a refused change is answered `rejected`, not with an error status). 409 when a document of the batch was created concurrently (push again). */
+        post: operations["push_h"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/sync/receipt-emails": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description Queues receipts to email: one result per email, in order (a bad address or an unknown document is answered `refused`, not with an error status). 403 without the `email_receipts` module. */
+        post: operations["receipt_emails_h"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/sync/staff": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The store's staff with their PIN hashes, for offline PIN login. */
+        get: operations["staff_h"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/sync/stores": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The stores of the device's tenant (where stock can be sent). */
+        get: operations["stores_h"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/sync/transfers/incoming": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Transfers other stores sent to this one that it has not received yet. 403 without the `transfers` module. */
+        get: operations["incoming_transfers_h"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -793,6 +1110,32 @@ export interface components {
              * @description Pass as `cursor` for the next (older) page; absent on the last page.
              */
             next_cursor?: string | null;
+        };
+        /** @description A change's author: the staff member and the device (`pos_sync::wire::Author`). */
+        Author: {
+            /** Format: uuid */
+            device_id: string;
+            /** Format: uuid */
+            user_id: string;
+        };
+        Barcode: string;
+        /** Format: int64 */
+        BasisPoints: number;
+        /** @description `GET /v1/sync/bootstrap`: a page of the store's documents as snapshots. */
+        BootstrapPage: {
+            /**
+             * Format: int64
+             * @description Where to start pulling once every page is read (the same on every page).
+             */
+            cursor: number;
+            docs: components["schemas"]["DocSnapshot"][];
+            /** @description The next page's token; `null` on the last page. */
+            next?: string | null;
+            /**
+             * Format: int64
+             * @description Documents in the whole bootstrap.
+             */
+            total: number;
         };
         /** @description The second step a right password leads to. */
         Challenge: {
@@ -846,7 +1189,11 @@ export interface components {
             user_id: string;
         };
         CreateEndpoint: {
-            /** @description Where events are POSTed: an `http` or `https` URL. */
+            /**
+             * @description Where events are POSTed: an `http` or `https` URL, at most 2,000 characters, without a
+             *     user or password; not a loopback, private or link-local address (unless the server
+             *     allows them). The pattern gives a public host name's form.
+             */
             url: string;
         };
         CreateStore: {
@@ -859,20 +1206,23 @@ export interface components {
             /** @description Short code printed on receipts, e.g. `S01` (1 to 8 letters or digits). */
             code: string;
             /** @description ISO 4217, e.g. `EUR`. */
-            currency: string;
-            /** Format: int64 */
+            currency: components["schemas"]["Currency"];
+            /**
+             * Format: int64
+             * @description Basis points, 0 to 100,000.
+             */
             discount_threshold_bp?: number;
+            /** @description 1 to 200 characters once trimmed. */
             name: string;
             receipt_footer?: string;
             receipt_header?: string;
             /** @description Counter sales send their unsent kitchen lines when paid (default on). */
             send_to_kitchen_on_pay?: boolean;
             tax_id?: string;
-            /** @description `Inclusive` or `Exclusive`. */
-            tax_mode: string;
-            /** @description Tax class → rate in basis points. */
+            tax_mode: components["schemas"]["TaxMode"];
+            /** @description Tax class → rate in basis points (0 to 100,000). */
             tax_rates?: {
-                [key: string]: number;
+                [key: string]: components["schemas"]["BasisPoints"];
             };
             /**
              * @description The store's IANA time zone, e.g. `Europe/Paris` (default `UTC`): receipts, X/Z reports
@@ -881,17 +1231,27 @@ export interface components {
             time_zone?: string;
         };
         CreateTenant: {
+            /** @description 1 to 200 characters once trimmed. */
             name: string;
             owner_email: string;
+            /** @description 1 to 200 characters once trimmed. */
             owner_name: string;
+            /** @description 8 to 256 characters. */
             owner_password: string;
         };
         CreateUser: {
             /** @description Head-office login; omit for store staff who only use a PIN. */
-            email?: string | null;
+            email?: string;
+            /** @description 1 to 200 characters once trimmed. */
             name: string;
-            password?: string | null;
+            /** @description 8 to 256 characters; only with an email. */
+            password?: string;
         };
+        /**
+         * @description An ISO 4217 currency code, upper case.
+         * @enum {string}
+         */
+        Currency: "AUD" | "BHD" | "BRL" | "CAD" | "CHF" | "CLP" | "CNY" | "CZK" | "DKK" | "EUR" | "GBP" | "HKD" | "HUF" | "INR" | "ISK" | "JOD" | "JPY" | "KRW" | "KWD" | "MXN" | "NOK" | "NZD" | "OMR" | "PLN" | "RON" | "SEK" | "SGD" | "TND" | "TRY" | "USD" | "ZAR";
         /** @description One event's delivery to one endpoint (newest first). */
         DeliveryOut: {
             /** Format: int32 */
@@ -919,10 +1279,15 @@ export interface components {
              * @description `pending` (waiting, retrying or being sent), `delivered` (a 2xx answer), `dead` (out
              *     of tries: replay it to send it again).
              */
-            status: string;
+            status: components["schemas"]["DeliveryStatus"];
             /** Format: int64 */
             version: number;
         };
+        /**
+         * @description A delivery's state (the `status` parameter's schema).
+         * @enum {string}
+         */
+        DeliveryStatus: "pending" | "delivered" | "dead";
         DeviceFreshness: {
             /**
              * Format: int64
@@ -940,14 +1305,20 @@ export interface components {
             /** Format: uuid */
             store_id: string;
         };
+        /**
+         * @description What a device was enrolled as: a `till` (the logged-in user's own role applies) or a
+         *     `kitchen` screen (at most the kitchen role).
+         * @enum {string}
+         */
+        DeviceKind: "till" | "kitchen";
         DeviceOut: {
             code: string;
             /** Format: int64 */
             created_at: number;
             /** Format: uuid */
             device_id: string;
-            /** @description `till` or `kitchen`, from its enrolment code. */
-            kind: string;
+            /** @description What its enrolment code enrolled it as. */
+            kind: components["schemas"]["DeviceKind"];
             /** Format: int64 */
             last_seen_at?: number | null;
             name: string;
@@ -956,6 +1327,23 @@ export interface components {
             /** Format: uuid */
             store_id: string;
         };
+        /** @description `POST /v1/devices/token`. */
+        DeviceTokenRequest: {
+            /** Format: uuid */
+            device_id: string;
+            device_secret: string;
+        };
+        /** @description A document's current state (`automerge` `save()` bytes, base64). */
+        DocSnapshot: {
+            /** Format: byte */
+            bytes: string;
+            envelope: components["schemas"]["Envelope"];
+        };
+        /**
+         * @description The kind of a document (one automerge document per aggregate).
+         * @enum {string}
+         */
+        DocType: "store_settings" | "category" | "item" | "sale" | "refund" | "kitchen_ticket" | "stock" | "shift" | "z_report";
         /** @description A webhook endpoint as head office sees it. */
         EndpointOut: {
             /** Format: int64 */
@@ -965,6 +1353,33 @@ export interface components {
             /** @description The signing secret: only in the answer that created the endpoint, never again. */
             secret?: string | null;
             url: string;
+        };
+        /** @description `POST /v1/devices/enrol`. */
+        EnrolRequest: {
+            /** @description The one-time enrolment code, e.g. `ABCDE-FGHJK`. */
+            code: string;
+            /** @description A name for the device, 1 to 100 characters once trimmed. */
+            name: string;
+            /**
+             * Format: byte
+             * @description The device's ed25519 public key (32 bytes, base64; a point of the curve), registered
+             *     with it for the store mesh. Optional.
+             */
+            public_key?: string | null;
+        };
+        /** @description The device's credential, answered once. */
+        EnrolResponse: {
+            device_code: string;
+            /** Format: uuid */
+            device_id: string;
+            /** @description The device's long-lived secret; only its hash is kept. */
+            device_secret: string;
+            kind: components["schemas"]["DeviceKind"];
+            store_code: string;
+            /** Format: uuid */
+            store_id: string;
+            /** Format: uuid */
+            tenant_id: string;
         };
         /** @description A begun enrolment: what the authenticator app needs. */
         Enrolment: {
@@ -983,14 +1398,48 @@ export interface components {
              * @description Milliseconds since the epoch.
              */
             expires_at: number;
-            /** @description What the device that uses it is enrolled as: `till` or `kitchen`. */
-            kind: string;
+            /** @description What the device that uses it is enrolled as. */
+            kind: components["schemas"]["DeviceKind"];
             /** Format: uuid */
             store_id: string;
         };
+        /** @description The tenant's modules as a device sees them: those switched off. */
+        Entitlements: {
+            /** @description Each at most once. */
+            off: components["schemas"]["Module"][];
+        };
+        /** @description The immutable envelope of a document (`pos_core::doc::Envelope`). */
+        Envelope: {
+            /** Format: uuid */
+            created_by_device: string;
+            /** Format: uuid */
+            doc_id: string;
+            doc_type: components["schemas"]["DocType"];
+            /**
+             * Format: uuid
+             * @description `null` for tenant-wide documents (catalog).
+             */
+            store_id?: string | null;
+            /** Format: uuid */
+            tenant_id: string;
+        };
+        /** @description The one error shape of the API. */
+        ErrorBody: {
+            error: components["schemas"]["ErrorDetail"];
+        };
+        /**
+         * @description The error's machine-readable class.
+         * @enum {string}
+         */
+        ErrorCode: "VALIDATION" | "AUTHN" | "AUTHZ" | "NOT_FOUND" | "CONFLICT" | "RATE_LIMIT" | "UNAVAILABLE" | "INTERNAL";
+        ErrorDetail: {
+            code: components["schemas"]["ErrorCode"];
+            /** @description More about the error (a limit, the lines of a CSV file, `retry_after_secs`), or `null`. */
+            details: Record<string, never> | null;
+            message: string;
+        };
         GrantRole: {
-            /** @description `owner`, `admin`, `manager`, `cashier` or `kitchen`. */
-            role: string;
+            role: components["schemas"]["Role"];
             /**
              * Format: uuid
              * @description `None`: tenant-wide (head office).
@@ -1006,13 +1455,27 @@ export interface components {
             /** @description Items of the same SKU the file changed. */
             updated: number;
         };
+        /** @description A transfer another store sent to this one and this one has not received yet. */
+        IncomingTransfer: {
+            from_store: string;
+            /** Format: uuid */
+            from_store_id: string;
+            lines: components["schemas"]["TransferLine"][];
+            /**
+             * Format: int64
+             * @description When the sending store posted it, ms since the epoch.
+             */
+            sent_at?: number | null;
+            /** Format: uuid */
+            transfer_out_id: string;
+        };
         /** @description The body of `POST /v1/admin/stores/{store_id}/enrolment-codes` (an empty body is `{}`). */
         IssueCode: {
             /**
              * @description `till` (the default) or `kitchen`. A kitchen screen acts with the kitchen role's
              *     rights whoever logs in on it.
              */
-            kind?: string | null;
+            kind?: components["schemas"]["DeviceKind"];
         };
         /** @description An item of the tenant's catalog as the projection holds it. */
         ItemOut: {
@@ -1074,20 +1537,55 @@ export interface components {
             /** Format: uuid */
             user_id: string;
         };
+        /**
+         * @description A receipt email's delivery state (the schema of `ReceiptEmailOut::status`).
+         * @enum {string}
+         */
+        MailStatus: "queued" | "sending" | "retrying" | "sent" | "failed";
         MembershipOut: {
             /** Format: uuid */
             membership_id: string;
-            role: string;
+            role: components["schemas"]["Role"];
             /** Format: uuid */
             store_id?: string | null;
         };
+        /**
+         * @description A module of the platform (`pos_core::modules`).
+         * @enum {string}
+         */
+        Module: "pos" | "kds" | "inventory" | "transfers" | "email_receipts" | "reports" | "multi_store";
         /** @description One module of a tenant, as the admin API shows it. */
         ModuleOut: {
             description: string;
             enabled: boolean;
-            /** @description `pos`, `kds`, `inventory`, `transfers`, `email_receipts`, `reports` or `multi_store`. */
-            module: string;
+            module: components["schemas"]["Module"];
         };
+        /** @description Modules to switch on (`true`) or off (`false`): at least one, each by its name. */
+        ModuleSwitches: {
+            email_receipts?: boolean;
+            inventory?: boolean;
+            kds?: boolean;
+            multi_store?: boolean;
+            pos?: boolean;
+            reports?: boolean;
+            transfers?: boolean;
+        };
+        /** Format: int64 */
+        NullablePrice: number | null;
+        /** @description A device of the store with a registered key (`GET /v1/sync/peers`). */
+        PeerRecord: {
+            /** Format: uuid */
+            device_id: string;
+            kind: components["schemas"]["DeviceKind"];
+            name: string;
+            /**
+             * Format: byte
+             * @description Its ed25519 public key, base64.
+             */
+            public_key: string;
+        };
+        /** Format: int64 */
+        Price: number;
         PriceConflictOut: {
             /** Format: int64 */
             detected_at: number;
@@ -1103,9 +1601,10 @@ export interface components {
         };
         PublishItem: {
             active?: boolean;
-            barcodes?: string[];
+            /** @description EAN-13, UPC-A or EAN-8, with a right check digit. */
+            barcodes?: components["schemas"]["Barcode"][];
             category_id?: string | null;
-            currency: string;
+            currency: components["schemas"]["Currency"];
             /**
              * Format: uuid
              * @description Omit to create a new item.
@@ -1119,11 +1618,12 @@ export interface components {
              * @description Default price in minor units.
              */
             price: number;
+            /** @description 1 to 64 printable characters, no spaces. */
             sku: string;
             station?: string | null;
             /** @description Store id → price in minor units. */
             store_prices?: {
-                [key: string]: number;
+                [key: string]: components["schemas"]["Price"];
             };
             tax_class: string;
             track_stock?: boolean;
@@ -1136,6 +1636,90 @@ export interface components {
              * @description Server sequence of the change; `None` if nothing changed.
              */
             seq?: number | null;
+        };
+        /** @description `GET /v1/sync/pull`: the changes of the device's scopes after the cursor, never its own. */
+        PullResponse: {
+            changes: components["schemas"]["PulledChange"][];
+            /**
+             * Format: int64
+             * @description The cursor to ask from next time.
+             */
+            cursor: number;
+            /** @description More is waiting beyond this page. */
+            more: boolean;
+        };
+        /** @description An accepted change as pulled, with its server sequence. */
+        PulledChange: {
+            /**
+             * Format: byte
+             * @description The automerge change bytes, base64.
+             */
+            bytes: string;
+            envelope: components["schemas"]["Envelope"];
+            hash: string;
+            /** Format: int64 */
+            seq: number;
+        };
+        /** @description `POST /v1/sync/push`. */
+        PushRequest: {
+            /** @description At most 2,000 changes. */
+            changes: components["schemas"]["WireChange"][];
+            /**
+             * Format: int32
+             * @description The protocol version: 1.
+             */
+            protocol: number;
+        };
+        /** @description One result per pushed change, in order. */
+        PushResponse: {
+            results: components["schemas"]["PushResult"][];
+        };
+        /**
+         * @description What became of a pushed change: `accepted` (with its sequence), `duplicate` (already
+         *     there), `rejected` (the device must reset the document to the server's state) or
+         *     `retry_after` (its dependencies are not on the server yet).
+         */
+        PushResult: {
+            hash: string;
+            /** Format: int64 */
+            seq: number;
+            /** @enum {string} */
+            status: "accepted";
+        } | {
+            hash: string;
+            /** Format: int64 */
+            seq: number;
+            /** @enum {string} */
+            status: "duplicate";
+        } | {
+            /** @description Machine-readable, e.g. `forbidden`, `frozen`, `refund_exceeds_sale`. */
+            code: string;
+            hash: string;
+            message: string;
+            /** @enum {string} */
+            status: "rejected";
+        } | {
+            /** Format: int64 */
+            after_ms: number;
+            hash: string;
+            missing: string[];
+            /** @enum {string} */
+            status: "retry_after";
+        };
+        /** @description One receipt to email. */
+        ReceiptEmailItem: {
+            /**
+             * Format: uuid
+             * @description The closed sale or refund.
+             */
+            doc_id: string;
+            /** @description The address; a bad one is refused per email (`bad_address`), not for the request. */
+            email: string;
+            /**
+             * Format: uuid
+             * @description The device's id for this email; the server is idempotent by it.
+             */
+            id: string;
         };
         /** @description A receipt email as head office sees it (newest first). */
         ReceiptEmailOut: {
@@ -1167,14 +1751,50 @@ export interface components {
              *     `retrying` (a try failed for now: a 4xx answer or no answer; tried again later), `sent`
              *     (the relay accepted it), `failed` (refused for good with a 5xx answer, or out of tries).
              */
-            status: string;
+            status: components["schemas"]["MailStatus"];
             /** Format: uuid */
             store_id: string;
             subject: string;
         };
+        /** @description `POST /v1/sync/receipt-emails`. */
+        ReceiptEmailRequest: {
+            /** @description At most 100 emails. */
+            emails: components["schemas"]["ReceiptEmailItem"][];
+            /**
+             * Format: int32
+             * @description The protocol version: 1.
+             */
+            protocol: number;
+        };
+        /** @description One result per email, in order. */
+        ReceiptEmailResponse: {
+            results: components["schemas"]["ReceiptEmailResult"][];
+        };
+        /**
+         * @description What became of one receipt email: `queued`, or `refused` for good (`bad_address`,
+         *     `unknown_document`, `not_a_receipt`).
+         */
+        ReceiptEmailResult: {
+            /** Format: uuid */
+            id: string;
+            /** @enum {string} */
+            status: "queued";
+        } | {
+            code: string;
+            /** Format: uuid */
+            id: string;
+            message: string;
+            /** @enum {string} */
+            status: "refused";
+        };
         RefreshRequest: {
             refresh_token: string;
         };
+        /**
+         * @description How refunds are dated in a report (the `refunds_by` parameter's schema).
+         * @enum {string}
+         */
+        RefundsBy: "refund_day" | "sale_day";
         /** @description What a replay did. */
         ReplayOut: {
             /**
@@ -1191,6 +1811,16 @@ export interface components {
          *     a row has no value.
          */
         ReportCell: number | string | boolean | null;
+        /**
+         * @description A report's format (the `format` parameter's schema).
+         * @enum {string}
+         */
+        ReportFormat: "json" | "csv";
+        /**
+         * @description A report's grouping (the `group` parameter's schema); each report takes some of them.
+         * @enum {string}
+         */
+        ReportGroup: "day" | "hour" | "store" | "item" | "category" | "shift" | "cashier";
         /** @description One page of a report. */
         ReportPage: {
             /**
@@ -1261,17 +1891,19 @@ export interface components {
             /** @description The IANA zone its days are counted in (the query's `zone` when given). */
             time_zone: string;
         };
-        /** @description The second login step: the challenge and either a code or a recovery code. */
+        /**
+         * @description A role: `owner`, `admin`, `manager`, `cashier` or `kitchen` (strongest first).
+         * @enum {string}
+         */
+        Role: "owner" | "admin" | "manager" | "cashier" | "kitchen";
         SecondStep: {
             challenge_token: string;
-            code?: string | null;
-            recovery_code?: string | null;
+            code?: string;
+            recovery_code?: string;
         };
         /** @description Modules to switch: `{"modules": {"kds": false, "reports": true}}`. */
         SetModules: {
-            modules: {
-                [key: string]: boolean;
-            };
+            modules: components["schemas"]["ModuleSwitches"];
         };
         SetPin: {
             /** @description 4 to 8 digits. */
@@ -1285,8 +1917,17 @@ export interface components {
             price?: number | null;
             /** @description Store id → new price; `null` removes the store's own price. */
             store_prices?: {
-                [key: string]: number | null;
+                [key: string]: components["schemas"]["NullablePrice"];
             };
+        };
+        /** @description A staff member of the device's store, for offline PIN login. */
+        StaffRecord: {
+            name: string;
+            /** @description The PIN's argon2id PHC string; `null` when no PIN is set. */
+            pin_hash?: string | null;
+            role: components["schemas"]["Role"];
+            /** Format: uuid */
+            user_id: string;
         };
         /** @description Whether a user's two-factor is on (confirmed). */
         Status: {
@@ -1298,6 +1939,13 @@ export interface components {
             recovery_codes_left: number;
             /** @description Whether this user's roles make it compulsory (with `--admin-2fa required`). */
             required: boolean;
+        };
+        /** @description A store of the device's tenant. */
+        StoreInfo: {
+            code: string;
+            name: string;
+            /** Format: uuid */
+            store_id: string;
         };
         StoreOut: {
             code: string;
@@ -1312,6 +1960,11 @@ export interface components {
             /** Format: uuid */
             store_id: string;
         };
+        /**
+         * @description How a store's prices relate to tax.
+         * @enum {string}
+         */
+        TaxMode: "Inclusive" | "Exclusive";
         /** @description What a delete removed. */
         TenantDeleted: {
             name: string;
@@ -1334,6 +1987,25 @@ export interface components {
             /** Format: uuid */
             tenant_id: string;
         };
+        /** @description A short-lived device access token. */
+        TokenResponse: {
+            access_token: string;
+            /**
+             * Format: int64
+             * @description Seconds until the access token expires.
+             */
+            expires_in: number;
+        };
+        /** @description One line of an incoming transfer. */
+        TransferLine: {
+            /** Format: uuid */
+            item_id: string;
+            /**
+             * Format: int64
+             * @description Units sent (positive).
+             */
+            qty: number;
+        };
         UserOut: {
             /** Format: int64 */
             created_at: number;
@@ -1342,6 +2014,24 @@ export interface components {
             name: string;
             /** Format: uuid */
             user_id: string;
+        };
+        /** @description One automerge change with its document's envelope (`pos_sync::wire::WireChange`). */
+        WireChange: {
+            author: components["schemas"]["Author"];
+            /**
+             * Format: byte
+             * @description The raw automerge change bytes, base64 (standard alphabet, padded).
+             */
+            bytes: string;
+            envelope: components["schemas"]["Envelope"];
+            /** @description The automerge change hash, hex. */
+            hash: string;
+            /**
+             * Format: byte
+             * @description The author device's ed25519 signature (64 bytes, base64): only on a change pushed by
+             *     another device of the store than its author (relayed); a device's own need none.
+             */
+            signature?: string | null;
         };
     };
     responses: never;
@@ -1352,6 +2042,163 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
+    index_h: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
+            /** @description `VALIDATION`: the request is malformed or a value is invalid. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `UNAVAILABLE`: too busy now, or over the request timeout; `Retry-After`. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    live_probe: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/plain": string;
+                };
+            };
+            /** @description `VALIDATION`: the request is malformed or a value is invalid. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `UNAVAILABLE`: too busy now, or over the request timeout; `Retry-After`. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    ready_probe: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/plain": string;
+                };
+            };
+            /** @description `VALIDATION`: the request is malformed or a value is invalid. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `UNAVAILABLE`: too busy now, or over the request timeout; `Retry-After`. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    metrics_h: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/plain": string;
+                };
+            };
+            /** @description `VALIDATION`: the request is malformed or a value is invalid. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `AUTHN`: no valid credential (`WWW-Authenticate: Bearer`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `UNAVAILABLE`: too busy now, or over the request timeout; `Retry-After`. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     audit_h: {
         parameters: {
             query?: {
@@ -1372,6 +2219,51 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["AuditPage"];
+                };
+            };
+            /** @description `VALIDATION`: the request is malformed or a value is invalid. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `AUTHN`: no valid credential (`WWW-Authenticate: Bearer`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `AUTHZ`: authenticated, but not allowed. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `RATE_LIMIT`: too many requests; `Retry-After` and `details.retry_after_secs`. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `UNAVAILABLE`: too busy now, or over the request timeout; `Retry-After`. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };
@@ -1395,11 +2287,59 @@ export interface operations {
                     "application/json": components["schemas"]["DeviceOut"];
                 };
             };
+            /** @description `VALIDATION`: the request is malformed or a value is invalid. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `AUTHN`: no valid credential (`WWW-Authenticate: Bearer`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `AUTHZ`: authenticated, but not allowed. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `NOT_FOUND`. */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `RATE_LIMIT`: too many requests; `Retry-After` and `details.retry_after_secs`. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `UNAVAILABLE`: too busy now, or over the request timeout; `Retry-After`. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
         };
     };
@@ -1422,17 +2362,59 @@ export interface operations {
                     "application/json": components["schemas"]["ReplayOut"];
                 };
             };
+            /** @description `VALIDATION`: the request is malformed or a value is invalid. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `AUTHN`: no valid credential (`WWW-Authenticate: Bearer`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `AUTHZ`: authenticated, but not allowed. */
             403: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
+            /** @description `NOT_FOUND`. */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `RATE_LIMIT`: too many requests; `Retry-After` and `details.retry_after_secs`. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `UNAVAILABLE`: too busy now, or over the request timeout; `Retry-After`. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
         };
     };
@@ -1453,11 +2435,50 @@ export interface operations {
                     "application/json": components["schemas"]["ItemOut"][];
                 };
             };
+            /** @description `VALIDATION`: the request is malformed or a value is invalid. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `AUTHN`: no valid credential (`WWW-Authenticate: Bearer`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `AUTHZ`: authenticated, but not allowed. */
             403: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `RATE_LIMIT`: too many requests; `Retry-After` and `details.retry_after_secs`. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `UNAVAILABLE`: too busy now, or over the request timeout; `Retry-After`. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
         };
     };
@@ -1482,11 +2503,68 @@ export interface operations {
                     "application/json": components["schemas"]["PublishedDoc"];
                 };
             };
+            /** @description `VALIDATION`: the request is malformed or a value is invalid. */
             400: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `AUTHN`: no valid credential (`WWW-Authenticate: Bearer`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `AUTHZ`: authenticated, but not allowed. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `VALIDATION`: the body did not arrive in time (the connection is closed). */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `VALIDATION`: the body is larger than 16 MiB (`details.limit`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `RATE_LIMIT`: too many requests; `Retry-After` and `details.retry_after_secs`. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `UNAVAILABLE`: too busy now, or over the request timeout; `Retry-After`. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
         };
     };
@@ -1497,7 +2575,7 @@ export interface operations {
                  * @description ISO 4217 currency of the file's prices; default: the currency of the tenant's stores,
                  *     when they all have one.
                  */
-                currency?: string | null;
+                currency?: null | components["schemas"]["Currency"];
             };
             header?: never;
             path?: never;
@@ -1518,17 +2596,68 @@ export interface operations {
                     "application/json": components["schemas"]["ImportOut"];
                 };
             };
+            /** @description `VALIDATION`: the request is malformed or a value is invalid. */
             400: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
+            /** @description `AUTHN`: no valid credential (`WWW-Authenticate: Bearer`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `AUTHZ`: authenticated, but not allowed. */
             403: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `VALIDATION`: the body did not arrive in time (the connection is closed). */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `VALIDATION`: the body is larger than 16 MiB (`details.limit`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `RATE_LIMIT`: too many requests; `Retry-After` and `details.retry_after_secs`. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `UNAVAILABLE`: too busy now, or over the request timeout; `Retry-After`. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
         };
     };
@@ -1555,11 +2684,77 @@ export interface operations {
                     "application/json": components["schemas"]["PublishedDoc"];
                 };
             };
+            /** @description `VALIDATION`: the request is malformed or a value is invalid. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `AUTHN`: no valid credential (`WWW-Authenticate: Bearer`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `AUTHZ`: authenticated, but not allowed. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `NOT_FOUND`. */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `VALIDATION`: the body did not arrive in time (the connection is closed). */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `VALIDATION`: the body is larger than 16 MiB (`details.limit`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `RATE_LIMIT`: too many requests; `Retry-After` and `details.retry_after_secs`. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `UNAVAILABLE`: too busy now, or over the request timeout; `Retry-After`. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
         };
     };
@@ -1578,6 +2773,51 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["PriceConflictOut"][];
+                };
+            };
+            /** @description `VALIDATION`: the request is malformed or a value is invalid. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `AUTHN`: no valid credential (`WWW-Authenticate: Bearer`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `AUTHZ`: authenticated, but not allowed. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `RATE_LIMIT`: too many requests; `Retry-After` and `details.retry_after_secs`. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `UNAVAILABLE`: too busy now, or over the request timeout; `Retry-After`. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };
@@ -1604,11 +2844,50 @@ export interface operations {
                     "application/json": components["schemas"]["ReceiptEmailOut"][];
                 };
             };
+            /** @description `VALIDATION`: the request is malformed or a value is invalid. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `AUTHN`: no valid credential (`WWW-Authenticate: Bearer`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `AUTHZ`: authenticated, but not allowed. */
             403: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `RATE_LIMIT`: too many requests; `Retry-After` and `details.retry_after_secs`. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `UNAVAILABLE`: too busy now, or over the request timeout; `Retry-After`. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
         };
     };
@@ -1627,19 +2906,19 @@ export interface operations {
                  * @description `refund_day` (default: a refund counts on the day it was made) or `sale_day` (on the
                  *     day its sale closed).
                  */
-                refunds_by?: string | null;
+                refunds_by?: null | components["schemas"]["RefundsBy"];
                 /**
                  * @description Grouping: sales summary `day` (default), `hour` or `store`; items `item` (default) or
                  *     `category`; cash `shift` (default) or `cashier`.
                  */
-                group?: string | null;
+                group?: null | components["schemas"]["ReportGroup"];
                 /** @description `json` (default) or `csv`. */
-                format?: string | null;
+                format?: null | components["schemas"]["ReportFormat"];
                 /** @description Rows per page (JSON), 1 to 10,000; default 1,000. */
                 limit?: number | null;
                 /** @description The `next_cursor` of the previous page. */
                 cursor?: string | null;
-                /** @description Flag devices whose data is older than this many minutes (default 15). */
+                /** @description Flag devices whose data is older than this many minutes (1 to 525,600; default 15). */
                 stale_after_min?: number | null;
                 /**
                  * @description Accept an answer computed up to this many seconds ago (0 to 60; default 0: computed
@@ -1665,23 +2944,59 @@ export interface operations {
                     "text/csv": string;
                 };
             };
+            /** @description `VALIDATION`: the request is malformed or a value is invalid. */
             400: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
+            /** @description `AUTHN`: no valid credential (`WWW-Authenticate: Bearer`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `AUTHZ`: authenticated, but not allowed. */
             403: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
+            /** @description `NOT_FOUND`. */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `RATE_LIMIT`: too many requests; `Retry-After` and `details.retry_after_secs`. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `UNAVAILABLE`: too busy now, or over the request timeout; `Retry-After`. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
         };
     };
@@ -1700,19 +3015,19 @@ export interface operations {
                  * @description `refund_day` (default: a refund counts on the day it was made) or `sale_day` (on the
                  *     day its sale closed).
                  */
-                refunds_by?: string | null;
+                refunds_by?: null | components["schemas"]["RefundsBy"];
                 /**
                  * @description Grouping: sales summary `day` (default), `hour` or `store`; items `item` (default) or
                  *     `category`; cash `shift` (default) or `cashier`.
                  */
-                group?: string | null;
+                group?: null | components["schemas"]["ReportGroup"];
                 /** @description `json` (default) or `csv`. */
-                format?: string | null;
+                format?: null | components["schemas"]["ReportFormat"];
                 /** @description Rows per page (JSON), 1 to 10,000; default 1,000. */
                 limit?: number | null;
                 /** @description The `next_cursor` of the previous page. */
                 cursor?: string | null;
-                /** @description Flag devices whose data is older than this many minutes (default 15). */
+                /** @description Flag devices whose data is older than this many minutes (1 to 525,600; default 15). */
                 stale_after_min?: number | null;
                 /**
                  * @description Accept an answer computed up to this many seconds ago (0 to 60; default 0: computed
@@ -1738,23 +3053,59 @@ export interface operations {
                     "text/csv": string;
                 };
             };
+            /** @description `VALIDATION`: the request is malformed or a value is invalid. */
             400: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
+            /** @description `AUTHN`: no valid credential (`WWW-Authenticate: Bearer`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `AUTHZ`: authenticated, but not allowed. */
             403: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
+            /** @description `NOT_FOUND`. */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `RATE_LIMIT`: too many requests; `Retry-After` and `details.retry_after_secs`. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `UNAVAILABLE`: too busy now, or over the request timeout; `Retry-After`. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
         };
     };
@@ -1773,19 +3124,19 @@ export interface operations {
                  * @description `refund_day` (default: a refund counts on the day it was made) or `sale_day` (on the
                  *     day its sale closed).
                  */
-                refunds_by?: string | null;
+                refunds_by?: null | components["schemas"]["RefundsBy"];
                 /**
                  * @description Grouping: sales summary `day` (default), `hour` or `store`; items `item` (default) or
                  *     `category`; cash `shift` (default) or `cashier`.
                  */
-                group?: string | null;
+                group?: null | components["schemas"]["ReportGroup"];
                 /** @description `json` (default) or `csv`. */
-                format?: string | null;
+                format?: null | components["schemas"]["ReportFormat"];
                 /** @description Rows per page (JSON), 1 to 10,000; default 1,000. */
                 limit?: number | null;
                 /** @description The `next_cursor` of the previous page. */
                 cursor?: string | null;
-                /** @description Flag devices whose data is older than this many minutes (default 15). */
+                /** @description Flag devices whose data is older than this many minutes (1 to 525,600; default 15). */
                 stale_after_min?: number | null;
                 /**
                  * @description Accept an answer computed up to this many seconds ago (0 to 60; default 0: computed
@@ -1811,23 +3162,59 @@ export interface operations {
                     "text/csv": string;
                 };
             };
+            /** @description `VALIDATION`: the request is malformed or a value is invalid. */
             400: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
+            /** @description `AUTHN`: no valid credential (`WWW-Authenticate: Bearer`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `AUTHZ`: authenticated, but not allowed. */
             403: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
+            /** @description `NOT_FOUND`. */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `RATE_LIMIT`: too many requests; `Retry-After` and `details.retry_after_secs`. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `UNAVAILABLE`: too busy now, or over the request timeout; `Retry-After`. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
         };
     };
@@ -1846,19 +3233,19 @@ export interface operations {
                  * @description `refund_day` (default: a refund counts on the day it was made) or `sale_day` (on the
                  *     day its sale closed).
                  */
-                refunds_by?: string | null;
+                refunds_by?: null | components["schemas"]["RefundsBy"];
                 /**
                  * @description Grouping: sales summary `day` (default), `hour` or `store`; items `item` (default) or
                  *     `category`; cash `shift` (default) or `cashier`.
                  */
-                group?: string | null;
+                group?: null | components["schemas"]["ReportGroup"];
                 /** @description `json` (default) or `csv`. */
-                format?: string | null;
+                format?: null | components["schemas"]["ReportFormat"];
                 /** @description Rows per page (JSON), 1 to 10,000; default 1,000. */
                 limit?: number | null;
                 /** @description The `next_cursor` of the previous page. */
                 cursor?: string | null;
-                /** @description Flag devices whose data is older than this many minutes (default 15). */
+                /** @description Flag devices whose data is older than this many minutes (1 to 525,600; default 15). */
                 stale_after_min?: number | null;
                 /**
                  * @description Accept an answer computed up to this many seconds ago (0 to 60; default 0: computed
@@ -1884,23 +3271,59 @@ export interface operations {
                     "text/csv": string;
                 };
             };
+            /** @description `VALIDATION`: the request is malformed or a value is invalid. */
             400: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
+            /** @description `AUTHN`: no valid credential (`WWW-Authenticate: Bearer`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `AUTHZ`: authenticated, but not allowed. */
             403: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
+            /** @description `NOT_FOUND`. */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `RATE_LIMIT`: too many requests; `Retry-After` and `details.retry_after_secs`. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `UNAVAILABLE`: too busy now, or over the request timeout; `Retry-After`. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
         };
     };
@@ -1919,19 +3342,19 @@ export interface operations {
                  * @description `refund_day` (default: a refund counts on the day it was made) or `sale_day` (on the
                  *     day its sale closed).
                  */
-                refunds_by?: string | null;
+                refunds_by?: null | components["schemas"]["RefundsBy"];
                 /**
                  * @description Grouping: sales summary `day` (default), `hour` or `store`; items `item` (default) or
                  *     `category`; cash `shift` (default) or `cashier`.
                  */
-                group?: string | null;
+                group?: null | components["schemas"]["ReportGroup"];
                 /** @description `json` (default) or `csv`. */
-                format?: string | null;
+                format?: null | components["schemas"]["ReportFormat"];
                 /** @description Rows per page (JSON), 1 to 10,000; default 1,000. */
                 limit?: number | null;
                 /** @description The `next_cursor` of the previous page. */
                 cursor?: string | null;
-                /** @description Flag devices whose data is older than this many minutes (default 15). */
+                /** @description Flag devices whose data is older than this many minutes (1 to 525,600; default 15). */
                 stale_after_min?: number | null;
                 /**
                  * @description Accept an answer computed up to this many seconds ago (0 to 60; default 0: computed
@@ -1957,23 +3380,59 @@ export interface operations {
                     "text/csv": string;
                 };
             };
+            /** @description `VALIDATION`: the request is malformed or a value is invalid. */
             400: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
+            /** @description `AUTHN`: no valid credential (`WWW-Authenticate: Bearer`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `AUTHZ`: authenticated, but not allowed. */
             403: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
+            /** @description `NOT_FOUND`. */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `RATE_LIMIT`: too many requests; `Retry-After` and `details.retry_after_secs`. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `UNAVAILABLE`: too busy now, or over the request timeout; `Retry-After`. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
         };
     };
@@ -1992,19 +3451,19 @@ export interface operations {
                  * @description `refund_day` (default: a refund counts on the day it was made) or `sale_day` (on the
                  *     day its sale closed).
                  */
-                refunds_by?: string | null;
+                refunds_by?: null | components["schemas"]["RefundsBy"];
                 /**
                  * @description Grouping: sales summary `day` (default), `hour` or `store`; items `item` (default) or
                  *     `category`; cash `shift` (default) or `cashier`.
                  */
-                group?: string | null;
+                group?: null | components["schemas"]["ReportGroup"];
                 /** @description `json` (default) or `csv`. */
-                format?: string | null;
+                format?: null | components["schemas"]["ReportFormat"];
                 /** @description Rows per page (JSON), 1 to 10,000; default 1,000. */
                 limit?: number | null;
                 /** @description The `next_cursor` of the previous page. */
                 cursor?: string | null;
-                /** @description Flag devices whose data is older than this many minutes (default 15). */
+                /** @description Flag devices whose data is older than this many minutes (1 to 525,600; default 15). */
                 stale_after_min?: number | null;
                 /**
                  * @description Accept an answer computed up to this many seconds ago (0 to 60; default 0: computed
@@ -2030,23 +3489,59 @@ export interface operations {
                     "text/csv": string;
                 };
             };
+            /** @description `VALIDATION`: the request is malformed or a value is invalid. */
             400: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
+            /** @description `AUTHN`: no valid credential (`WWW-Authenticate: Bearer`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `AUTHZ`: authenticated, but not allowed. */
             403: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
+            /** @description `NOT_FOUND`. */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `RATE_LIMIT`: too many requests; `Retry-After` and `details.retry_after_secs`. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `UNAVAILABLE`: too busy now, or over the request timeout; `Retry-After`. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
         };
     };
@@ -2065,19 +3560,19 @@ export interface operations {
                  * @description `refund_day` (default: a refund counts on the day it was made) or `sale_day` (on the
                  *     day its sale closed).
                  */
-                refunds_by?: string | null;
+                refunds_by?: null | components["schemas"]["RefundsBy"];
                 /**
                  * @description Grouping: sales summary `day` (default), `hour` or `store`; items `item` (default) or
                  *     `category`; cash `shift` (default) or `cashier`.
                  */
-                group?: string | null;
+                group?: null | components["schemas"]["ReportGroup"];
                 /** @description `json` (default) or `csv`. */
-                format?: string | null;
+                format?: null | components["schemas"]["ReportFormat"];
                 /** @description Rows per page (JSON), 1 to 10,000; default 1,000. */
                 limit?: number | null;
                 /** @description The `next_cursor` of the previous page. */
                 cursor?: string | null;
-                /** @description Flag devices whose data is older than this many minutes (default 15). */
+                /** @description Flag devices whose data is older than this many minutes (1 to 525,600; default 15). */
                 stale_after_min?: number | null;
                 /**
                  * @description Accept an answer computed up to this many seconds ago (0 to 60; default 0: computed
@@ -2103,23 +3598,59 @@ export interface operations {
                     "text/csv": string;
                 };
             };
+            /** @description `VALIDATION`: the request is malformed or a value is invalid. */
             400: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
+            /** @description `AUTHN`: no valid credential (`WWW-Authenticate: Bearer`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `AUTHZ`: authenticated, but not allowed. */
             403: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
+            /** @description `NOT_FOUND`. */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `RATE_LIMIT`: too many requests; `Retry-After` and `details.retry_after_secs`. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `UNAVAILABLE`: too busy now, or over the request timeout; `Retry-After`. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
         };
     };
@@ -2138,19 +3669,19 @@ export interface operations {
                  * @description `refund_day` (default: a refund counts on the day it was made) or `sale_day` (on the
                  *     day its sale closed).
                  */
-                refunds_by?: string | null;
+                refunds_by?: null | components["schemas"]["RefundsBy"];
                 /**
                  * @description Grouping: sales summary `day` (default), `hour` or `store`; items `item` (default) or
                  *     `category`; cash `shift` (default) or `cashier`.
                  */
-                group?: string | null;
+                group?: null | components["schemas"]["ReportGroup"];
                 /** @description `json` (default) or `csv`. */
-                format?: string | null;
+                format?: null | components["schemas"]["ReportFormat"];
                 /** @description Rows per page (JSON), 1 to 10,000; default 1,000. */
                 limit?: number | null;
                 /** @description The `next_cursor` of the previous page. */
                 cursor?: string | null;
-                /** @description Flag devices whose data is older than this many minutes (default 15). */
+                /** @description Flag devices whose data is older than this many minutes (1 to 525,600; default 15). */
                 stale_after_min?: number | null;
                 /**
                  * @description Accept an answer computed up to this many seconds ago (0 to 60; default 0: computed
@@ -2176,23 +3707,59 @@ export interface operations {
                     "text/csv": string;
                 };
             };
+            /** @description `VALIDATION`: the request is malformed or a value is invalid. */
             400: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
+            /** @description `AUTHN`: no valid credential (`WWW-Authenticate: Bearer`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `AUTHZ`: authenticated, but not allowed. */
             403: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
+            /** @description `NOT_FOUND`. */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `RATE_LIMIT`: too many requests; `Retry-After` and `details.retry_after_secs`. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `UNAVAILABLE`: too busy now, or over the request timeout; `Retry-After`. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
         };
     };
@@ -2211,19 +3778,19 @@ export interface operations {
                  * @description `refund_day` (default: a refund counts on the day it was made) or `sale_day` (on the
                  *     day its sale closed).
                  */
-                refunds_by?: string | null;
+                refunds_by?: null | components["schemas"]["RefundsBy"];
                 /**
                  * @description Grouping: sales summary `day` (default), `hour` or `store`; items `item` (default) or
                  *     `category`; cash `shift` (default) or `cashier`.
                  */
-                group?: string | null;
+                group?: null | components["schemas"]["ReportGroup"];
                 /** @description `json` (default) or `csv`. */
-                format?: string | null;
+                format?: null | components["schemas"]["ReportFormat"];
                 /** @description Rows per page (JSON), 1 to 10,000; default 1,000. */
                 limit?: number | null;
                 /** @description The `next_cursor` of the previous page. */
                 cursor?: string | null;
-                /** @description Flag devices whose data is older than this many minutes (default 15). */
+                /** @description Flag devices whose data is older than this many minutes (1 to 525,600; default 15). */
                 stale_after_min?: number | null;
                 /**
                  * @description Accept an answer computed up to this many seconds ago (0 to 60; default 0: computed
@@ -2249,23 +3816,59 @@ export interface operations {
                     "text/csv": string;
                 };
             };
+            /** @description `VALIDATION`: the request is malformed or a value is invalid. */
             400: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
+            /** @description `AUTHN`: no valid credential (`WWW-Authenticate: Bearer`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `AUTHZ`: authenticated, but not allowed. */
             403: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
+            /** @description `NOT_FOUND`. */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `RATE_LIMIT`: too many requests; `Retry-After` and `details.retry_after_secs`. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `UNAVAILABLE`: too busy now, or over the request timeout; `Retry-After`. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
         };
     };
@@ -2284,19 +3887,19 @@ export interface operations {
                  * @description `refund_day` (default: a refund counts on the day it was made) or `sale_day` (on the
                  *     day its sale closed).
                  */
-                refunds_by?: string | null;
+                refunds_by?: null | components["schemas"]["RefundsBy"];
                 /**
                  * @description Grouping: sales summary `day` (default), `hour` or `store`; items `item` (default) or
                  *     `category`; cash `shift` (default) or `cashier`.
                  */
-                group?: string | null;
+                group?: null | components["schemas"]["ReportGroup"];
                 /** @description `json` (default) or `csv`. */
-                format?: string | null;
+                format?: null | components["schemas"]["ReportFormat"];
                 /** @description Rows per page (JSON), 1 to 10,000; default 1,000. */
                 limit?: number | null;
                 /** @description The `next_cursor` of the previous page. */
                 cursor?: string | null;
-                /** @description Flag devices whose data is older than this many minutes (default 15). */
+                /** @description Flag devices whose data is older than this many minutes (1 to 525,600; default 15). */
                 stale_after_min?: number | null;
                 /**
                  * @description Accept an answer computed up to this many seconds ago (0 to 60; default 0: computed
@@ -2322,23 +3925,59 @@ export interface operations {
                     "text/csv": string;
                 };
             };
+            /** @description `VALIDATION`: the request is malformed or a value is invalid. */
             400: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
+            /** @description `AUTHN`: no valid credential (`WWW-Authenticate: Bearer`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `AUTHZ`: authenticated, but not allowed. */
             403: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
+            /** @description `NOT_FOUND`. */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `RATE_LIMIT`: too many requests; `Retry-After` and `details.retry_after_secs`. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `UNAVAILABLE`: too busy now, or over the request timeout; `Retry-After`. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
         };
     };
@@ -2357,6 +3996,51 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["StoreOut"][];
+                };
+            };
+            /** @description `VALIDATION`: the request is malformed or a value is invalid. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `AUTHN`: no valid credential (`WWW-Authenticate: Bearer`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `AUTHZ`: authenticated, but not allowed. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `RATE_LIMIT`: too many requests; `Retry-After` and `details.retry_after_secs`. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `UNAVAILABLE`: too busy now, or over the request timeout; `Retry-After`. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };
@@ -2382,11 +4066,77 @@ export interface operations {
                     "application/json": components["schemas"]["StoreOut"];
                 };
             };
+            /** @description `VALIDATION`: the request is malformed or a value is invalid. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `AUTHN`: no valid credential (`WWW-Authenticate: Bearer`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `AUTHZ`: authenticated, but not allowed. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `VALIDATION`: the body did not arrive in time (the connection is closed). */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `CONFLICT`: the request conflicts with the current state. */
             409: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `VALIDATION`: the body is larger than 16 MiB (`details.limit`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `RATE_LIMIT`: too many requests; `Retry-After` and `details.retry_after_secs`. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `UNAVAILABLE`: too busy now, or over the request timeout; `Retry-After`. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
         };
     };
@@ -2407,6 +4157,51 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["DeviceOut"][];
+                };
+            };
+            /** @description `VALIDATION`: the request is malformed or a value is invalid. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `AUTHN`: no valid credential (`WWW-Authenticate: Bearer`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `AUTHZ`: authenticated, but not allowed. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `RATE_LIMIT`: too many requests; `Retry-After` and `details.retry_after_secs`. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `UNAVAILABLE`: too busy now, or over the request timeout; `Retry-After`. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };
@@ -2434,17 +4229,77 @@ export interface operations {
                     "application/json": components["schemas"]["EnrolmentCode"];
                 };
             };
+            /** @description `VALIDATION`: the request is malformed or a value is invalid. */
             400: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
+            /** @description `AUTHN`: no valid credential (`WWW-Authenticate: Bearer`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `AUTHZ`: authenticated, but not allowed. */
             403: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `NOT_FOUND`. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `VALIDATION`: the body did not arrive in time (the connection is closed). */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `VALIDATION`: the body is larger than 16 MiB (`details.limit`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `RATE_LIMIT`: too many requests; `Retry-After` and `details.retry_after_secs`. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `UNAVAILABLE`: too busy now, or over the request timeout; `Retry-After`. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
         };
     };
@@ -2465,11 +4320,50 @@ export interface operations {
                     "application/json": components["schemas"]["TenantOut"][];
                 };
             };
+            /** @description `VALIDATION`: the request is malformed or a value is invalid. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `AUTHN`: no valid credential (`WWW-Authenticate: Bearer`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `AUTHZ`: authenticated, but not allowed. */
             403: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `RATE_LIMIT`: too many requests; `Retry-After` and `details.retry_after_secs`. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `UNAVAILABLE`: too busy now, or over the request timeout; `Retry-After`. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
         };
     };
@@ -2494,17 +4388,77 @@ export interface operations {
                     "application/json": components["schemas"]["TenantOut"];
                 };
             };
+            /** @description `VALIDATION`: the request is malformed or a value is invalid. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `AUTHN`: no valid credential (`WWW-Authenticate: Bearer`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `AUTHZ`: authenticated, but not allowed. */
             403: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
+            /** @description `VALIDATION`: the body did not arrive in time (the connection is closed). */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `CONFLICT`: the request conflicts with the current state. */
             409: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `VALIDATION`: the body is larger than 16 MiB (`details.limit`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `RATE_LIMIT`: too many requests; `Retry-After` and `details.retry_after_secs`. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `UNAVAILABLE`: too busy now, or over the request timeout; `Retry-After`. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
         };
     };
@@ -2530,29 +4484,59 @@ export interface operations {
                     "application/json": components["schemas"]["TenantDeleted"];
                 };
             };
+            /** @description `VALIDATION`: the request is malformed or a value is invalid. */
             400: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
+            /** @description `AUTHN`: no valid credential (`WWW-Authenticate: Bearer`). */
             401: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
+            /** @description `AUTHZ`: authenticated, but not allowed. */
             403: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
+            /** @description `NOT_FOUND`. */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `RATE_LIMIT`: too many requests; `Retry-After` and `details.retry_after_secs`. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `UNAVAILABLE`: too busy now, or over the request timeout; `Retry-After`. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
         };
     };
@@ -2575,23 +4559,59 @@ export interface operations {
                     "application/x-ndjson": string;
                 };
             };
+            /** @description `VALIDATION`: the request is malformed or a value is invalid. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `AUTHN`: no valid credential (`WWW-Authenticate: Bearer`). */
             401: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
+            /** @description `AUTHZ`: authenticated, but not allowed. */
             403: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
+            /** @description `NOT_FOUND`. */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `RATE_LIMIT`: too many requests; `Retry-After` and `details.retry_after_secs`. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `UNAVAILABLE`: too busy now, or over the request timeout; `Retry-After`. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
         };
     };
@@ -2614,17 +4634,59 @@ export interface operations {
                     "application/json": components["schemas"]["ModuleOut"][];
                 };
             };
+            /** @description `VALIDATION`: the request is malformed or a value is invalid. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `AUTHN`: no valid credential (`WWW-Authenticate: Bearer`). */
             401: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
+            /** @description `AUTHZ`: authenticated, but not allowed. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `NOT_FOUND`. */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `RATE_LIMIT`: too many requests; `Retry-After` and `details.retry_after_secs`. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `UNAVAILABLE`: too busy now, or over the request timeout; `Retry-After`. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
         };
     };
@@ -2651,29 +4713,77 @@ export interface operations {
                     "application/json": components["schemas"]["ModuleOut"][];
                 };
             };
+            /** @description `VALIDATION`: the request is malformed or a value is invalid. */
             400: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
+            /** @description `AUTHN`: no valid credential (`WWW-Authenticate: Bearer`). */
             401: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
+            /** @description `AUTHZ`: authenticated, but not allowed. */
             403: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
+            /** @description `NOT_FOUND`. */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `VALIDATION`: the body did not arrive in time (the connection is closed). */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `VALIDATION`: the body is larger than 16 MiB (`details.limit`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `RATE_LIMIT`: too many requests; `Retry-After` and `details.retry_after_secs`. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `UNAVAILABLE`: too busy now, or over the request timeout; `Retry-After`. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
         };
     };
@@ -2692,6 +4802,51 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["UserOut"][];
+                };
+            };
+            /** @description `VALIDATION`: the request is malformed or a value is invalid. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `AUTHN`: no valid credential (`WWW-Authenticate: Bearer`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `AUTHZ`: authenticated, but not allowed. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `RATE_LIMIT`: too many requests; `Retry-After` and `details.retry_after_secs`. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `UNAVAILABLE`: too busy now, or over the request timeout; `Retry-After`. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };
@@ -2717,11 +4872,77 @@ export interface operations {
                     "application/json": components["schemas"]["UserOut"];
                 };
             };
+            /** @description `VALIDATION`: the request is malformed or a value is invalid. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `AUTHN`: no valid credential (`WWW-Authenticate: Bearer`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `AUTHZ`: authenticated, but not allowed. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `VALIDATION`: the body did not arrive in time (the connection is closed). */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `CONFLICT`: the request conflicts with the current state. */
             409: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `VALIDATION`: the body is larger than 16 MiB (`details.limit`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `RATE_LIMIT`: too many requests; `Retry-After` and `details.retry_after_secs`. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `UNAVAILABLE`: too busy now, or over the request timeout; `Retry-After`. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
         };
     };
@@ -2742,23 +4963,59 @@ export interface operations {
                 };
                 content?: never;
             };
+            /** @description `VALIDATION`: the request is malformed or a value is invalid. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `AUTHN`: no valid credential (`WWW-Authenticate: Bearer`). */
             401: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
+            /** @description `AUTHZ`: authenticated, but not allowed. */
             403: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
+            /** @description `NOT_FOUND`. */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `RATE_LIMIT`: too many requests; `Retry-After` and `details.retry_after_secs`. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `UNAVAILABLE`: too busy now, or over the request timeout; `Retry-After`. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
         };
     };
@@ -2785,11 +5042,86 @@ export interface operations {
                     "application/json": components["schemas"]["MembershipOut"];
                 };
             };
+            /** @description `VALIDATION`: the request is malformed or a value is invalid. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `AUTHN`: no valid credential (`WWW-Authenticate: Bearer`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `AUTHZ`: authenticated, but not allowed. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `NOT_FOUND`. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `VALIDATION`: the body did not arrive in time (the connection is closed). */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `CONFLICT`: the request conflicts with the current state. */
             409: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `VALIDATION`: the body is larger than 16 MiB (`details.limit`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `RATE_LIMIT`: too many requests; `Retry-After` and `details.retry_after_secs`. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `UNAVAILABLE`: too busy now, or over the request timeout; `Retry-After`. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
         };
     };
@@ -2811,11 +5143,59 @@ export interface operations {
                 };
                 content?: never;
             };
+            /** @description `VALIDATION`: the request is malformed or a value is invalid. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `AUTHN`: no valid credential (`WWW-Authenticate: Bearer`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `AUTHZ`: authenticated, but not allowed. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `NOT_FOUND`. */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `RATE_LIMIT`: too many requests; `Retry-After` and `details.retry_after_secs`. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `UNAVAILABLE`: too busy now, or over the request timeout; `Retry-After`. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
         };
     };
@@ -2840,11 +5220,77 @@ export interface operations {
                 };
                 content?: never;
             };
+            /** @description `VALIDATION`: the request is malformed or a value is invalid. */
             400: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `AUTHN`: no valid credential (`WWW-Authenticate: Bearer`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `AUTHZ`: authenticated, but not allowed. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `NOT_FOUND`. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `VALIDATION`: the body did not arrive in time (the connection is closed). */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `VALIDATION`: the body is larger than 16 MiB (`details.limit`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `RATE_LIMIT`: too many requests; `Retry-After` and `details.retry_after_secs`. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `UNAVAILABLE`: too busy now, or over the request timeout; `Retry-After`. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
         };
     };
@@ -2854,7 +5300,7 @@ export interface operations {
                 /** @description Only this endpoint's deliveries. */
                 endpoint_id?: string | null;
                 /** @description Only `pending`, `delivered` or `dead` ones. */
-                status?: string | null;
+                status?: null | components["schemas"]["DeliveryStatus"];
                 /** @description 1 to 500, default 100. */
                 limit?: number | null;
             };
@@ -2872,17 +5318,50 @@ export interface operations {
                     "application/json": components["schemas"]["DeliveryOut"][];
                 };
             };
+            /** @description `VALIDATION`: the request is malformed or a value is invalid. */
             400: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
+            /** @description `AUTHN`: no valid credential (`WWW-Authenticate: Bearer`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `AUTHZ`: authenticated, but not allowed. */
             403: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `RATE_LIMIT`: too many requests; `Retry-After` and `details.retry_after_secs`. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `UNAVAILABLE`: too busy now, or over the request timeout; `Retry-After`. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
         };
     };
@@ -2903,11 +5382,50 @@ export interface operations {
                     "application/json": components["schemas"]["EndpointOut"][];
                 };
             };
+            /** @description `VALIDATION`: the request is malformed or a value is invalid. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `AUTHN`: no valid credential (`WWW-Authenticate: Bearer`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `AUTHZ`: authenticated, but not allowed. */
             403: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `RATE_LIMIT`: too many requests; `Retry-After` and `details.retry_after_secs`. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `UNAVAILABLE`: too busy now, or over the request timeout; `Retry-After`. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
         };
     };
@@ -2932,17 +5450,68 @@ export interface operations {
                     "application/json": components["schemas"]["EndpointOut"];
                 };
             };
+            /** @description `VALIDATION`: the request is malformed or a value is invalid. */
             400: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
+            /** @description `AUTHN`: no valid credential (`WWW-Authenticate: Bearer`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `AUTHZ`: authenticated, but not allowed. */
             403: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `VALIDATION`: the body did not arrive in time (the connection is closed). */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `VALIDATION`: the body is larger than 16 MiB (`details.limit`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `RATE_LIMIT`: too many requests; `Retry-After` and `details.retry_after_secs`. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `UNAVAILABLE`: too busy now, or over the request timeout; `Retry-After`. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
         };
     };
@@ -2963,17 +5532,59 @@ export interface operations {
                 };
                 content?: never;
             };
+            /** @description `VALIDATION`: the request is malformed or a value is invalid. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `AUTHN`: no valid credential (`WWW-Authenticate: Bearer`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `AUTHZ`: authenticated, but not allowed. */
             403: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
+            /** @description `NOT_FOUND`. */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `RATE_LIMIT`: too many requests; `Retry-After` and `details.retry_after_secs`. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `UNAVAILABLE`: too busy now, or over the request timeout; `Retry-After`. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
         };
     };
@@ -2994,11 +5605,41 @@ export interface operations {
                     "application/json": components["schemas"]["Status"];
                 };
             };
+            /** @description `VALIDATION`: the request is malformed or a value is invalid. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `AUTHN`: no valid credential (`WWW-Authenticate: Bearer`). */
             401: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `RATE_LIMIT`: too many requests; `Retry-After` and `details.retry_after_secs`. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `UNAVAILABLE`: too busy now, or over the request timeout; `Retry-After`. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
         };
     };
@@ -3023,23 +5664,68 @@ export interface operations {
                     "application/json": components["schemas"]["Confirmed"];
                 };
             };
+            /** @description `VALIDATION`: the request is malformed or a value is invalid. */
             400: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
+            /** @description `AUTHN`: no valid credential (`WWW-Authenticate: Bearer`). */
             401: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
+            /** @description `VALIDATION`: the body did not arrive in time (the connection is closed). */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `CONFLICT`: the request conflicts with the current state. */
             409: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `VALIDATION`: the body is larger than 16 MiB (`details.limit`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `RATE_LIMIT`: too many requests; `Retry-After` and `details.retry_after_secs`. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `UNAVAILABLE`: too busy now, or over the request timeout; `Retry-After`. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
         };
     };
@@ -3060,17 +5746,50 @@ export interface operations {
                     "application/json": components["schemas"]["Enrolment"];
                 };
             };
+            /** @description `VALIDATION`: the request is malformed or a value is invalid. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `AUTHN`: no valid credential (`WWW-Authenticate: Bearer`). */
             401: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
+            /** @description `CONFLICT`: the request conflicts with the current state. */
             409: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `RATE_LIMIT`: too many requests; `Retry-After` and `details.retry_after_secs`. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `UNAVAILABLE`: too busy now, or over the request timeout; `Retry-After`. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
         };
     };
@@ -3095,23 +5814,68 @@ export interface operations {
                     "application/json": components["schemas"]["ConsoleConfirmed"];
                 };
             };
+            /** @description `VALIDATION`: the request is malformed or a value is invalid. */
             400: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
+            /** @description `AUTHN`: no valid credential (`WWW-Authenticate: Bearer`). */
             401: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
+            /** @description `VALIDATION`: the body did not arrive in time (the connection is closed). */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `CONFLICT`: the request conflicts with the current state. */
             409: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `VALIDATION`: the body is larger than 16 MiB (`details.limit`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `RATE_LIMIT`: too many requests; `Retry-After` and `details.retry_after_secs`. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `UNAVAILABLE`: too busy now, or over the request timeout; `Retry-After`. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
         };
     };
@@ -3136,29 +5900,68 @@ export interface operations {
                     "application/json": components["schemas"]["ConsoleLoginAnswer"];
                 };
             };
+            /** @description `VALIDATION`: the request is malformed or a value is invalid. */
             400: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
+            /** @description `AUTHN`: no valid credential (`WWW-Authenticate: Bearer`). */
             401: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
+            /** @description `VALIDATION`: the body did not arrive in time (the connection is closed). */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `CONFLICT`: the request conflicts with the current state. */
             409: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
+            /** @description `VALIDATION`: the body is larger than 16 MiB (`details.limit`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `RATE_LIMIT`: too many requests; `Retry-After` and `details.retry_after_secs`. */
             429: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `UNAVAILABLE`: too busy now, or over the request timeout; `Retry-After`. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
         };
     };
@@ -3183,23 +5986,59 @@ export interface operations {
                     "application/json": components["schemas"]["ConsoleSession"];
                 };
             };
+            /** @description `VALIDATION`: the request is malformed or a value is invalid. */
             400: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
+            /** @description `AUTHN`: no valid credential (`WWW-Authenticate: Bearer`). */
             401: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
+            /** @description `VALIDATION`: the body did not arrive in time (the connection is closed). */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `VALIDATION`: the body is larger than 16 MiB (`details.limit`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `RATE_LIMIT`: too many requests; `Retry-After` and `details.retry_after_secs`. */
             429: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `UNAVAILABLE`: too busy now, or over the request timeout; `Retry-After`. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
         };
     };
@@ -3221,11 +6060,32 @@ export interface operations {
                 };
                 content?: never;
             };
+            /** @description `VALIDATION`: the request is malformed or a value is invalid. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `AUTHZ`: authenticated, but not allowed. */
             403: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `UNAVAILABLE`: too busy now, or over the request timeout; `Retry-After`. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
         };
     };
@@ -3249,17 +6109,41 @@ export interface operations {
                     "application/json": components["schemas"]["ConsoleSession"];
                 };
             };
+            /** @description `VALIDATION`: the request is malformed or a value is invalid. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `AUTHN`: no valid credential (`WWW-Authenticate: Bearer`). */
             401: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
+            /** @description `AUTHZ`: authenticated, but not allowed. */
             403: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `UNAVAILABLE`: too busy now, or over the request timeout; `Retry-After`. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
         };
     };
@@ -3284,29 +6168,68 @@ export interface operations {
                     "application/json": components["schemas"]["LoginAnswer"];
                 };
             };
+            /** @description `VALIDATION`: the request is malformed or a value is invalid. */
             400: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
+            /** @description `AUTHN`: no valid credential (`WWW-Authenticate: Bearer`). */
             401: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
+            /** @description `VALIDATION`: the body did not arrive in time (the connection is closed). */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `CONFLICT`: the request conflicts with the current state. */
             409: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
+            /** @description `VALIDATION`: the body is larger than 16 MiB (`details.limit`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `RATE_LIMIT`: too many requests; `Retry-After` and `details.retry_after_secs`. */
             429: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `UNAVAILABLE`: too busy now, or over the request timeout; `Retry-After`. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
         };
     };
@@ -3331,23 +6254,59 @@ export interface operations {
                     "application/json": components["schemas"]["LoginResponse"];
                 };
             };
+            /** @description `VALIDATION`: the request is malformed or a value is invalid. */
             400: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
+            /** @description `AUTHN`: no valid credential (`WWW-Authenticate: Bearer`). */
             401: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
+            /** @description `VALIDATION`: the body did not arrive in time (the connection is closed). */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `VALIDATION`: the body is larger than 16 MiB (`details.limit`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `RATE_LIMIT`: too many requests; `Retry-After` and `details.retry_after_secs`. */
             429: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `UNAVAILABLE`: too busy now, or over the request timeout; `Retry-After`. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
         };
     };
@@ -3372,11 +6331,935 @@ export interface operations {
                     "application/json": components["schemas"]["LoginResponse"];
                 };
             };
+            /** @description `VALIDATION`: the request is malformed or a value is invalid. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `AUTHN`: no valid credential (`WWW-Authenticate: Bearer`). */
             401: {
                 headers: {
                     [name: string]: unknown;
                 };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `VALIDATION`: the body did not arrive in time (the connection is closed). */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `VALIDATION`: the body is larger than 16 MiB (`details.limit`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `UNAVAILABLE`: too busy now, or over the request timeout; `Retry-After`. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    enrol_h: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["EnrolRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EnrolResponse"];
+                };
+            };
+            /** @description `VALIDATION`: the request is malformed or a value is invalid. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `AUTHN`: no valid credential (`WWW-Authenticate: Bearer`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `VALIDATION`: the body did not arrive in time (the connection is closed). */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `CONFLICT`: the request conflicts with the current state. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `VALIDATION`: the body is larger than 16 MiB (`details.limit`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `RATE_LIMIT`: too many requests; `Retry-After` and `details.retry_after_secs`. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `UNAVAILABLE`: too busy now, or over the request timeout; `Retry-After`. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    device_token_h: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DeviceTokenRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TokenResponse"];
+                };
+            };
+            /** @description `VALIDATION`: the request is malformed or a value is invalid. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `AUTHN`: no valid credential (`WWW-Authenticate: Bearer`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `VALIDATION`: the body did not arrive in time (the connection is closed). */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `VALIDATION`: the body is larger than 16 MiB (`details.limit`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `UNAVAILABLE`: too busy now, or over the request timeout; `Retry-After`. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    openapi_h: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": Record<string, never>;
+                };
+            };
+            /** @description `VALIDATION`: the request is malformed or a value is invalid. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `UNAVAILABLE`: too busy now, or over the request timeout; `Retry-After`. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    bootstrap_h: {
+        parameters: {
+            query?: {
+                /** @description The `next` token of the previous page; omit for the first. */
+                page?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BootstrapPage"];
+                };
+            };
+            /** @description `VALIDATION`: the request is malformed or a value is invalid. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `AUTHN`: no valid credential (`WWW-Authenticate: Bearer`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `RATE_LIMIT`: too many requests; `Retry-After` and `details.retry_after_secs`. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `UNAVAILABLE`: too busy now, or over the request timeout; `Retry-After`. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    doc_h: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                doc_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DocSnapshot"];
+                };
+            };
+            /** @description `VALIDATION`: the request is malformed or a value is invalid. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `AUTHN`: no valid credential (`WWW-Authenticate: Bearer`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `NOT_FOUND`. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `RATE_LIMIT`: too many requests; `Retry-After` and `details.retry_after_secs`. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `UNAVAILABLE`: too busy now, or over the request timeout; `Retry-After`. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    entitlements_h: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Entitlements"];
+                };
+            };
+            /** @description `VALIDATION`: the request is malformed or a value is invalid. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `AUTHN`: no valid credential (`WWW-Authenticate: Bearer`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `RATE_LIMIT`: too many requests; `Retry-After` and `details.retry_after_secs`. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `UNAVAILABLE`: too busy now, or over the request timeout; `Retry-After`. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    live_h: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Switching to the WebSocket protocol. */
+            101: {
+                headers: {
+                    [name: string]: unknown;
+                };
                 content?: never;
+            };
+            /** @description `VALIDATION`: the request is malformed or a value is invalid. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `AUTHN`: no valid credential (`WWW-Authenticate: Bearer`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `RATE_LIMIT`: too many requests; `Retry-After` and `details.retry_after_secs`. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `UNAVAILABLE`: too busy now, or over the request timeout; `Retry-After`. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    peers_h: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PeerRecord"][];
+                };
+            };
+            /** @description `VALIDATION`: the request is malformed or a value is invalid. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `AUTHN`: no valid credential (`WWW-Authenticate: Bearer`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `RATE_LIMIT`: too many requests; `Retry-After` and `details.retry_after_secs`. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `UNAVAILABLE`: too busy now, or over the request timeout; `Retry-After`. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    pull_h: {
+        parameters: {
+            query?: {
+                /** @description The last sequence already seen (0 at first). */
+                cursor?: number;
+                /** @description Most changes in this page: 1 to 5000, default 1000. */
+                limit?: number | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PullResponse"];
+                };
+            };
+            /** @description `VALIDATION`: the request is malformed or a value is invalid. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `AUTHN`: no valid credential (`WWW-Authenticate: Bearer`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `RATE_LIMIT`: too many requests; `Retry-After` and `details.retry_after_secs`. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `UNAVAILABLE`: too busy now, or over the request timeout; `Retry-After`. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    push_h: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PushRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PushResponse"];
+                };
+            };
+            /** @description `VALIDATION`: the request is malformed or a value is invalid. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `AUTHN`: no valid credential (`WWW-Authenticate: Bearer`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `VALIDATION`: the body did not arrive in time (the connection is closed). */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `CONFLICT`: the request conflicts with the current state. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `VALIDATION`: the body is larger than 16 MiB (`details.limit`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `RATE_LIMIT`: too many requests; `Retry-After` and `details.retry_after_secs`. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `UNAVAILABLE`: too busy now, or over the request timeout; `Retry-After`. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    receipt_emails_h: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ReceiptEmailRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReceiptEmailResponse"];
+                };
+            };
+            /** @description `VALIDATION`: the request is malformed or a value is invalid. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `AUTHN`: no valid credential (`WWW-Authenticate: Bearer`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `AUTHZ`: authenticated, but not allowed. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `VALIDATION`: the body did not arrive in time (the connection is closed). */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `VALIDATION`: the body is larger than 16 MiB (`details.limit`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `RATE_LIMIT`: too many requests; `Retry-After` and `details.retry_after_secs`. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `UNAVAILABLE`: too busy now, or over the request timeout; `Retry-After`. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    staff_h: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StaffRecord"][];
+                };
+            };
+            /** @description `VALIDATION`: the request is malformed or a value is invalid. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `AUTHN`: no valid credential (`WWW-Authenticate: Bearer`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `RATE_LIMIT`: too many requests; `Retry-After` and `details.retry_after_secs`. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `UNAVAILABLE`: too busy now, or over the request timeout; `Retry-After`. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    stores_h: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StoreInfo"][];
+                };
+            };
+            /** @description `VALIDATION`: the request is malformed or a value is invalid. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `AUTHN`: no valid credential (`WWW-Authenticate: Bearer`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `RATE_LIMIT`: too many requests; `Retry-After` and `details.retry_after_secs`. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `UNAVAILABLE`: too busy now, or over the request timeout; `Retry-After`. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    incoming_transfers_h: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IncomingTransfer"][];
+                };
+            };
+            /** @description `VALIDATION`: the request is malformed or a value is invalid. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `AUTHN`: no valid credential (`WWW-Authenticate: Bearer`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `AUTHZ`: authenticated, but not allowed. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `RATE_LIMIT`: too many requests; `Retry-After` and `details.retry_after_secs`. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `UNAVAILABLE`: too busy now, or over the request timeout; `Retry-After`. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
         };
     };

@@ -82,6 +82,11 @@ const CURRENCIES: &[(&str, u8)] = &[
 ];
 
 impl Currency {
+    /// Every supported code, in alphabetical order.
+    pub fn codes() -> impl Iterator<Item = &'static str> {
+        CURRENCIES.iter().map(|(c, _)| *c)
+    }
+
     /// Looks up an ISO 4217 code (upper case, three letters).
     pub fn from_code(code: &str) -> Result<Currency, MoneyError> {
         CURRENCIES

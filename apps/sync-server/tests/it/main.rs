@@ -3,6 +3,8 @@
 //!
 //! Where tests go:
 //! - `edge.rs`: security headers, the metrics token, CORS, the concurrency limit and timeout.
+//! - `api_fuzz.rs`: the exact OpenAPI document, and the defects the schema-driven fuzzer
+//!   (`tests/fuzz/run.sh`) found, one `regression_<what>` test each.
 //! - `ops.rs`: health, metrics, error shape, OpenAPI, schema contract, real sockets.
 //! - `auth.rs`: login, tokens, refresh, lockout, rate limits.
 //! - `devices.rs`: enrolment, device tokens, revocation, staff sync, tenant isolation.
@@ -40,6 +42,7 @@
 mod common;
 
 mod admin;
+mod api_fuzz;
 mod auth;
 mod backup;
 mod console;

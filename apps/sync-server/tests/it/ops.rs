@@ -17,12 +17,14 @@ async fn health_live_and_ready_answer_when_the_database_is_up() {
         "request id propagated"
     );
     app.db.pool.close().await;
+    // Not ready is a state to wait out (503 with Retry-After, as documented), not a fault.
     let r = app.call(Method::GET, "/health/ready", None, None).await;
-    assert_error(&r, StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL");
+    assert_error(&r, StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE");
     assert_eq!(
-        r.body["error"]["message"], "internal error",
+        r.body["error"]["message"], "the database is not ready",
         "no detail leaks"
     );
+    assert!(r.headers.contains_key("retry-after"));
 }
 
 #[tokio::test]
