@@ -75,6 +75,11 @@ pub trait Transport {
     fn entitlements(&mut self) -> Result<pos_core::modules::Entitlements, TransportError> {
         Ok(pos_core::modules::Entitlements::default())
     }
+    /// The store mesh's peer list (`GET /v1/sync/peers`), refreshed with the staff list.
+    /// `None`: this transport cannot say, and the kept list stays.
+    fn peers(&mut self) -> Result<Option<Vec<crate::wire::PeerRecord>>, TransportError> {
+        Ok(None)
+    }
     /// Hands receipts to email to the server; one result per email.
     fn receipt_emails(
         &mut self,
@@ -563,8 +568,14 @@ fn refresh_staff_with(mut store: impl StoreAccess, t: &mut dyn Transport) -> Res
         staff.push((s.user_id, s.name, role, s.pin_hash));
     }
     let modules = t.entitlements()?;
+    let peers = t.peers()?;
     store.with(|s| s.replace_staff(&staff))?;
     store.with(|s| s.set_entitlements(&modules))?;
+    if let Some(peers) = peers {
+        let json =
+            serde_json::to_string(&peers).map_err(|e| TransportError::Protocol(e.to_string()))?;
+        store.with(|s| s.set_mesh_peers(&json))?;
+    }
     Ok(())
 }
 

@@ -193,16 +193,6 @@ impl HttpTransport {
         })
     }
 
-    /// The store's other devices with their keys (the store mesh's peer list), refreshed with
-    /// the staff list.
-    pub fn peers(&mut self) -> Result<Vec<PeerRecord>, TransportError> {
-        self.call(|a, s, t| {
-            a.get(&format!("{s}/v1/sync/peers"))
-                .header("authorization", &format!("Bearer {t}"))
-                .call()
-        })
-    }
-
     /// Transfers other stores sent to this one that it has not received yet (online only).
     pub fn incoming_transfers(&mut self) -> Result<Vec<IncomingTransfer>, TransportError> {
         self.call(|a, s, t| {
@@ -214,6 +204,15 @@ impl HttpTransport {
 }
 
 impl Transport for HttpTransport {
+    fn peers(&mut self) -> Result<Option<Vec<PeerRecord>>, TransportError> {
+        self.call(|a, s, t| {
+            a.get(&format!("{s}/v1/sync/peers"))
+                .header("authorization", &format!("Bearer {t}"))
+                .call()
+        })
+        .map(Some)
+    }
+
     fn push(&mut self, req: &PushRequest) -> Result<PushResponse, TransportError> {
         self.call(|a, s, t| {
             a.post(&format!("{s}/v1/sync/push"))

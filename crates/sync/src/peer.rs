@@ -29,6 +29,14 @@ pub enum PeerError {
     Encode(String),
 }
 
+/// The peer list the device kept at its last sync (empty before the first one).
+pub fn kept_peers(store: &Store) -> Result<Vec<PeerRecord>, PeerError> {
+    Ok(match store.mesh_peers()? {
+        Some(json) => serde_json::from_str(&json).map_err(|e| PeerError::Encode(e.to_string()))?,
+        None => Vec::new(),
+    })
+}
+
 /// The authors whose changes this device accepts from the LAN: the server's peer list (a key
 /// that does not decode is left out, so its device is refused).
 pub fn authors_from(peers: &[PeerRecord]) -> RelayAuthors {

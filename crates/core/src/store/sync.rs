@@ -526,6 +526,30 @@ impl Store {
     /// Records the last server sequence pulled.
     /// Keeps the tenant's modules as the server last said (with the staff list), for the
     /// screens and the policy, offline too.
+    /// Keeps the store mesh's peer list as the server gave it (opaque JSON to the store), so
+    /// that a device started during an outage still knows whom to trust on the LAN.
+    pub fn set_mesh_peers(&mut self, json: &str) -> Result<(), StoreError> {
+        self.conn().execute(
+            "INSERT INTO sync_state (key, value) VALUES ('mesh_peers', ?1)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            [json],
+        )?;
+        Ok(())
+    }
+
+    /// The peer list last kept by [`Store::set_mesh_peers`].
+    pub fn mesh_peers(&self) -> Result<Option<String>, StoreError> {
+        use rusqlite::OptionalExtension;
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT value FROM sync_state WHERE key = 'mesh_peers'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
     pub fn set_entitlements(&mut self, e: &crate::modules::Entitlements) -> Result<(), StoreError> {
         // A set of enum names: serialising it cannot fail.
         let json = serde_json::to_string(e).unwrap_or_else(|_| "{}".into());
