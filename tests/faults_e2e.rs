@@ -56,7 +56,6 @@ use pos_sync_server::pg::{ClusterOptions, LocalCluster};
 use serde_json::json;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use uuid::Uuid;
 
 const TILLS: usize = 4;
 const DEFAULT_SEED: u64 = 16;
