@@ -311,6 +311,8 @@ struct TillView {
     sold: Mutex<Vec<(String, String)>>,
     rounds: AtomicUsize,
     failed_rounds: AtomicUsize,
+    /// Why rounds failed: the error's first words, counted.
+    errors: Mutex<BTreeMap<String, usize>>,
 }
 
 /// Lines from every till wake the controller.
@@ -399,6 +401,9 @@ impl Till {
                     Some("unsynced") => {
                         view.rounds.fetch_add(1, Ordering::SeqCst);
                         view.failed_rounds.fetch_add(1, Ordering::SeqCst);
+                        let why: String = words.collect::<Vec<_>>().join(" ");
+                        let why: String = why.chars().take(70).collect();
+                        *view.errors.lock().unwrap().entry(why).or_default() += 1;
                         view.phase.store(IDLE, Ordering::SeqCst);
                     }
                     Some("done") => view.phase.store(DONE, Ordering::SeqCst),
@@ -825,6 +830,7 @@ struct Outcome {
     net: BTreeMap<&'static str, u64>,
     rounds: usize,
     failed_rounds: usize,
+    errors: BTreeMap<String, usize>,
     selling: Duration,
     total: Duration,
 }
@@ -850,6 +856,9 @@ fn four_tills_a_server_and_postgres_under_faults_lose_and_double_nothing() {
                 o.rounds,
                 o.failed_rounds
             );
+            for (why, n) in &o.errors {
+                eprintln!("  {n:>5} × {why}");
+            }
         }
         Err(e) => panic!("fault campaign, seed {}: {e}\nreplay: {replay}", s.seed),
     }
@@ -866,6 +875,9 @@ fn campaign(s: &Settings) -> Result<Outcome, String> {
         .prefix("pos-faults-")
         .tempdir()
         .map_err(|e| e.to_string())?;
+    if std::env::var_os("POS_FAULT_KEEP").is_some() {
+        eprintln!("keeping {}", work.path().display());
+    }
     let mut pg = Postgres::start(pg_root.path());
     let server_addr: SocketAddr = format!(
         "127.0.0.1:{}",
@@ -1038,6 +1050,9 @@ fn campaign(s: &Settings) -> Result<Outcome, String> {
     for t in &tills {
         out.rounds += t.view.rounds.load(Ordering::SeqCst);
         out.failed_rounds += t.view.failed_rounds.load(Ordering::SeqCst);
+        for (why, n) in t.view.errors.lock().unwrap().iter() {
+            *out.errors.entry(why.clone()).or_default() += n;
+        }
     }
     for t in tills.iter_mut() {
         t.kill();
@@ -1183,6 +1198,9 @@ fn campaign(s: &Settings) -> Result<Outcome, String> {
     drop(stores);
     server.kill();
     out.total = started.elapsed();
+    if std::env::var_os("POS_FAULT_KEEP").is_some() {
+        let _ = work.keep();
+    }
     Ok(out)
 }
 
@@ -1195,7 +1213,23 @@ fn inject(
     proxy: &Proxy,
     pulse: &Pulse,
 ) -> Result<bool, String> {
-    eprintln!("[{:?}] inject {fault:?}", Instant::now());
+    let began = Instant::now();
+    let hit = inject_one(fault, tills, server, pg, proxy, pulse)?;
+    eprintln!(
+        "injected {fault:?} in {:.2} s (on target: {hit})",
+        began.elapsed().as_secs_f64()
+    );
+    Ok(hit)
+}
+
+fn inject_one(
+    fault: Fault,
+    tills: &mut [Till],
+    server: &mut Server,
+    pg: &mut Postgres,
+    proxy: &Proxy,
+    pulse: &Pulse,
+) -> Result<bool, String> {
     // A till that has finished is not killed: the next one that still sells is.
     let pick = |tills: &[Till], want: usize| -> Option<usize> {
         (0..TILLS)
@@ -1245,7 +1279,12 @@ fn inject(
             pg.crash();
             // The outage itself is the fault's length, not a wait for anything.
             std::thread::sleep(Duration::from_millis(down_ms));
+            let restart = Instant::now();
             pg.restart();
+            eprintln!(
+                "postgres restarted in {:.2} s",
+                restart.elapsed().as_secs_f64()
+            );
             Ok(hit)
         }
     }
