@@ -716,7 +716,9 @@ async fn proxy_connection(shared: Arc<ProxyShared>, client: TcpStream) {
         let bytes = req.bytes();
         if let NetFault::TruncateRequest(per_mille) = fault {
             let cut = (bytes.len() as u64 * per_mille / 1000) as usize;
-            let _ = uw.write_all(&bytes[..cut.min(bytes.len().saturating_sub(1))]).await;
+            let _ = uw
+                .write_all(&bytes[..cut.min(bytes.len().saturating_sub(1))])
+                .await;
             return;
         }
         if fault == NetFault::DuplicateConcurrent {
@@ -815,7 +817,11 @@ fn settings() -> Settings {
         sales: sales.div_ceil(TILLS) * TILLS,
         deadline: Duration::from_secs(
             env("POS_FAULT_DEADLINE_SECS")
-                .map(|v| v.trim().parse().expect("POS_FAULT_DEADLINE_SECS is a number"))
+                .map(|v| {
+                    v.trim()
+                        .parse()
+                        .expect("POS_FAULT_DEADLINE_SECS is a number")
+                })
                 .unwrap_or(240),
         ),
     }
@@ -831,6 +837,8 @@ struct Outcome {
     rounds: usize,
     failed_rounds: usize,
     errors: BTreeMap<String, usize>,
+    /// Till processes started again after a kill.
+    restarts: usize,
     selling: Duration,
     total: Duration,
 }
@@ -842,19 +850,24 @@ fn four_tills_a_server_and_postgres_under_faults_lose_and_double_nothing() {
         "POS_FAULT_SEED={} POS_FAULT_SALES={} cargo test -p e2e --test faults_e2e -- --nocapture",
         s.seed, s.sales
     );
-    eprintln!("fault campaign: seed {}, {} sales; replay: {replay}", s.seed, s.sales);
+    eprintln!(
+        "fault campaign: seed {}, {} sales; replay: {replay}",
+        s.seed, s.sales
+    );
     match campaign(&s) {
         Ok(o) => {
             eprintln!(
                 "fault campaign passed in {:.1} s (selling {:.1} s): process faults {:?} \
-                 (on target {:?}); network faults {:?}; sync rounds {} ({} failed)",
+                 (on target {:?}); network faults {:?}; sync rounds {} ({} failed); \
+                 till restarts {}",
                 o.total.as_secs_f64(),
                 o.selling.as_secs_f64(),
                 o.faults,
                 o.on_target,
                 o.net,
                 o.rounds,
-                o.failed_rounds
+                o.failed_rounds,
+                o.restarts
             );
             for (why, n) in &o.errors {
                 eprintln!("  {n:>5} × {why}");
@@ -923,9 +936,11 @@ fn campaign(s: &Settings) -> Result<Outcome, String> {
         .create_staff(store, "Casey", "cashier", "4242")
         .map_err(|e| e.to_string())?;
     let item = owner
-        .publish_item(json!({"sku": "TEA", "name": "Tea", "currency": "EUR", "price": 250,
+        .publish_item(
+            json!({"sku": "TEA", "name": "Tea", "currency": "EUR", "price": 250,
             "tax_class": "standard", "station": null, "track_stock": false,
-            "low_stock_threshold": 0}))
+            "low_stock_threshold": 0}),
+        )
         .map_err(|e| e.to_string())?;
 
     // The tills enrol (no fault yet), then the faults begin.
@@ -1050,6 +1065,7 @@ fn campaign(s: &Settings) -> Result<Outcome, String> {
     for t in &tills {
         out.rounds += t.view.rounds.load(Ordering::SeqCst);
         out.failed_rounds += t.view.failed_rounds.load(Ordering::SeqCst);
+        out.restarts += t.starts - 1;
         for (why, n) in t.view.errors.lock().unwrap().iter() {
             *out.errors.entry(why.clone()).or_default() += n;
         }
@@ -1176,13 +1192,31 @@ fn campaign(s: &Settings) -> Result<Outcome, String> {
         }
     }
     if all.len() != s.sales {
-        return Err(format!("{} sales over all tills, expected {}", all.len(), s.sales));
+        return Err(format!(
+            "{} sales over all tills, expected {}",
+            all.len(),
+            s.sales
+        ));
     }
     for (t, (st, _)) in tills.iter().zip(&stores) {
         let digest = st.projection_digest().map_err(|e| e.to_string())?;
         if digest != master {
             return Err(format!("till {} differs from the master by digest", t.n));
         }
+    }
+    // A fault is answered as what it is (503 while the database is away, a conflict for a
+    // concurrent duplicate), never as an internal error: every 500 is a defect to look at.
+    let log = std::fs::read_to_string(&server.log).map_err(|e| e.to_string())?;
+    let internal: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("\"internal error\"") || l.contains("panicked"))
+        .take(5)
+        .collect();
+    if !internal.is_empty() {
+        return Err(format!(
+            "the server answered internal errors:\n{}",
+            internal.join("\n")
+        ));
     }
     // The faults did happen.
     for kind in [

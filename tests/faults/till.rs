@@ -101,8 +101,8 @@ fn main() {
     if store.open_shift_id().expect("shift").is_none() {
         store.open_shift(&actor, 10_000).expect("open shift");
     }
-    let currency = Currency::from_code(&store.settings().expect("settings").currency)
-        .expect("currency");
+    let currency =
+        Currency::from_code(&store.settings().expect("settings").currency).expect("currency");
     say(&format!("ready {me}"));
 
     // A sale a kill interrupted: pay it (with its item if it has none yet).
@@ -125,7 +125,12 @@ fn main() {
                 .add_item(&actor, sale, item, 1, &[], 1)
                 .expect("add item");
         }
-        let due = store.get::<Sale>(sale).expect("sale").totals().expect("totals").due;
+        let due = store
+            .get::<Sale>(sale)
+            .expect("sale")
+            .totals()
+            .expect("totals")
+            .due;
         let receipt = store
             .pay(&actor, sale, Tender::Cash, Money::new(due, currency), None)
             .expect("pay")
@@ -168,7 +173,12 @@ fn main() {
         store
             .add_item(&actor, sale, item, 1, &[], 1)
             .expect("add item");
-        let due = store.get::<Sale>(sale).expect("sale").totals().expect("totals").due;
+        let due = store
+            .get::<Sale>(sale)
+            .expect("sale")
+            .totals()
+            .expect("totals")
+            .due;
         let receipt = store
             .pay(&actor, sale, Tender::Cash, Money::new(due, currency), None)
             .expect("pay")
