@@ -59,7 +59,6 @@ use tokio::net::{TcpListener, TcpStream};
 
 const TILLS: usize = 4;
 const DEFAULT_SEED: u64 = 16;
-const JWT_SECRET: &str = "fault-campaign-secret-fault-campaign-secret";
 
 /// SplitMix64: small, seedable, the same sequence on every machine.
 #[derive(Debug, Clone)]
@@ -92,8 +91,12 @@ enum Fault {
     KillTillWriting { till: usize, delay_us: u64 },
     /// SIGKILL a till in a sync round, `delay_ms` after it began and a push is in flight.
     KillTillPushing { till: usize, delay_ms: u64 },
-    /// SIGKILL the server while a push is in flight, `delay_ms` after the proxy forwarded it.
-    KillServerPushing { delay_ms: u64 },
+    /// SIGKILL the server while a push is in flight, `delay_ms` after the proxy forwarded it;
+    /// with `again_after_ms`, the restarted server is killed again that long into its start.
+    KillServerPushing {
+        delay_ms: u64,
+        again_after_ms: Option<u64>,
+    },
     /// `pg_ctl stop -m immediate`, down for `down_ms`, then started again.
     CrashPostgres { down_ms: u64, mid_push: bool },
 }
@@ -127,6 +130,7 @@ fn schedule(seed: u64, sales: usize) -> Vec<(usize, Fault)> {
     for _ in 0..2 * per {
         faults.push(Fault::KillServerPushing {
             delay_ms: rng.range(0, 8),
+            again_after_ms: (rng.next() % 3 == 0).then(|| rng.range(0, 800)),
         });
         faults.push(Fault::CrashPostgres {
             down_ms: rng.range(100, 1_500),
@@ -207,7 +211,15 @@ struct Server {
 }
 
 impl Server {
+    /// Starts the process and waits until it serves.
     fn spawn(&mut self) -> Result<(), String> {
+        self.launch()?;
+        self.wait_ready()
+    }
+
+    /// Starts the process (its JWT secret and master key are its own, made at its first start
+    /// in its data directory).
+    fn launch(&mut self) -> Result<(), String> {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -221,8 +233,6 @@ impl Server {
                 &self.addr.to_string(),
                 "--data-dir",
                 &self.data.display().to_string(),
-                "--jwt-secret",
-                JWT_SECRET,
                 "--bootstrap-admin-email",
                 ROOT_EMAIL,
                 "--bootstrap-admin-password",
@@ -242,7 +252,7 @@ impl Server {
             .spawn()
             .map_err(|e| format!("spawn the server: {e}"))?;
         self.child = Some(child);
-        self.wait_ready()
+        Ok(())
     }
 
     /// Waits for `/health/ready`, or for the process to exit (a failed start).
@@ -854,7 +864,16 @@ fn four_tills_a_server_and_postgres_under_faults_lose_and_double_nothing() {
         "fault campaign: seed {}, {} sales; replay: {replay}",
         s.seed, s.sales
     );
-    match campaign(&s) {
+    // The tills' files and the server's log, kept when the run fails (or POS_FAULT_KEEP is set).
+    let work = tempfile::Builder::new()
+        .prefix("pos-faults-")
+        .tempdir()
+        .expect("temporary folder");
+    let result = campaign(&s, work.path());
+    if result.is_err() || std::env::var_os("POS_FAULT_KEEP").is_some() {
+        eprintln!("the run's files are kept in {}", work.keep().display());
+    }
+    match result {
         Ok(o) => {
             eprintln!(
                 "fault campaign passed in {:.1} s (selling {:.1} s): process faults {:?} \
@@ -877,20 +896,13 @@ fn four_tills_a_server_and_postgres_under_faults_lose_and_double_nothing() {
     }
 }
 
-fn campaign(s: &Settings) -> Result<Outcome, String> {
+fn campaign(s: &Settings, work: &Path) -> Result<Outcome, String> {
     let started = Instant::now();
     let mut out = Outcome::default();
     let pg_root = tempfile::Builder::new()
         .prefix("pos-faults-pg-")
         .tempdir()
         .map_err(|e| e.to_string())?;
-    let work = tempfile::Builder::new()
-        .prefix("pos-faults-")
-        .tempdir()
-        .map_err(|e| e.to_string())?;
-    if std::env::var_os("POS_FAULT_KEEP").is_some() {
-        eprintln!("keeping {}", work.path().display());
-    }
     let mut pg = Postgres::start(pg_root.path());
     let server_addr: SocketAddr = format!(
         "127.0.0.1:{}",
@@ -901,10 +913,18 @@ fn campaign(s: &Settings) -> Result<Outcome, String> {
     let mut server = Server {
         addr: server_addr,
         db_url: pg.url(),
-        data: work.path().join("server"),
-        log: work.path().join("server.log"),
+        data: work.join("server"),
+        log: work.join("server.log"),
         child: None,
     };
+    // The first start is killed at a seeded moment too (its secrets, its migrations on an
+    // empty database, the platform admin), then started again on what it left.
+    let first_kill_ms = Rng::new(s.seed ^ 0x0005_7a27).range(0, 2_000);
+    server.launch()?;
+    std::thread::sleep(Duration::from_millis(first_kill_ms));
+    server.kill();
+    *out.faults.entry("kill -9 server mid-start").or_default() += 1;
+    eprintln!("killed the server's first start after {first_kill_ms} ms");
     server.spawn()?;
     let server_tail = |server: &Server| {
         let text = std::fs::read_to_string(&server.log).unwrap_or_default();
@@ -949,7 +969,7 @@ fn campaign(s: &Settings) -> Result<Outcome, String> {
     let mut rng = Rng::new(s.seed);
     let mut tills: Vec<Till> = Vec::new();
     for n in 0..TILLS {
-        let dir = work.path().join(format!("till-{n}"));
+        let dir = work.join(format!("till-{n}"));
         std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
         let code = owner.enrolment_code(store).map_err(|e| e.to_string())?;
         let args = vec![
@@ -1232,9 +1252,6 @@ fn campaign(s: &Settings) -> Result<Outcome, String> {
     drop(stores);
     server.kill();
     out.total = started.elapsed();
-    if std::env::var_os("POS_FAULT_KEEP").is_some() {
-        let _ = work.keep();
-    }
     Ok(out)
 }
 
@@ -1299,11 +1316,20 @@ fn inject_one(
             tills[k].spawn()?;
             Ok(hit)
         }
-        Fault::KillServerPushing { delay_ms } => {
+        Fault::KillServerPushing {
+            delay_ms,
+            again_after_ms,
+        } => {
             let aimed = pulse.wait_for(Duration::from_secs(30), || proxy.pushes_in_flight() > 0);
             spin(Duration::from_millis(delay_ms));
             let hit = aimed && proxy.pushes_in_flight() > 0;
             server.kill();
+            if let Some(ms) = again_after_ms {
+                server.launch()?;
+                // The fault's seeded moment inside the start, not a wait for anything.
+                std::thread::sleep(Duration::from_millis(ms));
+                server.kill();
+            }
             server.spawn()?;
             Ok(hit)
         }
