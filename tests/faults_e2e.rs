@@ -8,7 +8,8 @@
 //! - a till is killed with SIGKILL in the middle of a sale's writes, or in the middle of a sync
 //!   round (a push in flight), and started again on the same files;
 //! - the server is killed with SIGKILL while a push is in flight (the proxy holds it), and
-//!   started again;
+//!   started again (one time in three, that start is killed too); its very first start is
+//!   killed at a seeded moment;
 //! - PostgreSQL is stopped with `pg_ctl stop -m immediate` (a crash: no checkpoint, recovery
 //!   from the WAL at the next start) and started again after a seeded outage;
 //! - the proxy, for a seeded share of requests: delays a request or its answer, cuts the
@@ -113,37 +114,82 @@ impl Fault {
 }
 
 /// The process faults, each at a point of the tills' progress (total sales sold), in order.
+/// One fault of each kind comes first (in a seeded order), so every kind happens even when the
+/// tills outrun the schedule; then the rest, shuffled. They are spread evenly, with seeded
+/// jitter, over 3–75 % of the run, leaving its last quarter for faults that wait on a condition
+/// (a till writing, a push in flight) or take seconds (a PostgreSQL restart).
 fn schedule(seed: u64, sales: usize) -> Vec<(usize, Fault)> {
     let mut rng = Rng::new(seed ^ 0x5eed_f00d);
-    let per = sales.div_ceil(400).max(1) as u64;
-    let mut faults = Vec::new();
-    for _ in 0..3 * per {
-        faults.push(Fault::KillTillWriting {
+    let per = sales.div_ceil(400).max(1) as usize;
+    let make = |kind: usize, rng: &mut Rng| match kind {
+        0 => Fault::KillTillWriting {
             till: rng.range(0, TILLS as u64) as usize,
             delay_us: rng.range(0, 6_000),
-        });
-        faults.push(Fault::KillTillPushing {
+        },
+        1 => Fault::KillTillPushing {
             till: rng.range(0, TILLS as u64) as usize,
             delay_ms: rng.range(0, 25),
-        });
-    }
-    for _ in 0..2 * per {
-        faults.push(Fault::KillServerPushing {
+        },
+        2 => Fault::KillServerPushing {
             delay_ms: rng.range(0, 8),
             again_after_ms: (rng.next() % 3 == 0).then(|| rng.range(0, 800)),
-        });
-        faults.push(Fault::CrashPostgres {
+        },
+        _ => Fault::CrashPostgres {
             down_ms: rng.range(100, 1_500),
             mid_push: rng.next() % 2 == 0,
-        });
+        },
+    };
+    // Per 400 sales: 3 till kills mid-write, 3 mid-push, 2 server kills, 2 PostgreSQL crashes.
+    let mut kinds: Vec<usize> = Vec::new();
+    for _ in 0..per {
+        kinds.extend([0, 0, 0, 1, 1, 1, 2, 2, 3, 3]);
     }
-    // Spread over the first 90 % of the run.
-    let mut at: Vec<(usize, Fault)> = faults
+    let shuffle = |v: &mut [usize], rng: &mut Rng| {
+        for i in (1..v.len()).rev() {
+            v.swap(i, rng.range(0, i as u64 + 1) as usize);
+        }
+    };
+    let mut first = vec![0, 1, 2, 3];
+    shuffle(&mut first, &mut rng);
+    for k in &first {
+        let at = kinds
+            .iter()
+            .position(|x| x == k)
+            .expect("every kind is there");
+        kinds.remove(at);
+    }
+    shuffle(&mut kinds, &mut rng);
+    first.extend(kinds);
+    let n = first.len();
+    let (from, to) = (sales * 3 / 100, sales * 3 / 4);
+    let step = ((to - from) / n).max(1);
+    first
         .into_iter()
-        .map(|f| (rng.range(1, (sales as u64 * 9 / 10).max(2)) as usize, f))
-        .collect();
-    at.sort_by_key(|(n, _)| *n);
-    at
+        .enumerate()
+        .map(|(i, kind)| {
+            let at = from + i * step + rng.range(0, step as u64) as usize;
+            (at.max(1), make(kind, &mut rng))
+        })
+        .collect()
+}
+
+#[test]
+fn the_same_seed_gives_the_same_schedule_with_every_kind_early() {
+    for seed in [1, 16, 12345] {
+        for sales in [400, 10_000] {
+            let plan = schedule(seed, sales);
+            assert_eq!(format!("{plan:?}"), format!("{:?}", schedule(seed, sales)));
+            assert_eq!(plan.len(), 10 * sales.div_ceil(400));
+            let kinds: BTreeSet<&str> = plan[..4].iter().map(|(_, f)| f.kind()).collect();
+            assert_eq!(kinds.len(), 4, "{plan:?}");
+            assert!(plan.windows(2).all(|w| w[0].0 <= w[1].0), "in order");
+            assert!(plan.iter().all(|(at, _)| *at >= 1 && *at <= sales * 3 / 4));
+        }
+    }
+    assert_ne!(
+        format!("{:?}", schedule(1, 400)),
+        format!("{:?}", schedule(2, 400))
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
