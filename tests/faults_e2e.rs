@@ -120,7 +120,7 @@ impl Fault {
 /// (a till writing, a push in flight) or take seconds (a PostgreSQL restart).
 fn schedule(seed: u64, sales: usize) -> Vec<(usize, Fault)> {
     let mut rng = Rng::new(seed ^ 0x5eed_f00d);
-    let per = sales.div_ceil(400).max(1) as usize;
+    let per = sales.div_ceil(400).max(1);
     let make = |kind: usize, rng: &mut Rng| match kind {
         0 => Fault::KillTillWriting {
             till: rng.range(0, TILLS as u64) as usize,
