@@ -19,6 +19,15 @@
 //!   mid-push while tills sell.
 //! - `upgrade_e2e.rs`: an earlier release's master (`fixtures/`, see its README) upgraded in
 //!   place by the current server; a fixture per release whose migration changes what is kept.
+//! - `faults_e2e.rs`: the fault campaign (issue 16): four tills and the server as processes,
+//!   a PostgreSQL cluster of its own, a fault proxy between them; `kill -9` of tills mid-write
+//!   and mid-push and of the server mid-push, `pg_ctl stop -m immediate`, connections cut,
+//!   delayed, duplicated and truncated, all at seeded moments (`POS_FAULT_SEED`); then nothing
+//!   lost, nothing doubled, receipt numbers gapless, every till equal to the master. The CI run
+//!   sells 400 sales; the long run (`POS_FAULT_SALES=10000`) is in `docs/benchmarks.md`. Its
+//!   processes are the bins `faults/till.rs` (`fault-till`) and `faults/server.rs`
+//!   (`fault-server`, the server's own `main`). A defect it finds gets a regression test named
+//!   after it, in the crate where it is fixed.
 //! - Crate-level tests stay in their crates (`crates/*/tests`, `apps/*/tests`).
 //! - `examples/sell.rs` is not a test: a till for the console's end-to-end test
 //!   (`console/e2e/run.mjs`), enrolling with a code and selling one known sale.

@@ -97,18 +97,62 @@ fn read_or_create_secret(
         Err(e) => return Err(io(e)),
     }
     let secret = new();
-    use std::io::Write;
+    match create_secret_file(path, &secret, |f, bytes| {
+        use std::io::Write;
+        f.write_all(bytes)
+    }) {
+        Ok(()) => {
+            tracing::info!(path = %path.display(), "{created}");
+            Ok(secret)
+        }
+        // Another instance sharing the data directory wrote it first: theirs is the secret.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            Ok(std::fs::read_to_string(path)
+                .map_err(io)?
+                .trim()
+                .to_string())
+        }
+        Err(e) => Err(io(e)),
+    }
+}
+
+/// Writes a new secret file whole or not at all: into a temporary file of its own (mode 0600),
+/// synced, then linked to `path`, which fails if `path` exists (a secret is never replaced).
+/// A `kill -9` in the middle leaves at most a stray temporary file, never a short `path`.
+/// (Before, the file was created empty and then written: a server killed in between, during its
+/// first start, found an empty JWT secret or master key at every later start and refused to
+/// start, for ever.) `write` writes the bytes; tests make it fail half-way.
+fn create_secret_file(
+    path: &Path,
+    secret: &str,
+    write: impl FnOnce(&mut std::fs::File, &[u8]) -> std::io::Result<()>,
+) -> std::io::Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(io)?;
-    f.write_all(secret.as_bytes()).map_err(io)?;
-    f.sync_all().map_err(io)?;
-    tracing::info!(path = %path.display(), "{created}");
-    Ok(secret)
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+    let _ = std::fs::remove_file(&tmp);
+    let written = (|| {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        write(&mut f, secret.as_bytes())?;
+        f.sync_all()?;
+        std::fs::hard_link(&tmp, path)
+    })();
+    let _ = std::fs::remove_file(&tmp);
+    written?;
+    // The new name is durable too.
+    if let Some(dir) = path.parent() {
+        if let Ok(d) = std::fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+    }
+    Ok(())
 }
 
 /// Creates the platform superadmin (in its own "platform" tenant) if none exists yet.
@@ -449,4 +493,61 @@ pub(crate) fn allow_traverse(path: &Path) -> Result<(), StartError> {
         std::fs::set_permissions(path, perms).map_err(io)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Found while building the fault campaign (`tests/faults_e2e.rs`, a server killed during
+    /// its first start): the secret file was created empty, then written, so a kill in between
+    /// left an empty `jwt-secret` or `master-key` and the server refused every later start.
+    #[test]
+    fn a_server_killed_while_it_writes_its_first_secret_starts_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("master-key");
+        // The process dies half-way through the write (here: the write fails there).
+        let died = create_secret_file(&path, "00112233445566778899", |f, bytes| {
+            use std::io::Write;
+            f.write_all(&bytes[..bytes.len() / 2])?;
+            Err(std::io::Error::other("killed"))
+        });
+        assert!(died.is_err());
+        assert!(!path.exists(), "no short secret is left under its name");
+        // The next start makes a whole one, and keeps it.
+        let first =
+            read_or_create_secret(&path, crate::crypto::Sealer::new_key_hex, "new").unwrap();
+        assert_eq!(first.len(), 64, "{first}");
+        assert!(crate::crypto::Sealer::from_hex(&first, &[]).is_ok());
+        let again = read_or_create_secret(&path, || "other".into(), "new").unwrap();
+        assert_eq!(again, first, "a secret is never replaced");
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let strays: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name())
+            .filter(|n| n != "master-key")
+            .collect();
+        assert!(strays.is_empty(), "{strays:?}");
+    }
+
+    #[test]
+    fn a_secret_written_by_another_instance_first_is_the_one_used() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("jwt-secret");
+        create_secret_file(&path, "theirs", |f, b| {
+            use std::io::Write;
+            f.write_all(b)
+        })
+        .unwrap();
+        let err = create_secret_file(&path, "mine", |f, b| {
+            use std::io::Write;
+            f.write_all(b)
+        })
+        .unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::AlreadyExists);
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "theirs");
+    }
 }

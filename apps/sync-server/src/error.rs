@@ -173,7 +173,29 @@ impl From<PathRejection> for ApiError {
     }
 }
 
-/// Database errors: constraint violations become domain errors, the rest are internal.
+/// Whether `e` says the database cannot be reached now, rather than that a statement is wrong:
+/// its connection was lost or refused (`Io`, `Tls`), no connection came within the pool's
+/// acquire timeout (down, restarting, or every connection busy), the pool is closing, or
+/// PostgreSQL itself said so: class 08 (connection exception) and 57P (operator intervention:
+/// `57P01` admin shutdown, `57P02` crash shutdown, `57P03` "the database system is starting
+/// up"). The fault campaign (`tests/faults_e2e.rs`) found every request of a PostgreSQL
+/// crash-and-restart answered 500 `INTERNAL` and logged as an internal error.
+pub fn database_unavailable(e: &sqlx_core::Error) -> bool {
+    match e {
+        sqlx_core::Error::Io(_)
+        | sqlx_core::Error::Tls(_)
+        | sqlx_core::Error::PoolTimedOut
+        | sqlx_core::Error::PoolClosed => true,
+        sqlx_core::Error::Database(db) => db
+            .code()
+            .is_some_and(|c| c.starts_with("08") || c.starts_with("57P")),
+        _ => false,
+    }
+}
+
+/// Database errors: constraint violations become domain errors; a database that cannot be
+/// reached is 503 `UNAVAILABLE` (the client tries again; the outage is logged as a warning, not
+/// as a defect); the rest are internal.
 ///
 /// **No schema object is ever named in an answer**: a constraint the mapping below does not know
 /// is logged with its name and answered in general words (the names told an outsider the
@@ -181,6 +203,13 @@ impl From<PathRejection> for ApiError {
 impl From<sqlx_core::Error> for ApiError {
     fn from(e: sqlx_core::Error) -> Self {
         use sqlx_core::error::ErrorKind;
+        if database_unavailable(&e) {
+            tracing::warn!(error = %e, "database unavailable");
+            return ApiError::Unavailable {
+                message: "the database is unavailable; try again shortly".into(),
+                retry_after_secs: 2,
+            };
+        }
         match &e {
             sqlx_core::Error::RowNotFound => ApiError::NotFound("not found".into()),
             sqlx_core::Error::Database(db) => {
@@ -386,4 +415,49 @@ pub async fn refuse_nul_in_uri(
             .into_response();
     }
     next.run(req).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Found by the fault campaign: `pg_ctl stop -m immediate` under load made every request in
+    /// the outage a 500 `INTERNAL` ("error communicating with database", "pool timed out").
+    #[test]
+    fn a_database_outage_answers_503_unavailable_not_500_internal() {
+        let lost = std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            "expected to read 5 bytes, got 0 bytes at EOF",
+        );
+        for e in [
+            sqlx_core::Error::Io(lost),
+            sqlx_core::Error::Io(std::io::ErrorKind::ConnectionRefused.into()),
+            sqlx_core::Error::PoolTimedOut,
+            sqlx_core::Error::PoolClosed,
+        ] {
+            let what = e.to_string();
+            let api = ApiError::from(e);
+            assert_eq!(api.status(), StatusCode::SERVICE_UNAVAILABLE, "{what}");
+            assert_eq!(api.code(), "UNAVAILABLE", "{what}");
+            let resp = api.into_response();
+            assert_eq!(resp.headers()[header::RETRY_AFTER], "2", "{what}");
+        }
+    }
+
+    #[test]
+    fn other_database_failures_stay_internal() {
+        for e in [
+            sqlx_core::Error::Protocol("unexpected message".into()),
+            sqlx_core::Error::ColumnNotFound("x".into()),
+        ] {
+            assert_eq!(
+                ApiError::from(e).status(),
+                StatusCode::INTERNAL_SERVER_ERROR
+            );
+        }
+        assert_eq!(
+            ApiError::from(sqlx_core::Error::RowNotFound).status(),
+            StatusCode::NOT_FOUND
+        );
+    }
 }
