@@ -348,6 +348,14 @@ impl TestApp {
         let r = self.post("/v1/devices/enrol", None, body).await;
         assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
         let enrol: pos_sync::wire::EnrolResponse = serde_json::from_value(r.body).expect("enrol");
+        Device {
+            token: self.device_token(&enrol).await,
+            enrol,
+        }
+    }
+
+    /// A fresh access token for an enrolled device.
+    pub async fn device_token(&self, enrol: &pos_sync::wire::EnrolResponse) -> String {
         let r = self
             .post(
                 "/v1/devices/token",
@@ -356,10 +364,7 @@ impl TestApp {
             )
             .await;
         assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
-        Device {
-            token: r.body["access_token"].as_str().expect("token").to_string(),
-            enrol,
-        }
+        r.body["access_token"].as_str().expect("token").to_string()
     }
 
     /// A staff user with a role in the tenant's store.
@@ -523,13 +528,17 @@ impl Till {
                 signature: None,
             })
             .collect();
-        let r = app
-            .post(
-                "/v1/sync/push",
-                Some(&self.device.token),
-                json!({"protocol": PROTOCOL_VERSION, "changes": changes}),
-            )
+        let body = json!({"protocol": PROTOCOL_VERSION, "changes": changes});
+        let mut r = app
+            .post("/v1/sync/push", Some(&self.device.token), body.clone())
             .await;
+        if r.status == StatusCode::UNAUTHORIZED {
+            // The access token expired (a long benchmark): a fresh one, as a device does.
+            self.device.token = app.device_token(&self.device.enrol).await;
+            r = app
+                .post("/v1/sync/push", Some(&self.device.token), body)
+                .await;
+        }
         assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
         let resp: PushResponse = serde_json::from_value(r.body).expect("push");
         let done: Vec<String> = resp
