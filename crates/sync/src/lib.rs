@@ -6,6 +6,7 @@
 //! the engine can be tested and benchmarked alone.
 
 pub mod device;
+pub mod discovery;
 pub mod headoffice;
 pub mod http;
 pub mod mail;

@@ -182,8 +182,25 @@ impl MeshNode {
 
     /// A peer address learnt by discovery or typed in Settings.
     pub fn add_address(&self, addr: SocketAddr) {
-        if let Ok(mut a) = self.shared.addresses.lock() {
-            a.insert(addr);
+        self.address_sink()(addr)
+    }
+
+    /// [`MeshNode::add_address`] for another thread (discovery's callback); a new address
+    /// brings the next round forward.
+    pub fn address_sink(&self) -> impl Fn(SocketAddr) + Send + Sync + 'static {
+        let shared = self.shared.clone();
+        let nudge = Mutex::new(self.nudge.clone());
+        move |addr| {
+            let new = shared
+                .addresses
+                .lock()
+                .map(|mut a| a.insert(addr))
+                .unwrap_or(false);
+            if new {
+                if let Ok(n) = nudge.lock() {
+                    let _ = n.send(());
+                }
+            }
         }
     }
 

@@ -350,3 +350,91 @@ fn three_devices_work_one_tab_over_the_lan_with_no_server() {
         assert_eq!(n.status().refused, 0, "{:?}", n.status());
     }
 }
+
+#[test]
+fn devices_of_a_store_find_each_other_by_mdns_and_ignore_other_stores() {
+    use pos_sync::discovery::{Discovery, Interfaces};
+    use pos_sync::node::{MeshNode, NodeConfig};
+    use pos_sync::wire::PeerRecord;
+    use std::sync::{Arc, Mutex};
+
+    let mut t = Tenant::new(2);
+    let d = t.demo.clone();
+    let store_id = t.store_id;
+    let devices = std::mem::take(&mut t.devices);
+    let keys: Vec<DeviceKey> = devices.iter().map(|_| DeviceKey::generate()).collect();
+    let ids: Vec<Uuid> = devices.iter().map(|d| d.scope.device_id).collect();
+    let stores: Vec<Arc<Mutex<pos_core::store::Store>>> = devices
+        .into_iter()
+        .map(|dev| Arc::new(Mutex::new(dev.store)))
+        .collect();
+    let found: Arc<Mutex<Vec<Uuid>>> = Arc::default();
+    let mut nodes = Vec::new();
+    let mut announcements = Vec::new();
+    for i in 0..2 {
+        let other = 1 - i;
+        let peers = vec![PeerRecord {
+            device_id: ids[other],
+            name: "till".into(),
+            kind: DeviceKind::Till,
+            public_key: keys[other].public_key().to_vec(),
+        }];
+        let node = MeshNode::start(
+            stores[i].clone(),
+            DeviceKey::from_secret(&keys[i].secret()).unwrap(),
+            &peers,
+            NodeConfig {
+                listen: "127.0.0.1:0".parse().unwrap(),
+                peers: Vec::new(),
+                round: std::time::Duration::from_millis(200),
+            },
+            || {},
+        )
+        .unwrap();
+        let sink = node.address_sink();
+        let seen = found.clone();
+        announcements.push(
+            Discovery::start(
+                store_id,
+                ids[i],
+                node.local_addr().port(),
+                Interfaces::Loopback,
+                move |device, addr| {
+                    seen.lock().unwrap().push(device);
+                    sink(addr);
+                },
+            )
+            .unwrap(),
+        );
+        nodes.push(node);
+    }
+    // A device of another store announces itself on the same network.
+    let stranger = Uuid::now_v7();
+    let _other_store = Discovery::start(
+        Uuid::now_v7(),
+        stranger,
+        nodes[1].local_addr().port(),
+        Interfaces::Loopback,
+        |_, _| {},
+    )
+    .unwrap();
+
+    let sale = {
+        let mut s = stores[0].lock().unwrap();
+        let c = s.actor(d.cashier.user_id).unwrap();
+        let sale = s.open_sale(&c, None).unwrap();
+        s.add_item(&c, sale, d.item("BAK-CRO").unwrap(), 1, &[], 1)
+            .unwrap();
+        sale
+    };
+    nodes[0].nudge();
+    eventually("the sale found on device 1 through discovery alone", || {
+        stores[1].lock().unwrap().get::<Sale>(sale).is_ok()
+    });
+    let seen = found.lock().unwrap().clone();
+    assert!(seen.contains(&ids[0]) && seen.contains(&ids[1]), "{seen:?}");
+    assert!(
+        !seen.contains(&stranger),
+        "another store's device is not a peer"
+    );
+}
