@@ -17,6 +17,7 @@ pub mod clock;
 pub mod commands;
 pub mod config;
 pub mod error;
+pub mod mesh;
 pub mod receipts;
 pub mod state;
 pub mod sync;

@@ -34,6 +34,19 @@ pub struct SyncLink {
     /// The server's address (the credential's secret stays in `credential.json`).
     pub server: String,
     pub runner: SyncRunner,
+    /// The store's mesh (`None`: no key, or the network refused; see `crate::mesh`); shared
+    /// with the runner's staff refresh, which hands it the new peer list.
+    pub mesh: Option<Arc<crate::mesh::StoreMesh>>,
+}
+
+impl SyncLink {
+    /// A round now, to the server and to the store's devices (after a local write).
+    pub fn nudge(&self) {
+        self.runner.nudge();
+        if let Some(m) = &self.mesh {
+            m.node.nudge();
+        }
+    }
 }
 
 pub struct Inner {
@@ -150,7 +163,7 @@ pub fn lock_store(store: &Mutex<Store>) -> MutexGuard<'_, Store> {
 /// the change leaves the device at once.
 pub struct Writing<'a> {
     store: MutexGuard<'a, Store>,
-    runner: Option<&'a SyncRunner>,
+    runner: Option<&'a SyncLink>,
 }
 
 impl Deref for Writing<'_> {
@@ -255,7 +268,7 @@ impl Inner {
         Ok((
             Writing {
                 store,
-                runner: self.sync.as_ref().map(|s| &s.runner),
+                runner: self.sync.as_ref(),
             },
             actor,
         ))
@@ -264,7 +277,7 @@ impl Inner {
     /// Asks the sync runner for a round now (after a write not made through [`Inner::acting`]).
     pub fn nudge(&self) {
         if let Some(s) = &self.sync {
-            s.runner.nudge();
+            s.nudge();
         }
     }
 

@@ -281,6 +281,13 @@ pub fn start_runner<R: Runtime>(
         .and_then(|s| s.parse().ok())
         .map(Duration::from_secs)
         .unwrap_or(STAFF_REFRESH);
+    let mesh_app = app.clone();
+    let mesh = crate::mesh::start(store.clone(), &cred, move || {
+        // A peer's changes arrived: the screens reload as after a sync round.
+        let _ = mesh_app.emit(SYNC_STATUS_EVENT, ());
+    })
+    .map(Arc::new);
+    let staff_mesh = mesh.clone();
     let staff_store = store.clone();
     let staff = Mutex::new((HttpTransport::new(cred.clone()), None::<Instant>));
     let runner = SyncRunner::start(store, cred, move |st: &SyncStatus| {
@@ -296,7 +303,15 @@ pub fn start_runner<R: Runtime>(
         }
         if refresh_staff(&staff_store, http).is_ok() {
             *last = Some(Instant::now());
+            // The peer list came with it.
+            if let Some(m) = &staff_mesh {
+                m.refresh_peers(&staff_store);
+            }
         }
     });
-    SyncLink { server, runner }
+    SyncLink {
+        server,
+        runner,
+        mesh,
+    }
 }

@@ -999,6 +999,11 @@ export type SyncStatus = {
 	emails_pending: number,
 	/**  Refused changes, then receipt emails the server refused (`doc_type` `receipt_email`). */
 	problems: ProblemView[],
+	/**
+	 *  Devices of the store linked over the LAN in the last mesh round; `None` when this
+	 *  device is not on the store mesh.
+	 */
+	store_devices: number | null,
 };
 
 /**  Tax for one rate over the receipt. */

@@ -221,6 +221,9 @@ pub struct SyncStatus {
     pub emails_pending: i64,
     /// Refused changes, then receipt emails the server refused (`doc_type` `receipt_email`).
     pub problems: Vec<ProblemView>,
+    /// Devices of the store linked over the LAN in the last mesh round; `None` when this
+    /// device is not on the store mesh.
+    pub store_devices: Option<u32>,
 }
 
 /// The runner's last status with the store's live counts and refused changes.
@@ -273,6 +276,7 @@ pub fn sync_status(state: State<'_, AppState>) -> CmdResult<SyncStatus> {
             retry_in_ms: 0,
             emails_pending,
             problems,
+            store_devices: None,
         });
     };
     let st = link.runner.status();
@@ -297,5 +301,6 @@ pub fn sync_status(state: State<'_, AppState>) -> CmdResult<SyncStatus> {
         retry_in_ms: st.backoff_ms,
         emails_pending,
         problems,
+        store_devices: link.mesh.as_ref().map(|m| m.linked() as u32),
     })
 }
