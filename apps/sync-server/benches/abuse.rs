@@ -12,8 +12,8 @@
 //!   error, a 503, a 30 s wait) is sent again after a second, as the device's engine does; its
 //!   latency runs from its first try to the answer that acknowledges it.
 //! - **Attackers**: `ABUSE_ATTACKERS` (500) connections from four other addresses (127.0.2.x),
-//!   of twelve kinds (below), each kind reconnecting whenever the server closes it, for the
-//!   attack phase. Per kind: connections made, answers by status, how long the server held
+//!   of thirteen kinds (below), each reconnecting when the server has closed it (at most once
+//!   a second), for the attack phase. Per kind: connections made, answers by status, how long the server held
 //!   the longest connection before closing it.
 //! - **Phases**: `ABUSE_QUIET_SECS` (60) honest only, the baseline; `ABUSE_ATTACK_SECS` (90)
 //!   honest + attackers; `ABUSE_AFTER_SECS` (30) honest only again. The honest p95 under attack
@@ -134,9 +134,8 @@ fn start_server(dir: &Path, port: u16, pg_port: u16) -> Server {
             // The tokens are taken once, before the run (a real till refreshes its own).
             "--access-ttl-secs",
             "7200",
-            // Every other limit (timeouts, connection caps, body limits) at its default.
-            "--log",
-            "warn",
+            // Every other limit (timeouts, connection caps, body limits) at its default, and
+            // the logs at `info`, as in production.
         ])
         .stdout(Stdio::piped())
         .stderr(log.try_clone().expect("log file"))
@@ -329,24 +328,26 @@ async fn push_sale(
             Ok(Ok((200, body))) => {
                 let resp: PushResponse = serde_json::from_slice(&body).expect("push answer");
                 let took = first.elapsed();
-                let mut o = out.lock().unwrap();
-                let mut retry = false;
-                for r in &resp.results {
-                    match r {
-                        PushResult::Accepted { .. } => o.accepted += 1,
-                        PushResult::Duplicate { .. } => o.duplicate += 1,
-                        PushResult::Rejected { code, .. } => o.rejected.push(code.clone()),
-                        PushResult::RetryAfter { .. } => retry = true,
+                let retry = {
+                    let mut o = out.lock().unwrap();
+                    let mut retry = false;
+                    for r in &resp.results {
+                        match r {
+                            PushResult::Accepted { .. } => o.accepted += 1,
+                            PushResult::Duplicate { .. } => o.duplicate += 1,
+                            PushResult::Rejected { code, .. } => o.rejected.push(code.clone()),
+                            PushResult::RetryAfter { .. } => retry = true,
+                        }
                     }
+                    if !retry {
+                        o.acked.push((sale.tenant, sale.id, sale.hashes.clone()));
+                    }
+                    retry
+                };
+                if !retry {
+                    return Some(took);
                 }
-                if retry {
-                    *o.failed_tries.entry("retry_after".into()).or_default() += 1;
-                    drop(o);
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                    continue;
-                }
-                o.acked.push((sale.tenant, sale.id, sale.hashes.clone()));
-                return Some(took);
+                "retry_after".to_string()
             }
             Ok(Ok((status, _))) => format!("HTTP {status}"),
         };
@@ -388,9 +389,9 @@ enum Kind {
     TlsJunk,
     /// Half a push, then an abrupt reset (SO_LINGER 0).
     Reset,
-    /// Asks for the OpenAPI document 64 times, pipelined, and never reads an answer.
+    /// Asks for the OpenAPI document 200 times, pipelined, and never reads an answer.
     SlowReader,
-    /// Wrong passwords for a real email, as fast as answered.
+    /// Wrong passwords for a real email.
     LoginFlood,
 }
 
@@ -497,6 +498,10 @@ async fn attacker(a: Arc<Attack>, kind: Kind, n: usize) {
     // Spread the connects over the first second.
     tokio::time::sleep(Duration::from_millis(rng.gen_range(0..1000))).await;
     while Instant::now() < a.end {
+        // At most one connection a second per attacker: 500 hostile connections at once, not a
+        // flood of connects (that is a network-level attack, and here it would mostly measure
+        // the benchmark's own CPU on a shared two-core machine).
+        let cycle = Instant::now() + Duration::from_secs(1);
         let mut s = match connect_from(src, a.server).await {
             Ok(s) => s,
             Err(_) => {
@@ -564,13 +569,17 @@ async fn attacker(a: Arc<Attack>, kind: Kind, n: usize) {
                 let _ = s.write_all(head.as_bytes()).await;
                 let junk = vec![b' '; 1 << 20];
                 let mut sent = 0;
+                let mut refused = false;
                 while sent + junk.len() < len - 1 {
                     if s.write_all(&junk).await.is_err() {
+                        refused = true;
                         break;
                     }
                     sent += junk.len();
                 }
-                let _ = s.write_all(&junk[..len - 1 - sent]).await;
+                if !refused {
+                    let _ = s.write_all(&junk[..len - 1 - sent]).await;
+                }
                 await_close(&mut s, a.end).await
             }
             Kind::BadToken => {
@@ -586,9 +595,7 @@ async fn attacker(a: Arc<Attack>, kind: Kind, n: usize) {
                     &body,
                 );
                 let _ = s.write_all(&req).await;
-                let r = await_close(&mut s, a.end).await;
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                r
+                await_close(&mut s, a.end).await
             }
             Kind::Idle => await_close(&mut s, a.end).await,
             Kind::TlsJunk => {
@@ -607,14 +614,16 @@ async fn attacker(a: Arc<Attack>, kind: Kind, n: usize) {
                 );
                 let cut = rng.gen_range(10..req.len());
                 let _ = s.write_all(&req[..cut]).await;
+                // Linger 0: the drop sends a reset at once (it does not block).
+                #[allow(deprecated)]
                 let _ = s.set_linger(Some(Duration::ZERO));
                 drop(s);
-                tokio::time::sleep(Duration::from_millis(20)).await;
+                tokio::time::sleep_until(cycle.into()).await;
                 continue;
             }
             Kind::SlowReader => {
                 let one = b"GET /v1/openapi.json HTTP/1.1\r\nhost: pos.test\r\n\r\n";
-                let all: Vec<u8> = one.repeat(64);
+                let all: Vec<u8> = one.repeat(200);
                 let _ = s.write_all(&all).await;
                 // Never reads: waits for the attack's end or an error from the kernel.
                 let closed = tokio::time::timeout(
@@ -643,9 +652,7 @@ async fn attacker(a: Arc<Attack>, kind: Kind, n: usize) {
                     body.as_bytes(),
                 );
                 let _ = s.write_all(&req).await;
-                let r = await_close(&mut s, a.end).await;
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                r
+                await_close(&mut s, a.end).await
             }
         };
         let held = opened.elapsed();
@@ -659,6 +666,7 @@ async fn attacker(a: Arc<Attack>, kind: Kind, n: usize) {
                 k.longest_held = held;
             }
         });
+        tokio::time::sleep_until(cycle.into()).await;
     }
 }
 
@@ -758,7 +766,7 @@ fn main() {
             .chunks(stores_n.div_ceil(2))
             .enumerate()
             .map(|(half, chunk)| {
-                let (url, dir) = (&url, dir.path());
+                let dir = dir.path();
                 scope.spawn(move || {
                     let mut tills = Vec::new();
                     for (j, st) in chunk.iter().enumerate() {
@@ -776,7 +784,6 @@ fn main() {
                                 break;
                             }
                         }
-                        let _ = url;
                         for (e, cred) in &st.creds {
                             let path = dir.join(format!("{}.sqlite", e.device_id));
                             let mut store = Store::create(
@@ -1109,7 +1116,7 @@ fn main() {
         .expect("change log");
         let in_log: HashMap<String, i64> = rows.into_iter().collect();
         let sales: Vec<(String, String, Option<String>)> = sqlx_core::query_as::query_as(
-            "SELECT doc_id, coalesce(status, ''), receipt_no FROM p_sales",
+            "SELECT doc_id, coalesce(status, ''), tenant_id::text || ' ' || receipt_no FROM p_sales",
         )
         .fetch_all(&pool)
         .await
