@@ -202,6 +202,21 @@ fn attacker_sockets(port: u16) -> (usize, usize) {
     (established, close_wait)
 }
 
+/// The kernel's count of connections dropped because a listen queue was full (TcpExt
+/// ListenOverflows, for the whole machine).
+fn listen_overflows() -> u64 {
+    let text = std::fs::read_to_string("/proc/net/netstat").unwrap_or_default();
+    let mut lines = text.lines().filter(|l| l.starts_with("TcpExt:"));
+    let (Some(keys), Some(values)) = (lines.next(), lines.next()) else {
+        return 0;
+    };
+    keys.split_whitespace()
+        .zip(values.split_whitespace())
+        .find(|(k, _)| *k == "ListenOverflows")
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0)
+}
+
 // ------------------------------------------------------------------------ plain HTTP/1.1 client
 
 async fn connect_from(src: Ipv4Addr, to: SocketAddr) -> std::io::Result<TcpStream> {
@@ -286,6 +301,12 @@ enum Phase {
 struct Outcomes {
     /// (phase, latency from the first try to the acknowledging answer)
     latencies: Vec<(Phase, Duration)>,
+    /// (when the push started, from the run's start; its latency)
+    timeline: Vec<(Duration, Duration)>,
+    /// Connects (TCP handshakes) that took longer than 500 ms: a SYN dropped by a full accept
+    /// queue is sent again after 1 s, then 3 s...
+    slow_connects: usize,
+    slowest_connect: Duration,
     /// Tries that failed, by what happened.
     failed_tries: BTreeMap<String, usize>,
     accepted: usize,
@@ -318,7 +339,14 @@ async fn push_sale(
     let first = Instant::now();
     for _ in 0..20 {
         let attempt = async {
+            let t = Instant::now();
             let mut s = connect_from(src, server).await?;
+            let took = t.elapsed();
+            if took > Duration::from_millis(500) {
+                let mut o = out.lock().unwrap();
+                o.slow_connects += 1;
+                o.slowest_connect = o.slowest_connect.max(took);
+            }
             s.write_all(&sale.request).await?;
             read_answer(&mut s).await
         };
@@ -927,6 +955,7 @@ fn main() {
         .build()
         .expect("runtime");
     let (idle_rss, _) = rss_mib(pid);
+    let overflows_before = listen_overflows();
     let outcomes = Arc::new(Mutex::new(Outcomes::default()));
     let rss_samples: Arc<Mutex<Vec<(Duration, f64)>>> = Arc::default();
     let sockets_samples: Arc<Mutex<Vec<(Duration, usize, usize)>>> = Arc::default();
@@ -970,7 +999,9 @@ fn main() {
                     tokio::time::sleep_until((start + at).into()).await;
                     let phase = phase_at(start.elapsed(), quiet, attack);
                     if let Some(took) = push_sale(addr, till.src, sale, &outcomes).await {
-                        outcomes.lock().unwrap().latencies.push((phase, took));
+                        let mut o = outcomes.lock().unwrap();
+                        o.latencies.push((phase, took));
+                        o.timeline.push((at, took));
                     }
                     in_flight.fetch_add(1, Ordering::Relaxed);
                     at += Duration::from_secs_f64(
@@ -1051,6 +1082,21 @@ fn main() {
         o.given_up
     );
     println!("failed tries of honest pushes: {:?}", o.failed_tries);
+    println!(
+        "honest connects over 500 ms: {} (slowest {:.1} s); the kernel's listen-queue overflows during the run (whole machine): {}",
+        o.slow_connects,
+        o.slowest_connect.as_secs_f64(),
+        listen_overflows() - overflows_before
+    );
+    let mut windows: BTreeMap<u64, Vec<Duration>> = BTreeMap::new();
+    for (at, l) in &o.timeline {
+        windows.entry(at.as_secs() / 10 * 10).or_default().push(*l);
+    }
+    let line: Vec<String> = windows
+        .iter_mut()
+        .map(|(w, v)| format!("{w}s {:.0}", ms(pct(v, 0.95))))
+        .collect();
+    println!("honest p95 by 10 s of the run (ms): {}", line.join(", "));
 
     println!("\nattackers, by kind (answers by status; the longest the server held one):");
     for (k, s) in attack_state.stats.lock().unwrap().iter() {

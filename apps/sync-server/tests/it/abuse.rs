@@ -73,24 +73,26 @@ async fn regression_a_client_that_never_reads_its_answers_is_closed() {
 }
 
 /// Found: the routes reached before any token is checked (login, refresh, enrolment) took
-/// bodies up to the protocol's 16 MiB and held them whole until the body deadline (60 s): 42
-/// logins of 16 MiB, each stalled before its last byte, held 672 MiB of the server's memory.
+/// bodies up to the protocol's 16 MiB and held them whole until the body deadline (60 s): 38
+/// logins of 16 MiB, each stalled before its last byte, took the server's RSS to 976 MiB.
 /// Such a body is now refused past a small limit (64 KiB), as soon as that much has come.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn regression_a_login_body_past_a_small_limit_is_refused_before_it_is_held_whole() {
     let srv = real_server(&[]).await;
     for path in ["/v1/auth/login", "/v1/devices/enrol", "/v1/auth/refresh"] {
         let mut s = TcpStream::connect(srv.addr).await.expect("connect");
+        // No length announced: a chunk of 100 KiB, then nothing.
         let head = format!(
-            "POST {path} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
-            (16 << 20) - 1
+            "POST {path} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n{:x}\r\n",
+            100 << 10
         );
         s.write_all(head.as_bytes()).await.expect("head");
-        // 100 KiB of the body, then nothing: the server must not wait for the rest.
-        s.write_all(&vec![b' '; 100 << 10]).await.expect("body");
+        s.write_all(&vec![b' '; 100 << 10]).await.expect("chunk");
+        s.write_all(b"\r\n").await.expect("chunk end");
         let (got, _) = drain(&mut s, Duration::from_secs(10)).await;
         let got = String::from_utf8_lossy(&got);
         assert!(got.starts_with("HTTP/1.1 413"), "{path}: {got:?}");
+        assert!(got.contains(r#""limit":65536"#), "{path}: {got:?}");
     }
     // A body under the limit is read as before (here: a wrong password, 401).
     let mut s = TcpStream::connect(srv.addr).await.expect("connect");
@@ -104,5 +106,31 @@ async fn regression_a_login_body_past_a_small_limit_is_refused_before_it_is_held
     let (got, _) = drain(&mut s, Duration::from_secs(10)).await;
     let got = String::from_utf8_lossy(&got);
     assert!(got.starts_with("HTTP/1.1 401"), "{got:?}");
+    let _ = srv.stop.send(());
+}
+
+/// Found: a body whose declared length was over the limit (a login of 1 GiB) was read up to the
+/// limit before the 413, and held until the body deadline when the client stalled first. It is
+/// now refused by its `Content-Length` alone, before a byte of it is read, on every route.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn regression_a_body_declared_over_its_limit_is_refused_before_it_is_read() {
+    let srv = real_server(&[]).await;
+    for (path, length, limit) in [
+        ("/v1/auth/login", 1u64 << 30, 65536),
+        ("/v1/auth/login", 100 << 10, 65536),
+        ("/v1/sync/push", 1 << 30, 16 << 20),
+        ("/v1/admin/items/import", (16 << 20) + 1, 16 << 20),
+    ] {
+        let mut s = TcpStream::connect(srv.addr).await.expect("connect");
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: {length}\r\n\r\n"
+        );
+        s.write_all(head.as_bytes()).await.expect("head");
+        // Not a byte of the body.
+        let (got, _) = drain(&mut s, Duration::from_secs(10)).await;
+        let got = String::from_utf8_lossy(&got);
+        assert!(got.starts_with("HTTP/1.1 413"), "{path} {length}: {got:?}");
+        assert!(got.contains(&format!(r#""limit":{limit}"#)), "{path}: {got:?}");
+    }
     let _ = srv.stop.send(());
 }
