@@ -20,6 +20,12 @@ pub struct Config {
     #[arg(long, env = "POS_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
 
+    /// Places in the kernel's queue of connections not yet accepted (capped by the system's
+    /// `net.core.somaxconn`): a burst of connects waits there instead of being dropped (a
+    /// dropped client sends its SYN again only 1 s, then 3 s later).
+    #[arg(long, env = "POS_LISTEN_BACKLOG", default_value_t = 4096)]
+    pub listen_backlog: u32,
+
     /// HS256 secret for access tokens (at least 32 bytes). When unset, one is generated once and
     /// kept in `<data-dir>/jwt-secret` (mode 0600). Never logged.
     #[arg(long, env = "POS_JWT_SECRET", hide_env_values = true)]
