@@ -163,8 +163,7 @@ fn start_server(dir: &Path, port: u16, pg_port: u16) -> Server {
     // The "listening" line is logged at info; at warn the port answering says it is up.
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
-        if listening.try_recv().is_ok()
-            || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+        if listening.try_recv().is_ok() || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
         {
             break;
         }
@@ -379,11 +378,7 @@ async fn push_sale(
             }
             Ok(Ok((status, _))) => format!("HTTP {status}"),
         };
-        *out.lock()
-            .unwrap()
-            .failed_tries
-            .entry(failure)
-            .or_default() += 1;
+        *out.lock().unwrap().failed_tries.entry(failure).or_default() += 1;
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
     out.lock().unwrap().given_up += 1;
@@ -513,7 +508,10 @@ async fn trickle(
         if Instant::now() >= end {
             return (None, false);
         }
-        if s.write_all(&trickle[i % trickle.len()..][..1]).await.is_err() {
+        if s.write_all(&trickle[i % trickle.len()..][..1])
+            .await
+            .is_err()
+        {
             return (None, true);
         }
         i += 1;
@@ -740,7 +738,10 @@ fn main() {
         tenant: Uuid,
         cashier: Uuid,
         items: Vec<Uuid>,
-        creds: Vec<(pos_sync::wire::EnrolResponse, pos_sync::http::DeviceCredential)>,
+        creds: Vec<(
+            pos_sync::wire::EnrolResponse,
+            pos_sync::http::DeviceCredential,
+        )>,
     }
     let mut stores = Vec::new();
     for t in 0..TENANTS {
@@ -758,9 +759,11 @@ fn main() {
             .collect();
         for s in 0..STORES_PER_TENANT {
             let store = ho
-                .create_store(json!({"code": format!("S{s:02}"), "name": format!("Store {s}"),
+                .create_store(
+                    json!({"code": format!("S{s:02}"), "name": format!("Store {s}"),
                     "currency": "EUR", "tax_mode": "Inclusive", "tax_rates": {"standard": 1900},
-                    "discount_threshold_bp": 2000}))
+                    "discount_threshold_bp": 2000}),
+                )
                 .expect("store");
             let cashier = ho
                 .create_staff(store, &format!("Cashier {t}.{s}"), "cashier", "3333")
@@ -787,7 +790,8 @@ fn main() {
     );
 
     // Every till's sales, made by a real local store, one push request per sale.
-    let sales_per_till = (total.as_secs_f64() / (period.as_secs_f64() * 2.0 / 3.0)).ceil() as usize + 1;
+    let sales_per_till =
+        (total.as_secs_f64() / (period.as_secs_f64() * 2.0 / 3.0)).ceil() as usize + 1;
     let t_sales = Instant::now();
     let tills: Vec<Till> = std::thread::scope(|scope| {
         let handles: Vec<_> = stores
@@ -827,12 +831,20 @@ fn main() {
                             )
                             .expect("store");
                             for p in &pages {
-                                let docs: Vec<_> =
-                                    p.docs.iter().map(|d| (d.envelope, d.bytes.as_slice())).collect();
+                                let docs: Vec<_> = p
+                                    .docs
+                                    .iter()
+                                    .map(|d| (d.envelope, d.bytes.as_slice()))
+                                    .collect();
                                 store.import_snapshots(&docs).expect("import");
                             }
                             store
-                                .upsert_staff(st.cashier, "Cashier", pos_core::auth::Role::Cashier, None)
+                                .upsert_staff(
+                                    st.cashier,
+                                    "Cashier",
+                                    pos_core::auth::Role::Cashier,
+                                    None,
+                                )
                                 .expect("staff");
                             let c = store.actor(st.cashier).expect("actor");
                             let token = HttpTransport::new(cred.clone()).token().expect("token");
@@ -963,7 +975,11 @@ fn main() {
     let pushed = Arc::new(AtomicUsize::new(0));
     let start = Instant::now();
     let sampler = {
-        let (rss, socks, stop) = (rss_samples.clone(), sockets_samples.clone(), stop_sampling.clone());
+        let (rss, socks, stop) = (
+            rss_samples.clone(),
+            sockets_samples.clone(),
+            stop_sampling.clone(),
+        );
         std::thread::spawn(move || {
             let mut n = 0u64;
             while !stop.load(Ordering::Relaxed) {
@@ -1202,15 +1218,29 @@ fn main() {
             receipts.len() - distinct_receipts.len(),
         )
     });
-    let (acked_sales, acked_changes, log_changes, log_doubled, missing_changes, doubled_changes, missing_sales, closed_sales, dup_receipts) =
-        check;
+    let (
+        acked_sales,
+        acked_changes,
+        log_changes,
+        log_doubled,
+        missing_changes,
+        doubled_changes,
+        missing_sales,
+        closed_sales,
+        dup_receipts,
+    ) = check;
     println!(
         "\nthe master: {acked_sales} sales acknowledged ({acked_changes} changes) of {made} pushed; change log {log_changes} device changes ({log_doubled} hashes twice); closed sales {closed_sales}; acknowledged changes missing {missing_changes}, doubled {doubled_changes}; acknowledged sales missing {missing_sales}; receipt numbers used twice {dup_receipts}"
     );
-    let lost_or_doubled = missing_changes + doubled_changes + missing_sales + log_doubled + dup_receipts;
+    let lost_or_doubled =
+        missing_changes + doubled_changes + missing_sales + log_doubled + dup_receipts;
     println!(
         "nothing lost or doubled: {}",
-        if lost_or_doubled == 0 && closed_sales == acked_sales && acked_sales == made { "MET" } else { "MISSED" }
+        if lost_or_doubled == 0 && closed_sales == acked_sales && acked_sales == made {
+            "MET"
+        } else {
+            "MISSED"
+        }
     );
     drop(server);
 }

@@ -408,12 +408,11 @@ pub async fn run(config: Config) -> Result<(), StartError> {
         }
         return Ok(());
     }
-    let listener = listen(config.listen, config.listen_backlog).map_err(|source| {
-        StartError::Listen {
+    let listener =
+        listen(config.listen, config.listen_backlog).map_err(|source| StartError::Listen {
             addr: config.listen,
             source,
-        }
-    })?;
+        })?;
     tracing::info!(addr = %config.listen, "listening");
     serve(&config, app, listener, shutdown_signal()).await
 }

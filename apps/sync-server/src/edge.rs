@@ -95,8 +95,7 @@ pub async fn body_limit(State(limit): State<usize>, mut req: Request, next: Next
     if declared.is_some_and(|n| n > limit as u64) {
         return ApiError::TooLarge { limit }.into_response();
     }
-    req.extensions_mut()
-        .insert(crate::error::BodyLimit(limit));
+    req.extensions_mut().insert(crate::error::BodyLimit(limit));
     next.run(req).await
 }
 

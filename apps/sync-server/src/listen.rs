@@ -206,7 +206,11 @@ impl<S> WriteDeadline<S> {
         }
     }
 
-    fn progress<T>(&mut self, r: Poll<std::io::Result<T>>, cx: &mut Context<'_>) -> Poll<std::io::Result<T>> {
+    fn progress<T>(
+        &mut self,
+        r: Poll<std::io::Result<T>>,
+        cx: &mut Context<'_>,
+    ) -> Poll<std::io::Result<T>> {
         match r {
             Poll::Ready(r) => {
                 self.stalled = None;

@@ -123,7 +123,9 @@ pub fn router(state: AppState) -> Router {
         .route("/auth/console/logout", post(crate::console::logout_h))
         .route("/devices/enrol", post(enrol_h))
         .route("/devices/token", post(device_token_h))
-        .layer(DefaultBodyLimit::max(state.settings.max_anonymous_body_bytes))
+        .layer(DefaultBodyLimit::max(
+            state.settings.max_anonymous_body_bytes,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.settings.max_anonymous_body_bytes,
             crate::edge::body_limit,

@@ -130,7 +130,10 @@ async fn regression_a_body_declared_over_its_limit_is_refused_before_it_is_read(
         let (got, _) = drain(&mut s, Duration::from_secs(10)).await;
         let got = String::from_utf8_lossy(&got);
         assert!(got.starts_with("HTTP/1.1 413"), "{path} {length}: {got:?}");
-        assert!(got.contains(&format!(r#""limit":{limit}"#)), "{path}: {got:?}");
+        assert!(
+            got.contains(&format!(r#""limit":{limit}"#)),
+            "{path}: {got:?}"
+        );
     }
     let _ = srv.stop.send(());
 }
