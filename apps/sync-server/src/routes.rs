@@ -240,8 +240,26 @@ async fn metrics_h(State(s): State<AppState>, headers: axum::http::HeaderMap) ->
     }
 }
 
-async fn openapi_h() -> axum::Json<utoipa::openapi::OpenApi> {
-    axum::Json(crate::openapi::document())
+async fn openapi_h() -> Response {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        openapi_json(),
+    )
+        .into_response()
+}
+
+/// The OpenAPI document as `GET /v1/openapi.json` sends it, built and serialized once per
+/// process: building it costs milliseconds of CPU and the route needs no token (issue 16,
+/// found by `benches/abuse.rs`: 38 clients asking for it 200 times each, pipelined, made the
+/// server build it over a thousand times in a few seconds, and honest pushes waited 7 s).
+pub fn openapi_json() -> axum::body::Bytes {
+    static DOC: std::sync::OnceLock<axum::body::Bytes> = std::sync::OnceLock::new();
+    DOC.get_or_init(|| {
+        serde_json::to_vec(&crate::openapi::document())
+            .unwrap_or_default()
+            .into()
+    })
+    .clone()
 }
 
 // ---------------------------------------------------------------- auth and devices
