@@ -452,14 +452,29 @@ pub async fn run(config: Config) -> Result<(), StartError> {
         }
         return Ok(());
     }
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .map_err(|source| StartError::Listen {
+    let listener =
+        listen(config.listen, config.listen_backlog).map_err(|source| StartError::Listen {
             addr: config.listen,
             source,
         })?;
     tracing::info!(addr = %config.listen, "listening");
     serve(&config, app, listener, shutdown_signal()).await
+}
+
+/// A listening socket with `backlog` places in the kernel's queue of connections not yet
+/// accepted (tokio's `bind` gives 1,024). A burst of connects then waits there for the accept
+/// loop instead of being dropped, which costs each dropped client a SYN sent again 1 s, then
+/// 3 s later (issue 16: `benches/abuse.rs` saw 84 honest connects take 1–3 s, and the kernel
+/// count 1,064 listen-queue overflows, when 500 hostile connections arrived at once).
+fn listen(addr: std::net::SocketAddr, backlog: u32) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(backlog)
 }
 
 async fn shutdown_signal() {

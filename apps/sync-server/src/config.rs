@@ -20,6 +20,12 @@ pub struct Config {
     #[arg(long, env = "POS_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
 
+    /// Places in the kernel's queue of connections not yet accepted (capped by the system's
+    /// `net.core.somaxconn`): a burst of connects waits there instead of being dropped (a
+    /// dropped client sends its SYN again only 1 s, then 3 s later).
+    #[arg(long, env = "POS_LISTEN_BACKLOG", default_value_t = 4096)]
+    pub listen_backlog: u32,
+
     /// HS256 secret for access tokens (at least 32 bytes). When unset, one is generated once and
     /// kept in `<data-dir>/jwt-secret` (mode 0600). Never logged.
     #[arg(long, env = "POS_JWT_SECRET", hide_env_values = true)]
@@ -209,10 +215,22 @@ pub struct Config {
     #[arg(long, env = "POS_HEADER_READ_TIMEOUT_SECS", default_value_t = 20)]
     pub header_read_timeout_secs: u64,
 
+    /// Seconds a connection's answer (or a live socket's message) may wait for the client to
+    /// read any of it; then the connection is closed, so a client that stops reading holds
+    /// neither a connection nor the answers queued for it.
+    #[arg(long, env = "POS_WRITE_TIMEOUT_SECS", default_value_t = 30)]
+    pub write_timeout_secs: u64,
+
     /// Seconds a client has to send a whole request body, from the end of its head; then the
     /// answer is 408 and the connection is closed.
     #[arg(long, env = "POS_BODY_READ_TIMEOUT_SECS", default_value_t = 60)]
     pub body_read_timeout_secs: u64,
+
+    /// Largest request body, in bytes, on the routes a client reaches before any token is
+    /// checked (logins, refreshes, device enrolment and tokens). Those bodies are read whole
+    /// before anyone is known; the authenticated routes keep the protocol's limit (16 MiB).
+    #[arg(long, env = "POS_MAX_ANONYMOUS_BODY_BYTES", default_value_t = 64 * 1024)]
+    pub max_anonymous_body_bytes: usize,
 
     /// Open HTTP connections allowed from one client address (a store's devices behind one
     /// NAT address each keep one or two); one more is closed at once.
@@ -391,6 +409,8 @@ pub struct Settings {
     pub body_read_timeout: std::time::Duration,
     /// Time a request may take in all (503 past it).
     pub request_timeout: std::time::Duration,
+    /// Largest body on the routes reached before any token is checked.
+    pub max_anonymous_body_bytes: usize,
     /// Requests served at once.
     pub max_concurrent_requests: usize,
     /// The token `/metrics` requires, if any.
@@ -431,6 +451,7 @@ impl Default for Settings {
             mail_from: "receipts@localhost".into(),
             body_read_timeout: std::time::Duration::from_secs(60),
             request_timeout: std::time::Duration::from_secs(120),
+            max_anonymous_body_bytes: 64 * 1024,
             max_concurrent_requests: 1024,
             metrics_token: None,
             cors_origins: Vec::new(),
@@ -458,6 +479,7 @@ impl From<&Config> for Settings {
             mail_from: c.mail_from.clone(),
             body_read_timeout: std::time::Duration::from_secs(c.body_read_timeout_secs),
             request_timeout: std::time::Duration::from_secs(c.request_timeout_secs.max(1)),
+            max_anonymous_body_bytes: c.max_anonymous_body_bytes.max(1024),
             max_concurrent_requests: c.max_concurrent_requests.max(1),
             metrics_token: c.metrics_token.clone().filter(|t| !t.is_empty()),
             cors_origins: c.cors_origin.clone(),
@@ -474,6 +496,7 @@ impl From<&Config> for crate::listen::Limits {
     fn from(c: &Config) -> Self {
         crate::listen::Limits {
             header_timeout: std::time::Duration::from_secs(c.header_read_timeout_secs.max(1)),
+            write_timeout: std::time::Duration::from_secs(c.write_timeout_secs.max(1)),
             max_per_ip: c.max_connections_per_ip.max(1),
             max_total: c.max_connections.max(1),
         }

@@ -265,6 +265,11 @@ impl From<crate::smtp::MailError> for ApiError {
     }
 }
 
+/// The body limit of the request's route, noted by `edge::body_limit` for the 413 of a body
+/// that grows past it without announcing its length.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyLimit(pub usize);
+
 /// JSON body extractor whose rejections are [`ApiError`]s. Before parsing, it refuses a body
 /// with a NUL escape in any string (`pos_core::text`): the edge check every JSON handler gets.
 #[derive(Debug, Clone, Copy, Default)]
@@ -288,9 +293,13 @@ where
                 "expected a body with content-type application/json",
             ));
         }
+        let limit = req
+            .extensions()
+            .get::<BodyLimit>()
+            .map_or(pos_sync::wire::MAX_BODY_BYTES, |l| l.0);
         let bytes = axum::body::Bytes::from_request(req, state)
             .await
-            .map_err(ApiError::from_body)?;
+            .map_err(|r| ApiError::from_body(r, limit))?;
         if let Some(at) = pos_core::text::json_nul_escape(&bytes) {
             return Err(ApiError::Validation {
                 message: "text must not contain a NUL character (\\u0000)".into(),
@@ -364,11 +373,9 @@ fn is_json_media_type(value: &str) -> bool {
 
 impl ApiError {
     /// A body that could not be read: too large, or not sent in time (the body read timeout).
-    fn from_body(r: axum::extract::rejection::BytesRejection) -> ApiError {
+    fn from_body(r: axum::extract::rejection::BytesRejection, limit: usize) -> ApiError {
         if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            return ApiError::TooLarge {
-                limit: pos_sync::wire::MAX_BODY_BYTES,
-            };
+            return ApiError::TooLarge { limit };
         }
         let timed_out =
             std::iter::successors(Some(&r as &(dyn std::error::Error + 'static)), |e| {

@@ -12,11 +12,19 @@
 //!   address lives in a map bounded by the connections open (an address leaves it with its last
 //!   connection). Live-channel sockets leave the count when they upgrade: they are
 //!   authenticated devices, closed by revocation and shutdown.
+//! - **Write stall timeout** (issue 16, found by `benches/abuse.rs`: a client that asked for
+//!   answers and never read them held its connection, and the answers queued for it, for as
+//!   long as it liked, since hyper has no write timeout and the header timeout only runs while
+//!   a head is awaited): a write that cannot make progress for `write_timeout` fails, and the
+//!   connection (or the upgraded live socket) is closed. Progress of any size restarts it.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
+use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::extract::ConnectInfo;
@@ -24,6 +32,7 @@ use axum::Router;
 use hyper::server::conn::http1::Builder;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tower::ServiceExt;
@@ -32,6 +41,8 @@ use tower::ServiceExt;
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
     pub header_timeout: Duration,
+    /// How long a write may wait for the client to read; then the connection is closed.
+    pub write_timeout: Duration,
     pub max_per_ip: usize,
     pub max_total: usize,
 }
@@ -127,7 +138,7 @@ pub async fn serve(
         let close_rx = close_rx.clone();
         let mut drain = drain_rx.clone();
         tokio::spawn(async move {
-            let io = TokioIo::new(stream);
+            let io = TokioIo::new(WriteDeadline::new(stream, limits.write_timeout));
             let hyper_service = TowerToHyperService::new(service.map_request(
                 |req: hyper::Request<hyper::body::Incoming>| req.map(axum::body::Body::new),
             ));
@@ -159,6 +170,105 @@ pub async fn serve(
     Ok(())
 }
 
+/// A connection whose writes may wait at most `limit` for the peer to read: past it, the
+/// pending write (or flush, or shutdown) fails with `TimedOut` and hyper drops the connection.
+/// The clock starts when a write first returns `Pending` and stops at any progress.
+pub struct WriteDeadline<S> {
+    inner: S,
+    limit: Duration,
+    stalled: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl<S> WriteDeadline<S> {
+    pub fn new(inner: S, limit: Duration) -> Self {
+        WriteDeadline {
+            inner,
+            limit,
+            stalled: None,
+        }
+    }
+
+    /// After the inner write said `Pending`: pending still, or the deadline has passed.
+    fn pending<T>(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<T>> {
+        let limit = self.limit;
+        let sleep = self
+            .stalled
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
+        match sleep.as_mut().poll(cx) {
+            Poll::Ready(()) => {
+                metrics::counter!(crate::metrics::WRITES_TIMED_OUT).increment(1);
+                Poll::Ready(Err(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "the client read nothing of its answer in time",
+                )))
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn progress<T>(
+        &mut self,
+        r: Poll<std::io::Result<T>>,
+        cx: &mut Context<'_>,
+    ) -> Poll<std::io::Result<T>> {
+        match r {
+            Poll::Ready(r) => {
+                self.stalled = None;
+                Poll::Ready(r)
+            }
+            Poll::Pending => self.pending(cx),
+        }
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for WriteDeadline<S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for WriteDeadline<S> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let this = self.get_mut();
+        let r = Pin::new(&mut this.inner).poll_write(cx, buf);
+        this.progress(r, cx)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        let this = self.get_mut();
+        let r = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
+        this.progress(r, cx)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        let r = Pin::new(&mut this.inner).poll_flush(cx);
+        this.progress(r, cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        let r = Pin::new(&mut this.inner).poll_shutdown(cx);
+        this.progress(r, cx)
+    }
+}
+
 /// Resolves once the flag is true (or its sender is gone); holds no guard across an await.
 async fn flipped(rx: &mut watch::Receiver<bool>) {
     let _ = rx.wait_for(|v| *v).await;
@@ -173,6 +283,7 @@ mod tests {
         let counts = Arc::new(Mutex::new(Counts::default()));
         let limits = Limits {
             header_timeout: Duration::from_secs(1),
+            write_timeout: Duration::from_secs(1),
             max_per_ip: 2,
             max_total: 3,
         };

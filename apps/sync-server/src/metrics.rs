@@ -10,6 +10,8 @@ pub const PULL_SECONDS: &str = "pos_sync_pull_duration_seconds";
 pub const CONNECTED_DEVICES: &str = "pos_sync_connected_devices";
 /// Connections closed at accept: over the cap per address or in all (`listen`).
 pub const CONNECTIONS_REFUSED: &str = "pos_http_connections_refused_total";
+/// Connections closed because the client read nothing of its answer in time (`listen`).
+pub const WRITES_TIMED_OUT: &str = "pos_http_writes_timed_out_total";
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 

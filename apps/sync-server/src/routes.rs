@@ -99,7 +99,11 @@ pub fn router(state: AppState) -> Router {
         .route("/reports/stock", get(report_stock_h))
         .route("/reports/transfers", get(report_transfers_h))
         .route("/reports/feed", get(report_feed_h));
-    let v1 = Router::new()
+    // Routes reached before any token is checked (logins, refreshes, enrolment): their bodies
+    // are read whole before anyone is known, so they get a small limit of their own (issue 16,
+    // found by benches/abuse.rs: 38 logins of 16 MiB, each stalled before its last byte, held
+    // every byte until the body deadline: the server's RSS reached 976 MiB).
+    let anonymous = Router::new()
         .route("/auth/login", post(login_h))
         .route("/auth/login/2fa", post(login_second_step_h))
         .route("/auth/2fa", get(second_factor_status_h))
@@ -119,6 +123,15 @@ pub fn router(state: AppState) -> Router {
         .route("/auth/console/logout", post(crate::console::logout_h))
         .route("/devices/enrol", post(enrol_h))
         .route("/devices/token", post(device_token_h))
+        .layer(DefaultBodyLimit::max(
+            state.settings.max_anonymous_body_bytes,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.settings.max_anonymous_body_bytes,
+            crate::edge::body_limit,
+        ));
+    let v1 = Router::new()
+        .merge(anonymous)
         .route("/sync/push", post(push_h))
         .route("/sync/pull", get(pull_h))
         .route("/sync/bootstrap", get(bootstrap_h))
@@ -146,6 +159,10 @@ pub fn router(state: AppState) -> Router {
             crate::edge::limits,
         ))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn_with_state(
+            MAX_BODY_BYTES,
+            crate::edge::body_limit,
+        ))
         .layer(tower_http::timeout::RequestBodyDeadlineLayer::new(
             state.settings.body_read_timeout,
         ))
@@ -245,8 +262,26 @@ pub async fn metrics_h(State(s): State<AppState>, headers: axum::http::HeaderMap
 #[utoipa::path(get, path = "/v1/openapi.json", tag = "probes",
     description = "This document.",
     responses((status = 200, content_type = "application/json", body = Object)))]
-pub async fn openapi_h() -> axum::Json<serde_json::Value> {
-    axum::Json(crate::openapi::document())
+pub async fn openapi_h() -> Response {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        openapi_json(),
+    )
+        .into_response()
+}
+
+/// The OpenAPI document as `GET /v1/openapi.json` sends it, built and serialized once per
+/// process: building it costs milliseconds of CPU and the route needs no token (issue 16,
+/// found by `benches/abuse.rs`: 38 clients asking for it 200 times each, pipelined, made the
+/// server build it over a thousand times in a few seconds, and honest pushes waited 7 s).
+pub fn openapi_json() -> axum::body::Bytes {
+    static DOC: std::sync::OnceLock<axum::body::Bytes> = std::sync::OnceLock::new();
+    DOC.get_or_init(|| {
+        serde_json::to_vec(&crate::openapi::document())
+            .unwrap_or_default()
+            .into()
+    })
+    .clone()
 }
 
 // ---------------------------------------------------------------- auth and devices

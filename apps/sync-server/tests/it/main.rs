@@ -14,6 +14,8 @@
 //! - `mail_delivery.rs`: the spool sent over SMTP to a real relay on loopback (aiosmtpd):
 //!   STARTTLS, 5xx, 4xx, dropped and refused connections, the circuit breaker, a crash between
 //!   claim and send, two senders.
+//! - `abuse.rs`: issue 16's defects found by the load-and-abuse benchmark (a client that never
+//!   reads its answers, large bodies before any token); abuse regressions go here.
 //! - `outside.rs`: issue 15's defects found from outside (NUL text, lockout races, client-keyed
 //!   memory, rank, schema names in errors, slow clients); hostile-input regressions go here.
 //! - `reports.rs`: head office's reports: scope and bad input on every route, CSV, cursors,
@@ -41,6 +43,7 @@
 
 mod common;
 
+mod abuse;
 mod admin;
 mod api_fuzz;
 mod auth;

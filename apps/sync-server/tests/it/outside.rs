@@ -198,7 +198,9 @@ async fn regression_huge_login_emails_are_refused_before_the_rate_limiter_keeps_
     let app = app().await;
     let before = app.state.limiter.len();
     for i in 0..40 {
-        let email = format!("{}{i}@x.test", "a".repeat(1 << 20));
+        // 32 KiB: under the body limit of the routes before any token (64 KiB, issue 16), so
+        // the handler's own check answers (a body of 1 MiB is now a 413 before it is read).
+        let email = format!("{}{i}@x.test", "a".repeat(32 << 10));
         let r = app
             .post(
                 "/v1/auth/login",
