@@ -262,15 +262,16 @@ where
         let bytes = axum::body::Bytes::from_request(req, state)
             .await
             .map_err(ApiError::from_body)?;
-        if let Some(at) = pos_core::text::json_nul_escape(&bytes) {
-            return Err(ApiError::Validation {
-                message: "text must not contain a NUL character (\\u0000)".into(),
-                details: json!({ "byte_offset": at }),
-            });
+        match pos_sync::wire::decode_json(&bytes) {
+            Ok(v) => Ok(Json(v)),
+            Err(e @ pos_sync::wire::BodyError::Nul { byte_offset }) => Err(ApiError::Validation {
+                message: e.to_string(),
+                details: json!({ "byte_offset": byte_offset }),
+            }),
+            Err(e @ pos_sync::wire::BodyError::Malformed(_)) => {
+                Err(ApiError::validation(e.to_string()))
+            }
         }
-        serde_json::from_slice(&bytes)
-            .map(Json)
-            .map_err(|e| ApiError::validation(format!("malformed JSON body: {e}")))
     }
 }
 

@@ -20,7 +20,7 @@ use pos_core::sale::Sale;
 use pos_sync::merge::{self, load_master, Decision, MergeOutcome, Scope};
 use pos_sync::wire::{
     BootstrapPage, DocSnapshot, LiveMessage, PullResponse, PulledChange, PushRequest, PushResponse,
-    PushResult, MAX_PULL_CHANGES, MAX_PUSH_CHANGES, PROTOCOL_VERSION,
+    PushResult, MAX_PULL_CHANGES,
 };
 use serde::Deserialize;
 use sqlx_core::query::query;
@@ -172,18 +172,8 @@ pub async fn push(
     device: &DeviceAuth,
     req: PushRequest,
 ) -> Result<PushResponse, ApiError> {
-    if req.protocol != PROTOCOL_VERSION {
-        return Err(ApiError::validation(format!(
-            "protocol version {} is not supported (this server speaks {PROTOCOL_VERSION})",
-            req.protocol
-        )));
-    }
-    if req.changes.len() > MAX_PUSH_CHANGES {
-        return Err(ApiError::validation(format!(
-            "at most {MAX_PUSH_CHANGES} changes per push, got {}",
-            req.changes.len()
-        )));
-    }
+    req.check()
+        .map_err(|e| ApiError::validation(e.to_string()))?;
     let _permit = state.pushes.acquire().await.map_err(ApiError::internal)?;
     let started = Instant::now();
     let scope = Scope {

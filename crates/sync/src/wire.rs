@@ -5,7 +5,9 @@
 //! may be added (old readers ignore them); nothing is renamed or removed within a version.
 
 use pos_core::doc::Envelope;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use thiserror::Error;
 use uuid::Uuid;
 
 /// The protocol version this build speaks. Sent in every push; the server refuses others.
@@ -45,6 +47,49 @@ pub struct WireChange {
 pub struct PushRequest {
     pub protocol: u32,
     pub changes: Vec<WireChange>,
+}
+
+impl PushRequest {
+    /// The checks a push passes before its changes are looked at: this protocol version, at
+    /// most [`MAX_PUSH_CHANGES`] changes.
+    pub fn check(&self) -> Result<(), PushRefused> {
+        if self.protocol != PROTOCOL_VERSION {
+            return Err(PushRefused::Protocol(self.protocol));
+        }
+        if self.changes.len() > MAX_PUSH_CHANGES {
+            return Err(PushRefused::TooMany(self.changes.len()));
+        }
+        Ok(())
+    }
+}
+
+/// Why a whole push is refused before any of its changes is merged.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum PushRefused {
+    #[error("protocol version {0} is not supported (this server speaks {PROTOCOL_VERSION})")]
+    Protocol(u32),
+    #[error("at most {MAX_PUSH_CHANGES} changes per push, got {0}")]
+    TooMany(usize),
+}
+
+/// Why a JSON request body was refused before any handler saw it.
+#[derive(Debug, Error)]
+pub enum BodyError {
+    /// A `\u0000` escape in a string (`pos_core::text`: no NUL in storable text).
+    #[error("text must not contain a NUL character (\\u0000)")]
+    Nul { byte_offset: usize },
+    #[error("malformed JSON body: {0}")]
+    Malformed(#[from] serde_json::Error),
+}
+
+/// Decodes a JSON request body as the server's extractor does for every JSON route (the push
+/// body included: `decode_json::<PushRequest>`): a NUL escape anywhere is refused first, then
+/// the body is parsed. Never panics, whatever the bytes.
+pub fn decode_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, BodyError> {
+    if let Some(byte_offset) = pos_core::text::json_nul_escape(body) {
+        return Err(BodyError::Nul { byte_offset });
+    }
+    Ok(serde_json::from_slice(body)?)
 }
 
 /// The server's answer to one pushed change.
