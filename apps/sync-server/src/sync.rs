@@ -227,7 +227,7 @@ pub async fn push(
         .await?;
     tx.commit().await?;
 
-    let results = answer(&outcome, &changes, &seqs);
+    let results = merge::answers(&outcome.decisions, &changes, &seqs, RETRY_AFTER_MS);
     let mut counts = [0u64; 4];
     for r in &results {
         counts[match r {
@@ -484,56 +484,6 @@ async fn write_outcome(
         db::notify(tx, tenant, store, last).await?;
     }
     Ok(seqs)
-}
-
-/// One wire result per pushed change, in order.
-fn answer(
-    out: &MergeOutcome,
-    changes: &[pos_sync::wire::WireChange],
-    seqs: &HashMap<usize, i64>,
-) -> Vec<PushResult> {
-    let mut results: Vec<PushResult> = Vec::with_capacity(changes.len());
-    for (i, d) in out.decisions.iter().enumerate() {
-        let hash = changes[i].hash.clone();
-        let r = match d {
-            Decision::Accepted => match seqs.get(&i) {
-                Some(seq) => PushResult::Accepted { hash, seq: *seq },
-                None => PushResult::Rejected {
-                    hash,
-                    code: "internal".into(),
-                    message: "accepted change without a sequence".into(),
-                },
-            },
-            Decision::Duplicate { seq } => PushResult::Duplicate { hash, seq: *seq },
-            Decision::DuplicateInBatch { index } => match results.get(*index) {
-                Some(PushResult::Accepted { seq, .. } | PushResult::Duplicate { seq, .. }) => {
-                    PushResult::Duplicate { hash, seq: *seq }
-                }
-                Some(PushResult::Rejected { code, message, .. }) => PushResult::Rejected {
-                    hash,
-                    code: code.clone(),
-                    message: message.clone(),
-                },
-                _ => PushResult::RetryAfter {
-                    hash,
-                    missing: Vec::new(),
-                    after_ms: RETRY_AFTER_MS,
-                },
-            },
-            Decision::Rejected { code, message } => PushResult::Rejected {
-                hash,
-                code: code.clone(),
-                message: message.clone(),
-            },
-            Decision::RetryAfter { missing } => PushResult::RetryAfter {
-                hash,
-                missing: missing.clone(),
-                after_ms: RETRY_AFTER_MS,
-            },
-        };
-        results.push(r);
-    }
-    results
 }
 
 #[derive(Debug, Clone, Deserialize, utoipa::IntoParams)]

@@ -352,7 +352,9 @@ pub fn merge(
 ) -> MergeOutcome {
     let mut decisions: Vec<Option<Decision>> = vec![None; changes.len()];
     // Pre-pass: scope checks, duplicates (stored or earlier in the batch).
-    let mut first_index: HashMap<&str, usize> = HashMap::new();
+    // By document and hash: a change claiming the hash of another document's change is not
+    // its duplicate (its bytes are checked against its hash when its own document runs).
+    let mut first_index: HashMap<(Uuid, &str), usize> = HashMap::new();
     let mut by_doc: BTreeMap<(usize, Uuid), Vec<usize>> = BTreeMap::new();
     for (i, c) in changes.iter().enumerate() {
         if let Err(d) = check_scope(scope, c) {
@@ -363,11 +365,11 @@ pub fn merge(
             decisions[i] = Some(Decision::Duplicate { seq: *seq });
             continue;
         }
-        if let Some(first) = first_index.get(c.hash.as_str()) {
+        if let Some(first) = first_index.get(&(c.envelope.doc_id, c.hash.as_str())) {
             decisions[i] = Some(Decision::DuplicateInBatch { index: *first });
             continue;
         }
-        first_index.insert(&c.hash, i);
+        first_index.insert((c.envelope.doc_id, &c.hash), i);
         by_doc
             .entry((phase(c.envelope.doc_type), c.envelope.doc_id))
             .or_default()
@@ -791,6 +793,63 @@ fn conflicts_of(am: &AutoCommit, doc: &AnyDoc) -> Vec<FieldConflict> {
         }
     }
     out
+}
+
+/// One wire result per pushed change, in order, from a merge's decisions: `seqs` maps the
+/// index of each accepted change to the sequence the server gave it, and every
+/// `Decision::Duplicate` carries its sequence (the caller filled in the `seq: 0` ones). A copy of
+/// a change earlier in the batch gets that change's answer: "duplicate" only when the first copy
+/// is on the server, never when it was refused or must be sent again (the device drops a change
+/// answered "duplicate" from its outbox). Both servers, Postgres and in-memory, answer with this.
+pub fn answers(
+    decisions: &[Decision],
+    changes: &[WireChange],
+    seqs: &HashMap<usize, i64>,
+    retry_after_ms: u64,
+) -> Vec<crate::wire::PushResult> {
+    use crate::wire::PushResult;
+    let mut results: Vec<PushResult> = Vec::with_capacity(changes.len());
+    for (d, c) in decisions.iter().zip(changes) {
+        let hash = c.hash.clone();
+        let r = match d {
+            Decision::Accepted => match seqs.get(&results.len()) {
+                Some(seq) => PushResult::Accepted { hash, seq: *seq },
+                None => PushResult::Rejected {
+                    hash,
+                    code: "internal".into(),
+                    message: "accepted change without a sequence".into(),
+                },
+            },
+            Decision::Duplicate { seq } => PushResult::Duplicate { hash, seq: *seq },
+            Decision::DuplicateInBatch { index } => match results.get(*index) {
+                Some(PushResult::Accepted { seq, .. } | PushResult::Duplicate { seq, .. }) => {
+                    PushResult::Duplicate { hash, seq: *seq }
+                }
+                Some(PushResult::Rejected { code, message, .. }) => PushResult::Rejected {
+                    hash,
+                    code: code.clone(),
+                    message: message.clone(),
+                },
+                _ => PushResult::RetryAfter {
+                    hash,
+                    missing: Vec::new(),
+                    after_ms: retry_after_ms,
+                },
+            },
+            Decision::Rejected { code, message } => PushResult::Rejected {
+                hash,
+                code: code.clone(),
+                message: message.clone(),
+            },
+            Decision::RetryAfter { missing } => PushResult::RetryAfter {
+                hash,
+                missing: missing.clone(),
+                after_ms: retry_after_ms,
+            },
+        };
+        results.push(r);
+    }
+    results
 }
 
 /// A stored document as bytes automerge can `load`: its snapshot followed by the raw changes
