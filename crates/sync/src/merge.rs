@@ -352,9 +352,10 @@ pub fn merge(
 ) -> MergeOutcome {
     let mut decisions: Vec<Option<Decision>> = vec![None; changes.len()];
     // Pre-pass: scope checks, duplicates (stored or earlier in the batch).
-    // By document and hash: a change claiming the hash of another document's change is not
-    // its duplicate (its bytes are checked against its hash when its own document runs).
-    let mut first_index: HashMap<(Uuid, &str), usize> = HashMap::new();
+    // A change hash names one change of one document. A copy in the same document is a
+    // duplicate (it gets its first copy's answer); the same hash sent for another document is
+    // refused, never merged twice nor answered as the other's duplicate (unread).
+    let mut first_index: HashMap<&str, usize> = HashMap::new();
     let mut by_doc: BTreeMap<(usize, Uuid), Vec<usize>> = BTreeMap::new();
     for (i, c) in changes.iter().enumerate() {
         if let Err(d) = check_scope(scope, c) {
@@ -365,11 +366,22 @@ pub fn merge(
             decisions[i] = Some(Decision::Duplicate { seq: *seq });
             continue;
         }
-        if let Some(first) = first_index.get(&(c.envelope.doc_id, c.hash.as_str())) {
-            decisions[i] = Some(Decision::DuplicateInBatch { index: *first });
+        if let Some(first) = first_index.get(c.hash.as_str()) {
+            let other = changes[*first].envelope.doc_id;
+            decisions[i] = Some(if other == c.envelope.doc_id {
+                Decision::DuplicateInBatch { index: *first }
+            } else {
+                Decision::Rejected {
+                    code: "hash_reused".into(),
+                    message: format!(
+                        "change {} is sent for document {other} in this push already",
+                        c.hash
+                    ),
+                }
+            });
             continue;
         }
-        first_index.insert((c.envelope.doc_id, &c.hash), i);
+        first_index.insert(&c.hash, i);
         by_doc
             .entry((phase(c.envelope.doc_type), c.envelope.doc_id))
             .or_default()

@@ -609,8 +609,9 @@ fn a_refused_change_sent_twice_in_one_push_is_not_answered_duplicate() {
 }
 
 /// Found while fixing the above: a change claiming the hash of another document's change in
-/// the same push was answered as that change's duplicate, unread. Copies are now matched by
-/// document and hash, so it is read and refused (its bytes are not the change it names).
+/// the same push was answered as that change's duplicate, unread (and, matched by document
+/// alone, the same change would be merged into two documents: fuzzing, `merge_changes`). The
+/// same hash for another document in one push is refused.
 #[test]
 fn a_change_claiming_another_documents_change_hash_is_not_its_duplicate() {
     let mut t = Tenant::new(2);
@@ -630,5 +631,5 @@ fn a_change_claiming_another_documents_change_hash_is_not_its_duplicate() {
         matches!(results[0], PushResult::Accepted { .. }),
         "{results:?}"
     );
-    assert_eq!(rejected_code(&results[1]), "hash_mismatch");
+    assert_eq!(rejected_code(&results[1]), "hash_reused");
 }
