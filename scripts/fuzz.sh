@@ -2,13 +2,14 @@
 # Coverage-guided fuzzing with AFL++ (the `afl` crate, `cargo afl`) on the stable toolchain.
 #
 #   scripts/fuzz.sh [TARGET...]          run each target (default: all) for FUZZ_EXECS executions
+#   FUZZ_AFTER_ONLY=1 scripts/fuzz.sh T  only the step after a run (regressions, corpus, figures)
 #
 # Targets: push_body merge_changes printer_status catalog_csv store_file (fuzz/src, one
 # function each; fuzz/afl has their AFL++ binaries). For each target, one after the other on
 # one core, under `nice -n 10`: the checked-in corpus (fuzz/corpora/<target>) and fresh seeds
 # made by the real code (`fuzz-seeds`) are the input; AFL++ runs until FUZZ_EXECS executions
 # (default 1,000,000) or FUZZ_MAX_SECS seconds (default 2400); then, with FUZZ_MINIMIZE=1
-# (default), the queue is minimized with `cargo afl cmin` into fuzz/corpora/<target>, and any
+# (default), the queue is minimized with AFL++'s afl-cmin into fuzz/corpora/<target>, and any
 # crash or hang is copied to fuzz/regressions/<target>/ for a test named after what it found.
 # The figures (executions, execs/s, time, paths, edges, crashes, hangs) are appended to
 # $FUZZ_OUT/summary.tsv and printed.
@@ -16,7 +17,8 @@
 # Installs what it needs: Debian's gcc, make and python3 when `dpkg -s` says they are missing
 # (to build AFL++'s runtime), cargo-afl when absent, and AFL++'s runtime for this rustc.
 # Environment: FUZZ_EXECS, FUZZ_MAX_SECS, FUZZ_TIMEOUT_MS (per input, default 2000),
-# FUZZ_MINIMIZE, FUZZ_OUT (default /var/tmp/pos-fuzz-out), FUZZ_TARGET_DIR (the instrumented
+# FUZZ_MINIMIZE, FUZZ_CORPUS_MAX_BYTES (checked in per target, smallest inputs first, default
+# 150000), FUZZ_OUT (default /var/tmp/pos-fuzz-out), FUZZ_TARGET_DIR (the instrumented
 # build, default /var/tmp/pos-fuzz-afl-target).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,6 +32,7 @@ MAX_SECS="${FUZZ_MAX_SECS:-2400}"
 TIMEOUT_MS="${FUZZ_TIMEOUT_MS:-2000}"
 MINIMIZE="${FUZZ_MINIMIZE:-1}"
 OUT="${FUZZ_OUT:-/var/tmp/pos-fuzz-out}"
+CORPUS_MAX_BYTES="${FUZZ_CORPUS_MAX_BYTES:-150000}"
 AFL_TARGET_DIR="${FUZZ_TARGET_DIR:-/var/tmp/pos-fuzz-afl-target}"
 CARGO_AFL_VERSION=0.18.2
 
@@ -71,16 +74,17 @@ mkdir -p "$OUT"
 
 stat_of() { grep -E "^$1 +:" "$2" | sed -E 's/^[^:]+: *//'; }
 
-for t in "${TARGETS[@]}"; do
-  bin="$AFL_TARGET_DIR/release/$t"
-  work="$OUT/$t"
-  rm -rf "$work"; mkdir -p "$work/in"
-  "$SEEDS" "$t" "$work/in"
-  if [ -d "fuzz/corpora/$t" ]; then cp fuzz/corpora/"$t"/* "$work/in/" 2>/dev/null || true; fi
-  echo "== $t: $(ls "$work/in" | wc -l) inputs, until $EXECS executions (at most ${MAX_SECS}s)"
-  nice -n 10 cargo afl fuzz -i "$work/in" -o "$work/out" -E "$EXECS" -V "$MAX_SECS" \
-    -t "$TIMEOUT_MS" -- "$bin" > "$work/afl.log" 2>&1 || { tail -40 "$work/afl.log" >&2; exit 1; }
-  stats="$work/out/default/fuzzer_stats"
+# The AFL++ tools cargo-afl built for this rustc (afl-cmin.bash wants afl-showmap on PATH).
+rustc_dir="rustc-$(rustc -V | cut -d' ' -f2)-$(rustc -V | cut -d' ' -f3 | tr -d '(' | cut -c1-7)"
+AFL_BIN="$(dirname "$(find "${XDG_DATA_HOME:-$HOME/.local/share}/afl.rs/$rustc_dir" \
+  -path '*/afl/bin/afl-showmap' | head -1)")"
+[ -x "$AFL_BIN/afl-cmin.bash" ] || { echo "no afl-cmin.bash under $AFL_BIN" >&2; exit 1; }
+
+# After a run: crashes and hangs to fuzz/regressions, the queue minimized into fuzz/corpora,
+# the figures into the summary.
+after() {
+  local t="$1" bin="$AFL_TARGET_DIR/release/$1" work="$OUT/$1"
+  local stats="$work/out/default/fuzzer_stats" crashes hangs files bytes
   crashes=$(ls "$work/out/default/crashes" 2>/dev/null | grep -c '^id' || true)
   hangs=$(ls "$work/out/default/hangs" 2>/dev/null | grep -c '^id' || true)
   mkdir -p "fuzz/regressions/$t"
@@ -92,12 +96,18 @@ for t in "${TARGETS[@]}"; do
   done
   if [ "$MINIMIZE" = 1 ]; then
     rm -rf "$work/cmin"
-    nice -n 10 cargo afl cmin -i "$work/out/default/queue" -o "$work/cmin" -t "$TIMEOUT_MS" \
-      -- "$bin" > "$work/cmin.log" 2>&1 || { tail -20 "$work/cmin.log" >&2; exit 1; }
+    (cd "$work" && PATH="$AFL_BIN:$PATH" nice -n 10 "$AFL_BIN/afl-cmin.bash" \
+      -i "$work/out/default/queue" -o "$work/cmin" -t "$TIMEOUT_MS" -- "$bin") \
+      > "$work/cmin.log" 2>&1 || { tail -c 2000 "$work/cmin.log" >&2; exit 1; }
+    # Checked in smallest first, up to FUZZ_CORPUS_MAX_BYTES a target (store files are tens of
+    # KB each); the whole minimized corpus stays in $work/cmin.
     rm -rf "fuzz/corpora/$t"; mkdir -p "fuzz/corpora/$t"
-    for f in "$work/cmin"/*; do
+    local total=0 size
+    while read -r size f; do
+      [ $((total + size)) -le "$CORPUS_MAX_BYTES" ] || continue
+      total=$((total + size))
       cp "$f" "fuzz/corpora/$t/$(sha1sum "$f" | cut -c1-12)"
-    done
+    done < <(find "$work/cmin" -type f -printf '%s %p\n' | sort -n)
   fi
   files=$(ls "fuzz/corpora/$t" 2>/dev/null | wc -l)
   bytes=$(cat fuzz/corpora/"$t"/* 2>/dev/null | wc -c)
@@ -106,5 +116,18 @@ for t in "${TARGETS[@]}"; do
     "$(stat_of run_time "$stats")" "$(stat_of corpus_count "$stats")" \
     "$(stat_of edges_found "$stats")" "$(stat_of bitmap_cvg "$stats")" \
     "$crashes" "$hangs" "$files" "$bytes" | tee -a "$OUT/summary.tsv"
+}
+
+for t in "${TARGETS[@]}"; do
+  if [ -n "${FUZZ_AFTER_ONLY:-}" ]; then after "$t"; continue; fi
+  bin="$AFL_TARGET_DIR/release/$t"
+  work="$OUT/$t"
+  rm -rf "$work"; mkdir -p "$work/in"
+  "$SEEDS" "$t" "$work/in"
+  if [ -d "fuzz/corpora/$t" ]; then cp fuzz/corpora/"$t"/* "$work/in/" 2>/dev/null || true; fi
+  echo "== $t: $(ls "$work/in" | wc -l) inputs, until $EXECS executions (at most ${MAX_SECS}s)"
+  nice -n 10 cargo afl fuzz -i "$work/in" -o "$work/out" -E "$EXECS" -V "$MAX_SECS" \
+    -t "$TIMEOUT_MS" -- "$bin" > "$work/afl.log" 2>&1 || { tail -40 "$work/afl.log" >&2; exit 1; }
+  after "$t"
 done
 column -t -s $'\t' "$OUT/summary.tsv"

@@ -162,7 +162,7 @@ fn empty_map() -> automerge::hydrate::Value {
 
 fn load(base: &MasterDoc) -> Result<AutoCommit, String> {
     let mut am = match &base.snapshot {
-        Some(s) => AutoCommit::load(s).map_err(|e| e.to_string())?,
+        Some(s) => pos_core::doc::load_bytes(s).map_err(|e| e.to_string())?,
         None => AutoCommit::new(),
     };
     let changes = base
@@ -170,7 +170,7 @@ fn load(base: &MasterDoc) -> Result<AutoCommit, String> {
         .iter()
         .map(|b| Change::from_bytes(b.clone()).map_err(|e| e.to_string()))
         .collect::<Result<Vec<_>, _>>()?;
-    am.apply_changes(changes).map_err(|e| e.to_string())?;
+    pos_core::doc::apply_changes(&mut am, changes).map_err(|e| e.to_string())?;
     Ok(am)
 }
 
@@ -236,7 +236,7 @@ impl Working {
                 .iter()
                 .filter_map(|b| Change::from_bytes(b.clone()).ok())
                 .collect::<Vec<_>>();
-            if am.apply_changes(accepted).is_ok() {
+            if pos_core::doc::apply_changes(&mut am, accepted).is_ok() {
                 am.update_diff_cursor();
                 self.am = am;
             }
@@ -640,7 +640,7 @@ fn run_change(
     let deps = change.deps().to_vec();
     let heads = w.am.get_heads();
     let concurrent = deps.len() != heads.len() || deps.iter().any(|d| !heads.contains(d));
-    if let Err(e) = w.am.apply_changes([change]) {
+    if let Err(e) = pos_core::doc::apply_changes(&mut w.am, [change]) {
         w.rollback();
         return (
             reject("malformed", format!("change does not apply: {e}")),

@@ -135,7 +135,7 @@ impl Store {
                                 "first change of {id} depends on changes this device does not have"
                             )));
                         }
-                        am.apply_changes([change])?;
+                        crate::doc::apply_changes(&mut am, [change])?;
                         let typed = AnyDoc::hydrate(env.doc_type, &am)?;
                         let hash = am
                             .get_heads()
@@ -191,7 +191,7 @@ impl Store {
                         missing.len()
                     )));
                 }
-                cached.am.apply_changes([change])?;
+                crate::doc::apply_changes(&mut cached.am, [change])?;
                 let typed = AnyDoc::hydrate(env.doc_type, &cached.am)?;
                 cached.json = typed.to_json();
                 cached.typed = typed.clone();
@@ -264,7 +264,7 @@ impl Store {
                 tx.execute("DELETE FROM documents WHERE doc_id = ?1", [id.to_string()])?;
             }
             Some(bytes) => {
-                let mut am = AutoCommit::load(bytes)?;
+                let mut am = crate::doc::load_bytes(bytes)?;
                 let typed = AnyDoc::hydrate(envelope.doc_type, &am)?;
                 let heads = heads_text(&am.get_heads());
                 let actor = Uuid::now_v7().as_bytes().to_vec();
@@ -364,7 +364,7 @@ impl Store {
 /// state, in input order.
 fn decode_snapshots(docs: &[(Envelope, &[u8])]) -> Result<Vec<(String, AnyDoc)>, StoreError> {
     let decode = |(envelope, bytes): &(Envelope, &[u8])| -> Result<(String, AnyDoc), StoreError> {
-        let mut am = AutoCommit::load(bytes)?;
+        let mut am = crate::doc::load_bytes(bytes)?;
         let typed = AnyDoc::hydrate(envelope.doc_type, &am)?;
         Ok((heads_text(&am.get_heads()), typed))
     };
