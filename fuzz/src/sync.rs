@@ -1,7 +1,7 @@
 //! `push_body` and `merge_changes`: what a device (or anyone holding a device token) can send
 //! the server's push route, through the route's own decoding (`wire::decode_json`,
 //! `PushRequest::check`) and the merge engine (`merge::merge`, run by the in-memory server,
-//! which answers as the Postgres server does) against a store that has a catalog, stock, a shift,
+//! which answers with the Postgres server's `merge::answers`) against a store that has a catalog, stock, a shift,
 //! a closed sale, a refund of it and an open sale.
 //!
 //! The store is `fixtures/server.json`: the pushes a demo till made (recorded once by
@@ -9,9 +9,10 @@
 //! sees the same documents and the same change hashes.
 //!
 //! After each push: one answer per change, in order, for its hash; the change log grew by the
-//! accepted changes exactly, holds no change twice, and holds every change answered accepted or
-//! duplicate (a device drops those from its outbox: anything else is a lost sale); every stored
-//! document still loads; and the same push sent again accepts nothing it accepted before.
+//! accepted changes exactly, holds no change twice for a document, and holds every change
+//! answered accepted or duplicate (a device drops those from its outbox: anything else is a lost
+//! sale); every document the push touched still loads; and the same push sent again accepts
+//! nothing it accepted before (a doubled sale), answering each with the sequence it got.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::OnceLock;
