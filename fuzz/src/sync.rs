@@ -17,7 +17,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::OnceLock;
 
-use automerge::{AutoCommit, Change};
+use automerge::AutoCommit;
 use pos_core::auth::Role;
 use pos_core::doc::{DocType, Envelope};
 use pos_sync::memory::MemoryServer;
@@ -227,7 +227,7 @@ pub fn changes(b: &Built, records: &[Record]) -> Vec<WireChange> {
             let hash = match (r.flags >> 1) & 3 {
                 2 if !b.hashes.is_empty() => b.hashes[n % b.hashes.len()].clone(),
                 3 => "not a hash".to_string(),
-                _ => match Change::from_bytes(bytes.clone()) {
+                _ => match pos_core::doc::change_from_bytes(bytes.clone()) {
                     Ok(c) => c.hash().to_string(),
                     Err(_) => hex::encode(Sha256::digest(&bytes)),
                 },

@@ -21,7 +21,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use automerge::{AutoCommit, Change, ChangeHash, ReadDoc};
+use automerge::{AutoCommit, ChangeHash, ReadDoc};
 use pos_core::auth::Actor;
 use pos_core::catalog::StoreSettings;
 use pos_core::doc::{patch_paths, AnyDoc, DocType, Document, Envelope};
@@ -168,7 +168,7 @@ fn load(base: &MasterDoc) -> Result<AutoCommit, String> {
     let changes = base
         .changes
         .iter()
-        .map(|b| Change::from_bytes(b.clone()).map_err(|e| e.to_string()))
+        .map(|b| pos_core::doc::change_from_bytes(b.clone()).map_err(|e| e.to_string()))
         .collect::<Result<Vec<_>, _>>()?;
     pos_core::doc::apply_changes(&mut am, changes).map_err(|e| e.to_string())?;
     Ok(am)
@@ -234,7 +234,7 @@ impl Working {
             let accepted = self
                 .accepted
                 .iter()
-                .filter_map(|b| Change::from_bytes(b.clone()).ok())
+                .filter_map(|b| pos_core::doc::change_from_bytes(b.clone()).ok())
                 .collect::<Vec<_>>();
             if pos_core::doc::apply_changes(&mut am, accepted).is_ok() {
                 am.update_diff_cursor();
@@ -587,7 +587,7 @@ fn run_change(
             vec![],
         );
     }
-    let change = match Change::from_bytes(c.bytes.clone()) {
+    let change = match pos_core::doc::change_from_bytes(c.bytes.clone()) {
         Ok(ch) => ch,
         Err(e) => {
             return (

@@ -20,7 +20,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use automerge::{ActorId, AutoCommit, Change, ChangeHash};
+use automerge::{ActorId, AutoCommit, ChangeHash};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Transaction};
 use thiserror::Error;
 use uuid::Uuid;
@@ -655,7 +655,10 @@ fn load_doc(
         conn.prepare_cached("SELECT bytes FROM doc_changes WHERE doc_id = ?1 ORDER BY seq")?;
     let mut changes = Vec::new();
     for bytes in stmt.query_map([id.to_string()], |r| r.get::<_, Vec<u8>>(0))? {
-        changes.push(Change::from_bytes(bytes?).map_err(|e| StoreError::BadChange(e.to_string()))?);
+        changes.push(
+            crate::doc::change_from_bytes(bytes?)
+                .map_err(|e| StoreError::BadChange(e.to_string()))?,
+        );
     }
     crate::doc::apply_changes(&mut am, changes)?;
     am.set_actor(ActorId::from(actor));

@@ -3,7 +3,7 @@
 //! transaction, cache and projection code as a local write; only the outbox and the policy
 //! differ (a remote change was authorized by the server; it never enters the outbox).
 
-use automerge::{ActorId, AutoCommit, Change, ChangeHash, ReadDoc};
+use automerge::{ActorId, AutoCommit, ChangeHash, ReadDoc};
 use rusqlite::params;
 use serde::Serialize;
 use uuid::Uuid;
@@ -128,7 +128,7 @@ impl Store {
                         let actor = Uuid::now_v7().as_bytes().to_vec();
                         let mut am = AutoCommit::new();
                         am.set_actor(ActorId::from(actor.clone()));
-                        let change = Change::from_bytes(bytes.clone())
+                        let change = crate::doc::change_from_bytes(bytes.clone())
                             .map_err(|e| StoreError::BadChange(e.to_string()))?;
                         if !change.deps().is_empty() {
                             return Err(StoreError::BadChange(format!(
@@ -172,7 +172,7 @@ impl Store {
                         "envelope of {id} differs from the local one"
                     )));
                 }
-                let change = Change::from_bytes(bytes.clone())
+                let change = crate::doc::change_from_bytes(bytes.clone())
                     .map_err(|e| StoreError::BadChange(e.to_string()))?;
                 let hash = change.hash();
                 if cached.am.get_change_by_hash(&hash).is_some() {

@@ -230,3 +230,20 @@ fn a_change_naming_an_actor_it_does_not_list_is_an_error_not_a_panic() {
         "got {e:?}"
     );
 }
+
+/// Found by fuzzing (`store_file`, after the fix above: `fuzz/regressions/store_file/change-
+/// with-an-op-counter-over-32-bits`): a stored change whose operation counter does not fit in
+/// 32 bits made automerge 0.6.1 panic while merely reading the change (`Change::from_bytes`).
+/// Changes are now read through `pos_core::doc::change_from_bytes`, here and in the merge.
+#[test]
+fn a_change_with_an_op_counter_over_32_bits_is_an_error_not_a_panic() {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fuzz/regressions/store_file/change-with-an-op-counter-over-32-bits");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.sqlite");
+    std::fs::copy(&file, &path).unwrap();
+    let e = Store::open(&path)
+        .err()
+        .expect("the damaged change is refused");
+    assert!(matches!(e, StoreError::BadChange(_)), "got {e:?}");
+}
