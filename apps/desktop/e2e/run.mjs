@@ -70,6 +70,10 @@ const only = process.env.E2E_ONLY?.split(",");
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "pos-e2e-"));
 // Enrolled apps refresh their staff list after every sync round instead of every minute.
 process.env.POS_STAFF_REFRESH_SECS = "0";
+// The store mesh of enrolled apps stays on loopback: listen on 127.0.0.1 and discover by mDNS on
+// the loopback interface only (tests send nothing to the machine's real networks).
+process.env.POS_MESH_LISTEN = "127.0.0.1:0";
+process.env.POS_MESH_DISCOVERY = "loopback";
 const syncServerBin = path.resolve(process.env.POS_SYNC_SERVER_BIN ?? path.join(path.dirname(app), "pos-sync-server"));
 // Whatever still runs when this process ends (also on SIGTERM from `timeout`) is killed.
 const cleanups = new Set();
@@ -521,6 +525,11 @@ const tests = {
       const replaced = fs.readdirSync(kdsDir).filter((f) => f.startsWith("replaced-"));
       assert(replaced.length === 1 && fs.existsSync(path.join(kdsDir, replaced[0], "store.sqlite")), `old store kept: ${replaced}`);
 
+      // The two apps found each other on the store's LAN (mDNS on loopback, keys from the server).
+      await pos.waitText('[data-testid="mesh-devices"]', /^1 store device$/, 30000);
+      await kds.waitText('[data-testid="mesh-devices"]', /^1 store device$/, 30000);
+      const ticketsBefore = await kds.count('[data-testid="kds-ticket"]');
+
       // The server goes away: the POS says so, and staff still log in offline.
       await server.stop();
       await pos.waitText('[data-testid="sync-state"]', /Offline — server unreachable/, 30000);
@@ -528,6 +537,11 @@ const tests = {
       await login(pos, "manager", "2121");
       await scan(pos, salad);
       await pos.waitText('[data-testid="sync-pending"]', /^[1-9]\d* pending$/, 15000);
+      // Issue 12: with the cloud away, a ticket fired on the POS reaches the KDS over the LAN.
+      await pos.click('[data-testid="fire-btn"]');
+      await pos.find('[data-testid="toast-ok"]');
+      await waitCount(kds, '[data-testid="kds-ticket"]', ticketsBefore + 1, 30000);
+      await kds.screenshot(shots, "17-kds-ticket-over-the-lan");
       await pos.click('[data-testid="sync-indicator"]');
       await pos.waitText('[data-testid="sync-error-text"]', /Cannot reach the server/);
       await pos.screenshot(shots, "14-pos-offline");

@@ -232,6 +232,7 @@ impl From<StoreError> for CommandError {
             | StoreError::Foreign { .. }
             | StoreError::TooNew { .. }
             | StoreError::Corrupt { .. }
+            | StoreError::BadDocument { .. }
             | StoreError::Missing { .. }
             | StoreError::AlreadyExists { .. }) => CommandError::Conflict(sentence(e.to_string())),
             other => CommandError::Internal(other.to_string()),

@@ -300,62 +300,16 @@ where
         let bytes = axum::body::Bytes::from_request(req, state)
             .await
             .map_err(|r| ApiError::from_body(r, limit))?;
-        if let Some(at) = pos_core::text::json_nul_escape(&bytes) {
-            return Err(ApiError::Validation {
-                message: "text must not contain a NUL character (\\u0000)".into(),
-                details: json!({ "byte_offset": at }),
-            });
-        }
-        match serde_json::from_slice(&bytes) {
+        match pos_sync::wire::decode_json(&bytes) {
             Ok(v) => Ok(Json(v)),
-            Err(e) => {
-                // JSON (and JSON Schema's `integer`) counts `3.0` as the integer 3; serde does
-                // not. Only on this error path, so a well-formed body is parsed once.
-                if let Ok(mut v) = serde_json::from_slice::<Value>(&bytes) {
-                    if integral_floats_to_integers(&mut v) {
-                        if let Ok(t) = serde_json::from_value(v) {
-                            return Ok(Json(t));
-                        }
-                    }
-                }
-                Err(ApiError::validation(format!("malformed JSON body: {e}")))
+            Err(e @ pos_sync::wire::BodyError::Nul { byte_offset }) => Err(ApiError::Validation {
+                message: e.to_string(),
+                details: json!({ "byte_offset": byte_offset }),
+            }),
+            Err(e @ pos_sync::wire::BodyError::Malformed(_)) => {
+                Err(ApiError::validation(e.to_string()))
             }
         }
-    }
-}
-
-/// Rewrites every number written with a fraction or exponent whose value is an integer that
-/// fits in an `i64` (`3.0`, `1e3`) as that integer; true when it changed anything.
-fn integral_floats_to_integers(v: &mut Value) -> bool {
-    match v {
-        Value::Number(n) if n.is_f64() => {
-            let f = n.as_f64().unwrap_or(f64::NAN);
-            // -2^63 ≤ f < 2^63: exactly the f64 values that convert to an i64 without loss.
-            if f.fract() == 0.0
-                && (-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&f)
-            {
-                *v = Value::from(f as i64);
-                true
-            } else {
-                false
-            }
-        }
-        // Every element is visited (no short circuit): each may need rewriting.
-        Value::Array(a) => {
-            let mut changed = false;
-            for x in a {
-                changed |= integral_floats_to_integers(x);
-            }
-            changed
-        }
-        Value::Object(o) => {
-            let mut changed = false;
-            for x in o.values_mut() {
-                changed |= integral_floats_to_integers(x);
-            }
-            changed
-        }
-        _ => false,
     }
 }
 

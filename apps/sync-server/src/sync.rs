@@ -20,7 +20,7 @@ use pos_core::sale::Sale;
 use pos_sync::merge::{self, load_master, Decision, MergeOutcome, Scope};
 use pos_sync::wire::{
     BootstrapPage, DocSnapshot, LiveMessage, PullResponse, PulledChange, PushRequest, PushResponse,
-    PushResult, MAX_PULL_CHANGES, MAX_PUSH_CHANGES, PROTOCOL_VERSION,
+    PushResult, MAX_PULL_CHANGES,
 };
 use serde::Deserialize;
 use sqlx_core::query::query;
@@ -172,18 +172,8 @@ pub async fn push(
     device: &DeviceAuth,
     req: PushRequest,
 ) -> Result<PushResponse, ApiError> {
-    if req.protocol != PROTOCOL_VERSION {
-        return Err(ApiError::validation(format!(
-            "protocol version {} is not supported (this server speaks {PROTOCOL_VERSION})",
-            req.protocol
-        )));
-    }
-    if req.changes.len() > MAX_PUSH_CHANGES {
-        return Err(ApiError::validation(format!(
-            "at most {MAX_PUSH_CHANGES} changes per push, got {}",
-            req.changes.len()
-        )));
-    }
+    req.check()
+        .map_err(|e| ApiError::validation(e.to_string()))?;
     let _permit = state.pushes.acquire().await.map_err(ApiError::internal)?;
     let started = Instant::now();
     let scope = Scope {
@@ -251,7 +241,7 @@ pub async fn push(
         .await?;
     tx.commit().await?;
 
-    let results = answer(&outcome, &changes, &seqs);
+    let results = merge::answers(&outcome.decisions, &changes, &seqs, RETRY_AFTER_MS);
     let mut counts = [0u64; 4];
     for r in &results {
         counts[match r {
@@ -508,56 +498,6 @@ async fn write_outcome(
         db::notify(tx, tenant, store, last).await?;
     }
     Ok(seqs)
-}
-
-/// One wire result per pushed change, in order.
-fn answer(
-    out: &MergeOutcome,
-    changes: &[pos_sync::wire::WireChange],
-    seqs: &HashMap<usize, i64>,
-) -> Vec<PushResult> {
-    let mut results: Vec<PushResult> = Vec::with_capacity(changes.len());
-    for (i, d) in out.decisions.iter().enumerate() {
-        let hash = changes[i].hash.clone();
-        let r = match d {
-            Decision::Accepted => match seqs.get(&i) {
-                Some(seq) => PushResult::Accepted { hash, seq: *seq },
-                None => PushResult::Rejected {
-                    hash,
-                    code: "internal".into(),
-                    message: "accepted change without a sequence".into(),
-                },
-            },
-            Decision::Duplicate { seq } => PushResult::Duplicate { hash, seq: *seq },
-            Decision::DuplicateInBatch { index } => match results.get(*index) {
-                Some(PushResult::Accepted { seq, .. } | PushResult::Duplicate { seq, .. }) => {
-                    PushResult::Duplicate { hash, seq: *seq }
-                }
-                Some(PushResult::Rejected { code, message, .. }) => PushResult::Rejected {
-                    hash,
-                    code: code.clone(),
-                    message: message.clone(),
-                },
-                _ => PushResult::RetryAfter {
-                    hash,
-                    missing: Vec::new(),
-                    after_ms: RETRY_AFTER_MS,
-                },
-            },
-            Decision::Rejected { code, message } => PushResult::Rejected {
-                hash,
-                code: code.clone(),
-                message: message.clone(),
-            },
-            Decision::RetryAfter { missing } => PushResult::RetryAfter {
-                hash,
-                missing: missing.clone(),
-                after_ms: RETRY_AFTER_MS,
-            },
-        };
-        results.push(r);
-    }
-    results
 }
 
 #[derive(Debug, Clone, Deserialize, utoipa::IntoParams)]

@@ -34,6 +34,57 @@ pub enum DocError {
     WrongType { expected: DocType, got: DocType },
     #[error("envelope of {doc_id}: {reason}")]
     BadEnvelope { doc_id: Uuid, reason: &'static str },
+    /// Change or document bytes automerge refuses (or would panic on).
+    #[error("automerge data cannot be read: {0}")]
+    Malformed(String),
+}
+
+/// Applies changes to a document, as `AutoCommit::apply_changes`, but never panics: automerge
+/// 0.6.1 indexes a change's actor table with numbers read from the change itself, and bytes
+/// naming an actor the change does not list panic inside it (found by fuzzing a store file:
+/// `fuzz/regressions/store_file/`). Such bytes give `DocError::Malformed`, and the document is
+/// then in an unknown state: the caller must drop it (every caller rebuilds or discards it).
+pub fn apply_changes(
+    doc: &mut AutoCommit,
+    changes: impl IntoIterator<Item = automerge::Change>,
+) -> Result<(), DocError> {
+    contained(|| doc.apply_changes(changes))
+}
+
+/// Reads one change, as `Change::from_bytes`, but never panics: automerge 0.6.1 panics while
+/// verifying a change whose operation counters overflow 32 bits (found by fuzzing a store
+/// file: `fuzz/regressions/store_file/change-with-an-op-counter-over-32-bits`).
+pub fn change_from_bytes(bytes: Vec<u8>) -> Result<automerge::Change, DocError> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        automerge::Change::from_bytes(bytes)
+    })) {
+        Ok(r) => r.map_err(|e| DocError::Malformed(e.to_string())),
+        Err(panic) => Err(panicked(panic)),
+    }
+}
+
+/// Loads a saved document (or a sequence of chunks), as `AutoCommit::load`, but never panics
+/// (see [`apply_changes`]).
+pub fn load_bytes(bytes: &[u8]) -> Result<AutoCommit, DocError> {
+    contained(|| AutoCommit::load(bytes))
+}
+
+fn contained<T>(f: impl FnOnce() -> Result<T, automerge::AutomergeError>) -> Result<T, DocError> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(r) => r.map_err(|e| DocError::Malformed(e.to_string())),
+        Err(panic) => Err(panicked(panic)),
+    }
+}
+
+fn panicked(panic: Box<dyn std::any::Any + Send>) -> DocError {
+    DocError::Malformed(format!(
+        "automerge panicked: {}",
+        panic
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| panic.downcast_ref::<&str>().copied())
+            .unwrap_or("no message")
+    ))
 }
 
 /// The kinds of aggregate, one automerge document each.

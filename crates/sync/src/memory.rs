@@ -14,9 +14,9 @@ use pos_core::sale::Sale;
 use uuid::Uuid;
 
 use crate::device::{Transport, TransportError};
-use crate::merge::{load_master, merge, Decision, MasterDoc, Scope};
+use crate::merge::{answers, load_master, merge, Decision, MasterDoc, Scope};
 use crate::wire::{
-    BootstrapPage, DocSnapshot, PullResponse, PulledChange, PushRequest, PushResponse, PushResult,
+    BootstrapPage, DocSnapshot, PullResponse, PulledChange, PushRequest, PushResponse,
     ReceiptEmailRequest, ReceiptEmailResponse, ReceiptEmailResult, StaffRecord,
 };
 
@@ -163,49 +163,21 @@ impl MemoryServer {
                 self.conflicts.insert(id, u.conflicts);
             }
         }
-        let mut results: Vec<PushResult> = Vec::with_capacity(outcome.decisions.len());
-        for (i, d) in outcome.decisions.into_iter().enumerate() {
-            let c = &req.changes[i];
-            let hash = c.hash.clone();
-            let r = match d {
-                Decision::Accepted => PushResult::Accepted {
-                    seq: seq_of.get(&i).copied().unwrap_or(0),
-                    hash,
-                },
-                Decision::Duplicate { seq } => PushResult::Duplicate {
-                    seq: if seq == 0 {
-                        self.log
-                            .iter()
-                            .find(|l| l.1.doc_id == c.envelope.doc_id && l.2 == c.hash)
-                            .map(|l| l.0)
-                            .unwrap_or(0)
-                    } else {
-                        seq
-                    },
-                    hash,
-                },
-                Decision::DuplicateInBatch { index } => PushResult::Duplicate {
-                    hash,
-                    seq: match results.get(index) {
-                        Some(
-                            PushResult::Accepted { seq, .. } | PushResult::Duplicate { seq, .. },
-                        ) => *seq,
-                        _ => 0,
-                    },
-                },
-                Decision::Rejected { code, message } => PushResult::Rejected {
-                    hash,
-                    code,
-                    message,
-                },
-                Decision::RetryAfter { missing } => PushResult::RetryAfter {
-                    hash,
-                    missing,
-                    after_ms: 1_000,
-                },
-            };
-            results.push(r);
+        // As the Postgres server: a duplicate's sequence is found by document and hash.
+        let mut decisions = outcome.decisions;
+        for (d, c) in decisions.iter_mut().zip(&req.changes) {
+            if let Decision::Duplicate { seq } = d {
+                if *seq == 0 {
+                    *seq = self
+                        .log
+                        .iter()
+                        .find(|l| l.1.doc_id == c.envelope.doc_id && l.2 == c.hash)
+                        .map(|l| l.0)
+                        .unwrap_or(0);
+                }
+            }
         }
+        let results = answers(&decisions, &req.changes, &seq_of, 1_000);
         PushResponse { results }
     }
 

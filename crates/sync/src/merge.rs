@@ -21,7 +21,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use automerge::{AutoCommit, Change, ChangeHash, ReadDoc};
+use automerge::{AutoCommit, ChangeHash, ReadDoc};
 use pos_core::auth::Actor;
 use pos_core::catalog::StoreSettings;
 use pos_core::doc::{patch_paths, AnyDoc, DocType, Document, Envelope};
@@ -162,15 +162,15 @@ fn empty_map() -> automerge::hydrate::Value {
 
 fn load(base: &MasterDoc) -> Result<AutoCommit, String> {
     let mut am = match &base.snapshot {
-        Some(s) => AutoCommit::load(s).map_err(|e| e.to_string())?,
+        Some(s) => pos_core::doc::load_bytes(s).map_err(|e| e.to_string())?,
         None => AutoCommit::new(),
     };
     let changes = base
         .changes
         .iter()
-        .map(|b| Change::from_bytes(b.clone()).map_err(|e| e.to_string()))
+        .map(|b| pos_core::doc::change_from_bytes(b.clone()).map_err(|e| e.to_string()))
         .collect::<Result<Vec<_>, _>>()?;
-    am.apply_changes(changes).map_err(|e| e.to_string())?;
+    pos_core::doc::apply_changes(&mut am, changes).map_err(|e| e.to_string())?;
     Ok(am)
 }
 
@@ -234,9 +234,9 @@ impl Working {
             let accepted = self
                 .accepted
                 .iter()
-                .filter_map(|b| Change::from_bytes(b.clone()).ok())
+                .filter_map(|b| pos_core::doc::change_from_bytes(b.clone()).ok())
                 .collect::<Vec<_>>();
-            if am.apply_changes(accepted).is_ok() {
+            if pos_core::doc::apply_changes(&mut am, accepted).is_ok() {
                 am.update_diff_cursor();
                 self.am = am;
             }
@@ -418,6 +418,9 @@ pub fn merge_relayed(
     let mut decisions: Vec<Option<Decision>> = vec![None; changes.len()];
     let mut kinds: Vec<pos_core::auth::DeviceKind> = vec![scope.kind; changes.len()];
     // Pre-pass: scope checks, duplicates (stored or earlier in the batch).
+    // A change hash names one change of one document. A copy in the same document is a
+    // duplicate (it gets its first copy's answer); the same hash sent for another document is
+    // refused, never merged twice nor answered as the other's duplicate (unread).
     let mut first_index: HashMap<&str, usize> = HashMap::new();
     let mut by_doc: BTreeMap<(usize, Uuid), Vec<usize>> = BTreeMap::new();
     for (i, c) in changes.iter().enumerate() {
@@ -433,7 +436,18 @@ pub fn merge_relayed(
             continue;
         }
         if let Some(first) = first_index.get(c.hash.as_str()) {
-            decisions[i] = Some(Decision::DuplicateInBatch { index: *first });
+            let other = changes[*first].envelope.doc_id;
+            decisions[i] = Some(if other == c.envelope.doc_id {
+                Decision::DuplicateInBatch { index: *first }
+            } else {
+                Decision::Rejected {
+                    code: "hash_reused".into(),
+                    message: format!(
+                        "change {} is sent for document {other} in this push already",
+                        c.hash
+                    ),
+                }
+            });
             continue;
         }
         first_index.insert(&c.hash, i);
@@ -642,7 +656,7 @@ fn run_change(ctx: &BatchContext<'_>, w: &mut Working, c: &WireChange) -> (Decis
             vec![],
         );
     }
-    let change = match Change::from_bytes(c.bytes.clone()) {
+    let change = match pos_core::doc::change_from_bytes(c.bytes.clone()) {
         Ok(ch) => ch,
         Err(e) => {
             return (
@@ -695,7 +709,7 @@ fn run_change(ctx: &BatchContext<'_>, w: &mut Working, c: &WireChange) -> (Decis
     let deps = change.deps().to_vec();
     let heads = w.am.get_heads();
     let concurrent = deps.len() != heads.len() || deps.iter().any(|d| !heads.contains(d));
-    if let Err(e) = w.am.apply_changes([change]) {
+    if let Err(e) = pos_core::doc::apply_changes(&mut w.am, [change]) {
         w.rollback();
         return (
             reject("malformed", format!("change does not apply: {e}")),
@@ -860,6 +874,63 @@ fn conflicts_of(am: &AutoCommit, doc: &AnyDoc) -> Vec<FieldConflict> {
         }
     }
     out
+}
+
+/// One wire result per pushed change, in order, from a merge's decisions: `seqs` maps the
+/// index of each accepted change to the sequence the server gave it, and every
+/// `Decision::Duplicate` carries its sequence (the caller filled in the `seq: 0` ones). A copy of
+/// a change earlier in the batch gets that change's answer: "duplicate" only when the first copy
+/// is on the server, never when it was refused or must be sent again (the device drops a change
+/// answered "duplicate" from its outbox). Both servers, Postgres and in-memory, answer with this.
+pub fn answers(
+    decisions: &[Decision],
+    changes: &[WireChange],
+    seqs: &HashMap<usize, i64>,
+    retry_after_ms: u64,
+) -> Vec<crate::wire::PushResult> {
+    use crate::wire::PushResult;
+    let mut results: Vec<PushResult> = Vec::with_capacity(changes.len());
+    for (d, c) in decisions.iter().zip(changes) {
+        let hash = c.hash.clone();
+        let r = match d {
+            Decision::Accepted => match seqs.get(&results.len()) {
+                Some(seq) => PushResult::Accepted { hash, seq: *seq },
+                None => PushResult::Rejected {
+                    hash,
+                    code: "internal".into(),
+                    message: "accepted change without a sequence".into(),
+                },
+            },
+            Decision::Duplicate { seq } => PushResult::Duplicate { hash, seq: *seq },
+            Decision::DuplicateInBatch { index } => match results.get(*index) {
+                Some(PushResult::Accepted { seq, .. } | PushResult::Duplicate { seq, .. }) => {
+                    PushResult::Duplicate { hash, seq: *seq }
+                }
+                Some(PushResult::Rejected { code, message, .. }) => PushResult::Rejected {
+                    hash,
+                    code: code.clone(),
+                    message: message.clone(),
+                },
+                _ => PushResult::RetryAfter {
+                    hash,
+                    missing: Vec::new(),
+                    after_ms: retry_after_ms,
+                },
+            },
+            Decision::Rejected { code, message } => PushResult::Rejected {
+                hash,
+                code: code.clone(),
+                message: message.clone(),
+            },
+            Decision::RetryAfter { missing } => PushResult::RetryAfter {
+                hash,
+                missing: missing.clone(),
+                after_ms: retry_after_ms,
+            },
+        };
+        results.push(r);
+    }
+    results
 }
 
 /// A stored document as bytes automerge can `load`: its snapshot followed by the raw changes

@@ -5,7 +5,9 @@
 //! may be added (old readers ignore them); nothing is renamed or removed within a version.
 
 use pos_core::doc::Envelope;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use thiserror::Error;
 use uuid::Uuid;
 
 /// The protocol version this build speaks. Sent in every push; the server refuses others.
@@ -50,6 +52,98 @@ pub struct WireChange {
 pub struct PushRequest {
     pub protocol: u32,
     pub changes: Vec<WireChange>,
+}
+
+impl PushRequest {
+    /// The checks a push passes before its changes are looked at: this protocol version, at
+    /// most [`MAX_PUSH_CHANGES`] changes.
+    pub fn check(&self) -> Result<(), PushRefused> {
+        if self.protocol != PROTOCOL_VERSION {
+            return Err(PushRefused::Protocol(self.protocol));
+        }
+        if self.changes.len() > MAX_PUSH_CHANGES {
+            return Err(PushRefused::TooMany(self.changes.len()));
+        }
+        Ok(())
+    }
+}
+
+/// Why a whole push is refused before any of its changes is merged.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum PushRefused {
+    #[error("protocol version {0} is not supported (this server speaks {PROTOCOL_VERSION})")]
+    Protocol(u32),
+    #[error("at most {MAX_PUSH_CHANGES} changes per push, got {0}")]
+    TooMany(usize),
+}
+
+/// Why a JSON request body was refused before any handler saw it.
+#[derive(Debug, Error)]
+pub enum BodyError {
+    /// A `\u0000` escape in a string (`pos_core::text`: no NUL in storable text).
+    #[error("text must not contain a NUL character (\\u0000)")]
+    Nul { byte_offset: usize },
+    #[error("malformed JSON body: {0}")]
+    Malformed(#[from] serde_json::Error),
+}
+
+/// Decodes a JSON request body as the server's extractor does for every JSON route (the push
+/// body included: `decode_json::<PushRequest>`): a NUL escape anywhere is refused first, then
+/// the body is parsed. Never panics, whatever the bytes.
+pub fn decode_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, BodyError> {
+    if let Some(byte_offset) = pos_core::text::json_nul_escape(body) {
+        return Err(BodyError::Nul { byte_offset });
+    }
+    match serde_json::from_slice(body) {
+        Ok(v) => Ok(v),
+        Err(e) => {
+            // JSON (and JSON Schema's `integer`) counts `3.0` as the integer 3; serde does
+            // not. Only on this error path, so a well-formed body is parsed once.
+            if let Ok(mut v) = serde_json::from_slice::<serde_json::Value>(body) {
+                if integral_floats_to_integers(&mut v) {
+                    if let Ok(t) = serde_json::from_value(v) {
+                        return Ok(t);
+                    }
+                }
+            }
+            Err(e.into())
+        }
+    }
+}
+
+/// Rewrites every number written with a fraction or exponent whose value is an integer that
+/// fits in an `i64` (`3.0`, `1e3`) as that integer; true when it changed anything.
+fn integral_floats_to_integers(v: &mut serde_json::Value) -> bool {
+    match v {
+        serde_json::Value::Number(n) if n.is_f64() => {
+            let f = n.as_f64().unwrap_or(f64::NAN);
+            // -2^63 ≤ f < 2^63: exactly the f64 values that convert to an i64 without loss.
+            if f.fract() == 0.0
+                && (-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&f)
+            {
+                *v = serde_json::Value::from(f as i64);
+                true
+            } else {
+                false
+            }
+        }
+        // Every element is visited (no short circuit): each may need rewriting.
+        serde_json::Value::Array(a) => {
+            let mut changed = false;
+            for x in a {
+                changed |= integral_floats_to_integers(x);
+            }
+            changed
+        }
+        serde_json::Value::Object(o) => {
+            let mut changed = false;
+            for x in o.values_mut() {
+                changed |= integral_floats_to_integers(x);
+            }
+            changed
+        }
+        _ => false,
+    }
 }
 
 /// The server's answer to one pushed change.

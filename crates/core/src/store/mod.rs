@@ -20,7 +20,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use automerge::{ActorId, AutoCommit, Change, ChangeHash};
+use automerge::{ActorId, AutoCommit, ChangeHash};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Transaction};
 use thiserror::Error;
 use uuid::Uuid;
@@ -58,6 +58,11 @@ pub enum StoreError {
     },
     #[error("{path}: the store is damaged ({reason}); the file was left untouched")]
     Corrupt { path: PathBuf, reason: String },
+    /// A document's row or bytes in the store cannot be read. Found once the file was open
+    /// for writing (a migration or a projection rebuild may have run), so unlike the errors
+    /// above it does not say the file was left untouched.
+    #[error("document {id} in the store is damaged: {reason}")]
+    BadDocument { id: String, reason: String },
     #[error("{path}: no store here; create one first")]
     Missing { path: PathBuf },
     #[error("{path}: a file is already there; refusing to overwrite it")]
@@ -513,9 +518,9 @@ impl Store {
             rows.collect::<Result<_, _>>()?
         };
         for id in ids {
-            let id: Uuid = id.parse().map_err(|_| StoreError::Corrupt {
-                path: self.path.clone(),
-                reason: format!("bad document id {id}"),
+            let id: Uuid = id.parse().map_err(|_| StoreError::BadDocument {
+                id: id.clone(),
+                reason: "not a document id".into(),
             })?;
             let (env, _, typed, _) = load_doc(&tx, id)?;
             write_projection(&tx, &env, &typed)?;
@@ -618,9 +623,9 @@ fn load_envelope(conn: &Connection, id: Uuid) -> Result<Envelope, StoreError> {
         )
         .optional()?
         .ok_or(StoreError::UnknownDocument(id))?;
-    let bad = |_| StoreError::Corrupt {
-        path: PathBuf::from("documents"),
-        reason: format!("bad envelope for {id}"),
+    let bad = |_| StoreError::BadDocument {
+        id: id.to_string(),
+        reason: "its envelope is not readable".into(),
     };
     Ok(Envelope {
         doc_id: id,
@@ -643,16 +648,19 @@ fn load_doc(
         |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
     )?;
     let mut am = match snapshot {
-        Some(bytes) => AutoCommit::load(&bytes)?,
+        Some(bytes) => crate::doc::load_bytes(&bytes)?,
         None => AutoCommit::new(),
     };
     let mut stmt =
         conn.prepare_cached("SELECT bytes FROM doc_changes WHERE doc_id = ?1 ORDER BY seq")?;
     let mut changes = Vec::new();
     for bytes in stmt.query_map([id.to_string()], |r| r.get::<_, Vec<u8>>(0))? {
-        changes.push(Change::from_bytes(bytes?).map_err(|e| StoreError::BadChange(e.to_string()))?);
+        changes.push(
+            crate::doc::change_from_bytes(bytes?)
+                .map_err(|e| StoreError::BadChange(e.to_string()))?,
+        );
     }
-    am.apply_changes(changes)?;
+    crate::doc::apply_changes(&mut am, changes)?;
     am.set_actor(ActorId::from(actor));
     let typed = AnyDoc::hydrate(env.doc_type, &am)?;
     Ok((env, am, typed, pending))

@@ -3,7 +3,7 @@
 //! transaction, cache and projection code as a local write; only the outbox and the policy
 //! differ (a remote change was authorized by the server; it never enters the outbox).
 
-use automerge::{ActorId, AutoCommit, Change, ChangeHash, ReadDoc};
+use automerge::{ActorId, AutoCommit, ChangeHash, ReadDoc};
 use rusqlite::params;
 use serde::Serialize;
 use uuid::Uuid;
@@ -303,14 +303,14 @@ impl Store {
                         let actor = Uuid::now_v7().as_bytes().to_vec();
                         let mut am = AutoCommit::new();
                         am.set_actor(ActorId::from(actor.clone()));
-                        let change = Change::from_bytes(bytes.clone())
+                        let change = crate::doc::change_from_bytes(bytes.clone())
                             .map_err(|e| StoreError::BadChange(e.to_string()))?;
                         if !change.deps().is_empty() {
                             return Err(StoreError::BadChange(format!(
                                 "first change of {id} depends on changes this device does not have"
                             )));
                         }
-                        am.apply_changes([change])?;
+                        crate::doc::apply_changes(&mut am, [change])?;
                         let typed = AnyDoc::hydrate(env.doc_type, &am)?;
                         let hash = am
                             .get_heads()
@@ -347,7 +347,7 @@ impl Store {
                         "envelope of {id} differs from the local one"
                     )));
                 }
-                let change = Change::from_bytes(bytes.clone())
+                let change = crate::doc::change_from_bytes(bytes.clone())
                     .map_err(|e| StoreError::BadChange(e.to_string()))?;
                 let hash = change.hash();
                 if cached.am.get_change_by_hash(&hash).is_some() {
@@ -366,7 +366,7 @@ impl Store {
                         missing.len()
                     )));
                 }
-                cached.am.apply_changes([change])?;
+                crate::doc::apply_changes(&mut cached.am, [change])?;
                 let typed = AnyDoc::hydrate(env.doc_type, &cached.am)?;
                 cached.json = typed.to_json();
                 cached.typed = typed.clone();
@@ -451,7 +451,7 @@ impl Store {
                 tx.execute("DELETE FROM documents WHERE doc_id = ?1", [id.to_string()])?;
             }
             Some(bytes) => {
-                let mut am = AutoCommit::load(bytes)?;
+                let mut am = crate::doc::load_bytes(bytes)?;
                 let typed = AnyDoc::hydrate(envelope.doc_type, &am)?;
                 let heads = heads_text(&am.get_heads());
                 let actor = Uuid::now_v7().as_bytes().to_vec();
@@ -575,7 +575,7 @@ impl Store {
 /// state, in input order.
 fn decode_snapshots(docs: &[(Envelope, &[u8])]) -> Result<Vec<(String, AnyDoc)>, StoreError> {
     let decode = |(envelope, bytes): &(Envelope, &[u8])| -> Result<(String, AnyDoc), StoreError> {
-        let mut am = AutoCommit::load(bytes)?;
+        let mut am = crate::doc::load_bytes(bytes)?;
         let typed = AnyDoc::hydrate(envelope.doc_type, &am)?;
         Ok((heads_text(&am.get_heads()), typed))
     };

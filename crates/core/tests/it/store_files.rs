@@ -186,3 +186,64 @@ fn a_store_written_by_version_1_opens_and_is_migrated() {
     // migration 4 added the (empty) receipt email queue
     assert_eq!(store.receipt_emails(10).unwrap(), vec![]);
 }
+
+/// Found by fuzzing (`store_file`, `fuzz/regressions/store_file/damaged-envelope-said-file-
+/// untouched`): a document whose envelope is unreadable was reported as `Corrupt`, whose message
+/// says the file was left untouched, after the open had already written to it. It is now
+/// `BadDocument`, which makes no such claim.
+#[test]
+fn a_damaged_document_envelope_is_reported_without_claiming_the_file_untouched() {
+    let f = demo_store();
+    let path = f.store.path().to_path_buf();
+    drop(f.store);
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute(
+        "UPDATE documents SET tenant_id = 'not a uuid' WHERE doc_type = 'store_settings'",
+        [],
+    )
+    .unwrap();
+    drop(conn);
+    let e = Store::open(&path)
+        .err()
+        .expect("a damaged envelope is refused");
+    assert!(matches!(e, StoreError::BadDocument { .. }), "got {e:?}");
+    assert!(!e.to_string().contains("untouched"), "{e}");
+}
+
+/// Found by fuzzing (`store_file`, `fuzz/regressions/store_file/change-naming-an-actor-it-does-
+/// not-list`): a stored change whose operation names an actor index its change does not list
+/// made automerge 0.6.1 panic (index out of bounds) while the store opened; the same bytes
+/// pulled from a server or pushed to one panicked there. Every apply and load now goes through
+/// `pos_core::doc::apply_changes` / `load_bytes`, which turn that into `DocError::Malformed`.
+#[test]
+fn a_change_naming_an_actor_it_does_not_list_is_an_error_not_a_panic() {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fuzz/regressions/store_file/change-naming-an-actor-it-does-not-list");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.sqlite");
+    std::fs::copy(&file, &path).unwrap();
+    let e = Store::open(&path)
+        .err()
+        .expect("the damaged change is refused");
+    assert!(
+        matches!(e, StoreError::Doc(pos_core::doc::DocError::Malformed(_))),
+        "got {e:?}"
+    );
+}
+
+/// Found by fuzzing (`store_file`, after the fix above: `fuzz/regressions/store_file/change-
+/// with-an-op-counter-over-32-bits`): a stored change whose operation counter does not fit in
+/// 32 bits made automerge 0.6.1 panic while merely reading the change (`Change::from_bytes`).
+/// Changes are now read through `pos_core::doc::change_from_bytes`, here and in the merge.
+#[test]
+fn a_change_with_an_op_counter_over_32_bits_is_an_error_not_a_panic() {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fuzz/regressions/store_file/change-with-an-op-counter-over-32-bits");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.sqlite");
+    std::fs::copy(&file, &path).unwrap();
+    let e = Store::open(&path)
+        .err()
+        .expect("the damaged change is refused");
+    assert!(matches!(e, StoreError::BadChange(_)), "got {e:?}");
+}

@@ -591,3 +591,49 @@ fn a_revoked_device_is_refused_and_keeps_its_outbox() {
         online: true,
     };
 }
+
+/// Found by fuzzing (`merge_changes`, fuzz/regressions/merge_changes/): two copies of an
+/// unreadable change in one push. The first is refused; the in-memory server answered the second
+/// "duplicate", which a device takes as "the server has it" and drops from its outbox. Both
+/// servers now answer through `merge::answers`: a copy gets its first copy's answer.
+#[test]
+fn a_refused_change_sent_twice_in_one_push_is_not_answered_duplicate() {
+    let mut t = Tenant::new(2);
+    let c0 = t.devices[0].store.actor(t.demo.cashier.user_id).unwrap();
+    let sale = t.devices[0].store.open_sale(&c0, None).unwrap();
+    t.settle();
+    let mut c = craft(&t, sale, t.demo.cashier.user_id, |am| {
+        am.put(ROOT, "ticket", "X").unwrap()
+    });
+    c.bytes = Vec::new();
+    let before = log_len(&t);
+    let results = push(&t, vec![c.clone(), c]);
+    assert_eq!(rejected_code(&results[0]), rejected_code(&results[1]));
+    assert_eq!(log_len(&t), before);
+}
+
+/// Found while fixing the above: a change claiming the hash of another document's change in
+/// the same push was answered as that change's duplicate, unread (and, matched by document
+/// alone, the same change would be merged into two documents: fuzzing, `merge_changes`). The
+/// same hash for another document in one push is refused.
+#[test]
+fn a_change_claiming_another_documents_change_hash_is_not_its_duplicate() {
+    let mut t = Tenant::new(2);
+    let c0 = t.devices[0].store.actor(t.demo.cashier.user_id).unwrap();
+    let first = t.devices[0].store.open_sale(&c0, None).unwrap();
+    let second = t.devices[0].store.open_sale(&c0, None).unwrap();
+    t.settle();
+    let a = craft(&t, first, t.demo.cashier.user_id, |am| {
+        am.put(ROOT, "ticket", "A").unwrap()
+    });
+    let mut b = craft(&t, second, t.demo.cashier.user_id, |am| {
+        am.put(ROOT, "ticket", "B").unwrap()
+    });
+    b.hash = a.hash.clone();
+    let results = push(&t, vec![a, b]);
+    assert!(
+        matches!(results[0], PushResult::Accepted { .. }),
+        "{results:?}"
+    );
+    assert_eq!(rejected_code(&results[1]), "hash_reused");
+}

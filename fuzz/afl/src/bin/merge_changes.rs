@@ -1,0 +1,9 @@
+//! AFL++ target `merge_changes`: `pos_fuzz::sync::merge_changes` (fuzz/src/sync.rs).
+
+// `fuzz_nohook`: a panic that the library contains (automerge's, inside
+// `pos_core::doc::apply_changes`) is not a crash; any panic that reaches here still aborts.
+fn main() {
+    afl::fuzz_nohook!(|data: &[u8]| {
+        pos_fuzz::sync::merge_changes(data);
+    });
+}
