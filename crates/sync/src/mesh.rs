@@ -361,6 +361,11 @@ where
         Ok(())
     }
 
+    /// The TLS stream under the link, to write raw bytes (a test's cut frame).
+    pub fn into_stream(self) -> StreamOwned<C, TcpStream> {
+        self.stream
+    }
+
     /// Reads one frame; `None` when the peer closed the link between frames.
     pub fn receive(&mut self) -> Result<Option<Vec<u8>>, MeshError> {
         read_frame(&mut self.stream)

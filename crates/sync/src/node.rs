@@ -53,6 +53,8 @@ pub struct MeshStatus {
     pub applied: usize,
     /// Changes received from peers and refused, since start.
     pub refused: usize,
+    /// Incoming links that failed (refused key, a frame cut or malformed), since start.
+    pub failed_links: usize,
 }
 
 /// How a node runs.
@@ -134,6 +136,9 @@ impl MeshNode {
                             .spawn(move || {
                                 if let Err(e) = accept_one(&s, tcp) {
                                     tracing::warn!(error = %e, "store mesh: incoming link failed");
+                                    if let Ok(mut st) = s.status.lock() {
+                                        st.failed_links += 1;
+                                    }
                                 }
                             });
                     }

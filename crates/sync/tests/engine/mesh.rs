@@ -442,3 +442,64 @@ fn devices_of_a_store_find_each_other_by_mdns_and_ignore_other_stores() {
         "another store's device is not a peer"
     );
 }
+
+#[test]
+fn a_peer_that_dies_mid_transfer_leaves_nothing_half_applied() {
+    use pos_sync::node::{MeshNode, NodeConfig};
+    use pos_sync::wire::PeerRecord;
+    use std::io::Write;
+    use std::sync::{Arc, Mutex};
+
+    let mut t = Tenant::new(2);
+    let (k0, k1) = (DeviceKey::generate(), DeviceKey::generate());
+    let (id0, id1) = (t.devices[0].scope.device_id, t.devices[1].scope.device_id);
+    let sale = sell(&mut t, 0);
+    let batch = signed_outbox(&t, 0, &k0);
+    let devices = std::mem::take(&mut t.devices);
+    let mut stores = devices.into_iter().map(|d| d.store);
+    let _sender_store = stores.next().unwrap();
+    let receiver = Arc::new(Mutex::new(stores.next().unwrap()));
+    let before = receiver.lock().unwrap().projection_digest().unwrap();
+    let node = MeshNode::start(
+        receiver.clone(),
+        DeviceKey::from_secret(&k1.secret()).unwrap(),
+        &[PeerRecord {
+            device_id: id0,
+            name: "till".into(),
+            kind: DeviceKind::Till,
+            public_key: k0.public_key().to_vec(),
+        }],
+        NodeConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            peers: Vec::new(),
+            round: std::time::Duration::from_secs(60),
+        },
+        || {},
+    )
+    .unwrap();
+    // The sender links, announces a whole batch, writes half of it and is gone (as a process
+    // killed mid-write: the socket closes with the frame cut).
+    let sender = MeshTls::new(&k0, PeerSet::new([(id1, k1.public_key())])).unwrap();
+    let frame = serde_json::to_vec(&batch).unwrap();
+    {
+        let link = sender.connect(node.local_addr()).unwrap();
+        let mut raw = link.into_stream();
+        raw.write_all(&(frame.len() as u32).to_be_bytes()).unwrap();
+        raw.write_all(&frame[..frame.len() / 2]).unwrap();
+        raw.flush().unwrap();
+    }
+    // The receiver dropped the cut link, applied nothing, and still takes a whole batch from
+    // the same peer afterwards.
+    eventually("the cut link dropped", || node.status().failed_links == 1);
+    assert_eq!(
+        receiver.lock().unwrap().projection_digest().unwrap(),
+        before
+    );
+    assert!(receiver.lock().unwrap().get::<Sale>(sale).is_err());
+    let mut link = sender.connect(node.local_addr()).unwrap();
+    link.send(&frame).unwrap();
+    let _their_batch = link.receive().unwrap();
+    eventually("the whole batch applied", || {
+        receiver.lock().unwrap().get::<Sale>(sale).is_ok()
+    });
+}
