@@ -59,7 +59,7 @@ fn a_dead_tills_sales_reach_the_master_through_another_till_exactly_once() {
         .credential()
         .signing_key()
         .expect("enrolment made a key");
-    let batch = outgoing(&dying.store, &key, 1000).unwrap();
+    let batch = outgoing(&dying.store, &key, 1000, |_| false).unwrap();
     let authors = authors_from(&kept_peers(&carrier.store).unwrap());
     let report = receive(&mut carrier.store, &authors, &batch).unwrap();
     assert_eq!(report.applied, batch.len(), "{report:?}");

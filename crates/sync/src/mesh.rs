@@ -113,6 +113,13 @@ fn certified_key(key: &DeviceKey) -> Result<Arc<CertifiedKey>, MeshError> {
     )))
 }
 
+/// The links are TLS 1.3 only: a TLS 1.2 signature is never checked.
+fn tls12_refused() -> Result<HandshakeSignatureValid, rustls::Error> {
+    Err(rustls::Error::PeerIncompatible(
+        rustls::PeerIncompatible::Tls12NotOffered,
+    ))
+}
+
 fn algorithms() -> WebPkiSupportedAlgorithms {
     provider::default_provider().signature_verification_algorithms
 }
@@ -167,9 +174,7 @@ impl ServerCertVerifier for PeerVerifier {
         _cert: &CertificateDer<'_>,
         _dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        Err(rustls::Error::PeerIncompatible(
-            rustls::PeerIncompatible::Tls12NotOffered,
-        ))
+        tls12_refused()
     }
 
     fn verify_tls13_signature(
@@ -211,9 +216,7 @@ impl ClientCertVerifier for PeerVerifier {
         _cert: &CertificateDer<'_>,
         _dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        Err(rustls::Error::PeerIncompatible(
-            rustls::PeerIncompatible::Tls12NotOffered,
-        ))
+        tls12_refused()
     }
 
     fn verify_tls13_signature(

@@ -249,17 +249,19 @@ fn lock_store(s: &Shared) -> std::sync::MutexGuard<'_, Store> {
 
 /// What to send `peer`: what it has not been delivered yet.
 fn batch_for(s: &Shared, peer: Uuid) -> Result<Vec<WireChange>, NodeError> {
-    let all = peer::outgoing(&lock_store(s), &s.key, EXCHANGE_LIMIT)?;
     let delivered = s
         .delivered
         .lock()
         .map(|d| d.get(&peer).cloned())
         .ok()
-        .flatten();
-    Ok(match delivered {
-        Some(d) => all.into_iter().filter(|c| !d.contains(&c.hash)).collect(),
-        None => all,
-    })
+        .flatten()
+        .unwrap_or_default();
+    Ok(peer::outgoing(
+        &lock_store(s),
+        &s.key,
+        EXCHANGE_LIMIT,
+        |h| delivered.contains(h),
+    )?)
 }
 
 fn delivered(s: &Shared, peer: Uuid, batch: &[WireChange]) {

@@ -19,7 +19,7 @@ use uuid::Uuid;
 
 use crate::merge::{self, Decision, MasterDoc, RelayAuthors, Scope};
 use crate::signing::{DeviceKey, PublicKey, SignedFields};
-use crate::wire::{Author, PeerRecord, WireChange};
+use crate::wire::{PeerRecord, WireChange};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PeerError {
@@ -51,32 +51,34 @@ pub fn authors_from(peers: &[PeerRecord]) -> RelayAuthors {
 
 /// What this device sends a peer: its own outbox, each change signed with its key, then the
 /// changes it received from other peers and still carries (signed by their authors), so that
-/// everything travels on to devices that missed it.
+/// everything travels on to devices that missed it. At most `limit` changes, leaving out those
+/// `sent` says the peer has: they are skipped before signing, and the ones after them are
+/// still reached however many were sent before.
 pub fn outgoing(
     store: &Store,
     key: &DeviceKey,
     limit: usize,
+    sent: impl Fn(&str) -> bool,
 ) -> Result<Vec<WireChange>, PeerError> {
     let me = store.identity().device_id;
-    let mut out: Vec<WireChange> = store
-        .outbox_batch(limit)?
+    // `usize::MAX`: every entry (SQLite reads the limit as -1, none).
+    let own: Vec<_> = store
+        .outbox_batch(usize::MAX)?
         .into_iter()
-        .map(|e| {
-            let mut c = WireChange {
-                envelope: e.envelope,
-                hash: e.hash,
-                bytes: e.bytes,
-                author: Author {
-                    user_id: e.user_id,
-                    device_id: me,
-                },
-                signature: None,
-            };
-            c.signature = Some(key.sign(&SignedFields::of(&c)));
-            c
-        })
+        .filter(|e| !sent(&e.hash))
+        .take(limit)
         .collect();
-    for e in store.relay_batch(limit.saturating_sub(out.len()))? {
+    let mut out = crate::device::wire_changes(&own, me);
+    for c in &mut out {
+        c.signature = Some(key.sign(&SignedFields::of(c)));
+    }
+    for e in store.relay_batch(usize::MAX)? {
+        if out.len() >= limit {
+            break;
+        }
+        if sent(&e.hash) {
+            continue;
+        }
         if let Ok(c) = serde_json::from_slice::<WireChange>(&e.change) {
             out.push(c);
         }
@@ -138,16 +140,14 @@ pub fn receive(
     let outcome = merge::merge_relayed(&scope, authors, &facts, docs, &HashMap::new(), changes);
     let mut apply = Vec::new();
     let mut keep = Vec::new();
+    let mut problems = Vec::new();
     for (i, (c, d)) in changes.iter().zip(&outcome.decisions).enumerate() {
         match d {
             Decision::Accepted if own[i] => {
                 // This device's change that it no longer holds: only its own store may
                 // write it back (it is in its outbox or was refused); not from the LAN.
-                report.refused.push((
-                    c.hash.clone(),
-                    "device_mismatch".into(),
-                    "a change claiming to be this device's own, which it does not hold".into(),
-                ));
+                let message = "a change claiming to be this device's own, which it does not hold";
+                problems.push((c, "device_mismatch", message.to_string()));
             }
             Decision::Accepted => {
                 apply.push((c.envelope, c.bytes.clone()));
@@ -161,11 +161,7 @@ pub fn receive(
             Decision::Duplicate { .. } | Decision::DuplicateInBatch { .. } => {
                 report.duplicates += 1
             }
-            Decision::Rejected { code, message } => {
-                report
-                    .refused
-                    .push((c.hash.clone(), code.clone(), message.clone()));
-            }
+            Decision::Rejected { code, message } => problems.push((c, code, message.clone())),
             Decision::RetryAfter { .. } => report.waiting.push(c.hash.clone()),
         }
     }
@@ -174,10 +170,11 @@ pub fn receive(
         report.applied = r.applied;
         report.duplicates += r.already_known;
     }
-    for (hash, code, message) in &report.refused {
-        if let Some(c) = changes.iter().find(|c| &c.hash == hash) {
-            store.record_peer_refusal(&c.envelope, hash, code, message)?;
-        }
+    for (c, code, message) in problems {
+        store.record_peer_refusal(&c.envelope, &c.hash, code, &message)?;
+        report
+            .refused
+            .push((c.hash.clone(), code.to_string(), message));
     }
     Ok(report)
 }

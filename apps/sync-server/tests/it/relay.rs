@@ -7,7 +7,7 @@ use base64::Engine;
 use pos_core::money::{Currency, Money};
 use pos_core::sale::Tender;
 use pos_sync::signing::{DeviceKey, SignedFields};
-use pos_sync::wire::{Author, PushResult, WireChange, PROTOCOL_VERSION};
+use pos_sync::wire::{PushResult, WireChange, PROTOCOL_VERSION};
 use serde_json::json;
 use sqlx_core::query_scalar::query_scalar;
 use uuid::Uuid;
@@ -50,25 +50,7 @@ fn sell_offline(till: &mut Till, item: Uuid) -> Uuid {
 
 /// `till`'s outbox as its device would hand it to a peer: authored by it, signed by `key`.
 fn signed_outbox(till: &Till, key: &DeviceKey) -> Vec<WireChange> {
-    till.store
-        .outbox_batch(1000)
-        .expect("outbox")
-        .into_iter()
-        .map(|e| {
-            let mut c = WireChange {
-                envelope: e.envelope,
-                hash: e.hash,
-                bytes: e.bytes,
-                author: Author {
-                    user_id: e.user_id,
-                    device_id: till.device.enrol.device_id,
-                },
-                signature: None,
-            };
-            c.signature = Some(key.sign(&SignedFields::of(&c)));
-            c
-        })
-        .collect()
+    pos_sync::peer::outgoing(&till.store, key, 1000, |_| false).expect("outbox")
 }
 
 /// Pushes `changes` with `pusher`'s token; the server's result per change.

@@ -8,8 +8,8 @@ use pos_core::sale::{Sale, Tender};
 use pos_sync::merge::RelayAuthors;
 use pos_sync::mesh::{MeshTls, PeerSet};
 use pos_sync::peer::{receive, PeerReport};
-use pos_sync::signing::{DeviceKey, PublicKey, SignedFields};
-use pos_sync::wire::{Author, WireChange};
+use pos_sync::signing::{DeviceKey, PublicKey};
+use pos_sync::wire::WireChange;
 use uuid::Uuid;
 
 use crate::common::*;
@@ -32,26 +32,7 @@ fn sell(t: &mut Tenant, i: usize) -> Uuid {
 
 /// Device `i`'s outbox as it hands it to a peer: each change signed with its key.
 fn signed_outbox(t: &Tenant, i: usize, key: &DeviceKey) -> Vec<WireChange> {
-    let dev = &t.devices[i];
-    dev.store
-        .outbox_batch(1000)
-        .unwrap()
-        .into_iter()
-        .map(|e| {
-            let mut c = WireChange {
-                envelope: e.envelope,
-                hash: e.hash,
-                bytes: e.bytes,
-                author: Author {
-                    user_id: e.user_id,
-                    device_id: dev.scope.device_id,
-                },
-                signature: None,
-            };
-            c.signature = Some(key.sign(&SignedFields::of(&c)));
-            c
-        })
-        .collect()
+    pos_sync::peer::outgoing(&t.devices[i].store, key, 1000, |_| false).unwrap()
 }
 
 fn authors(list: &[(Uuid, DeviceKind, &DeviceKey)]) -> RelayAuthors {
