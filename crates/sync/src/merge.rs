@@ -643,19 +643,6 @@ fn run_change(ctx: &BatchContext<'_>, w: &mut Working, c: &WireChange) -> (Decis
             vec![],
         );
     }
-    if w.created
-        && w.typed.is_none()
-        && w.accepted.is_empty()
-        && c.envelope.created_by_device != c.author.device_id
-    {
-        return (
-            reject(
-                "envelope_mismatch",
-                "a new document must be created by the device that authored its first change",
-            ),
-            vec![],
-        );
-    }
     let change = match pos_core::doc::change_from_bytes(c.bytes.clone()) {
         Ok(ch) => ch,
         Err(e) => {
@@ -687,6 +674,21 @@ fn run_change(ctx: &BatchContext<'_>, w: &mut Working, c: &WireChange) -> (Decis
         .collect();
     if !missing.is_empty() {
         return (Decision::RetryAfter { missing }, vec![]);
+    }
+    // Checked after the dependencies: a later change of a document this copy has not seen
+    // created yet (it came by another path) waits for the creation; it is not refused.
+    if w.created
+        && w.typed.is_none()
+        && w.accepted.is_empty()
+        && c.envelope.created_by_device != c.author.device_id
+    {
+        return (
+            reject(
+                "envelope_mismatch",
+                "a new document must be created by the device that authored its first change",
+            ),
+            vec![],
+        );
     }
     let Some(role) = ctx.role_of(&c.author.user_id.to_string()) else {
         return (
