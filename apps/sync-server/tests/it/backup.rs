@@ -764,6 +764,9 @@ async fn benchmark() {
         if i % 100 == 99 {
             till.push(&app).await;
         }
+        if i % 50_000 == 49_999 {
+            eprintln!("{} sales after {:.0?}", i + 1, start.elapsed());
+        }
     }
     till.push(&app).await;
     let made = start.elapsed();
