@@ -205,8 +205,36 @@ pub fn document() -> serde_json::Value {
             }
         }
     }
+    report_ranges(&mut doc);
     add_uuid_patterns(&mut doc);
     doc
+}
+
+/// The reports share one query type, whose `from` and `to` are optional to serde; the
+/// document says what each report needs: both required for a ranged report, neither for the
+/// others (stock, transfers, feed), which ignore them.
+fn report_ranges(doc: &mut serde_json::Value) {
+    for report in crate::reports::Report::ALL {
+        let path = format!("/v1/admin/reports/{}", report.name());
+        let Some(params) = doc
+            .pointer_mut(&format!(
+                "/paths/{}/get/parameters",
+                path.replace('/', "~1")
+            ))
+            .and_then(|p| p.as_array_mut())
+        else {
+            continue;
+        };
+        let is_range = |p: &serde_json::Value| matches!(p["name"].as_str(), Some("from" | "to"));
+        if report.ranged() {
+            for p in params.iter_mut().filter(|p| is_range(p)) {
+                p["required"] = true.into();
+                p["schema"]["type"] = "string".into();
+            }
+        } else {
+            params.retain(|p| !is_range(p));
+        }
+    }
 }
 
 /// A UUID in its hyphenated form: the pattern every `format: uuid` string gets, so that a

@@ -219,6 +219,19 @@ pub enum Report {
 }
 
 impl Report {
+    pub const ALL: [Report; 10] = [
+        Report::SalesSummary,
+        Report::Items,
+        Report::Tenders,
+        Report::Taxes,
+        Report::Staff,
+        Report::Shifts,
+        Report::Cash,
+        Report::Stock,
+        Report::Transfers,
+        Report::Feed,
+    ];
+
     pub fn name(self) -> &'static str {
         match self {
             Report::SalesSummary => "sales-summary",
@@ -234,8 +247,9 @@ impl Report {
         }
     }
 
-    /// Whether the report reads a range of business days.
-    fn ranged(self) -> bool {
+    /// Whether the report reads a range of business days (then `from` and `to` are required;
+    /// the others take none).
+    pub fn ranged(self) -> bool {
         !matches!(self, Report::Stock | Report::Transfers | Report::Feed)
     }
 }

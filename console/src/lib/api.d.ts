@@ -2893,13 +2893,13 @@ export interface operations {
     };
     report_cash_h: {
         parameters: {
-            query?: {
+            query: {
                 /** @description Comma-separated store ids; default: every store the caller may see. */
                 stores?: string | null;
                 /** @description First business day, `YYYY-MM-DD` (in each store's zone). */
-                from?: string | null;
+                from: string;
                 /** @description Last business day, inclusive. */
-                to?: string | null;
+                to: string;
                 /** @description An IANA zone that overrides the stores' own (one calendar for all stores). */
                 zone?: string | null;
                 /**
@@ -3005,10 +3005,6 @@ export interface operations {
             query?: {
                 /** @description Comma-separated store ids; default: every store the caller may see. */
                 stores?: string | null;
-                /** @description First business day, `YYYY-MM-DD` (in each store's zone). */
-                from?: string | null;
-                /** @description Last business day, inclusive. */
-                to?: string | null;
                 /** @description An IANA zone that overrides the stores' own (one calendar for all stores). */
                 zone?: string | null;
                 /**
@@ -3111,13 +3107,13 @@ export interface operations {
     };
     report_items_h: {
         parameters: {
-            query?: {
+            query: {
                 /** @description Comma-separated store ids; default: every store the caller may see. */
                 stores?: string | null;
                 /** @description First business day, `YYYY-MM-DD` (in each store's zone). */
-                from?: string | null;
+                from: string;
                 /** @description Last business day, inclusive. */
-                to?: string | null;
+                to: string;
                 /** @description An IANA zone that overrides the stores' own (one calendar for all stores). */
                 zone?: string | null;
                 /**
@@ -3220,13 +3216,13 @@ export interface operations {
     };
     report_sales_summary_h: {
         parameters: {
-            query?: {
+            query: {
                 /** @description Comma-separated store ids; default: every store the caller may see. */
                 stores?: string | null;
                 /** @description First business day, `YYYY-MM-DD` (in each store's zone). */
-                from?: string | null;
+                from: string;
                 /** @description Last business day, inclusive. */
-                to?: string | null;
+                to: string;
                 /** @description An IANA zone that overrides the stores' own (one calendar for all stores). */
                 zone?: string | null;
                 /**
@@ -3329,13 +3325,13 @@ export interface operations {
     };
     report_shifts_h: {
         parameters: {
-            query?: {
+            query: {
                 /** @description Comma-separated store ids; default: every store the caller may see. */
                 stores?: string | null;
                 /** @description First business day, `YYYY-MM-DD` (in each store's zone). */
-                from?: string | null;
+                from: string;
                 /** @description Last business day, inclusive. */
-                to?: string | null;
+                to: string;
                 /** @description An IANA zone that overrides the stores' own (one calendar for all stores). */
                 zone?: string | null;
                 /**
@@ -3438,13 +3434,13 @@ export interface operations {
     };
     report_staff_h: {
         parameters: {
-            query?: {
+            query: {
                 /** @description Comma-separated store ids; default: every store the caller may see. */
                 stores?: string | null;
                 /** @description First business day, `YYYY-MM-DD` (in each store's zone). */
-                from?: string | null;
+                from: string;
                 /** @description Last business day, inclusive. */
-                to?: string | null;
+                to: string;
                 /** @description An IANA zone that overrides the stores' own (one calendar for all stores). */
                 zone?: string | null;
                 /**
@@ -3550,10 +3546,6 @@ export interface operations {
             query?: {
                 /** @description Comma-separated store ids; default: every store the caller may see. */
                 stores?: string | null;
-                /** @description First business day, `YYYY-MM-DD` (in each store's zone). */
-                from?: string | null;
-                /** @description Last business day, inclusive. */
-                to?: string | null;
                 /** @description An IANA zone that overrides the stores' own (one calendar for all stores). */
                 zone?: string | null;
                 /**
@@ -3656,13 +3648,13 @@ export interface operations {
     };
     report_taxes_h: {
         parameters: {
-            query?: {
+            query: {
                 /** @description Comma-separated store ids; default: every store the caller may see. */
                 stores?: string | null;
                 /** @description First business day, `YYYY-MM-DD` (in each store's zone). */
-                from?: string | null;
+                from: string;
                 /** @description Last business day, inclusive. */
-                to?: string | null;
+                to: string;
                 /** @description An IANA zone that overrides the stores' own (one calendar for all stores). */
                 zone?: string | null;
                 /**
@@ -3765,13 +3757,13 @@ export interface operations {
     };
     report_tenders_h: {
         parameters: {
-            query?: {
+            query: {
                 /** @description Comma-separated store ids; default: every store the caller may see. */
                 stores?: string | null;
                 /** @description First business day, `YYYY-MM-DD` (in each store's zone). */
-                from?: string | null;
+                from: string;
                 /** @description Last business day, inclusive. */
-                to?: string | null;
+                to: string;
                 /** @description An IANA zone that overrides the stores' own (one calendar for all stores). */
                 zone?: string | null;
                 /**
@@ -3877,10 +3869,6 @@ export interface operations {
             query?: {
                 /** @description Comma-separated store ids; default: every store the caller may see. */
                 stores?: string | null;
-                /** @description First business day, `YYYY-MM-DD` (in each store's zone). */
-                from?: string | null;
-                /** @description Last business day, inclusive. */
-                to?: string | null;
                 /** @description An IANA zone that overrides the stores' own (one calendar for all stores). */
                 zone?: string | null;
                 /**

@@ -182,11 +182,15 @@ export async function api<P extends keyof paths, M extends Method & keyof paths[
 
 export const REPORTS = ["sales-summary", "items", "tenders", "taxes", "staff", "shifts", "cash", "stock", "transfers", "feed"] as const;
 export type ReportName = (typeof REPORTS)[number];
-export type ReportQuery = QueryOf<paths["/v1/admin/reports/sales-summary"]["get"]>;
+/** What every report takes (the stock report's query), and the range the ranged ones require
+ *  (the sales summary's `from` and `to`): the screen sets the range for the reports that need it. */
+type RangeOf = Pick<QueryOf<paths["/v1/admin/reports/sales-summary"]["get"]>, "from" | "to">;
+export type ReportQuery = QueryOf<paths["/v1/admin/reports/stock"]["get"]> & Partial<RangeOf>;
 
 export function report(name: ReportName, query: ReportQuery): Promise<ReportPage> {
-  // Every report route has the same query and answer (one macro on the server).
-  return api("get", `/v1/admin/reports/${name}` as "/v1/admin/reports/sales-summary", { query }) as Promise<ReportPage>;
+  // Every report route has the same answer (one macro on the server); a ranged report's range
+  // is checked by the server (400 without it).
+  return api("get", `/v1/admin/reports/${name}` as "/v1/admin/reports/stock", { query }) as Promise<ReportPage>;
 }
 
 /** Downloads a report as CSV: fetched with the bearer token (a plain link could not carry it)

@@ -73,32 +73,102 @@ fn the_documents_enums_are_the_cores() {
     );
 }
 
-/// Every route of the router is in the document, and every operation answers its errors with
-/// the one error body.
+/// The routes `routes::router` declares, with their methods, read from its source: each
+/// `.route("path", method(..).method(..))` under the prefix of the router it is declared in
+/// (`admin` is nested at `/v1/admin`, `anonymous` merged into `v1`, `v1` nested at `/v1`).
+/// Read from the source so that a route added there cannot be forgotten here.
+fn declared_routes() -> Vec<(String, Vec<String>)> {
+    let src = include_str!("../../src/routes.rs");
+    let body = &src[src.find("pub fn router(").expect("the router function")..];
+    let find = |from: usize, what: &str| body[from..].find(what).map(|i| from + i);
+    let mut prefix = "";
+    let mut out = Vec::new();
+    let mut at = 0;
+    while let Some(route) = find(at, ".route(") {
+        if let Some(l) = find(at, "let ").filter(|l| *l < route) {
+            let name: String = body[l + 4..]
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .collect();
+            prefix = match name.as_str() {
+                "admin" => "/v1/admin",
+                "anonymous" | "v1" => "/v1",
+                other => panic!("a router `{other}` this test does not know the prefix of"),
+            };
+            at = l + 4;
+            continue;
+        }
+        if let Some(t) = find(at, "\n    Router::new()").filter(|t| *t < route) {
+            prefix = "";
+            at = t + 5;
+            continue;
+        }
+        let open = route + ".route(".len();
+        // The call's extent: up to its matching parenthesis.
+        let mut depth = 1;
+        let len = body[open..]
+            .char_indices()
+            .find(|&(_, c)| {
+                depth += match c {
+                    '(' => 1,
+                    ')' => -1,
+                    _ => 0,
+                };
+                depth == 0
+            })
+            .expect("a closed .route(")
+            .0;
+        let call = &body[open..open + len];
+        let path = call.split('"').nth(1).expect("a path literal");
+        let methods = ["get", "post", "put", "delete", "patch"]
+            .into_iter()
+            .filter(|m| {
+                call.match_indices(&format!("{m}(")).any(|(i, _)| {
+                    i == 0 || {
+                        let b = call.as_bytes()[i - 1];
+                        !b.is_ascii_alphanumeric() && b != b'_'
+                    }
+                })
+            })
+            .map(String::from)
+            .collect::<Vec<_>>();
+        assert!(!methods.is_empty(), "no method found for {path}");
+        out.push((format!("{prefix}{path}"), methods));
+        at = open + len;
+    }
+    out
+}
+
+#[test]
+fn the_route_reader_finds_the_routes_it_should() {
+    let routes = declared_routes();
+    let has = |p: &str, m: &str| {
+        routes
+            .iter()
+            .any(|(path, ms)| path == p && ms.iter().any(|x| x == m))
+    };
+    assert!(has("/", "get"), "{routes:?}");
+    assert!(has("/v1/sync/push", "post"), "{routes:?}");
+    assert!(has("/v1/auth/login", "post"), "{routes:?}");
+    assert!(has("/v1/admin/tenants", "post"), "{routes:?}");
+    assert!(has("/v1/admin/tenants/{tenant_id}", "delete"), "{routes:?}");
+    assert!(routes.len() > 50, "{}", routes.len());
+}
+
+/// Every route of the router, with every method, is in the document, and every operation
+/// answers its errors with the one error body.
 #[test]
 fn every_route_is_documented_with_its_error_body() {
     let doc = pos_sync_server::openapi::document();
     let paths = doc["paths"].as_object().expect("paths");
-    for route in [
-        "/",
-        "/health/live",
-        "/health/ready",
-        "/metrics",
-        "/v1/openapi.json",
-        "/v1/devices/enrol",
-        "/v1/devices/token",
-        "/v1/sync/push",
-        "/v1/sync/pull",
-        "/v1/sync/bootstrap",
-        "/v1/sync/doc/{doc_id}",
-        "/v1/sync/staff",
-        "/v1/sync/entitlements",
-        "/v1/sync/stores",
-        "/v1/sync/transfers/incoming",
-        "/v1/sync/receipt-emails",
-        "/v1/sync/live",
-    ] {
-        assert!(paths.contains_key(route), "{route} is documented");
+    for (route, methods) in declared_routes() {
+        for m in methods {
+            assert!(
+                paths.get(&route).and_then(|p| p.get(&m)).is_some(),
+                "{} {route} is declared in routes.rs but not documented",
+                m.to_uppercase()
+            );
+        }
     }
     for (path, item) in paths {
         for (method, op) in item.as_object().expect("item") {
@@ -453,5 +523,40 @@ async fn regression_enrolment_kind_is_not_nullable_and_a_pin_is_digits() {
             )
             .await;
         assert_eq!(r.status, status, "PIN {pin:?}: {:?}", r.body);
+    }
+}
+
+/// A ranged report documents `from` and `to` as required (the server answers 400 without
+/// them); stock, transfers and the feed, which take no range, do not list them.
+#[test]
+fn reports_document_their_range_as_they_need_it() {
+    let doc = pos_sync_server::openapi::document();
+    let param = |report: &str, name: &str| {
+        doc["paths"][format!("/v1/admin/reports/{report}")]["get"]["parameters"]
+            .as_array()
+            .expect("parameters")
+            .iter()
+            .find(|p| p["name"] == name)
+            .cloned()
+    };
+    for report in [
+        "sales-summary",
+        "items",
+        "tenders",
+        "taxes",
+        "staff",
+        "shifts",
+        "cash",
+    ] {
+        for name in ["from", "to"] {
+            let p = param(report, name).unwrap_or_else(|| panic!("{report} {name}"));
+            assert_eq!(p["required"], true, "{report} {name}");
+            assert_eq!(p["schema"]["type"], "string", "{report} {name}");
+        }
+    }
+    for report in ["stock", "transfers", "feed"] {
+        assert!(param(report, "from").is_none(), "{report}");
+        assert!(param(report, "to").is_none(), "{report}");
+        assert!(param(report, "stores").is_some(), "{report}");
     }
 }
