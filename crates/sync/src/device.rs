@@ -27,8 +27,8 @@ use uuid::Uuid;
 
 use crate::wire::{
     Author, BootstrapPage, DocSnapshot, PullResponse, PushRequest, PushResponse, PushResult,
-    ReceiptEmailItem, ReceiptEmailRequest, ReceiptEmailResponse, ReceiptEmailResult, StaffRecord,
-    WireChange, MAX_RECEIPT_EMAILS, PROTOCOL_VERSION,
+    ReceiptEmailItem, ReceiptEmailRequest, ReceiptEmailResponse, ReceiptEmailResult, RefusalsPage,
+    StaffRecord, WireChange, MAX_RECEIPT_EMAILS, PROTOCOL_VERSION,
 };
 
 /// Changes per push request.
@@ -80,6 +80,12 @@ pub trait Transport {
     fn peers(&mut self) -> Result<Option<Vec<crate::wire::PeerRecord>>, TransportError> {
         Ok(None)
     }
+    /// The store's refusal notices after `after` (`GET /v1/sync/refusals`). `None`: this
+    /// transport cannot say (a server of an earlier release), and nothing is undone.
+    fn refusals(&mut self, after: i64) -> Result<Option<RefusalsPage>, TransportError> {
+        let _ = after;
+        Ok(None)
+    }
     /// Hands receipts to email to the server; one result per email.
     fn receipt_emails(
         &mut self,
@@ -122,6 +128,9 @@ pub struct SyncReport {
     /// Changes of other devices of the store (received over the store mesh) carried to the
     /// server in this round.
     pub relayed: usize,
+    /// Changes undone on this device because the cloud refused them (or built on one it
+    /// refused), counted with what was built on them.
+    pub undone: usize,
 }
 
 /// The engine. Keep one per device.
@@ -230,7 +239,45 @@ impl SyncEngine {
         self.push_all(store, t, &mut report)?;
         self.send_emails(store, t, &mut report)?;
         self.pull_all(store, t, &mut report)?;
+        self.undo_refused(store, t, &mut report)?;
         Ok(report)
+    }
+
+    /// Reads the store's refusal notices and undoes, on this device, each refused change it
+    /// holds and what was built on it (it got them from a peer of the store mesh, or made them
+    /// itself): the document becomes the cloud's plus the tentative changes that do not depend
+    /// on the refused one. A notice of a change this device does not hold is remembered, so a
+    /// peer cannot bring the change back. The cloud's state is fetched outside the store lock.
+    fn undo_refused(
+        &mut self,
+        store: &mut impl StoreAccess,
+        t: &mut dyn Transport,
+        report: &mut SyncReport,
+    ) -> Result<(), SyncError> {
+        loop {
+            let after = store.with(|s| s.refusals_cursor())?;
+            let Some(page) = t.refusals(after)? else {
+                return Ok(());
+            };
+            for n in &page.refusals {
+                let held = store.with(|s| s.holds_change(n.doc_id, &n.hash))?;
+                let cloud = if held { t.document(n.doc_id)? } else { None };
+                let undone = store.with(|s| {
+                    s.undo_refused(
+                        n.doc_id,
+                        &n.hash,
+                        cloud.as_ref().map(|c| c.bytes.as_slice()),
+                        &n.code,
+                        &n.message,
+                    )
+                })?;
+                report.undone += undone.dropped.len();
+                store.with(|s| s.set_refusals_cursor(n.id))?;
+            }
+            if !page.more || page.refusals.is_empty() {
+                return Ok(());
+            }
+        }
     }
 
     /// Pushes the changes received from peers of the store mesh (signed by their authors), after

@@ -17,7 +17,7 @@ use crate::device::{Transport, TransportError};
 use crate::wire::{
     BootstrapPage, DeviceTokenRequest, DocSnapshot, EnrolRequest, EnrolResponse, ErrorBody,
     IncomingTransfer, LiveMessage, PeerRecord, PullResponse, PushRequest, PushResponse,
-    ReceiptEmailRequest, ReceiptEmailResponse, StaffRecord, StoreInfo, TokenResponse,
+    ReceiptEmailRequest, ReceiptEmailResponse, RefusalsPage, StaffRecord, StoreInfo, TokenResponse,
 };
 
 /// What a device keeps after enrolment to talk to its server. The secret is never logged.
@@ -211,6 +211,19 @@ impl Transport for HttpTransport {
                 .call()
         })
         .map(Some)
+    }
+
+    fn refusals(&mut self, after: i64) -> Result<Option<RefusalsPage>, TransportError> {
+        match self.call(|a, s, t| {
+            a.get(&format!("{s}/v1/sync/refusals?after={after}"))
+                .header("authorization", &format!("Bearer {t}"))
+                .call()
+        }) {
+            Ok(p) => Ok(Some(p)),
+            // A server of an earlier release has no notices to give.
+            Err(TransportError::Server { status: 404, .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     fn push(&mut self, req: &PushRequest) -> Result<PushResponse, TransportError> {

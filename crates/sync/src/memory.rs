@@ -37,6 +37,8 @@ pub struct MemoryServer {
     pub conflicts: HashMap<Uuid, Vec<crate::merge::FieldConflict>>,
     /// Receipt emails queued, by the device's id: document, address, rendered receipt.
     pub receipt_emails: HashMap<Uuid, (Uuid, String, crate::mail::ReceiptText)>,
+    /// Refused changes, as the store's devices learn of them: (store, notice), one per hash.
+    pub refusals: Vec<(Uuid, crate::wire::RefusalNotice)>,
 }
 
 struct Ctx<'a> {
@@ -177,8 +179,43 @@ impl MemoryServer {
                 }
             }
         }
+        // As the Postgres server: every refusal becomes a notice for the pusher's store.
+        for (d, c) in decisions.iter().zip(&req.changes) {
+            if let Decision::Rejected { code, message } = d {
+                if self.refusals.iter().any(|(_, n)| n.hash == c.hash) {
+                    continue;
+                }
+                let id = self.refusals.len() as i64 + 1;
+                self.refusals.push((
+                    scope.store_id,
+                    crate::wire::RefusalNotice {
+                        id,
+                        doc_id: c.envelope.doc_id,
+                        hash: c.hash.clone(),
+                        author_device: c.author.device_id,
+                        pushed_by: scope.device_id,
+                        code: code.to_string(),
+                        message: message.clone(),
+                        at: pos_core::store::now_ms(),
+                    },
+                ));
+            }
+        }
         let results = answers(&decisions, &req.changes, &seq_of, 1_000);
         PushResponse { results }
+    }
+
+    /// The store's refusal notices after `after`, oldest first.
+    pub fn refusals_of(&self, store_id: Uuid, after: i64) -> crate::wire::RefusalsPage {
+        crate::wire::RefusalsPage {
+            refusals: self
+                .refusals
+                .iter()
+                .filter(|(s, n)| *s == store_id && n.id > after)
+                .map(|(_, n)| n.clone())
+                .collect(),
+            more: false,
+        }
     }
 
     /// Changes in a store's scope (its own documents and tenant-wide ones) after `cursor`.
@@ -333,6 +370,14 @@ impl Transport for MemoryTransport<'_> {
 
     fn bootstrap(&mut self, _page: Option<&str>) -> Result<BootstrapPage, TransportError> {
         Ok(self.server()?.bootstrap(self.scope.store_id))
+    }
+
+    fn refusals(
+        &mut self,
+        after: i64,
+    ) -> Result<Option<crate::wire::RefusalsPage>, TransportError> {
+        let store = self.scope.store_id;
+        Ok(Some(self.server()?.refusals_of(store, after)))
     }
 
     fn staff(&mut self) -> Result<Vec<StaffRecord>, TransportError> {

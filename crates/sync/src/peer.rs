@@ -114,6 +114,21 @@ pub fn receive(
         kind: id.kind,
     };
     let mut report = PeerReport::default();
+    // A change the cloud refused (this device has its notice) does not come back from a peer
+    // that has not heard of the refusal yet; it is listed once already, where it was undone.
+    let mut passing = Vec::with_capacity(changes.len());
+    for c in changes {
+        if store.is_refused(&c.hash)? {
+            report.refused.push((
+                c.hash.clone(),
+                "refused_by_cloud".to_string(),
+                "the cloud refused this change; a peer cannot bring it back".to_string(),
+            ));
+        } else {
+            passing.push(c.clone());
+        }
+    }
+    let changes = &passing[..];
     let mut docs: HashMap<Uuid, MasterDoc> = HashMap::new();
     for c in changes {
         if c.envelope.tenant_id != id.tenant_id || docs.contains_key(&c.envelope.doc_id) {

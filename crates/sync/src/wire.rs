@@ -339,6 +339,35 @@ pub struct PeerRecord {
     pub public_key: Vec<u8>,
 }
 
+/// A change the cloud refused, as every device of its store learns of it
+/// (`GET /v1/sync/refusals`): a device that applied it from a peer undoes it and what was
+/// built on it (`Store::undo_refused`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RefusalNotice {
+    /// The notice's place in the store's list; ask for those after the last one handled.
+    pub id: i64,
+    pub doc_id: Uuid,
+    pub hash: String,
+    /// The device that wrote the change.
+    pub author_device: Uuid,
+    /// The device whose push the cloud refused it in (the author or a carrier).
+    pub pushed_by: Uuid,
+    pub code: String,
+    pub message: String,
+    /// When the cloud refused it, ms since the epoch.
+    pub at: i64,
+}
+
+/// `GET /v1/sync/refusals?after=`: the store's refusal notices after `after`, oldest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RefusalsPage {
+    pub refusals: Vec<RefusalNotice>,
+    /// Whether more notices wait after this page.
+    pub more: bool,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EnrolResponse {
     pub tenant_id: Uuid,

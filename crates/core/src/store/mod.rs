@@ -12,6 +12,7 @@
 mod emails;
 mod ops;
 mod query;
+mod refusals;
 pub mod schema;
 mod sync;
 
@@ -41,6 +42,7 @@ use crate::shift::ShiftError;
 pub use emails::*;
 pub use ops::*;
 pub use query::*;
+pub use refusals::Undone;
 pub use sync::*;
 
 /// Everything that can go wrong in the store. Domain errors pass through typed.

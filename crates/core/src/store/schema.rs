@@ -18,10 +18,11 @@ pub const MIGRATIONS: &[(i32, &str)] = &[
     (5, V5),
     (6, V6),
     (7, V7),
+    (8, V8),
 ];
 
 /// The version this build writes.
-pub const CURRENT_VERSION: i32 = 7;
+pub const CURRENT_VERSION: i32 = 8;
 
 /// A store whose `meta.projections` is older than [`crate::projection::VERSION`] (or absent)
 /// rebuilds its projections from its documents when opened: new columns of existing rows can
@@ -231,6 +232,16 @@ CREATE TABLE relay_outbox (
     author_device TEXT NOT NULL,
     change BLOB NOT NULL,
     received_at INTEGER NOT NULL
+) STRICT;
+"#;
+
+/// Version 8 (issue 12): changes the cloud refused, remembered so that a peer that has not
+/// heard of the refusal cannot bring one back (`Store::undo_refused`).
+const V8: &str = r#"
+CREATE TABLE refused_changes (
+    hash TEXT PRIMARY KEY,
+    doc_id TEXT NOT NULL,
+    at INTEGER NOT NULL
 ) STRICT;
 "#;
 

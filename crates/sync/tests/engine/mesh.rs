@@ -484,3 +484,109 @@ fn a_peer_that_dies_mid_transfer_leaves_nothing_half_applied() {
         receiver.lock().unwrap().get::<Sale>(sale).is_ok()
     });
 }
+
+/// Opens a tab with one line on device `i` (offline); returns its id.
+fn open_tab(t: &mut Tenant, i: usize) -> Uuid {
+    let d = t.demo.clone();
+    let dev = &mut t.devices[i];
+    let c = dev.store.actor(d.cashier.user_id).unwrap();
+    let sale = dev.store.open_sale(&c, None).unwrap();
+    dev.store
+        .add_item(&c, sale, d.item("BAK-CRO").unwrap(), 1, &[], 1)
+        .unwrap();
+    sale
+}
+
+/// Adds a line to `sale` on device `i`.
+fn add_line(t: &mut Tenant, i: usize, sale: Uuid) {
+    let d = t.demo.clone();
+    let dev = &mut t.devices[i];
+    let c = dev.store.actor(d.cashier.user_id).unwrap();
+    dev.store
+        .add_item(&c, sale, d.item("BAK-CRO").unwrap(), 1, &[], 1)
+        .unwrap();
+}
+
+/// The "tentative until the cloud has it": a tab opened on device 0 reaches devices 1
+/// and 2 over the LAN, device 1 adds a line to it and also opens a tab of its own; device 1
+/// carries device 0's changes to the cloud, which refuses them (device 0 is not a device it
+/// will take carried changes of). Every device that had them undoes them and what was built
+/// on them (device 1's line), keeps what did not depend on them (device 1's own tab), lists
+/// the refusal, ends equal to the cloud, and a peer cannot bring the refused change back.
+#[test]
+fn a_change_the_cloud_refuses_is_undone_on_every_device_that_had_it() {
+    let mut t = Tenant::new(3);
+    let keys = [
+        DeviceKey::generate(),
+        DeviceKey::generate(),
+        DeviceKey::generate(),
+    ];
+    let id0 = t.devices[0].scope.device_id;
+    let from_0 = authors(&[(id0, DeviceKind::Till, &keys[0])]);
+    let tab = open_tab(&mut t, 0);
+    let batch = signed_outbox(&t, 0, &keys[0]);
+    for i in [1, 2] {
+        let r = receive(&mut t.devices[i].store, &from_0, &batch).unwrap();
+        assert_eq!(r.applied, batch.len(), "device {i}: {r:?}");
+        assert!(has_sale(&mut t, i, tab));
+    }
+    add_line(&mut t, 1, tab);
+    let own = open_tab(&mut t, 1);
+    assert_eq!(t.devices[1].store.relay_len().unwrap(), batch.len() as i64);
+
+    let r = t.sync(1).unwrap();
+    assert_eq!(r.relayed, batch.len(), "{r:?}");
+    assert!(r.undone >= batch.len() + 1, "{r:?}");
+    let r = t.sync(2).unwrap();
+    assert!(r.undone >= batch.len(), "{r:?}");
+    for i in [1, 2] {
+        assert!(
+            !has_sale(&mut t, i, tab),
+            "device {i} still has the refused tab"
+        );
+        let problems = t.devices[i].store.sync_problems().unwrap();
+        assert!(
+            problems.iter().any(|p| p.doc_id == tab
+                && p.code == "device_mismatch"
+                && p.message.contains("undone")),
+            "device {i}: {problems:?}"
+        );
+    }
+    assert_eq!(t.devices[1].store.relay_len().unwrap(), 0);
+    // Device 1's own tab did not depend on the refused changes: kept, and it reached the
+    // cloud; its line on the refused tab went with the tab.
+    assert!(has_sale(&mut t, 1, own));
+    // Device 0 stays away (a dead till); the others settle with the cloud.
+    t.devices[0].online = false;
+    t.settle();
+    assert!(has_sale(&mut t, 2, own));
+    assert_eq!(t.devices[1].store.outbox_len().unwrap(), 0);
+    let d = t.digests();
+    assert_eq!(d[1], d[2], "devices 1 and 2 equal after the undo");
+    // The cloud's state, through a device bootstrapped from it now.
+    let mut fresh = device(&t.dir, t.tenant_id, t.store_id, 9);
+    let mut transport = pos_sync::memory::MemoryTransport {
+        server: &t.server,
+        scope: fresh.scope,
+        online: true,
+    };
+    fresh
+        .engine
+        .bootstrap(&mut fresh.store, &mut transport, |_, _| {})
+        .unwrap();
+    assert_eq!(
+        fresh.store.projection_digest().unwrap(),
+        d[1],
+        "equal to the cloud"
+    );
+    assert!(t.server.lock().unwrap().typed(tab).is_none());
+
+    // Device 0, which has not heard of the refusal, sends the tab again: refused.
+    let again = receive(&mut t.devices[2].store, &from_0, &batch).unwrap();
+    assert_eq!(again.applied, 0, "{again:?}");
+    assert!(again
+        .refused
+        .iter()
+        .all(|(_, code, _)| code == "refused_by_cloud"));
+    assert!(!has_sale(&mut t, 2, tab));
+}
