@@ -99,6 +99,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "device_keys",
         include_str!("../../../migrations/0018_device_keys.sql"),
     ),
+    (
+        19,
+        "change_refusals",
+        include_str!("../../../migrations/0019_change_refusals.sql"),
+    ),
 ];
 
 /// Makes the audit trail's partitions of this month and the next `ahead` (migration 0015's

@@ -84,7 +84,7 @@ impl Modify for Bearer {
         crate::webhooks_routes::replay_event_h,
         report_sales_summary_h, report_items_h, report_tenders_h, report_taxes_h, report_staff_h,
         report_shifts_h, report_cash_h, report_stock_h, report_transfers_h, report_feed_h,
-        enrol_h, device_token_h, push_h, pull_h, bootstrap_h, doc_h, staff_h, peers_h, entitlements_h,
+        enrol_h, device_token_h, push_h, pull_h, bootstrap_h, doc_h, staff_h, peers_h, refusals_h, entitlements_h,
         stores_h, incoming_transfers_h, receipt_emails_h, live_h,
         live_probe, ready_probe, metrics_h, openapi_h, crate::console::index_h,
     ),

@@ -138,6 +138,7 @@ pub fn router(state: AppState) -> Router {
         .route("/sync/doc/{doc_id}", get(doc_h))
         .route("/sync/staff", get(staff_h))
         .route("/sync/peers", get(peers_h))
+        .route("/sync/refusals", get(refusals_h))
         .route("/sync/entitlements", get(entitlements_h))
         .route("/sync/stores", get(stores_h))
         .route("/sync/transfers/incoming", get(incoming_transfers_h))
@@ -501,6 +502,20 @@ pub async fn staff_h(State(s): State<AppState>, d: DeviceAuth) -> R<Vec<StaffRec
     responses((status = 200, body = Vec<crate::wire_schema::PeerRecordSchema>)))]
 pub async fn peers_h(State(s): State<AppState>, d: DeviceAuth) -> R<Vec<PeerRecord>> {
     devices::peers(&s, &d).await.map(Json)
+}
+
+#[utoipa::path(get, path = "/v1/sync/refusals", tag = "sync", security(("device" = [])),
+    params(crate::sync::RefusalsQuery),
+    description = "Changes the server refused in pushes of the device's store, after `after`, \
+        oldest first, at most 500 a page (`more` says whether others wait). A device that \
+        applied one from a peer of the store mesh undoes it and what was built on it.",
+    responses((status = 200, body = crate::wire_schema::RefusalsPageSchema)))]
+pub async fn refusals_h(
+    State(s): State<AppState>,
+    d: DeviceAuth,
+    Query(q): Query<crate::sync::RefusalsQuery>,
+) -> R<pos_sync::wire::RefusalsPage> {
+    sync::refusals(&s, &d, q).await.map(Json)
 }
 
 #[utoipa::path(get, path = "/v1/sync/stores", tag = "sync", security(("device" = [])),

@@ -232,6 +232,7 @@ pub async fn push(
 
     duplicate_seqs(&mut tx, scope.tenant_id, &mut outcome, &changes).await?;
     let seqs = write_outcome(&mut tx, &scope, &outcome, state.settings.events).await?;
+    record_refusals(&mut tx, &scope, &outcome, &changes).await?;
     // Freshness for head office's reports: this device's data is on the server up to now.
     query("UPDATE devices SET last_push_at = $3 WHERE tenant_id = $1 AND device_id = $2")
         .bind(scope.tenant_id)
@@ -265,6 +266,128 @@ pub async fn push(
         "push"
     );
     Ok(PushResponse { results })
+}
+
+/// Records each change this push refused as a notice to the pusher's store (the store mesh:
+/// peers that applied it undo it) and as an audit event for head office. Numbered under the
+/// tenant's sequence row lock, so in commit order. Pushes with no refusal write nothing.
+async fn record_refusals(
+    tx: &mut db::Tx<'_>,
+    scope: &Scope,
+    out: &MergeOutcome,
+    changes: &[pos_sync::wire::WireChange],
+) -> Result<(), ApiError> {
+    let refused: Vec<(&pos_sync::wire::WireChange, &str, &str)> = out
+        .decisions
+        .iter()
+        .zip(changes)
+        .filter_map(|(d, c)| match d {
+            Decision::Rejected { code, message } => Some((c, code.as_str(), message.as_str())),
+            _ => None,
+        })
+        .filter(|(c, _, _)| c.envelope.tenant_id == scope.tenant_id)
+        .collect();
+    if refused.is_empty() {
+        return Ok(());
+    }
+    db::next_seqs(tx, scope.tenant_id, 0).await?;
+    let now = now_ms();
+    for (c, code, message) in refused {
+        let inserted = query(
+            "INSERT INTO change_refusals (tenant_id, store_id, doc_id, change_hash, author_device,
+                 pushed_by, code, message, at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+             ON CONFLICT (tenant_id, change_hash) DO NOTHING",
+        )
+        .bind(scope.tenant_id)
+        .bind(scope.store_id)
+        .bind(c.envelope.doc_id)
+        .bind(&c.hash)
+        .bind(c.author.device_id)
+        .bind(scope.device_id)
+        .bind(code)
+        .bind(message)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+        if inserted.rows_affected() == 0 {
+            continue;
+        }
+        db::audit(
+            tx,
+            scope.tenant_id,
+            Some(c.author.user_id),
+            Some(c.author.device_id),
+            "sync.refused",
+            &format!("{}:{}", c.envelope.doc_type.as_str(), c.envelope.doc_id),
+            serde_json::json!({
+                "hash": c.hash,
+                "code": code,
+                "message": message,
+                "pushed_by": scope.device_id,
+            }),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// `GET /v1/sync/refusals`: the device's store's refusal notices after `after`.
+pub async fn refusals(
+    state: &AppState,
+    device: &DeviceAuth,
+    q: RefusalsQuery,
+) -> Result<pos_sync::wire::RefusalsPage, ApiError> {
+    if q.after < 0 {
+        return Err(ApiError::validation("after must be 0 or more"));
+    }
+    type Row = (i64, Uuid, String, Uuid, Uuid, String, String, i64);
+    let rows: Vec<Row> = query_as(
+        "SELECT refusal_id, doc_id, change_hash, author_device, pushed_by, code, message, at
+         FROM change_refusals
+         WHERE tenant_id = $1 AND store_id = $2 AND refusal_id > $3
+         ORDER BY refusal_id LIMIT $4",
+    )
+    .bind(device.tenant_id)
+    .bind(device.store_id)
+    .bind(q.after)
+    .bind(REFUSALS_PAGE + 1)
+    .fetch_all(&state.pool)
+    .await?;
+    let more = rows.len() as i64 > REFUSALS_PAGE;
+    Ok(pos_sync::wire::RefusalsPage {
+        refusals: rows
+            .into_iter()
+            .take(REFUSALS_PAGE as usize)
+            .map(
+                |(id, doc_id, hash, author_device, pushed_by, code, message, at)| {
+                    pos_sync::wire::RefusalNotice {
+                        id,
+                        doc_id,
+                        hash,
+                        author_device,
+                        pushed_by,
+                        code,
+                        message,
+                        at,
+                    }
+                },
+            )
+            .collect(),
+        more,
+    })
+}
+
+/// Notices per page of `GET /v1/sync/refusals`.
+pub const REFUSALS_PAGE: i64 = 500;
+
+/// `GET /v1/sync/refusals`'s query.
+#[derive(Debug, Clone, Default, serde::Deserialize, utoipa::IntoParams)]
+pub struct RefusalsQuery {
+    /// The last notice already handled (0 at first).
+    #[serde(default)]
+    #[param(minimum = 0)]
+    pub after: i64,
 }
 
 /// Fills in the sequence of each change the merge found already in its document

@@ -410,6 +410,37 @@ pub struct PeerRecordSchema {
     pub public_key: String,
 }
 
+/// A change the server refused, as the store's devices learn of it.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[schema(as = RefusalNotice)]
+pub struct RefusalNoticeSchema {
+    /// The notice's place in the store's list.
+    #[schema(minimum = 1)]
+    pub id: i64,
+    pub doc_id: Uuid,
+    /// The change's hash (hex).
+    #[schema(pattern = "^[0-9a-f]{64}$")]
+    pub hash: String,
+    /// The device that wrote the change.
+    pub author_device: Uuid,
+    /// The device whose push the server refused it in.
+    pub pushed_by: Uuid,
+    /// The refusal's code (`forbidden`, `device_mismatch`, `bad_signature`, …).
+    pub code: String,
+    pub message: String,
+    /// When it was refused, ms since the epoch.
+    pub at: i64,
+}
+
+/// `GET /v1/sync/refusals`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[schema(as = RefusalsPage)]
+pub struct RefusalsPageSchema {
+    pub refusals: Vec<RefusalNoticeSchema>,
+    /// Whether more notices wait after this page.
+    pub more: bool,
+}
+
 /// The device's credential, answered once.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[schema(as = EnrolResponse)]

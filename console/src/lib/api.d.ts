@@ -1034,6 +1034,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/sync/refusals": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Changes the server refused in pushes of the device's store, after `after`, oldest first, at most 500 a page (`more` says whether others wait). A device that applied one from a peer of the store mesh undoes it and what was built on it. */
+        get: operations["refusals_h"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/sync/staff": {
         parameters: {
             query?: never;
@@ -1795,6 +1812,42 @@ export interface components {
          * @enum {string}
          */
         RefundsBy: "refund_day" | "sale_day";
+        /** @description A change the server refused, as the store's devices learn of it. */
+        RefusalNotice: {
+            /**
+             * Format: int64
+             * @description When it was refused, ms since the epoch.
+             */
+            at: number;
+            /**
+             * Format: uuid
+             * @description The device that wrote the change.
+             */
+            author_device: string;
+            /** @description The refusal's code (`forbidden`, `device_mismatch`, `bad_signature`, …). */
+            code: string;
+            /** Format: uuid */
+            doc_id: string;
+            /** @description The change's hash (hex). */
+            hash: string;
+            /**
+             * Format: int64
+             * @description The notice's place in the store's list.
+             */
+            id: number;
+            message: string;
+            /**
+             * Format: uuid
+             * @description The device whose push the server refused it in.
+             */
+            pushed_by: string;
+        };
+        /** @description `GET /v1/sync/refusals`. */
+        RefusalsPage: {
+            /** @description Whether more notices wait after this page. */
+            more: boolean;
+            refusals: components["schemas"]["RefusalNotice"][];
+        };
         /** @description What a replay did. */
         ReplayOut: {
             /**
@@ -7050,6 +7103,64 @@ export interface operations {
             };
             /** @description `VALIDATION`: the body is larger than 16 MiB (`details.limit`). */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `RATE_LIMIT`: too many requests; `Retry-After` and `details.retry_after_secs`. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `UNAVAILABLE`: too busy now, or over the request timeout; `Retry-After`. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    refusals_h: {
+        parameters: {
+            query?: {
+                /** @description The last notice already handled (0 at first). */
+                after?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RefusalsPage"];
+                };
+            };
+            /** @description `VALIDATION`: the request is malformed or a value is invalid. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `AUTHN`: no valid credential (`WWW-Authenticate: Bearer`). */
+            401: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -357,3 +357,150 @@ async fn a_public_key_that_is_not_an_ed25519_key_is_refused_at_enrolment() {
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{bad}: {:?}", r.body);
     }
 }
+
+/// The "tentative until the cloud has it", on the real server: a revoked till's sale,
+/// applied by two peers over the LAN, is carried to the cloud and refused. The refusal becomes
+/// a notice to every device of the store (not of another store) and an audit event for head
+/// office; a peer that applied the sale undoes it from the notice and the cloud's state, and
+/// ends with no trace of it in its replica.
+#[tokio::test]
+async fn a_refused_carried_change_is_a_notice_to_the_store_and_is_undone_on_the_peers() {
+    let app = app().await;
+    let t = app.tenant("Relay").await;
+    let item = publish_item(&app, &t, 350).await;
+    let key = DeviceKey::generate();
+    let mut author = keyed_till(&app, &t, &key, "till").await;
+    let carrier_key = DeviceKey::generate();
+    let mut carrier = keyed_till(&app, &t, &carrier_key, "till").await;
+    let mut peer = keyed_till(&app, &t, &DeviceKey::generate(), "till").await;
+    peer.store
+        .upsert_staff(
+            author.cashier.user_id,
+            "Cas",
+            pos_core::auth::Role::Cashier,
+            None,
+        )
+        .unwrap();
+    let before = peer.store.projection_digest().unwrap();
+    let sale = sell_offline(&mut author, item);
+    let carried = signed_outbox(&author, &key);
+    let mut authors = pos_sync::merge::RelayAuthors::new();
+    authors.insert(
+        author.device.enrol.device_id,
+        pos_core::auth::DeviceKind::Till,
+        pos_sync::signing::PublicKey::from_bytes(&key.public_key()).unwrap(),
+    );
+    for till in [&mut carrier, &mut peer] {
+        // The author's cashier works in this store: the staff list has them.
+        till.store
+            .upsert_staff(
+                author.cashier.user_id,
+                "Cas",
+                pos_core::auth::Role::Cashier,
+                None,
+            )
+            .unwrap();
+        let r = pos_sync::peer::receive(&mut till.store, &authors, &carried).unwrap();
+        assert_eq!(r.applied, carried.len(), "{r:?}");
+        assert!(till.store.get::<pos_core::sale::Sale>(sale).is_ok());
+    }
+    let r = app
+        .post(
+            &format!("/v1/admin/devices/{}/revoke", author.device.enrol.device_id),
+            Some(&t.owner),
+            json!({}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let results = push_through(&app, &carrier, &carried).await;
+    assert!(
+        codes(&results).iter().all(|c| c == "device_mismatch"),
+        "{results:?}"
+    );
+
+    // Every device of the store reads the notices, once each, in order.
+    let r = app.get("/v1/sync/refusals", &peer.device.token).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let page: pos_sync::wire::RefusalsPage = serde_json::from_value(r.body).unwrap();
+    assert_eq!(page.refusals.len(), carried.len(), "{page:?}");
+    assert!(!page.more);
+    for (n, c) in page.refusals.iter().zip(&carried) {
+        assert_eq!(n.hash, c.hash);
+        assert_eq!(n.doc_id, sale);
+        assert_eq!(n.author_device, author.device.enrol.device_id);
+        assert_eq!(n.pushed_by, carrier.device.enrol.device_id);
+        assert_eq!(n.code, "device_mismatch");
+    }
+    assert!(page.refusals.windows(2).all(|w| w[0].id < w[1].id));
+    let last = page.refusals.last().unwrap().id;
+    let r = app
+        .get(
+            &format!("/v1/sync/refusals?after={last}"),
+            &peer.device.token,
+        )
+        .await;
+    assert_eq!(r.body["refusals"], json!([]), "{:?}", r.body);
+    let r = app
+        .get("/v1/sync/refusals?after=-1", &peer.device.token)
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{:?}", r.body);
+    // Pushed again (another carrier, a replay): still one notice per change.
+    push_through(&app, &peer, &carried).await;
+    let r = app.get("/v1/sync/refusals", &peer.device.token).await;
+    assert_eq!(r.body["refusals"].as_array().unwrap().len(), carried.len());
+
+    // Not another store's business.
+    let other = app
+        .post(
+            "/v1/admin/stores",
+            Some(&t.owner),
+            json!({"code": "S02", "name": "Other", "currency": "EUR", "tax_mode": "Inclusive"}),
+        )
+        .await;
+    let other_store = Tenant {
+        tenant_id: t.tenant_id,
+        owner_id: t.owner_id,
+        owner: t.owner.clone(),
+        store_id: serde_json::from_value(other.body["store_id"].clone()).expect("store id"),
+    };
+    let elsewhere = app.device(&other_store).await;
+    let r = app.get("/v1/sync/refusals", &elsewhere.token).await;
+    assert_eq!(r.body["refusals"], json!([]), "{:?}", r.body);
+
+    // Head office sees it in the audit trail.
+    let audit: i64 = query_scalar(
+        "SELECT count(*) FROM audit_events WHERE tenant_id = $1 AND action = 'sync.refused'",
+    )
+    .bind(t.tenant_id)
+    .fetch_one(&app.state.pool)
+    .await
+    .unwrap();
+    assert_eq!(audit as usize, carried.len());
+
+    // The peer undoes it, from the notice and the cloud's state (none: the cloud never had
+    // the sale), as its sync engine does.
+    let r = app
+        .get(&format!("/v1/sync/doc/{sale}"), &peer.device.token)
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{:?}", r.body);
+    let first = &page.refusals[0];
+    let undone = peer
+        .store
+        .undo_refused(first.doc_id, &first.hash, None, &first.code, &first.message)
+        .unwrap();
+    assert!(undone.removed, "{undone:?}");
+    assert_eq!(undone.dropped.len(), carried.len());
+    assert!(peer.store.get::<pos_core::sale::Sale>(sale).is_err());
+    assert_eq!(peer.store.relay_len().unwrap(), 0);
+    assert_eq!(
+        peer.store.projection_digest().unwrap(),
+        before,
+        "the peer's replica is as before the sale reached it"
+    );
+    assert!(peer
+        .store
+        .sync_problems()
+        .unwrap()
+        .iter()
+        .any(|p| p.doc_id == sale && p.message.contains("undone")));
+}

@@ -189,7 +189,13 @@ pub struct Store {
 
 const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
 
-fn configure(conn: &Connection) -> Result<(), rusqlite::Error> {
+fn configure(conn: &mut Connection) -> Result<(), rusqlite::Error> {
+    // Every write transaction takes the write lock when it begins, waiting for it (the busy
+    // timeout below) while another connection of the file holds it: the checkpointer's RESTART,
+    // the print queue. A deferred transaction that has read first is refused at once instead
+    // (SQLite cannot wait for a lock while holding a read snapshot): a sale failed with
+    // "database is locked" under the backup benchmark's load.
+    conn.set_transaction_behavior(rusqlite::TransactionBehavior::Immediate);
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
@@ -380,7 +386,7 @@ impl Store {
         }
         ReceiptNumber::new(&identity.store_code, &identity.device_code, 1)?;
         let mut conn = Connection::open(path)?;
-        configure(&conn)?;
+        configure(&mut conn)?;
         schema::migrate(&mut conn, 0, schema::CURRENT_VERSION)?;
         {
             let tx = conn.transaction()?;
@@ -421,7 +427,7 @@ impl Store {
         }
         inspect(path)?;
         let mut conn = Connection::open(path)?;
-        configure(&conn)?;
+        configure(&mut conn)?;
         // Read the version again through the real connection (a WAL may hold a newer header).
         let version: i32 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
         if version > schema::CURRENT_VERSION {
@@ -1099,8 +1105,8 @@ mod checkpoint_tests {
     use super::*;
 
     fn wal_db(path: &Path) -> Connection {
-        let conn = Connection::open(path).unwrap();
-        configure(&conn).unwrap();
+        let mut conn = Connection::open(path).unwrap();
+        configure(&mut conn).unwrap();
         conn.execute_batch("CREATE TABLE t (v BLOB)").unwrap();
         conn
     }
