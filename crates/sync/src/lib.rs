@@ -9,6 +9,7 @@ pub mod device;
 pub mod discovery;
 pub mod headoffice;
 pub mod http;
+pub mod lease;
 pub mod mail;
 pub mod memory;
 pub mod merge;

@@ -18,11 +18,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{channel, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use pos_core::store::Store;
 use uuid::Uuid;
 
+use crate::lease::{
+    LeaseAnswer, LeaseError, LeaseOp, LeaseRefusal, LeaseRequest, Leases, LEASE_TTL,
+};
 use crate::merge::RelayAuthors;
 use crate::mesh::{Link, MeshError, MeshTls, PeerSet};
 use crate::peer::{self, authors_from, PeerError};
@@ -80,6 +83,37 @@ struct Shared {
     status: Mutex<MeshStatus>,
     stop: AtomicBool,
     on_applied: Box<dyn Fn() + Send + Sync>,
+    /// This device's id.
+    me: Uuid,
+    /// The address each peer device answered on last (the owner of a sale is asked there).
+    addr_of: Mutex<HashMap<Uuid, SocketAddr>>,
+    /// The leases this device granted on the sales it owns (`lease`).
+    leases: Mutex<Leases>,
+}
+
+/// What the side that connected opens a link with: an exchange of changes, or a lease request
+/// to a sale's owner.
+#[derive(serde::Deserialize)]
+#[serde(untagged)]
+enum Opening {
+    Exchange(Vec<WireChange>),
+    Lease(LeaseRequest),
+}
+
+/// What [`MeshNode::hold_for_money`] holds until [`MeshNode::release`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use = "release it once the payment or refund is written"]
+pub enum MoneyHold {
+    /// No lease was needed (the cloud is reachable).
+    None,
+    /// This device owns the sale and holds its own lease.
+    Own { sale: Uuid },
+    /// A lease from the sale's owner.
+    Remote {
+        sale: Uuid,
+        owner: Uuid,
+        addr: SocketAddr,
+    },
 }
 
 /// A running node. Dropping it stops its threads.
@@ -105,7 +139,14 @@ impl MeshNode {
         let tls = MeshTls::new(&key, peer_set.clone())?;
         let listener = TcpListener::bind(config.listen).map_err(MeshError::Io)?;
         let local = listener.local_addr().map_err(MeshError::Io)?;
+        let me = store
+            .lock()
+            .map(|s| s.identity().device_id)
+            .unwrap_or_else(|p| p.into_inner().identity().device_id);
         let shared = Arc::new(Shared {
+            me,
+            addr_of: Mutex::new(HashMap::new()),
+            leases: Mutex::new(Leases::new()),
             store,
             key,
             tls,
@@ -214,6 +255,68 @@ impl MeshNode {
         let _ = self.nudge.send(());
     }
 
+    /// Before paying or refunding `sale` (created by `owner`): the owner's lease.
+    /// - On the owner itself: its own lease, refused while another device holds one.
+    /// - On another device while the cloud is reachable: nothing (the cloud serialises).
+    /// - Otherwise: a lease from the owner over the mesh, refused when the owner cannot be
+    ///   reached or another device holds it. On return the owner's changes are applied here.
+    ///
+    /// Hand the result to [`MeshNode::release`] once the payment or refund is written (or
+    /// was not).
+    pub fn hold_for_money(
+        &self,
+        sale: Uuid,
+        owner: Uuid,
+        cloud_online: bool,
+    ) -> Result<MoneyHold, LeaseError> {
+        let s = &self.shared;
+        if owner == s.me {
+            let mut leases = s.leases.lock().unwrap_or_else(|p| p.into_inner());
+            leases.grant(sale, s.me, Instant::now(), LEASE_TTL)?;
+            return Ok(MoneyHold::Own { sale });
+        }
+        if cloud_online {
+            return Ok(MoneyHold::None);
+        }
+        let addr = s
+            .addr_of
+            .lock()
+            .ok()
+            .and_then(|a| a.get(&owner).copied())
+            .ok_or(LeaseError::OwnerUnreachable { owner })?;
+        lease_call(s, addr, owner, LeaseOp::Ask, sale)?;
+        Ok(MoneyHold::Remote { sale, owner, addr })
+    }
+
+    /// Ends a hold: the owner's own lease at once; a remote one by telling the owner, with the
+    /// payment's or refund's changes (a release that does not arrive ends at the lease's
+    /// expiry). Blocking: call it off the screen's thread.
+    pub fn release(&self, hold: MoneyHold) {
+        let s = &self.shared;
+        match hold {
+            MoneyHold::None => {}
+            MoneyHold::Own { sale } => s
+                .leases
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .release(sale, s.me),
+            MoneyHold::Remote { sale, owner, addr } => {
+                if let Err(e) = lease_call(s, addr, owner, LeaseOp::Release, sale) {
+                    tracing::info!(%sale, error = %e, "store mesh: lease not released; it expires");
+                }
+            }
+        }
+    }
+
+    /// Who holds a lease on `sale` from this device, if anyone (the owner's view).
+    pub fn lease_holder(&self, sale: Uuid) -> Option<Uuid> {
+        self.shared
+            .leases
+            .lock()
+            .ok()
+            .and_then(|l| l.holder(sale, Instant::now()))
+    }
+
     pub fn status(&self) -> MeshStatus {
         self.shared
             .status
@@ -276,6 +379,10 @@ fn take_in(s: &Shared, peer: Uuid, frame: Option<Vec<u8>>) -> Result<(), NodeErr
     let frame = frame.ok_or(NodeError::Closed)?;
     let changes: Vec<WireChange> =
         serde_json::from_slice(&frame).map_err(|e| NodeError::BadFrame(e.to_string()))?;
+    take_changes(s, peer, changes)
+}
+
+fn take_changes(s: &Shared, peer: Uuid, changes: Vec<WireChange>) -> Result<(), NodeError> {
     if let Ok(mut st) = s.status.lock() {
         st.linked.insert(peer);
     }
@@ -305,17 +412,103 @@ fn encode(batch: &[WireChange]) -> Result<Vec<u8>, NodeError> {
 fn accept_one(s: &Shared, tcp: TcpStream) -> Result<(), NodeError> {
     let mut link = s.tls.accept_stream(tcp)?;
     let peer = link.peer;
-    let frame = link.receive()?;
-    take_in(s, peer, frame)?;
-    let batch = batch_for(s, peer)?;
-    link.send(&encode(&batch)?)?;
-    delivered(s, peer, &batch);
+    let frame = link.receive()?.ok_or(NodeError::Closed)?;
+    let opening: Opening =
+        serde_json::from_slice(&frame).map_err(|e| NodeError::BadFrame(e.to_string()))?;
+    match opening {
+        Opening::Exchange(changes) => {
+            take_changes(s, peer, changes)?;
+            let batch = batch_for(s, peer)?;
+            link.send(&encode(&batch)?)?;
+            delivered(s, peer, &batch);
+        }
+        Opening::Lease(req) => {
+            // Everything the asking device knows first, so the owner decides on it.
+            take_changes(s, peer, req.changes)?;
+            let refusal = decide_lease(s, peer, req.op, req.sale_id);
+            let batch = batch_for(s, peer)?;
+            let answer = LeaseAnswer {
+                granted: refusal.is_none(),
+                refusal,
+                changes: batch.clone(),
+            };
+            link.send(
+                &serde_json::to_vec(&answer).map_err(|e| NodeError::BadFrame(e.to_string()))?,
+            )?;
+            delivered(s, peer, &batch);
+        }
+    }
     Ok(())
+}
+
+/// The owner's decision on a lease request from `peer`.
+fn decide_lease(s: &Shared, peer: Uuid, op: LeaseOp, sale: Uuid) -> Option<LeaseRefusal> {
+    let mut leases = s.leases.lock().unwrap_or_else(|p| p.into_inner());
+    match op {
+        LeaseOp::Release => {
+            leases.release(sale, peer);
+            None
+        }
+        LeaseOp::Ask => {
+            let envelope = lock_store(s).envelope_of(sale).ok().flatten();
+            match envelope {
+                None => Some(LeaseRefusal::UnknownSale),
+                Some(e) if e.created_by_device != s.me => Some(LeaseRefusal::NotOwner),
+                Some(_) => match leases.grant(sale, peer, Instant::now(), LEASE_TTL) {
+                    Ok(_) => None,
+                    Err(LeaseError::Held { by }) => Some(LeaseRefusal::Held { by }),
+                    Err(_) => Some(LeaseRefusal::NotOwner),
+                },
+            }
+        }
+    }
+}
+
+/// One lease call to `owner` at `addr`: what this device has for it goes with the request,
+/// and what the owner has comes back with the answer (applied here before it is read).
+fn lease_call(
+    s: &Shared,
+    addr: SocketAddr,
+    owner: Uuid,
+    op: LeaseOp,
+    sale: Uuid,
+) -> Result<(), LeaseError> {
+    let unreachable = |e: &dyn std::fmt::Display| {
+        tracing::info!(%owner, %addr, error = %e, "store mesh: a sale's owner did not answer");
+        LeaseError::OwnerUnreachable { owner }
+    };
+    let mut link = s.tls.connect(addr).map_err(|e| unreachable(&e))?;
+    if link.peer != owner {
+        return Err(unreachable(&"another device answers at its address"));
+    }
+    let batch = batch_for(s, owner).map_err(|e| unreachable(&e))?;
+    let request = LeaseRequest {
+        op,
+        sale_id: sale,
+        changes: batch.clone(),
+    };
+    let bytes = serde_json::to_vec(&request).map_err(|e| unreachable(&e))?;
+    link.send(&bytes).map_err(|e| unreachable(&e))?;
+    let frame = link
+        .receive()
+        .map_err(|e| unreachable(&e))?
+        .ok_or_else(|| unreachable(&"the link closed"))?;
+    delivered(s, owner, &batch);
+    let answer: LeaseAnswer = serde_json::from_slice(&frame).map_err(|e| unreachable(&e))?;
+    take_changes(s, owner, answer.changes).map_err(|e| LeaseError::Refused(e.to_string()))?;
+    match (answer.granted, answer.refusal) {
+        (true, _) => Ok(()),
+        (false, Some(r)) => Err(r.into()),
+        (false, None) => Err(LeaseError::Refused("no reason given".into())),
+    }
 }
 
 fn connect_one(s: &Shared, addr: SocketAddr) -> Result<Uuid, NodeError> {
     let mut link: Link<_> = s.tls.connect(addr)?;
     let peer = link.peer;
+    if let Ok(mut a) = s.addr_of.lock() {
+        a.insert(peer, addr);
+    }
     let batch = batch_for(s, peer)?;
     link.send(&encode(&batch)?)?;
     let frame = link.receive()?;

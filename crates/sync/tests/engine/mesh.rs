@@ -590,3 +590,229 @@ fn a_change_the_cloud_refuses_is_undone_on_every_device_that_had_it() {
         .all(|(_, code, _)| code == "refused_by_cloud"));
     assert!(!has_sale(&mut t, 2, tab));
 }
+
+/// The devices of `t` on a loopback mesh, everyone knowing everyone's address, linking in
+/// rounds `round` apart and when nudged; their stores shared with the nodes, and their scopes
+/// (for syncing with the cloud afterwards).
+fn lan(
+    t: &mut Tenant,
+    round: std::time::Duration,
+) -> (
+    Vec<std::sync::Arc<std::sync::Mutex<pos_core::store::Store>>>,
+    Vec<pos_sync::node::MeshNode>,
+    Vec<pos_sync::merge::Scope>,
+) {
+    use pos_sync::node::{MeshNode, NodeConfig};
+    use pos_sync::wire::PeerRecord;
+    use std::sync::{Arc, Mutex};
+    let devices = std::mem::take(&mut t.devices);
+    let keys: Vec<DeviceKey> = devices.iter().map(|_| DeviceKey::generate()).collect();
+    let records: Vec<PeerRecord> = devices
+        .iter()
+        .zip(&keys)
+        .map(|(dev, k)| PeerRecord {
+            device_id: dev.scope.device_id,
+            name: "till".into(),
+            kind: DeviceKind::Till,
+            public_key: k.public_key().to_vec(),
+        })
+        .collect();
+    let scopes = devices.iter().map(|d| d.scope).collect();
+    let stores: Vec<Arc<Mutex<pos_core::store::Store>>> = devices
+        .into_iter()
+        .map(|dev| Arc::new(Mutex::new(dev.store)))
+        .collect();
+    let nodes: Vec<MeshNode> = stores
+        .iter()
+        .zip(keys)
+        .enumerate()
+        .map(|(i, (store, key))| {
+            let others: Vec<PeerRecord> = records
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| *j != i)
+                .map(|(_, r)| r.clone())
+                .collect();
+            MeshNode::start(
+                store.clone(),
+                key,
+                &others,
+                NodeConfig {
+                    listen: "127.0.0.1:0".parse().unwrap(),
+                    peers: Vec::new(),
+                    round,
+                },
+                || {},
+            )
+            .unwrap()
+        })
+        .collect();
+    for n in &nodes {
+        for m in &nodes {
+            n.add_address(m.local_addr());
+        }
+    }
+    for n in &nodes {
+        n.nudge();
+    }
+    (stores, nodes, scopes)
+}
+
+/// The "money stays bounded": while the cloud is away, a sale's payments and refunds
+/// are serialised by the device that created it. Two tills cannot pay one open ticket, nor
+/// refund one sale, at once; the second learns the first's payment or refund with its lease
+/// and cannot spend the sale again; the owner itself waits for a lease another device holds;
+/// with the owner gone the operation is refused with a message that says where to take it.
+/// Back with the cloud, the master holds no more refunded than sold.
+#[test]
+fn two_tills_cannot_spend_one_sale_over_the_lan() {
+    use pos_core::refund::{Refund, RefundRequest};
+    use pos_sync::lease::LeaseError;
+    use pos_sync::node::MoneyHold;
+
+    let mut t = Tenant::new(3);
+    let d = t.demo.clone();
+    // Rounds a minute apart: between the nudges below, changes move only with the leases.
+    let (stores, mut nodes, scopes) = lan(&mut t, std::time::Duration::from_secs(60));
+    let ids: Vec<Uuid> = scopes.iter().map(|s| s.device_id).collect();
+    let sale_of = |i: usize, sale: Uuid| stores[i].lock().unwrap().get::<Sale>(sale).ok();
+    // Every device has linked with every other (the owner is asked at its address).
+    eventually("every device linked", || {
+        nodes.iter().all(|n| n.status().linked.len() == 2)
+    });
+
+    // An open ticket of device 0.
+    let tab = {
+        let mut s = stores[0].lock().unwrap();
+        let c = s.actor(d.cashier.user_id).unwrap();
+        let sale = s.open_sale(&c, Some("Tab 9".into())).unwrap();
+        s.add_item(&c, sale, d.item("COF-LAT").unwrap(), 2, &[], 1)
+            .unwrap();
+        sale
+    };
+    nodes[0].nudge();
+    eventually("the tab on devices 1 and 2", || {
+        sale_of(1, tab).is_some() && sale_of(2, tab).is_some()
+    });
+    let hold = nodes[1].hold_for_money(tab, ids[0], false).unwrap();
+    assert!(matches!(hold, MoneyHold::Remote { .. }), "{hold:?}");
+    assert_eq!(
+        nodes[2].hold_for_money(tab, ids[0], false),
+        Err(LeaseError::Held { by: ids[1] })
+    );
+    assert_eq!(
+        nodes[0].hold_for_money(tab, ids[0], false),
+        Err(LeaseError::Held { by: ids[1] }),
+        "the owner waits too"
+    );
+    {
+        let mut s = stores[1].lock().unwrap();
+        let c = s.actor(d.cashier.user_id).unwrap();
+        let due = s.get::<Sale>(tab).unwrap().totals().unwrap().due;
+        s.pay(&c, tab, Tender::Card, eur(due), Some("card".into()))
+            .unwrap();
+    }
+    nodes[1].release(hold);
+    assert_eq!(nodes[0].lease_holder(tab), None);
+    // Device 2's lease comes with the payment: the tab is paid there at once.
+    let hold = nodes[2].hold_for_money(tab, ids[0], false).unwrap();
+    assert_eq!(sale_of(2, tab).unwrap().totals().unwrap().due, 0);
+    {
+        let mut s = stores[2].lock().unwrap();
+        let c = s.actor(d.cashier.user_id).unwrap();
+        assert!(
+            s.pay(&c, tab, Tender::Cash, eur(100), None).is_err(),
+            "a paid ticket takes no second payment"
+        );
+    }
+    nodes[2].release(hold);
+
+    // A closed sale of device 0, refunded on device 1, then asked for on device 2.
+    let (sale, line) = {
+        let mut s = stores[0].lock().unwrap();
+        let c = s.actor(d.cashier.user_id).unwrap();
+        let sale = s.open_sale(&c, None).unwrap();
+        let line = s
+            .add_item(&c, sale, d.item("RET-MUG").unwrap(), 1, &[], 1)
+            .unwrap();
+        let due = s.get::<Sale>(sale).unwrap().totals().unwrap().due;
+        s.pay(&c, sale, Tender::Cash, eur(due), None).unwrap();
+        (sale, line)
+    };
+    nodes[0].nudge();
+    eventually("the sale on devices 1 and 2", || {
+        sale_of(1, sale).is_some() && sale_of(2, sale).is_some()
+    });
+    let req = [RefundRequest {
+        sale_line_id: line,
+        qty: 1,
+        restock: true,
+    }];
+    let refund = |i: usize| {
+        let mut s = stores[i].lock().unwrap();
+        let m = s.actor(d.manager.user_id).unwrap();
+        s.refund(&m, sale, &req, Tender::Cash, None, "broken")
+    };
+    let hold = nodes[1].hold_for_money(sale, ids[0], false).unwrap();
+    assert_eq!(
+        nodes[2].hold_for_money(sale, ids[0], false),
+        Err(LeaseError::Held { by: ids[1] })
+    );
+    refund(1).unwrap();
+    nodes[1].release(hold);
+    let hold = nodes[2].hold_for_money(sale, ids[0], false).unwrap();
+    assert!(refund(2).is_err(), "the mug was refunded on device 1 already");
+    nodes[2].release(hold);
+
+    // The owner gone: refused, with where to take it.
+    let other = {
+        let mut s = stores[0].lock().unwrap();
+        let c = s.actor(d.cashier.user_id).unwrap();
+        let sale = s.open_sale(&c, None).unwrap();
+        s.add_item(&c, sale, d.item("BAK-CRO").unwrap(), 1, &[], 1)
+            .unwrap();
+        sale
+    };
+    nodes[0].nudge();
+    eventually("the last sale on device 1", || sale_of(1, other).is_some());
+    drop(nodes.remove(0));
+    let refused = nodes[0].hold_for_money(other, ids[0], false).unwrap_err();
+    assert_eq!(refused, LeaseError::OwnerUnreachable { owner: ids[0] });
+    assert!(refused.to_string().contains("take the payment or refund on that device"));
+    // With the cloud reachable, another device needs no lease: the cloud serialises.
+    assert_eq!(
+        nodes[0].hold_for_money(other, ids[0], true),
+        Ok(MoneyHold::None)
+    );
+
+    // Back to the cloud: every device pushes and pulls; the master holds one refund of the mug.
+    drop(nodes);
+    for _ in 0..3 {
+        for (store, scope) in stores.iter().zip(&scopes) {
+            let mut transport = pos_sync::memory::MemoryTransport {
+                server: &t.server,
+                scope: *scope,
+                online: true,
+            };
+            pos_sync::device::SyncEngine::new()
+                .sync_shared(store, &mut transport)
+                .unwrap();
+        }
+    }
+    let server = t.server.lock().unwrap();
+    let refunds: Vec<&Refund> = server
+        .docs
+        .keys()
+        .filter_map(|id| match server.typed(*id) {
+            Some(pos_core::doc::AnyDoc::Refund(r)) if r.sale_id == sale.to_string() => Some(r),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(refunds.len(), 1, "one refund of the mug in the master");
+    let sold = match server.typed(sale) {
+        Some(pos_core::doc::AnyDoc::Sale(s)) => s.totals().unwrap().total,
+        other => panic!("{other:?}"),
+    };
+    let refunded: i64 = refunds.iter().map(|r| r.totals().unwrap().total).sum();
+    assert!(refunded <= sold, "refunded {refunded} of {sold}");
+}
