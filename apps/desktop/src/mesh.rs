@@ -18,10 +18,14 @@ use std::time::Duration;
 use pos_core::store::Store;
 use pos_sync::discovery::{Discovery, Interfaces};
 use pos_sync::http::DeviceCredential;
-use pos_sync::node::{MeshNode, NodeConfig};
+use pos_sync::lease::LeaseError;
+use pos_sync::node::{MeshNode, MoneyHold, NodeConfig};
 use pos_sync::peer::kept_peers;
+use pos_sync::wire::PeerRecord;
+use uuid::Uuid;
 
-use crate::state::lock_store;
+use crate::error::{CmdResult, CommandError};
+use crate::state::{lock_store, Inner};
 
 /// The default port of the store mesh.
 pub const DEFAULT_PORT: u16 = 47420;
@@ -123,4 +127,77 @@ pub fn start(
         node,
         _discovery: discovery,
     })
+}
+
+/// A sale's lease for a payment or refund on this device (`pos_sync::lease`), released when
+/// dropped, off the screen's thread (a remote release carries the payment to the sale's owner).
+pub struct MoneyGuard {
+    mesh: Arc<StoreMesh>,
+    hold: Option<MoneyHold>,
+}
+
+impl Drop for MoneyGuard {
+    fn drop(&mut self) {
+        if let Some(hold) = self.hold.take() {
+            let mesh = self.mesh.clone();
+            std::thread::spawn(move || mesh.node.release(hold));
+        }
+    }
+}
+
+/// Before paying or refunding `sale`: the lease of the device that created it, when this device
+/// is in a store mesh (`None` otherwise: a standalone or keyless device works as before). While
+/// the cloud is reachable only the sale's own device takes one. Refused with where to take the
+/// payment when the owner cannot be reached, or another device is spending the sale.
+pub fn hold_for_money(inner: &Inner, sale: Uuid) -> CmdResult<Option<MoneyGuard>> {
+    let Some(link) = &inner.sync else {
+        return Ok(None);
+    };
+    let Some(mesh) = &link.mesh else {
+        return Ok(None);
+    };
+    let (owner, peers) = {
+        let s = inner.store()?;
+        let Some(envelope) = s.envelope_of(sale)? else {
+            return Ok(None);
+        };
+        (
+            envelope.created_by_device,
+            kept_peers(&s).unwrap_or_default(),
+        )
+    };
+    let online = link.runner.status().online;
+    match mesh.node.hold_for_money(sale, owner, online) {
+        Ok(hold) => Ok(Some(MoneyGuard {
+            mesh: mesh.clone(),
+            hold: Some(hold),
+        })),
+        Err(e) => Err(CommandError::Conflict(explain(&e, &peers))),
+    }
+}
+
+/// A cashier's sentence for a refused lease, naming devices as the store knows them.
+fn explain(e: &LeaseError, peers: &[PeerRecord]) -> String {
+    let name = |id: &Uuid| {
+        peers
+            .iter()
+            .find(|p| p.device_id == *id)
+            .map(|p| format!("“{}”", p.name))
+            .unwrap_or_else(|| "another device of the store".to_string())
+    };
+    match e {
+        LeaseError::OwnerUnreachable { owner } => format!(
+            "This sale was started on {}, which cannot be reached while the cloud is offline. \
+             Take the payment or refund on that device, or when the cloud is back.",
+            name(owner)
+        ),
+        LeaseError::Held { by } => format!(
+            "This sale is being paid or refunded on {} right now. Finish there first, or try \
+             again in a minute.",
+            name(by)
+        ),
+        LeaseError::Refused(why) => {
+            format!("The device this sale was started on refused: {why}. Try again in a minute.")
+        }
+    }
 }

@@ -125,9 +125,7 @@ impl From<LeaseRefusal> for LeaseError {
     fn from(r: LeaseRefusal) -> LeaseError {
         match r {
             LeaseRefusal::Held { by } => LeaseError::Held { by },
-            LeaseRefusal::NotOwner => {
-                LeaseError::Refused("it does not own this sale".to_string())
-            }
+            LeaseRefusal::NotOwner => LeaseError::Refused("it does not own this sale".to_string()),
             LeaseRefusal::UnknownSale => {
                 LeaseError::Refused("it does not know this sale yet".to_string())
             }

@@ -302,9 +302,19 @@ impl MeshTls {
 
     /// Opens a link to the device listening at `addr`.
     pub fn connect(&self, addr: SocketAddr) -> Result<Link<ClientConnection>, MeshError> {
-        let tcp = TcpStream::connect_timeout(&addr, IO_TIMEOUT)?;
-        tcp.set_read_timeout(Some(IO_TIMEOUT))?;
-        tcp.set_write_timeout(Some(IO_TIMEOUT))?;
+        self.connect_within(addr, IO_TIMEOUT)
+    }
+
+    /// [`MeshTls::connect`] giving up after `timeout` for each step (a cashier waits on a
+    /// lease: a dead owner must not hold the screen for long).
+    pub fn connect_within(
+        &self,
+        addr: SocketAddr,
+        timeout: Duration,
+    ) -> Result<Link<ClientConnection>, MeshError> {
+        let tcp = TcpStream::connect_timeout(&addr, timeout)?;
+        tcp.set_read_timeout(Some(timeout))?;
+        tcp.set_write_timeout(Some(timeout))?;
         // The name is not checked (the key is); any fixed name will do.
         let name = ServerName::try_from("pos-store-peer").expect("a valid DNS name");
         let conn = ClientConnection::new(self.client.clone(), name)

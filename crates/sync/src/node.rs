@@ -32,6 +32,9 @@ use crate::peer::{self, authors_from, PeerError};
 use crate::signing::DeviceKey;
 use crate::wire::{PeerRecord, WireChange};
 
+/// How long a cashier waits for a sale's owner to answer a lease call (each network step).
+pub const LEASE_CALL_TIMEOUT: Duration = Duration::from_secs(3);
+
 /// Most changes sent on one link in one exchange.
 pub const EXCHANGE_LIMIT: usize = 2_000;
 
@@ -477,7 +480,10 @@ fn lease_call(
         tracing::info!(%owner, %addr, error = %e, "store mesh: a sale's owner did not answer");
         LeaseError::OwnerUnreachable { owner }
     };
-    let mut link = s.tls.connect(addr).map_err(|e| unreachable(&e))?;
+    let mut link = s
+        .tls
+        .connect_within(addr, LEASE_CALL_TIMEOUT)
+        .map_err(|e| unreachable(&e))?;
     if link.peer != owner {
         return Err(unreachable(&"another device answers at its address"));
     }

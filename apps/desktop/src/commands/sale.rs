@@ -434,6 +434,8 @@ pub fn pay(
     let sid = id(&sale_id)?;
     let t = tender(&tender_kind)?;
     let mut inner = state.lock();
+    // Released when this returns, after the payment is written (or was not).
+    let _lease = crate::mesh::hold_for_money(&inner, sid)?;
     let currency = inner
         .store()?
         .settings()?
@@ -735,6 +737,7 @@ pub fn refund_sale(
     let reference = (t == Tender::Card).then(|| "refund".to_string());
     let mut inner = state.lock();
     let approver = inner.approval(approver, Permission::SaleRefund)?;
+    let _lease = crate::mesh::hold_for_money(&inner, sid)?;
     let (mut store, actor) = inner.acting()?;
     let rid = store.refund_approved(&actor, sid, &requests, t, reference, &reason, approver)?;
     let refund: Refund = store.get(rid)?;

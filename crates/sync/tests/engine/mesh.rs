@@ -761,7 +761,10 @@ fn two_tills_cannot_spend_one_sale_over_the_lan() {
     refund(1).unwrap();
     nodes[1].release(hold);
     let hold = nodes[2].hold_for_money(sale, ids[0], false).unwrap();
-    assert!(refund(2).is_err(), "the mug was refunded on device 1 already");
+    assert!(
+        refund(2).is_err(),
+        "the mug was refunded on device 1 already"
+    );
     nodes[2].release(hold);
 
     // The owner gone: refused, with where to take it.
@@ -778,7 +781,9 @@ fn two_tills_cannot_spend_one_sale_over_the_lan() {
     drop(nodes.remove(0));
     let refused = nodes[0].hold_for_money(other, ids[0], false).unwrap_err();
     assert_eq!(refused, LeaseError::OwnerUnreachable { owner: ids[0] });
-    assert!(refused.to_string().contains("take the payment or refund on that device"));
+    assert!(refused
+        .to_string()
+        .contains("take the payment or refund on that device"));
     // With the cloud reachable, another device needs no lease: the cloud serialises.
     assert_eq!(
         nodes[0].hold_for_money(other, ids[0], true),
