@@ -542,6 +542,14 @@ const tests = {
       await pos.find('[data-testid="toast-ok"]');
       await waitCount(kds, '[data-testid="kds-ticket"]', ticketsBefore + 1, 30000);
       await kds.screenshot(shots, "17-kds-ticket-over-the-lan");
+      // Settings → Store devices lists the kitchen screen, reached over the LAN, and keeps an
+      // address typed for a network without mDNS.
+      await pos.click('[data-testid="nav-settings"]');
+      await pos.waitText('[data-testid="mesh-devices-list"]', /Kitchen display.*\(kitchen screen\) — reached/, 20000);
+      await pos.type('[data-testid="mesh-peers"]', "127.0.0.1:47999", { clear: true });
+      await pos.click('[data-testid="save-mesh-peers"]');
+      await pos.waitText('[data-testid="toast-ok"]', /Store device addresses saved/, 20000);
+      await pos.screenshot(shots, "18-settings-store-devices");
       await pos.click('[data-testid="sync-indicator"]');
       await pos.waitText('[data-testid="sync-error-text"]', /Cannot reach the server/);
       await pos.screenshot(shots, "14-pos-offline");

@@ -101,6 +101,8 @@ pub fn builder() -> Builder<tauri::Wry> {
             settings::printer_status,
             settings::save_receipt_texts,
             settings::save_device_prefs,
+            settings::mesh_view,
+            settings::save_mesh_peers,
             settings::sync_status,
         ])
         .typ::<crate::sync::Progress>()

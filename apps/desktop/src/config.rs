@@ -63,6 +63,9 @@ pub struct DeviceConfig {
     pub kds: KdsSetup,
     /// Lock the screen after this many seconds without input (0: never).
     pub idle_lock_s: u64,
+    /// Addresses of the store's other devices (`IP` or `IP:port`), for networks where they
+    /// cannot find each other by mDNS (Settings → Store devices).
+    pub mesh_peers: Vec<String>,
 }
 
 impl Default for DeviceConfig {
@@ -72,6 +75,7 @@ impl Default for DeviceConfig {
             printer: None,
             kds: KdsSetup::default(),
             idle_lock_s: 120,
+            mesh_peers: Vec::new(),
         }
     }
 }

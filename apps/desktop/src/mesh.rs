@@ -78,6 +78,7 @@ fn env_discovery() -> Option<Interfaces> {
 pub fn start(
     store: Arc<Mutex<Store>>,
     cred: &DeviceCredential,
+    static_peers: &[String],
     on_applied: impl Fn() + Send + Sync + 'static,
 ) -> Option<StoreMesh> {
     let key = cred.signing_key()?;
@@ -85,9 +86,11 @@ pub fn start(
         let s = lock_store(&store);
         (kept_peers(&s).unwrap_or_default(), s.identity().clone())
     };
+    let mut addresses = env_peers();
+    addresses.extend(static_peers.iter().filter_map(|p| parse_peer(p).ok()));
     let mut config = NodeConfig {
         listen: env_listen(),
-        peers: env_peers(),
+        peers: addresses,
         round: Duration::from_secs(2),
     };
     let on_applied = Arc::new(on_applied);
@@ -200,4 +203,98 @@ fn explain(e: &LeaseError, peers: &[PeerRecord]) -> String {
             format!("The device this sale was started on refused: {why}. Try again in a minute.")
         }
     }
+}
+
+/// A static peer address as typed in Settings: an IP address, with a port or without (the
+/// mesh's default port).
+pub fn parse_peer(text: &str) -> Result<SocketAddr, CommandError> {
+    let t = text.trim();
+    if let Ok(a) = t.parse::<SocketAddr>() {
+        return Ok(a);
+    }
+    if let Ok(ip) = t.parse::<std::net::IpAddr>() {
+        return Ok(SocketAddr::new(ip, DEFAULT_PORT));
+    }
+    Err(CommandError::invalid(format!(
+        "“{t}” is not a device address. Type an IP address such as 192.168.1.21, or with its port: 192.168.1.21:{DEFAULT_PORT}."
+    )))
+}
+
+/// A device of the store, as Settings shows it.
+#[derive(Debug, Clone, serde::Serialize, specta::Type)]
+pub struct MeshDeviceView {
+    pub device_id: String,
+    pub name: String,
+    /// `till` or `kitchen`.
+    pub kind: String,
+    /// Linked with in the last round.
+    pub linked: bool,
+}
+
+/// The store mesh, as Settings shows it.
+#[derive(Debug, Clone, serde::Serialize, specta::Type)]
+pub struct MeshView {
+    /// Whether this device is in its store's mesh (enrolled with a key, and listening).
+    pub joined: bool,
+    /// Where it listens for the store's devices.
+    pub listen: Option<String>,
+    /// The addresses typed in Settings.
+    pub static_peers: Vec<String>,
+    /// The store's other devices the server lists.
+    pub devices: Vec<MeshDeviceView>,
+}
+
+/// What Settings shows about the store mesh.
+pub fn view(inner: &Inner) -> CmdResult<MeshView> {
+    let mesh = inner.sync.as_ref().and_then(|l| l.mesh.as_ref());
+    let peers = match &inner.store {
+        Some(store) => kept_peers(&lock_store(store)).unwrap_or_default(),
+        None => Vec::new(),
+    };
+    let linked = mesh.map(|m| m.node.status().linked).unwrap_or_default();
+    Ok(MeshView {
+        joined: mesh.is_some(),
+        listen: mesh.map(|m| m.node.local_addr().to_string()),
+        static_peers: inner.config.mesh_peers.clone(),
+        devices: peers
+            .iter()
+            .map(|p| MeshDeviceView {
+                device_id: p.device_id.to_string(),
+                name: p.name.clone(),
+                kind: p.kind.as_str().to_string(),
+                linked: linked.contains(&p.device_id),
+            })
+            .collect(),
+    })
+}
+
+/// Replaces the static addresses: checked, kept in the device's config, and handed to the
+/// running node (the removed ones are no longer linked to).
+pub fn save_static_peers(inner: &mut Inner, typed: &[String]) -> CmdResult<MeshView> {
+    let mut new = Vec::new();
+    for t in typed.iter().map(|t| t.trim()).filter(|t| !t.is_empty()) {
+        parse_peer(t)?;
+        if !new.iter().any(|n: &String| n == t) {
+            new.push(t.to_string());
+        }
+    }
+    let old = std::mem::replace(&mut inner.config.mesh_peers, new.clone());
+    let dir = inner.data_dir.clone();
+    if let Err(e) = inner.config.save(&dir) {
+        inner.config.mesh_peers = old;
+        return Err(e);
+    }
+    if let Some(mesh) = inner.sync.as_ref().and_then(|l| l.mesh.as_ref()) {
+        for a in old.iter().filter(|a| !new.contains(a)) {
+            if let Ok(addr) = parse_peer(a) {
+                mesh.node.remove_address(addr);
+            }
+        }
+        for a in &new {
+            if let Ok(addr) = parse_peer(a) {
+                mesh.node.add_address(addr);
+            }
+        }
+    }
+    view(inner)
 }

@@ -136,7 +136,12 @@ impl AppState {
         };
         match crate::sync::load_credential(&inner.data_dir) {
             Ok(Some(cred)) => {
-                inner.sync = Some(crate::sync::start_runner(app.clone(), store, cred));
+                inner.sync = Some(crate::sync::start_runner(
+                    app.clone(),
+                    store,
+                    cred,
+                    &inner.config.mesh_peers,
+                ));
             }
             Ok(None) => {}
             Err(e) => inner.startup_problem = Some(e.to_string()),

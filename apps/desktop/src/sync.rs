@@ -274,6 +274,7 @@ pub fn start_runner<R: Runtime>(
     app: tauri::AppHandle<R>,
     store: Arc<Mutex<Store>>,
     cred: DeviceCredential,
+    static_peers: &[String],
 ) -> SyncLink {
     let server = cred.server.clone();
     let every = std::env::var(STAFF_REFRESH_ENV)
@@ -282,7 +283,7 @@ pub fn start_runner<R: Runtime>(
         .map(Duration::from_secs)
         .unwrap_or(STAFF_REFRESH);
     let mesh_app = app.clone();
-    let mesh = crate::mesh::start(store.clone(), &cred, move || {
+    let mesh = crate::mesh::start(store.clone(), &cred, static_peers, move || {
         // A peer's changes arrived: the screens reload as after a sync round.
         let _ = mesh_app.emit(SYNC_STATUS_EVENT, ());
     })

@@ -1354,6 +1354,50 @@ fn regression_only_settings_edit_changes_the_device() {
     assert_eq!(h.ok("set_mode", json!({"mode": "kds"}))["mode"], "kds");
 }
 
+/// Settings → Store devices: the addresses typed for networks without mDNS are checked, kept
+/// in the device's config (a restart starts the mesh with them), and only a manager may change
+/// them. A standalone device is in no mesh and lists no devices.
+#[test]
+fn static_mesh_peers_are_checked_and_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = demo(dir.path());
+    let view = h.ok("mesh_view", json!({}));
+    assert_eq!(view["joined"], false);
+    assert_eq!(view["devices"], json!([]));
+    let peers = json!({"peers": ["192.168.1.21", " 10.0.0.5:47500 ", "", "192.168.1.21"]});
+    h.login("cashier", "3333");
+    assert_eq!(h.err_code("save_mesh_peers", peers.clone()), "FORBIDDEN");
+    h.login("manager", "2222");
+    let view = h.ok("save_mesh_peers", peers);
+    assert_eq!(
+        view["static_peers"],
+        json!(["192.168.1.21", "10.0.0.5:47500"])
+    );
+    let kept = crate::config::DeviceConfig::load(dir.path()).unwrap();
+    assert_eq!(kept.mesh_peers, vec!["192.168.1.21", "10.0.0.5:47500"]);
+    let bad = h
+        .call(
+            "save_mesh_peers",
+            json!({"peers": ["10.0.0.9", "till-2.local"]}),
+        )
+        .unwrap_err();
+    assert_eq!(bad["code"], "INVALID", "{bad}");
+    assert!(
+        bad["message"].as_str().unwrap().contains("till-2.local"),
+        "{bad}"
+    );
+    assert_eq!(
+        h.ok("mesh_view", json!({}))["static_peers"],
+        json!(["192.168.1.21", "10.0.0.5:47500"]),
+        "a refused list changes nothing"
+    );
+    h.ok("save_mesh_peers", json!({"peers": []}));
+    assert!(crate::config::DeviceConfig::load(dir.path())
+        .unwrap()
+        .mesh_peers
+        .is_empty());
+}
+
 /// Defect 5: a wrong PIN in the approval dialog counted toward the manager's own login lockout;
 /// and the approval said "50.05%" when 50% was typed.
 #[test]

@@ -234,6 +234,14 @@ impl MeshNode {
         self.address_sink()(addr)
     }
 
+    /// Stops linking to `addr` (a static address taken out of Settings); discovery may bring it
+    /// back if a device announces it.
+    pub fn remove_address(&self, addr: SocketAddr) {
+        if let Ok(mut a) = self.shared.addresses.lock() {
+            a.remove(&addr);
+        }
+    }
+
     /// [`MeshNode::add_address`] for another thread (discovery's callback); a new address
     /// brings the next round forward.
     pub fn address_sink(&self) -> impl Fn(SocketAddr) + Send + Sync + 'static {

@@ -234,6 +234,10 @@ export const commands = {
 	saveReceiptTexts: (header: string, footer: string) => __TAURI_INVOKE<null>("save_receipt_texts", { header, footer }),
 	/**  This device's KDS thresholds and station and the auto-lock delay. */
 	saveDevicePrefs: (kds: KdsSetup, idleLockS: number) => __TAURI_INVOKE<null>("save_device_prefs", { kds, idleLockS }),
+	/**  The store mesh: this device's place in it, the store's devices and the static addresses. */
+	meshView: () => __TAURI_INVOKE<MeshView>("mesh_view"),
+	/**  Replaces the addresses of the store's devices typed for networks without mDNS. */
+	saveMeshPeers: (peers: string[]) => __TAURI_INVOKE<MeshView>("save_mesh_peers", { peers }),
 	/**  The runner's last status with the store's live counts and refused changes. */
 	syncStatus: () => __TAURI_INVOKE<SyncStatus>("sync_status"),
 };
@@ -351,6 +355,11 @@ export type DeviceConfig = {
 	kds?: KdsSetup,
 	/**  Lock the screen after this many seconds without input (0: never). */
 	idle_lock_s?: number,
+	/**
+	 *  Addresses of the store's other devices (`IP` or `IP:port`), for networks where they
+	 *  cannot find each other by mDNS (Settings → Store devices).
+	 */
+	mesh_peers?: string[],
 };
 
 /**
@@ -611,6 +620,28 @@ export type LineView = {
 	refundable_qty: number | null,
 	/**  The item tracks stock: only then can a refunded unit go back on the shelf. */
 	track_stock: boolean,
+};
+
+/**  A device of the store, as Settings shows it. */
+export type MeshDeviceView = {
+	device_id: string,
+	name: string,
+	/**  `till` or `kitchen`. */
+	kind: string,
+	/**  Linked with in the last round. */
+	linked: boolean,
+};
+
+/**  The store mesh, as Settings shows it. */
+export type MeshView = {
+	/**  Whether this device is in its store's mesh (enrolled with a key, and listening). */
+	joined: boolean,
+	/**  Where it listens for the store's devices. */
+	listen: string | null,
+	/**  The addresses typed in Settings. */
+	static_peers: string[],
+	/**  The store's other devices the server lists. */
+	devices: MeshDeviceView[],
 };
 
 /**  What this device is for. */

@@ -108,6 +108,8 @@ pub fn handler<R: tauri::Runtime>() -> impl Fn(tauri::ipc::Invoke<R>) -> bool + 
         settings::printer_status,
         settings::save_receipt_texts,
         settings::save_device_prefs,
+        settings::mesh_view,
+        settings::save_mesh_peers,
         settings::sync_status,
     ]
 }

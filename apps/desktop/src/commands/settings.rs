@@ -179,6 +179,26 @@ pub fn save_device_prefs(
     inner.config.save(&dir)
 }
 
+/// The store mesh: this device's place in it, the store's devices and the static addresses.
+#[tauri::command]
+#[specta::specta]
+pub fn mesh_view(state: State<'_, AppState>) -> CmdResult<crate::mesh::MeshView> {
+    let inner = state.lock();
+    crate::mesh::view(&inner)
+}
+
+/// Replaces the addresses of the store's devices typed for networks without mDNS.
+#[tauri::command]
+#[specta::specta]
+pub fn save_mesh_peers(
+    state: State<'_, AppState>,
+    peers: Vec<String>,
+) -> CmdResult<crate::mesh::MeshView> {
+    let mut inner = state.lock();
+    inner.require_own(Permission::SettingsEdit)?;
+    crate::mesh::save_static_peers(&mut inner, &peers)
+}
+
 /// A change the server refused, with its reason.
 #[derive(Debug, Serialize, specta::Type)]
 pub struct ProblemView {

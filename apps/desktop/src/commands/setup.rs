@@ -192,7 +192,12 @@ fn enrol<R: Runtime>(
     inner.startup_problem = None;
     inner.config.mode = Some(mode);
     inner.config.save(&data_dir)?;
-    inner.sync = Some(sync::start_runner(app.clone(), store, cred));
+    inner.sync = Some(sync::start_runner(
+        app.clone(),
+        store,
+        cred,
+        &inner.config.mesh_peers,
+    ));
     inner.start_printer()?;
     Ok(info(&mut inner))
 }
