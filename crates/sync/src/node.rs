@@ -92,7 +92,12 @@ struct Shared {
     addr_of: Mutex<HashMap<Uuid, SocketAddr>>,
     /// The leases this device granted on the sales it owns (`lease`).
     leases: Mutex<Leases>,
+    /// Changes received that waited for others not received yet (at most [`MAX_PARKED`]).
+    parked: Mutex<Vec<WireChange>>,
 }
+
+/// Most received changes kept waiting for their dependencies; past it, the cloud brings them.
+pub const MAX_PARKED: usize = 10_000;
 
 /// What the side that connected opens a link with: an exchange of changes, or a lease request
 /// to a sale's owner.
@@ -150,6 +155,7 @@ impl MeshNode {
             me,
             addr_of: Mutex::new(HashMap::new()),
             leases: Mutex::new(Leases::new()),
+            parked: Mutex::new(Vec::new()),
             store,
             key,
             tls,
@@ -400,8 +406,22 @@ fn take_changes(s: &Shared, peer: Uuid, changes: Vec<WireChange>) -> Result<(), 
     if changes.is_empty() {
         return Ok(());
     }
+    // Changes that waited for others (a line that came before its sale, by another path) are
+    // judged again with every new batch, after it: the sender counts them delivered.
+    let mut parked = s.parked.lock().unwrap_or_else(|p| p.into_inner());
+    let mut batch = changes;
+    let seen: HashSet<String> = batch.iter().map(|c| c.hash.clone()).collect();
+    batch.extend(parked.drain(..).filter(|c| !seen.contains(&c.hash)));
     let authors = s.authors.read().map(|a| a.clone()).unwrap_or_default();
-    let report = peer::receive(&mut lock_store(s), &authors, &changes)?;
+    let report = peer::receive(&mut lock_store(s), &authors, &batch)?;
+    let waiting: HashSet<&String> = report.waiting.iter().collect();
+    parked.extend(
+        batch
+            .into_iter()
+            .filter(|c| waiting.contains(&c.hash))
+            .take(MAX_PARKED),
+    );
+    drop(parked);
     if !report.refused.is_empty() {
         tracing::warn!(peer = %peer, refused = report.refused.len(),
             first = ?report.refused.first().map(|r| &r.1), "store mesh: changes refused");

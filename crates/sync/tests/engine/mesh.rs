@@ -821,3 +821,64 @@ fn two_tills_cannot_spend_one_sale_over_the_lan() {
     let refunded: i64 = refunds.iter().map(|r| r.totals().unwrap().total).sum();
     assert!(refunded <= sold, "refunded {refunded} of {sold}");
 }
+
+/// A line of a tab that reaches a device before the tab itself (another path was faster) is
+/// kept and applied when the tab arrives, although its sender counts it delivered and will not
+/// send it again.
+#[test]
+fn a_change_that_arrives_before_what_it_builds_on_is_applied_when_that_arrives() {
+    use pos_sync::node::{MeshNode, NodeConfig};
+    use pos_sync::wire::PeerRecord;
+    use std::sync::{Arc, Mutex};
+
+    let mut t = Tenant::new(2);
+    let (ka, kb) = (DeviceKey::generate(), DeviceKey::generate());
+    let (ida, idb) = (t.devices[0].scope.device_id, t.devices[1].scope.device_id);
+    let tab = open_tab(&mut t, 0);
+    add_line(&mut t, 0, tab);
+    let outbox = signed_outbox(&t, 0, &ka);
+    let (first, rest): (Vec<WireChange>, Vec<WireChange>) =
+        outbox.into_iter().partition(|c| c.envelope.doc_id != tab);
+    assert!(rest.len() >= 2, "the tab's creation and its lines");
+    let (creation, later) = rest.split_at(1);
+    let b = t.devices.remove(1);
+    let store_b = Arc::new(Mutex::new(b.store));
+    let node = MeshNode::start(
+        store_b.clone(),
+        DeviceKey::from_secret(&kb.secret()).unwrap(),
+        &[PeerRecord {
+            device_id: ida,
+            name: "till 1".into(),
+            kind: DeviceKind::Till,
+            public_key: ka.public_key().to_vec(),
+        }],
+        NodeConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            peers: Vec::new(),
+            round: std::time::Duration::from_secs(60),
+        },
+        || {},
+    )
+    .unwrap();
+    let client = MeshTls::new(&ka, PeerSet::new([(idb, kb.public_key())])).unwrap();
+    let send = |batch: Vec<WireChange>| {
+        let mut link = client.connect(node.local_addr()).unwrap();
+        link.send(&serde_json::to_vec(&batch).unwrap()).unwrap();
+        link.receive().unwrap().unwrap();
+    };
+    send(first);
+    send(later.to_vec());
+    assert!(store_b.lock().unwrap().get::<Sale>(tab).is_err(), "not yet");
+    send(creation.to_vec());
+    let qty: i64 = store_b
+        .lock()
+        .unwrap()
+        .get::<Sale>(tab)
+        .unwrap()
+        .lines
+        .values()
+        .map(|l| l.qty)
+        .sum();
+    assert_eq!(qty, 2, "the croissants that came first are there too");
+    assert_eq!(node.status().refused, 0);
+}
