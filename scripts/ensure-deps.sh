@@ -13,8 +13,9 @@ set -euo pipefail
 # - pgBackRest (continuous backup of the server's cluster to S3-compatible storage,
 #   `pos-sync-server --backup`) and stunnel4 (TLS in front of the tests' loopback S3 server:
 #   Debian 12's pgBackRest 2.45 speaks only HTTPS to S3), plus openssl for the tests'
-#   self-signed certificate.
-PACKAGES=(build-essential pkg-config postgresql-15 python3-venv libwebkit2gtk-4.1-dev xvfb xauth webkit2gtk-driver fonts-dejavu-core chromium chromium-driver desktop-file-utils curl pgbackrest stunnel4 openssl)
+#   self-signed certificate;
+# - iproute2 (`ip netns`: the store mesh test runs each device in a network namespace of its own).
+PACKAGES=(build-essential pkg-config postgresql-15 python3-venv libwebkit2gtk-4.1-dev xvfb xauth webkit2gtk-driver fonts-dejavu-core chromium chromium-driver desktop-file-utils curl pgbackrest stunnel4 openssl iproute2)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -13,6 +13,8 @@
 //!   cloud by another device, once, as the dead till's; a store of a back office, three tills
 //!   and two kitchen screens working over loopback links while the cloud is away (tickets on
 //!   the right station, a tab across three tills), then equal to the master by digest.
+//! - `mesh_netns_e2e.rs`: the store mesh with every device a process (`mesh/device.rs`) in a
+//!   network namespace of its own, found by mDNS, the cloud's link cut and restored (root only).
 //! - `transfers_e2e.rs`: stock transfers between stores.
 //! - `reports_e2e.rs`: head office's reports against the tills' documents and Z reports.
 //! - `instances_e2e.rs`: two server instances behind a TCP balancer, killed and restarted
@@ -49,9 +51,10 @@ pub const ROOT_PASSWORD: &str = "correct horse battery staple";
 /// The password of every tenant owner [`TestServer::tenant_with_store`] creates.
 pub const OWNER_PASSWORD: &str = "a long owner password";
 
-/// The real sync server on 127.0.0.1, on a fresh database of the throwaway cluster.
+/// The real sync server on 127.0.0.1 (or an address given), on a fresh database of the
+/// throwaway cluster.
 pub struct TestServer {
-    /// `http://127.0.0.1:PORT`
+    /// `http://ADDRESS:PORT`
     pub url: String,
     pub rt: tokio::runtime::Runtime,
     db: pos_sync_server::pg::testing::TestDb,
@@ -61,6 +64,11 @@ pub struct TestServer {
 
 impl TestServer {
     pub fn start() -> TestServer {
+        TestServer::start_on("127.0.0.1:0")
+    }
+
+    /// [`TestServer::start`] listening on `addr` (an address of an interface the test made).
+    pub fn start_on(addr: &str) -> TestServer {
         // Server logs (JSON) go to the test's output, shown when a test fails.
         let _ = tracing_subscriber::fmt()
             .json()
@@ -100,7 +108,7 @@ impl TestServer {
             .block_on(pos_sync_server::app::prepare(&config))
             .expect("server prepared");
         let listener = rt
-            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .block_on(tokio::net::TcpListener::bind(addr))
             .expect("bind");
         let addr: SocketAddr = listener.local_addr().expect("addr");
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
