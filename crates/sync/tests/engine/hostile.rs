@@ -637,3 +637,46 @@ fn a_change_claiming_another_documents_change_hash_is_not_its_duplicate() {
     );
     assert_eq!(rejected_code(&results[1]), "hash_reused");
 }
+
+/// The "a refused refund must not have handed cash out unnoticed": a till refunds a
+/// mug in cash offline while another till refunded it already; the cloud refuses the second
+/// refund. On its till the refusal is listed, and the drawer's expected cash counts the mug's
+/// cash again, so the cash handed out shows as a shortage when the drawer is counted.
+#[test]
+fn a_refused_cash_refund_is_listed_and_its_cash_is_expected_back_in_the_drawer() {
+    let mut t = Tenant::new(2);
+    let d = t.demo.clone();
+    let (sale, req) = a_sold_mug_and_its_refund(&mut t);
+    let m1 = t.devices[1].store.actor(d.manager.user_id).unwrap();
+    if t.devices[1].store.open_shift_id().unwrap().is_none() {
+        t.devices[1].store.open_shift(&m1, 10_000).unwrap();
+    }
+    let before = t.devices[1].store.x_report().unwrap().expected_cash;
+    let m0 = t.devices[0].store.actor(d.manager.user_id).unwrap();
+    t.devices[0]
+        .store
+        .refund(&m0, sale, &req, Tender::Cash, None, "broken")
+        .unwrap();
+    t.devices[1].online = false;
+    t.devices[1]
+        .store
+        .refund(&m1, sale, &req, Tender::Cash, None, "broken")
+        .unwrap();
+    let handed_out = before - t.devices[1].store.x_report().unwrap().expected_cash;
+    assert_eq!(handed_out, 1200, "the till paid the mug's price out");
+    t.sync(0).unwrap();
+    t.devices[1].online = true;
+    let r = t.sync(1).unwrap();
+    assert_eq!(r.rejected, 1, "{r:?}");
+    assert!(t.devices[1]
+        .store
+        .sync_problems()
+        .unwrap()
+        .iter()
+        .any(|p| p.code == "refund_exceeds_sale"));
+    assert_eq!(
+        t.devices[1].store.x_report().unwrap().expected_cash,
+        before,
+        "the drawer is expected to hold the mug's cash again: counting it shows 12.00 short"
+    );
+}
