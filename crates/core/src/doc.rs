@@ -51,6 +51,35 @@ pub fn apply_changes(
     contained(|| doc.apply_changes(changes))
 }
 
+/// The automerge diff since the last one, as `AutoCommit::diff_incremental`, but never panics:
+/// automerge 0.6.1 asserts on an operation it stored from a change that marked a map key as
+/// an insertion, when it builds the patch's path (found by fuzzing the merge:
+/// `fuzz/regressions/merge_changes/insert-flag-on-a-map-key`). A panic gives
+/// `DocError::Malformed`, and the document is in an unknown state: the caller must drop it.
+pub fn diff_incremental(doc: &mut AutoCommit) -> Result<Vec<automerge::Patch>, DocError> {
+    contained(|| Ok(doc.diff_incremental()))
+}
+
+/// Refuses a change that automerge would take but that no automerge writer makes: an operation
+/// on a map key flagged as an insertion (insertions are between the elements of a list or a
+/// text). automerge 0.6.1 stores such an operation and breaks on it later (see
+/// [`diff_incremental`]), so it must not reach a document that is kept.
+pub fn check_change(change: &automerge::Change) -> Result<(), DocError> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        change
+            .decode()
+            .operations
+            .iter()
+            .any(|op| op.insert && op.key.is_map_key())
+    })) {
+        Ok(false) => Ok(()),
+        Ok(true) => Err(DocError::Malformed(
+            "an operation on a map key is flagged as an insertion".into(),
+        )),
+        Err(panic) => Err(panicked(panic)),
+    }
+}
+
 /// Reads one change, as `Change::from_bytes`, but never panics: automerge 0.6.1 panics while
 /// verifying a change whose operation counters overflow 32 bits (found by fuzzing a store
 /// file: `fuzz/regressions/store_file/change-with-an-op-counter-over-32-bits`).

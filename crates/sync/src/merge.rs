@@ -711,6 +711,12 @@ fn run_change(ctx: &BatchContext<'_>, w: &mut Working, c: &WireChange) -> (Decis
     let deps = change.deps().to_vec();
     let heads = w.am.get_heads();
     let concurrent = deps.len() != heads.len() || deps.iter().any(|d| !heads.contains(d));
+    if let Err(e) = pos_core::doc::check_change(&change) {
+        return (
+            reject("malformed", format!("change is not valid: {e}")),
+            vec![],
+        );
+    }
     if let Err(e) = pos_core::doc::apply_changes(&mut w.am, [change]) {
         w.rollback();
         return (
@@ -718,7 +724,16 @@ fn run_change(ctx: &BatchContext<'_>, w: &mut Working, c: &WireChange) -> (Decis
             vec![],
         );
     }
-    let patches = w.am.diff_incremental();
+    let patches = match pos_core::doc::diff_incremental(&mut w.am) {
+        Ok(p) => p,
+        Err(e) => {
+            w.rollback();
+            return (
+                reject("malformed", format!("change does not apply: {e}")),
+                vec![],
+            );
+        }
+    };
     let paths = patch_paths(&patches);
     // Patched in place; a refused change rebuilds it (rollback).
     let mut hv = w.hydrated.take().unwrap_or_else(empty_map);
