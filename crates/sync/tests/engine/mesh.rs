@@ -882,3 +882,58 @@ fn a_change_that_arrives_before_what_it_builds_on_is_applied_when_that_arrives()
     assert_eq!(qty, 2, "the croissants that came first are there too");
     assert_eq!(node.status().refused, 0);
 }
+
+/// The "what flows": besides tickets, tabs, sales and refunds (tested above), a price a
+/// manager changed in the store, a stock delivery, and a shift closed with its Z report reach a
+/// peer over a link and are applied there as on their author.
+#[test]
+fn prices_stock_and_z_reports_travel_over_a_link() {
+    use pos_core::store::StockInput;
+    let mut t = Tenant::new(2);
+    let d = t.demo.clone();
+    let k0 = DeviceKey::generate();
+    let id0 = t.devices[0].scope.device_id;
+    let latte = d.item("COF-LAT").unwrap();
+    let mug = d.item("RET-MUG").unwrap();
+    let stock_before = t.devices[1].store.stock_level(mug).unwrap().on_hand;
+    let zs_before = t.devices[1].store.z_reports().unwrap().len();
+    {
+        let s = &mut t.devices[0].store;
+        let m = s.actor(d.manager.user_id).unwrap();
+        s.update_item(&m, latte, |i| {
+            i.price = 395;
+            Ok(())
+        })
+        .unwrap();
+        s.receive_stock(
+            &m,
+            "delivery 42",
+            &[StockInput {
+                item_id: mug,
+                qty: 12,
+                unit_cost: Some(400),
+            }],
+        )
+        .unwrap();
+        if s.open_shift_id().unwrap().is_none() {
+            s.open_shift(&m, 10_000).unwrap();
+        }
+        s.close_shift(&m, Default::default()).unwrap();
+    }
+    let batch = signed_outbox(&t, 0, &k0);
+    let r = receive(
+        &mut t.devices[1].store,
+        &authors(&[(id0, DeviceKind::Till, &k0)]),
+        &batch,
+    )
+    .unwrap();
+    assert!(r.refused.is_empty(), "{r:?}");
+    let s = &mut t.devices[1].store;
+    assert_eq!(
+        s.get::<pos_core::catalog::Item>(latte).unwrap().price,
+        395,
+        "the manager's price"
+    );
+    assert_eq!(s.stock_level(mug).unwrap().on_hand, stock_before + 12);
+    assert_eq!(s.z_reports().unwrap().len(), zs_before + 1, "the Z report");
+}
