@@ -219,3 +219,25 @@ impl TestDevice {
         self.engine.sync_once(&mut self.store, t)
     }
 }
+
+/// What the test binaries (`fault-till`, `mesh-device`) share: their flags and their one line
+/// of output per event.
+pub mod bin {
+    use std::io::Write;
+
+    /// The value after flag `name` (the last one given), or a panic that names the flag.
+    pub fn arg(args: &[String], name: &str) -> String {
+        args.windows(2)
+            .rev()
+            .find(|w| w[0] == name)
+            .map(|w| w[1].clone())
+            .unwrap_or_else(|| panic!("{name} is required"))
+    }
+
+    /// One line on stdout, flushed: the test reads it as soon as it is said.
+    pub fn say(line: &str) {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{line}");
+        let _ = out.flush();
+    }
+}

@@ -18,30 +18,16 @@
 //!     --sales 100 --sync-every 3
 //! ```
 
-use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
 
+use e2e::bin::{arg as one, say};
 use pos_core::money::{Currency, Money};
 use pos_core::sale::{Sale, Tender};
 use pos_core::store::{DeviceIdentity, Store};
 use pos_sync::device::SyncEngine;
 use pos_sync::http::{enrol, DeviceCredential, HttpTransport};
 use uuid::Uuid;
-
-fn one(args: &[String], name: &str) -> String {
-    args.windows(2)
-        .rev()
-        .find(|w| w[0] == name)
-        .map(|w| w[1].clone())
-        .unwrap_or_else(|| panic!("{name} is required"))
-}
-
-fn say(line: &str) {
-    let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{line}");
-    let _ = out.flush();
-}
 
 /// Enrols once: the store is bootstrapped under another name and renamed when complete, and
 /// the credential, written last, says that enrolment finished.

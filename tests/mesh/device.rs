@@ -25,10 +25,11 @@
 //!     --listen 10.0.0.10:47420
 //! ```
 
-use std::io::{BufRead, Write};
+use std::io::BufRead;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use e2e::bin::{arg as one, say};
 use pos_core::money::{Currency, Money};
 use pos_core::sale::{Sale, Tender};
 use pos_core::store::{DeviceIdentity, Store};
@@ -38,20 +39,6 @@ use pos_sync::http::{enrol, HttpTransport};
 use pos_sync::node::{MeshNode, NodeConfig};
 use pos_sync::peer::kept_peers;
 use uuid::Uuid;
-
-fn one(args: &[String], name: &str) -> String {
-    args.windows(2)
-        .rev()
-        .find(|w| w[0] == name)
-        .map(|w| w[1].clone())
-        .unwrap_or_else(|| panic!("{name} is required"))
-}
-
-fn say(line: &str) {
-    let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{line}");
-    let _ = out.flush();
-}
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -142,11 +129,7 @@ fn main() {
                 }
             }
             ("pay", Some(sale)) => {
-                let owner = lock()
-                    .envelope_of(sale)
-                    .ok()
-                    .flatten()
-                    .map(|e| e.created_by_device);
+                let owner = lock().envelope(sale).ok().map(|e| e.created_by_device);
                 match owner {
                     None => "err no such sale".to_string(),
                     Some(owner) => match node.hold_for_money(sale, owner, cloud_online) {

@@ -161,8 +161,11 @@ pub fn hold_for_money(inner: &Inner, sale: Uuid) -> CmdResult<Option<MoneyGuard>
     };
     let (owner, peers) = {
         let s = inner.store()?;
-        let Some(envelope) = s.envelope_of(sale)? else {
-            return Ok(None);
+        let envelope = match s.envelope(sale) {
+            Ok(e) => e,
+            // Unknown here: the payment itself says so.
+            Err(pos_core::store::StoreError::UnknownDocument(_)) => return Ok(None),
+            Err(e) => return Err(e.into()),
         };
         (
             envelope.created_by_device,

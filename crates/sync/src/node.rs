@@ -481,7 +481,7 @@ fn decide_lease(s: &Shared, peer: Uuid, op: LeaseOp, sale: Uuid) -> Option<Lease
             None
         }
         LeaseOp::Ask => {
-            let envelope = lock_store(s).envelope_of(sale).ok().flatten();
+            let envelope = lock_store(s).envelope(sale).ok();
             match envelope {
                 None => Some(LeaseRefusal::UnknownSale),
                 Some(e) if e.created_by_device != s.me => Some(LeaseRefusal::NotOwner),

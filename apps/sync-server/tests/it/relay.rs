@@ -74,6 +74,36 @@ async fn doc_in_master(app: &TestApp, doc: Uuid) -> bool {
         .expect("query")
 }
 
+/// Revokes `device` as the tenant's owner.
+async fn revoke(app: &TestApp, t: &Tenant, device: Uuid) {
+    let r = app
+        .post(
+            &format!("/v1/admin/devices/{device}/revoke"),
+            Some(&t.owner),
+            json!({}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+}
+
+/// The tenant's second store, `S02`, as a [`Tenant`] whose devices enrol there.
+async fn other_store(app: &TestApp, t: &Tenant) -> Tenant {
+    let r = app
+        .post(
+            "/v1/admin/stores",
+            Some(&t.owner),
+            json!({"code": "S02", "name": "Other", "currency": "EUR", "tax_mode": "Inclusive"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    Tenant {
+        tenant_id: t.tenant_id,
+        owner_id: t.owner_id,
+        owner: t.owner.clone(),
+        store_id: serde_json::from_value(r.body["store_id"].clone()).expect("store id"),
+    }
+}
+
 fn codes(results: &[PushResult]) -> Vec<String> {
     results
         .iter()
@@ -217,20 +247,7 @@ async fn a_forged_peer_unknown_or_of_another_store_is_refused() {
     assert!(!doc_in_master(&app, sale).await);
 
     // A device of the tenant's other store, with its own valid signature.
-    let r = app
-        .post(
-            "/v1/admin/stores",
-            Some(&t.owner),
-            json!({"code": "S02", "name": "Other", "currency": "EUR", "tax_mode": "Inclusive"}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
-    let other_store = Tenant {
-        tenant_id: t.tenant_id,
-        owner_id: t.owner_id,
-        owner: t.owner.clone(),
-        store_id: serde_json::from_value(r.body["store_id"].clone()).expect("store id"),
-    };
+    let other_store = other_store(&app, &t).await;
     // Its key is valid and registered, but for the other store: changes it signs as their
     // author are not this store's devices' to carry.
     let key = DeviceKey::generate();
@@ -267,14 +284,7 @@ async fn a_revoked_devices_changes_are_refused_when_carried() {
     let carrier = keyed_till(&app, &t, &DeviceKey::generate(), "till").await;
     let sale = sell_offline(&mut author, item);
     let carried = signed_outbox(&author, &key);
-    let r = app
-        .post(
-            &format!("/v1/admin/devices/{}/revoke", author.device.enrol.device_id),
-            Some(&t.owner),
-            json!({}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    revoke(&app, &t, author.device.enrol.device_id).await;
     let results = push_through(&app, &carrier, &carried).await;
     assert!(
         codes(&results).iter().all(|c| c == "device_mismatch"),
@@ -329,14 +339,7 @@ async fn peers_lists_the_stores_other_keyed_devices_and_drops_the_revoked() {
         json!([{"device_id": b.device.enrol.device_id, "name": "till", "kind": "kitchen",
                 "public_key": b64(&kb.public_key())}])
     );
-    let r = app
-        .post(
-            &format!("/v1/admin/devices/{}/revoke", b.device.enrol.device_id),
-            Some(&t.owner),
-            json!({}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    revoke(&app, &t, b.device.enrol.device_id).await;
     let r = app.get("/v1/sync/peers", &a.device.token).await;
     assert_eq!(r.body, json!([]));
 }
@@ -404,14 +407,7 @@ async fn a_refused_carried_change_is_a_notice_to_the_store_and_is_undone_on_the_
         assert_eq!(r.applied, carried.len(), "{r:?}");
         assert!(till.store.get::<pos_core::sale::Sale>(sale).is_ok());
     }
-    let r = app
-        .post(
-            &format!("/v1/admin/devices/{}/revoke", author.device.enrol.device_id),
-            Some(&t.owner),
-            json!({}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    revoke(&app, &t, author.device.enrol.device_id).await;
     let results = push_through(&app, &carrier, &carried).await;
     assert!(
         codes(&results).iter().all(|c| c == "device_mismatch"),
@@ -450,19 +446,7 @@ async fn a_refused_carried_change_is_a_notice_to_the_store_and_is_undone_on_the_
     assert_eq!(r.body["refusals"].as_array().unwrap().len(), carried.len());
 
     // Not another store's business.
-    let other = app
-        .post(
-            "/v1/admin/stores",
-            Some(&t.owner),
-            json!({"code": "S02", "name": "Other", "currency": "EUR", "tax_mode": "Inclusive"}),
-        )
-        .await;
-    let other_store = Tenant {
-        tenant_id: t.tenant_id,
-        owner_id: t.owner_id,
-        owner: t.owner.clone(),
-        store_id: serde_json::from_value(other.body["store_id"].clone()).expect("store id"),
-    };
+    let other_store = other_store(&app, &t).await;
     let elsewhere = app.device(&other_store).await;
     let r = app.get("/v1/sync/refusals", &elsewhere.token).await;
     assert_eq!(r.body["refusals"], json!([]), "{:?}", r.body);

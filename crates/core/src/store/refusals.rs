@@ -12,7 +12,7 @@ use rusqlite::{params, OptionalExtension};
 use uuid::Uuid;
 
 use super::{heads_text, now_ms, put_document_row, write_projection, Store, StoreError};
-use crate::doc::{AnyDoc, Envelope};
+use crate::doc::AnyDoc;
 use crate::projection::tables_of;
 
 /// What [`Store::undo_refused`] did.
@@ -203,18 +203,5 @@ impl Store {
             kept,
             removed,
         })
-    }
-
-    /// The envelope of a document this replica holds.
-    pub fn envelope_of(&self, doc_id: Uuid) -> Result<Option<Envelope>, StoreError> {
-        let exists: bool = self.conn.query_row(
-            "SELECT EXISTS (SELECT 1 FROM documents WHERE doc_id = ?1)",
-            [doc_id.to_string()],
-            |r| r.get(0),
-        )?;
-        if !exists {
-            return Ok(None);
-        }
-        Ok(Some(super::load_envelope(&self.conn, doc_id)?))
     }
 }

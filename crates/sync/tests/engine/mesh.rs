@@ -222,59 +222,9 @@ fn eventually(what: &str, mut done: impl FnMut() -> bool) {
 
 #[test]
 fn three_devices_work_one_tab_over_the_lan_with_no_server() {
-    use pos_sync::node::{MeshNode, NodeConfig};
-    use pos_sync::wire::PeerRecord;
-    use std::sync::{Arc, Mutex};
-
     let mut t = Tenant::new(3);
     let d = t.demo.clone();
-    let devices = std::mem::take(&mut t.devices);
-    let keys: Vec<DeviceKey> = devices.iter().map(|_| DeviceKey::generate()).collect();
-    let records: Vec<PeerRecord> = devices
-        .iter()
-        .zip(&keys)
-        .map(|(dev, k)| PeerRecord {
-            device_id: dev.scope.device_id,
-            name: "till".into(),
-            kind: DeviceKind::Till,
-            public_key: k.public_key().to_vec(),
-        })
-        .collect();
-    let stores: Vec<Arc<Mutex<pos_core::store::Store>>> = devices
-        .into_iter()
-        .map(|dev| Arc::new(Mutex::new(dev.store)))
-        .collect();
-    let nodes: Vec<MeshNode> = stores
-        .iter()
-        .zip(keys)
-        .enumerate()
-        .map(|(i, (store, key))| {
-            let others: Vec<PeerRecord> = records
-                .iter()
-                .enumerate()
-                .filter(|(j, _)| *j != i)
-                .map(|(_, r)| r.clone())
-                .collect();
-            MeshNode::start(
-                store.clone(),
-                key,
-                &others,
-                NodeConfig {
-                    listen: "127.0.0.1:0".parse().unwrap(),
-                    peers: Vec::new(),
-                    round: std::time::Duration::from_millis(200),
-                },
-                || {},
-            )
-            .unwrap()
-        })
-        .collect();
-    // Static addresses (as typed in Settings): everyone knows everyone.
-    for n in &nodes {
-        for m in &nodes {
-            n.add_address(m.local_addr());
-        }
-    }
+    let (stores, nodes, _) = lan(&mut t, std::time::Duration::from_millis(200));
     let sale_of = |i: usize, sale: Uuid| stores[i].lock().unwrap().get::<Sale>(sale).ok();
 
     // Till 0 opens a tab and fires a latte to the bar.
