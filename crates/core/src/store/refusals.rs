@@ -7,13 +7,11 @@
 
 use std::collections::HashSet;
 
-use automerge::{ActorId, AutoCommit, ChangeHash, ReadDoc};
+use automerge::{AutoCommit, ChangeHash, ReadDoc};
 use rusqlite::{params, OptionalExtension};
 use uuid::Uuid;
 
-use super::{heads_text, now_ms, put_document_row, write_projection, Store, StoreError};
-use crate::doc::AnyDoc;
-use crate::projection::tables_of;
+use super::{now_ms, Store, StoreError};
 
 /// What [`Store::undo_refused`] did.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -168,32 +166,11 @@ impl Store {
             "INSERT INTO sync_problems (doc_id, doc_type, change_hash, code, message, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             params![id, env.doc_type.as_str(), hash, code, message, now],
         )?;
-        tx.execute("DELETE FROM doc_changes WHERE doc_id = ?1", [&id])?;
-        for t in tables_of(env.doc_type) {
-            tx.execute(&format!("DELETE FROM {} WHERE doc_id = ?1", t.name), [&id])?;
-        }
         if removed {
             // Nothing of it is left: no outbox entry can point at it any more.
             tx.execute("DELETE FROM outbox WHERE doc_id = ?1", [&id])?;
-            tx.execute("DELETE FROM documents WHERE doc_id = ?1", [&id])?;
-        } else {
-            let typed = AnyDoc::hydrate(env.doc_type, &base)?;
-            let bytes = base.save();
-            // A fresh actor: this replica's next write must not reuse a sequence number of
-            // the changes it dropped.
-            let actor = Uuid::now_v7().as_bytes().to_vec();
-            base.set_actor(ActorId::from(actor.clone()));
-            put_document_row(
-                &tx,
-                &env,
-                &actor,
-                Some(&bytes),
-                &heads_text(&base.get_heads()),
-                0,
-                now,
-            )?;
-            write_projection(&tx, &env, &typed)?;
         }
+        super::sync::replace_document(&tx, &env, (!removed).then_some(&mut base), now)?;
         tx.commit()?;
         if let Ok(s) = self.load_settings() {
             self.settings = s;

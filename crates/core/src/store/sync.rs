@@ -436,29 +436,8 @@ impl Store {
             params![id.to_string(), envelope.doc_type.as_str(), hash, code, message, now],
         )?;
         tx.execute("DELETE FROM outbox WHERE doc_id = ?1", [id.to_string()])?;
-        tx.execute(
-            "DELETE FROM doc_changes WHERE doc_id = ?1",
-            [id.to_string()],
-        )?;
-        for t in tables_of(envelope.doc_type) {
-            tx.execute(
-                &format!("DELETE FROM {} WHERE doc_id = ?1", t.name),
-                [id.to_string()],
-            )?;
-        }
-        match server_snapshot {
-            None => {
-                tx.execute("DELETE FROM documents WHERE doc_id = ?1", [id.to_string()])?;
-            }
-            Some(bytes) => {
-                let mut am = crate::doc::load_bytes(bytes)?;
-                let typed = AnyDoc::hydrate(envelope.doc_type, &am)?;
-                let heads = heads_text(&am.get_heads());
-                let actor = Uuid::now_v7().as_bytes().to_vec();
-                put_document_row(&tx, envelope, &actor, Some(bytes), &heads, 0, now)?;
-                write_projection(&tx, envelope, &typed)?;
-            }
-        }
+        let mut server = server_snapshot.map(crate::doc::load_bytes).transpose()?;
+        replace_document(&tx, envelope, server.as_mut(), now)?;
         tx.commit()?;
         if let Ok(s) = self.load_settings() {
             self.settings = s;
@@ -569,6 +548,37 @@ impl Store {
         )?;
         Ok(())
     }
+}
+
+/// Replaces a document's stored state in `tx` by `state`: its changes since the snapshot and
+/// its projection rows go, then `state` becomes its snapshot and projection, under a fresh
+/// automerge actor (this device's next write must not reuse a sequence number of what was
+/// dropped); with no state, the document's row goes too. The caller drops its cached copy.
+pub(super) fn replace_document(
+    tx: &rusqlite::Connection,
+    envelope: &Envelope,
+    state: Option<&mut AutoCommit>,
+    now: i64,
+) -> Result<(), StoreError> {
+    let id = envelope.doc_id.to_string();
+    tx.execute("DELETE FROM doc_changes WHERE doc_id = ?1", [&id])?;
+    for t in tables_of(envelope.doc_type) {
+        tx.execute(&format!("DELETE FROM {} WHERE doc_id = ?1", t.name), [&id])?;
+    }
+    match state {
+        None => {
+            tx.execute("DELETE FROM documents WHERE doc_id = ?1", [&id])?;
+        }
+        Some(am) => {
+            let typed = AnyDoc::hydrate(envelope.doc_type, am)?;
+            let bytes = am.save();
+            let heads = heads_text(&am.get_heads());
+            let actor = Uuid::now_v7().as_bytes().to_vec();
+            put_document_row(tx, envelope, &actor, Some(&bytes), &heads, 0, now)?;
+            write_projection(tx, envelope, &typed)?;
+        }
+    }
+    Ok(())
 }
 
 /// Loads and hydrates snapshots on every core: each document's heads (as stored) and typed
